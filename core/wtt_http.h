@@ -1,0 +1,54 @@
+/*
+ * wtt_http.h: the HTTP server of `wtt serve`, on libmicrohttpd.
+ *
+ * libmicrohttpd runs a pool of epoll threads; each thread lazily builds its
+ * own Lua state from the active route generation (wtt_gen.h) and handles
+ * every callback of the connections it owns, so no state is touched by two
+ * threads. Requests in flight keep the state they started on; a thread drops
+ * an old state once its last request ends.
+ *
+ * Lua sees the server through the `wtt.httpd` module (request accessors,
+ * reload control, stats); routes use the friendlier `wtt.http` (lua/).
+ */
+#ifndef WTT_HTTP_H
+#define WTT_HTTP_H
+
+#include <lua.h>
+#include <stddef.h>
+
+struct wtt_http_config {
+    char     listen_host[64];
+    int      listen_port;
+    int      threads;
+    unsigned conn_limit;          /* whole server */
+    unsigned per_ip_limit;        /* connections from one address */
+    unsigned conn_timeout_s;      /* idle seconds before a connection closes */
+    size_t   max_header_bytes;    /* request line + headers (memory pool) */
+    size_t   max_url_bytes;
+    size_t   max_body;            /* raw and JSON bodies */
+    size_t   max_upload;          /* multipart total */
+    size_t   max_file;            /* multipart, one file */
+    double   route_timeout_s;     /* watchdog: Lua time per request */
+    double   shutdown_grace_s;
+    int      access_log;
+    char     tmp_dir[256];
+};
+
+/*
+ * Fills `cfg` with defaults overridden by the WTT_* environment (documented
+ * in docs/http.md). Never fails; bad values are logged and ignored.
+ */
+void wtt_http_config_from_env(struct wtt_http_config *cfg);
+
+/*
+ * Runs the server until SIGTERM/SIGINT: binds, loads the first generation,
+ * notifies systemd READY=1, reloads on SIGHUP, drains on shutdown. Returns
+ * the process exit status (0 after a clean shutdown, 1 when it could not
+ * start).
+ */
+int wtt_http_serve(const struct wtt_http_config *cfg);
+
+/* Lua module `wtt.httpd`. */
+int luaopen_wtt_httpd(lua_State *L);
+
+#endif

@@ -1,0 +1,249 @@
+/*
+ * wtt_vm.c: creation of LuaJIT states and module resolution (see wtt_vm.h).
+ */
+#include "wtt_vm.h"
+#include "wtt_http.h"
+#include "wtt_http_client.h"
+#include "wtt_log.h"
+#include "wtt_sys.h"
+#include "wtt_util.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int luaopen_cjson(lua_State *L);
+int luaopen_cjson_safe(lua_State *L);
+
+static struct wtt_paths paths;
+
+
+/* ---------------------------------------------------------------------------
+ * Built-in C modules: the one list of what `require "wtt.<x>"` finds in C.
+ * ------------------------------------------------------------------------- */
+
+static const luaL_Reg builtin_modules[] = {
+    { "wtt.log",   luaopen_wtt_log },
+    { "wtt.json",  luaopen_cjson },
+    { "cjson",     luaopen_cjson },
+    { "cjson.safe", luaopen_cjson_safe },
+    { "wtt.sys",   luaopen_wtt_sys },
+    { "wtt.httpd", luaopen_wtt_httpd },
+    { "wtt.httpc", luaopen_wtt_httpc },
+    { NULL, NULL },
+};
+
+
+/* ---------------------------------------------------------------------------
+ * Paths
+ * ------------------------------------------------------------------------- */
+
+static int
+is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+
+/* Picks the first usable root for `name` (lua, routes or plugins). */
+static void
+resolve(char *out, const char *given, const char *env, const char *name,
+        const char *installed)
+{
+    const char *v = given != NULL ? given : getenv(env);
+    const char *home = getenv("WTT_HOME");
+    char        tmp[PATH_MAX];
+
+    if (v != NULL && v[0] != '\0') {
+        snprintf(tmp, sizeof(tmp), "%s", v);
+    } else if (home != NULL && home[0] != '\0') {
+        snprintf(tmp, sizeof(tmp), "%s/%s", home, name);
+    } else if (installed != NULL) {
+        snprintf(tmp, sizeof(tmp), "%s/%s", installed, name);
+    } else {
+        snprintf(tmp, sizeof(tmp), "%s/%s", WTT_SOURCE_DIR, name);
+    }
+    /* Absolute paths keep working after a chdir and read well in logs. */
+    if (realpath(tmp, out) == NULL) {
+        snprintf(out, PATH_MAX, "%s", tmp);
+    }
+}
+
+
+int
+wtt_vm_set_paths(const char *lua_dir, const char *routes_dir,
+                 const char *plugins_dir, const char **err)
+{
+    char        installed[PATH_MAX], probe[PATH_MAX + 8];
+    const char *inst = NULL;
+    ssize_t     n;
+
+    n = readlink("/proc/self/exe", paths.exe, sizeof(paths.exe) - 1);
+    paths.exe[n > 0 ? n : 0] = '\0';
+
+    /* An installed binary lives in <prefix>/bin next to <prefix>/share/wtt;
+     * a binary in the build tree has no such sibling and uses the sources. */
+    if (n > 0) {
+        char *slash = strrchr(paths.exe, '/');
+        int   len = slash != NULL ? (int) (slash - paths.exe) : 0;
+        snprintf(installed, sizeof(installed), "%.*s/../share/wtt", len,
+                 paths.exe);
+        snprintf(probe, sizeof(probe), "%s/lua", installed);
+        if (is_dir(probe)) {
+            inst = installed;
+        }
+    }
+    resolve(paths.lua_dir, lua_dir, "WTT_LUA_DIR", "lua", inst);
+    resolve(paths.routes_dir, routes_dir, "WTT_ROUTES_DIR", "routes", inst);
+    resolve(paths.plugins_dir, plugins_dir, "WTT_PLUGINS_DIR", "plugins",
+            inst);
+    if (!is_dir(paths.lua_dir)) {
+        *err = "lua directory not found (set WTT_LUA_DIR or --lua-dir)";
+        return WTT_ERR;
+    }
+    return WTT_OK;
+}
+
+
+const struct wtt_paths *
+wtt_vm_paths(void)
+{
+    return &paths;
+}
+
+
+/* ---------------------------------------------------------------------------
+ * States
+ * ------------------------------------------------------------------------- */
+
+/* package.loaded["wtt.runtime"]: facts about this process, read-only. */
+static int
+open_runtime(lua_State *L)
+{
+    lua_newtable(L);
+    lua_pushstring(L, WTT_VERSION);
+    lua_setfield(L, -2, "version");
+    lua_pushstring(L, paths.lua_dir);
+    lua_setfield(L, -2, "lua_dir");
+    lua_pushstring(L, paths.routes_dir);
+    lua_setfield(L, -2, "routes_dir");
+    lua_pushstring(L, paths.plugins_dir);
+    lua_setfield(L, -2, "plugins_dir");
+    lua_pushstring(L, paths.exe);
+    lua_setfield(L, -2, "exe");
+    lua_pushstring(L, WTT_SOURCE_DIR);
+    lua_setfield(L, -2, "source_dir");
+#ifdef WTT_USE_CUDA
+    lua_pushboolean(L, 1);
+#else
+    lua_pushboolean(L, 0);
+#endif
+    lua_setfield(L, -2, "cuda");
+#if defined(__SANITIZE_ADDRESS__)
+    lua_pushboolean(L, 1);
+#else
+    lua_pushboolean(L, 0);
+#endif
+    lua_setfield(L, -2, "sanitized");
+    return 1;
+}
+
+
+lua_State *
+wtt_vm_new(void)
+{
+    lua_State *L = luaL_newstate();
+    char       path[3 * PATH_MAX];
+
+    if (L == NULL) {
+        return NULL;
+    }
+    luaL_openlibs(L);
+
+    lua_getglobal(L, "package");                         /* package */
+    lua_getfield(L, -1, "preload");                      /* package preload */
+    for (const luaL_Reg *m = builtin_modules; m->name != NULL; m++) {
+        lua_pushcfunction(L, m->func);
+        lua_setfield(L, -2, m->name);
+    }
+    lua_pushcfunction(L, open_runtime);
+    lua_setfield(L, -2, "wtt.runtime");
+    lua_pop(L, 1);                                       /* package */
+
+    lua_getfield(L, -1, "path");                         /* package path */
+    snprintf(path, sizeof(path), "%s/?.lua;%s/?/init.lua;%s",
+             paths.lua_dir, paths.lua_dir, lua_tostring(L, -1));
+    lua_pop(L, 1);                                       /* package */
+    lua_pushstring(L, path);                             /* package path' */
+    lua_setfield(L, -2, "path");                         /* package */
+    lua_pop(L, 1);                                       /* (empty) */
+    return L;
+}
+
+
+static int
+traceback(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+
+    if (msg == NULL) {
+        /* A non-string error (an error table): keep it as it is so that
+         * Lua callers can inspect its fields. */
+        return 1;
+    }
+    lua_getglobal(L, "debug");
+    lua_getfield(L, -1, "traceback");
+    lua_pushvalue(L, 1);
+    lua_pushinteger(L, 2);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+
+int
+wtt_vm_pcall(lua_State *L, int nargs, int nresults)
+{
+    int base = lua_gettop(L) - nargs;
+    int rc;
+
+    lua_pushcfunction(L, traceback);
+    lua_insert(L, base);
+    rc = lua_pcall(L, nargs, nresults, base);
+    lua_remove(L, base);
+    return rc;
+}
+
+
+int
+wtt_vm_run_file(lua_State *L, const char *path, int argc, char **argv)
+{
+    lua_createtable(L, argc, 1);
+    lua_pushstring(L, path);
+    lua_rawseti(L, -2, 0);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setglobal(L, "arg");
+
+    if (luaL_loadfile(L, path) != 0) {
+        fprintf(stderr, "wtt: %s\n", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return 1;
+    }
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+    }
+    if (wtt_vm_pcall(L, argc, 0) != 0) {
+        const char *msg = lua_tostring(L, -1);
+        fprintf(stderr, "wtt: %s\n", msg != NULL ? msg : "(error object)");
+        lua_pop(L, 1);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,58 @@
+/*
+ * wtt_vm.h: LuaJIT states for wtt.
+ *
+ * Every thread that runs Lua owns its own state, made by wtt_vm_new(); a
+ * state is never touched by two threads. A new state has the standard
+ * libraries, the built-in C modules registered in package.preload (the one
+ * visible list is `builtin_modules` in wtt_vm.c), `lua/` first on
+ * package.path, and a read-only `wtt.runtime` module describing the process
+ * (paths, version, build options).
+ */
+#ifndef WTT_VM_H
+#define WTT_VM_H
+
+#include <limits.h>
+#include <lua.h>
+
+struct wtt_paths {
+    char lua_dir[PATH_MAX];
+    char routes_dir[PATH_MAX];
+    char plugins_dir[PATH_MAX];
+    char exe[PATH_MAX];
+};
+
+/*
+ * Resolves the roots of lua/, routes/ and plugins/: explicit arguments (from
+ * flags) win, then WTT_LUA_DIR / WTT_ROUTES_DIR / WTT_PLUGINS_DIR, then
+ * WTT_HOME/<dir>, then <exe>/../share/wtt/<dir> when installed, then the
+ * source tree the binary was built from. NULL arguments mean "not given".
+ * Returns 0, or -1 with `*err` pointing at static text when lua/ is missing.
+ */
+int wtt_vm_set_paths(const char *lua_dir, const char *routes_dir,
+                     const char *plugins_dir, const char **err);
+
+/* The resolved paths; valid for the life of the process. */
+const struct wtt_paths *wtt_vm_paths(void);
+
+/*
+ * Creates a state as described above. Returns NULL only when LuaJIT cannot
+ * allocate the state; the caller owns the result and closes it with
+ * lua_close() on the same thread.
+ */
+lua_State *wtt_vm_new(void);
+
+/*
+ * Calls the function below `nargs` arguments with a traceback message
+ * handler (lua_pcall semantics). On error the stack holds the message with
+ * its traceback. Returns lua_pcall's status.
+ */
+int wtt_vm_pcall(lua_State *L, int nargs, int nresults);
+
+/*
+ * Loads and runs `path` with `argv` as the global `arg` (arg[0] = path).
+ * Returns the process exit status: 0 on success, 1 on a Lua error (printed
+ * to stderr with its traceback).
+ */
+int wtt_vm_run_file(lua_State *L, const char *path, int argc, char **argv);
+
+#endif

@@ -1,0 +1,18 @@
+/*
+ * test_headers.c: every public header compiles on its own, in any order.
+ */
+#include "wtt_gen.h"
+#include "wtt_http.h"
+#include "wtt_http_client.h"
+#include "wtt_log.h"
+#include "wtt_sys.h"
+#include "wtt_util.h"
+#include "wtt_vm.h"
+#include "test.h"
+
+
+int
+test_headers_compile(void)
+{
+    return 0;
+}
