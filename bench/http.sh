@@ -19,7 +19,7 @@
 #   target: wtt >= 0.8x nginx + lua
 #
 # Environment:
-#   WTT_BIN         wtt binary to use (default build-release/wtt, built if missing)
+#   WTT_BIN         wtt binary to use (default build-release/wtt, (re)built first)
 #   BENCH_WORKERS   workers for both servers (default: nproc)
 #   BENCH_DURATION  seconds per measured wrk run (default 10)
 #   BENCH_CONNS     wrk connections (default 64)
@@ -142,7 +142,10 @@ ensure_deps() {
         die "nginx lua/ndk modules not found in $NGINX_MODULES (libnginx-mod-http-lua)"
 }
 
-# Sets WTT to the binary under test; builds the Release binary if missing.
+# Sets WTT to the binary under test. Without WTT_BIN: configures
+# build-release/ (Release) when it has no wtt yet, and always runs the
+# incremental build, a no-op when up to date, so that a binary left over
+# from older sources is never what gets measured.
 ensure_wtt() {
     if [[ -n ${WTT_BIN:-} ]]; then
         [[ -x $WTT_BIN ]] || die "WTT_BIN=$WTT_BIN is not an executable"
@@ -151,11 +154,12 @@ ensure_wtt() {
     fi
     WTT=$ROOT/build-release/wtt
     if [[ ! -x $WTT ]]; then
-        log "building wtt (Release) into build-release/"
+        log "configuring wtt (Release) in build-release/"
         cmake -S "$ROOT" -B "$ROOT/build-release" -DCMAKE_BUILD_TYPE=Release -DWTT_BUILD_TESTS=OFF >&2
-        cmake --build "$ROOT/build-release" -j2 >&2
-        [[ -x $WTT ]] || die "build finished but $WTT is missing"
     fi
+    log "building wtt (build-release/, incremental)"
+    cmake --build "$ROOT/build-release" -j2 >&2
+    [[ -x $WTT ]] || die "build finished but $WTT is missing"
 }
 
 # Prints two distinct free loopback ports. Both sockets are bound at once so
@@ -276,6 +280,16 @@ verify_bodies() {
 # wrk and its output
 # ---------------------------------------------------------------------------
 
+# Fails with the server's log and exit status when it is no longer running
+# (wrk against a dead server would otherwise just report connect errors).
+require_alive() {
+    local name=$1 pid=$2 logf=$3 rc=0
+    kill -0 "$pid" 2>/dev/null && return 0
+    wait "$pid" 2>/dev/null || rc=$?
+    show_log "$logf"
+    die "$name (pid $pid) is no longer running (exit status $rc; >128 means signal $((rc > 128 ? rc - 128 : 0)))"
+}
+
 # run_wrk OUTFILE SECONDS URL [wrk args...]
 run_wrk() {
     local out=$1 secs=$2 url=$3
@@ -311,13 +325,15 @@ wrk_sockerr_detail() { awk '/Socket errors:/ { sub(/^ *Socket errors: */, ""); p
 # Results by "<run>_<metric>": run nginx|wtt|reload, metric rps|p99|non2xx|sockerr.
 declare -A R
 
-# bench NAME URL: warm-up, then one measured run; fills R[NAME_*].
+# bench NAME URL PID LOG: warm-up, then one measured run; fills R[NAME_*].
 bench() {
-    local name=$1 url=$2 out=$TMP/wrk-$1.txt
+    local name=$1 url=$2 pid=$3 logf=$4 out=$TMP/wrk-$1.txt
+    require_alive "$name" "$pid" "$logf"
     log "$name: warm-up ${WARMUP}s"
     run_wrk "$TMP/wrk-$name-warmup.txt" "$WARMUP" "$url"
     log "$name: wrk -t$THREADS -c$CONNS -d${DURATION}s --latency $url"
     run_wrk "$out" "$DURATION" "$url"
+    require_alive "$name" "$pid" "$logf"
     R[${name}_rps]=$(wrk_rps "$out")
     R[${name}_p99]=$(wrk_p99_ms "$out")
     R[${name}_non2xx]=$(wrk_non2xx "$out")
@@ -359,6 +375,7 @@ reload_phase() {
     local url="http://127.0.0.1:$WTT_PORT/bench/json" out=$TMP/wrk-reload.txt
     local interval i rc=0 n
     RELOAD_FAILS=0
+    require_alive wtt "$WTT_PID" "$TMP/wtt.log"
     # Reloads at D/(R+1), 2D/(R+1), ... so all land well inside the run.
     interval=$(awk -v d="$DURATION" -v r="$RELOADS" 'BEGIN { printf "%.3f", d / (r + 1) }')
     log "reload: wrk ${DURATION}s on wtt with $RELOADS reloads, one every ${interval}s"
@@ -469,7 +486,7 @@ main() {
     [[ $ONLY == nginx ]] || start_wtt
     verify_bodies
 
-    bench nginx "http://127.0.0.1:$NGINX_PORT/bench/json"
+    bench nginx "http://127.0.0.1:$NGINX_PORT/bench/json" "$NGINX_PID" "$TMP/nginx/error.log"
     # The peer has had its turn: stop it so it cannot take any CPU from wtt.
     stop_nginx
 
@@ -479,7 +496,7 @@ main() {
         return 0
     fi
 
-    bench wtt "http://127.0.0.1:$WTT_PORT/bench/json"
+    bench wtt "http://127.0.0.1:$WTT_PORT/bench/json" "$WTT_PID" "$TMP/wtt.log"
     reload_phase
     check_generation
 

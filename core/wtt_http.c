@@ -124,6 +124,12 @@ typedef struct req {
     field_t                  *fields;
     field_t                  *cur_field;
     int                       nparts;
+    char                      closing[80];  /* "--boundary--" */
+    size_t                    closing_len;
+    char                      tail[80];     /* last bytes of the previous
+                                               chunk, for a split delimiter */
+    size_t                    tail_len;
+    int                       closed_seen;
     int                       err_status;
     const char               *err_code;
     char                      err_detail[160];
@@ -1034,6 +1040,43 @@ on_part(void *cls, enum MHD_ValueKind kind, const char *key,
 }
 
 
+/*
+ * Watches a multipart body for its closing delimiter. libmicrohttpd's post
+ * processor treats text without any boundary as preamble and reports
+ * success, so a body that never closes is caught here.
+ */
+static void
+scan_closing(req_t *r, const char *data, size_t n)
+{
+    char   join[160];
+    size_t k, take;
+
+    if (r->closed_seen || r->closing_len == 0) {
+        return;
+    }
+    k = r->closing_len;
+    take = n < k - 1 ? n : k - 1;
+    memcpy(join, r->tail, r->tail_len);
+    memcpy(join + r->tail_len, data, take);
+    if (memmem(join, r->tail_len + take, r->closing, k) != NULL
+        || memmem(data, n, r->closing, k) != NULL)
+    {
+        r->closed_seen = 1;
+        return;
+    }
+    /* Keep the last k-1 bytes of everything seen so far. */
+    if (n >= k - 1) {
+        memcpy(r->tail, data + n - (k - 1), k - 1);
+        r->tail_len = k - 1;
+    } else {
+        size_t keep = r->tail_len + n > k - 1 ? k - 1 - n : r->tail_len;
+        memmove(r->tail, r->tail + r->tail_len - keep, keep);
+        memcpy(r->tail + keep, data, n);
+        r->tail_len = keep + n;
+    }
+}
+
+
 static enum MHD_Result
 take_body(req_t *r, const char *data, size_t *size)
 {
@@ -1072,6 +1115,7 @@ take_body(req_t *r, const char *data, size_t *size)
                  r->max_body);
         return abort_upload(r, 413, "too_large", detail);
     }
+    scan_closing(r, data, n);
     if (MHD_post_process(r->pp, data, n) != MHD_YES) {
         if (r->err_status != 0) {
             return abort_upload(r, r->err_status, r->err_code,
@@ -1097,7 +1141,7 @@ finish_body(req_t *r)
             close(r->cur_file->fd);
             r->cur_file->fd = -1;
         }
-        if (ok != MHD_YES) {
+        if (ok != MHD_YES || (r->closing_len > 0 && !r->closed_seen)) {
             return respond_error(r, 400, "bad_request",
                                  "malformed or truncated multipart body");
         }
@@ -1112,30 +1156,62 @@ finish_body(req_t *r)
 }
 
 
-/* Checks a multipart Content-Type: boundary present, 1..70 characters. */
+/*
+ * Takes the boundary of a multipart Content-Type into r->closing as the
+ * closing delimiter "--<boundary>--". Returns -1 when it is missing or not
+ * 1..70 characters (RFC 2046).
+ */
 static int
-bad_boundary(const char *ctype)
+take_boundary(req_t *r, const char *ctype)
 {
     const char *b = strcasestr(ctype, "boundary=");
     size_t      n;
 
     if (b == NULL) {
-        return 1;
+        return -1;
     }
     b += 9;
     if (*b == '"') {
         const char *e = strchr(b + 1, '"');
-        n = e != NULL ? (size_t) (e - b - 1) : 0;
+        b++;
+        n = e != NULL ? (size_t) (e - b) : 0;
     } else {
         n = strcspn(b, "; \t");
     }
-    return n == 0 || n > 70;
+    if (n == 0 || n > 70 || memchr(b, '\0', n) != NULL) {
+        return -1;
+    }
+    r->closing_len = (size_t) snprintf(r->closing, sizeof(r->closing),
+                                       "--%.*s--", (int) n, b);
+    return 0;
 }
 
 
 /* ---------------------------------------------------------------------------
  * The access handler
  * ------------------------------------------------------------------------- */
+
+static enum MHD_Result
+sum_args(void *cls, enum MHD_ValueKind kind, const char *key,
+         const char *value)
+{
+    size_t *n = cls;
+
+    *n += strlen(key) + (value != NULL ? strlen(value) : 0) + 2;
+    return MHD_YES;
+}
+
+
+/* Length of the decoded path plus query: MHD hands the path alone. */
+static size_t
+url_length(struct MHD_Connection *conn, const char *url)
+{
+    size_t n = strlen(url);
+
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, sum_args, &n);
+    return n;
+}
+
 
 static enum MHD_Result
 count_cl(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -1230,7 +1306,7 @@ first_call(struct MHD_Connection *conn, const char *url, const char *method,
         tls_bad_url = NULL;
         return respond_error(r, 400, "bad_request", "NUL byte in the URL");
     }
-    if (strlen(url) > cfg.max_url_bytes) {
+    if (url_length(conn, url) > cfg.max_url_bytes) {
         return respond_error(r, 414, "uri_too_long", "URL too long");
     }
     status = check_framing(conn, &has_body, &clen, &detail);
@@ -1291,7 +1367,7 @@ first_call(struct MHD_Connection *conn, const char *url, const char *method,
     if (r->mode == BODY_FORM) {
         if (ctype == NULL
             || (strncasecmp(ctype, "multipart/form-data", 19) == 0
-                && bad_boundary(ctype)))
+                && take_boundary(r, ctype) != 0))
         {
             return respond_error(r, 400, "bad_request",
                                  "missing or invalid multipart boundary");

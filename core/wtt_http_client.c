@@ -276,7 +276,10 @@ push_curl_fail(lua_State *L, CURLcode code, char *errbuf)
     }
 
     lua_pushnil(L);
-    if (n > 0) {
+    if (n > 0 && strncmp(errbuf, kind, strlen(kind)) == 0) {
+        /* curl's text already starts with the keyword */
+        lua_pushfstring(L, "request failed: %s", errbuf);
+    } else if (n > 0) {
         lua_pushfstring(L, "request failed: %s: %s", kind, errbuf);
     } else {
         lua_pushfstring(L, "request failed: %s", kind);
@@ -605,6 +608,21 @@ opt_ms(lua_State *L, int o, const char *name, lua_Number def)
 }
 
 
+/* Appends a copy of `line` to r->headers. Returns 0, or -1 when out of
+ * memory (the list is then unchanged). */
+static int
+append_line(request_t *r, const char *line)
+{
+    struct curl_slist *list = curl_slist_append(r->headers, line);
+
+    if (list == NULL) {
+        return -1;
+    }
+    r->headers = list;
+    return 0;
+}
+
+
 /*
  * Appends "name: value" to the request's header list. An empty value is sent
  * as an empty header ("name;" in curl's syntax). Returns 0, or -1 when out
@@ -614,9 +632,9 @@ static int
 append_header(lua_State *L, request_t *r, const char *name, int vidx,
     int o)
 {
-    struct curl_slist  *list;
-    const char         *v;
-    size_t              vlen;
+    const char  *v;
+    size_t       vlen;
+    int          rc;
 
     if (lua_type(L, vidx) != LUA_TSTRING && lua_type(L, vidx) != LUA_TNUMBER) {
         return bad_opt(L, o, "headers",
@@ -634,13 +652,9 @@ append_header(lua_State *L, request_t *r, const char *name, int vidx,
     } else {
         lua_pushfstring(L, "%s: %s", name, v);            /* ... line */
     }
-    list = curl_slist_append(r->headers, lua_tostring(L, -1));
+    rc = append_line(r, lua_tostring(L, -1));
     lua_pop(L, 1);                                        /* ... */
-    if (list == NULL) {
-        return -1;
-    }
-    r->headers = list;
-    return 0;
+    return rc;
 }
 
 
@@ -655,6 +669,7 @@ parse_headers(lua_State *L, request_t *r, int o, int h, int *has_ctype,
 {
     const char *name;
     size_t      nlen;
+    int         rc;
 
     lua_pushnil(L);                                       /* ... nil */
     while (lua_next(L, h) != 0) {                         /* ... k v */
@@ -674,13 +689,11 @@ parse_headers(lua_State *L, request_t *r, int o, int h, int *has_ctype,
         if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
             /* false: "name:" tells curl to drop its own header */
             lua_pushfstring(L, "%s:", name);              /* ... k v line */
-            struct curl_slist *list = curl_slist_append(r->headers,
-                                                        lua_tostring(L, -1));
+            rc = append_line(r, lua_tostring(L, -1));
             lua_pop(L, 1);                                /* ... k v */
-            if (list == NULL) {
+            if (rc != 0) {
                 return -1;
             }
-            r->headers = list;
 
         } else if (lua_type(L, -1) == LUA_TTABLE) {
             /* array: the header is sent once per element, in order */
@@ -822,8 +835,7 @@ static int
 parse_opts(lua_State *L, request_t *r, opts_t *op, int o)
 {
     const char         *s, *body_file, *output;
-    const char         *extra = NULL;
-    struct curl_slist  *list;
+    const char         *expect_line;
     lua_Number          n;
     int                 nbodies, has_ctype = 0, has_expect = 0, expect;
     int                 base;
@@ -936,20 +948,17 @@ parse_opts(lua_State *L, request_t *r, opts_t *op, int o)
 
     /* curl would label a plain body application/x-www-form-urlencoded;
      * send no Content-Type unless the caller gave one. */
-    if (r->mime == NULL && !has_ctype) {
-        extra = "Content-Type:";
+    if (r->mime == NULL && !has_ctype && append_line(r, "Content-Type:") != 0)
+    {
+        lua_pushliteral(L, "out of memory");
+        return -1;
     }
-    for (int i = 0; i < 2; i++) {
-        if (extra != NULL) {
-            list = curl_slist_append(r->headers, extra);
-            if (list == NULL) {
-                lua_pushliteral(L, "out of memory");
-                return -1;
-            }
-            r->headers = list;
+    if (!has_expect && expect >= 0) {
+        expect_line = expect ? "Expect: 100-continue" : "Expect:";
+        if (append_line(r, expect_line) != 0) {
+            lua_pushliteral(L, "out of memory");
+            return -1;
         }
-        extra = has_expect || expect < 0 ? NULL
-                : expect ? "Expect: 100-continue" : "Expect:";
     }
 
     if (body_file != NULL) {

@@ -241,7 +241,11 @@ wtt_vm_run_file(lua_State *L, const char *path, int argc, char **argv)
     }
     if (wtt_vm_pcall(L, argc, 0) != 0) {
         const char *msg = lua_tostring(L, -1);
-        fprintf(stderr, "wtt: %s\n", msg != NULL ? msg : "(error object)");
+        /* error() without a value is how busted asks for a failing exit. */
+        if (!lua_isnil(L, -1)) {
+            fprintf(stderr, "wtt: %s\n",
+                    msg != NULL ? msg : "(error object)");
+        }
         lua_pop(L, 1);
         return 1;
     }

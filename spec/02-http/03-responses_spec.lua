@@ -1,0 +1,98 @@
+local helpers = require "spec.helpers"
+local sys = require "wtt.sys"
+local httpc = require "wtt.httpc"
+
+describe("wtt serve: file and streaming responses #http", function()
+    local srv
+    local DATA = ("RIFF"):rep(1) .. string.rep("\0\1\2\3wave", 5000)
+
+    setup(function()
+        srv = helpers.serve()
+        assert(sys.write_file(srv.dir .. "/clip.wav", DATA))
+        assert(sys.symlink("/etc/passwd", srv.dir .. "/link.wav"))
+    end)
+    teardown(function() srv:stop() end)
+
+    it("streams a whole file with its length and type", function()
+        local res = assert(srv:request("GET", "/file/clip.wav"))
+        assert.equal(200, res.status)
+        assert.equal(DATA, res.body)
+        assert.equal(tostring(#DATA), res.headers["content-length"])
+        assert.equal("audio/wav", res.headers["content-type"])
+        assert.equal("bytes", res.headers["accept-ranges"])
+        assert.equal("nosniff", res.headers["x-content-type-options"])
+    end)
+
+    it("answers a Range request with 206 and the slice", function()
+        local res = assert(srv:request("GET", "/file/clip.wav",
+                                       { headers = { Range = "bytes=4-13" } }))
+        assert.equal(206, res.status)
+        assert.equal(DATA:sub(5, 14), res.body)
+        assert.equal("bytes 4-13/" .. #DATA, res.headers["content-range"])
+        res = assert(srv:request("GET", "/file/clip.wav",
+                                 { headers = { Range = "bytes=-6" } }))
+        assert.equal(DATA:sub(-6), res.body)
+    end)
+
+    it("answers an unsatisfiable range with 416", function()
+        local res = assert(srv:request("GET", "/file/clip.wav",
+            { headers = { Range = "bytes=" .. #DATA .. "-" } }))
+        assert.equal(416, res.status)
+        assert.equal("bytes */" .. #DATA, res.headers["content-range"])
+    end)
+
+    it("refuses a symlink with nofollow and a missing file", function()
+        assert.equal(404, srv:request("GET", "/file/link.wav").status)
+        assert.equal(404, srv:request("GET", "/file/none.wav").status)
+    end)
+
+    it("streams chunks from a Lua producer to the end", function()
+        local res = assert(srv:request("GET", "/stream/5?tag=full"))
+        assert.equal(200, res.status)
+        assert.equal("chunked", res.headers["transfer-encoding"])
+        assert.equal("text/event-stream", res.headers["content-type"])
+        local expect = {}
+        for i = 1, 5 do
+            expect[i] = "data: " .. i .. "\n\n"
+        end
+        assert.equal(table.concat(expect), res.body)
+        assert.equal("finished", helpers.eventually(function()
+            return sys.read_file(srv.dir .. "/full")
+        end))
+    end)
+
+    it("ends a stream cleanly when the client goes away", function()
+        local got = 0
+        local res = httpc.request({
+            url = srv.url .. "/stream/100000?tag=gone",
+            on_data = function(chunk)
+                got = got + #chunk
+                return got < 30    -- disconnect after a few events
+            end,
+            timeout = 10,
+        })
+        assert.truthy(res and res.aborted)
+        -- The server notices on its next write and runs on_close.
+        assert.equal("aborted", helpers.eventually(function()
+            return sys.read_file(srv.dir .. "/gone")
+        end, 5))
+        assert.equal(200, srv:request("GET", "/livez").status)
+    end)
+
+    it("serves other requests while streams wait", function()
+        local co = {}
+        for i = 1, 4 do
+            co[i] = coroutine.create(function()
+                return httpc.request({ url = srv.url .. "/stream/3?tag=p"
+                                             .. i, timeout = 10 })
+            end)
+        end
+        local t0 = sys.now()
+        assert.equal(200, srv:request("GET", "/livez").status)
+        assert.truthy(sys.now() - t0 < 1)
+        for i = 1, 4 do
+            local _, res = coroutine.resume(co[i])
+            assert.equal(200, res.status)
+        end
+    end)
+end)

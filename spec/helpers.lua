@@ -1,0 +1,177 @@
+--- Spec helpers: real `wtt serve` processes on random loopback ports.
+--
+-- Specs run inside `wtt spec`, so the binary serving is the one running the
+-- spec (wtt.runtime.exe). Every server gets its own temp dir (routes copy,
+-- log, scratch) that `stop()` removes.
+
+local sys = require "wtt.sys"
+local httpc = require "wtt.httpc"
+local json = require "wtt.json"
+local runtime = require "wtt.runtime"
+
+local _M = {}
+
+_M.ADMIN_TOKEN = "spec-admin-token"
+_M.FIXTURES = runtime.source_dir .. "/spec/fixtures"
+
+local server_mt = {}
+server_mt.__index = server_mt
+
+
+local function copy_dir(from, to)
+    assert(sys.exists(to) == "dir" or os.execute("mkdir -p '" .. to .. "'"))
+    for _, name in ipairs(assert(sys.listdir(from))) do
+        local kind = sys.exists(from .. "/" .. name)
+        if kind == "dir" then
+            copy_dir(from .. "/" .. name, to .. "/" .. name)
+        elseif kind == "file" then
+            assert(sys.write_file(to .. "/" .. name,
+                                  assert(sys.read_file(from .. "/" .. name))))
+        end
+    end
+end
+_M.copy_dir = copy_dir
+
+
+--- Starts `wtt serve`.
+-- @param opts { routes = dir (default fixtures/routes + routes/),
+--   env = {...}, threads = n, wait = seconds }
+-- @return server { port, url, pid, dir, routes_dir, log }
+function _M.serve(opts)
+    opts = opts or {}
+    local dir = assert(sys.mkdtemp("wtt-spec-"))
+    local routes = dir .. "/routes"
+    copy_dir(opts.routes or (_M.FIXTURES .. "/routes"), routes)
+    if not opts.routes then
+        copy_dir(runtime.source_dir .. "/routes", routes)
+    end
+    local port = assert(sys.free_port())
+    local env = {
+        WTT_LISTEN = "127.0.0.1:" .. port,
+        WTT_ROUTES_DIR = routes,
+        WTT_PLUGINS_DIR = opts.plugins or (dir .. "/plugins"),
+        WTT_THREADS = tostring(opts.threads or 2),
+        WTT_ADMIN_TOKEN = _M.ADMIN_TOKEN,
+        WTT_LOG_LEVEL = "info",
+        WTT_TMP_DIR = dir,
+        WTT_SPEC_MARK_DIR = dir,
+        WTT_SPEC_FILE_DIR = dir,
+        WTT_SPEC_KEEP_DIR = dir,
+    }
+    for k, v in pairs(opts.env or {}) do
+        env[k] = v
+    end
+    local log = dir .. "/serve.log"
+    local pid = assert(sys.spawn({ runtime.exe, "serve" },
+                                 { env = env, stdout = log, stderr = log }))
+    local srv = setmetatable({
+        port = port, url = "http://127.0.0.1:" .. port, pid = pid,
+        dir = dir, routes_dir = routes, log = log,
+    }, server_mt)
+    local deadline = sys.now() + (opts.wait or 10)
+    while sys.now() < deadline do
+        local res = httpc.request({ url = srv.url .. "/livez", timeout = 1 })
+        if res and res.status == 200 then
+            return srv
+        end
+        if sys.wait(pid, 0) then
+            error("wtt serve exited during start:\n" .. srv:log_text())
+        end
+        sys.sleep(0.05)
+    end
+    srv:stop()
+    error("wtt serve did not become ready:\n" .. srv:log_text())
+end
+
+
+function server_mt.log_text(self)
+    return sys.read_file(self.log) or ""
+end
+
+
+--- An HTTP request to this server; returns the httpc result.
+function server_mt.request(self, method, path, opts)
+    opts = opts or {}
+    opts.url = self.url .. path
+    opts.method = method
+    opts.timeout = opts.timeout or 10
+    return httpc.request(opts)
+end
+
+
+--- Like request, but decodes a JSON body into res.json.
+function server_mt.json(self, method, path, opts)
+    local res, err = self:request(method, path, opts)
+    if res and res.body and res.body ~= "" then
+        local ok, doc = pcall(json.decode, res.body)
+        res.json = ok and doc or nil
+    end
+    return res, err
+end
+
+
+function server_mt.admin(self, method, path, opts)
+    opts = opts or {}
+    opts.headers = opts.headers or {}
+    opts.headers.Authorization = "Bearer " .. _M.ADMIN_TOKEN
+    return self:json(method, path, opts)
+end
+
+
+--- Sends a signal and waits for the exit. Returns how it ended.
+function server_mt.signal_and_wait(self, sig, timeout)
+    sys.kill(self.pid, sig)
+    return sys.wait(self.pid, timeout or 15)
+end
+
+
+--- Stops the server (TERM, then KILL) and removes its temp dir.
+function server_mt.stop(self)
+    if self.stopped then
+        return
+    end
+    self.stopped = true
+    sys.kill(self.pid, "TERM")
+    if not sys.wait(self.pid, 10) then
+        sys.kill(self.pid, "KILL")
+        sys.wait(self.pid, 5)
+    end
+    sys.rmtree(self.dir)
+end
+
+
+--- Waits until fn() is truthy or `timeout` seconds pass; returns fn's value.
+function _M.eventually(fn, timeout)
+    local deadline = sys.now() + (timeout or 5)
+    repeat
+        local v = fn()
+        if v then
+            return v
+        end
+        sys.sleep(0.02)
+    until sys.now() > deadline
+    return nil
+end
+
+
+--- Sends raw bytes on a fresh TCP connection and returns the raw answer.
+function _M.raw(port, data, opts)
+    opts = opts or {}
+    local conn = assert(sys.tcp_connect("127.0.0.1", port,
+                                        { bind = opts.bind }))
+    if data then
+        conn:send(data)
+    end
+    local out, how = conn:recv_all(opts.timeout or 5)
+    conn:close()
+    return out or "", how
+end
+
+
+--- Status code of a raw HTTP answer, or nil.
+function _M.status_of(raw)
+    return tonumber(raw:match("^HTTP/1%.%d (%d%d%d)"))
+end
+
+
+return _M
