@@ -236,6 +236,9 @@ scan(char *err, size_t errlen)
 static void
 describe_error(lua_State *L, int idx, struct failure *f)
 {
+    if (idx < 0) {
+        idx = lua_gettop(L) + idx + 1;
+    }
     memset(f, 0, sizeof(*f));
     if (lua_istable(L, idx)) {
         lua_getfield(L, idx, "file");
