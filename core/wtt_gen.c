@@ -167,7 +167,9 @@ scan_root(struct wtt_gen *g, const char *root, const char *label,
     if (collect(root, label, &names, &n, err, errlen) != 0) {
         goto done;
     }
-    qsort(names, (size_t) n, sizeof(char *), cmp_str);
+    if (n > 0) {
+        qsort(names, (size_t) n, sizeof(char *), cmp_str);
+    }
     g->files = wtt_realloc(g->files,
                            sizeof(struct gen_file) * (size_t) (g->nfiles + n));
     for (int i = 0; i < n; i++) {

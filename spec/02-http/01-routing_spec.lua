@@ -3,7 +3,7 @@ local helpers = require "spec.helpers"
 describe("wtt serve: routing and requests #http", function()
     local srv
     setup(function() srv = helpers.serve() end)
-    teardown(function() srv:stop() end)
+    teardown(function() if srv then srv:stop() end end)
 
     it("routes with captures", function()
         local res = assert(srv:json("GET", "/echo/one/two/"))

@@ -42,7 +42,7 @@ end
 describe("wtt serve: request bodies #http", function()
     local srv
     setup(function() srv = helpers.serve() end)
-    teardown(function() srv:stop() end)
+    teardown(function() if srv then srv:stop() end end)
 
     it("round-trips a binary body with NUL bytes", function()
         local body = "a\0b\0\255\254" .. string.rep("\0", 1000) .. "end"

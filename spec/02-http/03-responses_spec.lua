@@ -11,7 +11,7 @@ describe("wtt serve: file and streaming responses #http", function()
         assert(sys.write_file(srv.dir .. "/clip.wav", DATA))
         assert(sys.symlink("/etc/passwd", srv.dir .. "/link.wav"))
     end)
-    teardown(function() srv:stop() end)
+    teardown(function() if srv then srv:stop() end end)
 
     it("streams a whole file with its length and type", function()
         local res = assert(srv:request("GET", "/file/clip.wav"))

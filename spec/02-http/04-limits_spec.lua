@@ -12,7 +12,7 @@ describe("wtt serve: limits and hostile clients #http", function()
             WTT_CONN_LIMIT = "64",
         } })
     end)
-    teardown(function() srv:stop() end)
+    teardown(function() if srv then srv:stop() end end)
 
     describe("H1 huge declared bodies", function()
         for _, len in ipairs({ "2147483648", "9223372036854775807" }) do
