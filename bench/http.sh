@@ -325,19 +325,23 @@ wrk_sockerr_detail() { awk '/Socket errors:/ { sub(/^ *Socket errors: */, ""); p
 # Results by "<run>_<metric>": run nginx|wtt|reload, metric rps|p99|non2xx|sockerr.
 declare -A R
 
-# bench NAME URL PID LOG: warm-up, then one measured run; fills R[NAME_*].
+# bench NAME ROUND URL PID LOG: warm-up, then one measured run; adds to
+# R[NAME_*] (requests/s and p99 are averaged over the rounds in report_avg).
 bench() {
-    local name=$1 url=$2 pid=$3 logf=$4 out=$TMP/wrk-$1.txt
+    local name=$1 round=$2 url=$3 pid=$4 logf=$5 out=$TMP/wrk-$1-$2.txt
     require_alive "$name" "$pid" "$logf"
-    log "$name: warm-up ${WARMUP}s"
-    run_wrk "$TMP/wrk-$name-warmup.txt" "$WARMUP" "$url"
-    log "$name: wrk -t$THREADS -c$CONNS -d${DURATION}s --latency $url"
+    log "$name (round $round): warm-up ${WARMUP}s"
+    run_wrk "$TMP/wrk-$name-$round-warmup.txt" "$WARMUP" "$url"
+    log "$name (round $round): wrk -t$THREADS -c$CONNS -d${DURATION}s --latency $url"
     run_wrk "$out" "$DURATION" "$url"
     require_alive "$name" "$pid" "$logf"
-    R[${name}_rps]=$(wrk_rps "$out")
-    R[${name}_p99]=$(wrk_p99_ms "$out")
-    R[${name}_non2xx]=$(wrk_non2xx "$out")
-    R[${name}_sockerr]=$(wrk_sockerr "$out")
+    R[${name}_rps_sum]=$(awk -v a="${R[${name}_rps_sum]:-0}" -v b="$(wrk_rps "$out")" 'BEGIN { printf "%.2f", a + b }')
+    R[${name}_p99_sum]=$(awk -v a="${R[${name}_p99_sum]:-0}" -v b="$(wrk_p99_ms "$out")" 'BEGIN { printf "%.3f", a + b }')
+    R[${name}_non2xx]=$((${R[${name}_non2xx]:-0} + $(wrk_non2xx "$out")))
+    R[${name}_sockerr]=$((${R[${name}_sockerr]:-0} + $(wrk_sockerr "$out")))
+    R[${name}_rounds]=$((${R[${name}_rounds]:-0} + 1))
+    R[${name}_rps]=$(awk -v s="${R[${name}_rps_sum]}" -v n="${R[${name}_rounds]}" 'BEGIN { printf "%.2f", s / n }')
+    R[${name}_p99]=$(awk -v s="${R[${name}_p99_sum]}" -v n="${R[${name}_rounds]}" 'BEGIN { printf "%.2f", s / n }')
 }
 
 # ---------------------------------------------------------------------------
@@ -453,7 +457,7 @@ report() {
         echo "ratio wtt/nginx+lua: $RATIO   (target >= 0.80)"
         echo "reloads: $RELOADS triggered, $RELOAD_FAILS failed to trigger; generation afterwards: $GENERATION"
     fi
-    echo "wrk -t$THREADS -c$CONNS -d${DURATION}s --latency, ${WARMUP}s warm-up each, $(nproc) CPUs shared by wrk and server"
+    echo "wrk -t$THREADS -c$CONNS -d${DURATION}s --latency, ${WARMUP}s warm-up each, 2 rounds each in ABBA order (mean shown), $(nproc) CPUs shared by wrk and server"
     echo "# reference (issue): nginx+lua ~110k req/s with 1 worker, ~144k with 2;"
     echo "#   bare libmicrohttpd hello in C ~149k; Django+gunicorn ~5k; target wtt >= 0.8x nginx+lua"
     local errs=$((R[nginx_non2xx] + R[nginx_sockerr]))
@@ -486,17 +490,23 @@ main() {
     [[ $ONLY == nginx ]] || start_wtt
     verify_bodies
 
-    bench nginx "http://127.0.0.1:$NGINX_PORT/bench/json" "$NGINX_PID" "$TMP/nginx/error.log"
-    # The peer has had its turn: stop it so it cannot take any CPU from wtt.
-    stop_nginx
-
+    local nginx_url="http://127.0.0.1:$NGINX_PORT/bench/json"
+    local wtt_url="http://127.0.0.1:$WTT_PORT/bench/json"
     if [[ $ONLY == nginx ]]; then
+        bench nginx 1 "$nginx_url" "$NGINX_PID" "$TMP/nginx/error.log"
         report
         log "BENCH_ONLY=nginx: no wtt run, no RESULT line"
         return 0
     fi
+    # Rounds in ABBA order (nginx, wtt, wtt, nginx): on a shared 2-core box
+    # the background load drifts, and this order cancels a linear drift.
+    # Each server idles (no requests) while the other is measured.
+    bench nginx 1 "$nginx_url" "$NGINX_PID" "$TMP/nginx/error.log"
+    bench wtt 1 "$wtt_url" "$WTT_PID" "$TMP/wtt.log"
+    bench wtt 2 "$wtt_url" "$WTT_PID" "$TMP/wtt.log"
+    bench nginx 2 "$nginx_url" "$NGINX_PID" "$TMP/nginx/error.log"
+    stop_nginx
 
-    bench wtt "http://127.0.0.1:$WTT_PORT/bench/json" "$WTT_PID" "$TMP/wtt.log"
     reload_phase
     check_generation
 

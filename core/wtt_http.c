@@ -572,8 +572,20 @@ make_id(req_t *r)
             return;
         }
     }
-    snprintf(r->id, sizeof(r->id), "%s%02x%08llx", id_prefix,
-             r->t->index & 0xff, (unsigned long long) ++r->t->counter);
+    {
+        /* prefix (8 hex) + thread (2 hex) + counter (10 hex), no printf */
+        static const char hex[] = "0123456789abcdef";
+        uint64_t          v = ++r->t->counter;
+        char             *p = r->id + 10;
+
+        memcpy(r->id, id_prefix, 8);
+        r->id[8] = hex[(r->t->index >> 4) & 15];
+        r->id[9] = hex[r->t->index & 15];
+        for (int i = 9; i >= 0; i--, v >>= 4) {
+            p[i] = hex[v & 15];
+        }
+        r->id[20] = '\0';
+    }
 }
 
 

@@ -50,7 +50,14 @@ wtt_log_set_id(const char *id)
         thread_id[0] = '\0';
         return;
     }
-    snprintf(thread_id, sizeof(thread_id), "%s", id);
+    size_t n = strlen(id);
+
+    /* Called several times per request: no printf machinery here. */
+    if (n >= sizeof(thread_id)) {
+        n = sizeof(thread_id) - 1;
+    }
+    memcpy(thread_id, id, n);
+    thread_id[n] = '\0';
 }
 
 
