@@ -51,3 +51,78 @@ describe("wtt serve: start and stop #http", function()
         assert.equal(200, alias.status)
     end)
 end)
+
+describe("wtt serve: systemd notifications #http", function()
+    -- A stand-in for systemd: a datagram socket that records what arrives.
+    local LISTENER = [[
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as out:
+    while True:
+        msg = s.recv(4096).decode()
+        out.write(msg.replace("\n", " ") + "\n")
+        out.flush()
+]]
+
+    it("sends READY=1, RELOADING=1 and STOPPING=1", function()
+        local dir = assert(sys.mkdtemp("wtt-notify-"))
+        local script, sock = dir .. "/listen.py", dir .. "/notify.sock"
+        local got = dir .. "/got"
+        assert(sys.write_file(script, LISTENER))
+        local lpid = assert(sys.spawn({ "python3", script, sock, got }))
+        assert.truthy(helpers.eventually(function()
+            return sys.exists(sock)
+        end))
+        local srv = helpers.serve({ env = { NOTIFY_SOCKET = sock } })
+        assert.equal(200, srv:admin("POST", "/_admin/reload").status)
+        local how = srv:signal_and_wait("TERM")
+        srv.stopped = true
+        sys.rmtree(srv.dir)
+        assert.equal("exited", how)
+        local text = helpers.eventually(function()
+            local t = sys.read_file(got)
+            return t and t:find("STOPPING=1", 1, true) and t
+        end)
+        sys.kill(lpid, "KILL")
+        sys.wait(lpid, 5)
+        sys.rmtree(dir)
+        assert.truthy(text, "no STOPPING=1 received")
+        local ready = text:find("READY=1", 1, true)
+        local reloading = text:find("RELOADING=1", 1, true)
+        assert.truthy(ready)
+        assert.truthy(reloading and reloading > ready)
+        assert.truthy(text:find("MONOTONIC_USEC=", 1, true))
+        assert.truthy(text:find("READY=1", reloading, true))
+    end)
+end)
+
+describe("wtt when installed #http", function()
+    it("finds lua/, routes/ and plugins/ under <prefix>/share/wtt", function()
+        local runtime = require "wtt.runtime"
+        local build_dir = runtime.exe:match("^(.*)/[^/]+$")
+        local prefix = assert(sys.mkdtemp("wtt-install-"))
+        local ok = os.execute("cmake --install '" .. build_dir
+                              .. "' --prefix '" .. prefix .. "' >/dev/null")
+        assert.truthy(ok == 0 or ok == true)
+        local script = prefix .. "/paths.lua"
+        assert(sys.write_file(script, [[
+            local rt = require "wtt.runtime"
+            io.write(rt.lua_dir, "\n", rt.routes_dir, "\n", rt.plugins_dir)
+        ]]))
+        local out = prefix .. "/out"
+        local pid = assert(sys.spawn({ prefix .. "/bin/wtt", "run", script },
+            { stdout = out, cwd = "/",
+              env = { WTT_LUA_DIR = false, WTT_ROUTES_DIR = false,
+                      WTT_PLUGINS_DIR = false, WTT_HOME = false } }))
+        local how, code = sys.wait(pid, 10)
+        local text = sys.read_file(out) or ""
+        local real = sys.realpath(prefix)
+        sys.rmtree(prefix)
+        assert.equal("exited", how)
+        assert.equal(0, code)
+        assert.equal(real .. "/share/wtt/lua", text:match("^[^\n]*"))
+        assert.matches("/share/wtt/routes\n", text)
+        assert.matches("/share/wtt/plugins$", text)
+    end)
+end)
