@@ -532,10 +532,6 @@ req_unref(req_t *r)
         MHD_destroy_post_processor(r->pp);
         r->pp = NULL;
     }
-    if (r->pending != NULL) {
-        MHD_destroy_response(r->pending);
-        r->pending = NULL;
-    }
     uploads_cleanup(r);
     free(r->body);
     free(r->pend);
@@ -1314,9 +1310,15 @@ first_call(struct MHD_Connection *conn, const char *url, const char *method,
     if (atomic_load(&stopping)) {
         return respond_error(r, 503, "unavailable", "server shutting down");
     }
-    if (tls_bad_url == conn) {
+    if (tls_bad_url != NULL) {
+        /* The flag is for this request's URL, decoded just before this
+         * call; cleared either way so it can never outlive one request. */
+        int bad = tls_bad_url == conn;
         tls_bad_url = NULL;
-        return respond_error(r, 400, "bad_request", "NUL byte in the URL");
+        if (bad) {
+            return respond_error(r, 400, "bad_request",
+                                 "NUL byte in the URL");
+        }
     }
     if (url_length(conn, url) > cfg.max_url_bytes) {
         return respond_error(r, 414, "uri_too_long", "URL too long");
@@ -1431,6 +1433,13 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         return;
     }
     *req_cls = NULL;
+    if (r->pending != NULL) {
+        /* Never queued (the connection ended first). Destroying it runs
+         * stream_free for a stream response, which drops its reference. */
+        struct MHD_Response *resp = r->pending;
+        r->pending = NULL;
+        MHD_destroy_response(resp);
+    }
     if (cfg.access_log) {
         char status[8], ms[24];
         snprintf(status, sizeof(status), "%d", r->status);
@@ -1551,17 +1560,6 @@ push_header(void *cls, enum MHD_ValueKind kind, const char *key,
 }
 
 
-/* httpd.headers(ctx) -> { lowercased name = value } (repeats joined) */
-static int
-l_headers(lua_State *L)
-{
-    req_t *r = check_req(L);
-
-    REQ_OR_NIL(r);
-    lua_newtable(L);
-    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, push_header, L);
-    return 1;
-}
 
 
 static enum MHD_Result
@@ -1599,16 +1597,33 @@ push_arg(void *cls, enum MHD_ValueKind kind, const char *key,
 }
 
 
-/* httpd.query(ctx) -> { name = value | {values...} } (decoded) */
+/* Pushes a table filled by `iter` over the request's values of `kind`. */
 static int
-l_query(lua_State *L)
+values_table(lua_State *L, enum MHD_ValueKind kind,
+             MHD_KeyValueIterator iter)
 {
     req_t *r = check_req(L);
 
     REQ_OR_NIL(r);
     lua_newtable(L);
-    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, push_arg, L);
+    MHD_get_connection_values(r->conn, kind, iter, L);
     return 1;
+}
+
+
+/* httpd.headers(ctx) -> { lowercased name = value } (repeats joined) */
+static int
+l_headers(lua_State *L)
+{
+    return values_table(L, MHD_HEADER_KIND, push_header);
+}
+
+
+/* httpd.query(ctx) -> { name = value | {values...} } (decoded) */
+static int
+l_query(lua_State *L)
+{
+    return values_table(L, MHD_GET_ARGUMENT_KIND, push_arg);
 }
 
 

@@ -42,18 +42,7 @@ local function tmpdir()
 end
 
 
--- Polls `fn` until it returns a truthy value or `timeout` seconds pass.
-local function eventually(fn, timeout)
-    local deadline = sys.now() + (timeout or 5)
-    repeat
-        local v = fn()
-        if v then
-            return v
-        end
-        sys.sleep(0.01)
-    until sys.now() > deadline
-    return nil
-end
+local eventually = require("spec.helpers").eventually
 
 
 -- Reads from `conn` until `n` bytes arrived or `timeout` seconds passed.
