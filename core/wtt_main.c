@@ -54,6 +54,7 @@ static int cmd_serve(int argc, char **argv);
 static int cmd_run(int argc, char **argv);
 static int cmd_spec(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
+static int cmd_migrate(int argc, char **argv);
 
 static const command_t commands[] = {
     { "serve", cmd_serve, "wtt serve [flags]",
@@ -62,6 +63,9 @@ static const command_t commands[] = {
       "run a Lua script with every wtt module available", NULL },
     { "spec", cmd_spec, "wtt spec [busted args...]",
       "run busted specs inside the embedded runtime", NULL },
+    { "migrate", cmd_migrate, "wtt migrate [--status] [--database-url URL]",
+      "apply lua/migrations/*.sql to DATABASE_URL (idempotent, locked)",
+      NULL },
     { "version", cmd_version, "wtt version",
       "print the version and build options", NULL },
     { NULL, NULL, NULL, NULL, NULL },
@@ -231,10 +235,11 @@ cmd_run(int argc, char **argv)
 }
 
 
+/* Runs lua/wtt/cli/<name>.lua with the command's arguments. */
 static int
-cmd_spec(int argc, char **argv)
+run_cli_script(const char *name, int argc, char **argv)
 {
-    char       runner[PATH_MAX + 32];
+    char       script[PATH_MAX + 32];
     lua_State *L;
     int        rc;
 
@@ -246,11 +251,25 @@ cmd_spec(int argc, char **argv)
         fprintf(stderr, "wtt: cannot create a Lua state\n");
         return 1;
     }
-    snprintf(runner, sizeof(runner), "%s/wtt/cli/spec.lua",
-             wtt_vm_paths()->lua_dir);
-    rc = wtt_vm_run_file(L, runner, argc, argv);
+    snprintf(script, sizeof(script), "%s/wtt/cli/%s.lua",
+             wtt_vm_paths()->lua_dir, name);
+    rc = wtt_vm_run_file(L, script, argc, argv);
     lua_close(L);
     return rc;
+}
+
+
+static int
+cmd_spec(int argc, char **argv)
+{
+    return run_cli_script("spec", argc, argv);
+}
+
+
+static int
+cmd_migrate(int argc, char **argv)
+{
+    return run_cli_script("migrate", argc, argv);
 }
 
 

@@ -5,6 +5,8 @@
 #include "wtt_http.h"
 #include "wtt_http_client.h"
 #include "wtt_log.h"
+#include "wtt_pg.h"
+#include "wtt_redis.h"
 #include "wtt_sys.h"
 #include "wtt_util.h"
 
@@ -34,6 +36,8 @@ static const luaL_Reg builtin_modules[] = {
     { "wtt.sys",   luaopen_wtt_sys },
     { "wtt.httpd", luaopen_wtt_httpd },
     { "wtt.httpc", luaopen_wtt_httpc },
+    { "wtt.core.redis", luaopen_wtt_redis },
+    { "wtt.core.pg", luaopen_wtt_pg },
     { NULL, NULL },
 };
 

@@ -5,6 +5,8 @@
 #include "wtt_http.h"
 #include "wtt_http_client.h"
 #include "wtt_log.h"
+#include "wtt_pg.h"
+#include "wtt_redis.h"
 #include "wtt_sys.h"
 #include "wtt_util.h"
 #include "wtt_vm.h"
