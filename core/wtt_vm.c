@@ -4,7 +4,9 @@
 #include "wtt_vm.h"
 #include "wtt_http.h"
 #include "wtt_http_client.h"
+#include "wtt_audio.h"
 #include "wtt_log.h"
+#include "wtt_midi.h"
 #include "wtt_pg.h"
 #include "wtt_redis.h"
 #include "wtt_sys.h"
@@ -38,6 +40,8 @@ static const luaL_Reg builtin_modules[] = {
     { "wtt.httpc", luaopen_wtt_httpc },
     { "wtt.core.redis", luaopen_wtt_redis },
     { "wtt.core.pg", luaopen_wtt_pg },
+    { "wtt.audio", luaopen_wtt_audio },
+    { "wtt.midi", luaopen_wtt_midi },
     { NULL, NULL },
 };
 

@@ -1,7 +1,9 @@
 /*
  * test_headers.c: every public header compiles on its own, in any order.
  */
+#include "wtt_audio.h"
 #include "wtt_gen.h"
+#include "wtt_midi.h"
 #include "wtt_http.h"
 #include "wtt_http_client.h"
 #include "wtt_log.h"
