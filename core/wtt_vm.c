@@ -7,6 +7,7 @@
 #include "wtt_audio.h"
 #include "wtt_log.h"
 #include "wtt_midi.h"
+#include "wtt_model.h"
 #include "wtt_pg.h"
 #include "wtt_redis.h"
 #include "wtt_sys.h"
@@ -42,6 +43,7 @@ static const luaL_Reg builtin_modules[] = {
     { "wtt.core.pg", luaopen_wtt_pg },
     { "wtt.audio", luaopen_wtt_audio },
     { "wtt.midi", luaopen_wtt_midi },
+    { "wtt.core.model", luaopen_wtt_model },
     { NULL, NULL },
 };
 

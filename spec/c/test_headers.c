@@ -4,6 +4,8 @@
 #include "wtt_audio.h"
 #include "wtt_gen.h"
 #include "wtt_midi.h"
+#include "wtt_model.h"
+#include "wtt_nn.h"
 #include "wtt_http.h"
 #include "wtt_http_client.h"
 #include "wtt_log.h"

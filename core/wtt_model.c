@@ -1,0 +1,283 @@
+/*
+ * wtt_model.c: Lua binding of the inference engine (see wtt_model.h).
+ *
+ *   local core = require "wtt.core.model"
+ *   local m = core.load(dir, { threads = 2 })        -- or nil, err
+ *   local post = m:infer(samples_f32le, on_window)   -- or nil, err
+ *   post:n_frames(); post:get("frames", i, pitch); post:to_string("onsets")
+ */
+#include "wtt_model.h"
+#include "wtt_nn.h"
+#include "wtt_util.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MODEL_MT "wtt.model.model"
+#define POST_MT  "wtt.model.posteriors"
+
+typedef struct {
+    struct wtt_model *m;
+} model_ud;
+
+typedef struct {
+    struct wtt_posteriors p;
+} post_ud;
+
+/* A Lua string of float32 samples as a wtt_read_fn source. */
+typedef struct {
+    const float *data;
+    size_t       n, pos;
+} str_src;
+
+typedef struct {
+    lua_State *L;
+    int        fn;      /* stack index of the callback, 0 when none */
+} progress_ctx;
+
+
+static int
+read_string(void *ctx, float *out, size_t want, size_t *got, char *err,
+            size_t errlen)
+{
+    str_src *s = ctx;
+    size_t   n = s->n - s->pos < want ? s->n - s->pos : want;
+
+    memcpy(out, s->data + s->pos, n * sizeof(float));
+    s->pos += n;
+    *got = n;
+    return 0;
+}
+
+
+static int
+on_progress(void *ctx, size_t done, size_t total)
+{
+    progress_ctx *p = ctx;
+    int           stop;
+
+    if (p->fn == 0) {
+        return 0;
+    }
+    lua_pushvalue(p->L, p->fn);
+    lua_pushnumber(p->L, (lua_Number) done);
+    lua_pushnumber(p->L, (lua_Number) total);
+    lua_call(p->L, 2, 1);          /* errors propagate to the caller */
+    stop = lua_isboolean(p->L, -1) && !lua_toboolean(p->L, -1);
+    lua_pop(p->L, 1);
+    return stop;
+}
+
+
+static model_ud *
+check_model(lua_State *L)
+{
+    return luaL_checkudata(L, 1, MODEL_MT);
+}
+
+
+/* core.load(dir, opts) -> model | nil, err */
+static int
+l_load(lua_State *L)
+{
+    struct wtt_model_params p = wtt_model_default_params();
+    model_ud               *u;
+    char                    err[512];
+
+    p.dir = luaL_checkstring(L, 1);
+    if (lua_istable(L, 2)) {
+        lua_getfield(L, 2, "threads");
+        p.threads = (int) luaL_optinteger(L, -1, 0);
+        lua_pop(L, 1);
+    }
+    u = lua_newuserdata(L, sizeof(*u));
+    memset(u, 0, sizeof(*u));
+    luaL_getmetatable(L, MODEL_MT);
+    lua_setmetatable(L, -2);
+    if (wtt_model_load(&p, &u->m, err, sizeof(err)) != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "model load failed: %s", err);
+        return 2;
+    }
+    return 1;
+}
+
+
+static int
+l_model_close(lua_State *L)
+{
+    model_ud *u = check_model(L);
+
+    wtt_model_free(u->m);
+    u->m = NULL;
+    return 0;
+}
+
+
+static int
+l_model_hash(lua_State *L)
+{
+    model_ud *u = check_model(L);
+
+    if (u->m == NULL) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "closed");
+        return 2;
+    }
+    lua_pushstring(L, wtt_model_hash(u->m));
+    return 1;
+}
+
+
+/* m:infer(samples_f32le, on_window) -> posteriors | nil, err */
+static int
+l_model_infer(lua_State *L)
+{
+    model_ud    *u = check_model(L);
+    size_t       len;
+    const char  *s = luaL_checklstring(L, 2, &len);
+    str_src      src = { (const float *) (const void *) s, len / 4, 0 };
+    progress_ctx pc = { L, lua_isfunction(L, 3) ? 3 : 0 };
+    post_ud     *pu;
+    char         err[512];
+
+    if (u->m == NULL) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "closed");
+        return 2;
+    }
+    if (len % 4 != 0) {
+        return luaL_argerror(L, 2, "length is not a multiple of 4");
+    }
+    pu = lua_newuserdata(L, sizeof(*pu));
+    memset(pu, 0, sizeof(*pu));
+    luaL_getmetatable(L, POST_MT);
+    lua_setmetatable(L, -2);
+    if (wtt_model_infer(u->m, read_string, &src, src.n, on_progress, &pc,
+                        &pu->p, err, sizeof(err)) != 0)
+    {
+        lua_pushnil(L);
+        lua_pushfstring(L, "inference failed: %s", err);
+        return 2;
+    }
+    return 1;
+}
+
+
+static int
+l_post_close(lua_State *L)
+{
+    post_ud *p = luaL_checkudata(L, 1, POST_MT);
+
+    wtt_posteriors_free(&p->p);
+    return 0;
+}
+
+
+/* The array and width of "frames", "onsets" or "contours". */
+static const float *
+post_array(lua_State *L, post_ud *p, int idx, int *bins)
+{
+    const char *kind = luaL_checkstring(L, idx);
+
+    if (strcmp(kind, "frames") == 0) {
+        *bins = WTT_N_PITCHES;
+        return p->p.frames;
+    }
+    if (strcmp(kind, "onsets") == 0) {
+        *bins = WTT_N_PITCHES;
+        return p->p.onsets;
+    }
+    if (strcmp(kind, "contours") == 0) {
+        *bins = WTT_N_CONTOUR_BINS;
+        return p->p.contours;
+    }
+    luaL_argerror(L, idx, "expected frames, onsets or contours");
+    return NULL;
+}
+
+
+static int
+l_post_n_frames(lua_State *L)
+{
+    post_ud *p = luaL_checkudata(L, 1, POST_MT);
+
+    lua_pushnumber(L, (lua_Number) p->p.n_frames);
+    return 1;
+}
+
+
+/* post:get(kind, frame (1-based), bin (1-based)) -> number */
+static int
+l_post_get(lua_State *L)
+{
+    post_ud     *p = luaL_checkudata(L, 1, POST_MT);
+    int          bins;
+    const float *a = post_array(L, p, 2, &bins);
+    lua_Integer  f = luaL_checkinteger(L, 3), b = luaL_checkinteger(L, 4);
+
+    if (f < 1 || (size_t) f > p->p.n_frames || b < 1 || b > bins) {
+        return luaL_argerror(L, 3, "index out of range");
+    }
+    lua_pushnumber(L, a[(size_t) (f - 1) * (size_t) bins + (size_t) (b - 1)]);
+    return 1;
+}
+
+
+/* post:to_string(kind) -> float32 little-endian bytes, frame-major */
+static int
+l_post_to_string(lua_State *L)
+{
+    post_ud     *p = luaL_checkudata(L, 1, POST_MT);
+    int          bins;
+    const float *a = post_array(L, p, 2, &bins);
+
+    lua_pushlstring(L, (const char *) a,
+                    p->p.n_frames * (size_t) bins * sizeof(float));
+    return 1;
+}
+
+
+static const luaL_Reg model_methods[] = {
+    { "infer", l_model_infer },
+    { "hash",  l_model_hash },
+    { "close", l_model_close },
+    { NULL, NULL },
+};
+
+static const luaL_Reg post_methods[] = {
+    { "n_frames",  l_post_n_frames },
+    { "get",       l_post_get },
+    { "to_string", l_post_to_string },
+    { "close",     l_post_close },
+    { NULL, NULL },
+};
+
+
+static void
+new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+          lua_CFunction gc)
+{
+    luaL_newmetatable(L, name);                        /* mt */
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+    lua_newtable(L);                                   /* mt methods */
+    luaL_register(L, NULL, methods);
+    lua_setfield(L, -2, "__index");                    /* mt */
+    lua_pop(L, 1);
+}
+
+
+int
+luaopen_wtt_model(lua_State *L)
+{
+    new_class(L, MODEL_MT, model_methods, l_model_close);
+    new_class(L, POST_MT, post_methods, l_post_close);
+    lua_newtable(L);
+    lua_pushcfunction(L, l_load);
+    lua_setfield(L, -2, "load");
+    lua_pushinteger(L, WTT_SAMPLE_RATE);
+    lua_setfield(L, -2, "SAMPLE_RATE");
+    return 1;
+}

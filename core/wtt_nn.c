@@ -1,0 +1,1129 @@
+/*
+ * wtt_nn.c: loading, planning and running the Basic Pitch graph (see
+ * wtt_nn.h).
+ *
+ * Loading parses model.json with cJSON, reads the weight shards in manifest
+ * order and builds one node per graph node. Planning runs every node whose
+ * inputs do not depend on the audio once, at load time (constant folding:
+ * shape arithmetic and weight transposes disappear), for a batch of one
+ * window. Each worker thread gets its own copy of the remaining nodes
+ * ("exec") with its own buffers, allocated on the first window and reused;
+ * windows are spread over the workers.
+ */
+#include "wtt_nn.h"
+#include "wtt_log.h"
+#include "wtt_tensor.h"
+#include "wtt_util.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_JSON_BYTES   (16u << 20)
+#define MAX_SHARD_BYTES  (256u << 20)
+#define MAX_THREADS      64
+
+void openblas_set_num_threads(int n);
+
+/* One graph node as parsed: what every exec copies. */
+typedef struct {
+    struct wtt_node  tmpl;          /* op and parameters; out unused */
+    char            *name;
+    int              nin;
+    int              in[WTT_MAX_SRC];
+    int              is_const;
+} gnode_t;
+
+/* A worker's private instance of the non-constant nodes. */
+typedef struct {
+    struct wtt_node *nodes;         /* one per graph node */
+    struct wtt_tensor input;        /* [1, 43844, 1] */
+} exec_t;
+
+struct wtt_model {
+    int                nodes_n;
+    gnode_t           *g;
+    struct wtt_node   *consts;      /* folded outputs, shared read-only */
+    int               *order;       /* topological order of all nodes */
+    int                order_n;
+    int                input_node;
+    int                out_node[3]; /* frames, onsets, contours */
+    int                nthreads;
+    exec_t            *execs;
+    char               hash[65];
+};
+
+static const struct {
+    const char *name;
+    enum wtt_op op;
+} op_names[] = {
+    { "Const", WTT_OP_CONST },
+    { "Placeholder", WTT_OP_PLACEHOLDER },
+    { "Identity", WTT_OP_IDENTITY },
+    { "Shape", WTT_OP_SHAPE },
+    { "Reshape", WTT_OP_RESHAPE },
+    { "ExpandDims", WTT_OP_EXPAND_DIMS },
+    { "Squeeze", WTT_OP_SQUEEZE },
+    { "StridedSlice", WTT_OP_STRIDED_SLICE },
+    { "Pack", WTT_OP_PACK },
+    { "ConcatV2", WTT_OP_CONCAT },
+    { "Transpose", WTT_OP_TRANSPOSE },
+    { "Pad", WTT_OP_PAD },
+    { "MirrorPad", WTT_OP_MIRROR_PAD },
+    { "Conv2D", WTT_OP_CONV2D },
+    { "_FusedConv2D", WTT_OP_CONV2D },
+    { "Add", WTT_OP_ADD },
+    { "AddV2", WTT_OP_ADD },
+    { "Sub", WTT_OP_SUB },
+    { "Mul", WTT_OP_MUL },
+    { "DivNoNan", WTT_OP_DIV_NO_NAN },
+    { "Neg", WTT_OP_NEG },
+    { "Square", WTT_OP_SQUARE },
+    { "Sqrt", WTT_OP_SQRT },
+    { "Log", WTT_OP_LOG },
+    { "Sigmoid", WTT_OP_SIGMOID },
+    { "Sum", WTT_OP_SUM },
+    { "Min", WTT_OP_MIN },
+    { "Max", WTT_OP_MAX },
+};
+
+static const char *output_names[3] = { "Identity_1", "Identity_2",
+                                       "Identity" };
+
+
+struct wtt_model_params
+wtt_model_default_params(void)
+{
+    struct wtt_model_params p = { "models/basic-pitch", 0 };
+    return p;
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Dispatch: one switch, as in ggml's compute function
+ * ------------------------------------------------------------------------- */
+
+static int
+compute(struct wtt_node *n, const char **err)
+{
+    switch (n->op) {
+    case WTT_OP_CONV2D:
+        return wtt_cpu_op_conv2d(n, 1, err);
+    case WTT_OP_ADD:
+    case WTT_OP_SUB:
+    case WTT_OP_MUL:
+    case WTT_OP_DIV_NO_NAN:
+    case WTT_OP_NEG:
+    case WTT_OP_SQUARE:
+    case WTT_OP_SQRT:
+    case WTT_OP_LOG:
+    case WTT_OP_SIGMOID:
+        return wtt_cpu_op_eltwise(n, err);
+    case WTT_OP_SUM:
+    case WTT_OP_MIN:
+    case WTT_OP_MAX:
+        return wtt_cpu_op_reduce(n, err);
+    case WTT_OP_CONST:
+    case WTT_OP_PLACEHOLDER:
+        return 0;
+    default:
+        return wtt_cpu_op_layout(n, err);
+    }
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Parsing model.json
+ * ------------------------------------------------------------------------- */
+
+static int
+find_node(const struct wtt_model *m, const char *name)
+{
+    for (int i = 0; i < m->nodes_n; i++) {
+        if (strcmp(m->g[i].name, name) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+
+static cJSON *
+attr(const cJSON *node, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(node, "attr"), key);
+}
+
+
+static long
+attr_int(const cJSON *node, const char *key, long def)
+{
+    cJSON *a = attr(node, key), *i;
+
+    i = cJSON_GetObjectItemCaseSensitive(a, "i");
+    if (cJSON_IsString(i)) {
+        return strtol(i->valuestring, NULL, 10);
+    }
+    if (cJSON_IsNumber(i)) {
+        return (long) i->valuedouble;
+    }
+    return def;
+}
+
+
+/* attr.<key>.list.i as ints; returns the count. */
+static int
+attr_ints(const cJSON *node, const char *key, int *out, int max)
+{
+    cJSON *list = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(attr(node, key), "list"), "i");
+    cJSON *e;
+    int    n = 0;
+
+    cJSON_ArrayForEach(e, list) {
+        if (n < max) {
+            out[n++] = cJSON_IsString(e) ? atoi(e->valuestring)
+                                         : (int) e->valuedouble;
+        }
+    }
+    return n;
+}
+
+
+static int
+b64val(int c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+
+/* TF.js stores string attributes base64-encoded. */
+static void
+b64decode(const char *in, char *out, size_t max)
+{
+    size_t   n = 0;
+    unsigned acc = 0;
+    int      bits = 0;
+
+    for (; *in && n + 1 < max; in++) {
+        int v = b64val((unsigned char) *in);
+        if (v < 0) {
+            continue;
+        }
+        acc = (acc << 6) | (unsigned) v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (char) ((acc >> bits) & 0xff);
+        }
+    }
+    out[n] = '\0';
+}
+
+
+static void
+attr_str(const cJSON *node, const char *key, char *out, size_t max)
+{
+    cJSON *s = cJSON_GetObjectItemCaseSensitive(attr(node, key), "s");
+
+    out[0] = '\0';
+    if (cJSON_IsString(s)) {
+        b64decode(s->valuestring, out, max);
+    }
+}
+
+
+static int
+parse_node(struct wtt_model *m, int idx, const cJSON *jn, char *err,
+           size_t errlen)
+{
+    gnode_t         *g = &m->g[idx];
+    struct wtt_node *t = &g->tmpl;
+    const cJSON     *op = cJSON_GetObjectItemCaseSensitive(jn, "op");
+    char             s[64];
+    int              found = 0;
+
+    for (size_t i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++) {
+        if (cJSON_IsString(op) && strcmp(op->valuestring, op_names[i].name)
+                                  == 0)
+        {
+            t->op = op_names[i].op;
+            found = 1;
+        }
+    }
+    if (!found) {
+        snprintf(err, errlen, "unsupported op '%s' at node '%s'",
+                 cJSON_IsString(op) ? op->valuestring : "?", g->name);
+        return -1;
+    }
+    t->name = g->name;
+    for (int i = 0; i < 4; i++) {
+        t->strides[i] = 1;
+        t->dilations[i] = 1;
+    }
+    attr_ints(jn, "strides", t->strides, 4);
+    attr_ints(jn, "dilations", t->dilations, 4);
+    attr_str(jn, "padding", s, sizeof(s));
+    if (t->op == WTT_OP_CONV2D) {
+        if (strcmp(s, "SAME") == 0) {
+            t->padding = WTT_PAD_SAME;
+        } else if (strcmp(s, "VALID") == 0) {
+            t->padding = WTT_PAD_VALID;
+        } else {
+            snprintf(err, errlen, "node '%s': unsupported padding '%s'",
+                     g->name, s);
+            return -1;
+        }
+        attr_str(jn, "data_format", s, sizeof(s));
+        if (s[0] != '\0' && strcmp(s, "NHWC") != 0) {
+            snprintf(err, errlen, "node '%s': unsupported data format '%s'",
+                     g->name, s);
+            return -1;
+        }
+    }
+    {
+        cJSON *fl = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(attr(jn, "fused_ops"), "list"),
+            "s");
+        cJSON *e;
+        cJSON_ArrayForEach(e, fl) {
+            char f[32];
+            b64decode(cJSON_IsString(e) ? e->valuestring : "", f, sizeof(f));
+            if (strcmp(f, "BiasAdd") == 0) {
+                t->fused_bias = 1;
+            } else if (strcmp(f, "Relu") == 0) {
+                t->fused_relu = 1;
+            } else {
+                snprintf(err, errlen, "node '%s': unsupported fused op '%s'",
+                         g->name, f);
+                return -1;
+            }
+        }
+    }
+    t->begin_mask = (int) attr_int(jn, "begin_mask", 0);
+    t->end_mask = (int) attr_int(jn, "end_mask", 0);
+    t->ellipsis_mask = (int) attr_int(jn, "ellipsis_mask", 0);
+    t->new_axis_mask = (int) attr_int(jn, "new_axis_mask", 0);
+    t->shrink_axis_mask = (int) attr_int(jn, "shrink_axis_mask", 0);
+    t->axis = (int) attr_int(jn, "axis", 0);
+    {
+        cJSON *kd = cJSON_GetObjectItemCaseSensitive(attr(jn, "keep_dims"),
+                                                     "b");
+        t->keep_dims = cJSON_IsTrue(kd);
+    }
+    t->n_squeeze = attr_ints(jn, "squeeze_dims", t->squeeze_dims,
+                             WTT_MAX_RANK);
+    attr_str(jn, "mode", s, sizeof(s));
+    t->reflect = strcmp(s, "SYMMETRIC") != 0;
+    return 0;
+}
+
+
+/* Resolves input names ("node", "node:0"; "^ctrl" is skipped). */
+static int
+link_inputs(struct wtt_model *m, int idx, const cJSON *jn, char *err,
+            size_t errlen)
+{
+    gnode_t *g = &m->g[idx];
+    cJSON   *in = cJSON_GetObjectItemCaseSensitive(jn, "input"), *e;
+
+    cJSON_ArrayForEach(e, in) {
+        char  name[512];
+        char *colon;
+        int   j;
+
+        if (!cJSON_IsString(e) || e->valuestring[0] == '^') {
+            continue;
+        }
+        snprintf(name, sizeof(name), "%s", e->valuestring);
+        colon = strrchr(name, ':');
+        if (colon != NULL && strcmp(colon, ":0") == 0) {
+            *colon = '\0';
+        } else if (colon != NULL) {
+            snprintf(err, errlen, "node '%s': multi-output input '%s'",
+                     g->name, e->valuestring);
+            return -1;
+        }
+        j = find_node(m, name);
+        if (j < 0 || g->nin >= WTT_MAX_SRC) {
+            snprintf(err, errlen, "node '%s': unknown input '%s'", g->name,
+                     e->valuestring);
+            return -1;
+        }
+        g->in[g->nin++] = j;
+    }
+    return 0;
+}
+
+
+/* Reads the weight shards and assigns them to the Const nodes. */
+static int
+load_weights(struct wtt_model *m, const char *dir, const cJSON *manifest,
+             char *err, size_t errlen)
+{
+    const cJSON *group;
+    char        *blob = NULL;
+    size_t       blob_len = 0, off = 0;
+    int          rc = -1;
+
+    cJSON_ArrayForEach(group, manifest) {
+        const cJSON *paths = cJSON_GetObjectItemCaseSensitive(group, "paths");
+        const cJSON *weights = cJSON_GetObjectItemCaseSensitive(group,
+                                                                "weights");
+        const cJSON *p, *w;
+
+        free(blob);
+        blob = NULL;
+        blob_len = 0;
+        off = 0;
+        cJSON_ArrayForEach(p, paths) {
+            char   path[PATH_MAX];
+            size_t len;
+            char  *part;
+            if (!cJSON_IsString(p) || strchr(p->valuestring, '/') != NULL) {
+                snprintf(err, errlen, "weights manifest: bad shard path");
+                goto done;
+            }
+            snprintf(path, sizeof(path), "%s/%s", dir, p->valuestring);
+            part = wtt_read_file(path, MAX_SHARD_BYTES, &len);
+            if (part == NULL) {
+                snprintf(err, errlen, "%s: %s", path, strerror(errno));
+                goto done;
+            }
+            blob = wtt_realloc(blob, blob_len + len + 1);
+            memcpy(blob + blob_len, part, len);
+            blob_len += len;
+            free(part);
+        }
+        cJSON_ArrayForEach(w, weights) {
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(w, "name");
+            const cJSON *shape = cJSON_GetObjectItemCaseSensitive(w, "shape");
+            const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(w, "dtype");
+            const cJSON *d;
+            int64_t      ne[WTT_MAX_RANK];
+            int          rank = 0, idx, dt;
+            size_t       bytes;
+
+            if (!cJSON_IsString(name) || !cJSON_IsString(dtype)) {
+                snprintf(err, errlen, "weights manifest: malformed entry");
+                goto done;
+            }
+            if (cJSON_GetObjectItemCaseSensitive(w, "quantization") != NULL) {
+                snprintf(err, errlen, "weight '%s': quantized weights are "
+                         "not supported", name->valuestring);
+                goto done;
+            }
+            cJSON_ArrayForEach(d, shape) {
+                if (rank >= WTT_MAX_RANK || !cJSON_IsNumber(d)
+                    || d->valuedouble < 0)
+                {
+                    snprintf(err, errlen, "weight '%s': bad shape",
+                             name->valuestring);
+                    goto done;
+                }
+                ne[rank++] = (int64_t) d->valuedouble;
+            }
+            if (strcmp(dtype->valuestring, "float32") == 0) {
+                dt = WTT_F32;
+            } else if (strcmp(dtype->valuestring, "int32") == 0) {
+                dt = WTT_I32;
+            } else {
+                snprintf(err, errlen, "weight '%s': unsupported dtype '%s'",
+                         name->valuestring, dtype->valuestring);
+                goto done;
+            }
+            idx = find_node(m, name->valuestring);
+            if (idx < 0 || m->g[idx].tmpl.op != WTT_OP_CONST) {
+                snprintf(err, errlen, "weight '%s' has no Const node",
+                         name->valuestring);
+                goto done;
+            }
+            if (wtt_tensor_alloc(&m->consts[idx].out, dt, rank, ne) != 0) {
+                snprintf(err, errlen, "out of memory");
+                goto done;
+            }
+            bytes = (size_t) wtt_tensor_nelem(&m->consts[idx].out) * 4;
+            if (off + bytes > blob_len) {
+                snprintf(err, errlen, "weights: shards hold %zu bytes, the "
+                         "manifest needs more (at '%s')", blob_len,
+                         name->valuestring);
+                goto done;
+            }
+            memcpy(m->consts[idx].out.data, blob + off, bytes);
+            off += bytes;
+            m->g[idx].is_const = 2;     /* has data */
+        }
+        if (off != blob_len) {
+            snprintf(err, errlen, "weights: shards hold %zu bytes, the "
+                     "manifest describes %zu", blob_len, off);
+            goto done;
+        }
+    }
+    for (int i = 0; i < m->nodes_n; i++) {
+        if (m->g[i].tmpl.op == WTT_OP_CONST && m->g[i].is_const != 2) {
+            snprintf(err, errlen, "Const node '%s' has no weights",
+                     m->g[i].name);
+            goto done;
+        }
+    }
+    rc = 0;
+
+done:
+    free(blob);
+    return rc;
+}
+
+
+/* Checks files listed in SHA256SUMS (when present) and computes the hash. */
+static int
+check_sums(struct wtt_model *m, const char *dir, char *err, size_t errlen)
+{
+    char   path[PATH_MAX], *sums, *line, *save = NULL, all[4096];
+    size_t len, alen = 0;
+
+    snprintf(path, sizeof(path), "%s/SHA256SUMS", dir);
+    sums = wtt_read_file(path, 1 << 16, &len);
+    if (sums == NULL) {
+        m->hash[0] = '\0';
+        return 0;     /* optional: a model folder without a manifest */
+    }
+    for (line = strtok_r(sums, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save))
+    {
+        char   want[65], name[256], got[65], fpath[PATH_MAX];
+        char  *data;
+        size_t dlen;
+
+        if (sscanf(line, "%64s %*[ *]%255s", want, name) != 2) {
+            continue;
+        }
+        snprintf(fpath, sizeof(fpath), "%s/%s", dir, name);
+        data = wtt_read_file(fpath, MAX_SHARD_BYTES, &dlen);
+        if (data == NULL) {
+            snprintf(err, errlen, "%s: %s", fpath, strerror(errno));
+            free(sums);
+            return -1;
+        }
+        wtt_sha256_hex(data, dlen, got);
+        free(data);
+        if (strcmp(got, want) != 0) {
+            snprintf(err, errlen, "%s: checksum mismatch (got %.16s..., "
+                     "expected %.16s...)", name, got, want);
+            free(sums);
+            return -1;
+        }
+        alen += (size_t) snprintf(all + alen, sizeof(all) - alen, "%s %s\n",
+                                  name, got);
+        if (alen >= sizeof(all)) {
+            alen = sizeof(all) - 1;
+        }
+    }
+    free(sums);
+    wtt_sha256_hex(all, alen, m->hash);
+    return 0;
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Planning
+ * ------------------------------------------------------------------------- */
+
+static int
+topo_visit(struct wtt_model *m, int i, char *state, char *err, size_t errlen)
+{
+    if (state[i] == 2) {
+        return 0;
+    }
+    if (state[i] == 1) {
+        snprintf(err, errlen, "graph has a cycle at '%s'", m->g[i].name);
+        return -1;
+    }
+    state[i] = 1;
+    for (int k = 0; k < m->g[i].nin; k++) {
+        if (topo_visit(m, m->g[i].in[k], state, err, errlen) != 0) {
+            return -1;
+        }
+    }
+    state[i] = 2;
+    m->order[m->order_n++] = i;
+    return 0;
+}
+
+
+/* Points exec node i's sources at the right tensors. */
+static void
+wire(struct wtt_model *m, exec_t *x, int i)
+{
+    struct wtt_node *n = &x->nodes[i];
+
+    n->nsrc = m->g[i].nin;
+    for (int k = 0; k < n->nsrc; k++) {
+        int j = m->g[i].in[k];
+        n->src[k] = m->g[j].is_const ? &m->consts[j].out : &x->nodes[j].out;
+    }
+}
+
+
+/* Folds every node that does not depend on the input, once. */
+static int
+fold(struct wtt_model *m, char *err, size_t errlen)
+{
+    exec_t shell = { m->consts, { 0 } };
+
+    for (int k = 0; k < m->order_n; k++) {
+        int        i = m->order[k];
+        gnode_t   *g = &m->g[i];
+        int        all = g->tmpl.op != WTT_OP_PLACEHOLDER;
+        const char *why = NULL;
+
+        if (g->tmpl.op == WTT_OP_CONST) {
+            continue;
+        }
+        for (int s = 0; s < g->nin && all; s++) {
+            all = m->g[g->in[s]].is_const != 0;
+        }
+        if (!all) {
+            continue;
+        }
+        wire(m, &shell, i);
+        if (compute(&m->consts[i], &why) != 0) {
+            snprintf(err, errlen, "folding '%s': %s", g->name, why);
+            return -1;
+        }
+        /* A view of another constant is fine: constants never change. */
+        g->is_const = 1;
+    }
+    return 0;
+}
+
+
+static int
+exec_init(struct wtt_model *m, exec_t *x, char *err, size_t errlen)
+{
+    int64_t ne[3] = { 1, WTT_WINDOW_SAMPLES, 1 };
+
+    x->nodes = wtt_calloc((size_t) m->nodes_n, sizeof(struct wtt_node));
+    for (int i = 0; i < m->nodes_n; i++) {
+        x->nodes[i] = m->g[i].tmpl;
+        memset(&x->nodes[i].out, 0, sizeof(x->nodes[i].out));
+    }
+    if (wtt_tensor_alloc(&x->input, WTT_F32, 3, ne) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    wtt_tensor_view(&x->nodes[m->input_node].out, &x->input, 3, ne);
+    for (int i = 0; i < m->nodes_n; i++) {
+        if (!m->g[i].is_const) {
+            wire(m, x, i);
+        }
+    }
+    return 0;
+}
+
+
+static void
+exec_free(struct wtt_model *m, exec_t *x)
+{
+    if (x->nodes != NULL) {
+        for (int i = 0; i < m->nodes_n; i++) {
+            wtt_tensor_free(&x->nodes[i].out);
+        }
+    }
+    free(x->nodes);
+    wtt_tensor_free(&x->input);
+}
+
+
+/* Runs one window through exec `x`; outputs stay in its buffers. */
+static int
+exec_run(struct wtt_model *m, exec_t *x, const float *window, char *err,
+         size_t errlen)
+{
+    memcpy(x->input.data, window, sizeof(float) * WTT_WINDOW_SAMPLES);
+    for (int k = 0; k < m->order_n; k++) {
+        int         i = m->order[k];
+        const char *why = NULL;
+
+        if (m->g[i].is_const || m->g[i].tmpl.op == WTT_OP_PLACEHOLDER) {
+            continue;
+        }
+        if (compute(&x->nodes[i], &why) != 0) {
+            snprintf(err, errlen, "node '%s': %s", m->g[i].name, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+
+/* Copies output `k` of exec `x` ([1,172,bins]) to `dst`. */
+static int
+take_output(struct wtt_model *m, exec_t *x, int k, float *dst, int bins,
+            char *err, size_t errlen)
+{
+    const struct wtt_tensor *t = &x->nodes[m->out_node[k]].out;
+
+    if (wtt_tensor_nelem(t) != (int64_t) WTT_FRAMES_PER_WIN * bins) {
+        snprintf(err, errlen, "output '%s' has %lld values, expected %d",
+                 output_names[k], (long long) wtt_tensor_nelem(t),
+                 WTT_FRAMES_PER_WIN * bins);
+        return -1;
+    }
+    memcpy(dst, t->data, sizeof(float) * WTT_FRAMES_PER_WIN * (size_t) bins);
+    return 0;
+}
+
+
+void
+wtt_model_free(struct wtt_model *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    for (int t = 0; m->execs != NULL && t < m->nthreads; t++) {
+        exec_free(m, &m->execs[t]);
+    }
+    free(m->execs);
+    for (int i = 0; i < m->nodes_n; i++) {
+        wtt_tensor_free(&m->consts[i].out);
+        free(m->g[i].name);
+    }
+    free(m->consts);
+    free(m->g);
+    free(m->order);
+    free(m);
+}
+
+
+int
+wtt_model_load(const struct wtt_model_params *p, struct wtt_model **out,
+               char *err, size_t errlen)
+{
+    struct wtt_model *m = wtt_calloc(1, sizeof(*m));
+    char              path[PATH_MAX], *text = NULL, *state = NULL;
+    size_t            len;
+    cJSON            *root = NULL, *nodes, *jn;
+    int               i;
+
+    *out = NULL;
+    if (check_sums(m, p->dir, err, errlen) != 0) {
+        goto fail;
+    }
+    snprintf(path, sizeof(path), "%s/model.json", p->dir);
+    text = wtt_read_file(path, MAX_JSON_BYTES, &len);
+    if (text == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    root = cJSON_ParseWithLength(text, len);
+    if (root == NULL) {
+        snprintf(err, errlen, "%s: not valid JSON", path);
+        goto fail;
+    }
+    nodes = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(root, "modelTopology"), "node");
+    if (!cJSON_IsArray(nodes) || cJSON_GetArraySize(nodes) == 0) {
+        snprintf(err, errlen, "%s: no modelTopology.node list", path);
+        goto fail;
+    }
+    m->nodes_n = cJSON_GetArraySize(nodes);
+    m->g = wtt_calloc((size_t) m->nodes_n, sizeof(gnode_t));
+    m->consts = wtt_calloc((size_t) m->nodes_n, sizeof(struct wtt_node));
+    m->order = wtt_calloc((size_t) m->nodes_n, sizeof(int));
+    i = 0;
+    cJSON_ArrayForEach(jn, nodes) {
+        cJSON *name = cJSON_GetObjectItemCaseSensitive(jn, "name");
+        m->g[i++].name = wtt_strdup(cJSON_IsString(name) ? name->valuestring
+                                                         : "");
+    }
+    i = 0;
+    cJSON_ArrayForEach(jn, nodes) {
+        if (parse_node(m, i, jn, err, errlen) != 0
+            || link_inputs(m, i, jn, err, errlen) != 0)
+        {
+            goto fail;
+        }
+        m->consts[i] = m->g[i].tmpl;
+        memset(&m->consts[i].out, 0, sizeof(m->consts[i].out));
+        m->g[i].is_const = m->g[i].tmpl.op == WTT_OP_CONST;
+        i++;
+    }
+    if (load_weights(m, p->dir,
+                     cJSON_GetObjectItemCaseSensitive(root, "weightsManifest"),
+                     err, errlen) != 0)
+    {
+        goto fail;
+    }
+    m->input_node = find_node(m, "input_2");
+    if (m->input_node < 0
+        || m->g[m->input_node].tmpl.op != WTT_OP_PLACEHOLDER)
+    {
+        snprintf(err, errlen, "graph has no Placeholder 'input_2'");
+        goto fail;
+    }
+    state = wtt_calloc((size_t) m->nodes_n, 1);
+    for (int k = 0; k < 3; k++) {
+        m->out_node[k] = find_node(m, output_names[k]);
+        if (m->out_node[k] < 0) {
+            snprintf(err, errlen, "graph has no output '%s'",
+                     output_names[k]);
+            goto fail;
+        }
+        if (topo_visit(m, m->out_node[k], state, err, errlen) != 0) {
+            goto fail;
+        }
+    }
+    if (fold(m, err, errlen) != 0) {
+        goto fail;
+    }
+
+    m->nthreads = p->threads > 0 ? p->threads
+                                 : (int) sysconf(_SC_NPROCESSORS_ONLN);
+    if (m->nthreads < 1) {
+        m->nthreads = 1;
+    }
+    if (m->nthreads > MAX_THREADS) {
+        m->nthreads = MAX_THREADS;
+    }
+    /* Windows run in parallel on our threads; BLAS stays single-threaded
+     * inside each, so the two levels never oversubscribe the cores. */
+    openblas_set_num_threads(1);
+    m->execs = wtt_calloc((size_t) m->nthreads, sizeof(exec_t));
+    for (int t = 0; t < m->nthreads; t++) {
+        if (exec_init(m, &m->execs[t], err, errlen) != 0) {
+            goto fail;
+        }
+    }
+    free(state);
+    cJSON_Delete(root);
+    free(text);
+    *out = m;
+    return 0;
+
+fail:
+    free(state);
+    cJSON_Delete(root);
+    free(text);
+    wtt_model_free(m);
+    return -1;
+}
+
+
+const char *
+wtt_model_hash(const struct wtt_model *m)
+{
+    return m->hash;
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Running windows on the worker threads
+ * ------------------------------------------------------------------------- */
+
+typedef struct {
+    struct wtt_model *m;
+    const float      *windows;
+    size_t            n;
+    float            *frames, *onsets, *contours;
+    atomic_size_t     next;
+    atomic_int        failed;
+    char             *err;
+    size_t            errlen;
+    pthread_mutex_t   err_lock;
+} run_job;
+
+typedef struct {
+    run_job *job;
+    int      t;
+} run_arg;
+
+
+static void *
+run_worker(void *p)
+{
+    run_arg *a = p;
+    run_job *j = a->job;
+    exec_t  *x = &j->m->execs[a->t];
+    char     err[256];
+
+    for (;;) {
+        size_t w = atomic_fetch_add(&j->next, 1);
+        if (w >= j->n || atomic_load(&j->failed)) {
+            break;
+        }
+        if (exec_run(j->m, x, j->windows + w * WTT_WINDOW_SAMPLES, err,
+                     sizeof(err)) != 0
+            || take_output(j->m, x, 0, j->frames + w * WTT_FRAMES_PER_WIN
+                           * WTT_N_PITCHES, WTT_N_PITCHES, err,
+                           sizeof(err)) != 0
+            || take_output(j->m, x, 1, j->onsets + w * WTT_FRAMES_PER_WIN
+                           * WTT_N_PITCHES, WTT_N_PITCHES, err,
+                           sizeof(err)) != 0
+            || take_output(j->m, x, 2, j->contours + w * WTT_FRAMES_PER_WIN
+                           * WTT_N_CONTOUR_BINS, WTT_N_CONTOUR_BINS, err,
+                           sizeof(err)) != 0)
+        {
+            pthread_mutex_lock(&j->err_lock);
+            if (!atomic_exchange(&j->failed, 1)) {
+                snprintf(j->err, j->errlen, "%s", err);
+            }
+            pthread_mutex_unlock(&j->err_lock);
+            break;
+        }
+    }
+    return NULL;
+}
+
+
+int
+wtt_model_run(struct wtt_model *m, const float *windows, size_t n,
+              float *frames, float *onsets, float *contours, char *err,
+              size_t errlen)
+{
+    run_job   job;
+    run_arg   args[MAX_THREADS];
+    pthread_t tids[MAX_THREADS];
+    int       nt = m->nthreads < (int) n ? m->nthreads : (int) n;
+
+    if (n == 0) {
+        return 0;
+    }
+    memset(&job, 0, sizeof(job));
+    job.m = m;
+    job.windows = windows;
+    job.n = n;
+    job.frames = frames;
+    job.onsets = onsets;
+    job.contours = contours;
+    job.err = err;
+    job.errlen = errlen;
+    pthread_mutex_init(&job.err_lock, NULL);
+    for (int t = 0; t < nt; t++) {
+        args[t].job = &job;
+        args[t].t = t;
+    }
+    /* The calling thread is worker 0. */
+    for (int t = 1; t < nt; t++) {
+        if (pthread_create(&tids[t], NULL, run_worker, &args[t]) != 0) {
+            nt = t;
+            break;
+        }
+    }
+    run_worker(&args[0]);
+    for (int t = 1; t < nt; t++) {
+        pthread_join(tids[t], NULL);
+    }
+    pthread_mutex_destroy(&job.err_lock);
+    return atomic_load(&job.failed) ? -1 : 0;
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Windowing (the official evaluateModel, streamed)
+ * ------------------------------------------------------------------------- */
+
+#define KEEP_FRAMES (WTT_FRAMES_PER_WIN - 2 * WTT_TRIM_FRAMES)
+#define LEAD_ZEROS  (15 * 256)
+
+void
+wtt_posteriors_free(struct wtt_posteriors *post)
+{
+    free(post->frames);
+    free(post->onsets);
+    free(post->contours);
+    memset(post, 0, sizeof(*post));
+}
+
+
+/* Appends the kept frames of `nw` windows' outputs to `post`. */
+static int
+append_frames(struct wtt_posteriors *post, size_t *cap, size_t nw,
+              const float *fr, const float *on, const float *co)
+{
+    size_t need = post->n_frames + nw * KEEP_FRAMES;
+
+    if (need > *cap) {
+        size_t c = *cap ? *cap : 4096;
+        float *a, *b, *d;
+        while (c < need) {
+            c *= 2;
+        }
+        a = realloc(post->frames, c * WTT_N_PITCHES * sizeof(float));
+        if (a != NULL) {
+            post->frames = a;
+        }
+        b = realloc(post->onsets, c * WTT_N_PITCHES * sizeof(float));
+        if (b != NULL) {
+            post->onsets = b;
+        }
+        d = realloc(post->contours, c * WTT_N_CONTOUR_BINS * sizeof(float));
+        if (d != NULL) {
+            post->contours = d;
+        }
+        if (a == NULL || b == NULL || d == NULL) {
+            return -1;
+        }
+        *cap = c;
+    }
+    for (size_t w = 0; w < nw; w++) {
+        size_t src = w * WTT_FRAMES_PER_WIN + WTT_TRIM_FRAMES;
+        size_t dst = post->n_frames;
+        memcpy(post->frames + dst * WTT_N_PITCHES,
+               fr + src * WTT_N_PITCHES,
+               sizeof(float) * KEEP_FRAMES * WTT_N_PITCHES);
+        memcpy(post->onsets + dst * WTT_N_PITCHES,
+               on + src * WTT_N_PITCHES,
+               sizeof(float) * KEEP_FRAMES * WTT_N_PITCHES);
+        memcpy(post->contours + dst * WTT_N_CONTOUR_BINS,
+               co + src * WTT_N_CONTOUR_BINS,
+               sizeof(float) * KEEP_FRAMES * WTT_N_CONTOUR_BINS);
+        post->n_frames += KEEP_FRAMES;
+    }
+    return 0;
+}
+
+
+int
+wtt_model_infer(struct wtt_model *m, wtt_read_fn read, void *read_ctx,
+                size_t total_samples, wtt_progress_fn progress,
+                void *progress_ctx, struct wtt_posteriors *post, char *err,
+                size_t errlen)
+{
+    /* A batch is one window per thread: the signal is kept from the start
+     * of the batch's first window to the end of its last one. */
+    size_t  batch = (size_t) m->nthreads;
+    size_t  span = (batch - 1) * WTT_HOP_SAMPLES + WTT_WINDOW_SAMPLES;
+    float  *sig = NULL, *win = NULL, *fr = NULL, *on = NULL, *co = NULL;
+    size_t  have = 0, consumed = 0, cap = 0, n_samples = 0, done = 0;
+    size_t  total_windows = 0, needed_frames;
+    int     eof = 0, rc = -1;
+
+    memset(post, 0, sizeof(*post));
+    sig = wtt_trymalloc(span * sizeof(float));
+    win = wtt_trymalloc(batch * WTT_WINDOW_SAMPLES * sizeof(float));
+    fr = wtt_trymalloc(batch * WTT_FRAMES_PER_WIN * WTT_N_PITCHES * 4);
+    on = wtt_trymalloc(batch * WTT_FRAMES_PER_WIN * WTT_N_PITCHES * 4);
+    co = wtt_trymalloc(batch * WTT_FRAMES_PER_WIN * WTT_N_CONTOUR_BINS * 4);
+    if (sig == NULL || win == NULL || fr == NULL || on == NULL
+        || co == NULL)
+    {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    if (total_samples > 0) {
+        needed_frames = total_samples * 86 / WTT_SAMPLE_RATE;
+        total_windows = (needed_frames + KEEP_FRAMES - 1) / KEEP_FRAMES;
+    }
+
+    /* sig[0] is signal position `consumed` - LEAD_ZEROS. */
+    memset(sig, 0, LEAD_ZEROS * sizeof(float));
+    have = LEAD_ZEROS;
+    for (;;) {
+        size_t nw = 0, frames_now;
+
+        while (!eof && have < span) {
+            size_t got = 0;
+            if (read(read_ctx, sig + have, span - have, &got, err, errlen)
+                != 0)
+            {
+                goto done;
+            }
+            if (got == 0) {
+                eof = 1;
+            }
+            have += got;
+            n_samples += got;
+        }
+        /* Windows that start inside the signal read so far. */
+        for (size_t w = 0; w < batch; w++) {
+            size_t start = w * WTT_HOP_SAMPLES;
+            size_t real = consumed + start;      /* in padded coordinates */
+            size_t avail;
+            if (real >= n_samples + LEAD_ZEROS) {
+                break;
+            }
+            if (!eof && start + WTT_WINDOW_SAMPLES > have) {
+                break;
+            }
+            avail = have > start ? have - start : 0;
+            if (avail > WTT_WINDOW_SAMPLES) {
+                avail = WTT_WINDOW_SAMPLES;
+            }
+            memcpy(win + nw * WTT_WINDOW_SAMPLES, sig + start,
+                   avail * sizeof(float));
+            memset(win + nw * WTT_WINDOW_SAMPLES + avail, 0,
+                   (WTT_WINDOW_SAMPLES - avail) * sizeof(float));
+            nw++;
+        }
+        /* Only windows whose frames survive the final cut are run. */
+        needed_frames = n_samples * 86 / WTT_SAMPLE_RATE;
+        frames_now = post->n_frames;
+        if (eof) {
+            size_t want = needed_frames > frames_now
+                          ? (needed_frames - frames_now + KEEP_FRAMES - 1)
+                            / KEEP_FRAMES : 0;
+            nw = nw < want ? nw : want;
+        }
+        if (nw == 0) {
+            break;
+        }
+        if (wtt_model_run(m, win, nw, fr, on, co, err, errlen) != 0) {
+            goto done;
+        }
+        if (append_frames(post, &cap, nw, fr, on, co) != 0) {
+            snprintf(err, errlen, "out of memory for the posteriorgrams");
+            goto done;
+        }
+        done += nw;
+        if (progress != NULL) {
+            size_t est = total_windows > done ? total_windows
+                         : (eof ? done : 0);
+            if (progress(progress_ctx, done, est) != 0) {
+                snprintf(err, errlen, "cancelled");
+                goto done;
+            }
+        }
+        /* Slide: drop nw hops from the front of the buffer. */
+        {
+            size_t drop = nw * WTT_HOP_SAMPLES;
+            if (drop > have) {
+                drop = have;
+            }
+            memmove(sig, sig + drop, (have - drop) * sizeof(float));
+            have -= drop;
+            consumed += drop;
+        }
+        if (eof && have == 0) {
+            break;
+        }
+    }
+    needed_frames = n_samples * 86 / WTT_SAMPLE_RATE;
+    if (post->n_frames > needed_frames) {
+        post->n_frames = needed_frames;
+    }
+    post->n_samples = n_samples;
+    rc = 0;
+
+done:
+    free(sig);
+    free(win);
+    free(fr);
+    free(on);
+    free(co);
+    if (rc != 0) {
+        wtt_posteriors_free(post);
+    }
+    return rc;
+}

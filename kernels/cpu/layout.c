@@ -1,0 +1,471 @@
+/*
+ * layout.c: ops that move data without arithmetic: Identity, Shape, Reshape,
+ * ExpandDims, Squeeze (views or tiny copies), Transpose, Pad, MirrorPad,
+ * StridedSlice, Pack, ConcatV2. Semantics follow TensorFlow's definitions.
+ */
+#include "wtt_tensor.h"
+
+#include <string.h>
+
+
+/* Row-major element strides of `t`. */
+static void
+strides_of(const struct wtt_tensor *t, int64_t *st)
+{
+    int64_t s = 1;
+    for (int i = t->rank - 1; i >= 0; i--) {
+        st[i] = s;
+        s *= t->ne[i];
+    }
+}
+
+
+/* Advances a multi-index over `ne[rank]`; returns 0 after the last one. */
+static int
+next_index(int64_t *idx, const int64_t *ne, int rank)
+{
+    for (int i = rank - 1; i >= 0; i--) {
+        if (++idx[i] < ne[i]) {
+            return 1;
+        }
+        idx[i] = 0;
+    }
+    return 0;
+}
+
+
+static int
+op_shape(struct wtt_node *n, const char **err)
+{
+    const struct wtt_tensor *x = n->src[0];
+    int64_t                  ne = x->rank;
+
+    if (wtt_tensor_alloc(&n->out, WTT_I32, 1, &ne) != 0) {
+        *err = "out of memory";
+        return -1;
+    }
+    for (int i = 0; i < x->rank; i++) {
+        ((int32_t *) n->out.data)[i] = (int32_t) x->ne[i];
+    }
+    return 0;
+}
+
+
+static int
+op_reshape(struct wtt_node *n, const char **err)
+{
+    const struct wtt_tensor *x = n->src[0], *shape = n->src[1];
+    int64_t                  ne[WTT_MAX_RANK], known = 1, total;
+    int                      rank = (int) wtt_tensor_nelem(shape), unknown = -1;
+
+    if (rank > WTT_MAX_RANK) {
+        *err = "Reshape: rank too large";
+        return -1;
+    }
+    total = wtt_tensor_nelem(x);
+    for (int i = 0; i < rank; i++) {
+        ne[i] = wtt_tensor_int(shape, i);
+        if (ne[i] == -1) {
+            unknown = i;
+        } else {
+            known *= ne[i];
+        }
+    }
+    if (unknown >= 0) {
+        ne[unknown] = known ? total / known : 0;
+    }
+    wtt_tensor_view(&n->out, x, rank, ne);
+    if (wtt_tensor_nelem(&n->out) != total) {
+        *err = "Reshape: element count mismatch";
+        return -1;
+    }
+    return 0;
+}
+
+
+static int
+op_expand_dims(struct wtt_node *n, const char **err)
+{
+    const struct wtt_tensor *x = n->src[0];
+    int64_t                  ne[WTT_MAX_RANK];
+    int                      axis = (int) wtt_tensor_int(n->src[1], 0);
+
+    if (x->rank + 1 > WTT_MAX_RANK) {
+        *err = "ExpandDims: rank too large";
+        return -1;
+    }
+    if (axis < 0) {
+        axis += x->rank + 1;
+    }
+    for (int i = 0, j = 0; i <= x->rank; i++) {
+        ne[i] = i == axis ? 1 : x->ne[j++];
+    }
+    wtt_tensor_view(&n->out, x, x->rank + 1, ne);
+    return 0;
+}
+
+
+static int
+op_squeeze(struct wtt_node *n, const char **err)
+{
+    const struct wtt_tensor *x = n->src[0];
+    int64_t                  ne[WTT_MAX_RANK];
+    int                      drop[WTT_MAX_RANK] = { 0 }, rank = 0;
+
+    for (int k = 0; k < n->n_squeeze; k++) {
+        int d = n->squeeze_dims[k] < 0 ? n->squeeze_dims[k] + x->rank
+                                       : n->squeeze_dims[k];
+        if (d < 0 || d >= x->rank || x->ne[d] != 1) {
+            *err = "Squeeze: dimension is not 1";
+            return -1;
+        }
+        drop[d] = 1;
+    }
+    for (int i = 0; i < x->rank; i++) {
+        if (n->n_squeeze == 0 ? x->ne[i] != 1 : !drop[i]) {
+            ne[rank++] = x->ne[i];
+        }
+    }
+    wtt_tensor_view(&n->out, x, rank, ne);
+    return 0;
+}
+
+
+static int
+op_transpose(struct wtt_node *n, const char **err)
+{
+    const struct wtt_tensor *x = n->src[0];
+    int64_t                  ne[WTT_MAX_RANK], st[WTT_MAX_RANK],
+                             pst[WTT_MAX_RANK], idx[WTT_MAX_RANK] = { 0 };
+    int                      perm[WTT_MAX_RANK], rank = x->rank;
+    const uint32_t          *in = x->data;
+    uint32_t                *out;
+    int64_t                  total, o = 0;
+
+    if (wtt_tensor_nelem(n->src[1]) != rank) {
+        *err = "Transpose: permutation does not match the rank";
+        return -1;
+    }
+    strides_of(x, st);
+    for (int i = 0; i < rank; i++) {
+        perm[i] = (int) wtt_tensor_int(n->src[1], i);
+        ne[i] = x->ne[perm[i]];
+        pst[i] = st[perm[i]];
+    }
+    if (wtt_tensor_alloc(&n->out, x->dtype, rank, ne) != 0) {
+        *err = "out of memory";
+        return -1;
+    }
+    out = n->out.data;
+    total = wtt_tensor_nelem(&n->out);
+    if (total == 0) {
+        return 0;
+    }
+    /* Innermost output dimension in a tight loop; the rest by index. */
+    do {
+        int64_t base = 0;
+        for (int i = 0; i < rank - 1; i++) {
+            base += idx[i] * pst[i];
+        }
+        for (int64_t k = 0; k < ne[rank - 1]; k++) {
+            out[o++] = in[base + k * pst[rank - 1]];
+        }
+    } while (next_index(idx, ne, rank - 1));
+    return 0;
+}
+
+
+/* Pad and MirrorPad: paddings is [rank, 2]. */
+static int
+op_pad(struct wtt_node *n, const char **err)
+{
+    const struct wtt_tensor *x = n->src[0], *p = n->src[1];
+    int64_t                  ne[WTT_MAX_RANK], before[WTT_MAX_RANK],
+                             st[WTT_MAX_RANK], idx[WTT_MAX_RANK] = { 0 };
+    int                      rank = x->rank, mirror = n->op == WTT_OP_MIRROR_PAD;
+    const uint32_t          *in = x->data;
+    uint32_t                *out;
+    int64_t                  o = 0;
+
+    if (wtt_tensor_nelem(p) != 2 * rank) {
+        *err = "Pad: paddings do not match the rank";
+        return -1;
+    }
+    for (int i = 0; i < rank; i++) {
+        before[i] = wtt_tensor_int(p, 2 * i);
+        ne[i] = x->ne[i] + before[i] + wtt_tensor_int(p, 2 * i + 1);
+        if (mirror && (before[i] >= x->ne[i] + !n->reflect
+                       || ne[i] - x->ne[i] - before[i]
+                          >= x->ne[i] + !n->reflect))
+        {
+            *err = "MirrorPad: padding larger than the input";
+            return -1;
+        }
+    }
+    if (wtt_tensor_alloc(&n->out, x->dtype, rank, ne) != 0) {
+        *err = "out of memory";
+        return -1;
+    }
+    out = n->out.data;
+    if (wtt_tensor_nelem(&n->out) == 0) {
+        return 0;
+    }
+    strides_of(x, st);
+    do {
+        int64_t off = 0;
+        int     inside = 1;
+        for (int i = 0; i < rank; i++) {
+            int64_t j = idx[i] - before[i], d = x->ne[i];
+            if (j < 0 || j >= d) {
+                if (!mirror) {
+                    inside = 0;
+                    break;
+                }
+                if (n->reflect) {
+                    j = j < 0 ? -j : 2 * (d - 1) - j;
+                } else {
+                    j = j < 0 ? -j - 1 : 2 * d - 1 - j;
+                }
+            }
+            off += j * st[i];
+        }
+        out[o++] = inside ? in[off] : 0;
+    } while (next_index(idx, ne, rank));
+    return 0;
+}
+
+
+/* StridedSlice, after TensorFlow's dense-spec construction. */
+static int
+op_strided_slice(struct wtt_node *n, const char **err)
+{
+    const struct wtt_tensor *x = n->src[0];
+    int                      m = (int) wtt_tensor_nelem(n->src[1]);
+    int                      rank = x->rank, full = 0, has_ellipsis = 0;
+    int64_t                  b[WTT_MAX_RANK], e[WTT_MAX_RANK], s[WTT_MAX_RANK];
+    int                      bm = 0, em = 0, sm = 0;
+    int                      gather[2 * WTT_MAX_RANK], ng = 0;
+    int64_t                  size[WTT_MAX_RANK], ne[WTT_MAX_RANK],
+                             st[WTT_MAX_RANK], idx[WTT_MAX_RANK] = { 0 };
+    const uint32_t          *in = x->data;
+    uint32_t                *out;
+    int64_t                  o = 0;
+    int                      nr = 0;
+
+    for (int i = 0; i < m; i++) {
+        has_ellipsis |= (n->ellipsis_mask >> i) & 1;
+    }
+    for (int i = 0; i < m || (!has_ellipsis && full < rank); i++) {
+        if (i >= m) {
+            /* No ellipsis: the dimensions left over are taken whole. */
+            b[full] = 0;
+            e[full] = 0;
+            s[full] = 1;
+            bm |= 1 << full;
+            em |= 1 << full;
+            gather[ng++] = full++;
+            continue;
+        }
+        if ((n->ellipsis_mask >> i) & 1) {
+            int after = 0, next;
+            for (int j = i + 1; j < m; j++) {
+                after += !((n->new_axis_mask >> j) & 1);
+            }
+            next = rank - after;
+            while (full < next) {
+                b[full] = 0;
+                e[full] = 0;
+                s[full] = 1;
+                bm |= 1 << full;
+                em |= 1 << full;
+                gather[ng++] = full++;
+            }
+        } else if ((n->new_axis_mask >> i) & 1) {
+            gather[ng++] = -1;
+        } else {
+            if (full >= rank) {
+                *err = "StridedSlice: more slice dimensions than the input";
+                return -1;
+            }
+            b[full] = wtt_tensor_int(n->src[1], i);
+            e[full] = wtt_tensor_int(n->src[2], i);
+            s[full] = wtt_tensor_int(n->src[3], i);
+            if ((n->begin_mask >> i) & 1) {
+                bm |= 1 << full;
+            }
+            if ((n->end_mask >> i) & 1) {
+                em |= 1 << full;
+            }
+            if ((n->shrink_axis_mask >> i) & 1) {
+                sm |= 1 << full;
+                gather[ng++] = -2;
+            } else {
+                gather[ng++] = full;
+            }
+            full++;
+        }
+    }
+    for (int d = 0; d < rank; d++) {
+        int64_t dim = x->ne[d];
+        if (s[d] == 0) {
+            *err = "StridedSlice: zero stride";
+            return -1;
+        }
+        if ((sm >> d) & 1) {
+            int64_t k = b[d] < 0 ? b[d] + dim : b[d];
+            if (k < 0 || k >= dim) {
+                *err = "StridedSlice: index out of range";
+                return -1;
+            }
+            b[d] = k;
+            s[d] = 1;
+            size[d] = 1;
+            continue;
+        }
+        if ((bm >> d) & 1) {
+            b[d] = s[d] > 0 ? 0 : dim - 1;
+        } else {
+            b[d] = b[d] < 0 ? b[d] + dim : b[d];
+            b[d] = s[d] > 0 ? (b[d] < 0 ? 0 : b[d] > dim ? dim : b[d])
+                            : (b[d] < -1 ? -1 : b[d] > dim - 1 ? dim - 1
+                                                               : b[d]);
+        }
+        if ((em >> d) & 1) {
+            e[d] = s[d] > 0 ? dim : -1;
+        } else {
+            e[d] = e[d] < 0 ? e[d] + dim : e[d];
+            e[d] = s[d] > 0 ? (e[d] < 0 ? 0 : e[d] > dim ? dim : e[d])
+                            : (e[d] < -1 ? -1 : e[d] > dim - 1 ? dim - 1
+                                                               : e[d]);
+        }
+        size[d] = s[d] > 0 ? (e[d] - b[d] + s[d] - 1) / s[d]
+                           : (b[d] - e[d] - s[d] - 1) / -s[d];
+        if (size[d] < 0) {
+            size[d] = 0;
+        }
+    }
+    for (int g = 0; g < ng; g++) {
+        if (gather[g] == -1) {
+            ne[nr++] = 1;
+        } else if (gather[g] >= 0) {
+            ne[nr++] = size[gather[g]];
+        }
+    }
+    if (wtt_tensor_alloc(&n->out, x->dtype, nr, ne) != 0) {
+        *err = "out of memory";
+        return -1;
+    }
+    out = n->out.data;
+    for (int d = 0; d < rank; d++) {
+        if (size[d] == 0) {
+            return 0;
+        }
+    }
+    strides_of(x, st);
+    do {
+        int64_t off = 0;
+        for (int d = 0; d < rank; d++) {
+            off += (b[d] + idx[d] * s[d]) * st[d];
+        }
+        out[o++] = in[off];
+    } while (next_index(idx, size, rank));
+    return 0;
+}
+
+
+/* Pack (stack along a new axis) and ConcatV2 (along an existing one). */
+static int
+op_join(struct wtt_node *n, const char **err)
+{
+    int                      pack = n->op == WTT_OP_PACK;
+    int                      k = pack ? n->nsrc : n->nsrc - 1;
+    const struct wtt_tensor *x0 = n->src[0];
+    int                      rank = x0->rank, axis;
+    int64_t                  ne[WTT_MAX_RANK], outer = 1;
+    uint32_t                *out;
+
+    axis = pack ? n->axis : (int) wtt_tensor_int(n->src[n->nsrc - 1], 0);
+    if (axis < 0) {
+        axis += rank + pack;
+    }
+    if (axis < 0 || axis > rank - !pack || rank + pack > WTT_MAX_RANK) {
+        *err = "Pack/Concat: bad axis";
+        return -1;
+    }
+    for (int i = 0; i < axis; i++) {
+        outer *= x0->ne[i];
+    }
+    for (int j = 0; j < k; j++) {
+        const struct wtt_tensor *x = n->src[j];
+        if (x->rank != rank || x->dtype != x0->dtype) {
+            *err = "Pack/Concat: inputs differ in rank or type";
+            return -1;
+        }
+        for (int i = 0; i < rank; i++) {
+            int along = !pack && i == axis;
+            if (!along && x->ne[i] != x0->ne[i]) {
+                *err = "Pack/Concat: inputs differ in shape";
+                return -1;
+            }
+        }
+    }
+    if (pack) {
+        for (int i = 0, j = 0; i <= rank; i++) {
+            ne[i] = i == axis ? k : x0->ne[j++];
+        }
+    } else {
+        for (int i = 0; i < rank; i++) {
+            ne[i] = x0->ne[i];
+        }
+        ne[axis] = 0;
+        for (int j = 0; j < k; j++) {
+            ne[axis] += n->src[j]->ne[axis];
+        }
+    }
+    if (wtt_tensor_alloc(&n->out, x0->dtype, rank + pack, ne) != 0) {
+        *err = "out of memory";
+        return -1;
+    }
+    out = n->out.data;
+    for (int64_t o = 0; o < outer; o++) {
+        for (int j = 0; j < k; j++) {
+            int64_t chunk = wtt_tensor_nelem(n->src[j]) / (outer ? outer : 1);
+            memcpy(out, (const uint32_t *) n->src[j]->data + o * chunk,
+                   (size_t) chunk * 4);
+            out += chunk;
+        }
+    }
+    return 0;
+}
+
+
+int
+wtt_cpu_op_layout(struct wtt_node *n, const char **err)
+{
+    switch (n->op) {
+    case WTT_OP_IDENTITY:
+        wtt_tensor_view(&n->out, n->src[0], n->src[0]->rank, n->src[0]->ne);
+        return 0;
+    case WTT_OP_SHAPE:
+        return op_shape(n, err);
+    case WTT_OP_RESHAPE:
+        return op_reshape(n, err);
+    case WTT_OP_EXPAND_DIMS:
+        return op_expand_dims(n, err);
+    case WTT_OP_SQUEEZE:
+        return op_squeeze(n, err);
+    case WTT_OP_TRANSPOSE:
+        return op_transpose(n, err);
+    case WTT_OP_PAD:
+    case WTT_OP_MIRROR_PAD:
+        return op_pad(n, err);
+    case WTT_OP_STRIDED_SLICE:
+        return op_strided_slice(n, err);
+    case WTT_OP_PACK:
+    case WTT_OP_CONCAT:
+        return op_join(n, err);
+    default:
+        *err = "layout: not a layout op";
+        return -1;
+    }
+}

@@ -1,0 +1,76 @@
+/*
+ * tensor.c: tensor buffers (see kernels/wtt_tensor.h).
+ */
+#include "wtt_tensor.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+
+int
+wtt_tensor_alloc(struct wtt_tensor *t, int dtype, int rank, const int64_t *ne)
+{
+    int64_t n = 1;
+    size_t  bytes;
+
+    for (int i = 0; i < rank; i++) {
+        if (ne[i] < 0) {
+            return -1;
+        }
+        n *= ne[i];
+    }
+    bytes = (size_t) n * 4;
+    if (t->cap < bytes || (t->cap == 0 && bytes == 0)) {
+        void *p;
+        if (t->cap == 0) {
+            t->data = NULL;     /* was a view: never free someone's data */
+        }
+        /* 64-byte alignment keeps vector loads on whole cache lines. */
+        if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) {
+            return -1;
+        }
+        free(t->cap ? t->data : NULL);
+        t->data = p;
+        t->cap = bytes ? bytes : 64;
+    }
+    t->dtype = dtype;
+    t->rank = rank;
+    memcpy(t->ne, ne, sizeof(int64_t) * (size_t) rank);
+    return 0;
+}
+
+
+void
+wtt_tensor_view(struct wtt_tensor *t, const struct wtt_tensor *src, int rank,
+                const int64_t *ne)
+{
+    if (t->cap != 0) {
+        free(t->data);
+    }
+    t->cap = 0;
+    t->data = src->data;
+    t->dtype = src->dtype;
+    t->rank = rank;
+    memcpy(t->ne, ne, sizeof(int64_t) * (size_t) rank);
+}
+
+
+void
+wtt_tensor_free(struct wtt_tensor *t)
+{
+    if (t->cap != 0) {
+        free(t->data);
+    }
+    t->data = NULL;
+    t->cap = 0;
+}
+
+
+int64_t
+wtt_tensor_int(const struct wtt_tensor *t, int64_t i)
+{
+    if (t->dtype == WTT_I32) {
+        return ((const int32_t *) t->data)[i];
+    }
+    return (int64_t) ((const float *) t->data)[i];
+}
