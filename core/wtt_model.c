@@ -8,6 +8,7 @@
  */
 #include "wtt_model.h"
 #include "wtt_nn.h"
+#include "wtt_notes.h"
 #include "wtt_util.h"
 
 #include <lauxlib.h>
@@ -239,6 +240,94 @@ l_post_to_string(lua_State *L)
 }
 
 
+static double
+opt_number(lua_State *L, int t, const char *key, double def)
+{
+    double v;
+
+    lua_getfield(L, t, key);
+    v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+
+static int
+opt_bool(lua_State *L, int t, const char *key, int def)
+{
+    int v;
+
+    lua_getfield(L, t, key);
+    v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+
+/*
+ * post:notes(opts) -> { {start_s, end_s, pitch, amplitude, start_frame,
+ * n_frames, bends = {...}} ... } | nil, err. opts: onset_threshold,
+ * frame_threshold, min_note_frames, infer_onsets, min_freq, max_freq,
+ * melodia, pitch_bends, numpy_ties.
+ */
+static int
+l_post_notes(lua_State *L)
+{
+    post_ud                *p = luaL_checkudata(L, 1, POST_MT);
+    struct wtt_notes_params np = wtt_notes_default_params();
+    struct wtt_note        *notes;
+    size_t                  n;
+    char                    err[256];
+
+    if (lua_istable(L, 2)) {
+        np.onset_threshold = opt_number(L, 2, "onset_threshold",
+                                        np.onset_threshold);
+        np.frame_threshold = opt_number(L, 2, "frame_threshold",
+                                        np.frame_threshold);
+        np.min_note_frames = (int) opt_number(L, 2, "min_note_frames",
+                                              np.min_note_frames);
+        np.min_freq_hz = opt_number(L, 2, "min_freq", 0);
+        np.max_freq_hz = opt_number(L, 2, "max_freq", 0);
+        np.infer_onsets = opt_bool(L, 2, "infer_onsets", 1);
+        np.melodia = opt_bool(L, 2, "melodia", 1);
+        np.pitch_bends = opt_bool(L, 2, "pitch_bends", 1);
+        np.numpy_ties = opt_bool(L, 2, "numpy_ties", 0);
+    }
+    if (wtt_notes_extract(&p->p, &np, &notes, &n, err, sizeof(err)) != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "notes failed: %s", err);
+        return 2;
+    }
+    lua_createtable(L, (int) n, 0);                    /* list */
+    for (size_t i = 0; i < n; i++) {
+        lua_createtable(L, 0, 8);                      /* list note */
+        lua_pushnumber(L, notes[i].start_s);
+        lua_setfield(L, -2, "start_s");
+        lua_pushnumber(L, notes[i].end_s);
+        lua_setfield(L, -2, "end_s");
+        lua_pushinteger(L, notes[i].pitch);
+        lua_setfield(L, -2, "pitch");
+        lua_pushnumber(L, notes[i].amplitude);
+        lua_setfield(L, -2, "amplitude");
+        lua_pushinteger(L, notes[i].start_frame);
+        lua_setfield(L, -2, "start_frame");
+        lua_pushinteger(L, notes[i].n_frames);
+        lua_setfield(L, -2, "n_frames");
+        if (notes[i].bends != NULL) {
+            lua_createtable(L, notes[i].n_bends, 0);   /* list note bends */
+            for (int b = 0; b < notes[i].n_bends; b++) {
+                lua_pushinteger(L, notes[i].bends[b]);
+                lua_rawseti(L, -2, b + 1);
+            }
+            lua_setfield(L, -2, "bends");              /* list note */
+        }
+        lua_rawseti(L, -2, (int) i + 1);               /* list */
+    }
+    wtt_notes_free(notes, n);
+    return 1;
+}
+
+
 static const luaL_Reg model_methods[] = {
     { "infer", l_model_infer },
     { "hash",  l_model_hash },
@@ -250,6 +339,7 @@ static const luaL_Reg post_methods[] = {
     { "n_frames",  l_post_n_frames },
     { "get",       l_post_get },
     { "to_string", l_post_to_string },
+    { "notes",     l_post_notes },
     { "close",     l_post_close },
     { NULL, NULL },
 };

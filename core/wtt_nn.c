@@ -634,11 +634,23 @@ exec_init(struct wtt_model *m, exec_t *x, char *err, size_t errlen)
 
 
 static void
+node_release(struct wtt_node *n)
+{
+    wtt_tensor_free(&n->out);
+    if (n->scratch_free != NULL) {
+        n->scratch_free(n->scratch);
+    }
+    n->scratch = NULL;
+    n->scratch_free = NULL;
+}
+
+
+static void
 exec_free(struct wtt_model *m, exec_t *x)
 {
     if (x->nodes != NULL) {
         for (int i = 0; i < m->nodes_n; i++) {
-            wtt_tensor_free(&x->nodes[i].out);
+            node_release(&x->nodes[i]);
         }
     }
     free(x->nodes);
@@ -697,7 +709,7 @@ wtt_model_free(struct wtt_model *m)
     }
     free(m->execs);
     for (int i = 0; i < m->nodes_n; i++) {
-        wtt_tensor_free(&m->consts[i].out);
+        node_release(&m->consts[i]);
         free(m->g[i].name);
     }
     free(m->consts);

@@ -186,10 +186,10 @@ note_status(pg_conn_t *c)
 
 /*
  * libpq's default notice processor prints to stderr; route notices and
- * warnings to the structured log instead. A FATAL arrives here only when
- * the server ends an idle session (shutdown, restart, terminated backend)
- * just before it closes the socket: the connection `arg` is marked lost at
- * once.
+ * warnings to the structured log instead. A FATAL (or an "operator
+ * intervention" 57P0x) arrives here only when the server ends an idle
+ * session (shutdown, restart, terminated backend) just before it closes the
+ * socket: the connection `arg` is marked lost at once.
  */
 static void
 notice_receiver(void *arg, const PGresult *res)
@@ -200,8 +200,9 @@ notice_receiver(void *arg, const PGresult *res)
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     int         level = WTT_LOG_DEBUG;
 
-    if (sev != NULL && (strcmp(sev, "FATAL") == 0
-                        || strcmp(sev, "PANIC") == 0))
+    if ((sev != NULL && (strcmp(sev, "FATAL") == 0
+                         || strcmp(sev, "PANIC") == 0))
+        || (state != NULL && strncmp(state, "57P0", 4) == 0))
     {
         c->lost = 1;
         level = WTT_LOG_INFO;

@@ -919,8 +919,9 @@ get_reply(conn_t *c, uint64_t deadline, int idle, redisReply **reply)
 
     for (;;) {
         if (redisReaderGetReply(c->reader, &r) != REDIS_OK) {
-            set_error(c, ERR_PROTOCOL, "protocol error: %s",
-                      c->reader->errstr);
+            set_error(c, ERR_PROTOCOL, "protocol error: %c%s",
+                      tolower((unsigned char) c->reader->errstr[0]),
+                      c->reader->errstr[0] ? c->reader->errstr + 1 : "");
             return -1;
         }
         if (r != NULL) {

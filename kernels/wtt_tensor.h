@@ -86,6 +86,11 @@ struct wtt_node {
     int                squeeze_dims[WTT_MAX_RANK];
     int                n_squeeze;
     int                reflect;      /* MirrorPad REFLECT (else SYMMETRIC) */
+
+    /* Kernel-private data kept between runs (packed filters, buffers),
+     * released with scratch_free. */
+    void              *scratch;
+    void             (*scratch_free)(void *);
 };
 
 /* Number of elements of `t`. */

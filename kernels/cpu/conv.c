@@ -3,18 +3,40 @@
  * HWIO filter, strides, dilations, SAME/VALID padding, as TensorFlow
  * defines them.
  *
- * The work is im2col + sgemm (OpenBLAS): output rows are gathered in blocks
- * into a column buffer of at most COL_BYTES, so memory stays bounded however
- * wide the layer is, and each block is one matrix product
- *     out[rows*OW, O] = col[rows*OW, KH*KW*C] x filter[KH*KW*C, O].
+ * Accumulation order is part of the result. The official reference (tfjs'
+ * CPU backend) adds the products of each output in the order filter row,
+ * filter column, input channel, one rounded float32 addition at a time, and
+ * skips taps that fall in the padding; this kernel does the same with one
+ * fused multiply-add per tap (exact product, one rounding, which is what
+ * tfjs' double-precision product and float32 store amount to). Near silence
+ * the constant-Q front end cancels large terms, so any other order (an
+ * sgemm, or exact sums) lands measurably further from the reference.
+ *
+ * Speed comes from doing many outputs at once: the input is rearranged once
+ * per call into zero-padded planes per channel and row, split by stride
+ * phase, so that for a fixed tap the inputs of consecutive outputs are
+ * contiguous; a tile of TB outputs by OB filters is accumulated in
+ * registers across all taps. The tile loops have constant bounds, which
+ * the compiler turns into vector FMAs (AVX-512 or AVX2 clones, chosen at
+ * run time; a plain build computes the same values, more slowly).
  */
 #include "wtt_tensor.h"
 
-#include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define COL_BYTES (4u << 20)
+#define TB 32       /* outputs along the width per tile */
+#define OB 4        /* filters per tile */
+
+/* Kernel-private state kept on the node between runs. */
+typedef struct {
+    float  *planes;
+    size_t  planes_cap;
+    float  *wpack;          /* [KH*KW*C][Opad] */
+    size_t  wpack_n;
+    const void *wsrc;
+} conv_scratch;
 
 
 /* Output size and the padding before, per TensorFlow's SAME/VALID rules. */
@@ -37,17 +59,73 @@ out_dim(int64_t in, int64_t k, int s, int d, enum wtt_padding pad,
 }
 
 
+/*
+ * One output row `oh` for filters [o0, o0+OB) and outputs [t0, t0+TB):
+ * acc[j][t] over every tap in (kh, kw, c) order.
+ */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static void
+tile(const float *planes, const float *wpack, int64_t Opad, int64_t C,
+     int64_t H, int64_t KH, int64_t KW, int sh, int sw, int dh, int dw,
+     int64_t pt, int64_t jn, int64_t oh, int64_t t0, int64_t o0,
+     float acc[OB][TB])
+{
+    for (int j = 0; j < OB; j++) {
+        for (int t = 0; t < TB; t++) {
+            acc[j][t] = 0.0f;
+        }
+    }
+    for (int64_t kh = 0; kh < KH; kh++) {
+        int64_t ih = oh * sh + kh * dh - pt;
+        if (ih < 0 || ih >= H) {
+            continue;       /* tfjs skips taps in the vertical padding */
+        }
+        for (int64_t kw = 0; kw < KW; kw++) {
+            int64_t      e = kw * dw;
+            int64_t      phase = e % sw, off = e / sw;
+            const float *wk = wpack + ((kh * KW + kw) * C) * Opad + o0;
+            for (int64_t c = 0; c < C; c++) {
+                const float *xs = planes
+                                  + ((c * H + ih) * sw + phase) * jn
+                                  + off + t0;
+                const float *w = wk + c * Opad;
+                for (int j = 0; j < OB; j++) {
+                    float wj = w[j];
+                    for (int t = 0; t < TB; t++) {
+                        acc[j][t] = __builtin_fmaf(xs[t], wj, acc[j][t]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+
+static void
+scratch_free(void *p)
+{
+    conv_scratch *s = p;
+
+    if (s != NULL) {
+        free(s->planes);
+        free(s->wpack);
+        free(s);
+    }
+}
+
+
 int
 wtt_cpu_op_conv2d(struct wtt_node *n, int nthreads, const char **err)
 {
     const struct wtt_tensor *x = n->src[0], *w = n->src[1];
     const float             *bias = n->fused_bias ? n->src[2]->data : NULL;
     int64_t                  N, H, W, C, KH, KW, O, OH, OW, pt, pl, K;
-    int64_t                  ne[4];
+    int64_t                  ne[4], Opad, jn, wp;
     int                      sh = n->strides[1], sw = n->strides[2];
     int                      dh = n->dilations[1], dw = n->dilations[2];
-    float                   *col, *out;
-    int64_t                  rows_per_block;
+    conv_scratch            *s;
+    float                   *out;
+    size_t                   need;
 
     (void) nthreads;
     if (x->rank != 4 || w->rank != 4 || x->dtype != WTT_F32) {
@@ -83,67 +161,91 @@ wtt_cpu_op_conv2d(struct wtt_node *n, int nthreads, const char **err)
     if (N * OH * OW * O == 0) {
         return 0;
     }
+
+    if (n->scratch == NULL) {
+        n->scratch = calloc(1, sizeof(conv_scratch));
+        n->scratch_free = scratch_free;
+        if (n->scratch == NULL) {
+            *err = "out of memory";
+            return -1;
+        }
+    }
+    s = n->scratch;
     K = KH * KW * C;
-    rows_per_block = (int64_t) (COL_BYTES / 4) / (OW * K);
-    if (rows_per_block < 1) {
-        rows_per_block = 1;
+    Opad = (O + OB - 1) / OB * OB;
+
+    /* Filters packed once, padded to whole tiles with zeros. */
+    if (s->wsrc != w->data || s->wpack_n != (size_t) (K * Opad)) {
+        free(s->wpack);
+        s->wpack = calloc((size_t) (K * Opad), sizeof(float));
+        if (s->wpack == NULL) {
+            *err = "out of memory";
+            return -1;
+        }
+        for (int64_t k = 0; k < K; k++) {
+            memcpy(s->wpack + k * Opad, (const float *) w->data + k * O,
+                   (size_t) O * sizeof(float));
+        }
+        s->wpack_n = (size_t) (K * Opad);
+        s->wsrc = w->data;
     }
-    if (rows_per_block > OH) {
-        rows_per_block = OH;
-    }
-    col = malloc((size_t) (rows_per_block * OW * K) * sizeof(float));
-    if (col == NULL) {
-        *err = "out of memory";
-        return -1;
+
+    /* Planes: per channel and row, the zero-padded row split by stride
+     * phase, with room for a whole last tile. */
+    wp = (OW + TB) * sw + (KW - 1) * dw + 1;
+    jn = (wp + sw - 1) / sw;
+    need = (size_t) (C * H * sw * jn) * sizeof(float);
+    if (s->planes_cap < need) {
+        free(s->planes);
+        s->planes = malloc(need);
+        if (s->planes == NULL) {
+            s->planes_cap = 0;
+            *err = "out of memory";
+            return -1;
+        }
+        s->planes_cap = need;
     }
 
     for (int64_t b = 0; b < N; b++) {
         const float *img = (const float *) x->data + b * H * W * C;
-        for (int64_t oh0 = 0; oh0 < OH; oh0 += rows_per_block) {
-            int64_t rows = OH - oh0 < rows_per_block ? OH - oh0
-                                                     : rows_per_block;
-            float  *c = col;
-            for (int64_t oh = oh0; oh < oh0 + rows; oh++) {
-                for (int64_t ow = 0; ow < OW; ow++) {
-                    int64_t iw0 = ow * sw - pl;
-                    for (int64_t kh = 0; kh < KH; kh++) {
-                        int64_t ih = oh * sh + kh * dh - pt;
-                        if (ih < 0 || ih >= H) {
-                            memset(c, 0, (size_t) (KW * C) * sizeof(float));
-                        } else if (dw == 1 && iw0 >= 0 && iw0 + KW <= W) {
-                            /* The common case: the KW*C values of this
-                             * filter row are contiguous in the input. */
-                            memcpy(c, img + (ih * W + iw0) * C,
-                                   (size_t) (KW * C) * sizeof(float));
-                        } else {
-                            for (int64_t kw = 0; kw < KW; kw++) {
-                                int64_t iw = iw0 + kw * dw;
-                                const float *src = img + (ih * W + iw) * C;
-                                for (int64_t ci = 0; ci < C; ci++) {
-                                    c[kw * C + ci] =
-                                        (iw < 0 || iw >= W) ? 0.0f : src[ci];
-                                }
-                            }
-                        }
-                        c += KW * C;
+        float       *planes = s->planes;
+
+        memset(planes, 0, need);
+        for (int64_t c = 0; c < C; c++) {
+            for (int64_t ih = 0; ih < H; ih++) {
+                float *pl0 = planes + (c * H + ih) * sw * jn;
+                for (int64_t iw = 0; iw < W; iw++) {
+                    int64_t e = iw + pl;      /* padded position */
+                    if (e < 0 || e >= jn * sw) {
+                        continue;
                     }
+                    pl0[(e % sw) * jn + e / sw] = img[(ih * W + iw) * C + c];
                 }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                        (int) (rows * OW), (int) O, (int) K, 1.0f, col,
-                        (int) K, w->data, (int) O, 0.0f,
-                        out + ((b * OH + oh0) * OW) * O, (int) O);
         }
-    }
-    free(col);
-
-    if (bias != NULL || n->fused_relu) {
-        int64_t total = N * OH * OW;
-        for (int64_t i = 0; i < total; i++) {
-            float *row = out + i * O;
-            for (int64_t o = 0; o < O; o++) {
-                float v = row[o] + (bias != NULL ? bias[o] : 0.0f);
-                row[o] = n->fused_relu && v < 0.0f ? 0.0f : v;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            for (int64_t o0 = 0; o0 < Opad; o0 += OB) {
+                for (int64_t t0 = 0; t0 < OW; t0 += TB) {
+                    float   acc[OB][TB];
+                    int64_t tn = OW - t0 < TB ? OW - t0 : TB;
+                    int64_t on = O - o0 < OB ? O - o0 : OB;
+                    tile(planes, s->wpack, Opad, C, H, KH, KW, sh, sw, dh,
+                         dw, pt, jn, oh, t0, o0, acc);
+                    for (int64_t t = 0; t < tn; t++) {
+                        float *dst = out + ((b * OH + oh) * OW + t0 + t) * O
+                                     + o0;
+                        for (int64_t j = 0; j < on; j++) {
+                            float v = acc[j][t];
+                            if (bias != NULL) {
+                                v = v + bias[o0 + j];
+                            }
+                            if (n->fused_relu && v < 0.0f) {
+                                v = 0.0f;
+                            }
+                            dst[j] = v;
+                        }
+                    }
+                }
             }
         }
     }

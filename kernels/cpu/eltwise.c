@@ -8,20 +8,24 @@
 #include <math.h>
 
 
+/* In double, then rounded once: the reference computes these with JS
+ * (double) math on float32 values. */
 static float
 unary(enum wtt_op op, float x)
 {
+    double v = x;
+
     switch (op) {
     case WTT_OP_NEG:
         return -x;
     case WTT_OP_SQUARE:
-        return x * x;
+        return (float) (v * v);
     case WTT_OP_SQRT:
-        return sqrtf(x);
+        return (float) sqrt(v);
     case WTT_OP_LOG:
-        return logf(x);
+        return (float) log(v);
     case WTT_OP_SIGMOID:
-        return 1.0f / (1.0f + expf(-x));
+        return (float) (1.0 / (1.0 + exp(-v)));
     default:
         return x;
     }

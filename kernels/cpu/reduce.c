@@ -4,6 +4,7 @@
 #include "wtt_tensor.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 
 int
@@ -16,6 +17,7 @@ wtt_cpu_op_reduce(struct wtt_node *n, const char **err)
     int64_t                  total = wtt_tensor_nelem(x), count, s;
     const float             *in = x->data;
     float                   *out;
+    double                  *sums = NULL;
 
     if (x->dtype != WTT_F32) {
         *err = "reduce: float32 only";
@@ -44,9 +46,16 @@ wtt_cpu_op_reduce(struct wtt_node *n, const char **err)
     }
     out = n->out.data;
     count = wtt_tensor_nelem(&n->out);
+    if (n->op == WTT_OP_SUM) {
+        /* Sums accumulate in double like the reference's JS numbers. */
+        sums = calloc((size_t) (count ? count : 1), sizeof(double));
+        if (sums == NULL) {
+            *err = "out of memory";
+            return -1;
+        }
+    }
     for (int64_t i = 0; i < count; i++) {
-        out[i] = n->op == WTT_OP_SUM ? 0.0f
-                 : n->op == WTT_OP_MIN ? INFINITY : -INFINITY;
+        out[i] = n->op == WTT_OP_MIN ? INFINITY : -INFINITY;
     }
     /* Output strides over the kept shape (reduced axes stride 0). */
     s = 1;
@@ -61,7 +70,7 @@ wtt_cpu_op_reduce(struct wtt_node *n, const char **err)
             o += idx[i] * ost[i];
         }
         if (n->op == WTT_OP_SUM) {
-            out[o] += v;
+            sums[o] += v;
         } else if (n->op == WTT_OP_MIN) {
             /* NaN never compares smaller: like tfjs, it is skipped. */
             out[o] = v < out[o] ? v : out[o];
@@ -74,6 +83,12 @@ wtt_cpu_op_reduce(struct wtt_node *n, const char **err)
             }
             idx[i] = 0;
         }
+    }
+    if (sums != NULL) {
+        for (int64_t i = 0; i < count; i++) {
+            out[i] = (float) sums[i];
+        }
+        free(sums);
     }
     return 0;
 }

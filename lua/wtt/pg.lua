@@ -32,6 +32,7 @@ local error = error
 local pcall = pcall
 local select = select
 local setmetatable = setmetatable
+local getmetatable = getmetatable
 local unpack = unpack
 local str_format = string.format
 
@@ -52,6 +53,9 @@ local CONNECT_OPTS = {
     application_name = "string",
     reconnect = "boolean",
 }
+
+local null = core.null
+local BYTEA_MT = getmetatable(core.bytea(""))
 
 local db = {}
 local db_mt = { __index = db }
@@ -146,6 +150,28 @@ local function ready(self)
 end
 
 
+-- Raises on a value that is not a parameter. Levels count on the public
+-- methods calling execute/run_script without a tail call (a tail call would
+-- drop their frame and blame the wrong line).
+local function check_params(fname, params, n)
+    for i = 1, n do
+        local v = params[i]
+        local t = type(v)
+        if t ~= "string" and t ~= "number" and t ~= "boolean"
+           and v ~= null
+           and not (t == "table" and getmetatable(v) == BYTEA_MT)
+        then
+            local why = v == nil and "nil; use pg.null for NULL"
+                        or t == "table" and "a table; encode JSON with "
+                                            .. "pg.json, binary with pg.bytea"
+                        or t
+            error(str_format("bad argument #%d to '%s' (parameter $%d is %s)",
+                             i + 1, fname, i, why), 4)
+        end
+    end
+end
+
+
 -- Runs one statement. `idempotent`: retried once after a reconnect when
 -- the connection died under it (outside transactions only).
 local function execute(self, idempotent, fname, sql, ...)
@@ -153,11 +179,12 @@ local function execute(self, idempotent, fname, sql, ...)
         error(str_format("bad argument #1 to '%s' (sql string expected)",
                          fname), 3)
     end
+    local n = select("#", ...)
+    local params = { ... }
+    check_params(fname, params, n)
     if self.closed then
         return nil, "closed"
     end
-    local n = select("#", ...)
-    local params = { ... }
     local ok, err, state = ready(self)
     if not ok then
         return fail(self, err, state)
@@ -189,7 +216,8 @@ end
 -- @return rows (array of tables keyed by column name), count
 --   | nil, err, sqlstate
 function db.query(self, sql, ...)
-    return execute(self, false, "query", sql, ...)
+    local rows, count, state = execute(self, false, "query", sql, ...)
+    return rows, count, state
 end
 
 
@@ -198,7 +226,8 @@ end
 -- session.
 -- @return rows, count | nil, err, sqlstate
 function db.read(self, sql, ...)
-    return execute(self, true, "read", sql, ...)
+    local rows, count, state = execute(self, true, "read", sql, ...)
+    return rows, count, state
 end
 
 
@@ -236,7 +265,8 @@ end
 -- (migrations). Never put values into the text: use query.
 -- @return rows, count of the last statement | nil, err, sqlstate
 function db.script(self, sql)
-    return run_script(self, sql)
+    local rows, count, state = run_script(self, sql)
+    return rows, count, state
 end
 
 
@@ -340,12 +370,16 @@ end
 
 
 function tx_methods.query(t, sql, ...)
-    return execute(tx_db(t, "query"), false, "query", sql, ...)
+    local rows, count, state = execute(tx_db(t, "query"), false, "query",
+                                       sql, ...)
+    return rows, count, state
 end
 
 
 function tx_methods.read(t, sql, ...)
-    return execute(tx_db(t, "read"), true, "read", sql, ...)
+    local rows, count, state = execute(tx_db(t, "read"), true, "read",
+                                       sql, ...)
+    return rows, count, state
 end
 
 
@@ -360,7 +394,8 @@ end
 
 
 function tx_methods.script(t, sql)
-    return run_script(tx_db(t, "script"), sql)
+    local rows, count, state = run_script(tx_db(t, "script"), sql)
+    return rows, count, state
 end
 
 

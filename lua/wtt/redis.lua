@@ -19,6 +19,7 @@ local sys = require "wtt.sys"
 local type = type
 local error = error
 local pairs = pairs
+local ipairs = ipairs
 local select = select
 local tonumber = tonumber
 local tostring = tostring
@@ -616,9 +617,10 @@ end
 
 
 --- Queues a script run (same arguments as r:eval). The script is loaded
--- before the pipeline is sent if this connection has not loaded it; a
--- NOSCRIPT inside the pipeline (a flush in between) comes back as its
--- {err = ...} entry and the next run reloads.
+-- before the pipeline is sent if this connection has not loaded it yet. An
+-- entry that still gets NOSCRIPT (SCRIPT FLUSH since the load) is loaded
+-- again and re-run once after the rest of the pipeline, and its reply
+-- takes that entry's place.
 function pipe.eval(self, script, keys, args)
     local argv = evalsha_argv(script, keys, args, 3)
     self.n = self.n + 1
@@ -663,13 +665,44 @@ function client.pipeline(self, fn)
         end
         return nil, err
     end
+    -- NOSCRIPT (a SCRIPT FLUSH since this connection loaded the script):
+    -- load again and re-run those entries once, in order.
+    local again
     for i = 1, p.n do
         local v = res[i]
         if type(v) == "table" and type(v.err) == "string"
            and str_find(v.err, "^NOSCRIPT")
         then
+            again = again or {}
+            again[#again + 1] = i
             self.loaded[p.cmds[i][2]] = nil
         end
+    end
+    if not again then
+        return res
+    end
+    local cmds = {}
+    for j, i in ipairs(again) do
+        local sha = p.cmds[i][2]
+        if not self.loaded[sha] then
+            local ok
+            ok, err = self:_load(conn, p.scripts[sha])
+            if not ok then
+                return nil, err
+            end
+        end
+        cmds[j] = p.cmds[i]
+    end
+    local res2
+    res2, err = conn:pipeline(cmds)
+    if not res2 then
+        if conn:broken() then
+            self:_lost(conn)
+        end
+        return nil, err
+    end
+    for j, i in ipairs(again) do
+        res[i] = res2[j]
     end
     return res
 end
@@ -769,13 +802,17 @@ local function sub_loop(cfg, st, channels, patterns, on_message, opts)
     local last_err = nil
     local next_tick = now() + tick
 
+    -- After a confirmed session the first attempt is immediate; a session
+    -- that never got confirmed counts as a failed attempt.
     local function lost(why)
         conn:close()
         conn = nil
         st.conn = nil
         last_err = why
-        attempts = 0
-        retry_at = now()               -- first attempt right away
+        retry_at = now()
+        if attempts > 0 then
+            retry_at = retry_at + backoff_delay(cfg, attempts)
+        end
     end
 
     while true do
@@ -809,6 +846,7 @@ local function sub_loop(cfg, st, channels, patterns, on_message, opts)
                     pending = pending - 1
                     if pending == 0 then
                         confirm_by = nil
+                        attempts = 0
                         local cb = sessions == 1 and on_ready or on_reconnect
                         if cb and cb() == false then
                             return sub_stop(st)
@@ -858,7 +896,6 @@ local function sub_loop(cfg, st, channels, patterns, on_message, opts)
                 confirm_by = now() + cfg.timeout
                 pong_by = nil
                 last_rx = now()
-                attempts = 0
             else
                 last_err = err
                 retry_at = now() + backoff_delay(cfg, attempts)

@@ -49,7 +49,8 @@ describe("wtt.pg: types #pg", function()
         it("float4 and float8 are numbers, NaN and infinities too", function()
             local r = row("SELECT 0.1::float8 AS a, 1.5::float4 AS b, "
                           .. "'NaN'::float8 AS nan, 'Infinity'::float8 AS inf,"
-                          .. " '-Infinity'::float4 AS ninf, 1e308::float8 AS big")
+                          .. " '-Infinity'::float4 AS ninf, "
+                          .. "1e308::float8 AS big")
             assert.equal(0.1, r.a)
             assert.equal(1.5, r.b)
             assert.is_true(r.nan ~= r.nan)
@@ -74,7 +75,8 @@ describe("wtt.pg: types #pg", function()
             local r = row("SELECT 'héllo'::text AS t, 'v'::varchar(5) AS v, "
                           .. "'nm'::name AS n, 'ab'::char(4) AS c, "
                           .. "'x'::\"char\" AS c1, "
-                          .. "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u")
+                          .. "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid "
+                          .. "AS u")
             assert.same({ t = "héllo", v = "v", n = "nm", c = "ab  ", c1 = "x",
                           u = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11" }, r)
         end)
@@ -86,10 +88,12 @@ describe("wtt.pg: types #pg", function()
         end)
 
         it("json and jsonb are decoded", function()
-            local r = row([[SELECT '{"a": [1, 2.5, null, "x"], "b": {"c": true}}'::jsonb AS j,
-                                   '[1, {"k": "v"}]'::json AS arr,
-                                   '"s"'::jsonb AS s, '3'::json AS n,
-                                   'null'::jsonb AS jnull]])
+            local r = row([[
+                SELECT '{"a": [1, 2.5, null, "x"], "b": {"c": true}}'::jsonb
+                           AS j,
+                       '[1, {"k": "v"}]'::json AS arr,
+                       '"s"'::jsonb AS s, '3'::json AS n,
+                       'null'::jsonb AS jnull]])
             assert.same({ a = { 1, 2.5, null, "x" }, b = { c = true } }, r.j)
             assert.same({ 1, { k = "v" } }, r.arr)
             assert.equal("s", r.s)
@@ -192,7 +196,8 @@ describe("wtt.pg: types #pg", function()
             assert.equal("9223372036854775807", r.i)
         end)
 
-        it("strings are stored verbatim (UTF-8, quotes, backslashes)", function()
+        it("strings are stored verbatim (UTF-8, quotes, backslashes)",
+           function()
             local s = "it's \"q\" \\ back\\slash é 😀 \t\n%s $1"
             assert(db:exec("INSERT INTO vals (k, t) VALUES ($1, $2)", "str", s))
             assert.equal(s, row("SELECT t FROM vals WHERE k = $1", "str").t)
@@ -222,7 +227,8 @@ describe("wtt.pg: types #pg", function()
         end)
 
         it("json parameters are text, pg.json encodes a table", function()
-            local doc = { name = "a", list = { 1, 2, 3 }, nested = { ok = true } }
+            local doc = { name = "a", list = { 1, 2, 3 },
+                          nested = { ok = true } }
             assert(db:exec("INSERT INTO vals (k, j) VALUES ($1, $2)", "doc",
                            pg.json(doc)))
             assert.same(doc, row("SELECT j FROM vals WHERE k = $1", "doc").j)
@@ -237,7 +243,8 @@ describe("wtt.pg: types #pg", function()
 
         it("commands return the affected row count", function()
             assert(db:exec("CREATE TABLE cnt (id int)"))
-            assert.equal(3, db:exec("INSERT INTO cnt SELECT generate_series(1, 3)"))
+            assert.equal(3, db:exec("INSERT INTO cnt "
+                                    .. "SELECT generate_series(1, 3)"))
             assert.equal(2, db:exec("UPDATE cnt SET id = id + 10 WHERE id < 3"))
             assert.equal(0, db:exec("DELETE FROM cnt WHERE id = 99"))
             local rows, n = db:query("INSERT INTO cnt VALUES (7) RETURNING id")

@@ -33,7 +33,8 @@ describe("wtt.pg: transactions #pg", function()
 
     it("commits and passes the function's return values through", function()
         local a, b, c = db:tx(function(tx)
-            assert.equal(1, tx:exec("INSERT INTO items VALUES ($1, $2)", 1, "a"))
+            assert.equal(1, tx:exec("INSERT INTO items VALUES ($1, $2)",
+                                    1, "a"))
             assert(tx:query("INSERT INTO items VALUES ($1, $2)", 2, "b"))
             local rows = assert(tx:read("SELECT count(*) AS n FROM items"))
             return "done", rows[1].n, nil

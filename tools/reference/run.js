@@ -17,6 +17,13 @@ const crypto = require('crypto');
 
 const now = () => Number(process.hrtime.bigint() - T0) / 1e9;
 
+// tfjs-backend-cpu prints a banner recommending tfjs-node on its first use in Node; drop just that.
+const consoleWarn = console.warn;
+console.warn = (...a) => {
+  if (typeof a[0] === 'string' && a[0].includes('looks like you are running TensorFlow.js in Node.js')) return;
+  consoleWarn(...a);
+};
+
 const SAMPLE_RATE = 22050;
 // Post-processing presets. All use the official outputToNotesPoly with
 // onsetThresh=0.5, frameThresh=0.3, inferOnsets=true, maxFreq=null, minFreq=null, melodiaTrick=true
