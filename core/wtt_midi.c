@@ -1803,8 +1803,9 @@ l_decode(lua_State *L)
     d->prog = lua_newuserdata(L, (d->nprog + 1) * sizeof(prog_t));
     d->notes = lua_newuserdata(L, (d->nnotes + 1) * sizeof(dnote_t));
     /* d tempo prog notes */
-    d->tempo[0].tick = 0;
-    d->tempo[0].seq = 0;
+    memset(d->tempo, 0, (d->ntempo + 1) * sizeof(tempo_t));
+    memset(d->prog, 0, (d->nprog + 1) * sizeof(prog_t));
+    memset(d->notes, 0, (d->nnotes + 1) * sizeof(dnote_t));
     d->tempo[0].uspqn = 500000;
     d->itempo = 1;
     d->seq = 1;

@@ -658,15 +658,39 @@ exec_free(struct wtt_model *m, exec_t *x)
 }
 
 
+/* Per-op time, printed at exit when WTT_NN_PROFILE is set (development). */
+static _Atomic uint64_t prof_ns[WTT_OP_COUNT];
+static int              prof_on = -1;
+
+
+static void
+prof_dump(void)
+{
+    for (int i = 0; i < WTT_OP_COUNT; i++) {
+        if (prof_ns[i] != 0) {
+            fprintf(stderr, "nn-profile op=%d ms=%.1f\n", i,
+                    (double) prof_ns[i] / 1e6);
+        }
+    }
+}
+
+
 /* Runs one window through exec `x`; outputs stay in its buffers. */
 static int
 exec_run(struct wtt_model *m, exec_t *x, const float *window, char *err,
          size_t errlen)
 {
+    if (prof_on < 0) {
+        prof_on = getenv("WTT_NN_PROFILE") != NULL;
+        if (prof_on) {
+            atexit(prof_dump);
+        }
+    }
     memcpy(x->input.data, window, sizeof(float) * WTT_WINDOW_SAMPLES);
     for (int k = 0; k < m->order_n; k++) {
         int         i = m->order[k];
         const char *why = NULL;
+        uint64_t    t0 = prof_on ? wtt_now_ns() : 0;
 
         if (m->g[i].is_const || m->g[i].tmpl.op == WTT_OP_PLACEHOLDER) {
             continue;
@@ -674,6 +698,9 @@ exec_run(struct wtt_model *m, exec_t *x, const float *window, char *err,
         if (compute(&x->nodes[i], &why) != 0) {
             snprintf(err, errlen, "node '%s': %s", m->g[i].name, why);
             return -1;
+        }
+        if (prof_on) {
+            prof_ns[x->nodes[i].op] += wtt_now_ns() - t0;
         }
     }
     return 0;

@@ -26,8 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TB 32       /* outputs along the width per tile */
-#define OB 4        /* filters per tile */
 
 /* Kernel-private state kept on the node between runs. */
 typedef struct {
@@ -60,45 +58,63 @@ out_dim(int64_t in, int64_t k, int s, int d, enum wtt_padding pad,
 
 
 /*
- * One output row `oh` for filters [o0, o0+OB) and outputs [t0, t0+TB):
- * acc[j][t] over every tap in (kh, kw, c) order.
+ * One output row `oh` for filters [o0, o0+ob) and outputs [t0, t0+tb):
+ * acc[j][t] over every tap in (kh, kw, c) order. Two shapes: 4 filters x 32
+ * outputs for layers with many filters, 1 x 128 for single-filter heads.
  */
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static void
-tile(const float *planes, const float *wpack, int64_t Opad, int64_t C,
-     int64_t H, int64_t KH, int64_t KW, int sh, int sw, int dh, int dw,
-     int64_t pt, int64_t jn, int64_t oh, int64_t t0, int64_t o0,
-     float acc[OB][TB])
-{
-    for (int j = 0; j < OB; j++) {
-        for (int t = 0; t < TB; t++) {
-            acc[j][t] = 0.0f;
-        }
-    }
-    for (int64_t kh = 0; kh < KH; kh++) {
-        int64_t ih = oh * sh + kh * dh - pt;
-        if (ih < 0 || ih >= H) {
-            continue;       /* tfjs skips taps in the vertical padding */
-        }
-        for (int64_t kw = 0; kw < KW; kw++) {
-            int64_t      e = kw * dw;
-            int64_t      phase = e % sw, off = e / sw;
-            const float *wk = wpack + ((kh * KW + kw) * C) * Opad + o0;
-            for (int64_t c = 0; c < C; c++) {
-                const float *xs = planes
-                                  + ((c * H + ih) * sw + phase) * jn
-                                  + off + t0;
-                const float *w = wk + c * Opad;
-                for (int j = 0; j < OB; j++) {
-                    float wj = w[j];
-                    for (int t = 0; t < TB; t++) {
-                        acc[j][t] = __builtin_fmaf(xs[t], wj, acc[j][t]);
-                    }
-                }
-            }
-        }
-    }
+#define DEFINE_TILE(NAME, ob, tb)                                             \
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) \
+static void                                                                   \
+NAME(const float *restrict planes, const float *restrict wpack, int64_t Opad,  \
+     int64_t C, int64_t H, int64_t KH, int64_t KW, int sh, int sw, int dh,    \
+     int dw, int64_t pt, int64_t jn, int64_t oh, int64_t t0, int64_t o0,      \
+     float *restrict acc)                                                     \
+{                                                                             \
+    /* A local tile the compiler can keep in vector registers. */            \
+    float a[ob][tb];                                                          \
+                                                                              \
+    for (int j = 0; j < ob; j++) {                                            \
+        for (int t = 0; t < tb; t++) {                                        \
+            a[j][t] = 0.0f;                                                   \
+        }                                                                     \
+    }                                                                         \
+    for (int64_t kh = 0; kh < KH; kh++) {                                     \
+        int64_t ih = oh * sh + kh * dh - pt;                                  \
+        /* (kw * dw) split into stride phase and offset, stepped without a   \
+         * division per tap. */                                               \
+        int64_t phase = 0, off = 0;                                           \
+        if (ih < 0 || ih >= H) {                                              \
+            continue;       /* tfjs skips taps in the vertical padding */     \
+        }                                                                     \
+        for (int64_t kw = 0; kw < KW; kw++) {                                 \
+            const float *wk = wpack + ((kh * KW + kw) * C) * Opad + o0;       \
+            if (kw > 0) {                                                     \
+                phase += dw;                                                  \
+                while (phase >= sw) {                                         \
+                    phase -= sw;                                              \
+                    off++;                                                    \
+                }                                                             \
+            }                                                                 \
+            for (int64_t c = 0; c < C; c++) {                                 \
+                const float *xs = planes + ((c * H + ih) * sw + phase) * jn   \
+                                  + off + t0;                                 \
+                const float *w = wk + c * Opad;                               \
+                for (int j = 0; j < ob; j++) {                                \
+                    float wj = w[j];                                          \
+                    for (int t = 0; t < tb; t++) {                            \
+                        a[j][t] = __builtin_fmaf(xs[t], wj, a[j][t]);         \
+                    }                                                         \
+                }                                                             \
+            }                                                                 \
+        }                                                                     \
+    }                                                                         \
+    memcpy(acc, a, sizeof(a));                                                \
 }
+
+DEFINE_TILE(tile_wide, 4, 32)
+DEFINE_TILE(tile_single, 1, 128)
+
+#define TB_MAX 128
 
 
 static void
@@ -126,6 +142,7 @@ wtt_cpu_op_conv2d(struct wtt_node *n, int nthreads, const char **err)
     conv_scratch            *s;
     float                   *out;
     size_t                   need;
+    int                      ob, tb;
 
     (void) nthreads;
     if (x->rank != 4 || w->rank != 4 || x->dtype != WTT_F32) {
@@ -172,7 +189,9 @@ wtt_cpu_op_conv2d(struct wtt_node *n, int nthreads, const char **err)
     }
     s = n->scratch;
     K = KH * KW * C;
-    Opad = (O + OB - 1) / OB * OB;
+    ob = O == 1 ? 1 : 4;
+    tb = O == 1 ? 128 : 32;
+    Opad = (O + ob - 1) / ob * ob;
 
     /* Filters packed once, padded to whole tiles with zeros. */
     if (s->wsrc != w->data || s->wpack_n != (size_t) (K * Opad)) {
@@ -192,7 +211,7 @@ wtt_cpu_op_conv2d(struct wtt_node *n, int nthreads, const char **err)
 
     /* Planes: per channel and row, the zero-padded row split by stride
      * phase, with room for a whole last tile. */
-    wp = (OW + TB) * sw + (KW - 1) * dw + 1;
+    wp = (OW + TB_MAX) * sw + (KW - 1) * dw + 1;
     jn = (wp + sw - 1) / sw;
     need = (size_t) (C * H * sw * jn) * sizeof(float);
     if (s->planes_cap < need) {
@@ -224,18 +243,23 @@ wtt_cpu_op_conv2d(struct wtt_node *n, int nthreads, const char **err)
             }
         }
         for (int64_t oh = 0; oh < OH; oh++) {
-            for (int64_t o0 = 0; o0 < Opad; o0 += OB) {
-                for (int64_t t0 = 0; t0 < OW; t0 += TB) {
-                    float   acc[OB][TB];
-                    int64_t tn = OW - t0 < TB ? OW - t0 : TB;
-                    int64_t on = O - o0 < OB ? O - o0 : OB;
-                    tile(planes, s->wpack, Opad, C, H, KH, KW, sh, sw, dh,
-                         dw, pt, jn, oh, t0, o0, acc);
+            for (int64_t o0 = 0; o0 < Opad; o0 += ob) {
+                for (int64_t t0 = 0; t0 < OW; t0 += tb) {
+                    float   acc[4 * 32 > 128 ? 4 * 32 : 128];
+                    int64_t tn = OW - t0 < tb ? OW - t0 : tb;
+                    int64_t on = O - o0 < ob ? O - o0 : ob;
+                    if (ob == 1) {
+                        tile_single(planes, s->wpack, Opad, C, H, KH, KW, sh,
+                                    sw, dh, dw, pt, jn, oh, t0, o0, acc);
+                    } else {
+                        tile_wide(planes, s->wpack, Opad, C, H, KH, KW, sh,
+                                  sw, dh, dw, pt, jn, oh, t0, o0, acc);
+                    }
                     for (int64_t t = 0; t < tn; t++) {
                         float *dst = out + ((b * OH + oh) * OW + t0 + t) * O
                                      + o0;
                         for (int64_t j = 0; j < on; j++) {
-                            float v = acc[j][t];
+                            float v = acc[j * tb + t];
                             if (bias != NULL) {
                                 v = v + bias[o0 + j];
                             }
