@@ -40,6 +40,7 @@
 #include <lauxlib.h>
 
 #include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -72,6 +73,7 @@
 #define WBUF_FLUSH                 (256 * 1024)   /* pipeline send batch */
 #define WBUF_KEEP                  (1024 * 1024)  /* kept between calls */
 #define NUM_SLOT                   32             /* one formatted number */
+#define READER_DOUBLE_FROM         (1024 * 1024)
 #define DEFAULT_TIMEOUT_S          10.0
 #define DEFAULT_CONNECT_TIMEOUT_S  5.0
 #define MAX_TIMEOUT_S              1e7            /* keeps ns math sane */
@@ -713,6 +715,55 @@ tls_handshake(conn_t *c, const tls_opts_t *o, const char *host,
  * ------------------------------------------------------------------------- */
 
 /*
+ * The reader appends with sdscatlen, which past 1 MiB grows its buffer by
+ * 1 MiB at a time: a 50 MB bulk would be reallocated (and copied) fifty
+ * times. Doubling it here first keeps that to a handful. 0 or -1 (OOM).
+ */
+static int
+reader_reserve(conn_t *c, size_t n)
+{
+    sds b = c->reader->buf;
+
+    if (b == NULL || sdsavail(b) >= n || sdslen(b) < READER_DOUBLE_FROM) {
+        return 0;
+    }
+    b = sdsMakeRoomFor(b, sdslen(b) > n ? sdslen(b) : n);
+    if (b == NULL) {
+        return -1;
+    }
+    c->reader->buf = b;
+    return 0;
+}
+
+
+/*
+ * Drops the reader's buffer once a big reply has been taken out of it and
+ * nothing else is buffered, instead of holding the memory until the next
+ * read (hiredis only trims when it is fed again).
+ */
+static void
+reader_trim(conn_t *c)
+{
+    redisReader *r = c->reader;
+    sds          b;
+
+    if (r->buf == NULL || r->pos != r->len
+        || sdsalloc(r->buf) < READER_DOUBLE_FROM)
+    {
+        return;
+    }
+    b = sdsempty();
+    if (b == NULL) {
+        return;
+    }
+    sdsfree(r->buf);
+    r->buf = b;
+    r->pos = 0;
+    r->len = 0;
+}
+
+
+/*
  * One read from the connection, fed to the reader. Returns 1 when bytes
  * arrived, 0 when it would block (*want says what to wait for: POLLIN, or
  * POLLOUT when TLS must write first), or -1 with errstr set.
@@ -780,7 +831,9 @@ read_some(conn_t *c, short *want)
         }
     }
 
-    if (redisReaderFeed(c->reader, c->rbuf, (size_t) n) != REDIS_OK) {
+    if (reader_reserve(c, (size_t) n) != 0
+        || redisReaderFeed(c->reader, c->rbuf, (size_t) n) != REDIS_OK)
+    {
         set_error(c, ERR_OOM, "reader: %s", c->reader->errstr);
         return -1;
     }
@@ -926,6 +979,7 @@ get_reply(conn_t *c, uint64_t deadline, int idle, redisReply **reply)
         }
         if (r != NULL) {
             *reply = r;
+            reader_trim(c);
             return 0;
         }
         rc = read_some(c, &want);

@@ -175,6 +175,17 @@ op_transpose(struct wtt_node *n, const char **err)
 }
 
 
+/* Where a padded position reads from, for MirrorPad. */
+static int64_t
+mirror_index(int64_t j, int64_t d, int reflect)
+{
+    if (reflect) {
+        return j < 0 ? -j : j >= d ? 2 * (d - 1) - j : j;
+    }
+    return j < 0 ? -j - 1 : j >= d ? 2 * d - 1 - j : j;
+}
+
+
 /* Pad and MirrorPad: paddings is [rank, 2]. */
 static int
 op_pad(struct wtt_node *n, const char **err)
@@ -211,26 +222,49 @@ op_pad(struct wtt_node *n, const char **err)
         return 0;
     }
     strides_of(x, st);
-    do {
-        int64_t off = 0;
-        int     inside = 1;
-        for (int i = 0; i < rank; i++) {
-            int64_t j = idx[i] - before[i], d = x->ne[i];
-            if (j < 0 || j >= d) {
-                if (!mirror) {
-                    inside = 0;
-                    break;
+    /* Trailing unpadded dimensions of size 1 change nothing: drop them so
+     * that rows are as long as possible. */
+    while (rank > 1 && x->ne[rank - 1] == 1 && ne[rank - 1] == 1) {
+        rank--;
+    }
+    /* Row by row over the last dimension: the middle is one copy, the
+     * edges are zeros or mirrored elements. */
+    {
+        int64_t last = rank - 1, d = x->ne[last], bl = before[last];
+        int64_t rowlen = ne[last];
+        do {
+            int64_t off = 0;
+            int     inside = 1;
+            for (int i = 0; i < last; i++) {
+                int64_t j = idx[i] - before[i], di = x->ne[i];
+                if (j < 0 || j >= di) {
+                    if (!mirror) {
+                        inside = 0;
+                        break;
+                    }
+                    j = mirror_index(j, di, n->reflect);
                 }
-                if (n->reflect) {
-                    j = j < 0 ? -j : 2 * (d - 1) - j;
-                } else {
-                    j = j < 0 ? -j - 1 : 2 * d - 1 - j;
+                off += j * st[i];
+            }
+            if (!inside) {
+                memset(out + o, 0, (size_t) rowlen * 4);
+            } else {
+                const uint32_t *row = in + off;
+                for (int64_t k = 0; k < bl; k++) {
+                    out[o + k] = mirror ? row[mirror_index(k - bl, d,
+                                                           n->reflect)]
+                                        : 0;
+                }
+                memcpy(out + o + bl, row, (size_t) d * 4);
+                for (int64_t k = bl + d; k < rowlen; k++) {
+                    out[o + k] = mirror ? row[mirror_index(k - bl, d,
+                                                           n->reflect)]
+                                        : 0;
                 }
             }
-            off += j * st[i];
-        }
-        out[o++] = inside ? in[off] : 0;
-    } while (next_index(idx, ne, rank));
+            o += rowlen;
+        } while (rank > 1 && next_index(idx, ne, rank - 1));
+    }
     return 0;
 }
 
@@ -362,13 +396,26 @@ op_strided_slice(struct wtt_node *n, const char **err)
         }
     }
     strides_of(x, st);
+    /* Trailing dimensions of size 1 only shorten the rows: drop them. */
+    while (rank > 1 && x->ne[rank - 1] == 1) {
+        rank--;
+    }
+    /* The last dimension in a tight loop (one copy when contiguous). */
     do {
-        int64_t off = 0;
-        for (int d = 0; d < rank; d++) {
+        int64_t off = 0, last = rank - 1;
+        for (int d = 0; d < last; d++) {
             off += (b[d] + idx[d] * s[d]) * st[d];
         }
-        out[o++] = in[off];
-    } while (next_index(idx, size, rank));
+        off += b[last] * st[last];
+        if (s[last] == 1) {
+            memcpy(out + o, in + off, (size_t) size[last] * 4);
+            o += size[last];
+        } else {
+            for (int64_t k = 0; k < size[last]; k++) {
+                out[o++] = in[off + k * s[last] * st[last]];
+            }
+        }
+    } while (rank > 1 && next_index(idx, size, rank - 1));
     return 0;
 }
 
@@ -382,6 +429,7 @@ op_join(struct wtt_node *n, const char **err)
     const struct wtt_tensor *x0 = n->src[0];
     int                      rank = x0->rank, axis;
     int64_t                  ne[WTT_MAX_RANK], outer = 1;
+    int64_t                  chunks[WTT_MAX_SRC];
     uint32_t                *out;
 
     axis = pack ? n->axis : (int) wtt_tensor_int(n->src[n->nsrc - 1], 0);
@@ -427,11 +475,22 @@ op_join(struct wtt_node *n, const char **err)
         return -1;
     }
     out = n->out.data;
+    for (int j = 0; j < k; j++) {
+        chunks[j] = wtt_tensor_nelem(n->src[j]) / (outer ? outer : 1);
+    }
     for (int64_t o = 0; o < outer; o++) {
         for (int j = 0; j < k; j++) {
-            int64_t chunk = wtt_tensor_nelem(n->src[j]) / (outer ? outer : 1);
-            memcpy(out, (const uint32_t *) n->src[j]->data + o * chunk,
-                   (size_t) chunk * 4);
+            int64_t         chunk = chunks[j];
+            const uint32_t *src = (const uint32_t *) n->src[j]->data
+                                  + o * chunk;
+            if (chunk < 16) {
+                /* Channel-wise joins move one value at a time. */
+                for (int64_t q = 0; q < chunk; q++) {
+                    out[q] = src[q];
+                }
+            } else {
+                memcpy(out, src, (size_t) chunk * 4);
+            }
             out += chunk;
         }
     }

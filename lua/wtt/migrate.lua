@@ -13,9 +13,12 @@ local pg = require "wtt.pg"
 local runtime = require "wtt.runtime"
 
 local type = type
+local pairs = pairs
 local ipairs = ipairs
+local tostring = tostring
 local tonumber = tonumber
 local str_format = string.format
+local tbl_concat = table.concat
 local tbl_sort = table.sort
 
 local _M = {}
@@ -211,7 +214,7 @@ function _M.run(db, opts)
         local report
         report, err = _M.inspect(db, dir)
         if report and #report.problems > 0 then
-            report, err = nil, table.concat(report.problems, "\n")
+            report, err = nil, tbl_concat(report.problems, "\n")
         end
         if report then
             done, err, partial = apply_pending(db, report, opts.on_applied)

@@ -29,7 +29,9 @@ local json = require "wtt.json"
 
 local type = type
 local error = error
+local pairs = pairs
 local pcall = pcall
+local tostring = tostring
 local select = select
 local setmetatable = setmetatable
 local getmetatable = getmetatable
