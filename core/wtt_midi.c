@@ -1086,7 +1086,8 @@ push_write_err(lua_State *L, const char *path, int e)
 /*
  * midi.write(path, notes [, opts]) -> true | nil, err. The file appears
  * whole or not at all: the bytes go to a temporary file in the same
- * directory, which is fsync'd and renamed over `path` (mode 0644).
+ * directory, which is fsync'd and renamed over `path`. An existing file
+ * keeps its permission bits; a new one gets 0644.
  */
 static int
 l_write(lua_State *L)
@@ -1097,6 +1098,8 @@ l_write(lua_State *L)
     char           err[ERRLEN];
     char          *tmp;
     int            fd, e;
+    struct stat    st;
+    mode_t         mode = 0644;
 
     if (encode_args(L, 2, 3, &out, &len, err, sizeof(err)) != 0) {
         lua_pushnil(L);
@@ -1108,6 +1111,9 @@ l_write(lua_State *L)
     tmp = wtt_strdup(lua_tostring(L, -1));
     lua_pop(L, 1);
 
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        mode = st.st_mode & 07777;
+    }
     fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         e = errno;
@@ -1115,7 +1121,7 @@ l_write(lua_State *L)
         free(tmp);
         return push_write_err(L, path, e);
     }
-    if (write_all(fd, out, len) != 0 || fchmod(fd, 0644) != 0
+    if (write_all(fd, out, len) != 0 || fchmod(fd, mode) != 0
         || fsync(fd) != 0)
     {
         e = errno;
@@ -1373,6 +1379,12 @@ smf_walk(smf_t *m, sev_fn fn, void *ud)
                     return smf_err(m, "track %d: tempo event of %u bytes",
                                    track + 1, (unsigned) mlen);
                 }
+                if (ev.meta == 0x51
+                    && (ev.data[0] | ev.data[1] | ev.data[2]) == 0)
+                {
+                    return smf_err(m, "track %d: tempo of 0 us per quarter "
+                                   "note", track + 1);
+                }
             } else {
                 return smf_err(m, "track %d: unexpected status 0x%02x at "
                                "byte %zu", track + 1, st, start);
@@ -1478,10 +1490,6 @@ collect_fn(void *ud, const sev_t *ev)
         t->seq = d->seq++;
         t->uspqn = ((uint32_t) ev->data[0] << 16)
                    | ((uint32_t) ev->data[1] << 8) | ev->data[2];
-        if (t->uspqn == 0) {
-            return smf_err(d->m, "track %d: tempo of 0 us per quarter "
-                           "note", ev->track + 1);
-        }
     } else if (ev->kind == K_CHANNEL && (ev->status & 0xF0) == 0xC0) {
         prog_t *pc = &d->prog[d->iprog++];
         pc->tick = ev->tick;
