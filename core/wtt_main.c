@@ -55,6 +55,7 @@ static int cmd_run(int argc, char **argv);
 static int cmd_spec(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_migrate(int argc, char **argv);
+static int cmd_transcribe(int argc, char **argv);
 
 static const command_t commands[] = {
     { "serve", cmd_serve, "wtt serve [flags]",
@@ -63,6 +64,9 @@ static const command_t commands[] = {
       "run a Lua script with every wtt module available", NULL },
     { "spec", cmd_spec, "wtt spec [busted args...]",
       "run busted specs inside the embedded runtime", NULL },
+    { "transcribe", cmd_transcribe, "wtt transcribe IN... [options]",
+      "transcribe audio files to MIDI and notes (no services needed)",
+      NULL },
     { "migrate", cmd_migrate, "wtt migrate [--status] [--database-url URL]",
       "apply lua/migrations/*.sql to DATABASE_URL (idempotent, locked)",
       NULL },
@@ -267,6 +271,13 @@ cmd_spec(int argc, char **argv)
 
 
 static int
+cmd_transcribe(int argc, char **argv)
+{
+    return run_cli_script("transcribe", argc, argv);
+}
+
+
+static int
 cmd_migrate(int argc, char **argv)
 {
     return run_cli_script("migrate", argc, argv);
@@ -305,7 +316,9 @@ main(int argc, char **argv)
     for (const command_t *c = commands; c->name != NULL; c++) {
         if (strcmp(argv[0], c->name) == 0) {
             /* `wtt spec --help` is busted's own help. */
-            if (c->run != cmd_spec && wants_help(argc - 1, argv + 1)) {
+            if (c->run != cmd_spec && c->run != cmd_transcribe
+                && wants_help(argc - 1, argv + 1))
+            {
                 command_usage(c);
                 return 0;
             }

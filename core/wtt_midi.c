@@ -162,6 +162,9 @@ buf_reserve(buf_t *b, size_t more)
 static void
 buf_add(buf_t *b, const void *data, size_t len)
 {
+    if (len == 0) {
+        return;
+    }
     buf_reserve(b, len);
     if (!b->oom) {
         memcpy(b->p + b->len, data, len);

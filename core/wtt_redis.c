@@ -7,8 +7,8 @@
  * deadline on the monotonic clock, so no call blocks longer than its
  * timeout:
  *
- *   - connect_timeout bounds name resolution's connect() and the TLS
- *     handshake together;
+ *   - connect_timeout bounds connect() and the TLS handshake together
+ *     (name resolution is getaddrinfo's own business);
  *   - timeout bounds each wait for progress inside call/pipeline/write: a
  *     transfer fails when neither a byte goes out nor a byte comes in for
  *     that long (a 50 MB value on a slow link is fine, a stopped server is

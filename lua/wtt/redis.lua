@@ -19,6 +19,7 @@ local sys = require "wtt.sys"
 local type = type
 local error = error
 local pairs = pairs
+local pcall = pcall
 local ipairs = ipairs
 local select = select
 local tonumber = tonumber
@@ -417,7 +418,16 @@ local function check_command(cmd, level)
 end
 
 
+-- True for the error a demoted primary (failover) answers writes with:
+-- the command did not run, so it is safe to retry on a new connection.
+local function is_readonly(err)
+    return str_byte(err, 1) == 82 and str_find(err, "^READONLY") ~= nil
+end
+
+
 --- Runs one command.
+-- A READONLY reply (the server was demoted by a failover) drops the
+-- connection and retries the command once on a new one.
 -- @param cmd command name; further arguments are strings (binary-safe)
 --   or numbers
 -- @return the reply (number, string, table; nil for a nil reply) |
@@ -425,23 +435,35 @@ end
 --   transport failure the next command reconnects)
 function client.call(self, cmd, ...)
     check_command(cmd, 3)
-    local conn, err = self:_get()
-    if not conn then
-        return nil, err
-    end
-    local res
-    res, err = conn:call(cmd, ...)
-    if res == nil and err ~= nil and conn:broken() then
+    for attempt = 1, 2 do
+        local conn, err = self:_get()
+        if not conn then
+            return nil, err
+        end
+        local res
+        res, err = conn:call(cmd, ...)
+        if res ~= nil or err == nil then
+            return res
+        end
+        if conn:broken() then
+            self:_lost(conn)
+            return nil, err
+        end
+        if not is_readonly(err) or attempt == 2 then
+            return nil, err
+        end
         self:_lost(conn)
     end
-    return res, err
 end
 
 
--- Runs the command in array `argv` on `conn` (any length).
+-- Runs the command in array `argv` on `conn` (any length). A READONLY
+-- reply drops the connection (the caller may retry on a new one).
 function client._callv(self, conn, argv)
     local res, err = conn:callv(argv)
-    if res == nil and err ~= nil and conn:broken() then
+    if res == nil and err ~= nil
+       and (conn:broken() or is_readonly(err))
+    then
         self:_lost(conn)
     end
     return res, err
@@ -557,10 +579,28 @@ local function evalsha_argv(script, keys, args, level)
 end
 
 
+-- eval on a fresh connection after READONLY, without a further retry.
+function client._eval_once(self, script, argv)
+    local conn, err = self:_get()
+    if not conn then
+        return nil, err
+    end
+    if not self.loaded[script.sha] then
+        local ok
+        ok, err = self:_load(conn, script)
+        if not ok then
+            return nil, err
+        end
+    end
+    return self:_callv(conn, argv)
+end
+
+
 --- Runs a script with EVALSHA.
 -- The script is loaded (SCRIPT LOAD) the first time this connection runs
 -- it; a NOSCRIPT reply (SCRIPT FLUSH, a restarted or failed-over server)
--- loads it again and retries once, transparently.
+-- loads it again and retries once, transparently. READONLY retries once
+-- on a new connection, as call does.
 -- @param script from redis.script
 -- @param keys array of key names (KEYS)
 -- @param args array of strings/numbers (ARGV)
@@ -580,6 +620,11 @@ function client.eval(self, script, keys, args)
     end
     local res
     res, err = self:_callv(conn, argv)
+    if res == nil and err ~= nil and self.conn == nil
+       and is_readonly(err)
+    then
+        return self:_eval_once(script, argv)
+    end
     if res == nil and err ~= nil and not conn:broken()
        and str_find(err, "^NOSCRIPT")
     then
@@ -671,6 +716,12 @@ function client.pipeline(self, fn)
     for i = 1, p.n do
         local v = res[i]
         if type(v) == "table" and type(v.err) == "string"
+           and is_readonly(v.err) and self.conn == conn
+        then
+            -- Not retried (the other entries ran); the next command goes
+            -- to a new connection.
+            self:_lost(conn)
+        elseif type(v) == "table" and type(v.err) == "string"
            and str_find(v.err, "^NOSCRIPT")
         then
             again = again or {}
@@ -678,7 +729,7 @@ function client.pipeline(self, fn)
             self.loaded[p.cmds[i][2]] = nil
         end
     end
-    if not again then
+    if not again or self.conn ~= conn then
         return res
     end
     local cmds = {}

@@ -181,3 +181,37 @@ describe("wtt.redis subscribe across a restart #redis", function()
         end, 5))
     end)
 end)
+
+
+describe("wtt.redis after a failover (READONLY) #redis", function()
+    local a, b, r, admin
+    setup(function()
+        a = rh.start()
+        b = rh.start()
+        r = assert(a:client())
+        admin = assert(a:client())
+    end)
+    teardown(function()
+        if r then r:close() end
+        if admin then admin:close() end
+        if a then a:stop() end
+        if b then b:stop() end
+    end)
+
+    it("retries a write once on a new connection, then reports",
+       function()
+        assert.equal("OK", r:call("SET", "w", "1"))
+        -- Demote a: it now answers writes with READONLY.
+        assert.equal("OK", admin:call("REPLICAOF", "127.0.0.1", b.port))
+        local before = r.reconnects
+        local v, err = r:call("SET", "w", "2")
+        assert.is_nil(v)
+        assert.matches("^READONLY", err)
+        assert.equal(before + 1, r.reconnects)
+        -- Promoted again: the same client writes.
+        assert.equal("OK", admin:call("REPLICAOF", "NO", "ONE"))
+        assert.equal("OK", r:call("SET", "w", "3"))
+        local s = redis.script("return redis.call('SET', KEYS[1], 'e')")
+        assert.equal("OK", r:eval(s, { "w" }))
+    end)
+end)
