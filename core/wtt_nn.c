@@ -506,8 +506,18 @@ check_sums(struct wtt_model *m, const char *dir, char *err, size_t errlen)
         char  *data;
         size_t dlen;
 
-        if (sscanf(line, "%64s %*[ *]%255s", want, name) != 2) {
+        /* sha256sum lines: "<hex>  <name>" or "<hex> *<name>". */
+        if (sscanf(line, "%64s %255s", want, name) != 2) {
             continue;
+        }
+        if (name[0] == '*') {
+            memmove(name, name + 1, strlen(name));
+        }
+        if (strlen(want) != 64 || strchr(name, '/') != NULL) {
+            snprintf(err, errlen, "SHA256SUMS: malformed line '%.80s'",
+                     line);
+            free(sums);
+            return -1;
         }
         snprintf(fpath, sizeof(fpath), "%s/%s", dir, name);
         data = wtt_read_file(fpath, MAX_SHARD_BYTES, &dlen);

@@ -448,10 +448,10 @@ connect_addr(conn_t *c, int family, int socktype, int protocol,
                   lower_strerror(errno, ebuf, sizeof(ebuf)));
         return -1;
     }
+    /* EAGAIN (a full unix-socket backlog) did not start a connect: it is
+     * a failure, not something to wait for. */
     rc = connect(fd, sa, salen);
-    if (rc != 0 && errno != EINPROGRESS && errno != EINTR
-        && errno != EAGAIN)
-    {
+    if (rc != 0 && errno != EINPROGRESS && errno != EINTR) {
         soerr = errno;
         goto fail;
     }

@@ -1,0 +1,120 @@
+-- The model loader refuses files it cannot run exactly, and says why.
+
+local core = require "wtt.core.model"
+local model = require "wtt.model"
+local json = require "wtt.json"
+local sys = require "wtt.sys"
+
+local SRC = model.default_dir()
+
+-- A copy of the model folder whose model.json `edit` may change.
+local function variant(edit, keep_sums)
+    local dir = assert(sys.mkdtemp("wtt-model-"))
+    local doc = json.decode((assert(sys.read_file(SRC .. "/model.json"))))
+    if edit then
+        edit(doc)
+    end
+    assert(sys.write_file(dir .. "/model.json", json.encode(doc)))
+    assert(sys.write_file(dir .. "/group1-shard1of1.bin",
+                          (assert(sys.read_file(SRC .. "/group1-shard1of1.bin")))))
+    if keep_sums then
+        assert(sys.write_file(dir .. "/SHA256SUMS",
+                              (assert(sys.read_file(SRC .. "/SHA256SUMS")))))
+    end
+    return dir
+end
+
+local function node(doc, op)
+    for _, n in ipairs(doc.modelTopology.node) do
+        if n.op == op then
+            return n
+        end
+    end
+end
+
+describe("model loader", function()
+    local dirs = {}
+    after_each(function()
+        for _, d in ipairs(dirs) do
+            sys.rmtree(d)
+        end
+        dirs = {}
+    end)
+
+    local function load(edit, keep_sums)
+        local dir = variant(edit, keep_sums)
+        dirs[#dirs + 1] = dir
+        return core.load(dir, { threads = 1 })
+    end
+
+    it("loads the official files with their checksums", function()
+        local m = assert(core.load(SRC, { threads = 1 }))
+        assert.matches("^%x+$", m:hash())
+    end)
+
+    it("names an unknown op and its node", function()
+        local m, err = load(function(doc)
+            local n = node(doc, "Sigmoid")
+            n.op = "Softplus"
+        end)
+        assert.is_nil(m)
+        assert.matches("unsupported op 'Softplus' at node '", err, 1, true)
+    end)
+
+    it("refuses a file that does not match SHA256SUMS", function()
+        local m, err = load(function(doc)
+            doc.generatedBy = "edited"
+        end, true)
+        assert.is_nil(m)
+        assert.matches("model.json: checksum mismatch", err, 1, true)
+    end)
+
+    it("refuses weights whose manifest does not match the shard", function()
+        local m, err = load(function(doc)
+            local w = doc.weightsManifest[1].weights
+            w[#w].shape = { 9999 }
+        end)
+        assert.is_nil(m)
+        assert.matches("weights: shards hold", err, 1, true)
+    end)
+
+    it("refuses quantized weights", function()
+        local m, err = load(function(doc)
+            doc.weightsManifest[1].weights[1].quantization = { dtype = "uint8" }
+        end)
+        assert.is_nil(m)
+        assert.matches("quantized weights are not supported", err, 1, true)
+    end)
+
+    it("refuses a graph without the expected outputs", function()
+        local m, err = load(function(doc)
+            local n = node(doc, "Identity")
+            n.name = "Renamed"
+        end)
+        assert.is_nil(m)
+        assert.matches("no output 'Identity'", err, 1, true)
+    end)
+
+    it("refuses an input that names no node", function()
+        local m, err = load(function(doc)
+            local n = node(doc, "Sigmoid")
+            n.input[1] = "nowhere"
+        end)
+        assert.is_nil(m)
+        assert.matches("unknown input 'nowhere'", err, 1, true)
+    end)
+
+    it("reports a missing folder", function()
+        local m, err = core.load("/nonexistent/model", { threads = 1 })
+        assert.is_nil(m)
+        assert.matches("model.json", err, 1, true)
+    end)
+
+    it("gives zero frames and no notes for audio under 257 samples", function()
+        local m = assert(model.load(nil, { threads = 1 }))
+        local pcm = require("wtt.audio").pcm_from_string(string.rep("\0", 4 * 200), 22050)
+        local post = assert(m:infer(pcm))
+        assert.equal(0, post:n_frames())
+        assert.same({}, assert(post:notes({})))
+    end)
+end)
