@@ -435,7 +435,11 @@ open_source(const char *path, const struct wtt_audio_params *p,
     memset(&sfi, 0, sizeof(sfi));
     sf = sf_open_fd(fd, SFM_READ, &sfi, SF_FALSE);
     if (sf == NULL) {
-        if (sf_error(NULL) == SF_ERR_UNRECOGNISED_FORMAT) {
+        /* libsndfile blames a pipe when mpg123 gives up on a regular file
+         * (checked above): that is garbage, not a pipe. */
+        if (sf_error(NULL) == SF_ERR_UNRECOGNISED_FORMAT
+            || strstr(sf_strerror(NULL), "not a regular file") != NULL)
+        {
             set_err(why, len, "unrecognised format");
         } else {
             set_err(why, len, "unreadable header: %s",

@@ -544,6 +544,45 @@ describe("wtt.audio bad input", function()
               "^decode failed: non%-finite sample at 0%.002 s$")
     end)
 
+    it("never crashes on corrupted or cut files", function()
+        local gen = sine(440, 44100)
+        local sources = {
+            wav("fz.wav", 44100, 2, 22050, gen),
+            encode("fz.flac", SF.flac + SF.pcm_16, 44100, 2, 22050, gen),
+            encode("fz.ogg", SF.ogg + SF.vorbis, 44100, 2, 22050, gen),
+            encode("fz.mp3", SF.mpeg + SF.mp3, 44100, 2, 22050, gen),
+        }
+        local seed = 4242
+        local function rnd()
+            seed = (seed * 1103515245 + 12345) % 2147483648
+            return seed / 2147483648
+        end
+        for _, src in ipairs(sources) do
+            local good = assert(sys.read_file(src))
+            local ext = src:match("%.%w+$")
+            for _ = 1, 40 do
+                local s = good
+                if rnd() < 0.6 then
+                    for _ = 1, 1 + math.floor(rnd() * 8) do
+                        local pos = 1 + math.floor(rnd() * math.min(#s, 256))
+                        s = s:sub(1, pos - 1)
+                            .. string.char(math.floor(rnd() * 256))
+                            .. s:sub(pos + 1)
+                    end
+                else
+                    s = s:sub(1, math.floor(rnd() * #s))
+                end
+                local pcm, err = audio.load(write("mut" .. ext, s),
+                                            { max_duration = 10 })
+                if pcm then
+                    assert.is_true(#pcm <= 10 * 22050 + 1)
+                else
+                    assert.matches("^%a+ failed: ", err)
+                end
+            end
+        end
+    end)
+
     it("keeps failing the same way after a decode error", function()
         local data = samples(100, 1, function(i)
             return i == 10 and 0 / 0 or 0
