@@ -546,6 +546,7 @@ fail:
  * ------------------------------------------------------------------------ */
 
 
+/* Returns the defaults listed in wtt_audio.h. Never fails. */
 struct wtt_audio_params
 wtt_audio_default_params(void)
 {
@@ -562,6 +563,10 @@ wtt_audio_default_params(void)
 }
 
 
+/*
+ * Validates the header of `path`; 0 with `info` filled, or -1 with
+ * "probe failed: ..." in `err`. Opens and closes the file; keeps nothing.
+ */
 int
 wtt_audio_probe(const char *path, const struct wtt_audio_params *p,
     struct wtt_audio_info *info, char *err, size_t errlen)
@@ -583,6 +588,11 @@ wtt_audio_probe(const char *path, const struct wtt_audio_params *p,
 }
 
 
+/*
+ * Opens a reader; 0 with a new reader in *out (the caller frees it with
+ * wtt_audio_close), or -1 with "open failed: ..." and *out = NULL. `p` is
+ * copied.
+ */
 int
 wtt_audio_open(const char *path, const struct wtt_audio_params *p,
     struct wtt_audio_reader **out, char *err, size_t errlen)
@@ -864,6 +874,11 @@ refill(struct wtt_audio_reader *r)
 }
 
 
+/*
+ * Copies up to `want` output samples into `out` (caller's memory); 0 with
+ * *got set (0 only at the end), or -1 with the reader's sticky
+ * "decode failed: ..." error and *got = 0.
+ */
 int
 wtt_audio_read(struct wtt_audio_reader *r, float *out, size_t want,
     size_t *got, char *err, size_t errlen)
@@ -897,6 +912,7 @@ wtt_audio_read(struct wtt_audio_reader *r, float *out, size_t want,
 }
 
 
+/* Returns the reader's info, owned by the reader. */
 const struct wtt_audio_info *
 wtt_audio_get_info(const struct wtt_audio_reader *r)
 {
@@ -904,6 +920,7 @@ wtt_audio_get_info(const struct wtt_audio_reader *r)
 }
 
 
+/* Releases everything the reader owns (sf, fd, soxr, buffers). NULL ok. */
 void
 wtt_audio_close(struct wtt_audio_reader *r)
 {
@@ -928,6 +945,10 @@ wtt_audio_close(struct wtt_audio_reader *r)
 }
 
 
+/*
+ * Decodes a whole file into a new malloc'd buffer owned by the caller
+ * (freed with wtt_pcm_release); 0, or -1 with an error and `pcm` zeroed.
+ */
 int
 wtt_audio_load(const char *path, const struct wtt_audio_params *p,
     struct wtt_pcm *pcm, struct wtt_audio_info *info, char *err,
@@ -1008,6 +1029,7 @@ fail:
 }
 
 
+/* Frees pcm->data and zeroes `pcm`; safe twice. */
 void
 wtt_pcm_release(struct wtt_pcm *pcm)
 {
@@ -1038,6 +1060,10 @@ gc_account(lua_State *L, size_t bytes)
 }
 
 
+/*
+ * Returns the "wtt.audio.pcm" at `idx` (raises otherwise). The buffer
+ * belongs to the userdata.
+ */
 struct wtt_pcm *
 wtt_pcm_check(lua_State *L, int idx)
 {
@@ -1059,6 +1085,10 @@ push_empty_pcm(lua_State *L, int rate)
 }
 
 
+/*
+ * Pushes a new zeroed pcm of `n` samples and returns it, owned by the
+ * userdata; NULL with nothing pushed when the samples cannot be allocated.
+ */
 struct wtt_pcm *
 wtt_pcm_push(lua_State *L, size_t n, int rate)
 {
@@ -1658,6 +1688,10 @@ static const luaL_Reg audio_funcs[] = {
 };
 
 
+/*
+ * Opens `wtt.audio`. Stack: before [], after [audio]. Registers the
+ * metatables "wtt.audio.pcm" and "wtt.audio.reader". Returns 1.
+ */
 int
 luaopen_wtt_audio(lua_State *L)
 {

@@ -37,7 +37,10 @@
  * failed reader stays failed and returns the same error again.
  *
  * Thread-safety: a reader belongs to one thread at a time. Different readers
- * may run on different threads at once.
+ * may run on different threads at once. (libsndfile keeps the reason for a
+ * failed open in one global, so two opens failing at the same instant on
+ * two threads may swap their library messages; our own checks are not
+ * affected.)
  *
  * Output length: when the source rate differs from the target rate, a reader
  * returns exactly ceil(source_frames * target_rate / source_rate) samples
@@ -149,9 +152,10 @@ int wtt_audio_open(const char *path, const struct wtt_audio_params *p,
  * Decodes up to `want` mono samples at the target rate into `out` (room for
  * `want` floats, owned by the caller) and stores their number in `*got`.
  * `*got` is less than `want` only at the end of the audio, and 0 once the
- * end has been reached. Returns 0, or -1 with "decode failed: <reason>" in
- * `err` and `*got` set to 0; after an error every later call fails the
- * same way.
+ * end has been reached (`want` must be at least 1). Returns 0, or -1 with
+ * "decode failed: <reason>" in `err` and `*got` set to 0 (what `out` holds
+ * is then unspecified); after an error every later call fails the same
+ * way.
  */
 int wtt_audio_read(struct wtt_audio_reader *r, float *out, size_t want,
     size_t *got, char *err, size_t errlen);

@@ -1895,6 +1895,10 @@ static const luaL_Reg midi_funcs[] = {
 };
 
 
+/*
+ * Opens `wtt.midi`. Stack: before [], after [midi]. The functions share
+ * one upvalue, a private copy of PROGRAMS. Returns 1.
+ */
 int
 luaopen_wtt_midi(lua_State *L)
 {

@@ -283,7 +283,7 @@ static int
 l_post_get(lua_State *L)
 {
     post_ud     *p = luaL_checkudata(L, 1, POST_MT);
-    int          bins;
+    int          bins = 0;
     const float *a = post_array(L, p, 2, &bins);
     lua_Integer  f = luaL_checkinteger(L, 3), b = luaL_checkinteger(L, 4);
 
@@ -300,7 +300,7 @@ static int
 l_post_to_string(lua_State *L)
 {
     post_ud     *p = luaL_checkudata(L, 1, POST_MT);
-    int          bins;
+    int          bins = 0;
     const float *a = post_array(L, p, 2, &bins);
 
     lua_pushlstring(L, (const char *) a,

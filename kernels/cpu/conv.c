@@ -114,6 +114,53 @@ NAME(const float *restrict planes, const float *restrict wpack, int64_t Opad,  \
 DEFINE_TILE(tile_wide, 4, 32)
 DEFINE_TILE(tile_single, 1, 128)
 
+/* 8 x 32 needs 16 vector accumulators: AVX-512 has the registers for it
+ * (32 zmm), AVX2 would spill, so it is only compiled for AVX-512. */
+__attribute__((target("arch=x86-64-v4")))
+static void
+tile_eight(const float *restrict planes, const float *restrict wpack,
+           int64_t Opad, int64_t C, int64_t H, int64_t KH, int64_t KW, int sh,
+           int sw, int dh, int dw, int64_t pt, int64_t jn, int64_t oh,
+           int64_t t0, int64_t o0, float *restrict acc)
+{
+    float a[8][32];
+
+    for (int j = 0; j < 8; j++) {
+        for (int t = 0; t < 32; t++) {
+            a[j][t] = 0.0f;
+        }
+    }
+    for (int64_t kh = 0; kh < KH; kh++) {
+        int64_t ih = oh * sh + kh * dh - pt;
+        int64_t phase = 0, off = 0;
+        if (ih < 0 || ih >= H) {
+            continue;
+        }
+        for (int64_t kw = 0; kw < KW; kw++) {
+            const float *wk = wpack + ((kh * KW + kw) * C) * Opad + o0;
+            if (kw > 0) {
+                phase += dw;
+                while (phase >= sw) {
+                    phase -= sw;
+                    off++;
+                }
+            }
+            for (int64_t c = 0; c < C; c++) {
+                const float *xs = planes + ((c * H + ih) * sw + phase) * jn
+                                  + off + t0;
+                const float *w = wk + c * Opad;
+                for (int j = 0; j < 8; j++) {
+                    float wj = w[j];
+                    for (int t = 0; t < 32; t++) {
+                        a[j][t] = __builtin_fmaf(xs[t], wj, a[j][t]);
+                    }
+                }
+            }
+        }
+    }
+    memcpy(acc, a, sizeof(a));
+}
+
 #define TB_MAX 128
 
 
@@ -189,8 +236,13 @@ wtt_cpu_op_conv2d(struct wtt_node *n, int nthreads, const char **err)
     }
     s = n->scratch;
     K = KH * KW * C;
-    ob = O == 1 ? 1 : 4;
-    tb = O == 1 ? 128 : 32;
+    if (O == 1) {
+        ob = 1;
+        tb = 128;
+    } else {
+        ob = O >= 8 && __builtin_cpu_supports("avx512f") ? 8 : 4;
+        tb = 32;
+    }
     Opad = (O + ob - 1) / ob * ob;
 
     /* Filters packed once, padded to whole tiles with zeros. */
@@ -245,12 +297,15 @@ wtt_cpu_op_conv2d(struct wtt_node *n, int nthreads, const char **err)
         for (int64_t oh = 0; oh < OH; oh++) {
             for (int64_t o0 = 0; o0 < Opad; o0 += ob) {
                 for (int64_t t0 = 0; t0 < OW; t0 += tb) {
-                    float   acc[4 * 32 > 128 ? 4 * 32 : 128];
+                    float   acc[8 * 32];
                     int64_t tn = OW - t0 < tb ? OW - t0 : tb;
                     int64_t on = O - o0 < ob ? O - o0 : ob;
                     if (ob == 1) {
                         tile_single(planes, s->wpack, Opad, C, H, KH, KW, sh,
                                     sw, dh, dw, pt, jn, oh, t0, o0, acc);
+                    } else if (ob == 8) {
+                        tile_eight(planes, s->wpack, Opad, C, H, KH, KW, sh,
+                                   sw, dh, dw, pt, jn, oh, t0, o0, acc);
                     } else {
                         tile_wide(planes, s->wpack, Opad, C, H, KH, KW, sh,
                                   sw, dh, dw, pt, jn, oh, t0, o0, acc);
