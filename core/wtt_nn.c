@@ -996,19 +996,13 @@ wtt_posteriors_free(struct wtt_posteriors *post)
 }
 
 
-/* Appends the kept frames of `nw` windows' outputs to `post`. */
+/* Makes room for `need` frames in `post` (exactly, when it grows). */
 static int
-append_frames(struct wtt_posteriors *post, size_t *cap, size_t nw,
-              const float *fr, const float *on, const float *co)
+reserve(struct wtt_posteriors *post, size_t *cap, size_t need)
 {
-    size_t need = post->n_frames + nw * KEEP_FRAMES;
-
     if (need > *cap) {
-        size_t c = *cap ? *cap : 4096;
+        size_t c = need;
         float *a, *b, *d;
-        while (c < need) {
-            c *= 2;
-        }
         a = realloc(post->frames, c * WTT_N_PITCHES * sizeof(float));
         if (a != NULL) {
             post->frames = a;
@@ -1025,6 +1019,23 @@ append_frames(struct wtt_posteriors *post, size_t *cap, size_t nw,
             return -1;
         }
         *cap = c;
+    }
+    return 0;
+}
+
+
+/* Appends the kept frames of `nw` windows' outputs to `post`. */
+static int
+append_frames(struct wtt_posteriors *post, size_t *cap, size_t nw,
+              const float *fr, const float *on, const float *co)
+{
+    size_t need = post->n_frames + nw * KEEP_FRAMES;
+
+    /* Unknown length: grow by half again each time. */
+    if (need > *cap && reserve(post, cap, need > *cap + *cap / 2
+                                          ? need : *cap + *cap / 2) != 0)
+    {
+        return -1;
     }
     for (size_t w = 0; w < nw; w++) {
         size_t src = w * WTT_FRAMES_PER_WIN + WTT_TRIM_FRAMES;
@@ -1074,6 +1085,11 @@ wtt_model_infer(struct wtt_model *m, wtt_read_fn read, void *read_ctx,
     if (total_samples > 0) {
         needed_frames = total_samples * 86 / WTT_SAMPLE_RATE;
         total_windows = (needed_frames + KEEP_FRAMES - 1) / KEEP_FRAMES;
+        /* Sized once when the length is known: no doubling, no copy. */
+        if (reserve(post, &cap, total_windows * KEEP_FRAMES) != 0) {
+            snprintf(err, errlen, "out of memory for the posteriorgrams");
+            goto done;
+        }
     }
 
     /* sig[0] is signal position `consumed` - LEAD_ZEROS. */

@@ -386,6 +386,7 @@ wtt_notes_extract(const struct wtt_posteriors *post,
     int        n = (int) post->n_frames, *starts = NULL;
     size_t     cells = (size_t) n * N_PITCH;
     float     *fr = NULL, *on = NULL, *rem = NULL;
+    int        constrained;
     long       ns;
     note_list  notes = { NULL, 0, 0 };
 
@@ -398,18 +399,28 @@ wtt_notes_extract(const struct wtt_posteriors *post,
     if (n == 0) {
         return 0;
     }
-    fr = wtt_trymalloc(cells * sizeof(float));
-    on = wtt_trymalloc(cells * sizeof(float));
+    /* Copies only when the frequency limits must clear bins (the official
+     * code edits its matrices in place); otherwise read them as they are. */
+    constrained = p->max_freq_hz > 0 || p->min_freq_hz > 0;
+    if (constrained) {
+        fr = wtt_trymalloc(cells * sizeof(float));
+        on = wtt_trymalloc(cells * sizeof(float));
+    }
     rem = wtt_trymalloc(cells * sizeof(float));
-    if (fr == NULL || on == NULL || rem == NULL) {
+    if ((constrained && (fr == NULL || on == NULL)) || rem == NULL) {
         free(fr);
         free(on);
         free(rem);
         snprintf(err, errlen, "out of memory for %d frames", n);
         return -1;
     }
-    memcpy(fr, post->frames, cells * sizeof(float));
-    memcpy(on, post->onsets, cells * sizeof(float));
+    if (constrained) {
+        memcpy(fr, post->frames, cells * sizeof(float));
+        memcpy(on, post->onsets, cells * sizeof(float));
+    } else {
+        fr = post->frames;
+        on = post->onsets;
+    }
 
     /* constrainFrequency: zero the bins outside [min, max) in place. */
     if (p->max_freq_hz > 0) {
@@ -469,8 +480,10 @@ wtt_notes_extract(const struct wtt_posteriors *post,
             add_bends(post, nt, p->numpy_ties);
         }
     }
-    free(fr);
-    free(on);
+    if (constrained) {
+        free(fr);
+        free(on);
+    }
     free(rem);
     *out = notes.v;
     *count = notes.n;

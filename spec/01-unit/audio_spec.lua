@@ -36,8 +36,9 @@ end)
 
 local SFM_WRITE = 0x20
 local SF = {
-    wav = 0x010000, au = 0x030000, voc = 0x080000, flac = 0x170000,
-    ogg = 0x200000, mpeg = 0x230000,
+    wav = 0x010000, aiff = 0x020000, au = 0x030000, voc = 0x080000,
+    w64 = 0x0B0000, wavex = 0x130000, flac = 0x170000, caf = 0x180000,
+    ogg = 0x200000, rf64 = 0x220000, mpeg = 0x230000,
     pcm_16 = 0x0002, float = 0x0006, vorbis = 0x0060, opus = 0x0064,
     mp3 = 0x0082,
 }
@@ -346,14 +347,19 @@ describe("wtt.audio formats", function()
         check(path, "mpeg", "mp3", 44100, 88200, 440, true)
     end)
 
-    it("decodes 32-bit float WAV and AU", function()
+    it("decodes float WAV, WAVEX, RF64, W64, AIFF, AU and CAF", function()
         local data = samples(22050, 1, sine(440, 22050), true)
         local path = write("f32.wav", wav_header(22050, 1, 32, #data, 3)
                                       .. data)
         check(path, "wav", "float", 22050, 22050, 440, true)
-        local au = encode("a.au", SF.au + SF.pcm_16, 44100, 1, 44100,
-                          sine(440, 44100))
-        check(au, "au", "pcm_16", 44100, 44100, 440, true)
+        for _, c in ipairs({ { "wavex", "wav" }, { "rf64", "rf64" },
+                             { "w64", "w64" }, { "aiff", "aiff" },
+                             { "au", "au" }, { "caf", "caf" } }) do
+            local p = encode("a." .. c[1], SF[c[1]] + SF.pcm_16, 44100, 2,
+                             44100, sine(440, 44100))
+            local info = check(p, c[2], "pcm_16", 44100, 44100, 440, true)
+            assert.is_false(info.truncated)
+        end
     end)
 end)
 

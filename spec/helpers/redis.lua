@@ -162,7 +162,9 @@ local function server_argv(self)
 end
 
 
--- One PING through the C module: "PONG", an error reply text, or nil.
+-- One PING through the C module (after AUTH when the server has a
+-- password): "PONG" once the dataset is loaded, else an error reply text
+-- ("LOADING ...") or nil.
 local function probe(self)
     local c = core.connect("127.0.0.1", self.port, {
         tls = self.tls and true or nil, verify = false,
@@ -173,7 +175,13 @@ local function probe(self)
     if not c then
         return nil
     end
-    local v, err = c:call("PING")
+    local v, err = true, nil
+    if self.password then
+        v, err = c:call("AUTH", self.password)
+    end
+    if v then
+        v, err = c:call("PING")
+    end
     c:close()
     return v or err
 end
@@ -189,9 +197,8 @@ local function launch(self, wait)
     self.pid = pid
     local deadline = sys.now() + (wait or 10)
     while sys.now() < deadline do
-        local v = probe(self)
-        -- NOAUTH: up but wants a password; LOADING: still reading the AOF.
-        if v == "PONG" or (v and v:find("^NOAUTH")) then
+        -- LOADING: still reading the AOF; PONG: serving.
+        if probe(self) == "PONG" then
             return true
         end
         if sys.wait(pid, 0) then
