@@ -340,6 +340,7 @@ function _M.connect(url, opts)
         retry_at = nil,       -- no attempt before this (monotonic s)
         last_err = nil,
         reconnects = 0,       -- connections made after the first
+        connected_once = false,
         closed = false,
     }, client_mt)
 
@@ -350,6 +351,7 @@ function _M.connect(url, opts)
             return nil, err
         end
         self.conn = conn
+        self.connected_once = true
     end
     return self
 end
@@ -398,7 +400,10 @@ function client._get(self)
     self.retry_at = nil
     self.last_err = nil
     self.loaded = {}
-    self.reconnects = self.reconnects + 1
+    if self.connected_once then
+        self.reconnects = self.reconnects + 1
+    end
+    self.connected_once = true
     self.conn = conn
     return conn
 end
