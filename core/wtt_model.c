@@ -148,7 +148,7 @@ read_audio(void *ctx, float *out, size_t want, size_t *got, char *err,
  * m:infer(source, opts) -> posteriors | nil, err. source: a file path
  * (decoded and resampled while it streams through the model) or a pcm at
  * 22,050 Hz. opts: on_window(done, total) (return false to cancel),
- * nonfinite = "error" | "zero", max_duration (seconds).
+ * nonfinite = "error" | "zero", max_duration (seconds), full_tail.
  */
 static int
 l_model_infer(lua_State *L)
@@ -159,7 +159,7 @@ l_model_infer(lua_State *L)
     struct wtt_audio_reader *reader = NULL;
     post_ud                 *pu;
     char                     err[512];
-    int                      rc;
+    int                      rc, full_tail = 0;
 
     if (u->m == NULL) {
         lua_pushnil(L);
@@ -186,7 +186,9 @@ l_model_infer(lua_State *L)
         if (lua_isnumber(L, -1)) {
             ap.max_duration_s = lua_tonumber(L, -1);
         }
-        lua_pop(L, 2);
+        lua_getfield(L, 3, "full_tail");
+        full_tail = lua_toboolean(L, -1);
+        lua_pop(L, 3);
     }
     pu = lua_newuserdata(L, sizeof(*pu));
     memset(pu, 0, sizeof(*pu));
@@ -207,7 +209,7 @@ l_model_infer(lua_State *L)
                              info->duration > 0
                              ? (size_t) (info->duration * WTT_SAMPLE_RATE)
                              : 0,
-                             on_progress, &pc, &pu->p, err, sizeof(err));
+                             full_tail, on_progress, &pc, &pu->p, err, sizeof(err));
         wtt_audio_close(reader);
     } else {
         struct wtt_pcm *pcm = wtt_pcm_check(L, 2);
@@ -218,7 +220,8 @@ l_model_infer(lua_State *L)
                             "needs %d Hz", pcm->rate, WTT_SAMPLE_RATE);
             return 2;
         }
-        rc = wtt_model_infer(u->m, read_pcm, &src, pcm->n, on_progress, &pc,
+        rc = wtt_model_infer(u->m, read_pcm, &src, pcm->n, full_tail,
+                             on_progress, &pc,
                              &pu->p, err, sizeof(err));
     }
     if (rc != 0) {

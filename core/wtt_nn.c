@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1055,9 +1056,41 @@ append_frames(struct wtt_posteriors *post, size_t *cap, size_t nw,
 }
 
 
+double
+wtt_model_frame_time(long frame)
+{
+    /* modelFrameToTime: each window yields 142 frames but advances 141.27
+     * frames of audio; the official code corrects every 172 frames with a
+     * "magic" 0.0018 s. */
+    const double window_offset = (256.0 / WTT_SAMPLE_RATE)
+                                 * (WTT_FRAMES_PER_WIN
+                                    - WTT_WINDOW_SAMPLES / 256.0)
+                                 + 0.0018;
+
+    return (double) frame * 256.0 / WTT_SAMPLE_RATE
+           - window_offset * floor((double) frame / WTT_FRAMES_PER_WIN);
+}
+
+
+/* Frames to keep for `samples` of audio (see wtt_model_infer). */
+static size_t
+frames_for(size_t samples, int full_tail)
+{
+    size_t n = samples * 86 / WTT_SAMPLE_RATE;
+
+    if (full_tail) {
+        double end = (double) samples / WTT_SAMPLE_RATE;
+        while (wtt_model_frame_time((long) n) < end) {
+            n++;
+        }
+    }
+    return n;
+}
+
+
 int
 wtt_model_infer(struct wtt_model *m, wtt_read_fn read, void *read_ctx,
-                size_t total_samples, wtt_progress_fn progress,
+                size_t total_samples, int full_tail, wtt_progress_fn progress,
                 void *progress_ctx, struct wtt_posteriors *post, char *err,
                 size_t errlen)
 {
@@ -1083,7 +1116,7 @@ wtt_model_infer(struct wtt_model *m, wtt_read_fn read, void *read_ctx,
         goto done;
     }
     if (total_samples > 0) {
-        needed_frames = total_samples * 86 / WTT_SAMPLE_RATE;
+        needed_frames = frames_for(total_samples, full_tail);
         total_windows = (needed_frames + KEEP_FRAMES - 1) / KEEP_FRAMES;
         /* Sized once when the length is known: no doubling, no copy. */
         if (reserve(post, &cap, total_windows * KEEP_FRAMES) != 0) {
@@ -1133,7 +1166,7 @@ wtt_model_infer(struct wtt_model *m, wtt_read_fn read, void *read_ctx,
             nw++;
         }
         /* Only windows whose frames survive the final cut are run. */
-        needed_frames = n_samples * 86 / WTT_SAMPLE_RATE;
+        needed_frames = frames_for(n_samples, full_tail);
         frames_now = post->n_frames;
         if (eof) {
             size_t want = needed_frames > frames_now
@@ -1174,7 +1207,7 @@ wtt_model_infer(struct wtt_model *m, wtt_read_fn read, void *read_ctx,
             break;
         }
     }
-    needed_frames = n_samples * 86 / WTT_SAMPLE_RATE;
+    needed_frames = frames_for(n_samples, full_tail);
     if (post->n_frames > needed_frames) {
         post->n_frames = needed_frames;
     }

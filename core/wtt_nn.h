@@ -17,7 +17,7 @@
  *     char err[256];
  *     if (wtt_model_load(&p, &m, err, sizeof(err)) != 0) { ... }
  *     struct wtt_posteriors post;
- *     if (wtt_model_infer(m, read_fn, ctx, on_window, ctx, &post,
+ *     if (wtt_model_infer(m, read_fn, ctx, 0, 0, on_window, ctx, &post,
  *                         err, sizeof(err)) != 0) { ... }
  *     ... post.frames[i * 88 + pitch] ...
  *     wtt_posteriors_free(&post);
@@ -98,13 +98,20 @@ int wtt_model_run(struct wtt_model *m, const float *windows, size_t n,
 /*
  * Transcribes a stream of audio into posteriorgrams with the official
  * windowing. `total_samples` is the length when known (for progress), or 0.
+ * `full_tail` 0 cuts the output like the official code (floor(samples * 86
+ * / 22050) frames, which leaves the last 0.67% untranscribed); 1 keeps
+ * frames until the official time base reaches the end of the audio.
  * On success `post` owns three arrays freed by wtt_posteriors_free.
  */
 int wtt_model_infer(struct wtt_model *m, wtt_read_fn read, void *read_ctx,
-                    size_t total_samples, wtt_progress_fn progress,
+                    size_t total_samples, int full_tail,
+                    wtt_progress_fn progress,
                     void *progress_ctx, struct wtt_posteriors *post,
                     char *err, size_t errlen);
 
 void wtt_posteriors_free(struct wtt_posteriors *post);
+
+/* The official frame-to-time conversion (modelFrameToTime), in seconds. */
+double wtt_model_frame_time(long frame);
 
 #endif

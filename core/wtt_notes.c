@@ -58,14 +58,7 @@ wtt_notes_ms_to_frames(double ms)
 double
 wtt_notes_frame_time(int frame)
 {
-    /* modelFrameToTime: the window offset corrects the 142-vs-141.27
-     * frames per window drift every 172 frames ("magic" 0.0018 s). */
-    const double window_offset = (256.0 / WTT_SAMPLE_RATE)
-                                 * (ANNOT_FRAMES - WTT_WINDOW_SAMPLES / 256.0)
-                                 + 0.0018;
-
-    return (double) frame * 256.0 / WTT_SAMPLE_RATE
-           - window_offset * floor((double) frame / ANNOT_FRAMES);
+    return wtt_model_frame_time(frame);
 }
 
 

@@ -95,7 +95,8 @@ function _M.infer(self, audio, on_window, opts)
     opts = opts or {}
     return self.core:infer(audio, { on_window = on_window,
                                     nonfinite = opts.nonfinite,
-                                    max_duration = opts.max_duration })
+                                    max_duration = opts.max_duration,
+                                    full_tail = opts.full_tail })
 end
 
 

@@ -118,3 +118,21 @@ describe("model loader", function()
         assert.same({}, assert(post:notes({})))
     end)
 end)
+
+describe("the untranscribed tail", function()
+    it("is cut like the official code by default, kept with full_tail",
+       function()
+        local m = assert(model.load(nil, { threads = 1 }))
+        local n = 22050 * 3
+        local pcm = require("wtt.audio").pcm_from_string(string.rep("\0", 4 * n), 22050)
+        local cut = assert(m:infer(pcm))
+        assert.equal(math.floor(n * 86 / 22050), cut:n_frames())
+        local full = assert(m:infer(pcm, nil, { full_tail = true }))
+        assert.truthy(full:n_frames() > cut:n_frames())
+        -- The official time base of the last frame reaches the end.
+        local offset = 256 / 22050 * (172 - 43844 / 256) + 0.0018
+        local function t(f) return f * 256 / 22050 - offset * math.floor(f / 172) end
+        assert.truthy(t(full:n_frames()) >= 3.0)
+        assert.truthy(t(full:n_frames() - 1) < 3.0)
+    end)
+end)

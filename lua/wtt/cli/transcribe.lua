@@ -14,7 +14,7 @@ usage: wtt transcribe IN... [-o OUT] [--midi] [--notes-json] [--notes-csv]
        [--multiple-pitch-bends] [--tempo BPM] [--instrument NAME]
        [--save-posteriors] [--from-posteriors FILE]
        [--device cpu|cuda|auto] [--threads N] [--nonfinite error|zero]
-       [--model DIR] [--quiet]
+       [--model DIR] [--full-tail] [--quiet]
 
 Writes OUT/<name>.mid (the default when no output is chosen),
 <name>.notes.json, <name>.notes.csv and <name>.posteriors.npy.
@@ -44,6 +44,7 @@ local BOOL_FLAGS = {
     ["--no-melodia"] = "no_melodia",
     ["--multiple-pitch-bends"] = "multiple_pitch_bends",
     ["--quiet"] = "quiet",
+    ["--full-tail"] = "full_tail",
 }
 
 
@@ -192,7 +193,7 @@ local function note_opts(o)
         onset_threshold = o.onset_threshold, frame_threshold = o.frame_threshold,
         min_note_ms = o.min_note_ms, min_freq = o.min_freq,
         max_freq = o.max_freq, melodia = not o.no_melodia,
-        nonfinite = o.nonfinite,
+        nonfinite = o.nonfinite, full_tail = o.full_tail,
     }
 end
 
