@@ -2,8 +2,8 @@
  * wtt_redis.c: the `wtt.core.redis` Lua module (see wtt_redis.h).
  *
  * A connection is a non-blocking socket (TCP or unix), optionally wrapped
- * in an OpenSSL session, plus a hiredis reader that turns the bytes read
- * into redisReply trees. Every wait is a poll() on the socket with a
+ * in an OpenSSL session, plus a reply reader (wtt_resp.c) that turns the
+ * bytes read into hiredis redisReply trees; hiredis formats the commands. Every wait is a poll() on the socket with a
  * deadline on the monotonic clock, so no call blocks longer than its
  * timeout:
  *
@@ -30,17 +30,17 @@
  * integer -> number, bulk and status -> string, nil -> nil at the top level
  * and `null` (a NULL light userdata, equal to cjson.null) inside arrays,
  * array -> table, error -> (nil, message) at the top level and {err = msg}
- * inside arrays and pipelines. hiredis 0.14's reader nests arrays at most 7
- * deep; a deeper reply is a protocol error.
+ * inside arrays and pipelines. Arrays nest to any depth (hiredis 0.14's own
+ * reader stops at 7, which is why wtt_resp.c reads replies).
  */
 #include "wtt_redis.h"
+#include "wtt_resp.h"
 #include "wtt_util.h"
 
 #include <lua.h>
 #include <lauxlib.h>
 
 #include <hiredis/hiredis.h>
-#include <hiredis/sds.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -73,7 +73,6 @@
 #define WBUF_FLUSH                 (256 * 1024)   /* pipeline send batch */
 #define WBUF_KEEP                  (1024 * 1024)  /* kept between calls */
 #define NUM_SLOT                   32             /* one formatted number */
-#define READER_DOUBLE_FROM         (1024 * 1024)
 #define DEFAULT_TIMEOUT_S          10.0
 #define DEFAULT_CONNECT_TIMEOUT_S  5.0
 #define MAX_TIMEOUT_S              1e7            /* keeps ns math sane */
@@ -97,7 +96,7 @@ typedef struct {
     int            fd;
     SSL_CTX       *ctx;        /* owned, TLS only */
     SSL           *ssl;        /* owned, TLS only; owns its BIO */
-    redisReader   *reader;     /* owned */
+    struct wtt_resp_reader *reader;  /* owned */
     redisReply    *reply;      /* owned while being converted to Lua */
     char          *rbuf;       /* owned, RBUF_SIZE bytes, reused */
     char          *wbuf;       /* owned, batched pipeline commands */
@@ -375,11 +374,12 @@ release_transport(conn_t *c, int graceful)
         c->fd = -1;
     }
     if (c->reply != NULL) {
-        freeReplyObject(c->reply);
+        wtt_resp_free_reply(c->reply);
         c->reply = NULL;
     }
     if (c->reader != NULL) {
-        redisReaderFree(c->reader);
+        wtt_resp_free(c->reader);
+        free(c->reader);
         c->reader = NULL;
     }
 }
@@ -715,55 +715,6 @@ tls_handshake(conn_t *c, const tls_opts_t *o, const char *host,
  * ------------------------------------------------------------------------- */
 
 /*
- * The reader appends with sdscatlen, which past 1 MiB grows its buffer by
- * 1 MiB at a time: a 50 MB bulk would be reallocated (and copied) fifty
- * times. Doubling it here first keeps that to a handful. 0 or -1 (OOM).
- */
-static int
-reader_reserve(conn_t *c, size_t n)
-{
-    sds b = c->reader->buf;
-
-    if (b == NULL || sdsavail(b) >= n || sdslen(b) < READER_DOUBLE_FROM) {
-        return 0;
-    }
-    b = sdsMakeRoomFor(b, sdslen(b) > n ? sdslen(b) : n);
-    if (b == NULL) {
-        return -1;
-    }
-    c->reader->buf = b;
-    return 0;
-}
-
-
-/*
- * Drops the reader's buffer once a big reply has been taken out of it and
- * nothing else is buffered, instead of holding the memory until the next
- * read (hiredis only trims when it is fed again).
- */
-static void
-reader_trim(conn_t *c)
-{
-    redisReader *r = c->reader;
-    sds          b;
-
-    if (r->buf == NULL || r->pos != r->len
-        || sdsalloc(r->buf) < READER_DOUBLE_FROM)
-    {
-        return;
-    }
-    b = sdsempty();
-    if (b == NULL) {
-        return;
-    }
-    sdsfree(r->buf);
-    r->buf = b;
-    r->pos = 0;
-    r->len = 0;
-}
-
-
-/*
  * One read from the connection, fed to the reader. Returns 1 when bytes
  * arrived, 0 when it would block (*want says what to wait for: POLLIN, or
  * POLLOUT when TLS must write first), or -1 with errstr set.
@@ -831,9 +782,7 @@ read_some(conn_t *c, short *want)
         }
     }
 
-    if (reader_reserve(c, (size_t) n) != 0
-        || redisReaderFeed(c->reader, c->rbuf, (size_t) n) != REDIS_OK)
-    {
+    if (wtt_resp_feed(c->reader, c->rbuf, (size_t) n) != 0) {
         set_error(c, ERR_OOM, "reader: %s", c->reader->errstr);
         return -1;
     }
@@ -965,21 +914,19 @@ send_all(conn_t *c, const char *buf, size_t len)
 static int
 get_reply(conn_t *c, uint64_t deadline, int idle, redisReply **reply)
 {
-    void   *r = NULL;
-    short   want = POLLIN;
+    redisReply *r = NULL;
+    short       want = POLLIN;
     char    ebuf[96];
     int     rc;
 
     for (;;) {
-        if (redisReaderGetReply(c->reader, &r) != REDIS_OK) {
-            set_error(c, ERR_PROTOCOL, "protocol error: %c%s",
-                      tolower((unsigned char) c->reader->errstr[0]),
-                      c->reader->errstr[0] ? c->reader->errstr + 1 : "");
+        if (wtt_resp_get(c->reader, &r) != 0) {
+            set_error(c, ERR_PROTOCOL, "protocol error: %s",
+                      c->reader->errstr);
             return -1;
         }
         if (r != NULL) {
             *reply = r;
-            reader_trim(c);
             return 0;
         }
         rc = read_some(c, &want);
@@ -1254,7 +1201,7 @@ push_top_reply(lua_State *L, conn_t *c, redisReply *r)
         push_reply(L, r, 0);                             /* v */
     }
     c->reply = NULL;
-    freeReplyObject(r);
+    wtt_resp_free_reply(r);
     return n;
 }
 
@@ -1280,7 +1227,7 @@ static int
 enter(lua_State *L, conn_t *c, const char *op)
 {
     if (c->reply != NULL) {
-        freeReplyObject(c->reply);
+        wtt_resp_free_reply(c->reply);
         c->reply = NULL;
     }
     if (c->busy && !c->broken && !c->closed) {
@@ -1483,7 +1430,7 @@ l_connect(lua_State *L)
     c->timeout = timeout;
 
     c->rbuf = wtt_trymalloc(RBUF_SIZE);
-    c->reader = redisReaderCreate();
+    c->reader = calloc(1, sizeof(*c->reader));
     if (c->rbuf == NULL || c->reader == NULL) {
         set_error(c, ERR_OOM, "out of memory");
         goto fail;
@@ -1679,7 +1626,7 @@ l_pipeline(lua_State *L)
         c->reply = reply;
         push_reply(L, reply, 1);                         /* c cmds res v */
         c->reply = NULL;
-        freeReplyObject(reply);
+        wtt_resp_free_reply(reply);
         lua_rawseti(L, -2, i);                           /* c cmds res */
     }
     c->busy = 0;
