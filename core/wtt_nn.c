@@ -30,7 +30,6 @@
 #define MAX_SHARD_BYTES  (256u << 20)
 #define MAX_THREADS      64
 
-void openblas_set_num_threads(int n);
 
 /* One graph node as parsed: what every exec copies. */
 typedef struct {
@@ -847,9 +846,6 @@ wtt_model_load(const struct wtt_model_params *p, struct wtt_model **out,
     if (m->nthreads > MAX_THREADS) {
         m->nthreads = MAX_THREADS;
     }
-    /* Windows run in parallel on our threads; BLAS stays single-threaded
-     * inside each, so the two levels never oversubscribe the cores. */
-    openblas_set_num_threads(1);
     m->execs = wtt_calloc((size_t) m->nthreads, sizeof(exec_t));
     for (int t = 0; t < m->nthreads; t++) {
         if (exec_init(m, &m->execs[t], err, errlen) != 0) {

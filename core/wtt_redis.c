@@ -916,8 +916,8 @@ get_reply(conn_t *c, uint64_t deadline, int idle, redisReply **reply)
 {
     redisReply *r = NULL;
     short       want = POLLIN;
-    char    ebuf[96];
-    int     rc;
+    char        ebuf[96];
+    int         rc, just_read = 0;
 
     for (;;) {
         if (wtt_resp_get(c->reader, &r) != 0) {
@@ -929,7 +929,23 @@ get_reply(conn_t *c, uint64_t deadline, int idle, redisReply **reply)
             *reply = r;
             return 0;
         }
+        /* Right after a command the reply is rarely there yet: wait first
+         * rather than spend a recv on EAGAIN. More of a big reply is read
+         * straight away. */
+        if (!just_read && c->ssl == NULL) {
+            rc = wait_fd(c->fd, POLLIN, deadline);
+            if (rc == 0) {
+                set_error(c, ERR_TIMEOUT, "timeout");
+                return -1;
+            }
+            if (rc < 0) {
+                set_error(c, ERR_IO, "poll: %s",
+                          lower_strerror(errno, ebuf, sizeof(ebuf)));
+                return -1;
+            }
+        }
         rc = read_some(c, &want);
+        just_read = rc > 0;
         if (rc < 0) {
             return -1;
         }

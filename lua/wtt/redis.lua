@@ -366,6 +366,9 @@ function client._lost(self, conn)
 end
 
 
+-- Seconds of idleness after which a connection is probed before use.
+local IDLE_PROBE = 0.01
+
 -- Returns a healthy connection, reconnecting if needed (subject to the
 -- backoff window after failed attempts), or nil, err.
 function client._get(self)
@@ -373,16 +376,19 @@ function client._get(self)
         return nil, "closed"
     end
     local conn = self.conn
+    local t = now()
     if conn then
         -- The server may have closed an idle connection (restart, timeout):
-        -- find out before a command is sent into the void.
-        if conn:alive() then
+        -- find out before a command is sent into the void. A connection in
+        -- steady use is not probed (that would cost a system call per
+        -- command); a close shows up on its next reply instead.
+        if t - (self.used_at or 0) < IDLE_PROBE or conn:alive() then
+            self.used_at = t
             return conn
         end
         self:_lost(conn)
     end
 
-    local t = now()
     if self.retry_at and t < self.retry_at then
         return nil, str_format("reconnect backoff: next attempt in %.3fs "
                                .. "(last error: %s)", self.retry_at - t,
@@ -405,6 +411,7 @@ function client._get(self)
     end
     self.connected_once = true
     self.conn = conn
+    self.used_at = now()
     return conn
 end
 
@@ -649,6 +656,8 @@ end
 -- Pipelines
 -- ---------------------------------------------------------------------------
 
+local NO_SCRIPTS = {}
+
 --- Queues a command in the pipeline (same arguments as r:call).
 function pipe.call(self, cmd, ...)
     check_command(cmd, 3)
@@ -675,6 +684,7 @@ function pipe.eval(self, script, keys, args)
     local argv = evalsha_argv(script, keys, args, 3)
     self.n = self.n + 1
     self.cmds[self.n] = argv
+    self.scripts = self.scripts or {}
     self.scripts[script.sha] = script
 end
 
@@ -689,7 +699,7 @@ function client.pipeline(self, fn)
     if type(fn) ~= "function" then
         error("bad argument #1 to 'pipeline' (function expected)", 2)
     end
-    local p = setmetatable({ n = 0, cmds = {}, scripts = {} }, pipe_mt)
+    local p = setmetatable({ n = 0, cmds = {} }, pipe_mt)
     fn(p)
     if p.n == 0 then
         return {}
@@ -698,7 +708,7 @@ function client.pipeline(self, fn)
     if not conn then
         return nil, err
     end
-    for sha, script in pairs(p.scripts) do
+    for sha, script in pairs(p.scripts or NO_SCRIPTS) do
         if not self.loaded[sha] then
             local ok
             ok, err = self:_load(conn, script)
