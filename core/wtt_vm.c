@@ -11,6 +11,7 @@
 #include "wtt_pg.h"
 #include "wtt_redis.h"
 #include "wtt_sys.h"
+#include "wtt_thread.h"
 #include "wtt_util.h"
 
 #include <lauxlib.h>
@@ -37,6 +38,7 @@ static const luaL_Reg builtin_modules[] = {
     { "cjson",     luaopen_cjson },
     { "cjson.safe", luaopen_cjson_safe },
     { "wtt.sys",   luaopen_wtt_sys },
+    { "wtt.thread", luaopen_wtt_thread },
     { "wtt.httpd", luaopen_wtt_httpd },
     { "wtt.httpc", luaopen_wtt_httpc },
     { "wtt.core.redis", luaopen_wtt_redis },

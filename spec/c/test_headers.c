@@ -12,6 +12,8 @@
 #include "wtt_pg.h"
 #include "wtt_redis.h"
 #include "wtt_sys.h"
+#include "wtt_thread.h"
+#include "wtt_resp.h"
 #include "wtt_util.h"
 #include "wtt_vm.h"
 #include "test.h"
