@@ -23,6 +23,7 @@
 #include "wtt_http.h"
 #include "wtt_gen.h"
 #include "wtt_log.h"
+#include "wtt_thread.h"
 #include "wtt_util.h"
 #include "wtt_vm.h"
 
@@ -2057,6 +2058,22 @@ wtt_http_serve(const struct wtt_http_config *c)
     snprintf(threads, sizeof(threads), "%d", c->threads);
     wtt_log(WTT_LOG_INFO, "serve.listening", "url", url, "threads", threads,
             "routes", wtt_vm_paths()->routes_dir, NULL);
+    /* The result subscriber runs beside the server (design section 1)
+     * unless WTT_SUBSCRIBER=off; without DATABASE_URL it has nothing to
+     * record into and is not started. */
+    if (getenv("DATABASE_URL") != NULL
+        && strcmp(wtt_env("WTT_SUBSCRIBER", "on"), "off") != 0)
+    {
+        char script[PATH_MAX + 32];
+        snprintf(script, sizeof(script), "%s/wtt/cli/subscriber.lua",
+                 wtt_vm_paths()->lua_dir);
+        if (wtt_thread_start_file(script, "--in-serve", err, sizeof(err))
+            != 0)
+        {
+            wtt_log(WTT_LOG_ERROR, "serve.subscriber_failed", "error", err,
+                    NULL);
+        }
+    }
     sd_notify(0, "READY=1");
 
     for (;;) {

@@ -47,6 +47,7 @@ static const flag_t serve_flags[] = {
     { "--max-upload",    "WTT_MAX_UPLOAD",  "multipart limit, bytes" },
     { "--conn-timeout",  "WTT_CONN_TIMEOUT", "idle connection timeout, s" },
     { "--access-log",    "WTT_ACCESS_LOG",  "on|off" },
+    { "--subscriber",    "WTT_SUBSCRIBER",  "on|off: result subscriber thread" },
     { NULL, NULL, NULL },
 };
 
@@ -56,6 +57,9 @@ static int cmd_spec(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_migrate(int argc, char **argv);
 static int cmd_transcribe(int argc, char **argv);
+static int cmd_worker(int argc, char **argv);
+static int cmd_subscriber(int argc, char **argv);
+static int cmd_queue(int argc, char **argv);
 
 static const command_t commands[] = {
     { "serve", cmd_serve, "wtt serve [flags]",
@@ -66,6 +70,15 @@ static const command_t commands[] = {
       "run busted specs inside the embedded runtime", NULL },
     { "transcribe", cmd_transcribe, "wtt transcribe IN... [options]",
       "transcribe audio files to MIDI and notes (no services needed)",
+      NULL },
+    { "worker", cmd_worker, "wtt worker [options]",
+      "claim tasks from Redis and transcribe them (see docs/worker.md)",
+      NULL },
+    { "subscriber", cmd_subscriber, "wtt subscriber",
+      "record task results from Redis in PostgreSQL (also runs in serve)",
+      NULL },
+    { "queue", cmd_queue, "wtt queue COMMAND",
+      "inspect and manage the queue: stats, dead letters, pause/resume",
       NULL },
     { "migrate", cmd_migrate, "wtt migrate [--status] [--database-url URL]",
       "apply lua/migrations/*.sql to DATABASE_URL (idempotent, locked)",
@@ -278,6 +291,27 @@ cmd_transcribe(int argc, char **argv)
 
 
 static int
+cmd_worker(int argc, char **argv)
+{
+    return run_cli_script("worker", argc, argv);
+}
+
+
+static int
+cmd_subscriber(int argc, char **argv)
+{
+    return run_cli_script("subscriber", argc, argv);
+}
+
+
+static int
+cmd_queue(int argc, char **argv)
+{
+    return run_cli_script("queue", argc, argv);
+}
+
+
+static int
 cmd_migrate(int argc, char **argv)
 {
     return run_cli_script("migrate", argc, argv);
@@ -316,7 +350,10 @@ main(int argc, char **argv)
     for (const command_t *c = commands; c->name != NULL; c++) {
         if (strcmp(argv[0], c->name) == 0) {
             /* `wtt spec --help` is busted's own help. */
+            /* Lua-driven commands print their own help. */
             if (c->run != cmd_spec && c->run != cmd_transcribe
+                && c->run != cmd_worker && c->run != cmd_queue
+                && c->run != cmd_subscriber
                 && wants_help(argc - 1, argv + 1))
             {
                 command_usage(c);

@@ -106,6 +106,30 @@ thread_main(void *p)
 }
 
 
+int
+wtt_thread_start_file(const char *path, const char *arg, char *err,
+                      size_t errlen)
+{
+    job_t *j = wtt_calloc(1, sizeof(*j));
+    int    rc;
+
+    j->path = wtt_strdup(path);
+    j->arg = wtt_strdup(arg != NULL ? arg : "");
+    j->arg_len = strlen(j->arg);
+    j->refs = 1;                  /* the thread's only */
+    pthread_mutex_init(&j->lock, NULL);
+    pthread_cond_init(&j->done_cond, NULL);
+    rc = pthread_create(&j->tid, NULL, thread_main, j);
+    if (rc != 0) {
+        snprintf(err, errlen, "thread start failed: %s", strerror(rc));
+        job_unref(j);
+        return -1;
+    }
+    pthread_detach(j->tid);
+    return 0;
+}
+
+
 /* thread.start(path, arg) -> handle | nil, err */
 static int
 l_start(lua_State *L)
