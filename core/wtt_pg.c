@@ -23,6 +23,7 @@
  * userdata with a __gc, so a Lua error never leaks a PGresult.
  */
 #include "wtt_pg.h"
+#include "wtt_luax.h"
 #include "wtt_log.h"
 #include "wtt_util.h"
 
@@ -264,57 +265,6 @@ check_conn(lua_State *L)
 }
 
 
-/* Raises when the options table at `idx` has a key not in `known`. */
-static void
-check_opts(lua_State *L, int idx, const char *const *known)
-{
-    const char *name;
-    int         i;
-
-    lua_pushnil(L);                                  /* nil */
-    while (lua_next(L, idx) != 0) {                  /* k v */
-        if (lua_type(L, -2) != LUA_TSTRING) {
-            luaL_argerror(L, idx, "option names must be strings");
-        }
-        name = lua_tostring(L, -2);
-        for (i = 0; known[i] != NULL; i++) {
-            if (strcmp(name, known[i]) == 0) {
-                break;
-            }
-        }
-        if (known[i] == NULL) {
-            luaL_argerror(L, idx,
-                          lua_pushfstring(L, "unknown option '%s'", name));
-        }
-        lua_pop(L, 1);                               /* k */
-    }
-}
-
-
-/* Reads option `name` of the table at `idx` as a number >= 0, or returns
- * -1 when absent. Raises on any other value. Stack unchanged. */
-static lua_Number
-opt_number(lua_State *L, int idx, const char *name)
-{
-    lua_Number v;
-
-    lua_getfield(L, idx, name);                      /* v */
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return -1;
-    }
-    if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) >= 0)
-        || lua_tonumber(L, -1) > 1e9)
-    {
-        luaL_argerror(L, idx, lua_pushfstring(L,
-                      "'%s' must be a number between 0 and 1e9", name));
-    }
-    v = lua_tonumber(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
-
 /*
  * pg.connect(conninfo, opts?) -> conn | nil, err, "08001"
  *
@@ -341,17 +291,10 @@ l_connect(lua_State *L)
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
         opts = 2;
-        check_opts(L, opts, known);
-        ct = opt_number(L, opts, "connect_timeout");
-        st = opt_number(L, opts, "statement_timeout_ms");
-        lua_getfield(L, opts, "application_name");   /* app */
-        if (!lua_isnil(L, -1)) {
-            if (lua_type(L, -1) != LUA_TSTRING) {
-                luaL_argerror(L, opts, "'application_name' must be a string");
-            }
-            app = lua_tostring(L, -1);               /* anchored by opts */
-        }
-        lua_pop(L, 1);
+        wtt_lua_check_opts(L, opts, known);
+        ct = wtt_lua_opt_number(L, opts, "connect_timeout", -1, 0, 1e9);
+        st = wtt_lua_opt_number(L, opts, "statement_timeout_ms", -1, 0, 1e9);
+        app = wtt_lua_opt_string(L, opts, "application_name", NULL, NULL);
     }
     lua_settop(L, 2);
 

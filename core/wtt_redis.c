@@ -34,6 +34,7 @@
  * reader stops at 7, which is why wtt_resp.c reads replies).
  */
 #include "wtt_redis.h"
+#include "wtt_luax.h"
 #include "wtt_resp.h"
 #include "wtt_util.h"
 
@@ -1303,82 +1304,6 @@ opt_timeout(lua_State *L, int idx, const char *name, double def)
 }
 
 
-/* String option `name` of the table at `idx`, or NULL; raises when it is
- * not a string. The table anchors the string. */
-static const char *
-opt_string(lua_State *L, int idx, const char *name)
-{
-    const char *s;
-
-    if (idx == 0) {
-        return NULL;
-    }
-    lua_getfield(L, idx, name);                          /* v */
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return NULL;
-    }
-    if (lua_type(L, -1) != LUA_TSTRING) {
-        luaL_argerror(L, idx, lua_pushfstring(L, "'%s' must be a string",
-                                              name));
-    }
-    s = lua_tostring(L, -1);
-    lua_pop(L, 1);                                       /* */
-    return s;
-}
-
-
-/* Boolean option `name` of the table at `idx`, `def` when absent. */
-static int
-opt_bool(lua_State *L, int idx, const char *name, int def)
-{
-    int b;
-
-    if (idx == 0) {
-        return def;
-    }
-    lua_getfield(L, idx, name);                          /* v */
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return def;
-    }
-    if (lua_type(L, -1) != LUA_TBOOLEAN) {
-        luaL_argerror(L, idx, lua_pushfstring(L, "'%s' must be a boolean",
-                                              name));
-    }
-    b = lua_toboolean(L, -1);
-    lua_pop(L, 1);                                       /* */
-    return b;
-}
-
-
-/* Raises on option names not in `known`, so typos are not ignored. */
-static void
-check_opts(lua_State *L, int idx, const char *const *known)
-{
-    const char *name;
-    int         i;
-
-    lua_pushnil(L);                                      /* nil */
-    while (lua_next(L, idx) != 0) {                      /* k v */
-        if (lua_type(L, -2) != LUA_TSTRING) {
-            luaL_argerror(L, idx, "option names must be strings");
-        }
-        name = lua_tostring(L, -2);
-        for (i = 0; known[i] != NULL; i++) {
-            if (strcmp(name, known[i]) == 0) {
-                break;
-            }
-        }
-        if (known[i] == NULL) {
-            luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'",
-                                                  name));
-        }
-        lua_pop(L, 1);                                   /* k */
-    }
-}
-
-
 /*
  * core.connect(host, port, opts?) -> conn | nil, err
  *
@@ -1421,16 +1346,17 @@ l_connect(lua_State *L)
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
         opts = 3;
-        check_opts(L, opts, known);
+        wtt_lua_check_opts(L, opts, known);
     }
     memset(&tls, 0, sizeof(tls));
-    tls.enabled = opt_bool(L, opts, "tls", 0);
-    tls.verify = opt_bool(L, opts, "verify", 1);
-    tls.ca_file = opt_string(L, opts, "ca_file");
-    tls.ca_path = opt_string(L, opts, "ca_path");
-    tls.cert = opt_string(L, opts, "cert");
-    tls.key = opt_string(L, opts, "key");
-    tls.server_name = opt_string(L, opts, "server_name");
+    tls.enabled = wtt_lua_opt_bool(L, opts, "tls", 0);
+    tls.verify = wtt_lua_opt_bool(L, opts, "verify", 1);
+    tls.ca_file = wtt_lua_opt_string(L, opts, "ca_file", NULL, NULL);
+    tls.ca_path = wtt_lua_opt_string(L, opts, "ca_path", NULL, NULL);
+    tls.cert = wtt_lua_opt_string(L, opts, "cert", NULL, NULL);
+    tls.key = wtt_lua_opt_string(L, opts, "key", NULL, NULL);
+    tls.server_name = wtt_lua_opt_string(L, opts, "server_name", NULL,
+                                         NULL);
     ctimeout = opt_timeout(L, opts, "connect_timeout",
                            DEFAULT_CONNECT_TIMEOUT_S);
     timeout = opt_timeout(L, opts, "timeout", DEFAULT_TIMEOUT_S);

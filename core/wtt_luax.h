@@ -1,0 +1,28 @@
+/*
+ * wtt_luax.h: helpers shared by the Lua bindings: option tables read the
+ * same way everywhere (house style 13: a wrong type or an unknown option is
+ * a programming error and raises, naming the option).
+ */
+#ifndef WTT_LUAX_H
+#define WTT_LUAX_H
+
+#include <lua.h>
+#include <stddef.h>
+
+/* Raises when the table at `idx` has a key not in `known` (NULL ended).
+ * Stack unchanged. */
+void wtt_lua_check_opts(lua_State *L, int idx, const char *const *known);
+
+/*
+ * Option `name` of the table at `idx` (0: no table), `def` when absent.
+ * Raise when the value has the wrong type (or, for numbers, lies outside
+ * [min, max] or is NaN). Strings stay anchored by the options table; `len`
+ * may be NULL. Stack unchanged.
+ */
+const char *wtt_lua_opt_string(lua_State *L, int idx, const char *name,
+                               const char *def, size_t *len);
+lua_Number wtt_lua_opt_number(lua_State *L, int idx, const char *name,
+                              lua_Number def, lua_Number min, lua_Number max);
+int wtt_lua_opt_bool(lua_State *L, int idx, const char *name, int def);
+
+#endif
