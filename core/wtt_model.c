@@ -7,6 +7,7 @@
  *   post:n_frames(); post:get("frames", i, pitch); post:to_string("onsets")
  */
 #include "wtt_model.h"
+#include "wtt_luax.h"
 #include "wtt_audio.h"
 #include "wtt_nn.h"
 #include "wtt_notes.h"
@@ -312,30 +313,6 @@ l_post_to_string(lua_State *L)
 }
 
 
-static double
-opt_number(lua_State *L, int t, const char *key, double def)
-{
-    double v;
-
-    lua_getfield(L, t, key);
-    v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
-
-static int
-opt_bool(lua_State *L, int t, const char *key, int def)
-{
-    int v;
-
-    lua_getfield(L, t, key);
-    v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
-
 /*
  * post:notes(opts) -> { {start_s, end_s, pitch, amplitude, start_frame,
  * n_frames, bends = {...}} ... } | nil, err. opts: onset_threshold,
@@ -352,18 +329,18 @@ l_post_notes(lua_State *L)
     char                    err[256];
 
     if (lua_istable(L, 2)) {
-        np.onset_threshold = opt_number(L, 2, "onset_threshold",
-                                        np.onset_threshold);
-        np.frame_threshold = opt_number(L, 2, "frame_threshold",
-                                        np.frame_threshold);
-        np.min_note_frames = (int) opt_number(L, 2, "min_note_frames",
-                                              np.min_note_frames);
-        np.min_freq_hz = opt_number(L, 2, "min_freq", 0);
-        np.max_freq_hz = opt_number(L, 2, "max_freq", 0);
-        np.infer_onsets = opt_bool(L, 2, "infer_onsets", 1);
-        np.melodia = opt_bool(L, 2, "melodia", 1);
-        np.pitch_bends = opt_bool(L, 2, "pitch_bends", 1);
-        np.numpy_ties = opt_bool(L, 2, "numpy_ties", 0);
+        np.onset_threshold = wtt_lua_opt_number(L, 2, "onset_threshold",
+                                                np.onset_threshold, 0, 1);
+        np.frame_threshold = wtt_lua_opt_number(L, 2, "frame_threshold",
+                                                np.frame_threshold, 0, 1);
+        np.min_note_frames = (int) wtt_lua_opt_number(
+            L, 2, "min_note_frames", np.min_note_frames, 0, 1e6);
+        np.min_freq_hz = wtt_lua_opt_number(L, 2, "min_freq", 0, 0, 1e6);
+        np.max_freq_hz = wtt_lua_opt_number(L, 2, "max_freq", 0, 0, 1e6);
+        np.infer_onsets = wtt_lua_opt_bool(L, 2, "infer_onsets", 1);
+        np.melodia = wtt_lua_opt_bool(L, 2, "melodia", 1);
+        np.pitch_bends = wtt_lua_opt_bool(L, 2, "pitch_bends", 1);
+        np.numpy_ties = wtt_lua_opt_bool(L, 2, "numpy_ties", 0);
     }
     if (wtt_notes_extract(&p->p, &np, &notes, &n, err, sizeof(err)) != 0) {
         lua_pushnil(L);
