@@ -4,6 +4,14 @@
  * clocks, environment, temporary directories and files, free ports and a
  * raw TCP client for protocol tests.
  *
+ * Signals: sys.trap({"TERM", "INT"}) installs handlers (SA_RESTART) that
+ * only count arrivals; sys.signaled("TERM" [, clear]) -> boolean, count
+ * polls them from any Lua state on any thread (the counts are process-wide;
+ * they are not cleared unless `clear` is true, so every state that polls
+ * sees the signal); sys.untrap(names) restores the default disposition.
+ * Names are those of sys.kill ("TERM" or "SIGTERM"); KILL and STOP raise.
+ * Children started by sys.spawn get default dispositions whatever is trapped.
+ *
  * Thread-safety: every function acts on the calling thread's lua_State only,
  * but sys.setenv and sys.spawn (which reads the environment) must not race
  * with another thread changing the environment, a libc-wide rule.

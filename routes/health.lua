@@ -1,11 +1,15 @@
 -- Liveness and readiness.
 --
 -- /livez answers as long as the process can run Lua. /readyz runs every
--- readiness check (the dependencies later issues add register in CHECKS)
--- and answers 503 when one fails or the server is draining; `?verbose`
--- lists each check. /healthz is an alias of /livez for older probes.
+-- readiness check and answers 503 when one fails or the server is draining;
+-- `?verbose` lists each check. /healthz is an alias of /livez for older
+-- probes. The service's dependencies are checked when configured:
+-- PostgreSQL (`SELECT 1`) when DATABASE_URL is set, Redis (`PING`) when
+-- REDIS_URL is set.
 
 local httpd = require "wtt.httpd"
+local conn = require "wtt.service.conn"
+local config = require "wtt.service.config"
 
 local CHECKS = {
     { name = "routes", check = function()
@@ -22,6 +26,34 @@ local CHECKS = {
         return true
     end },
 }
+
+if config.get().database_url then
+    CHECKS[#CHECKS + 1] = { name = "database", check = function()
+        local db, err = conn.pg()
+        if not db then
+            return false, err
+        end
+        local rows, qerr = db:read("SELECT 1 AS ok")
+        if not rows then
+            return false, qerr
+        end
+        return true
+    end }
+end
+
+if config.get().redis_configured then
+    CHECKS[#CHECKS + 1] = { name = "redis", check = function()
+        local r, err = conn.redis()
+        if not r then
+            return false, err
+        end
+        local pong, perr = r:call("PING")
+        if pong ~= "PONG" then
+            return false, perr or tostring(pong)
+        end
+        return true
+    end }
+end
 
 
 local function livez()

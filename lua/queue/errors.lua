@@ -1,0 +1,24 @@
+--- Error codes of the queue scripts (lua/queue/scripts/*.lua).
+--
+-- A script that refuses returns a fixed-shape reply whose first element is
+-- one of these negative integers, followed by a short text. wtt.queue maps
+-- them to the `nil, err` strings below.
+
+local _M = {
+    EXISTS = -1,          -- enqueue: a non-terminal task with this id exists
+    STALE = -2,           -- the claim token is not the current one
+    NOT_PROCESSING = -3,  -- complete: claim matches, task not processing
+    BAD_TASK = -4,        -- the task key holds something that is not a hash
+    NOT_FOUND = -5,       -- no such task (or dead letter)
+}
+
+--- Code -> the error string wtt.queue returns.
+_M.text = {
+    [-1] = "exists",
+    [-2] = "stale",
+    [-3] = "not processing",
+    [-4] = "bad task",
+    [-5] = "not found",
+}
+
+return _M

@@ -1,0 +1,124 @@
+--[[
+  Claims the oldest claimable task, priority lane first, then the default
+  queue. Skips tasks whose `retry_at` is still in the future (they keep
+  their place), drops ids whose hash is gone or no longer pending (strays),
+  and dead-letters a task whose attempts would exceed max_attempts (a poison
+  pill is never handed out again). The claimed id moves to the processing
+  list with a deadline of now + timeout_ms; the claim token is the task's
+  INCRemented `claim` field; attempts are counted here. Nothing is claimed
+  while claiming is paused. Work per call is bounded by ARGV[6] entries
+  looked at per lane.
+
+  Input:
+    KEYS[1] priority lane "task:queue:priority"
+    KEYS[2] queue "task:queue"
+    KEYS[3] processing list "task:processing"
+    KEYS[4] deadlines zset "task:processing:time"
+    KEYS[5] task key prefix "task:" (hash of id X is KEYS[5] .. X; the
+            prefix carries the cluster hash tag)
+    KEYS[6] pause flag "queue:paused"
+    KEYS[7] dead letters "task:failed"
+    KEYS[8] results backlog "task:results"
+    ARGV[1] now (ms, Redis TIME)
+    ARGV[2] worker id
+    ARGV[3] channel "task:claimed"
+    ARGV[4] channel "task:failed"
+    ARGV[5] dead-letter TTL (s)
+    ARGV[6] entries to look at per lane (>= 1)
+
+  Output:
+    {id, claim, attempts, payload, audio_midi_id, timeout_ms}  claimed
+    {}                                                         nothing to claim
+]]
+local rcall = redis.call
+local priorityKey = KEYS[1]
+local queueKey = KEYS[2]
+local processingKey = KEYS[3]
+local timeKey = KEYS[4]
+local taskPrefix = KEYS[5]
+local pausedKey = KEYS[6]
+local failedKey = KEYS[7]
+local resultsKey = KEYS[8]
+local now = tonumber(ARGV[1])
+local workerId = ARGV[2]
+local claimedChannel = ARGV[3]
+local failedChannel = ARGV[4]
+local deadTtl = ARGV[5]
+local depth = tonumber(ARGV[6])
+
+--- @include "dead_letter"
+
+if rcall("EXISTS", pausedKey) == 1 then
+    return {}
+end
+
+-- Removes the entry at `index` of `lane` (LPOP when it is the head).
+local function remove(lane, index, id)
+    if index == 0 then
+        rcall("LPOP", lane)
+    else
+        rcall("LREM", lane, 1, id)
+    end
+end
+
+local function take(lane)
+    local index = 0
+    local looked = 0
+    while looked < depth do
+        local id = rcall("LINDEX", lane, index)
+        if not id then
+            return nil
+        end
+        looked = looked + 1
+        local taskKey = taskPrefix .. id
+        local kind = rcall("TYPE", taskKey).ok
+        if kind == "none" then
+            remove(lane, index, id)                  -- hash expired or lost
+        elseif kind ~= "hash" then
+            remove(lane, index, id)                  -- corrupt: set aside
+            rcall("RPUSH", failedKey, id)
+        else
+            local f = rcall("HMGET", taskKey, "status", "retry_at",
+                            "attempts", "max_attempts", "error")
+            if f[1] ~= "pending" then
+                remove(lane, index, id)              -- stray duplicate
+            elseif (tonumber(f[2]) or 0) > now then
+                index = index + 1                    -- backing off: keep
+            else
+                remove(lane, index, id)
+                local attempts = (tonumber(f[3]) or 0) + 1
+                local maxAttempts = tonumber(f[4]) or 1
+                if attempts > maxAttempts then
+                    local last = f[5] and (": " .. f[5]) or ""
+                    deadLetter(taskKey, id, now,
+                               "attempts exhausted (" .. maxAttempts .. ")"
+                               .. last)
+                else
+                    return id, taskKey, attempts
+                end
+            end
+        end
+    end
+    return nil
+end
+
+local id, taskKey, attempts = take(priorityKey)
+if not id then
+    id, taskKey, attempts = take(queueKey)
+end
+if not id then
+    return {}
+end
+
+local claim = rcall("HINCRBY", taskKey, "claim", 1)
+rcall("HSET", taskKey, "status", "processing", "attempts", attempts,
+      "worker", workerId, "claimed_at", now)
+rcall("HDEL", taskKey, "retry_at")
+local f = rcall("HMGET", taskKey, "payload", "audio_midi_id", "timeout_ms")
+local timeoutMs = tonumber(f[3]) or 0
+rcall("LPUSH", processingKey, id)
+rcall("ZADD", timeKey, now + timeoutMs, id)
+rcall("PUBLISH", claimedChannel, cjson.encode({
+    id = id, status = "processing", attempts = attempts, worker = workerId,
+    claim = claim }))
+return { id, tostring(claim), attempts, f[1] or "", f[2] or "", timeoutMs }

@@ -1,0 +1,29 @@
+--[[
+  Extends a claim: the task's deadline becomes now + timeout_ms, so a long
+  task on a healthy worker is never reaped. Only the current claim holder
+  may do this.
+
+  Input:
+    KEYS[1] deadlines zset "task:processing:time"
+    KEYS[2] task hash "task:{id}"
+    ARGV[1] id
+    ARGV[2] claim token
+    ARGV[3] now (ms, Redis TIME)
+
+  Output:
+    {1}                   deadline moved
+    {-2, "stale claim"}   not the current claim, or the task is not processing
+]]
+local rcall = redis.call
+local timeKey = KEYS[1]
+local taskKey = KEYS[2]
+local id = ARGV[1]
+local claim = ARGV[2]
+local now = tonumber(ARGV[3])
+
+local f = rcall("HMGET", taskKey, "claim", "status", "timeout_ms")
+if f[1] ~= claim or f[2] ~= "processing" then
+    return { -2, "stale claim" }
+end
+rcall("ZADD", timeKey, "XX", now + (tonumber(f[3]) or 0), id)
+return { 1 }

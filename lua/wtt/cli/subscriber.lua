@@ -1,0 +1,82 @@
+-- `wtt subscriber [--database-url URL] [--redis-url URL] [--key-prefix P]`:
+-- records the queue's results in PostgreSQL (lua/wtt/subscriber.lua does
+-- the work) and runs the reconciler. `wtt serve` runs this same script on
+-- a background thread with the argument "--in-serve" (then it never exits
+-- the process: every failure is logged and retried).
+--
+-- Exit status: 0 never in practice (it runs until killed), 1 when it cannot
+-- start, 2 usage.
+
+local argv = { ... }
+local in_serve = argv[1] == "--in-serve"
+
+local USAGE = [[
+usage: wtt subscriber [options]
+
+SUBSCRIBEs to task:claimed/progress/completed/failed, drains the durable
+task:results backlog into PostgreSQL (an id leaves the backlog only after
+its row is committed), and re-enqueues tasks PostgreSQL says are pending or
+processing that Redis lost. Runs until killed; killing it at any point
+loses nothing.
+
+  --database-url URL   DATABASE_URL (required)
+  --redis-url URL      REDIS_URL (redis://127.0.0.1:6379)
+  --key-prefix P       WTT_KEY_PREFIX ("")
+  --tick S             WTT_SUBSCRIBER_TICK_S: poll fallback period (1)
+  --reconcile S        WTT_RECONCILE_INTERVAL_S: reconciler period (30)
+]]
+
+local FLAGS = {
+    ["--database-url"] = "DATABASE_URL", ["--redis-url"] = "REDIS_URL",
+    ["--key-prefix"] = "WTT_KEY_PREFIX", ["--tick"] = "WTT_SUBSCRIBER_TICK_S",
+    ["--reconcile"] = "WTT_RECONCILE_INTERVAL_S",
+}
+
+local function fail(code, fmt, ...)
+    io.stderr:write("wtt subscriber: ", fmt:format(...), "\n")
+    os.exit(code)
+end
+
+if not in_serve then
+    local sys = require "wtt.sys"
+    local i = 1
+    while i <= #argv do
+        local a = argv[i]
+        local name, value = a:match("^(%-%-[%w%-]+)=(.*)$")
+        name = name or a
+        if name == "--help" or name == "-h" then
+            io.stdout:write(USAGE)
+            os.exit(0)
+        elseif FLAGS[name] then
+            if not value then
+                i = i + 1
+                value = argv[i]
+                if not value then
+                    fail(2, "%s needs a value", name)
+                end
+            end
+            sys.setenv(FLAGS[name], value)
+        else
+            fail(2, "unknown argument '%s' (see --help)", a)
+        end
+        i = i + 1
+    end
+end
+
+local log = require "wtt.log"
+local subscriber = require "wtt.subscriber"
+
+if in_serve then
+    -- Never take the server down: log and start over.
+    while true do
+        local ok, err = pcall(subscriber.run)
+        log.error("subscriber.stopped", { error = tostring(ok and err or err) })
+        require("wtt.sys").sleep(2)
+    end
+end
+
+local ok, err = pcall(subscriber.run)
+if not ok or not err then
+    fail(1, "%s", tostring(err))
+end
+os.exit(0)

@@ -1,0 +1,150 @@
+-- `wtt worker [options]`: claims transcription tasks from Redis, runs them
+-- and posts the results to web (lua/wtt/worker.lua does the work; see
+-- docs/worker.md). Every option has an environment twin; the flag wins.
+--
+-- Exit status: 0 after a clean stop (SIGTERM/SIGINT, or --once after one
+-- task), 1 when the worker cannot start (model, heartbeat thread), 2 usage.
+-- It never reads DATABASE_URL: workers have no database access.
+
+local worker = require "wtt.worker"
+
+local USAGE = [[
+usage: wtt worker [options]
+
+Claims tasks from the Redis queue, downloads their audio from web,
+transcribes it and posts MIDI + notes JSON back to web. SIGTERM or SIGINT:
+stop claiming, let a running task finish within the grace period, else
+cancel it and hand it back to the queue; exit 0.
+
+  --redis-url URL        REDIS_URL (redis://127.0.0.1:6379)
+  --web-url URL          WTT_WEB_URL (http://127.0.0.1:8008)
+  --token TOKEN          WTT_WORKER_TOKEN (required unless --noop)
+  --key-prefix P         WTT_KEY_PREFIX ("")
+  --device D             WTT_DEVICE: auto|cpu|cuda (auto)
+  --threads N            WTT_WORKER_THREADS: inference threads (engine default)
+  --id ID                WTT_WORKER_ID (host-pid)
+  --max-download BYTES   WTT_MAX_DOWNLOAD (536870912)
+  --grace S              WTT_SHUTDOWN_GRACE: seconds a running task gets
+                         after SIGTERM (30)
+  --poll S               WTT_POLL_INTERVAL: poll fallback period (5)
+  --heartbeat S          WTT_HEARTBEAT_INTERVAL: claim and worker heartbeat
+                         period (10)
+  --worker-ttl S         WTT_WORKER_TTL: TTL of worker:{id} (30, at least
+                         3 heartbeats)
+  --reap-interval S      WTT_REAP_INTERVAL: reap at most this often (1)
+  --retries N            WTT_HTTP_RETRIES: download/upload attempts (5)
+  --backoff S            WTT_HTTP_BACKOFF: first retry delay, doubling (0.5)
+  --backoff-max S        WTT_HTTP_BACKOFF_MAX (15)
+  --http-timeout S       WTT_HTTP_TIMEOUT: per download/upload (120)
+  --noop                 WTT_WORKER_NOOP=1: no download or inference;
+                         complete at once (queue benchmarks)
+  --once                 process one task, then exit (tests)
+]]
+
+-- flag -> { cfg field, env name, kind }
+local OPTIONS = {
+    ["--redis-url"] = { "redis_url", "REDIS_URL" },
+    ["--web-url"] = { "web_url", "WTT_WEB_URL" },
+    ["--token"] = { "token", "WTT_WORKER_TOKEN" },
+    ["--key-prefix"] = { "prefix", "WTT_KEY_PREFIX" },
+    ["--device"] = { "device", "WTT_DEVICE" },
+    ["--threads"] = { "threads", "WTT_WORKER_THREADS", "int" },
+    ["--id"] = { "id", "WTT_WORKER_ID" },
+    ["--max-download"] = { "max_download", "WTT_MAX_DOWNLOAD", "int" },
+    ["--grace"] = { "grace", "WTT_SHUTDOWN_GRACE", "num" },
+    ["--poll"] = { "poll", "WTT_POLL_INTERVAL", "pos" },
+    ["--heartbeat"] = { "heartbeat", "WTT_HEARTBEAT_INTERVAL", "pos" },
+    ["--worker-ttl"] = { "worker_ttl", "WTT_WORKER_TTL", "pos" },
+    ["--reap-interval"] = { "reap_interval", "WTT_REAP_INTERVAL", "num" },
+    ["--retries"] = { "retries", "WTT_HTTP_RETRIES", "int" },
+    ["--backoff"] = { "backoff", "WTT_HTTP_BACKOFF", "num" },
+    ["--backoff-max"] = { "backoff_max", "WTT_HTTP_BACKOFF_MAX", "num" },
+    ["--http-timeout"] = { "http_timeout", "WTT_HTTP_TIMEOUT", "pos" },
+}
+local SWITCHES = {
+    ["--noop"] = { "noop", "WTT_WORKER_NOOP" },
+    ["--once"] = { "once" },
+}
+
+
+local function fail(code, fmt, ...)
+    io.stderr:write("wtt worker: ", fmt:format(...), "\n")
+    os.exit(code)
+end
+
+
+local function convert(flag, kind, value)
+    if not kind then
+        return value
+    end
+    local n = tonumber(value)
+    if not n or n ~= n or n < 0 or n == math.huge
+       or (kind == "int" and (n ~= math.floor(n) or n < 1))
+       or (kind == "pos" and n <= 0)
+    then
+        fail(2, "%s: bad value '%s'", flag, tostring(value))
+    end
+    return n
+end
+
+
+local function parse(argv)
+    local cfg = {}
+    -- Environment first, flags over it.
+    for flag, o in pairs(OPTIONS) do
+        local v = os.getenv(o[2])
+        if v and v ~= "" then
+            cfg[o[1]] = convert(o[2], o[3], v)
+        end
+    end
+    for _, o in pairs(SWITCHES) do
+        local v = o[2] and os.getenv(o[2])
+        if v and v ~= "" and v ~= "0" then
+            cfg[o[1]] = true
+        end
+    end
+    -- Tests only: seconds slept after every inference window.
+    local s = os.getenv("WTT_WORKER_TEST_WINDOW_SLEEP")
+    if s and s ~= "" then
+        cfg.test_window_sleep = convert("WTT_WORKER_TEST_WINDOW_SLEEP",
+                                        "num", s)
+    end
+    local i = 1
+    while i <= #argv do
+        local a = argv[i]
+        local name, value = a:match("^(%-%-[%w%-]+)=(.*)$")
+        name = name or a
+        if name == "--help" or name == "-h" then
+            io.stdout:write(USAGE)
+            os.exit(0)
+        elseif SWITCHES[name] and not value then
+            cfg[SWITCHES[name][1]] = true
+        elseif OPTIONS[name] then
+            if not value then
+                i = i + 1
+                value = argv[i]
+                if not value then
+                    fail(2, "%s needs a value", name)
+                end
+            end
+            cfg[OPTIONS[name][1]] = convert(name, OPTIONS[name][3], value)
+        else
+            fail(2, "unknown argument '%s' (see --help)", a)
+        end
+        i = i + 1
+    end
+    if cfg.device and cfg.device ~= "auto" and cfg.device ~= "cpu"
+       and cfg.device ~= "cuda"
+    then
+        fail(2, "--device: expected auto, cpu or cuda, got '%s'", cfg.device)
+    end
+    return cfg
+end
+
+
+local cfg = parse({ ... })
+local w, err = worker.new(cfg)
+if not w then
+    fail(2, "%s", err)
+end
+os.exit(w:run())

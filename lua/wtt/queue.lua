@@ -1,0 +1,711 @@
+--- The task queue (docs/queue.md): every transition is one Redis script
+-- from lua/queue/scripts/, run by EVALSHA.
+--
+--     local queue = require "wtt.queue"
+--     local q = queue.new(r, { prefix = os.getenv("WTT_KEY_PREFIX") })
+--     q:enqueue({ id = id, audio_midi_id = row_id, payload = {...} })
+--     local task = q:claim(worker_id)
+--     q:progress(task.id, task.claim, 3, 10)
+--     q:complete(task.id, task.claim, result)
+--
+-- Runtime failures return `nil, err`; refusals return `nil, "stale"`,
+-- `nil, "exists"`, `nil, "not processing"`, `nil, "not found"`. Policy
+-- (attempts, backoff, timeout, lane, TTLs) comes from wtt.policy unless
+-- `opts.policy` gives a table with the same functions.
+
+local redis = require "wtt.redis"
+local json = require "cjson.safe"
+local sys = require "wtt.sys"
+local runtime = require "wtt.runtime"
+local errors = require "queue.errors"
+local policy_mod = require "wtt.policy"
+
+local type = type
+local error = error
+local pairs = pairs
+local ipairs = ipairs
+local tostring = tostring
+local tonumber = tonumber
+local setmetatable = setmetatable
+local floor = math.floor
+local now = sys.now
+
+local _M = {}
+
+local SCRIPT_DIR = runtime.lua_dir .. "/queue/scripts"
+
+-- Work bounds per script call.
+local CLAIM_DEPTH = 64       -- entries claim looks at per lane
+local REAP_BATCH = 200       -- expired claims per reap call
+local REAP_CALLS = 50        -- reap calls per q:reap()
+local PURGE_BATCH = 500
+local CLOCK_REFRESH = 1      -- seconds between Redis TIME reads
+
+
+-- ---------------------------------------------------------------------------
+-- Scripts
+-- ---------------------------------------------------------------------------
+
+-- Reads a script and expands `--- @include "name"` lines with
+-- includes/<name>.lua.
+local function read_script(name)
+    local src = sys.read_file(SCRIPT_DIR .. "/" .. name .. ".lua")
+    if not src then
+        error("queue script " .. name .. " missing under " .. SCRIPT_DIR)
+    end
+    return (src:gsub('%-%-%- @include "([%w_]+)"', function(inc)
+        local body = sys.read_file(SCRIPT_DIR .. "/includes/" .. inc .. ".lua")
+        if not body then
+            error("queue script include " .. inc .. " missing")
+        end
+        return body
+    end))
+end
+
+local S = {}
+for _, name in ipairs({ "enqueue-3", "claim-8", "heartbeat-2", "progress-2",
+                        "complete-4", "fail-7", "release-5", "reap-7",
+                        "requeue-4", "purge-2", "stats-7" }) do
+    S[name:match("^[%a_]+")] = redis.script(read_script(name))
+end
+_M.scripts = S
+
+
+-- ---------------------------------------------------------------------------
+-- Jitter source (Park-Miller; leaves math.random alone)
+-- ---------------------------------------------------------------------------
+
+local seed = (floor(now() * 1e6) + sys.getpid() * 104729) % 2147483647 + 1
+
+local function random()
+    seed = (seed * 16807) % 2147483647
+    return seed / 2147483647
+end
+
+
+-- ---------------------------------------------------------------------------
+-- Queue objects
+-- ---------------------------------------------------------------------------
+
+local queue = {}
+local queue_mt = { __index = queue }
+
+
+--- Key names under `prefix` (docs/queue.md "Keys").
+function _M.keys(prefix)
+    prefix = prefix or ""
+    return {
+        queue = prefix .. "task:queue",
+        priority = prefix .. "task:queue:priority",
+        processing = prefix .. "task:processing",
+        time = prefix .. "task:processing:time",
+        failed = prefix .. "task:failed",
+        results = prefix .. "task:results",
+        results_processing = prefix .. "task:results:processing",
+        task_prefix = prefix .. "task:",
+        worker_prefix = prefix .. "worker:",
+        workers = prefix .. "workers",
+        paused = prefix .. "queue:paused",
+    }
+end
+
+
+--- Makes a queue over a wtt.redis client.
+-- @param r client from redis.connect
+-- @param opts { prefix = string (default ""), policy = table (default
+--   wtt.policy.current() at each call) }
+-- @return queue
+function _M.new(r, opts)
+    if type(r) ~= "table" or type(r.eval) ~= "function" then
+        error("bad argument #1 to 'new' (redis client expected)", 2)
+    end
+    opts = opts or {}
+    local prefix = opts.prefix or ""
+    if type(prefix) ~= "string" then
+        error("bad option 'prefix' (string expected)", 2)
+    end
+    local self = setmetatable({
+        r = r,
+        prefix = prefix,
+        k = _M.keys(prefix),
+        fixed_policy = opts.policy,
+        clock_offset = nil,     -- Redis ms minus local monotonic ms
+        clock_at = nil,
+        attempts = {},          -- id -> attempts of claims made here
+    }, queue_mt)
+    self.ch = {
+        new = prefix .. "task:new",
+        claimed = prefix .. "task:claimed",
+        completed = prefix .. "task:completed",
+        failed = prefix .. "task:failed",
+    }
+    return self
+end
+
+
+--- The policy in force for this queue.
+function queue.policy(self)
+    return self.fixed_policy or policy_mod.current()
+end
+
+
+--- Prefixed channel name: q:channel("task:new"),
+-- q:channel("task:progress:" .. id).
+function queue.channel(self, name)
+    return self.prefix .. name
+end
+
+
+--- Redis TIME in ms: the one clock of the queue.
+-- @return ms | nil, err
+function queue.now_ms(self)
+    local t, err = self.r:call("TIME")
+    if not t then
+        return nil, "could not read the time: " .. tostring(err)
+    end
+    local ms = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
+    local mono = now()
+    self.clock_offset = ms - mono * 1000
+    self.clock_at = mono
+    return ms
+end
+
+
+-- Redis time for a script: Redis TIME read at most once a second, carried
+-- forward on the local monotonic clock in between.
+local function clock(self)
+    local mono = now()
+    if self.clock_at and mono - self.clock_at < CLOCK_REFRESH then
+        return floor(mono * 1000 + self.clock_offset)
+    end
+    return self:now_ms()
+end
+
+
+-- Runs script `s`; maps negative codes to errors.
+-- @return reply | nil, err
+local function run(self, op, s, keys, args)
+    local res, err = self.r:eval(s, keys, args)
+    if not res then
+        return nil, "could not " .. op .. ": " .. tostring(err)
+    end
+    local code = res[1]
+    if type(code) == "number" and code < 0 then
+        return nil, errors.text[code] or ("error " .. code)
+    end
+    return res
+end
+
+
+local function check_id(id, fn)
+    if type(id) ~= "string" or id == "" then
+        error("bad argument #1 to '" .. fn .. "' (task id expected)", 3)
+    end
+end
+
+
+local function check_claim(claim, fn)
+    if type(claim) == "number" then
+        return tostring(floor(claim))
+    end
+    if type(claim) ~= "string" then
+        error("bad argument #2 to '" .. fn .. "' (claim token expected)", 3)
+    end
+    return claim
+end
+
+
+--- Adds a task.
+-- @param task { id, audio_midi_id, payload = { audio_url, options,
+--   outputs, duration_s } }
+-- @return true | nil, "exists" | nil, err
+function queue.enqueue(self, task)
+    if type(task) ~= "table" then
+        error("bad argument #1 to 'enqueue' (table expected)", 2)
+    end
+    check_id(task.id, "enqueue")
+    local payload = task.payload or {}
+    local text, jerr = json.encode(payload)
+    if not text then
+        error("bad argument #1 to 'enqueue' (payload: " .. jerr .. ")", 2)
+    end
+    local p = self:policy()
+    local lane = p.lane(payload) == "priority" and "priority" or "default"
+    local t, err = clock(self)
+    if not t then
+        return nil, err
+    end
+    local res
+    res, err = run(self, "enqueue", S.enqueue, {
+        lane == "priority" and self.k.priority or self.k.queue,
+        self.k.task_prefix .. task.id, self.k.failed,
+    }, {
+        task.id, tostring(task.audio_midi_id or ""), text,
+        p.max_attempts(payload), p.timeout_ms(payload), t, self.ch.new,
+        lane, json.encode(p.versions),
+    })
+    if not res then
+        return nil, err
+    end
+    return true
+end
+
+
+--- Claims the next task.
+-- @return task { id, claim, attempts, payload, audio_midi_id, timeout_ms }
+--   | nil (nothing to claim, or paused) | nil, err
+function queue.claim(self, worker_id)
+    if type(worker_id) ~= "string" then
+        error("bad argument #1 to 'claim' (worker id expected)", 2)
+    end
+    local t, err = clock(self)
+    if not t then
+        return nil, err
+    end
+    local k = self.k
+    local res
+    res, err = run(self, "claim", S.claim, {
+        k.priority, k.queue, k.processing, k.time, k.task_prefix, k.paused,
+        k.failed, k.results,
+    }, {
+        t, worker_id, self.ch.claimed, self.ch.failed,
+        self:policy().dead_ttl_s(), CLAIM_DEPTH,
+    })
+    if not res then
+        return nil, err
+    end
+    if #res == 0 then
+        return nil
+    end
+    local payload = json.decode(res[4])
+    if type(payload) ~= "table" then
+        payload = {}
+    end
+    self.attempts[res[1]] = res[3]
+    return {
+        id = res[1],
+        claim = res[2],
+        attempts = res[3],
+        payload = payload,
+        audio_midi_id = res[5],
+        timeout_ms = res[6],
+    }
+end
+
+
+--- Extends the claim's deadline.
+-- @return true | nil, "stale" | nil, err
+function queue.heartbeat(self, id, claim)
+    check_id(id, "heartbeat")
+    claim = check_claim(claim, "heartbeat")
+    local t, err = clock(self)
+    if not t then
+        return nil, err
+    end
+    local res
+    res, err = run(self, "heartbeat", S.heartbeat, {
+        self.k.time, self.k.task_prefix .. id }, { id, claim, t })
+    if not res then
+        return nil, err
+    end
+    return true
+end
+
+
+--- Records progress (done/total windows) and extends the deadline.
+-- @return true | nil, "stale" | nil, err
+function queue.progress(self, id, claim, done, total)
+    check_id(id, "progress")
+    claim = check_claim(claim, "progress")
+    local t, err = clock(self)
+    if not t then
+        return nil, err
+    end
+    local res
+    res, err = run(self, "progress", S.progress, {
+        self.k.task_prefix .. id, self.k.time,
+    }, { id, claim, t, tonumber(done) or 0, tonumber(total) or 0,
+         self.prefix .. "task:progress:" .. id })
+    if not res then
+        return nil, err
+    end
+    return true
+end
+
+
+--- Completes a task with `result` (a table, stored as JSON).
+-- @return true | nil, "stale" | nil, "not processing" | nil, err
+function queue.complete(self, id, claim, result)
+    check_id(id, "complete")
+    claim = check_claim(claim, "complete")
+    local text, jerr = json.encode(result or {})
+    if not text then
+        error("bad argument #3 to 'complete' (" .. jerr .. ")", 2)
+    end
+    local t, err = clock(self)
+    if not t then
+        return nil, err
+    end
+    local res
+    res, err = run(self, "complete", S.complete, {
+        self.k.processing, self.k.time, self.k.task_prefix .. id,
+        self.k.results,
+    }, { id, claim, t, text, self:policy().final_ttl_s(),
+         self.ch.completed })
+    self.attempts[id] = nil
+    if not res then
+        return nil, err
+    end
+    return true
+end
+
+
+--- Fails a run: retried later (policy) or dead-lettered.
+-- @param retryable false: never retry this error
+-- @return "retry" | "dead" | nil, "stale" | nil, err
+function queue.fail(self, id, claim, err_text, retryable)
+    check_id(id, "fail")
+    claim = check_claim(claim, "fail")
+    err_text = tostring(err_text or "failed")
+    local p = self:policy()
+    local attempts = self.attempts[id]
+    if not attempts then
+        attempts = tonumber(self.r:call("HGET", self.k.task_prefix .. id,
+                                        "attempts")) or 1
+    end
+    local retry = p.retryable(err_text, retryable) and "1" or "0"
+    local delay = p.backoff_ms(attempts, random())
+    local t, err = clock(self)
+    if not t then
+        return nil, err
+    end
+    local k = self.k
+    local res
+    res, err = run(self, "fail", S.fail, {
+        k.processing, k.time, k.task_prefix .. id, k.queue, k.priority,
+        k.failed, k.results,
+    }, { id, claim, t, err_text, retry, delay, p.dead_ttl_s(),
+         self.ch.failed })
+    self.attempts[id] = nil
+    if not res then
+        return nil, err
+    end
+    return res[2]
+end
+
+
+--- Hands a claimed task back to the front of the queue (shutdown); the
+-- attempt is not charged and the claim is invalidated.
+-- @return true | nil, "stale" | nil, err
+function queue.release(self, id, claim)
+    check_id(id, "release")
+    claim = check_claim(claim, "release")
+    local k = self.k
+    local res, err = run(self, "release", S.release, {
+        k.processing, k.time, k.task_prefix .. id, k.queue, k.priority,
+    }, { id, claim, self.ch.new })
+    self.attempts[id] = nil
+    if not res then
+        return nil, err
+    end
+    return true
+end
+
+
+--- Recovers claims past their deadline (requeue or dead letter). Safe to
+-- run from every process at once.
+-- @return n_requeued, n_dead | nil, err
+function queue.reap(self)
+    local k = self.k
+    local requeued, dead = 0, 0
+    local ttl = self:policy().dead_ttl_s()
+    for _ = 1, REAP_CALLS do
+        local t, err = clock(self)
+        if not t then
+            return nil, err
+        end
+        local res
+        res, err = run(self, "reap", S.reap, {
+            k.processing, k.time, k.queue, k.priority, k.failed,
+            k.task_prefix, k.results,
+        }, { t, REAP_BATCH, ttl, self.ch.failed, self.ch.new })
+        if not res then
+            return nil, err
+        end
+        requeued, dead = requeued + res[1], dead + res[2]
+        if res[3] == 0 then
+            break
+        end
+    end
+    return requeued, dead
+end
+
+
+--- The task hash as a table of strings, or nil.
+function queue.get(self, id)
+    check_id(id, "get")
+    local list, err = self.r:call("HGETALL", self.k.task_prefix .. id)
+    if not list then
+        return nil, err
+    end
+    if #list == 0 then
+        return nil
+    end
+    local h = {}
+    for i = 1, #list, 2 do
+        h[list[i]] = list[i + 1]
+    end
+    return h
+end
+
+
+--- Whether the task hash exists (for the reconciler).
+-- @return bool | nil, err
+function queue.has_task(self, id)
+    check_id(id, "has_task")
+    local n, err = self.r:call("EXISTS", self.k.task_prefix .. id)
+    if not n then
+        return nil, err
+    end
+    return n == 1
+end
+
+
+--- Depths: { pending, processing, failed, results, paused, workers }.
+-- @return table | nil, err
+function queue.stats(self)
+    local t, err = clock(self)
+    if not t then
+        return nil, err
+    end
+    local k = self.k
+    local res
+    res, err = run(self, "stats", S.stats, {
+        k.queue, k.priority, k.processing, k.failed, k.results, k.paused,
+        k.workers,
+    }, { t })
+    if not res then
+        return nil, err
+    end
+    return {
+        pending = res[1], processing = res[2], failed = res[3],
+        results = res[4], paused = res[5] == 1, workers = res[6],
+    }
+end
+
+
+--- Ids of dead letters, oldest first.
+-- @return list | nil, err
+function queue.dead(self, offset, count)
+    offset = offset or 0
+    count = count or 100
+    return self.r:call("LRANGE", self.k.failed, offset, offset + count - 1)
+end
+
+
+--- Requeues one dead letter (attempts reset).
+-- @return true | nil, "not found" | nil, err
+function queue.requeue_dead(self, id)
+    check_id(id, "requeue_dead")
+    local t, err = clock(self)
+    if not t then
+        return nil, err
+    end
+    local k = self.k
+    local res
+    res, err = run(self, "requeue", S.requeue, {
+        k.failed, k.queue, k.priority, k.task_prefix .. id,
+    }, { id, t, self.ch.new })
+    if not res then
+        return nil, err
+    end
+    return true
+end
+
+
+--- Requeues every dead letter present when called.
+-- @return n requeued | nil, err
+function queue.requeue_all_dead(self)
+    local ids, err = self.r:call("LRANGE", self.k.failed, 0, -1)
+    if not ids then
+        return nil, err
+    end
+    local n = 0
+    for _, id in ipairs(ids) do
+        local ok, rerr = self:requeue_dead(id)
+        if ok then
+            n = n + 1
+        elseif rerr ~= "not found" then
+            return nil, rerr
+        end
+    end
+    return n
+end
+
+
+--- Deletes every dead letter and its hash.
+-- @return n | nil, err
+function queue.purge_dead(self)
+    local total = 0
+    while true do
+        local res, err = run(self, "purge", S.purge, {
+            self.k.failed, self.k.task_prefix }, { PURGE_BATCH })
+        if not res then
+            return nil, err
+        end
+        total = total + res[1]
+        if res[1] < PURGE_BATCH then
+            return total
+        end
+    end
+end
+
+
+--- Stops claiming (claim returns nil until resume).
+function queue.pause(self)
+    return self.r:call("SET", self.k.paused, "1")
+end
+
+
+function queue.resume(self)
+    return self.r:call("DEL", self.k.paused)
+end
+
+
+--- Moves the oldest id of the results backlog to results:processing.
+-- @return id | nil | nil, err
+function queue.results_take(self)
+    return self.r:call("LMOVE", self.k.results, self.k.results_processing,
+                       "LEFT", "RIGHT")
+end
+
+
+--- Drops `id` from results:processing (after the DB COMMIT).
+-- @return true | nil, err
+function queue.results_ack(self, id)
+    check_id(id, "results_ack")
+    local n, err = self.r:call("LREM", self.k.results_processing, 1, id)
+    if not n then
+        return nil, err
+    end
+    return true
+end
+
+
+--- Moves everything in results:processing back to the front of the
+-- backlog, in order (subscriber start).
+-- @return n | nil, err
+function queue.results_recover(self)
+    local n = 0
+    while true do
+        local id, err = self.r:call("LMOVE", self.k.results_processing,
+                                    self.k.results, "RIGHT", "LEFT")
+        if err then
+            return nil, err
+        end
+        if not id then
+            return n
+        end
+        n = n + 1
+    end
+end
+
+
+local WORKER_FIELDS = { "host", "pid", "device", "task", "started",
+                        "windows_per_s" }
+
+
+--- Records a worker heartbeat: hash `worker:{id}` with TTL `ttl_s` and an
+-- entry in the `workers` zset (id -> expiry).
+-- @return true | nil, err
+function queue.worker_beat(self, worker_id, info, ttl_s)
+    check_id(worker_id, "worker_beat")
+    info = info or {}
+    ttl_s = ttl_s or 30
+    local t, err = clock(self)
+    if not t then
+        return nil, err
+    end
+    local key = self.k.worker_prefix .. worker_id
+    local args = { "HSET", key, "id", worker_id, "beat_at", t }
+    for _, f in ipairs(WORKER_FIELDS) do
+        args[#args + 1] = f
+        args[#args + 1] = info[f] ~= nil and tostring(info[f]) or ""
+    end
+    local res
+    res, err = self.r:pipeline(function(p)
+        p:call(unpack(args))
+        p:call("EXPIRE", key, ttl_s)
+        p:call("ZADD", self.k.workers, t + ttl_s * 1000, worker_id)
+        p:call("ZREMRANGEBYSCORE", self.k.workers, "-inf", t)
+    end)
+    if not res then
+        return nil, err
+    end
+    for _, v in ipairs(res) do
+        if type(v) == "table" and v.err then
+            return nil, v.err
+        end
+    end
+    return true
+end
+
+
+--- Removes a worker's heartbeat at once (clean shutdown).
+function queue.worker_gone(self, worker_id)
+    check_id(worker_id, "worker_gone")
+    return self.r:pipeline(function(p)
+        p:call("DEL", self.k.worker_prefix .. worker_id)
+        p:call("ZREM", self.k.workers, worker_id)
+    end)
+end
+
+
+--- Live workers: list of { id, host, pid, device, task, started,
+-- windows_per_s } (strings; pid, started and windows_per_s as numbers).
+-- @return list | nil, err
+function queue.workers(self)
+    local t, err = clock(self)
+    if not t then
+        return nil, err
+    end
+    local ids
+    ids, err = self.r:call("ZRANGEBYSCORE", self.k.workers, "(" .. t, "+inf")
+    if not ids then
+        return nil, err
+    end
+    if #ids == 0 then
+        return {}
+    end
+    local res
+    res, err = self.r:pipeline(function(p)
+        for _, id in ipairs(ids) do
+            p:call("HGETALL", self.k.worker_prefix .. id)
+        end
+    end)
+    if not res then
+        return nil, err
+    end
+    local list = {}
+    for i, id in ipairs(ids) do
+        local h = res[i]
+        if type(h) == "table" and #h > 0 then
+            local w = {}
+            for j = 1, #h, 2 do
+                w[h[j]] = h[j + 1]
+            end
+            w.id = id
+            w.pid = tonumber(w.pid) or w.pid
+            w.started = tonumber(w.started) or w.started
+            w.windows_per_s = tonumber(w.windows_per_s) or w.windows_per_s
+            if w.task == "" then
+                w.task = nil
+            end
+            list[#list + 1] = w
+        end
+    end
+    return list
+end
+
+
+return _M

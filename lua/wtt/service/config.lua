@@ -1,0 +1,65 @@
+--- The transcription service's configuration, from the environment
+-- (design.md §1: 12-factor). Read once per Lua state.
+--
+-- | variable | default | meaning |
+-- |---|---|---|
+-- | DATABASE_URL | unset | PostgreSQL (the system of record) |
+-- | REDIS_URL | redis://127.0.0.1:6379 | the queue |
+-- | WTT_MEDIA_DIR | ./media | uploads and results, flat, generated names |
+-- | WTT_WORKER_TOKEN | unset | bearer token for /media/ and /_result/ (unset: refused) |
+-- | WTT_KEY_PREFIX | "" | queue key prefix ("{wtt}:" on Redis Cluster) |
+-- | WTT_MAX_UPLOAD | 256 MiB | largest upload (the server's multipart cap too) |
+-- | WTT_MAX_RESULT | 64 MiB | largest body of POST /transcribe/_result/ |
+-- | WTT_MAX_AUDIO_S | 14400 | longest accepted recording (seconds) |
+-- | WTT_RECONCILE_INTERVAL_S | 30 | reconciler period in the subscriber |
+-- | WTT_RECONCILE_GRACE_S | 5 | rows younger than this are left to the route |
+-- | WTT_SUBSCRIBER_TICK_S | 1 | poll fallback: the subscriber drains at least this often |
+
+local _M = {}
+
+local function num(name, default)
+    local v = tonumber(os.getenv(name) or "")
+    if v == nil then
+        return default
+    end
+    return v
+end
+
+
+local function str(name, default)
+    local v = os.getenv(name)
+    if v == nil or v == "" then
+        return default
+    end
+    return v
+end
+
+
+function _M.load()
+    return {
+        database_url = str("DATABASE_URL"),
+        redis_url = str("REDIS_URL", "redis://127.0.0.1:6379"),
+        redis_configured = str("REDIS_URL") ~= nil,
+        media_dir = str("WTT_MEDIA_DIR", "media"),
+        worker_token = str("WTT_WORKER_TOKEN"),
+        key_prefix = os.getenv("WTT_KEY_PREFIX") or "",
+        max_upload = num("WTT_MAX_UPLOAD", 256 * 1024 * 1024),
+        max_result = num("WTT_MAX_RESULT", 64 * 1024 * 1024),
+        max_audio_s = num("WTT_MAX_AUDIO_S", 14400),
+        reconcile_interval_s = num("WTT_RECONCILE_INTERVAL_S", 30),
+        reconcile_grace_s = num("WTT_RECONCILE_GRACE_S", 5),
+        tick_s = num("WTT_SUBSCRIBER_TICK_S", 1),
+    }
+end
+
+local cached
+
+--- The configuration of this Lua state (read on first use).
+function _M.get()
+    if not cached then
+        cached = _M.load()
+    end
+    return cached
+end
+
+return _M

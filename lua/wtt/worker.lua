@@ -1,0 +1,687 @@
+--- The transcription worker (`wtt worker`, see docs/worker.md).
+--
+--     local worker = require "wtt.worker"
+--     local w = assert(worker.new(cfg))     -- cfg: see DEFAULTS
+--     os.exit(w:run())                      -- 0 on a clean stop (SIGTERM too)
+--
+-- One worker is one process: it loads the model once, SUBSCRIBEs to
+-- `task:new` (with a poll fallback) and, on every wake, reaps expired claims
+-- and claims tasks until the queue is empty. A task is downloaded from web
+-- (`GET /media/...`, worker token), transcribed window by window (each
+-- window publishes progress), and its MIDI, notes JSON (and posteriors)
+-- are POSTed to `/transcribe/_result/{id}/` before `complete`. A thread
+-- (lua/wtt/heartbeat.lua) keeps the claim and the `worker:{id}` hash alive
+-- while inference blocks this state. SIGTERM/SIGINT stop claiming; a running
+-- task gets `grace` seconds to finish, after which it is cancelled and
+-- released (requeued, attempt not charged). The worker never touches
+-- PostgreSQL and never reads DATABASE_URL.
+
+local httpc = require "wtt.httpc"
+local json = require "wtt.json"
+local log = require "wtt.log"
+local notes_io = require "wtt.notes_io"
+local redis = require "wtt.redis"
+local sys = require "wtt.sys"
+local thread = require "wtt.thread"
+local runtime = require "wtt.runtime"
+
+local _M = {}
+local mt = { __index = _M }
+
+_M.DEFAULTS = {
+    redis_url = "redis://127.0.0.1:6379",
+    web_url = "http://127.0.0.1:8008",
+    token = nil,
+    prefix = "",
+    device = "auto",
+    threads = nil,               -- inference threads (engine default)
+    id = nil,                    -- default host-pid
+    max_download = 512 * 1024 * 1024,
+    grace = 30,                  -- seconds a running task gets after SIGTERM
+    poll = 5,                    -- seconds between polls without task:new
+    heartbeat = 10,              -- seconds between heartbeats
+    worker_ttl = 30,             -- TTL of worker:{id} (at least 3 beats)
+    reap_interval = 1,           -- seconds between reaps (at most)
+    retries = 5,                 -- download / upload attempts
+    backoff = 0.5,               -- first retry delay, doubled each time
+    backoff_max = 15,
+    http_timeout = 120,          -- seconds per download or upload
+    connect_timeout = 5,
+    noop = false,
+    once = false,
+    tmp_dir = nil,               -- default TMPDIR or /tmp
+    test_window_sleep = 0,       -- tests only: sleep per window
+}
+
+-- payload.options the engine reads (the rest are MIDI options or ignored).
+local ENGINE_OPTIONS = {
+    "onset_threshold", "frame_threshold", "min_note_ms", "min_note_frames",
+    "min_freq", "max_freq", "melodia", "infer_onsets", "full_tail",
+    "numpy_ties", "nonfinite",
+}
+
+
+local function hostname()
+    local h = sys.read_file("/proc/sys/kernel/hostname")
+    h = h and h:gsub("%s+$", "") or os.getenv("HOSTNAME") or "localhost"
+    return h ~= "" and h or "localhost"
+end
+_M.hostname = hostname
+
+
+--- A new worker (nothing connected yet). cfg fields: see _M.DEFAULTS.
+function _M.new(cfg)
+    local self = setmetatable({ cfg = {} }, mt)
+    for k, v in pairs(_M.DEFAULTS) do
+        self.cfg[k] = v
+    end
+    for k, v in pairs(cfg or {}) do
+        self.cfg[k] = v
+    end
+    cfg = self.cfg
+    if not cfg.noop and (not cfg.token or cfg.token == "") then
+        return nil, "no worker token (WTT_WORKER_TOKEN or --token)"
+    end
+    cfg.id = cfg.id or (hostname() .. "-" .. sys.getpid())
+    cfg.web_url = cfg.web_url:gsub("/+$", "")
+    self.key = "wtt.worker." .. cfg.id
+    self.done = 0
+    self.last_reap = -math.huge
+    self.last_drain = sys.now()
+    return self
+end
+
+
+-- Stop handling --------------------------------------------------------------
+
+--- True once SIGTERM or SIGINT arrived (stop claiming).
+function _M.stopping(self)
+    if self.stop_at then
+        return true
+    end
+    if sys.signaled("TERM") or sys.signaled("INT") then
+        self.stop_at = sys.now()
+        log.info("worker.stopping", { grace_s = self.cfg.grace,
+                                      task = self.task and self.task.id })
+        return true
+    end
+    return false
+end
+
+
+--- True when a running task must give up: the grace period after a stop
+-- signal has run out, or a second SIGTERM/SIGINT came (impatient operator).
+function _M.past_grace(self)
+    if not self:stopping() then
+        return false
+    end
+    if sys.now() - self.stop_at >= self.cfg.grace then
+        return true
+    end
+    local _, n_term = sys.signaled("TERM")
+    local _, n_int = sys.signaled("INT")
+    return n_term + n_int >= 2
+end
+
+
+--- Sleeps `d` seconds in small steps; false if the grace ran out meanwhile.
+function _M.nap(self, d)
+    local deadline = sys.now() + d
+    while sys.now() < deadline do
+        if self:past_grace() then
+            return false
+        end
+        sys.sleep(math.min(0.05, deadline - sys.now()))
+    end
+    return not self:past_grace()
+end
+
+
+--- Backoff before attempt n+1: min(max, base * 2^(n-1)), drawn in [d/2, d].
+function _M.backoff_delay(self, n)
+    local d = math.min(self.cfg.backoff_max, self.cfg.backoff * 2 ^ (n - 1))
+    return d / 2 + math.random() * d / 2
+end
+
+
+-- HTTP -------------------------------------------------------------------------
+
+local function auth(self)
+    return { Authorization = "Bearer " .. (self.cfg.token or "") }
+end
+
+
+-- A status worth retrying: server errors, timeouts, rate limits.
+local function transient(status)
+    return status >= 500 or status == 408 or status == 429
+end
+
+
+--- Downloads the task's audio into `dir`.
+-- @return path | nil, err, retryable | nil, "cancelled"
+function _M.download(self, task, dir)
+    local url = task.payload.audio_url
+    if type(url) ~= "string" or url == "" then
+        return nil, "payload has no audio_url", false
+    end
+    if not url:match("^https?://") then
+        url = self.cfg.web_url .. (url:sub(1, 1) == "/" and "" or "/") .. url
+    end
+    local ext = (task.payload.audio_url:match("%.([%w]+)$") or "audio")
+    local path = dir .. "/input." .. ext:lower()
+    local last
+    for attempt = 1, self.cfg.retries do
+        local res, err = httpc.request({
+            url = url, headers = auth(self), output = path,
+            max_size = self.cfg.max_download,
+            timeout = self.cfg.http_timeout,
+            connect_timeout = self.cfg.connect_timeout,
+        })
+        if res and res.status == 200 then
+            log.info("task.downloaded", { bytes = res.size,
+                                          time_s = string.format("%.3f",
+                                                                 res.time) })
+            return path
+        end
+        if res then
+            os.remove(path)
+            last = "download failed: HTTP " .. res.status .. " for " .. url
+            if not transient(res.status) then
+                return nil, last, false
+            end
+        else
+            last = "download failed: " .. tostring(err)
+            if err and err:find("larger than", 1, true) then
+                return nil, last, false
+            end
+        end
+        if attempt < self.cfg.retries then
+            local d = self:backoff_delay(attempt)
+            log.warn("task.download_retry", { attempt = attempt, error = last,
+                                              retry_in_s = string.format(
+                                                  "%.3f", d) })
+            if not self:nap(d) then
+                return nil, "cancelled"
+            end
+        end
+    end
+    return nil, last, true
+end
+
+
+--- POSTs the result files. @return "ok", doc | "lost" | "cancelled" |
+-- nil, err, retryable
+function _M.upload(self, task, files)
+    local url = self.cfg.web_url .. "/transcribe/_result/" .. task.id .. "/"
+    local parts = { { name = "claim", value = tostring(task.claim) } }
+    for _, f in ipairs(files) do
+        parts[#parts + 1] = { name = f.name, file = f.path,
+                              filename = f.filename,
+                              content_type = f.content_type }
+    end
+    local headers = auth(self)
+    headers["Idempotency-Key"] = task.id .. ":" .. tostring(task.claim)
+    local last
+    for attempt = 1, self.cfg.retries do
+        local res, err = httpc.request({
+            url = url, method = "POST", headers = headers,
+            multipart = parts, timeout = self.cfg.http_timeout,
+            connect_timeout = self.cfg.connect_timeout,
+            max_size = 1024 * 1024,
+        })
+        if res then
+            if res.status >= 200 and res.status < 300 then
+                local ok, doc = pcall(json.decode, res.body or "")
+                return "ok", ok and type(doc) == "table" and doc or {}
+            elseif res.status == 409 then
+                return "lost"
+            end
+            last = "result upload failed: HTTP " .. res.status .. " "
+                   .. tostring(res.body or ""):sub(1, 200)
+            if not transient(res.status) then
+                return nil, last, true
+            end
+        else
+            last = "result upload failed: " .. tostring(err)
+        end
+        if attempt < self.cfg.retries then
+            local d = self:backoff_delay(attempt)
+            log.warn("task.upload_retry", { attempt = attempt, error = last,
+                                            retry_in_s = string.format(
+                                                "%.3f", d) })
+            if not self:nap(d) then
+                return "cancelled"
+            end
+        end
+    end
+    return nil, last, true
+end
+
+
+-- One task -------------------------------------------------------------------
+
+local function wants(outputs, name)
+    if type(outputs) ~= "table" then
+        return false
+    end
+    if outputs[name] then
+        return true
+    end
+    for _, v in ipairs(outputs) do
+        if v == name then
+            return true
+        end
+    end
+    return false
+end
+
+
+-- Audio errors that no retry will fix (see core/wtt_audio.c).
+local function bad_audio(err)
+    return (err:match("^open failed") or err:match("^decode failed")
+            or err:match("^probe failed") or err:match("unsupported format"))
+           and not err:find("out of memory", 1, true)
+end
+
+
+function _M.release(self, task, why)
+    local ok, err = self.q:release(task.id, task.claim)
+    if ok then
+        log.info("task.released", { reason = why })
+        return "released"
+    end
+    log.warn("task.release_failed", { reason = why, error = err })
+    return err == "stale" and "lost" or "release_failed"
+end
+
+
+function _M.fail(self, task, err, retryable)
+    local how, ferr = self.q:fail(task.id, task.claim, err, retryable)
+    if how then
+        log.warn("task.failed", { error = err, retryable = retryable,
+                                  outcome = how, attempts = task.attempts })
+        return how == "dead" and "dead" or "retry"
+    end
+    if ferr == "stale" then
+        log.warn("task.lost", { reason = "stale claim at fail", error = err })
+        return "lost"
+    end
+    log.error("task.fail_failed", { error = err, fail_error = ferr })
+    return "fail_failed"
+end
+
+
+function _M.lost(self, why)
+    log.warn("task.lost", { reason = why })
+    return "lost"
+end
+
+
+-- The task body; @return outcome string.
+function _M.handle(self, task, dir)
+    local cfg = self.cfg
+    local payload = task.payload
+    local options = type(payload.options) == "table" and payload.options or {}
+
+    if cfg.noop then
+        local ok, err = self.q:complete(task.id, task.claim,
+                                        { noop = true, n_notes = 0 })
+        if not ok then
+            return self:lost("complete: " .. tostring(err))
+        end
+        return "completed"
+    end
+
+    -- 1. Audio.
+    local audio, err, retryable = self:download(task, dir)
+    if not audio then
+        if err == "cancelled" then
+            return self:release(task, "shutdown during download")
+        end
+        return self:fail(task, err, retryable)
+    end
+    if self:past_grace() then
+        return self:release(task, "shutdown before inference")
+    end
+
+    -- 2. Inference, progress after every window.
+    local opts = {}
+    for _, k in ipairs(ENGINE_OPTIONS) do
+        if options[k] ~= nil then
+            opts[k] = options[k]
+        end
+    end
+    local started = sys.now()
+    local cancel
+    local stale_key = self.key .. ".stale"
+    local function on_window(done, total)
+        if cfg.test_window_sleep > 0 then
+            sys.sleep(cfg.test_window_sleep)
+        end
+        local elapsed = sys.now() - started
+        if elapsed > 0 then
+            thread.set(self.key .. ".wps", string.format("%.2f",
+                                                         done / elapsed))
+        end
+        local ok, perr = self.q:progress(task.id, task.claim, done, total)
+        if not ok then
+            if perr == "stale" then
+                cancel = "lost"
+                return false
+            end
+            log.warn("task.progress_failed", { error = perr })
+        end
+        if thread.get(stale_key) == task.id then
+            cancel = "lost"
+            return false
+        end
+        if self:past_grace() then
+            cancel = "shutdown"
+            return false
+        end
+        return true
+    end
+    local notes, post = self.model:transcribe(audio, opts, on_window)
+    if not notes then
+        err = post
+        if cancel == "lost" then
+            return self:lost("claim reaped during inference")
+        elseif cancel == "shutdown" then
+            return self:release(task, "shutdown during inference")
+        end
+        return self:fail(task, err, not bad_audio(err))
+    end
+    local infer_s = sys.now() - started
+    local duration_s = tonumber(payload.duration_s)
+                       or post:n_frames() / 86
+    log.info("task.transcribed", { n_notes = #notes,
+                                   infer_s = string.format("%.3f", infer_s),
+                                   duration_s = duration_s })
+
+    -- 3. Files.
+    local provenance = self.model:provenance(opts)
+    local files = {}
+    local midi_path = dir .. "/" .. task.id .. ".mid"
+    local ok, werr = notes_io.write_midi(midi_path, notes, {
+        instrument = options.instrument or (options.program == nil
+                                            and "guitar" or nil),
+        program = options.program,
+        tempo = options.tempo,
+        multiple_pitch_bends = options.multiple_pitch_bends,
+    })
+    if not ok then
+        post:close()
+        return self:fail(task, "midi: " .. tostring(werr), false)
+    end
+    files[#files + 1] = { name = "midi", path = midi_path,
+                          filename = task.id .. ".mid",
+                          content_type = "audio/midi" }
+    local notes_path = dir .. "/" .. task.id .. ".notes.json"
+    ok, werr = notes_io.write(notes_path, notes_io.to_json(notes, {
+        task_id = task.id, duration_s = duration_s, provenance = provenance,
+    }))
+    if not ok then
+        post:close()
+        return self:fail(task, werr, true)
+    end
+    files[#files + 1] = { name = "notes", path = notes_path,
+                          filename = task.id .. ".notes.json",
+                          content_type = "application/json" }
+    if wants(payload.outputs, "posteriors") then
+        local npy = dir .. "/" .. task.id .. ".posteriors.npy"
+        ok, werr = post:save(npy)
+        if not ok then
+            post:close()
+            return self:fail(task, "posteriors: " .. tostring(werr), true)
+        end
+        files[#files + 1] = { name = "posteriors", path = npy,
+                              filename = task.id .. ".posteriors.npy",
+                              content_type = "application/octet-stream" }
+    end
+    post:close()
+
+    -- 4. Upload, then complete.
+    local how, doc, retry = self:upload(task, files)
+    if how == "lost" then
+        return self:lost("result refused (409): the claim is stale")
+    elseif how == "cancelled" then
+        return self:release(task, "shutdown during upload")
+    elseif how ~= "ok" then
+        return self:fail(task, doc, retry)
+    end
+    local result = {
+        midi = doc.midi or (task.id .. ".mid"),
+        notes = doc.notes or (task.id .. ".notes.json"),
+        n_notes = #notes, duration_s = duration_s, provenance = provenance,
+    }
+    if wants(payload.outputs, "posteriors") then
+        result.posteriors = doc.posteriors or (task.id .. ".posteriors.npy")
+    end
+    local cok, cerr = self.q:complete(task.id, task.claim, result)
+    if not cok then
+        return self:lost("complete: " .. tostring(cerr))
+    end
+    log.info("task.completed", { n_notes = #notes,
+                                 total_s = string.format(
+                                     "%.3f", sys.now() - self.task_started) })
+    return "completed"
+end
+
+
+function _M.process(self, task)
+    self.task = task
+    self.task_started = sys.now()
+    log.set_id(task.id)
+    if not self.cfg.noop then
+        log.info("task.claimed", { claim = task.claim,
+                                   attempts = task.attempts })
+    end
+    thread.set(self.key .. ".task", task.id .. " " .. tostring(task.claim))
+    local dir, derr
+    if not self.cfg.noop then
+        dir, derr = sys.mkdtemp("wtt-task-")
+    end
+    local ok, outcome
+    if self.cfg.noop or dir then
+        ok, outcome = pcall(self.handle, self, task, dir)
+    else
+        ok, outcome = true, self:fail(task, "cannot make a temp dir: "
+                                            .. tostring(derr), true)
+    end
+    if not ok then
+        log.error("task.error", { error = outcome })
+        outcome = self:fail(task, "worker error: " .. tostring(outcome), true)
+    end
+    thread.set(self.key .. ".task", nil)
+    thread.set(self.key .. ".wps", nil)
+    if dir then
+        sys.rmtree(dir)
+    end
+    self.done = self.done + 1
+    self.task = nil
+    log.set_id(nil)
+    return outcome
+end
+
+
+-- The loop -------------------------------------------------------------------
+
+--- Reaps at most every reap_interval seconds.
+function _M.maybe_reap(self)
+    local now = sys.now()
+    if now - self.last_reap < self.cfg.reap_interval then
+        return
+    end
+    self.last_reap = now
+    local ok, n_requeued, n_dead = pcall(self.q.reap, self.q)
+    if not ok or n_requeued == nil then
+        log.warn("worker.reap_failed", { error = ok and n_dead or n_requeued })
+    elseif (tonumber(n_requeued) or 0) + (tonumber(n_dead) or 0) > 0 then
+        log.info("worker.reaped", { requeued = n_requeued, dead = n_dead })
+    end
+end
+
+
+--- Claims and processes until the queue is empty. Returns false when the
+-- loop must end (stop signal, or --once after one task).
+function _M.drain(self)
+    self.last_drain = sys.now()
+    while true do
+        if self:stopping() then
+            return false
+        end
+        self:maybe_reap()
+        local task, err = self.q:claim(self.cfg.id)
+        if not task then
+            if err then
+                log.warn("worker.claim_failed", { error = err })
+            end
+            return true
+        end
+        self:process(task)
+        self.last_drain = sys.now()
+        if self.cfg.once then
+            self.finished = true
+            return false
+        end
+    end
+end
+
+
+--- Connects, loads the model, starts the heartbeat thread.
+-- @return true | nil, err
+function _M.start(self)
+    local cfg = self.cfg
+    sys.trap({ "TERM", "INT" })
+    math.randomseed(sys.getpid() * 1000 + math.floor(sys.time() * 1000)
+                    % 1000003)
+    local r, err = redis.connect(cfg.redis_url, { lazy = true })
+    if not r then
+        return nil, err
+    end
+    self.r = r
+    self.q = require("wtt.queue").new(r, { prefix = cfg.prefix })
+    local device = "none"
+    if not cfg.noop then
+        local model = require "wtt.model"
+        local t0 = sys.now()
+        local m
+        m, err = model.load(nil, { device = cfg.device,
+                                   threads = cfg.threads })
+        if not m then
+            return nil, "model: " .. tostring(err)
+        end
+        self.model = m
+        device = m.device
+        log.info("worker.model_loaded", { device = device,
+                                          load_s = string.format(
+                                              "%.3f", sys.now() - t0) })
+    end
+    self.device = device
+    for _, k in ipairs({ ".task", ".wps", ".stale", ".stop" }) do
+        thread.set(self.key .. k, nil)
+    end
+    local hb
+    hb, err = thread.start(runtime.lua_dir .. "/wtt/heartbeat.lua",
+                           json.encode({
+        redis_url = cfg.redis_url, prefix = cfg.prefix,
+        worker_id = cfg.id, key = self.key, interval = cfg.heartbeat,
+        ttl = math.max(cfg.worker_ttl, 3 * cfg.heartbeat),
+        info = { host = hostname(), pid = sys.getpid(), device = device,
+                 started = math.floor(sys.time() * 1000) },   -- ms
+    }))
+    if not hb then
+        return nil, err
+    end
+    self.hb = hb
+    local shown = cfg.redis_url:gsub("//[^@/]*@", "//***@")
+    log.info("worker.started", { worker = cfg.id, redis = shown,
+                                 web = cfg.web_url,
+                                 device = device, noop = cfg.noop,
+                                 once = cfg.once })
+    return true
+end
+
+
+function _M.stop(self)
+    thread.set(self.key .. ".stop", "1")
+    if self.hb then
+        local ok, err = self.hb:join(math.max(2, 2 * self.cfg.heartbeat))
+        if not ok then
+            log.warn("worker.heartbeat_join", { error = err })
+        end
+    end
+    if self.model and self.model.core and self.model.core.close then
+        self.model.core:close()
+    end
+    if self.r then
+        self.r:close()
+    end
+    log.info("worker.stopped", { tasks = self.done })
+end
+
+
+--- Runs until a stop signal (or one task with --once). @return exit status
+function _M.run(self)
+    local ok, err = self:start()
+    if not ok then
+        log.error("worker.start_failed", { error = err })
+        self:stop()
+        return 1
+    end
+    local cfg = self.cfg
+    local tick = math.max(0.01, math.min(0.25, cfg.poll))
+    local channel = self.q:channel("task:new")
+    local function wake()
+        if not self:drain() then
+            return false
+        end
+    end
+    local sub_failures = 0
+    local function ready()
+        sub_failures = 0
+        return wake()
+    end
+    while not self:stopping() and not self.finished do
+        local sok, serr = self.r:subscribe({ channel }, {}, function()
+            return wake()
+        end, {
+            tick = tick,
+            on_ready = ready,
+            on_reconnect = ready,
+            on_tick = function()
+                if self:stopping() then
+                    return false
+                end
+                if sys.now() - self.last_drain >= cfg.poll then
+                    return wake()
+                end
+            end,
+        })
+        if not sok then
+            sub_failures = sub_failures + 1
+            log.warn("worker.subscribe_failed", { error = serr,
+                                                  failures = sub_failures })
+            -- The poll fallback while Redis pub/sub is unavailable, backing
+            -- off to one try per poll interval.
+            if wake() == false then
+                break
+            end
+            self:nap_idle(math.min(cfg.poll, 0.25 * 2 ^ (sub_failures - 1)))
+        end
+    end
+    self:stopping()
+    self:stop()
+    return 0
+end
+
+
+function _M.nap_idle(self, d)
+    local deadline = sys.now() + d
+    while sys.now() < deadline and not self:stopping() do
+        sys.sleep(0.05)
+    end
+end
+
+
+return _M

@@ -1,0 +1,10 @@
+-- Configuration of the priority lanes. Defaults can be overridden per
+-- process with WTT_PRIORITY_<FIELD>.
+return {
+    fields = {
+        { name = "short_clip_s", type = "number", default = 0,
+          min = 0, max = 86400,
+          doc = "clips up to this many seconds go to the priority lane; "
+                .. "0 keeps one FIFO lane" },
+    },
+}

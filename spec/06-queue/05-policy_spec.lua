@@ -1,0 +1,173 @@
+local rh = require "spec.helpers.redis"
+local policy = require "wtt.policy"
+local queue = require "wtt.queue"
+local sys = require "wtt.sys"
+local runtime = require "wtt.runtime"
+
+local PLUGINS = runtime.source_dir .. "/plugins"
+
+
+local function copy_dir(from, to)
+    assert(sys.exists(to) == "dir" or os.execute("mkdir -p '" .. to .. "'"))
+    for _, name in ipairs(assert(sys.listdir(from))) do
+        local kind = sys.exists(from .. "/" .. name)
+        if kind == "dir" then
+            copy_dir(from .. "/" .. name, to .. "/" .. name)
+        elseif kind == "file" then
+            assert(sys.write_file(to .. "/" .. name,
+                                  assert(sys.read_file(from .. "/" .. name))))
+        end
+    end
+end
+
+
+describe("queue policy plugins #redis", function()
+    local dir
+    before_each(function()
+        dir = assert(sys.mkdtemp("wtt-policy-"))
+        copy_dir(PLUGINS, dir)
+        policy.configure({ dir = dir, check_interval = 0 })
+    end)
+    after_each(function()
+        sys.rmtree(dir)
+    end)
+
+    local function edit(path, from, to)
+        local src = assert(sys.read_file(dir .. "/" .. path))
+        local new = src:gsub(from, to)
+        assert.is_not.equal(src, new)
+        assert(sys.write_file(dir .. "/" .. path, new))
+    end
+
+    it("loads the shipped plugins with their schema defaults", function()
+        local p = policy.current()
+        assert.is_nil(policy.last_error())
+        assert.equal("files", p.source)
+        assert.same({ retry = "1.0.0", timeout = "1.0.0", priority = "1.0.0",
+                      deadletter = "1.0.0" }, p.versions)
+        assert.equal(3, p.max_attempts({}))
+        assert.equal(86400, p.dead_ttl_s())
+        assert.equal(604800, p.final_ttl_s())
+        assert.equal("default", p.lane({ duration_s = 1 }))
+    end)
+
+    it("computes backoff with jitter, capped", function()
+        local p = policy.current()
+        assert.equal(1000, p.backoff_ms(1, 0))
+        assert.equal(1999, p.backoff_ms(1, 0.999))
+        assert.equal(4000, p.backoff_ms(3, 0))
+        assert.equal(150000, p.backoff_ms(30, 0))
+        assert.is_true(p.retryable("network down", true))
+        assert.is_false(p.retryable("network down", false))
+    end)
+
+    it("derives the visibility timeout from the audio length", function()
+        local p = policy.current()
+        assert.equal(60000 + 30 * 2000, p.timeout_ms({ duration_s = 30 }))
+        assert.equal(600000, p.timeout_ms({}))
+        assert.equal(3600000, p.timeout_ms({ duration_s = 100000 }))
+    end)
+
+    it("takes WTT_<PLUGIN>_<FIELD> overrides and checks them", function()
+        local schema = { fields = {
+            { name = "max_attempts", type = "integer", default = 3,
+              min = 1, max = 10 },
+            { name = "never_retry", type = "array", default = {} } } }
+        local env = { WTT_RETRY_MAX_ATTEMPTS = "7",
+                      WTT_RETRY_NEVER_RETRY = "^bad,^unsupported" }
+        local conf = assert(policy.config("retry", schema,
+                                          function(k) return env[k] end))
+        assert.equal(7, conf.max_attempts)
+        assert.same({ "^bad", "^unsupported" }, conf.never_retry)
+        env.WTT_RETRY_MAX_ATTEMPTS = "70"
+        local ok, err = policy.config("retry", schema,
+                                      function(k) return env[k] end)
+        assert.is_nil(ok)
+        assert.matches("out of range", err)
+        env.WTT_RETRY_MAX_ATTEMPTS = "many"
+        ok, err = policy.config("retry", schema,
+                                function(k) return env[k] end)
+        assert.matches("bad value", err)
+    end)
+
+    it("picks up a changed plugin file in a running process", function()
+        assert.equal(3, policy.current().max_attempts({}))
+        edit("retry/schema.lua", "default = 3,", "default = 5,")
+        assert.equal(5, policy.current().max_attempts({}))
+        edit("priority/schema.lua", "default = 0,", "default = 10,")
+        assert.equal("priority", policy.current().lane({ duration_s = 4 }))
+    end)
+
+    it("rejects a bad VERSION and keeps the previous policy", function()
+        assert.equal(3, policy.current().max_attempts({}))
+        edit("retry/schema.lua", "default = 3,", "default = 4,")
+        edit("retry/handler.lua", 'VERSION = "1.0.0"', 'VERSION = "one"')
+        local p = policy.current()
+        assert.equal(3, p.max_attempts({}))
+        assert.matches("VERSION", policy.last_error())
+        local ok, err = policy.reload()
+        assert.is_nil(ok)
+        assert.matches("plugins/retry/handler.lua", err, 1, true)
+        edit("retry/handler.lua", 'VERSION = "one"', 'VERSION = "1.1.0"')
+        p = policy.current()
+        assert.is_nil(policy.last_error())
+        assert.equal(4, p.max_attempts({}))
+        assert.equal("1.1.0", p.versions.retry)
+    end)
+
+    it("rejects a handler without a slot function or with a syntax error",
+       function()
+        edit("timeout/handler.lua", "function _M.timeout_ms",
+             "function _M.other")
+        -- the previous policy stays in force
+        assert.equal(600000, policy.current().timeout_ms({}))
+        assert.matches("timeout_ms must be a function", policy.last_error())
+        edit("timeout/handler.lua", "function _M.other",
+             "function _M.timeout_ms(")
+        assert.is_nil(policy.reload())
+        assert.matches("timeout/handler.lua", policy.last_error(), 1, true)
+    end)
+
+    it("falls back to the built-in policy for an absent plugin", function()
+        sys.rmtree(dir .. "/deadletter")
+        local p = policy.current()
+        assert.is_nil(policy.last_error())
+        assert.equal("builtin", p.versions.deadletter)
+        assert.equal(86400, p.dead_ttl_s())
+    end)
+
+    it("drives wtt.queue: a new policy applies to the next enqueue",
+       function()
+        local srv = rh.start()
+        local r = assert(srv:client())
+        local q = queue.new(r, { prefix = "{wtt}:" })
+        assert.is_true(q:enqueue({ id = "a", payload = { duration_s = 10 } }))
+        assert.equal("3", q:get("a").max_attempts)
+        assert.equal("80000", q:get("a").timeout_ms)
+        edit("retry/schema.lua", "default = 3,", "default = 6,")
+        assert.is_true(q:enqueue({ id = "b", payload = {} }))
+        assert.equal("6", q:get("b").max_attempts)
+        r:close()
+        srv:stop()
+    end)
+
+    -- Last: it registers plugins in this file's wtt.plugins, as a serve
+    -- generation does.
+    it("uses the generation's plugins inside wtt serve", function()
+        local files = {}
+        for _, name in ipairs({ "retry", "timeout", "priority",
+                                "deadletter" }) do
+            for _, f in ipairs({ "handler", "schema" }) do
+                local path = "plugins/" .. name .. "/" .. f .. ".lua"
+                files[#files + 1] = { path = path, kind = "plugin",
+                    source = assert(sys.read_file(dir .. "/" .. name .. "/"
+                                                  .. f .. ".lua")) }
+            end
+        end
+        files[2].source = files[2].source:gsub("default = 3,", "default = 9,")
+        assert(require("wtt.app").build(files))
+        local p = policy.current()
+        assert.equal("serve", p.source)
+        assert.equal(9, p.max_attempts({}))
+    end)
+end)

@@ -1,0 +1,55 @@
+-- sys.trap / sys.signaled / sys.untrap: the worker's stop signals. Tested
+-- with USR1/USR2 so that the spec runner's own TERM/INT stay untouched.
+
+local sys = require "wtt.sys"
+local runtime = require "wtt.runtime"
+
+describe("sys.trap and sys.signaled #redis", function()
+    after_each(function()
+        sys.untrap({ "USR1", "USR2" })
+    end)
+
+    it("counts trapped signals until cleared", function()
+        assert.is_true(sys.trap({ "USR1", "SIGUSR2" }))
+        assert.same({ false, 0 }, { sys.signaled("USR1") })
+        assert(sys.kill(sys.getpid(), "USR1"))
+        assert(sys.kill(sys.getpid(), "USR1"))
+        assert(sys.kill(sys.getpid(), "USR2"))
+        assert.same({ true, 2 }, { sys.signaled("USR1") })
+        assert.same({ true, 2 }, { sys.signaled("SIGUSR1") })  -- not cleared
+        assert.same({ true, 2 }, { sys.signaled("USR1", true) })
+        assert.same({ false, 0 }, { sys.signaled("USR1") })
+        assert.same({ true, 1 }, { sys.signaled("USR2") })
+    end)
+
+    it("re-trapping resets the count; a single name works too", function()
+        sys.trap("USR1")
+        sys.kill(sys.getpid(), "USR1")
+        assert.is_true((sys.signaled("USR1")))
+        sys.trap("USR1")
+        assert.is_false((sys.signaled("USR1")))
+    end)
+
+    it("rejects unknown and untrappable signals", function()
+        assert.has_error(function() sys.trap({ "NOPE" }) end)
+        assert.has_error(function() sys.trap("KILL") end)
+        assert.has_error(function() sys.trap("STOP") end)
+        assert.has_error(function() sys.signaled("NOPE") end)
+        assert.has_error(function() sys.trap(42) end)
+    end)
+
+    it("a child of a trapping process gets the default disposition",
+       function()
+        sys.trap("USR1")
+        local script = os.tmpname()
+        assert(sys.write_file(script, "require('wtt.sys').sleep(30)"))
+        local pid = assert(sys.spawn({ runtime.exe, "run", script }))
+        sys.sleep(0.2)
+        sys.kill(pid, "USR1")
+        local how, sig = sys.wait(pid, 5)
+        os.remove(script)
+        assert.equal("signaled", how)
+        assert.equal(10, sig)                  -- SIGUSR1 on Linux
+        assert.is_false((sys.signaled("USR1")))
+    end)
+end)
