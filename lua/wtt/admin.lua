@@ -14,7 +14,8 @@ local ERR_NO_TOKEN = "admin routes are disabled: WTT_ADMIN_TOKEN is not set"
 local ERR_AUTH = "missing or wrong admin token"
 
 
-local function authorize(req)
+--- Aborts with 403/401 unless the request carries the admin token.
+function _M.authorize(req)
     local token = os.getenv("WTT_ADMIN_TOKEN")
     if not token or token == "" then
         http.abort(403, "forbidden", ERR_NO_TOKEN)
@@ -27,6 +28,9 @@ local function authorize(req)
                    { ["WWW-Authenticate"] = "Bearer" })
     end
 end
+
+
+local authorize = _M.authorize
 
 
 local function reload(req)

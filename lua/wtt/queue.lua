@@ -110,6 +110,24 @@ function _M.keys(prefix)
 end
 
 
+--- Checks that Redis will not evict queue keys under memory pressure.
+-- A queue under any `maxmemory-policy` but noeviction can lose tasks
+-- silently (BullMQ and reliability.md say the same). Managed services may
+-- refuse CONFIG; that is not an error.
+-- @return a warning text, or nil when the policy is noeviction or unknown
+function _M.eviction_warning(r)
+    local res = r:call("CONFIG", "GET", "maxmemory-policy")
+    if type(res) ~= "table" or type(res[2]) ~= "string" then
+        return nil
+    end
+    if res[2] ~= "noeviction" then
+        return "Redis maxmemory-policy is " .. res[2] .. ": queue keys can "
+               .. "be evicted and tasks lost; set it to noeviction"
+    end
+    return nil
+end
+
+
 --- Makes a queue over a wtt.redis client.
 -- @param r client from redis.connect
 -- @param opts { prefix = string (default ""), policy = table (default

@@ -293,13 +293,26 @@ function _M.run(opts)
     local q = opts.q or require("wtt.queue").new(r, { prefix = cfg.key_prefix })
     local self = _M.new({ q = q, cfg = cfg })
     local stop = opts.stop or function() return false end
-    local next_reconcile = 0
+    local next_reconcile, next_reap = 0, 0
+    local warning = require("wtt.queue").eviction_warning(r)
+    if warning then
+        log.warn("redis.eviction_policy", { warning = warning })
+    end
     local started = false
 
     local function sweep()
         local n, err = self:drain()
         if not n and err then
             log.warn("subscriber.drain_failed", { error = err })
+        end
+        -- Web reaps too (design: every process may), so expired claims
+        -- are recovered even with every worker gone.
+        if sys.now() >= next_reap then
+            next_reap = sys.now() + 1
+            local _, rerr = q:reap()
+            if rerr then
+                log.warn("subscriber.reap_failed", { error = rerr })
+            end
         end
         if sys.now() >= next_reconcile then
             next_reconcile = sys.now() + cfg.reconcile_interval_s

@@ -561,6 +561,10 @@ function _M.start(self)
     end
     self.r = r
     self.q = require("wtt.queue").new(r, { prefix = cfg.prefix })
+    local warning = require("wtt.queue").eviction_warning(r)
+    if warning then
+        log.warn("redis.eviction_policy", { warning = warning })
+    end
     local device = "none"
     if not cfg.noop then
         local model = require "wtt.model"
