@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# Queue benchmark: wtt's Redis queue against BullMQ on the same redis-server, in one run,
+# and the whole stack's end-to-end time for a 60 s clip against `wtt transcribe`.
+#
+#   throughput  20,000 no-op tasks (BENCH_QUEUE_N) enqueued first, then drained by
+#               - BullMQ 6.7.0 (bench/queue/, npm): ONE Worker with concurrency 1, then 4;
+#                 the processor returns at once
+#               - wtt: 1, then 4 `wtt worker --noop` processes (claim -> complete at once)
+#               tasks/s = N / (last finish - first start) from each system's own timestamps
+#               (BullMQ job.processedOn/finishedOn, wtt task hash claimed_at/finished_at)
+#   latency     1,000 tasks (BENCH_QUEUE_LAT_N) added at 200/s (BENCH_QUEUE_RATE) to idle
+#               workers: p50/p99 enqueue-to-claim, BullMQ job.processedOn - job.timestamp,
+#               wtt claimed_at - enqueued_at (ms)
+#   end to end  tools/clips/make.sh --long (60 s): upload -> generate -> status completed
+#               through web + PostgreSQL + Redis + one real worker, against
+#               `wtt transcribe --midi --notes-json` on the same clip (median of 3 each)
+#
+# Starts its own redis-server (AOF everysec, noeviction, as scripts/stack) and PostgreSQL on
+# 127.0.0.1 (random ports, temp dir) and stops them at the end. BENCH_QUEUE_SKIP_E2E=1 skips
+# the end-to-end part; BENCH_QUEUE_KEEP=1 keeps the temp dir and its logs. Last line:
+#   RESULT queue ratio_bullmq=<x> p99_claim_ms=<y> e2e_overhead_pct=<z>
+# ratio_bullmq: the lower of wtt/BullMQ tasks/s at 1 and at 4; p99_claim_ms: the higher of
+# wtt's two paced p99s.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HERE=$ROOT/bench/queue
+N=${BENCH_QUEUE_N:-20000}
+LAT_N=${BENCH_QUEUE_LAT_N:-1000}
+RATE=${BENCH_QUEUE_RATE:-200}
+E2E_RUNS=${BENCH_E2E_RUNS:-3}
+PGBIN=/usr/lib/postgresql/15/bin
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { printf 'bench: FAIL: %s\n' "$*" >&2; exit 1; }
+
+TMP=
+REDIS_PID=
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    if [[ -n $REDIS_PID ]]; then kill "$REDIS_PID" 2>/dev/null || true; fi
+    if [[ -n $TMP && -d $TMP/pg ]]; then
+        as_pg "$PGBIN/pg_ctl" -D "$TMP/pg" -m immediate stop >/dev/null 2>&1 || true
+    fi
+    if [[ -n $TMP && -n ${BENCH_QUEUE_KEEP:-} ]]; then
+        log "kept $TMP (logs)"
+    elif [[ -n $TMP ]]; then
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+
+as_pg() {
+    if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# jget JSON KEY: a number or string field of a one-line JSON object.
+jget() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "0.00" }'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+now() { date +%s.%N; }
+
+# Stops the processes in PIDS (SIGTERM: workers finish and exit 0).
+stop_pids() {
+    local p
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    PIDS=()
+}
+
+# start_workers COUNT PREFIX: COUNT `wtt worker --noop` processes on PREFIX.
+start_workers() {
+    local i
+    for ((i = 1; i <= $1; i++)); do
+        env -u DATABASE_URL REDIS_URL="$RURL" WTT_KEY_PREFIX="$2" WTT_WORKER_ID="bench-$2$i" \
+            "$WTT" worker --noop >>"$TMP/worker-${2%:}-$i.log" 2>&1 &
+        PIDS+=($!)
+    done
+}
+
+main() {
+    cd "$ROOT"
+    if [[ -z ${WTT_BIN:-} ]]; then
+        scripts/bootstrap >&2
+        cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DWTT_BUILD_TESTS=OFF >/dev/null
+        cmake --build build-release -j2 >&2
+    fi
+    WTT=${WTT_BIN:-$ROOT/build-release/wtt}
+    command -v node >/dev/null || die "node not found (Node 20 runs the BullMQ peer)"
+    command -v npm >/dev/null || die "npm not found"
+    if [[ ! -d $HERE/node_modules/bullmq || $HERE/package-lock.json -nt $HERE/node_modules/.package-lock.json ]]; then
+        (cd "$HERE" && npm ci --no-audit --no-fund >&2) || die "npm ci failed in bench/queue"
+    fi
+
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/wtt-bench-queue.XXXXXX")
+    chmod 755 "$TMP"
+
+    # --- one redis-server for everything ----------------------------------------------
+    local rport
+    rport=$(free_port)
+    redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly yes \
+        --appendfsync everysec --maxmemory-policy noeviction \
+        --dir "$TMP" --daemonize no >"$TMP/redis.log" 2>&1 &
+    REDIS_PID=$!
+    for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    redis-cli -p "$rport" ping >/dev/null || die "redis-server did not start"
+    RURL=redis://127.0.0.1:$rport/0
+    log "redis-server $(redis-server --version | awk '{ print $3 }') on 127.0.0.1:$rport (AOF everysec), $(nproc) cores"
+
+    # --- BullMQ ---------------------------------------------------------------------------
+    local b1 b4 bl1 bl4
+    log "BullMQ: $N jobs, one Worker, concurrency 1"
+    b1=$(node "$HERE/bullmq.js" drain "$RURL" "$N" 1)
+    log "  $b1"
+    log "BullMQ: $N jobs, one Worker, concurrency 4"
+    b4=$(node "$HERE/bullmq.js" drain "$RURL" "$N" 4)
+    log "  $b4"
+    bl1=$(node "$HERE/bullmq.js" latency "$RURL" "$LAT_N" 1 "$RATE")
+    log "  $bl1"
+    bl4=$(node "$HERE/bullmq.js" latency "$RURL" "$LAT_N" 4 "$RATE")
+    log "  $bl4"
+
+    # --- wtt ------------------------------------------------------------------------------
+    # Each run has its own key prefix, so no run sees another's keys.
+    local w1 w4 wl1 wl4 e1 nw
+    for nw in 1 4; do
+        log "wtt: $N tasks, $nw 'wtt worker --noop' process(es)"
+        local e w l
+        e=$("$WTT" run "$HERE/wtt.lua" enqueue "$RURL" "d$nw:" "$N")
+        start_workers "$nw" "d$nw:"
+        w=$("$WTT" run "$HERE/wtt.lua" wait "$RURL" "d$nw:" "$N" 600)
+        stop_pids
+        log "  $e"
+        log "  $w"
+        start_workers "$nw" "l$nw:"
+        sleep 1     # workers subscribed and idle
+        l=$("$WTT" run "$HERE/wtt.lua" paced "$RURL" "l$nw:" "$LAT_N" "$RATE")
+        stop_pids
+        log "  $l"
+        if [[ $nw == 1 ]]; then e1=$e w1=$w wl1=$l; else w4=$w wl4=$l; fi
+    done
+
+    # --- end to end: the 60 s clip through the stack vs wtt transcribe -------------------
+    local e2e_pct="n/a" t_cli="" t_stack=""
+    if [[ -z ${BENCH_QUEUE_SKIP_E2E:-} ]]; then
+        e2e
+        t_cli=$E2E_CLI t_stack=$E2E_STACK
+        e2e_pct=$(awk -v s="$t_stack" -v c="$t_cli" 'BEGIN { printf "%.1f", (s - c) / c * 100 }')
+    fi
+
+    # --- report -------------------------------------------------------------------------
+    local bt1 bt4 wt1 wt4
+    bt1=$(jget "$b1" tasks_per_s) bt4=$(jget "$b4" tasks_per_s)
+    wt1=$(jget "$w1" tasks_per_s) wt4=$(jget "$w4" tasks_per_s)
+    local r1 r4 rmin p99
+    r1=$(ratio "$wt1" "$bt1") r4=$(ratio "$wt4" "$bt4")
+    rmin=$(awk -v a="$r1" -v b="$r4" 'BEGIN { print (a < b) ? a : b }')
+    p99=$(awk -v a="$(jget "$wl1" p99_ms)" -v b="$(jget "$wl4" p99_ms)" 'BEGIN { print (a > b) ? a : b }')
+
+    echo
+    printf '%-44s %10s %10s %7s\n' "no-op tasks, $N, enqueued then drained" "BullMQ" "wtt" "ratio"
+    printf '%-44s %10s %10s %7s\n' "enqueue/s (one call per task)" "$(jget "$b1" enqueue_per_s)" "$(jget "$e1" enqueue_per_s)" \
+        "$(ratio "$(jget "$e1" enqueue_per_s)" "$(jget "$b1" enqueue_per_s)")"
+    printf '%-44s %10s %10s %7s\n' "tasks/s, concurrency 1" "$bt1" "$wt1" "$r1"
+    printf '%-44s %10s %10s %7s\n' "tasks/s, concurrency 4" "$bt4" "$wt4" "$r4"
+    printf '%-44s %10s %10s\n' "enqueue-to-claim p50/p99 ms, $RATE/s, conc 1" \
+        "$(jget "$bl1" p50_ms)/$(jget "$bl1" p99_ms)" "$(jget "$wl1" p50_ms)/$(jget "$wl1" p99_ms)"
+    printf '%-44s %10s %10s\n' "enqueue-to-claim p50/p99 ms, $RATE/s, conc 4" \
+        "$(jget "$bl4" p50_ms)/$(jget "$bl4" p99_ms)" "$(jget "$wl4" p50_ms)/$(jget "$wl4" p99_ms)"
+    echo "BullMQ $(jget "$b1" version): one Worker with concurrency N; wtt: N 'wtt worker --noop' processes."
+    if [[ -n $t_cli ]]; then
+        echo "60 s clip: wtt transcribe $t_cli s, through the stack (upload -> completed) $t_stack s," \
+            "overhead $e2e_pct % (median of $E2E_RUNS)"
+    fi
+    echo "targets: wtt >= 1.5x BullMQ, p99 claim < 5 ms, end-to-end overhead < 10 %"
+    echo "RESULT queue ratio_bullmq=$rmin p99_claim_ms=$p99 e2e_overhead_pct=$e2e_pct"
+}
+
+# Sets E2E_CLI and E2E_STACK (median seconds).
+e2e() {
+    local clip=$TMP/long60.wav
+    log "end to end: rendering the 60 s clip"
+    tools/clips/make.sh --long "$clip" 60 >&2
+
+    # wtt transcribe, the same outputs the worker makes (MIDI + notes JSON).
+    local i t0 t1 cli=()
+    mkdir -p "$TMP/cli"
+    for ((i = 0; i < E2E_RUNS; i++)); do
+        t0=$(now)
+        "$WTT" transcribe "$clip" -o "$TMP/cli" --midi --notes-json --quiet >&2
+        t1=$(now)
+        cli+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')")
+    done
+    E2E_CLI=$(printf '%s\n' "${cli[@]}" | median)
+    log "  wtt transcribe: ${cli[*]} s"
+
+    # PostgreSQL, web (with its subscriber) and one real worker, on the same Redis.
+    local pport wport url token
+    pport=$(free_port)
+    mkdir -p "$TMP/pg" "$TMP/pgsock" "$TMP/media"
+    [[ $(id -u) -ne 0 ]] || chown postgres "$TMP/pg" "$TMP/pgsock"
+    as_pg "$PGBIN/initdb" -D "$TMP/pg" -A trust -U postgres >/dev/null
+    as_pg "$PGBIN/pg_ctl" -D "$TMP/pg" -l "$TMP/pg/log" -w -o \
+        "-c listen_addresses=127.0.0.1 -p $pport -k $TMP/pgsock -c fsync=off" start >/dev/null
+    local purl="postgresql://postgres@127.0.0.1:$pport/postgres"
+    DATABASE_URL=$purl "$WTT" migrate >&2
+    wport=$(free_port)
+    url=http://127.0.0.1:$wport
+    token=bench-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    env DATABASE_URL="$purl" REDIS_URL="$RURL" WTT_KEY_PREFIX=e2e: WTT_MEDIA_DIR="$TMP/media" \
+        WTT_WORKER_TOKEN="$token" WTT_LISTEN="127.0.0.1:$wport" WTT_ACCESS_LOG=off \
+        "$WTT" serve >"$TMP/serve.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 300); do curl -fsS -m 1 "$url/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+    curl -fsS -m 1 "$url/readyz" >/dev/null 2>&1 || { cat "$TMP/serve.log" >&2; die "wtt serve not ready"; }
+    env -u DATABASE_URL REDIS_URL="$RURL" WTT_KEY_PREFIX=e2e: WTT_WEB_URL="$url" \
+        WTT_WORKER_TOKEN="$token" "$WTT" worker >"$TMP/worker.log" 2>&1 &
+    PIDS+=($!)
+    sleep 2     # the worker loads the model and subscribes
+
+    local stack=() out id status body tu tg s0
+    for ((i = 0; i <= E2E_RUNS; i++)); do      # run 0 warms up (page cache, first requests)
+        t0=$(now) s0=$SECONDS
+        out=$(curl -sS -F "file=@$clip" "$url/transcribe/upload/")
+        tu=$(now)
+        id=$(sed -n 's/.*"audio_midi_id" *: *"\([^"]*\)".*/\1/p' <<<"$out")
+        [[ -n $id ]] || die "upload: $out"
+        body=$(printf '{"audio_midi_id": "%s", "options": {}}' "$id")
+        out=$(curl -sS -X POST -H 'Content-Type: application/json' -d "$body" "$url/transcribe/generate/")
+        tg=$(now)
+        [[ $out == *task_id* ]] || die "generate: $out"
+        status=
+        while [[ $status != completed && $status != failed ]]; do
+            sleep 0.01
+            out=$(curl -sS "$url/transcribe/status/$id/")
+            status=$(sed -n 's/.*"status" *: *"\([^"]*\)".*/\1/p' <<<"$out")
+            (( SECONDS - s0 < 300 )) || die "task $id not done after 300 s"
+        done
+        t1=$(now)
+        log "  run $i: upload $(awk -v a="$t0" -v b="$tu" 'BEGIN { printf "%.3f", b - a }') s," \
+            "generate $(awk -v a="$tu" -v b="$tg" 'BEGIN { printf "%.3f", b - a }') s," \
+            "until completed $(awk -v a="$tg" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') s"
+        [[ $status == completed ]] || die "task $id failed: $(curl -sS "$url/transcribe/status/$id/")"
+        curl -fsS -o "$TMP/e2e.mid" "$url/transcribe/midi/$id/" || die "MIDI download failed"
+        ((i == 0)) || stack+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')")
+    done
+    stop_pids
+    E2E_STACK=$(printf '%s\n' "${stack[@]}" | median)
+    log "  through the stack: ${stack[*]} s"
+}
+
+main "$@"
