@@ -272,26 +272,21 @@ end
 --- Claims the next task.
 -- @return task { id, claim, attempts, payload, audio_midi_id, timeout_ms }
 --   | nil (nothing to claim, or paused) | nil, err
-function queue.claim(self, worker_id)
-    if type(worker_id) ~= "string" then
-        error("bad argument #1 to 'claim' (worker id expected)", 2)
-    end
-    local t, err = clock(self)
-    if not t then
-        return nil, err
-    end
+-- The claim script's keys and arguments at time `t`.
+local function claim_call(self, t, worker_id)
     local k = self.k
-    local res
-    res, err = run(self, "claim", S.claim, {
+    return {
         k.priority, k.queue, k.processing, k.time, k.task_prefix, k.paused,
         k.failed, k.results,
     }, {
         t, worker_id, self.ch.claimed, self.ch.failed,
         self:policy().dead_ttl_s(), CLAIM_DEPTH,
-    })
-    if not res then
-        return nil, err
-    end
+    }
+end
+
+
+-- The task table of a claim reply, or nil for an empty one.
+local function claimed(self, res)
     if #res == 0 then
         return nil
     end
@@ -308,6 +303,70 @@ function queue.claim(self, worker_id)
         audio_midi_id = res[5],
         timeout_ms = res[6],
     }
+end
+
+
+function queue.claim(self, worker_id)
+    if type(worker_id) ~= "string" then
+        error("bad argument #1 to 'claim' (worker id expected)", 2)
+    end
+    local t, err = clock(self)
+    if not t then
+        return nil, err
+    end
+    local keys, args = claim_call(self, t, worker_id)
+    local res
+    res, err = run(self, "claim", S.claim, keys, args)
+    if not res then
+        return nil, err
+    end
+    return claimed(self, res)
+end
+
+
+--- Completes a task and claims the next one in one round trip (two
+-- scripts, one pipeline): how a worker that finishes quickly keeps up,
+-- as BullMQ's moveToFinished fetches the next job.
+-- @return true | nil, err (the completion); then the next task or nil
+function queue.complete_and_claim(self, id, claim, result, worker_id)
+    check_id(id, "complete_and_claim")
+    claim = check_claim(claim, "complete_and_claim")
+    local text, jerr = json.encode(result or {})
+    if not text then
+        error("bad argument #3 to 'complete_and_claim' (" .. jerr .. ")", 2)
+    end
+    local t, err = clock(self)
+    if not t then
+        return nil, err
+    end
+    local ckeys, cargs = claim_call(self, t, worker_id)
+    local res
+    res, err = self.r:pipeline(function(p)
+        p:eval(S.complete, {
+            self.k.processing, self.k.time, self.k.task_prefix .. id,
+            self.k.results,
+        }, { id, claim, t, text, self:policy().final_ttl_s(),
+             self.ch.completed })
+        p:eval(S.claim, ckeys, cargs)
+    end)
+    self.attempts[id] = nil
+    if not res then
+        return nil, "could not complete: " .. tostring(err)
+    end
+    local done, next_res = res[1], res[2]
+    local ok, cerr = true, nil
+    if type(done) == "table" and done.err then
+        ok, cerr = nil, "could not complete: " .. done.err
+    elseif type(done) == "table" and type(done[1]) == "number"
+           and done[1] < 0 then
+        ok, cerr = nil, errors.text[done[1]] or ("error " .. done[1])
+    end
+    local task
+    if type(next_res) == "table" and not next_res.err
+       and not (type(next_res[1]) == "number" and next_res[1] < 0) then
+        task = claimed(self, next_res)
+    end
+    return ok, cerr, task
 end
 
 

@@ -324,8 +324,17 @@ function _M.handle(self, task, dir)
     local options = type(payload.options) == "table" and payload.options or {}
 
     if cfg.noop then
-        local ok, err = self.q:complete(task.id, task.claim,
-                                        { noop = true, n_notes = 0 })
+        -- Complete and claim the next task in one round trip (unless this
+        -- worker is about to stop: then nothing new is claimed).
+        local ok, err, nxt
+        if cfg.once or self:stopping() then
+            ok, err = self.q:complete(task.id, task.claim,
+                                      { noop = true, n_notes = 0 })
+        else
+            ok, err, nxt = self.q:complete_and_claim(task.id, task.claim,
+                { noop = true, n_notes = 0 }, cfg.id)
+            self.next_task = nxt
+        end
         if not ok then
             return self:lost("complete: " .. tostring(err))
         end
@@ -528,10 +537,19 @@ function _M.drain(self)
     self.last_drain = sys.now()
     while true do
         if self:stopping() then
+            if self.next_task then
+                -- Claimed along with the last completion: hand it back.
+                self.q:release(self.next_task.id, self.next_task.claim)
+                self.next_task = nil
+            end
             return false
         end
         self:maybe_reap()
-        local task, err = self.q:claim(self.cfg.id)
+        local task, err = self.next_task, nil
+        self.next_task = nil
+        if not task then
+            task, err = self.q:claim(self.cfg.id)
+        end
         if not task then
             if err then
                 log.warn("worker.claim_failed", { error = err })
