@@ -6,7 +6,10 @@ local _M = {}
 
 -- "posteriors" (the saved posteriorgram) feeds POST /transcribe/retune/.
 local OUTPUTS = { midi = true, notes = true, posteriors = true }
-_M.DEFAULT_OUTPUTS = { "midi", "notes", "posteriors" }
+-- The posteriorgram is opt-in: it is 1,760 bytes per frame (about 9 MB for
+-- a minute of audio), and uploading it by default added about a third to
+-- the end-to-end time of a task (bench/queue.sh).
+_M.DEFAULT_OUTPUTS = { "midi", "notes" }
 
 local function number(v)
     return type(v) == "number" and v == v and v > -math.huge and v < math.huge
