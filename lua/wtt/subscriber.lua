@@ -309,8 +309,8 @@ function _M.run(opts)
         -- are recovered even with every worker gone.
         if sys.now() >= next_reap then
             next_reap = sys.now() + 1
-            local _, rerr = q:reap()
-            if rerr then
+            local requeued, rerr = q:reap()
+            if requeued == nil then
                 log.warn("subscriber.reap_failed", { error = rerr })
             end
         end

@@ -234,6 +234,18 @@ function _M.upload(self, task, files)
                 local ok, doc = pcall(json.decode, res.body or "")
                 return "ok", ok and type(doc) == "table" and doc or {}
             elseif res.status == 409 then
+                -- A result from an earlier run of this task (one that died
+                -- before completing) is already stored: the task ends
+                -- with that first result (reliability W6). Any other 409
+                -- means this claim is stale.
+                local ok, doc = pcall(json.decode, res.body or "")
+                if ok and type(doc) == "table"
+                   and doc.error == "result_exists"
+                   and type(doc.result) == "table"
+                then
+                    log.info("task.result_exists", {})
+                    return "ok", doc.result
+                end
                 return "lost"
             end
             last = "result upload failed: HTTP " .. res.status .. " "
@@ -461,7 +473,8 @@ function _M.handle(self, task, dir)
     local result = {
         midi = doc.midi or (task.id .. ".mid"),
         notes = doc.notes or (task.id .. ".notes.json"),
-        n_notes = #notes, duration_s = duration_s, provenance = provenance,
+        n_notes = tonumber(doc.n_notes) or #notes, duration_s = duration_s,
+        provenance = provenance,
     }
     if wants(payload.outputs, "posteriors") then
         result.posteriors = doc.posteriors or (task.id .. ".posteriors.npy")

@@ -1,0 +1,107 @@
+-- Four real `wtt worker --noop` processes racing on 1,000 tasks enqueued
+-- through the queue API (reliability.md Q1/Q5 setting, design: "4 workers
+-- racing on 1,000 tasks -> each claimed and completed exactly once").
+-- The tasks have no PostgreSQL rows, so they live under their own key
+-- prefix (web's subscriber does not record them) and are checked from the
+-- queue state and their task hashes.
+
+local support = require "spec.10-faults.support"
+local inv = require "spec.helpers.invariants"
+local queue = require "wtt.queue"
+local sys = require "wtt.sys"
+
+local N = 1000
+local PREFIX = "{race}:"
+
+describe("four workers racing on 1,000 tasks #redis #pg", function()
+    local env
+
+    setup(function()
+        env = support.start()
+    end)
+
+    teardown(function()
+        if env then
+            env:stop()
+        end
+    end)
+
+    after_each(function()
+        if env then
+            env:kill_workers()
+        end
+    end)
+
+    it("claims and completes each task exactly once", function()
+        local workers = {}
+        for i = 1, 4 do
+            workers[i] = env:worker({ WTT_KEY_PREFIX = PREFIX,
+                                      WTT_POLL_INTERVAL = "0.2" },
+                                    { "--noop" })
+        end
+        -- All four are up (heartbeat keys) before the flood.
+        assert.truthy(support.eventually(function()
+            for _, w in ipairs(workers) do
+                if env.r:call("EXISTS", PREFIX .. "worker:" .. w.id) ~= 1 then
+                    return false
+                end
+            end
+            return true
+        end, 15), "workers did not start" .. env:logs())
+
+        local q = queue.new(env.r, { prefix = PREFIX, policy = {
+            max_attempts = function() return 3 end,
+            backoff_ms = function() return 10 end,
+            retryable = function(_, flag) return flag ~= false end,
+            timeout_ms = function() return 30000 end,
+            lane = function() return "default" end,
+            dead_ttl_s = function() return 3600 end,
+            final_ttl_s = function() return 3600 end,
+            versions = {}, source = "spec",
+        } })
+        local ids = {}
+        for i = 1, N do
+            local id = string.format("%08x%024x", sys.getpid(), i)
+            ids[i] = id
+            assert(q:enqueue({ id = id, audio_midi_id = i, payload = {
+                audio_url = "/media/never-fetched.wav", options = {},
+                outputs = { "midi" } } }))
+        end
+
+        local stats
+        assert.truthy(support.eventually(function()
+            stats = q:stats()
+            return stats and stats.results == N and stats.pending == 0
+                   and stats.processing == 0
+        end, 60, 0.05), "queue did not drain: "
+                        .. require("wtt.json").encode(stats) .. env:logs())
+
+        local results = env.r:call("LRANGE", PREFIX .. "task:results", 0, -1)
+        local seen, completed = {}, 0
+        for _, id in ipairs(results) do
+            assert.is_nil(seen[id], "task " .. id .. " completed twice")
+            seen[id] = true
+        end
+        for _, id in ipairs(ids) do
+            local h = env.r:call("HMGET", PREFIX .. "task:" .. id, "status",
+                                 "attempts", "claim")
+            assert.same({ "completed", "1", "1" }, h, id)
+            assert.is_true(seen[id])
+            completed = completed + 1
+        end
+        assert.equal(N, completed)
+        assert.equal(0, env.r:call("LLEN", PREFIX .. "task:failed"))
+        assert.equal(0, env.r:call("ZCARD", PREFIX .. "task:processing:time"))
+
+        inv.check({ r = env.r, prefix = PREFIX, task_ids = ids,
+                    url = env.url, timeout = 5 })
+        for _, w in ipairs(workers) do
+            w:signal("TERM")
+            assert.same({ "exited", 0 }, { w:wait(10) }, w:text())
+        end
+        -- Clean exits take their heartbeat keys with them.
+        for _, w in ipairs(workers) do
+            assert.equal(0, env.r:call("EXISTS", PREFIX .. "worker:" .. w.id))
+        end
+    end)
+end)
