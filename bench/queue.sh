@@ -225,31 +225,15 @@ e2e() {
     PIDS+=($!)
     sleep 2     # the worker loads the model and subscribes
 
-    local stack=() out id status body tu tg s0
+    local stack=() out id status
     for ((i = 0; i <= E2E_RUNS; i++)); do      # run 0 warms up (page cache, first requests)
-        t0=$(now) s0=$SECONDS
-        out=$(curl -sS -F "file=@$clip" "$url/transcribe/upload/")
-        tu=$(now)
-        id=$(sed -n 's/.*"audio_midi_id" *: *"\([^"]*\)".*/\1/p' <<<"$out")
-        [[ -n $id ]] || die "upload: $out"
-        body=$(printf '{"audio_midi_id": "%s", "options": {}}' "$id")
-        out=$(curl -sS -X POST -H 'Content-Type: application/json' -d "$body" "$url/transcribe/generate/")
-        tg=$(now)
-        [[ $out == *task_id* ]] || die "generate: $out"
-        status=
-        while [[ $status != completed && $status != failed ]]; do
-            sleep 0.01
-            out=$(curl -sS "$url/transcribe/status/$id/")
-            status=$(sed -n 's/.*"status" *: *"\([^"]*\)".*/\1/p' <<<"$out")
-            (( SECONDS - s0 < 300 )) || die "task $id not done after 300 s"
-        done
-        t1=$(now)
-        log "  run $i: upload $(awk -v a="$t0" -v b="$tu" 'BEGIN { printf "%.3f", b - a }') s," \
-            "generate $(awk -v a="$tu" -v b="$tg" 'BEGIN { printf "%.3f", b - a }') s," \
-            "until completed $(awk -v a="$tg" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') s"
+        out=$("$WTT" run "$HERE/e2e_client.lua" "$url" "$clip") || die "client: $out"
+        id=${out##*id=}
+        status=$(sed -n 's/.* status=\([a-z]*\).*/\1/p' <<<"$out")
+        log "  run $i: $out"
         [[ $status == completed ]] || die "task $id failed: $(curl -sS "$url/transcribe/status/$id/")"
         curl -fsS -o "$TMP/e2e.mid" "$url/transcribe/midi/$id/" || die "MIDI download failed"
-        ((i == 0)) || stack+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')")
+        ((i == 0)) || stack+=("$(sed -n 's/.*total_s=\([0-9.]*\).*/\1/p' <<<"$out")")
     done
     stop_pids
     E2E_STACK=$(printf '%s\n' "${stack[@]}" | median)
