@@ -272,6 +272,19 @@ end
 --- Claims the next task.
 -- @return task { id, claim, attempts, payload, audio_midi_id, timeout_ms }
 --   | nil (nothing to claim, or paused) | nil, err
+-- The complete script's keys and arguments; `result` encoded to JSON.
+local function complete_call(self, fn, id, claim, result, t)
+    local text, jerr = json.encode(result or {})
+    if not text then
+        error("bad argument #3 to '" .. fn .. "' (" .. jerr .. ")", 3)
+    end
+    return {
+        self.k.processing, self.k.time, self.k.task_prefix .. id,
+        self.k.results,
+    }, { id, claim, t, text, self:policy().final_ttl_s(), self.ch.completed }
+end
+
+
 -- The claim script's keys and arguments at time `t`.
 local function claim_call(self, t, worker_id)
     local k = self.k
@@ -331,22 +344,16 @@ end
 function queue.complete_and_claim(self, id, claim, result, worker_id)
     check_id(id, "complete_and_claim")
     claim = check_claim(claim, "complete_and_claim")
-    local text, jerr = json.encode(result or {})
-    if not text then
-        error("bad argument #3 to 'complete_and_claim' (" .. jerr .. ")", 2)
-    end
     local t, err = clock(self)
     if not t then
         return nil, err
     end
+    local keys, args = complete_call(self, "complete_and_claim", id, claim,
+                                     result, t)
     local ckeys, cargs = claim_call(self, t, worker_id)
     local res
     res, err = self.r:pipeline(function(p)
-        p:eval(S.complete, {
-            self.k.processing, self.k.time, self.k.task_prefix .. id,
-            self.k.results,
-        }, { id, claim, t, text, self:policy().final_ttl_s(),
-             self.ch.completed })
+        p:eval(S.complete, keys, args)
         p:eval(S.claim, ckeys, cargs)
     end)
     self.attempts[id] = nil
@@ -415,20 +422,13 @@ end
 function queue.complete(self, id, claim, result)
     check_id(id, "complete")
     claim = check_claim(claim, "complete")
-    local text, jerr = json.encode(result or {})
-    if not text then
-        error("bad argument #3 to 'complete' (" .. jerr .. ")", 2)
-    end
     local t, err = clock(self)
     if not t then
         return nil, err
     end
+    local keys, args = complete_call(self, "complete", id, claim, result, t)
     local res
-    res, err = run(self, "complete", S.complete, {
-        self.k.processing, self.k.time, self.k.task_prefix .. id,
-        self.k.results,
-    }, { id, claim, t, text, self:policy().final_ttl_s(),
-         self.ch.completed })
+    res, err = run(self, "complete", S.complete, keys, args)
     self.attempts[id] = nil
     if not res then
         return nil, err
