@@ -193,60 +193,6 @@ tls_error(char *buf, size_t len, const char *def)
 }
 
 
-static uint64_t
-deadline_after(double sec)
-{
-    return wtt_now_ns() + (uint64_t) (sec * 1e9);
-}
-
-
-/* Milliseconds left until `deadline`, rounded up, for poll(2). */
-static int
-ms_until(uint64_t deadline)
-{
-    uint64_t now = wtt_now_ns();
-    uint64_t ms;
-
-    if (now >= deadline) {
-        return 0;
-    }
-    ms = (deadline - now + 999999ull) / 1000000ull;
-    return ms > INT_MAX ? INT_MAX : (int) ms;
-}
-
-
-/*
- * Waits until `fd` is ready for `events` or `deadline` passes. Returns the
- * poll revents (non-zero: ready, error or hangup), 0 on timeout, or -1 with
- * errno set.
- */
-static int
-wait_fd(int fd, short events, uint64_t deadline)
-{
-    struct pollfd pfd;
-    int           rc;
-
-    for (;;) {
-        pfd.fd = fd;
-        pfd.events = events;
-        pfd.revents = 0;
-        rc = poll(&pfd, 1, ms_until(deadline));
-        if (rc > 0) {
-            return pfd.revents;
-        }
-        if (rc == 0) {
-            if (wtt_now_ns() >= deadline) {
-                return 0;
-            }
-            continue;
-        }
-        if (errno != EINTR) {
-            return -1;
-        }
-    }
-}
-
-
 /* ---------------------------------------------------------------------------
  * The TLS socket BIO: send(MSG_NOSIGNAL) / recv on the connection's fd
  * ------------------------------------------------------------------------- */
@@ -457,7 +403,7 @@ connect_addr(conn_t *c, int family, int socktype, int protocol,
         goto fail;
     }
     if (rc != 0) {
-        rc = wait_fd(fd, POLLOUT, deadline);
+        rc = wtt_wait_fd(fd, POLLOUT, deadline);
         if (rc == 0) {
             close(fd);
             set_error(c, ERR_TIMEOUT, "timeout");
@@ -678,7 +624,7 @@ tls_handshake(conn_t *c, const tls_opts_t *o, const char *host,
         }
         e = SSL_get_error(c->ssl, rc);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            rc = wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
+            rc = wtt_wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
                          deadline);
             if (rc == 0) {
                 set_error(c, ERR_TIMEOUT, "tls handshake: timeout");
@@ -860,7 +806,7 @@ write_some(conn_t *c, const char *buf, size_t len, short *want)
 static int
 send_all(conn_t *c, const char *buf, size_t len)
 {
-    uint64_t  deadline = deadline_after(c->timeout);
+    uint64_t  deadline = wtt_deadline_after(c->timeout);
     size_t    off = 0;
     ssize_t   n;
     short     want = POLLOUT, rwant;
@@ -874,12 +820,12 @@ send_all(conn_t *c, const char *buf, size_t len)
         }
         if (n > 0) {
             off += (size_t) n;
-            deadline = deadline_after(c->timeout);
+            deadline = wtt_deadline_after(c->timeout);
             continue;
         }
         /* A TLS write that wants to read must be retried as is; only a
          * full socket is a moment to drain replies. */
-        rc = wait_fd(c->fd, want == POLLOUT ? POLLOUT | POLLIN : POLLIN,
+        rc = wtt_wait_fd(c->fd, want == POLLOUT ? POLLOUT | POLLIN : POLLIN,
                      deadline);
         if (rc == 0) {
             set_error(c, ERR_TIMEOUT, "timeout");
@@ -898,7 +844,7 @@ send_all(conn_t *c, const char *buf, size_t len)
                 return -1;
             }
             if (rc > 0) {
-                deadline = deadline_after(c->timeout);
+                deadline = wtt_deadline_after(c->timeout);
             }
         }
     }
@@ -934,7 +880,7 @@ get_reply(conn_t *c, uint64_t deadline, int idle, redisReply **reply)
          * rather than spend a recv on EAGAIN. More of a big reply is read
          * straight away. */
         if (!just_read && c->ssl == NULL) {
-            rc = wait_fd(c->fd, POLLIN, deadline);
+            rc = wtt_wait_fd(c->fd, POLLIN, deadline);
             if (rc == 0) {
                 set_error(c, ERR_TIMEOUT, "timeout");
                 return -1;
@@ -952,7 +898,7 @@ get_reply(conn_t *c, uint64_t deadline, int idle, redisReply **reply)
         }
         if (rc > 0) {
             if (idle) {
-                deadline = deadline_after(c->timeout);
+                deadline = wtt_deadline_after(c->timeout);
             }
             continue;
         }
@@ -960,7 +906,7 @@ get_reply(conn_t *c, uint64_t deadline, int idle, redisReply **reply)
         if (c->ssl != NULL && want == POLLIN && SSL_pending(c->ssl) > 0) {
             continue;
         }
-        rc = wait_fd(c->fd, want, deadline);
+        rc = wtt_wait_fd(c->fd, want, deadline);
         if (rc == 0) {
             set_error(c, ERR_TIMEOUT, "timeout");
             return -1;
@@ -1378,7 +1324,7 @@ l_connect(lua_State *L)
         goto fail;
     }
 
-    deadline = deadline_after(ctimeout);
+    deadline = wtt_deadline_after(ctimeout);
     rc = is_unix ? unix_connect(c, host, deadline)
                  : tcp_connect(c, host, (int) port, deadline);
     if (rc != 0) {
@@ -1429,7 +1375,7 @@ do_call(lua_State *L, conn_t *c, int t, int first, int n, const char *op)
     rc = send_all(c, cmd, len);
     redisFreeCommand(cmd);
     if (rc != 0
-        || get_reply(c, deadline_after(c->timeout), 1, &reply) != 0)
+        || get_reply(c, wtt_deadline_after(c->timeout), 1, &reply) != 0)
     {
         return push_broken(L, c, op);
     }
@@ -1559,12 +1505,12 @@ l_pipeline(lua_State *L)
     }
     wbuf_reset(c);
 
-    deadline = deadline_after(c->timeout);
+    deadline = wtt_deadline_after(c->timeout);
     for (i = 1; i <= n; i++) {
         if (get_reply(c, deadline, 1, &reply) != 0) {
             return push_broken(L, c, "pipeline");
         }
-        deadline = deadline_after(c->timeout);
+        deadline = wtt_deadline_after(c->timeout);
         c->reply = reply;
         push_reply(L, reply, 1);                         /* c cmds res v */
         c->reply = NULL;
@@ -1671,7 +1617,7 @@ l_read(lua_State *L)
         return rc;
     }
     c->busy = 1;
-    if (get_reply(c, deadline_after(t), 0, &reply) != 0) {
+    if (get_reply(c, wtt_deadline_after(t), 0, &reply) != 0) {
         if (c->err == ERR_TIMEOUT) {
             c->busy = 0;
             lua_pushnil(L);
@@ -1708,7 +1654,7 @@ l_alive(lua_State *L)
     }
     for (;;) {
         if (c->ssl == NULL || SSL_pending(c->ssl) == 0) {
-            rc = wait_fd(c->fd, POLLIN, 0);
+            rc = wtt_wait_fd(c->fd, POLLIN, 0);
             if (rc == 0) {
                 break;
             }

@@ -135,29 +135,6 @@ opt_timeout(lua_State *L, int idx, double def)
 }
 
 
-/* Monotonic deadline `sec` seconds from now, in nanoseconds. */
-static uint64_t
-deadline_after(double sec)
-{
-    return wtt_now_ns() + (uint64_t) (sec * 1e9);
-}
-
-
-/* Milliseconds left until `deadline`, rounded up, for poll(2). */
-static int
-ms_until(uint64_t deadline)
-{
-    uint64_t now = wtt_now_ns();
-    uint64_t ms;
-
-    if (now >= deadline) {
-        return 0;
-    }
-    ms = (deadline - now + 999999ull) / 1000000ull;
-    return ms > INT_MAX ? INT_MAX : (int) ms;
-}
-
-
 /*
  * Raises when the options table at `idx` holds a key that is not in `known`
  * (NULL terminated), so a typo such as `stdot` is not silently ignored.
@@ -791,7 +768,7 @@ reap(pid_t pid, int *status, double timeout)
         return r == pid ? 1 : -1;
     }
 
-    deadline = deadline_after(timeout);
+    deadline = wtt_deadline_after(timeout);
 #ifdef SYS_pidfd_open
     if (timeout > 0) {
         pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
@@ -822,7 +799,7 @@ reap(pid_t pid, int *status, double timeout)
             pfd.fd = pidfd;
             pfd.events = POLLIN;
             pfd.revents = 0;
-            (void) poll(&pfd, 1, ms_until(deadline));
+            (void) poll(&pfd, 1, wtt_ms_until(deadline));
             continue;
         }
         left = deadline - now;
@@ -1565,38 +1542,6 @@ l_file_size(lua_State *L)
  * ------------------------------------------------------------------------ */
 
 
-/*
- * Waits until `fd` is ready for `events` or `deadline` (monotonic ns)
- * passes. Returns 1 ready (including error/hangup), 0 timeout, or -1 with
- * errno set.
- */
-static int
-wait_fd(int fd, short events, uint64_t deadline)
-{
-    struct pollfd pfd;
-    int           rc;
-
-    for (;;) {
-        pfd.fd = fd;
-        pfd.events = events;
-        pfd.revents = 0;
-        rc = poll(&pfd, 1, ms_until(deadline));
-        if (rc > 0) {
-            return 1;
-        }
-        if (rc == 0) {
-            if (wtt_now_ns() >= deadline) {
-                return 0;
-            }
-            continue;
-        }
-        if (errno != EINTR) {
-            return -1;
-        }
-    }
-}
-
-
 /* sys.free_port() -> port on 127.0.0.1 that is free right now | nil, err */
 static int
 l_free_port(lua_State *L)
@@ -1665,7 +1610,7 @@ connect_one(const struct addrinfo *ai, const struct sockaddr_storage *src,
         goto fail;
     }
     if (rc != 0) {
-        rc = wait_fd(fd, POLLOUT, deadline);
+        rc = wtt_wait_fd(fd, POLLOUT, deadline);
         if (rc == 0) {
             snprintf(err, errlen, "timeout");
             close(fd);
@@ -1750,7 +1695,7 @@ l_tcp_connect(lua_State *L)
     luaL_getmetatable(L, SYS_CONN_MT);               /* host port opts c mt */
     lua_setmetatable(L, -2);                         /* host port opts c */
 
-    deadline = deadline_after(timeout);
+    deadline = wtt_deadline_after(timeout);
     snprintf(portstr, sizeof(portstr), "%d", (int) port);
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
@@ -1816,7 +1761,7 @@ l_conn_send(lua_State *L)
     if (!c->open) {
         return push_nil_msg(L, "closed");
     }
-    deadline = deadline_after(timeout);
+    deadline = wtt_deadline_after(timeout);
     while (sent < len) {
         n = send(c->fd, data + sent, len - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n >= 0) {
@@ -1827,7 +1772,7 @@ l_conn_send(lua_State *L)
             continue;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            rc = wait_fd(c->fd, POLLOUT, deadline);
+            rc = wtt_wait_fd(c->fd, POLLOUT, deadline);
             if (rc > 0) {
                 continue;
             }
@@ -1914,10 +1859,10 @@ l_conn_recv(lua_State *L)
     if (!c->open) {
         return push_nil_msg(L, "closed");
     }
-    deadline = deadline_after(timeout);
+    deadline = wtt_deadline_after(timeout);
     lua_settop(L, 3);
     for (;;) {
-        rc = wait_fd(c->fd, POLLIN, deadline);
+        rc = wtt_wait_fd(c->fd, POLLIN, deadline);
         if (rc == 0) {
             return push_nil_msg(L, "timeout");
         }
@@ -1971,7 +1916,7 @@ l_conn_recv_all(lua_State *L)
     if (!c->open) {
         return push_nil_msg(L, "closed");
     }
-    deadline = deadline_after(timeout);
+    deadline = wtt_deadline_after(timeout);
     lua_settop(L, 3);
     luaL_buffinit(L, &b);
     for (;;) {
@@ -1979,7 +1924,7 @@ l_conn_recv_all(lua_State *L)
             why = "limit";
             break;
         }
-        rc = wait_fd(c->fd, POLLIN, deadline);
+        rc = wtt_wait_fd(c->fd, POLLIN, deadline);
         if (rc == 0) {
             why = "timeout";
             break;

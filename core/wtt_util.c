@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +103,54 @@ wtt_wall_time(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+
+uint64_t
+wtt_deadline_after(double sec)
+{
+    return wtt_now_ns() + (uint64_t) (sec * 1e9);
+}
+
+
+int
+wtt_ms_until(uint64_t deadline)
+{
+    uint64_t now = wtt_now_ns();
+    uint64_t ms;
+
+    if (now >= deadline) {
+        return 0;
+    }
+    ms = (deadline - now + 999999ull) / 1000000ull;
+    return ms > INT_MAX ? INT_MAX : (int) ms;
+}
+
+
+int
+wtt_wait_fd(int fd, short events, uint64_t deadline)
+{
+    struct pollfd pfd;
+    int           rc;
+
+    for (;;) {
+        pfd.fd = fd;
+        pfd.events = events;
+        pfd.revents = 0;
+        rc = poll(&pfd, 1, wtt_ms_until(deadline));
+        if (rc > 0) {
+            return pfd.revents;
+        }
+        if (rc == 0) {
+            if (wtt_now_ns() >= deadline) {
+                return 0;
+            }
+            continue;
+        }
+        if (errno != EINTR) {
+            return -1;
+        }
+    }
 }
 
 

@@ -53,6 +53,20 @@ char *wtt_read_file(const char *path, size_t max, size_t *len);
  */
 int wtt_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 
+/* Monotonic deadline `sec` seconds from now, in nanoseconds. */
+uint64_t wtt_deadline_after(double sec);
+
+/* Milliseconds left until `deadline`, rounded up (for poll(2)); 0 when
+ * passed. */
+int wtt_ms_until(uint64_t deadline);
+
+/*
+ * Waits until `fd` is ready for `events` or `deadline` passes, retrying
+ * after EINTR. Returns the poll revents (non-zero: ready, error or hangup),
+ * 0 on timeout, or -1 with errno set.
+ */
+int wtt_wait_fd(int fd, short events, uint64_t deadline);
+
 /* Environment helpers: value of `name`, or `def` when unset or empty. */
 const char *wtt_env(const char *name, const char *def);
 long long wtt_env_int(const char *name, long long def);
