@@ -513,9 +513,13 @@ encode(input_t *in, const wopts_t *o, unsigned char **out, size_t *outlen,
         maxev += 3 + e->nbends;
     }
 
-    qsort(order, n, sizeof(*order), cmp_start);
+    if (n > 1) {
+        qsort(order, n, sizeof(*order), cmp_start);
+    }
     assign_channels(order, n, o->multi);
-    qsort(order, n, sizeof(*order), cmp_chan_on);
+    if (n > 1) {
+        qsort(order, n, sizeof(*order), cmp_chan_on);
+    }
     fix_same_pitch(order, n);
 
     ev = malloc((maxev ? maxev : 1) * sizeof(*ev));
@@ -584,7 +588,9 @@ encode(input_t *in, const wopts_t *o, unsigned char **out, size_t *outlen,
         ev[nev].reset = 0;
         nev++;
     }
-    qsort(ev, nev, sizeof(*ev), cmp_event);
+    if (nev > 1) {
+        qsort(ev, nev, sizeof(*ev), cmp_event);
+    }
 
     if (!o->multi) {
         used[0] = 1;
@@ -1824,7 +1830,9 @@ l_decode(lua_State *L)
         goto fail;
     }
     d->ntempo = d->itempo;
-    qsort(d->tempo, d->ntempo, sizeof(tempo_t), cmp_tempo);
+    if (d->ntempo > 1) {
+        qsort(d->tempo, d->ntempo, sizeof(tempo_t), cmp_tempo);
+    }
     for (i = 1; i < d->ntempo; i++) {
         tm = &d->tempo[i];
         tm->sec = d->tempo[i - 1].sec
@@ -1832,7 +1840,9 @@ l_decode(lua_State *L)
                     * d->tempo[i - 1].uspqn / (1e6 * (m.division & 0x7FFF));
     }
     d->nprog = d->iprog;
-    qsort(d->prog, d->nprog, sizeof(prog_t), cmp_prog);
+    if (d->nprog > 1) {
+        qsort(d->prog, d->nprog, sizeof(prog_t), cmp_prog);
+    }
 
     /* Pass 3: the result. */
     lua_createtable(L, 0, 8);                                 /* .. r */
@@ -1855,7 +1865,9 @@ l_decode(lua_State *L)
     lua_setfield(L, res, "bends");                            /* .. r tr */
     lua_setfield(L, res, "tracks");                           /* .. r */
 
-    qsort(d->notes, d->inote, sizeof(dnote_t), cmp_dnote);
+    if (d->inote > 1) {
+        qsort(d->notes, d->inote, sizeof(dnote_t), cmp_dnote);
+    }
     lua_createtable(L, (int) d->inote, 0);                    /* .. r nt */
     for (i = 0; i < d->inote; i++) {
         dnote_t *n = &d->notes[i];

@@ -1344,7 +1344,9 @@ l_listdir(lua_State *L)
         return push_fail(L, "listdir", path, saved);
     }
 
-    qsort(names, n, sizeof(char *), cmp_names);
+    if (n > 0) {
+        qsort(names, n, sizeof(char *), cmp_names);  /* names is NULL at 0 */
+    }
     lua_createtable(L, (int) n, 0);                  /* list */
     for (size_t i = 0; i < n; i++) {
         lua_pushstring(L, names[i]);                 /* list name */
