@@ -7,7 +7,6 @@
 -- (spec/helpers/invariants.lua) runs after every scenario.
 
 local support = require "spec.10-faults.support"
-local inv = require "spec.helpers.invariants"
 local json = require "wtt.json"
 local midi = require "wtt.midi"
 local sys = require "wtt.sys"
@@ -35,8 +34,7 @@ describe("worker faults #redis #pg", function()
     end)
 
     local function check_invariants()
-        inv.check({ r = env.r, prefix = env.prefix, db = env.db,
-                    url = env.url, media = env.media, timeout = 5 })
+        env:check_invariants(5)
     end
 
     local function completed(h)

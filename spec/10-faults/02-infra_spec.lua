@@ -5,7 +5,6 @@
 -- invariant checker runs after each scenario.
 
 local support = require "spec.10-faults.support"
-local inv = require "spec.helpers.invariants"
 local json = require "wtt.json"
 local sys = require "wtt.sys"
 
@@ -29,8 +28,7 @@ describe("infrastructure faults #redis #pg", function()
     end)
 
     local function check_invariants()
-        inv.check({ r = env.r, prefix = env.prefix, db = env.db,
-                    url = env.url, media = env.media, timeout = 8 })
+        env:check_invariants(8)
     end
 
     local function progress(h)

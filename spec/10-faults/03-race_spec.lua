@@ -33,32 +33,9 @@ describe("four workers racing on 1,000 tasks #redis #pg", function()
     end)
 
     it("claims and completes each task exactly once", function()
-        local workers = {}
-        for i = 1, 4 do
-            workers[i] = env:worker({ WTT_KEY_PREFIX = PREFIX,
-                                      WTT_POLL_INTERVAL = "0.2" },
-                                    { "--noop" })
-        end
-        -- All four are up (heartbeat keys) before the flood.
-        assert.truthy(support.eventually(function()
-            for _, w in ipairs(workers) do
-                if env.r:call("EXISTS", PREFIX .. "worker:" .. w.id) ~= 1 then
-                    return false
-                end
-            end
-            return true
-        end, 15), "workers did not start" .. env:logs())
+        local workers = env:noop_workers(4, PREFIX)
 
-        local q = queue.new(env.r, { prefix = PREFIX, policy = {
-            max_attempts = function() return 3 end,
-            backoff_ms = function() return 10 end,
-            retryable = function(_, flag) return flag ~= false end,
-            timeout_ms = function() return 30000 end,
-            lane = function() return "default" end,
-            dead_ttl_s = function() return 3600 end,
-            final_ttl_s = function() return 3600 end,
-            versions = {}, source = "spec",
-        } })
+        local q = queue.new(env.r, { prefix = PREFIX, policy = support.fixed_policy() })
         local ids = {}
         for i = 1, N do
             local id = string.format("%08x%024x", sys.getpid(), i)

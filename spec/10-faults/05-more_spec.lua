@@ -33,12 +33,7 @@ describe("more infrastructure faults #redis #pg", function()
     end)
 
     local function check_invariants(extra)
-        local e = { r = env.r, prefix = env.prefix, db = env.db,
-                    url = env.url, media = env.media, timeout = 8 }
-        for k, v in pairs(extra or {}) do
-            e[k] = v
-        end
-        inv.check(e)
+        env:check_invariants(8, extra)
     end
 
     -- Waits (bounded) until every row of `jobs` is completed.
@@ -107,31 +102,9 @@ describe("more infrastructure faults #redis #pg", function()
     it("Q5: SCRIPT FLUSH every 200 ms while 2 noop workers run 200 tasks "
        .. "-> each completed once, nothing failed", function()
         local N, PREFIX = 200, "{nos}:"
-        local workers = {}
-        for i = 1, 2 do
-            workers[i] = env:worker({ WTT_KEY_PREFIX = PREFIX,
-                                      WTT_POLL_INTERVAL = "0.2" },
-                                    { "--noop" })
-        end
-        assert.truthy(support.eventually(function()
-            for _, w in ipairs(workers) do
-                if env.r:call("EXISTS", PREFIX .. "worker:" .. w.id) ~= 1 then
-                    return false
-                end
-            end
-            return true
-        end, 15), "workers did not start" .. env:logs())
+        local workers = env:noop_workers(2, PREFIX)
 
-        local q = queue.new(env.r, { prefix = PREFIX, policy = {
-            max_attempts = function() return 3 end,
-            backoff_ms = function() return 10 end,
-            retryable = function(_, flag) return flag ~= false end,
-            timeout_ms = function() return 30000 end,
-            lane = function() return "default" end,
-            dead_ttl_s = function() return 3600 end,
-            final_ttl_s = function() return 3600 end,
-            versions = {}, source = "spec",
-        } })
+        local q = queue.new(env.r, { prefix = PREFIX, policy = support.fixed_policy() })
         local flushes = 0
         local function flush()
             assert.equal("OK", env.r:call("SCRIPT", "FLUSH"))

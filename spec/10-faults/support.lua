@@ -283,6 +283,52 @@ end
 
 -- HTTP and state -------------------------------------------------------------
 
+--- Checks the invariants (spec/helpers/invariants.lua) of this stack.
+function env_mt.check_invariants(self, timeout, extra)
+    local e = { r = self.r, prefix = self.prefix, db = self.db,
+                url = self.url, media = self.media, timeout = timeout or 5 }
+    for k, v in pairs(extra or {}) do
+        e[k] = v
+    end
+    require("spec.helpers.invariants").check(e)
+end
+
+
+--- Starts `n` `wtt worker --noop` under `prefix` and waits until each has
+-- a heartbeat key. Returns the workers.
+function env_mt.noop_workers(self, n, prefix)
+    local workers = {}
+    for i = 1, n do
+        workers[i] = self:worker({ WTT_KEY_PREFIX = prefix,
+                                   WTT_POLL_INTERVAL = "0.2" }, { "--noop" })
+    end
+    assert(support_eventually(function()
+        for _, w in ipairs(workers) do
+            if self.r:call("EXISTS", prefix .. "worker:" .. w.id) ~= 1 then
+                return false
+            end
+        end
+        return true
+    end, 15), "workers did not start" .. self:logs())
+    return workers
+end
+
+
+--- A fixed queue policy for specs that enqueue through the queue API.
+function _M.fixed_policy()
+    return {
+        max_attempts = function() return 3 end,
+        backoff_ms = function() return 10 end,
+        retryable = function(_, flag) return flag ~= false end,
+        timeout_ms = function() return 30000 end,
+        lane = function() return "default" end,
+        dead_ttl_s = function() return 3600 end,
+        final_ttl_s = function() return 3600 end,
+        versions = {}, source = "spec",
+    }
+end
+
+
 function env_mt.http(self, method, path, opts)
     opts = opts or {}
     opts.url = self.url .. path
