@@ -36,10 +36,13 @@ local SCRIPT_DIR = runtime.lua_dir .. "/queue/scripts"
 
 -- Work bounds per script call.
 local CLAIM_DEPTH = 64       -- entries claim looks at per lane
-local REAP_BATCH = 200       -- expired claims per reap call
+local REAP_BATCH = 200       -- expired claims per reap call (at most)
+local REAP_SCAN = 1000000    -- processing-list entries one reap call may
+                             -- compare (~10 ms): a long list, smaller batches
 local REAP_CALLS = 50        -- reap calls per q:reap()
 local PURGE_BATCH = 500
 local CLOCK_REFRESH = 1      -- seconds between Redis TIME reads
+_M.REAP_BATCH, _M.REAP_SCAN, _M.REAP_CALLS = REAP_BATCH, REAP_SCAN, REAP_CALLS
 
 
 -- ---------------------------------------------------------------------------
@@ -489,28 +492,43 @@ function queue.release(self, id, claim)
 end
 
 
---- Recovers claims past their deadline (requeue or dead letter). Safe to
--- run from every process at once.
+--- One reap call: recovers at most REAP_BATCH claims past their deadline,
+-- fewer when the processing list is long (the script keeps its list scans
+-- under REAP_SCAN entries, so no call holds Redis for long).
+-- @return n_requeued, n_dead, more (true when the batch was full)
+--   | nil, err
+function queue.reap_batch(self)
+    local k = self.k
+    local t, err = clock(self)
+    if not t then
+        return nil, err
+    end
+    local res
+    res, err = run(self, "reap", S.reap, {
+        k.processing, k.time, k.queue, k.priority, k.failed,
+        k.task_prefix, k.results,
+    }, { t, REAP_BATCH, self:policy().dead_ttl_s(), self.ch.failed,
+         self.ch.new, REAP_SCAN })
+    if not res then
+        return nil, err
+    end
+    return res[1], res[2], res[3] == 1
+end
+
+
+--- Recovers claims past their deadline (requeue or dead letter), in up to
+-- REAP_CALLS short script calls; a larger backlog is left for the next
+-- reap. Safe to run from every process at once.
 -- @return n_requeued, n_dead | nil, err
 function queue.reap(self)
-    local k = self.k
     local requeued, dead = 0, 0
-    local ttl = self:policy().dead_ttl_s()
     for _ = 1, REAP_CALLS do
-        local t, err = clock(self)
-        if not t then
-            return nil, err
+        local n, d, more = self:reap_batch()
+        if not n then
+            return nil, d
         end
-        local res
-        res, err = run(self, "reap", S.reap, {
-            k.processing, k.time, k.queue, k.priority, k.failed,
-            k.task_prefix, k.results,
-        }, { t, REAP_BATCH, ttl, self.ch.failed, self.ch.new })
-        if not res then
-            return nil, err
-        end
-        requeued, dead = requeued + res[1], dead + res[2]
-        if res[3] == 0 then
+        requeued, dead = requeued + n, dead + d
+        if not more then
             break
         end
     end

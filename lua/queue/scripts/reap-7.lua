@@ -1,6 +1,11 @@
 --[[
   Recovers claims past their deadline, at most ARGV[2] per call (callers
-  loop while the third reply element is 1). Each expired id leaves the
+  loop while the third reply element is 1). Removing an id from the
+  processing list is a list scan, so the batch also shrinks as that list
+  grows: batch * LLEN(processing) stays under ARGV[6] (at least 10 ids per
+  call), which bounds the time one call holds Redis (reliability Q2: a
+  backlog of expired claims is worked off in many short calls, never one
+  long one). Each expired id leaves the
   processing list and the deadlines; its claim is invalidated (INCR), so
   the late worker is refused; then it goes back to the FRONT of its lane as
   pending (error "timed out"), or to the dead letters when its attempts
@@ -20,6 +25,7 @@
     ARGV[3] dead-letter TTL (s)
     ARGV[4] channel "task:failed"
     ARGV[5] channel "task:new"
+    ARGV[6] scan budget: list entries one call may compare (optional)
 
   Output:
     {n_requeued, n_dead, more}   more = 1 when the batch was full
@@ -37,16 +43,26 @@ local batch = tonumber(ARGV[2])
 local deadTtl = ARGV[3]
 local failedChannel = ARGV[4]
 local newChannel = ARGV[5]
+local budget = tonumber(ARGV[6])
 
 --- @include "dead_letter"
 --- @include "lane_of"
+
+if budget then
+    local len = rcall("LLEN", processingKey)
+    if len > 0 and batch * len > budget then
+        batch = math.max(10, math.floor(budget / len))
+    end
+end
 
 local ids = rcall("ZRANGEBYSCORE", timeKey, "-inf", now, "LIMIT", 0, batch)
 local requeued, dead = 0, 0
 for _, id in ipairs(ids) do
     local taskKey = taskPrefix .. id
     rcall("ZREM", timeKey, id)
-    rcall("LREM", processingKey, 0, id)
+    -- From the tail: claims are LPUSHed, so the oldest (the ones that
+    -- expire first) sit at the end; a claim is never in the list twice.
+    rcall("LREM", processingKey, -1, id)
     if rcall("TYPE", taskKey).ok == "hash" then
         local f = rcall("HMGET", taskKey, "status", "attempts",
                         "max_attempts")
