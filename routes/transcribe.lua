@@ -14,6 +14,7 @@ local audio = require "wtt.audio"
 local midi = require "wtt.midi"
 local config = require "wtt.service.config"
 local conn = require "wtt.service.conn"
+local idempotency = require "wtt.service.idempotency"
 local media = require "wtt.service.media"
 local options = require "wtt.service.options"
 local tasks = require "wtt.service.tasks"
@@ -109,6 +110,8 @@ end
 
 ---------------------------------------------------------------- generate
 
+local generate_row
+
 local function generate(req)
     local doc = req:json()
     if type(doc) ~= "table" then
@@ -136,6 +139,21 @@ local function generate(req)
     end
     stored.outputs = outputs
 
+    -- A retried request with the same Idempotency-Key gets the first answer
+    -- and enqueues nothing (reliability.md Q6).
+    local slot, replay = idempotency.begin(req, "generate",
+        idempotency.fingerprint({ audio_midi_id = id, options = stored }))
+    if replay then
+        return replay.status, replay.body, replay.headers
+    end
+    return idempotency.run(slot, req, function()
+        return generate_row(req, id, stored)
+    end)
+end
+
+
+-- Records the task in the row, then enqueues it (generate's side effects).
+generate_row = function(req, id, stored)
     local db = web.db()
     local task_id = tasks.new_task_id()
     -- 1. the row first (the system of record) ...

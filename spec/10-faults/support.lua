@@ -63,6 +63,7 @@ _M.eventually = support_eventually
 
 
 --- Starts PG + Redis (AOF) + `wtt serve`.
+-- @param opts { env = extra environment of `wtt serve` (false unsets) }
 function _M.start(opts)
     opts = opts or {}
     local self = setmetatable({ workers = {}, prefix = _M.PREFIX,
@@ -98,6 +99,9 @@ function _M.start(opts)
             WTT_LOG_LEVEL = "info",
             WTT_TMP_DIR = self.tmp,
         })
+        for k, v in pairs(opts.env or {}) do
+            self.serve_env[k] = v
+        end
         self:serve_start()
     end)
     if not ok then

@@ -14,6 +14,7 @@
 -- | WTT_RECONCILE_INTERVAL_S | 30 | reconciler period in the subscriber |
 -- | WTT_RECONCILE_GRACE_S | 5 | rows younger than this are left to the route |
 -- | WTT_SUBSCRIBER_TICK_S | 1 | poll fallback: the subscriber drains at least this often |
+-- | WTT_IDEMPOTENCY_TTL_S | 86400 | how long an Idempotency-Key's answer is kept |
 
 local _M = {}
 
@@ -49,6 +50,7 @@ function _M.load()
         reconcile_interval_s = num("WTT_RECONCILE_INTERVAL_S", 30),
         reconcile_grace_s = num("WTT_RECONCILE_GRACE_S", 5),
         tick_s = num("WTT_SUBSCRIBER_TICK_S", 1),
+        idempotency_ttl_s = num("WTT_IDEMPOTENCY_TTL_S", 86400),
     }
 end
 
