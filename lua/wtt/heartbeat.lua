@@ -11,8 +11,12 @@
 -- under `key` (unique per worker process):
 --   key .. ".task"   "<id> <claim>" while a task runs (set by the main state)
 --   key .. ".wps"    windows per second of the current task (main state)
---   key .. ".stale"  "<id>" when q:heartbeat answered "stale": the claim was
---                    reaped; the main state then cancels and drops the task
+--   key .. ".stale"  "<id> <claim>" when q:heartbeat answered "stale": that
+--                    claim was reaped; the main state then cancels and
+--                    drops the task. The claim is part of it because the
+--                    same task id may come back to this worker under a new
+--                    claim (a requeue, a rebuild after Redis lost it), and
+--                    that run is not stale.
 --   key .. ".stop"   "1": q:worker_gone (the `worker:{id}` hash goes) and exit
 --
 -- Every `interval` seconds it refreshes the `worker:{id}` hash (TTL `ttl`)
@@ -64,11 +68,11 @@ local function beat()
         local hb, herr = q:heartbeat(id, claim)
         if not hb then
             if herr == "stale" or (herr and herr:find("stale", 1, true)) then
-                if thread.get(key .. ".stale") ~= id then
+                if thread.get(key .. ".stale") ~= current then
                     log.warn("worker.heartbeat_stale", { task = id,
                                                          claim = claim })
                 end
-                thread.set(key .. ".stale", id)
+                thread.set(key .. ".stale", current)
             else
                 err = herr
             end

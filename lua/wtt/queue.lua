@@ -238,7 +238,8 @@ end
 
 --- Adds a task.
 -- @param task { id, audio_midi_id, payload = { audio_url, options,
---   outputs, duration_s } }
+--   outputs, duration_s }, claim_floor = ms (optional: a task rebuilt
+--   after Redis lost it starts its claim tokens there, see enqueue-3) }
 -- @return true | nil, "exists" | nil, err
 function queue.enqueue(self, task)
     if type(task) ~= "table" then
@@ -264,6 +265,7 @@ function queue.enqueue(self, task)
         task.id, tostring(task.audio_midi_id or ""), text,
         p.max_attempts(payload), p.timeout_ms(payload), t, self.ch.new,
         lane, json.encode(p.versions),
+        task.claim_floor and tostring(floor(task.claim_floor)) or nil,
     })
     if not res then
         return nil, err

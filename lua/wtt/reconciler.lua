@@ -6,7 +6,9 @@
 --
 -- - no task hash (Redis restarted without AOF, failed over, or was down
 --   when the route enqueued): the task is enqueued again under the same id
---   with the same payload (tasks.enqueue; "exists" counts as done);
+--   with the same payload (tasks.enqueue; "exists" counts as done), its
+--   claim tokens starting above Redis' clock in ms, so that no token of
+--   the lost state is ever handed out again (reliability R2);
 -- - a terminal hash (completed/failed) whose `task:results` entry was lost:
 --   recorded through `record(id, hash)` (the subscriber's monotonic update);
 -- - otherwise the queue has it: nothing to do.
@@ -46,7 +48,14 @@ function _M.run(db, q, opts)
                 return nil, "queue: " .. tostring(gerr)
             end
             if not t then
-                local ok, eerr = tasks.enqueue(q, row)
+                -- Redis' clock as the claim floor: claims handed out before
+                -- the loss were counted up from 0 (or from an earlier
+                -- floor), so they are all below it.
+                local floor, ferr = q:now_ms()
+                if not floor then
+                    return nil, "queue: " .. tostring(ferr)
+                end
+                local ok, eerr = tasks.enqueue(q, row, floor)
                 if not ok then
                     return nil, "queue: " .. tostring(eerr)
                 end

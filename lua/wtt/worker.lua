@@ -375,6 +375,7 @@ function _M.handle(self, task, dir)
     local started = sys.now()
     local cancel
     local stale_key = self.key .. ".stale"
+    local current = task.id .. " " .. tostring(task.claim)
     local function on_window(done, total)
         if cfg.test_window_sleep > 0 then
             sys.sleep(cfg.test_window_sleep)
@@ -392,7 +393,7 @@ function _M.handle(self, task, dir)
             end
             log.warn("task.progress_failed", { error = perr })
         end
-        if thread.get(stale_key) == task.id then
+        if thread.get(stale_key) == current then
             cancel = "lost"
             return false
         end

@@ -207,6 +207,30 @@ describe("worker faults, continued #redis #pg", function()
     end)
 
 
+    it("a worker whose claim went stale runs the same task again under "
+       .. "its next claim (the stale mark names the claim, not the task)",
+       function()
+        local id, tid = env:submit("guitar_fast_run")
+        local w = env:worker({ WTT_WORKER_TEST_WINDOW_SLEEP = "0.5" })
+        local h1 = env:wait_task(tid, support.running_on(w, 1), 30,
+                                 "first window")
+        -- Taken back behind the worker's back (as the reaper or a rebuild
+        -- after a Redis loss would): its claim is stale now, and it is the
+        -- only worker, so the next claim of the same task is its own.
+        local q = require("wtt.queue").new(env.r, { prefix = env.prefix })
+        assert(q:release(tid, h1.claim))
+        local h = env:wait_task(tid, completed, 30, "completion of the rerun")
+        assert.is_true(tonumber(h.claim) > tonumber(h1.claim) + 1)
+        assert.equal(1, w:await("task.lost"), w:text())
+        assert.equal(1, w:await("task.completed id=" .. tid), w:text())
+        assert.equal(0, w:count("task.failed"), w:text())
+        env:wait_row(id, "completed")
+        env:check_invariants(5)
+        w:signal("TERM")
+        assert.same({ "exited", 0 }, { w:wait(10) })
+    end)
+
+
     it("W7: 500 twice, a stalled body, a truncated body -> retried with "
        .. "backoff, each task completes at its first attempt", function()
         local jobs = {}

@@ -4,7 +4,10 @@
   exists, so a repeated submit never queues the same id twice. A terminal
   task (completed, failed) is replaced; its claim counter carries over so
   fencing tokens stay monotonic per id, and a dead letter of that id leaves
-  the dead letters.
+  the dead letters. A task rebuilt after Redis lost it (the reconciler)
+  passes a claim floor: its fencing tokens then start above every token
+  the lost state may have handed out, so a worker still holding one of
+  those is refused.
 
   Input:
     KEYS[1] lane list ("task:queue" or "task:queue:priority")
@@ -19,6 +22,7 @@
     ARGV[7] channel "task:new"
     ARGV[8] lane name ("default" or "priority")
     ARGV[9] versions of the policy plugins (JSON), kept as `plugins`
+    ARGV[10] claim floor (optional): the claim counter starts at least here
 
   Output:
     {1}               queued
@@ -38,6 +42,7 @@ local now = ARGV[6]
 local newChannel = ARGV[7]
 local lane = ARGV[8]
 local pluginVersions = ARGV[9]
+local claimFloor = tonumber(ARGV[10])
 
 local kind = rcall("TYPE", taskKey).ok
 local claim = 0
@@ -51,6 +56,9 @@ if kind == "hash" then
     rcall("LREM", failedKey, 0, id)
 elseif kind ~= "none" then
     return { -4, "bad task" }
+end
+if claimFloor and claimFloor > claim then
+    claim = claimFloor
 end
 
 rcall("HSET", taskKey, "id", id, "audio_midi_id", audioMidiId,

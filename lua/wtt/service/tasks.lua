@@ -66,9 +66,13 @@ end
 
 --- Enqueues the task of `row`. "exists" counts as success: the
 -- reconciler or an earlier try enqueued it already.
+-- @param claim_floor optional: the reconciler passes Redis' time (ms), so
+--   a task rebuilt after a data loss never reuses a fencing token
 -- @return true | nil, err
-function _M.enqueue(q, row)
-    local ok, err = q:enqueue(_M.task_for(row))
+function _M.enqueue(q, row, claim_floor)
+    local task = _M.task_for(row)
+    task.claim_floor = claim_floor
+    local ok, err = q:enqueue(task)
     if ok or err == "exists" then
         return true
     end
