@@ -14,10 +14,12 @@
 #include "wtt_util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MODEL_MT "wtt.model.model"
@@ -145,11 +147,26 @@ read_audio(void *ctx, float *out, size_t want, size_t *got, char *err,
 }
 
 
+/* A new posteriors userdata on the stack, empty and safe to collect. */
+static post_ud *
+new_post(lua_State *L)
+{
+    post_ud *pu = lua_newuserdata(L, sizeof(*pu));
+
+    wtt_posteriors_init(&pu->p, 0);
+    luaL_getmetatable(L, POST_MT);
+    lua_setmetatable(L, -2);
+    return pu;
+}
+
+
 /*
  * m:infer(source, opts) -> posteriors | nil, err. source: a file path
  * (decoded and resampled while it streams through the model) or a pcm at
  * 22,050 Hz. opts: on_window(done, total) (return false to cancel),
- * nonfinite = "error" | "zero", max_duration (seconds), full_tail.
+ * nonfinite = "error" | "zero", max_duration (seconds), full_tail,
+ * memory_mb (posteriorgram megabytes kept in memory before they go to a
+ * temporary file; default 32).
  */
 static int
 l_model_infer(lua_State *L)
@@ -157,25 +174,18 @@ l_model_infer(lua_State *L)
     model_ud                *u = check_model(L);
     progress_ctx             pc = { L, 0 };
     struct wtt_audio_params  ap = wtt_audio_default_params();
+    struct wtt_infer_opts    io = wtt_infer_default_opts();
     struct wtt_audio_reader *reader = NULL;
     post_ud                 *pu;
     char                     err[512];
-    int                      rc, full_tail = 0;
+    int                      rc;
 
     if (u->m == NULL) {
         lua_pushnil(L);
         lua_pushliteral(L, "closed");
         return 2;
     }
-    if (lua_istable(L, 3)) {
-        lua_getfield(L, 3, "on_window");
-        if (lua_isfunction(L, -1)) {
-            lua_replace(L, 3);          /* keep it at a fixed index */
-            pc.fn = 3;
-        } else {
-            lua_pop(L, 1);
-        }
-    }
+    lua_settop(L, 3);
     if (lua_istable(L, 3)) {
         lua_getfield(L, 3, "nonfinite");
         if (lua_isstring(L, -1)
@@ -188,13 +198,19 @@ l_model_infer(lua_State *L)
             ap.max_duration_s = lua_tonumber(L, -1);
         }
         lua_getfield(L, 3, "full_tail");
-        full_tail = lua_toboolean(L, -1);
+        io.full_tail = lua_toboolean(L, -1);
         lua_pop(L, 3);
+        io.mem_budget = (size_t) (wtt_lua_opt_number(
+            L, 3, "memory_mb", (double) (io.mem_budget >> 20), 0, 1 << 20)
+            * 1048576.0);
+        lua_getfield(L, 3, "on_window");               /* at index 4 */
+        if (lua_isfunction(L, -1)) {
+            pc.fn = 4;
+        }
     }
-    pu = lua_newuserdata(L, sizeof(*pu));
-    memset(pu, 0, sizeof(*pu));
-    luaL_getmetatable(L, POST_MT);
-    lua_setmetatable(L, -2);
+    io.progress = on_progress;
+    io.progress_ctx = &pc;
+    pu = new_post(L);
 
     if (lua_type(L, 2) == LUA_TSTRING) {
         const struct wtt_audio_info *info;
@@ -206,11 +222,10 @@ l_model_infer(lua_State *L)
             return 2;
         }
         info = wtt_audio_get_info(reader);
-        rc = wtt_model_infer(u->m, read_audio, reader,
-                             info->duration > 0
-                             ? (size_t) (info->duration * WTT_SAMPLE_RATE)
-                             : 0,
-                             full_tail, on_progress, &pc, &pu->p, err, sizeof(err));
+        io.total_samples = info->duration > 0
+                           ? (size_t) (info->duration * WTT_SAMPLE_RATE) : 0;
+        rc = wtt_model_infer(u->m, read_audio, reader, &io, &pu->p, err,
+                             sizeof(err));
         wtt_audio_close(reader);
     } else {
         struct wtt_pcm *pcm = wtt_pcm_check(L, 2);
@@ -221,9 +236,9 @@ l_model_infer(lua_State *L)
                             "needs %d Hz", pcm->rate, WTT_SAMPLE_RATE);
             return 2;
         }
-        rc = wtt_model_infer(u->m, read_pcm, &src, pcm->n, full_tail,
-                             on_progress, &pc,
-                             &pu->p, err, sizeof(err));
+        io.total_samples = pcm->n;
+        rc = wtt_model_infer(u->m, read_pcm, &src, &io, &pu->p, err,
+                             sizeof(err));
     }
     if (rc != 0) {
         lua_pushnil(L);
@@ -249,26 +264,37 @@ l_post_close(lua_State *L)
 }
 
 
-/* The array and width of "frames", "onsets" or "contours". */
-static const float *
-post_array(lua_State *L, post_ud *p, int idx, int *bins)
+/* The first column and width of "frames", "onsets" or "contours". */
+static size_t
+post_columns(lua_State *L, int idx, int *bins)
 {
     const char *kind = luaL_checkstring(L, idx);
 
     if (strcmp(kind, "frames") == 0) {
         *bins = WTT_N_PITCHES;
-        return p->p.frames;
+        return WTT_POST_FRAMES;
     }
     if (strcmp(kind, "onsets") == 0) {
         *bins = WTT_N_PITCHES;
-        return p->p.onsets;
+        return WTT_POST_ONSETS;
     }
     if (strcmp(kind, "contours") == 0) {
         *bins = WTT_N_CONTOUR_BINS;
-        return p->p.contours;
+        return WTT_POST_CONTOURS;
     }
     luaL_argerror(L, idx, "expected frames, onsets or contours");
-    return NULL;
+    return 0;
+}
+
+
+/* post:storage() -> "memory" | "file" (beyond the memory budget) */
+static int
+l_post_storage(lua_State *L)
+{
+    post_ud *p = luaL_checkudata(L, 1, POST_MT);
+
+    lua_pushstring(L, wtt_rows_in_memory(&p->p.rows) ? "memory" : "file");
+    return 1;
 }
 
 
@@ -288,27 +314,104 @@ l_post_get(lua_State *L)
 {
     post_ud     *p = luaL_checkudata(L, 1, POST_MT);
     int          bins = 0;
-    const float *a = post_array(L, p, 2, &bins);
+    size_t       col = post_columns(L, 2, &bins);
     lua_Integer  f = luaL_checkinteger(L, 3), b = luaL_checkinteger(L, 4);
+    float        v;
+    char         err[256];
 
     if (f < 1 || (size_t) f > p->p.n_frames || b < 1 || b > bins) {
         return luaL_argerror(L, 3, "index out of range");
     }
-    lua_pushnumber(L, a[(size_t) (f - 1) * (size_t) bins + (size_t) (b - 1)]);
+    v = wtt_post_get(&p->p, (size_t) (f - 1), col + (size_t) (b - 1));
+    if (wtt_rows_check(&p->p.rows, err, sizeof(err)) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushnumber(L, v);
     return 1;
 }
 
 
-/* post:to_string(kind) -> float32 little-endian bytes, frame-major */
+/* Calls fn(ctx, rows, count) over all rows in chunks read into `buf`
+ * (POST_CHUNK rows). Returns 0, or -1 with err. */
+#define POST_CHUNK 512
+
+typedef int (*rows_fn)(void *ctx, const float *rows, size_t count);
+
+static int
+each_chunk(struct wtt_posteriors *p, float *buf, rows_fn fn, void *ctx,
+           char *err, size_t errlen)
+{
+    for (size_t r = 0; r < p->n_frames; r += POST_CHUNK) {
+        size_t k = p->n_frames - r < POST_CHUNK ? p->n_frames - r
+                                                 : POST_CHUNK;
+        if (wtt_rows_read(&p->rows, r, k, buf, err, errlen) != 0) {
+            return -1;
+        }
+        if (fn(ctx, buf, k) != 0) {
+            snprintf(err, errlen, "%s", strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+
+typedef struct {
+    float  *out;
+    size_t  col;
+    int     bins;
+} gather_ctx;
+
+
+static int
+gather(void *ctx, const float *rows, size_t count)
+{
+    gather_ctx *g = ctx;
+
+    for (size_t i = 0; i < count; i++) {
+        memcpy(g->out, rows + i * WTT_POST_COLS + g->col,
+               (size_t) g->bins * sizeof(float));
+        g->out += g->bins;
+    }
+    return 0;
+}
+
+
+/* post:to_string(kind) -> float32 little-endian bytes, frame-major
+ * [n_frames x bins] | nil, err */
 static int
 l_post_to_string(lua_State *L)
 {
-    post_ud     *p = luaL_checkudata(L, 1, POST_MT);
-    int          bins = 0;
-    const float *a = post_array(L, p, 2, &bins);
+    post_ud    *p = luaL_checkudata(L, 1, POST_MT);
+    gather_ctx  g = { NULL, 0, 0 };
+    float      *all, *buf;
+    char        err[256];
+    int         rc;
 
-    lua_pushlstring(L, (const char *) a,
-                    p->p.n_frames * (size_t) bins * sizeof(float));
+    g.col = post_columns(L, 2, &g.bins);
+    all = wtt_trymalloc(p->p.n_frames * (size_t) g.bins * sizeof(float) + 1);
+    buf = wtt_trymalloc(POST_CHUNK * WTT_POST_COLS * sizeof(float));
+    if (all == NULL || buf == NULL) {
+        free(all);
+        free(buf);
+        lua_pushnil(L);
+        lua_pushliteral(L, "out of memory");
+        return 2;
+    }
+    g.out = all;
+    rc = each_chunk(&p->p, buf, gather, &g, err, sizeof(err));
+    free(buf);
+    if (rc != 0) {
+        free(all);
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushlstring(L, (const char *) all,
+                    p->p.n_frames * (size_t) g.bins * sizeof(float));
+    free(all);
     return 1;
 }
 
@@ -369,6 +472,10 @@ l_post_notes(lua_State *L)
                 lua_rawseti(L, -2, b + 1);
             }
             lua_setfield(L, -2, "bends");              /* list note */
+            /* An hour holds tens of thousands of notes: do not keep two
+             * copies of their bends at the peak. */
+            free(notes[i].bends);
+            notes[i].bends = NULL;
         }
         lua_rawseti(L, -2, (int) i + 1);               /* list */
     }
@@ -382,7 +489,13 @@ l_post_notes(lua_State *L)
  * columns 0-87 note frames, 88-175 onsets, 176-439 contours (docs/engine.md).
  * ------------------------------------------------------------------------- */
 
-#define NPY_COLS (2 * WTT_N_PITCHES + WTT_N_CONTOUR_BINS)
+static int
+write_rows(void *ctx, const float *rows, size_t count)
+{
+    return fwrite(rows, sizeof(float) * WTT_POST_COLS, count, ctx) == count
+           ? 0 : -1;
+}
+
 
 /* post:save(path) -> true | nil, err (written to a temp name, renamed). */
 static int
@@ -390,43 +503,49 @@ l_post_save(lua_State *L)
 {
     post_ud    *p = luaL_checkudata(L, 1, POST_MT);
     const char *path = luaL_checkstring(L, 2);
-    char        head[128], tmp[4096];
+    char        head[128], tmp[4096], err[4400];
     int         hl;
+    float      *buf;
     FILE       *f;
     int         ok;
 
     hl = snprintf(head, sizeof(head),
                   "{'descr': '<f4', 'fortran_order': False, 'shape': "
-                  "(%zu, %d), }", p->p.n_frames, NPY_COLS);
+                  "(%zu, %d), }", p->p.n_frames, WTT_POST_COLS);
     /* Pad with spaces so that magic + header is a multiple of 64. */
     while ((10 + hl + 1) % 64 != 0) {
         head[hl++] = ' ';
     }
     head[hl++] = '\n';
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    f = fopen(tmp, "wb");
+    buf = wtt_trymalloc(POST_CHUNK * WTT_POST_COLS * sizeof(float));
+    f = buf != NULL ? fopen(tmp, "wb") : NULL;
     if (f == NULL) {
+        snprintf(err, sizeof(err), "%s: %s", tmp,
+                 buf == NULL ? "out of memory" : strerror(errno));
+        free(buf);
         lua_pushnil(L);
-        lua_pushfstring(L, "save failed: %s: %s", tmp, strerror(errno));
+        lua_pushfstring(L, "save failed: %s", err);
         return 2;
     }
+    snprintf(err, sizeof(err), "%s: write error", path);
     ok = fwrite("\x93NUMPY\x01\x00", 1, 8, f) == 8
          && fputc(hl & 0xff, f) != EOF && fputc(hl >> 8, f) != EOF
-         && fwrite(head, 1, (size_t) hl, f) == (size_t) hl;
-    for (size_t i = 0; ok && i < p->p.n_frames; i++) {
-        ok = fwrite(p->p.frames + i * WTT_N_PITCHES, 4, WTT_N_PITCHES, f)
-                 == WTT_N_PITCHES
-             && fwrite(p->p.onsets + i * WTT_N_PITCHES, 4, WTT_N_PITCHES, f)
-                 == WTT_N_PITCHES
-             && fwrite(p->p.contours + i * WTT_N_CONTOUR_BINS, 4,
-                       WTT_N_CONTOUR_BINS, f) == WTT_N_CONTOUR_BINS;
+         && fwrite(head, 1, (size_t) hl, f) == (size_t) hl
+         && each_chunk(&p->p, buf, write_rows, f, err, sizeof(err)) == 0;
+    free(buf);
+    if (fclose(f) != 0 && ok) {
+        ok = 0;
+        snprintf(err, sizeof(err), "%s: %s", path, strerror(errno));
     }
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
+    if (ok && rename(tmp, path) != 0) {
+        ok = 0;
+        snprintf(err, sizeof(err), "%s: %s", path, strerror(errno));
+    }
+    if (!ok) {
         unlink(tmp);
         lua_pushnil(L);
-        lua_pushfstring(L, "save failed: %s: %s", path, strerror(e));
+        lua_pushfstring(L, "save failed: %s", err);
         return 2;
     }
     lua_pushboolean(L, 1);
@@ -434,65 +553,58 @@ l_post_save(lua_State *L)
 }
 
 
-/* core.load_posteriors(path) -> posteriors | nil, err */
+/* core.load_posteriors(path) -> posteriors | nil, err. The file is read
+ * through the row cache, not loaded: an hour's posteriorgrams cost no
+ * memory. */
 static int
 l_load_posteriors(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    size_t      len, hl, n, cols;
-    char       *data = wtt_read_file(path, (size_t) 4 << 30, &len);
-    const char *shape;
+    char        head[10 + 4096], *shape;
+    size_t      hl, n, cols;
+    ssize_t     got;
+    struct stat st;
     post_ud    *p;
+    int         fd = open(path, O_RDONLY | O_CLOEXEC);
 
-    if (data == NULL) {
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int e = errno;
+        if (fd >= 0) {
+            close(fd);
+        }
         lua_pushnil(L);
-        lua_pushfstring(L, "load failed: %s: %s", path, strerror(errno));
+        lua_pushfstring(L, "load failed: %s: %s", path, strerror(e));
         return 2;
     }
-    if (len < 10 || memcmp(data, "\x93NUMPY\x01\x00", 8) != 0) {
-        free(data);
+    got = pread(fd, head, sizeof(head) - 1, 0);
+    if (got < 10 || memcmp(head, "\x93NUMPY\x01\x00", 8) != 0) {
+        close(fd);
         lua_pushnil(L);
         lua_pushfstring(L, "load failed: %s: not a .npy (v1.0) file", path);
         return 2;
     }
-    hl = (unsigned char) data[8] | ((size_t) (unsigned char) data[9] << 8);
-    shape = 10 + hl <= len ? strstr(data + 10, "'shape': (") : NULL;
-    if (shape == NULL || strstr(data + 10, "'<f4'") == NULL
-        || strstr(data + 10, "'fortran_order': False") == NULL
+    head[got] = '\0';
+    hl = (unsigned char) head[8] | ((size_t) (unsigned char) head[9] << 8);
+    if (10 + hl <= (size_t) got) {
+        head[10 + hl] = '\0';
+    }
+    shape = 10 + hl <= (size_t) got ? strstr(head + 10, "'shape': (") : NULL;
+    if (shape == NULL || strstr(head + 10, "'<f4'") == NULL
+        || strstr(head + 10, "'fortran_order': False") == NULL
         || sscanf(shape, "'shape': (%zu, %zu)", &n, &cols) != 2
-        || cols != NPY_COLS || len - 10 - hl != n * cols * 4)
+        || cols != WTT_POST_COLS || n > (size_t) st.st_size
+        || (size_t) st.st_size - 10 - hl != n * cols * 4)
     {
-        free(data);
+        close(fd);
         lua_pushnil(L);
         lua_pushfstring(L, "load failed: %s: expected float32 [n, %d] "
-                        "posteriors", path, NPY_COLS);
+                        "posteriors", path, WTT_POST_COLS);
         return 2;
     }
-    p = lua_newuserdata(L, sizeof(*p));
-    memset(p, 0, sizeof(*p));
-    luaL_getmetatable(L, POST_MT);
-    lua_setmetatable(L, -2);
-    p->p.frames = wtt_trymalloc(n * WTT_N_PITCHES * 4);
-    p->p.onsets = wtt_trymalloc(n * WTT_N_PITCHES * 4);
-    p->p.contours = wtt_trymalloc(n * WTT_N_CONTOUR_BINS * 4);
-    if (p->p.frames == NULL || p->p.onsets == NULL || p->p.contours == NULL) {
-        free(data);
-        lua_pushnil(L);
-        lua_pushliteral(L, "load failed: out of memory");
-        return 2;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const float *row = (const float *) (const void *) (data + 10 + hl)
-                           + i * NPY_COLS;
-        memcpy(p->p.frames + i * WTT_N_PITCHES, row, WTT_N_PITCHES * 4);
-        memcpy(p->p.onsets + i * WTT_N_PITCHES, row + WTT_N_PITCHES,
-               WTT_N_PITCHES * 4);
-        memcpy(p->p.contours + i * WTT_N_CONTOUR_BINS,
-               row + 2 * WTT_N_PITCHES, WTT_N_CONTOUR_BINS * 4);
-    }
+    p = new_post(L);
+    wtt_rows_open(&p->p.rows, fd, (off_t) (10 + hl), n, WTT_POST_COLS);
     p->p.n_frames = n;
     p->p.n_samples = n * WTT_SAMPLE_RATE / 86;
-    free(data);
     return 1;
 }
 
@@ -506,6 +618,7 @@ static const luaL_Reg model_methods[] = {
 
 static const luaL_Reg post_methods[] = {
     { "n_frames",  l_post_n_frames },
+    { "storage",   l_post_storage },
     { "get",       l_post_get },
     { "to_string", l_post_to_string },
     { "notes",     l_post_notes },

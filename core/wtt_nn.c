@@ -1004,68 +1004,46 @@ wtt_model_run(struct wtt_model *m, const float *windows, size_t n,
 #define LEAD_ZEROS  (15 * 256)
 
 void
+wtt_posteriors_init(struct wtt_posteriors *post, size_t mem_budget)
+{
+    post->n_frames = 0;
+    post->n_samples = 0;
+    wtt_rows_init(&post->rows, WTT_POST_COLS, mem_budget);
+}
+
+
+void
 wtt_posteriors_free(struct wtt_posteriors *post)
 {
-    free(post->frames);
-    free(post->onsets);
-    free(post->contours);
-    memset(post, 0, sizeof(*post));
+    wtt_rows_free(&post->rows);
+    post->n_frames = 0;
+    post->n_samples = 0;
 }
 
 
-/* Makes room for `need` frames in `post` (exactly, when it grows). */
+/* Appends the kept frames of `nw` windows' outputs to `post`, interleaved
+ * into rows through `stage` (KEEP_FRAMES rows). */
 static int
-reserve(struct wtt_posteriors *post, size_t *cap, size_t need)
+append_frames(struct wtt_posteriors *post, size_t nw, const float *fr,
+              const float *on, const float *co, float *stage, char *err,
+              size_t errlen)
 {
-    if (need > *cap) {
-        size_t c = need;
-        float *a, *b, *d;
-        a = realloc(post->frames, c * WTT_N_PITCHES * sizeof(float));
-        if (a != NULL) {
-            post->frames = a;
+    for (size_t w = 0; w < nw; w++) {
+        for (size_t i = 0; i < KEEP_FRAMES; i++) {
+            size_t src = w * WTT_FRAMES_PER_WIN + WTT_TRIM_FRAMES + i;
+            float *row = stage + i * WTT_POST_COLS;
+            memcpy(row + WTT_POST_FRAMES, fr + src * WTT_N_PITCHES,
+                   sizeof(float) * WTT_N_PITCHES);
+            memcpy(row + WTT_POST_ONSETS, on + src * WTT_N_PITCHES,
+                   sizeof(float) * WTT_N_PITCHES);
+            memcpy(row + WTT_POST_CONTOURS, co + src * WTT_N_CONTOUR_BINS,
+                   sizeof(float) * WTT_N_CONTOUR_BINS);
         }
-        b = realloc(post->onsets, c * WTT_N_PITCHES * sizeof(float));
-        if (b != NULL) {
-            post->onsets = b;
-        }
-        d = realloc(post->contours, c * WTT_N_CONTOUR_BINS * sizeof(float));
-        if (d != NULL) {
-            post->contours = d;
-        }
-        if (a == NULL || b == NULL || d == NULL) {
+        if (wtt_rows_append(&post->rows, stage, KEEP_FRAMES, err, errlen)
+            != 0)
+        {
             return -1;
         }
-        *cap = c;
-    }
-    return 0;
-}
-
-
-/* Appends the kept frames of `nw` windows' outputs to `post`. */
-static int
-append_frames(struct wtt_posteriors *post, size_t *cap, size_t nw,
-              const float *fr, const float *on, const float *co)
-{
-    size_t need = post->n_frames + nw * KEEP_FRAMES;
-
-    /* Unknown length: grow by half again each time. */
-    if (need > *cap && reserve(post, cap, need > *cap + *cap / 2
-                                          ? need : *cap + *cap / 2) != 0)
-    {
-        return -1;
-    }
-    for (size_t w = 0; w < nw; w++) {
-        size_t src = w * WTT_FRAMES_PER_WIN + WTT_TRIM_FRAMES;
-        size_t dst = post->n_frames;
-        memcpy(post->frames + dst * WTT_N_PITCHES,
-               fr + src * WTT_N_PITCHES,
-               sizeof(float) * KEEP_FRAMES * WTT_N_PITCHES);
-        memcpy(post->onsets + dst * WTT_N_PITCHES,
-               on + src * WTT_N_PITCHES,
-               sizeof(float) * KEEP_FRAMES * WTT_N_PITCHES);
-        memcpy(post->contours + dst * WTT_N_CONTOUR_BINS,
-               co + src * WTT_N_CONTOUR_BINS,
-               sizeof(float) * KEEP_FRAMES * WTT_N_CONTOUR_BINS);
         post->n_frames += KEEP_FRAMES;
     }
     return 0;
@@ -1104,39 +1082,53 @@ frames_for(size_t samples, int full_tail)
 }
 
 
+struct wtt_infer_opts
+wtt_infer_default_opts(void)
+{
+    struct wtt_infer_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.mem_budget = WTT_POST_MEM_DEFAULT;
+    return o;
+}
+
+
 int
 wtt_model_infer(struct wtt_model *m, wtt_read_fn read, void *read_ctx,
-                size_t total_samples, int full_tail, wtt_progress_fn progress,
-                void *progress_ctx, struct wtt_posteriors *post, char *err,
-                size_t errlen)
+                const struct wtt_infer_opts *o, struct wtt_posteriors *post,
+                char *err, size_t errlen)
 {
     /* A batch is one window per thread: the signal is kept from the start
      * of the batch's first window to the end of its last one. */
     size_t  batch = (size_t) m->nthreads;
     size_t  span = (batch - 1) * WTT_HOP_SAMPLES + WTT_WINDOW_SAMPLES;
     float  *sig = NULL, *win = NULL, *fr = NULL, *on = NULL, *co = NULL;
-    size_t  have = 0, consumed = 0, cap = 0, n_samples = 0, done = 0;
+    float  *stage = NULL;
+    size_t  have = 0, consumed = 0, n_samples = 0, done = 0;
     size_t  total_windows = 0, needed_frames;
-    int     eof = 0, rc = -1;
+    int     eof = 0, rc = -1, full_tail = o->full_tail;
 
-    memset(post, 0, sizeof(*post));
+    wtt_posteriors_init(post, o->mem_budget);
     sig = wtt_trymalloc(span * sizeof(float));
     win = wtt_trymalloc(batch * WTT_WINDOW_SAMPLES * sizeof(float));
     fr = wtt_trymalloc(batch * WTT_FRAMES_PER_WIN * WTT_N_PITCHES * 4);
     on = wtt_trymalloc(batch * WTT_FRAMES_PER_WIN * WTT_N_PITCHES * 4);
     co = wtt_trymalloc(batch * WTT_FRAMES_PER_WIN * WTT_N_CONTOUR_BINS * 4);
+    stage = wtt_trymalloc(KEEP_FRAMES * WTT_POST_COLS * sizeof(float));
     if (sig == NULL || win == NULL || fr == NULL || on == NULL
-        || co == NULL)
+        || co == NULL || stage == NULL)
     {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
-    if (total_samples > 0) {
-        needed_frames = frames_for(total_samples, full_tail);
+    if (o->total_samples > 0) {
+        needed_frames = frames_for(o->total_samples, full_tail);
         total_windows = (needed_frames + KEEP_FRAMES - 1) / KEEP_FRAMES;
-        /* Sized once when the length is known: no doubling, no copy. */
-        if (reserve(post, &cap, total_windows * KEEP_FRAMES) != 0) {
-            snprintf(err, errlen, "out of memory for the posteriorgrams");
+        /* Sized once when the length is known: no doubling, no copy (or
+         * straight to the file when it will not fit the budget). */
+        if (wtt_rows_reserve(&post->rows, total_windows * KEEP_FRAMES, err,
+                             errlen) != 0)
+        {
             goto done;
         }
     }
@@ -1196,15 +1188,14 @@ wtt_model_infer(struct wtt_model *m, wtt_read_fn read, void *read_ctx,
         if (wtt_model_run(m, win, nw, fr, on, co, err, errlen) != 0) {
             goto done;
         }
-        if (append_frames(post, &cap, nw, fr, on, co) != 0) {
-            snprintf(err, errlen, "out of memory for the posteriorgrams");
+        if (append_frames(post, nw, fr, on, co, stage, err, errlen) != 0) {
             goto done;
         }
         done += nw;
-        if (progress != NULL) {
+        if (o->progress != NULL) {
             size_t est = total_windows > done ? total_windows
                          : (eof ? done : 0);
-            if (progress(progress_ctx, done, est) != 0) {
+            if (o->progress(o->progress_ctx, done, est) != 0) {
                 snprintf(err, errlen, "cancelled");
                 goto done;
             }
@@ -1226,11 +1217,13 @@ wtt_model_infer(struct wtt_model *m, wtt_read_fn read, void *read_ctx,
     needed_frames = frames_for(n_samples, full_tail);
     if (post->n_frames > needed_frames) {
         post->n_frames = needed_frames;
+        wtt_rows_truncate(&post->rows, needed_frames);
     }
     post->n_samples = n_samples;
     rc = 0;
 
 done:
+    free(stage);
     free(sig);
     free(win);
     free(fr);

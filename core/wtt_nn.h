@@ -16,10 +16,12 @@
  *     struct wtt_model *m;
  *     char err[256];
  *     if (wtt_model_load(&p, &m, err, sizeof(err)) != 0) { ... }
+ *     struct wtt_infer_opts o = wtt_infer_default_opts();
+ *     o.progress = on_window;
  *     struct wtt_posteriors post;
- *     if (wtt_model_infer(m, read_fn, ctx, 0, 0, on_window, ctx, &post,
- *                         err, sizeof(err)) != 0) { ... }
- *     ... post.frames[i * 88 + pitch] ...
+ *     if (wtt_model_infer(m, read_fn, ctx, &o, &post, err,
+ *                         sizeof(err)) != 0) { ... }
+ *     ... wtt_post_get(&post, frame, WTT_POST_ONSETS + pitch) ...
  *     wtt_posteriors_free(&post);
  *     wtt_model_free(m);
  *
@@ -33,6 +35,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "wtt_rows.h"
 
 #define WTT_SAMPLE_RATE      22050
 #define WTT_WINDOW_SAMPLES   43844
@@ -49,15 +53,30 @@ struct wtt_model_params {
     int         threads;    /* worker threads; 0 = one per core */
 };
 
-/* Frame-major posteriorgrams: frames/onsets [n_frames x 88], contours
- * [n_frames x 264], all in 0..1. */
+/* Posteriorgrams, one row of WTT_POST_COLS floats (all in 0..1) a frame:
+ * note frames at columns WTT_POST_FRAMES.., onsets at WTT_POST_ONSETS..,
+ * contours at WTT_POST_CONTOURS... The rows stay in memory up to a budget
+ * and go to a temporary file beyond it (wtt_rows.h), so an hour of audio
+ * costs no more memory than a minute. */
+#define WTT_POST_FRAMES   0
+#define WTT_POST_ONSETS   WTT_N_PITCHES
+#define WTT_POST_CONTOURS (2 * WTT_N_PITCHES)
+#define WTT_POST_COLS     (2 * WTT_N_PITCHES + WTT_N_CONTOUR_BINS)
+
+/* Default posteriorgram bytes kept in memory (about 3.5 minutes). */
+#define WTT_POST_MEM_DEFAULT ((size_t) 32 << 20)
+
 struct wtt_posteriors {
-    size_t  n_frames;
-    size_t  n_samples;      /* audio length they were computed from */
-    float  *frames;
-    float  *onsets;
-    float  *contours;
+    size_t           n_frames;
+    size_t           n_samples;  /* audio length they were computed from */
+    struct wtt_rows  rows;
 };
+
+static inline float
+wtt_post_get(struct wtt_posteriors *p, size_t frame, size_t col)
+{
+    return wtt_rows_get(&p->rows, frame, col);
+}
 
 /*
  * Pulls up to `want` mono samples at 22,050 Hz into `out`; sets *got (0 at
@@ -95,19 +114,30 @@ int wtt_model_run(struct wtt_model *m, const float *windows, size_t n,
                   float *frames, float *onsets, float *contours,
                   char *err, size_t errlen);
 
+struct wtt_infer_opts {
+    size_t           total_samples;  /* length when known (progress), or 0 */
+    int              full_tail;      /* see wtt_model_infer */
+    size_t           mem_budget;     /* posteriorgram bytes in memory */
+    wtt_progress_fn  progress;       /* or NULL */
+    void            *progress_ctx;
+};
+
+struct wtt_infer_opts wtt_infer_default_opts(void);
+
 /*
  * Transcribes a stream of audio into posteriorgrams with the official
- * windowing. `total_samples` is the length when known (for progress), or 0.
- * `full_tail` 0 cuts the output like the official code (floor(samples * 86
- * / 22050) frames, which leaves the last 0.67% untranscribed); 1 keeps
- * frames until the official time base reaches the end of the audio.
- * On success `post` owns three arrays freed by wtt_posteriors_free.
+ * windowing. `full_tail` 0 cuts the output like the official code
+ * (floor(samples * 86 / 22050) frames, which leaves the last 0.67%
+ * untranscribed); 1 keeps frames until the official time base reaches the
+ * end of the audio. On success `post` owns its rows; free them with
+ * wtt_posteriors_free.
  */
 int wtt_model_infer(struct wtt_model *m, wtt_read_fn read, void *read_ctx,
-                    size_t total_samples, int full_tail,
-                    wtt_progress_fn progress,
-                    void *progress_ctx, struct wtt_posteriors *post,
-                    char *err, size_t errlen);
+                    const struct wtt_infer_opts *o,
+                    struct wtt_posteriors *post, char *err, size_t errlen);
+
+/* Empty posteriorgrams (in memory, budget `mem_budget` bytes). */
+void wtt_posteriors_init(struct wtt_posteriors *post, size_t mem_budget);
 
 void wtt_posteriors_free(struct wtt_posteriors *post);
 

@@ -3,16 +3,24 @@
  *
  * The official melodia step looks for the global maximum of the remaining
  * energy with a full scan per note, which is quadratic (7 s for two minutes
- * of audio). Energy only ever decreases (cells are set to 0), so here every
- * cell above the frame threshold is sorted once, in the order the official
- * scan would pick them, and the next note starts at the first cell of that
- * list that has not been cleared yet: the same notes, in linear time after
- * one sort.
+ * of audio). Energy only ever decreases (cells are set to 0), so here the
+ * cells above the frame threshold are sorted in the order the official scan
+ * would pick them, and the next note starts at the first cell of that list
+ * that has not been cleared yet: the same notes, in linear time after the
+ * sort.
+ *
+ * Memory stays flat however long the audio: the posteriorgrams and the
+ * remaining energy are read row by row through wtt_rows (in a file beyond
+ * a budget), the onset peaks are found in one streaming pass with three
+ * rows in hand, and the melodia cells are sorted in slices of descending
+ * value (a histogram of their float bits says where each slice ends), so
+ * at most MELODIA_SLICE cells are held at a time.
  */
 #include "wtt_notes.h"
 #include "wtt_util.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +31,8 @@
 #define MAX_FREQ_IDX  87
 #define ANNOT_FRAMES  172
 #define BEND_TOL      25
+#define MELODIA_SLICE ((size_t) 1 << 18)
+#define HIST_SHIFT    15          /* float bits to histogram bucket */
 
 typedef struct {
     float value;
@@ -104,88 +114,149 @@ js_index(double x, int len)
 
 
 /* ---------------------------------------------------------------------------
- * Inferred onsets and their peaks
+ * Reading the posteriorgrams
  * ------------------------------------------------------------------------- */
 
-/* frameDiff before scaling: min over n=1,2 of F[r]-F[r-n], floored at 0,
- * rows 0 and 1 zero. */
-static double
-frame_diff(const float *fr, int r, int c)
-{
-    double d1, d2, v;
+/* The matrices as the official code sees them after constrainFrequency:
+ * columns outside [lo, hi) read as zero. */
+typedef struct {
+    struct wtt_posteriors *post;
+    int                    lo, hi;
+} src_t;
 
-    if (r < 2) {
+
+static double
+frame_at(const src_t *s, int r, int c)
+{
+    if (c < s->lo || c >= s->hi) {
         return 0.0;
     }
-    d1 = (double) fr[r * N_PITCH + c] - (double) fr[(r - 1) * N_PITCH + c];
-    d2 = (double) fr[r * N_PITCH + c] - (double) fr[(r - 2) * N_PITCH + c];
-    v = js_min(d1, d2);
-    return js_max(v, 0.0);
+    return wtt_post_get(s->post, (size_t) r, WTT_POST_FRAMES + (size_t) c);
 }
 
 
-/* The onsets actually thresholded: inferred when asked, else raw. */
 static double
-onset_at(const float *on, const float *fr, int r, int c, int infer,
-         double onset_max, double diff_max)
+onset_raw(const src_t *s, int r, int c)
 {
-    if (!infer) {
-        return on[r * N_PITCH + c];
+    if (c < s->lo || c >= s->hi) {
+        return 0.0;
     }
-    return js_max((double) on[r * N_PITCH + c],
-                  onset_max * frame_diff(fr, r, c) / diff_max);
+    return wtt_post_get(s->post, (size_t) r, WTT_POST_ONSETS + (size_t) c);
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Inferred onsets and their peaks
+ * ------------------------------------------------------------------------- */
+
+/* frameDiff before scaling for one row: min over n=1,2 of F[r]-F[r-n],
+ * floored at 0; rows 0 and 1 are zero. f0, f1, f2: rows r, r-1, r-2. */
+static void
+frame_diff_row(const double *f0, const double *f1, const double *f2, int r,
+               double *out)
+{
+    for (int c = 0; c < N_PITCH; c++) {
+        out[c] = r < 2 ? 0.0 : js_max(js_min(f0[c] - f1[c], f0[c] - f2[c]),
+                                      0.0);
+    }
+}
+
+
+/* Streams the rows once: row r of the frames into f[r % 3] (so rows r-1
+ * and r-2 stay in hand) and of the thresholded onsets into v[r % 3]. */
+typedef struct {
+    const src_t *s;
+    int          infer;
+    double       onset_max, diff_max;
+    double       f[3][N_PITCH], v[3][N_PITCH];
+} onset_stream;
+
+
+static void
+load_row(onset_stream *st, int r)
+{
+    double *f0 = st->f[r % 3], diff[N_PITCH];
+
+    for (int c = 0; c < N_PITCH; c++) {
+        f0[c] = frame_at(st->s, r, c);
+    }
+    if (!st->infer) {
+        for (int c = 0; c < N_PITCH; c++) {
+            st->v[r % 3][c] = onset_raw(st->s, r, c);
+        }
+        return;
+    }
+    frame_diff_row(f0, st->f[(r + 2) % 3], st->f[(r + 1) % 3], r, diff);
+    for (int c = 0; c < N_PITCH; c++) {
+        st->v[r % 3][c] = js_max(onset_raw(st->s, r, c),
+                                 st->onset_max * diff[c] / st->diff_max);
+    }
 }
 
 
 /*
  * Finds note starts: local maxima over time (strictly above both
- * neighbours) of the onsets above the threshold, in the official order
- * (rows descending, then columns descending). Returns the count; *starts
- * is malloc'd pairs (row, col).
+ * neighbours) of the onsets above the threshold. Returns the count; *starts
+ * is malloc'd pairs (row, col) in ascending order (the official order is
+ * the reverse: rows descending, then columns descending).
  */
 static long
-find_starts(const float *on, const float *fr, int n, int infer,
-            double thresh, int **starts)
+find_starts(const src_t *s, int n, int infer, double thresh, int **starts)
 {
-    double onset_max = 0.0, diff_max = 0.0;
-    long   count = 0, cap = 256;
-    int   *s = wtt_malloc(sizeof(int) * 2 * (size_t) cap);
+    onset_stream *st = wtt_calloc(1, sizeof(*st));
+    long          count = 0, cap = 256;
+    int          *out = wtt_malloc(sizeof(int) * 2 * (size_t) cap);
 
+    st->s = s;
+    st->infer = infer;
     if (infer) {
-        for (long i = 0; i < (long) n * N_PITCH; i++) {
-            onset_max = js_max(onset_max, on[i]);
-        }
+        double diff[N_PITCH];
         for (int r = 0; r < n; r++) {
+            double *f0 = st->f[r % 3];
             for (int c = 0; c < N_PITCH; c++) {
-                diff_max = js_max(diff_max, frame_diff(fr, r, c));
+                f0[c] = frame_at(s, r, c);
+                st->onset_max = js_max(st->onset_max, onset_raw(s, r, c));
+            }
+            frame_diff_row(f0, st->f[(r + 2) % 3], st->f[(r + 1) % 3], r,
+                           diff);
+            for (int c = 0; c < N_PITCH; c++) {
+                st->diff_max = js_max(st->diff_max, diff[c]);
             }
         }
     }
-    for (int r = n - 1; r >= 0; r--) {
-        for (int c = N_PITCH - 1; c >= 0; c--) {
-            double v = onset_at(on, fr, r, c, infer, onset_max, diff_max);
-            int    peak = 1;
+    for (int r = 0; r < n; r++) {
+        const double *v, *prev, *next;
+        if (r == 0) {
+            load_row(st, 0);
+        }
+        if (r + 1 < n) {
+            load_row(st, r + 1);
+        }
+        v = st->v[r % 3];
+        prev = st->v[(r + 2) % 3];
+        next = st->v[(r + 1) % 3];
+        for (int c = 0; c < N_PITCH; c++) {
+            int peak = 1;
             if (r > 0) {
-                peak = v > onset_at(on, fr, r - 1, c, infer, onset_max,
-                                    diff_max);
+                peak = v[c] > prev[c];
             }
             if (peak && r < n - 1) {
-                peak = v > onset_at(on, fr, r + 1, c, infer, onset_max,
-                                    diff_max);
+                peak = v[c] > next[c];
             }
-            if (!peak || !(v > thresh)) {
+            if (!peak || !(v[c] > thresh)) {
                 continue;
             }
             if (count == cap) {
                 cap *= 2;
-                s = wtt_realloc(s, sizeof(int) * 2 * (size_t) cap);
+                out = wtt_realloc(out, sizeof(int) * 2 * (size_t) cap);
             }
-            s[2 * count] = r;
-            s[2 * count + 1] = c;
+            out[2 * count] = r;
+            out[2 * count + 1] = c;
             count++;
         }
     }
-    *starts = s;
+    free(st);
+    *starts = out;
     return count;
 }
 
@@ -217,26 +288,33 @@ push_note(note_list *l, int start, int len, int col, double amp)
 
 
 static double
-mean_energy(const float *fr, int from, int to, int col)
+mean_energy(const src_t *s, int from, int to, int col)
 {
     double sum = 0.0;
 
     for (int j = from; j < to; j++) {
-        sum += fr[j * N_PITCH + col];
+        sum += frame_at(s, j, col);
     }
     return sum / (double) (to - from);
 }
 
 
-static void
-clear3(float *rem, int row, int col)
+static float
+rem_at(struct wtt_rows *rem, int r, int c)
 {
-    rem[row * N_PITCH + col] = 0.0f;
+    return wtt_rows_get(rem, (size_t) r, (size_t) c);
+}
+
+
+static void
+clear3(struct wtt_rows *rem, int row, int col)
+{
+    wtt_rows_set(rem, (size_t) row, (size_t) col, 0.0f);
     if (col < MAX_FREQ_IDX) {
-        rem[row * N_PITCH + col + 1] = 0.0f;
+        wtt_rows_set(rem, (size_t) row, (size_t) col + 1, 0.0f);
     }
     if (col > 0) {
-        rem[row * N_PITCH + col - 1] = 0.0f;
+        wtt_rows_set(rem, (size_t) row, (size_t) col - 1, 0.0f);
     }
 }
 
@@ -256,43 +334,48 @@ cmp_cell(const void *a, const void *b)
 }
 
 
-static void
-melodia(const float *fr, float *rem, int n, const struct wtt_notes_params *p,
-        note_list *out)
+static uint32_t
+float_bits(float v)
 {
-    double thr = p->frame_threshold;
-    long   m = 0;
-    cell_t *cells;
+    uint32_t u;
 
-    for (long i = 0; i < (long) n * N_PITCH; i++) {
-        if (isnan(rem[i])) {
-            return;     /* the official global max is NaN: no melodia */
-        }
-        m += rem[i] > thr;
-    }
-    cells = wtt_malloc(sizeof(cell_t) * (size_t) (m ? m : 1));
-    m = 0;
+    memcpy(&u, &v, sizeof(u));
+    return u;
+}
+
+
+/* The cells of rem above `thr` whose histogram bucket is in [lo, hi), in
+ * the official scan's order. Returns the count; *out is malloc'd. */
+static size_t
+melodia_slice(struct wtt_rows *rem, int n, double thr, uint32_t lo,
+              uint32_t hi, size_t expect, int numpy_ties, cell_t **out)
+{
+    cell_t *cells = wtt_malloc(sizeof(cell_t) * (expect ? expect : 1));
+    size_t  m = 0;
+
     for (int r = 0; r < n; r++) {
         for (int c = 0; c < N_PITCH; c++) {
-            if (rem[r * N_PITCH + c] > thr) {
-                cells[m].value = rem[r * N_PITCH + c];
+            float    v = rem_at(rem, r, c);
+            uint32_t b = float_bits(v) >> HIST_SHIFT;
+            if (v > thr && b >= lo && b < hi && m < expect) {
+                cells[m].value = v;
                 cells[m].row = r;
                 cells[m].col = c;
                 m++;
             }
         }
     }
-    qsort(cells, (size_t) m, sizeof(cell_t), cmp_cell);
-    if (p->numpy_ties) {
+    qsort(cells, m, sizeof(cell_t), cmp_cell);
+    if (numpy_ties) {
         /* numpy's argmax takes the first column among ties. */
-        for (long a = 0; a < m;) {
-            long b = a;
+        for (size_t a = 0; a < m;) {
+            size_t b = a;
             while (b < m && cells[b].value == cells[a].value
                    && cells[b].row == cells[a].row)
             {
                 b++;
             }
-            for (long i = a, j = b - 1; i < j; i++, j--) {
+            for (size_t i = a, j = b - 1; i < j; i++, j--) {
                 cell_t t = cells[i];
                 cells[i] = cells[j];
                 cells[j] = t;
@@ -300,43 +383,92 @@ melodia(const float *fr, float *rem, int n, const struct wtt_notes_params *p,
             a = b;
         }
     }
+    *out = cells;
+    return m;
+}
 
-    for (long q = 0; q < m; q++) {
-        int mid = cells[q].row, col = cells[q].col, i, k, start, end;
 
-        if (rem[mid * N_PITCH + col] != cells[q].value) {
-            continue;   /* cleared by an earlier note */
+static void
+melodia(const src_t *s, struct wtt_rows *rem, int n,
+        const struct wtt_notes_params *p, note_list *out)
+{
+    double    thr = p->frame_threshold;
+    size_t    nb = ((size_t) UINT32_MAX >> HIST_SHIFT) + 1;
+    size_t   *hist = wtt_calloc(nb, sizeof(size_t));
+    uint32_t  hi = (uint32_t) nb;
+
+    for (int r = 0; r < n; r++) {
+        for (int c = 0; c < N_PITCH; c++) {
+            float v = rem_at(rem, r, c);
+            if (isnan(v)) {
+                free(hist);
+                return;     /* the official global max is NaN: no melodia */
+            }
+            if (v > thr) {
+                hist[float_bits(v) >> HIST_SHIFT]++;
+            }
         }
-        /* The official scan keeps [0,0] when row 0's maximum ties it. */
-        if (mid == 0 && !p->numpy_ties && rem[0] == cells[q].value) {
-            col = 0;
-        }
-        rem[mid * N_PITCH + col] = 0.0f;
-        for (i = mid + 1, k = 0; i < n - 1 && k < p->energy_tolerance; i++) {
-            k = rem[i * N_PITCH + col] < thr ? k + 1 : 0;
-            clear3(rem, i, col);
-        }
-        end = i - 1 - k;
-        for (i = mid - 1, k = 0; i > 0 && k < p->energy_tolerance; i--) {
-            k = rem[i * N_PITCH + col] < thr ? k + 1 : 0;
-            clear3(rem, i, col);
-        }
-        start = i + 1 + k;
-        if (end - start <= p->min_note_frames) {
-            continue;
-        }
-        push_note(out, start, end - start, col,
-                  mean_energy(fr, start, end, col));
     }
-    free(cells);
+    /* Slices of buckets from the top, each at most MELODIA_SLICE cells
+     * unless one bucket alone holds more. Equal values share a bucket, so
+     * the slices together keep the whole order. */
+    while (hi > 0) {
+        uint32_t lo = hi;
+        size_t   expect = 0, m;
+        cell_t  *cells;
+
+        while (lo > 0 && (expect == 0
+                          || expect + hist[lo - 1] <= MELODIA_SLICE))
+        {
+            expect += hist[--lo];
+        }
+        if (expect == 0) {
+            break;
+        }
+        m = melodia_slice(rem, n, thr, lo, hi, expect, p->numpy_ties,
+                          &cells);
+        for (size_t q = 0; q < m; q++) {
+            int mid = cells[q].row, col = cells[q].col, i, k, start, end;
+
+            if (rem_at(rem, mid, col) != cells[q].value) {
+                continue;   /* cleared by an earlier note */
+            }
+            /* The official scan keeps [0,0] when row 0's maximum ties it. */
+            if (mid == 0 && !p->numpy_ties
+                && rem_at(rem, 0, 0) == cells[q].value)
+            {
+                col = 0;
+            }
+            wtt_rows_set(rem, (size_t) mid, (size_t) col, 0.0f);
+            for (i = mid + 1, k = 0; i < n - 1 && k < p->energy_tolerance;
+                 i++)
+            {
+                k = rem_at(rem, i, col) < thr ? k + 1 : 0;
+                clear3(rem, i, col);
+            }
+            end = i - 1 - k;
+            for (i = mid - 1, k = 0; i > 0 && k < p->energy_tolerance; i--) {
+                k = rem_at(rem, i, col) < thr ? k + 1 : 0;
+                clear3(rem, i, col);
+            }
+            start = i + 1 + k;
+            if (end - start <= p->min_note_frames) {
+                continue;
+            }
+            push_note(out, start, end - start, col,
+                      mean_energy(s, start, end, col));
+        }
+        free(cells);
+        hi = lo;
+    }
+    free(hist);
 }
 
 
 /* Pitch bends: per frame, the contour bin nearest the note (Gaussian
  * weighted, 25 bins each side) relative to the note's own bin. */
 static void
-add_bends(const struct wtt_posteriors *post, struct wtt_note *note,
-          int numpy_ties)
+add_bends(struct wtt_posteriors *post, struct wtt_note *note, int numpy_ties)
 {
     double gauss[2 * BEND_TOL + 1];
     double bin = 36.0 * log2(440.0 * pow(2.0, (note->pitch - 69.0) / 12.0)
@@ -354,12 +486,13 @@ add_bends(const struct wtt_posteriors *post, struct wtt_note *note,
     note->n_bends = note->n_frames;
     note->bends = wtt_malloc(sizeof(int) * (size_t) (note->n_frames + 1));
     for (int t = 0; t < note->n_frames; t++) {
-        const float *row = post->contours
-                           + (size_t) (note->start_frame + t) * N_CONTOUR;
-        double       best = 0.0;
-        int          arg = -1;
+        size_t row = (size_t) (note->start_frame + t);
+        double best = 0.0;
+        int    arg = -1;
         for (int c = fs; c < fe; c++) {
-            double v = row[c] * gauss[g0 + c - fs];
+            double v = wtt_post_get(post, row, WTT_POST_CONTOURS
+                                               + (size_t) c)
+                       * gauss[g0 + c - fs];
             /* JS argMax: a later equal value wins; numpy: the first. */
             if (arg < 0 || (numpy_ties ? v > best : !(best > v))) {
                 best = v;
@@ -371,74 +504,73 @@ add_bends(const struct wtt_posteriors *post, struct wtt_note *note,
 }
 
 
+/* The remaining energy starts as the (constrained) frames: in memory when
+ * the posteriorgrams are, else in its own temporary file. */
+static int
+init_remaining(const src_t *s, int n, struct wtt_rows *rem, char *err,
+               size_t errlen)
+{
+    float row[N_PITCH * 64];
+    int   rc = 0;
+
+    wtt_rows_init(rem, N_PITCH,
+                  wtt_rows_in_memory(&s->post->rows) ? SIZE_MAX : 0);
+    if (wtt_rows_reserve(rem, (size_t) n, err, errlen) != 0) {
+        return -1;
+    }
+    for (int r0 = 0; r0 < n && rc == 0; r0 += 64) {
+        int k = n - r0 < 64 ? n - r0 : 64;
+        for (int r = 0; r < k; r++) {
+            for (int c = 0; c < N_PITCH; c++) {
+                row[r * N_PITCH + c] = (float) frame_at(s, r0 + r, c);
+            }
+        }
+        rc = wtt_rows_append(rem, row, (size_t) k, err, errlen);
+    }
+    return rc;
+}
+
+
 int
-wtt_notes_extract(const struct wtt_posteriors *post,
+wtt_notes_extract(struct wtt_posteriors *post,
                   const struct wtt_notes_params *p, struct wtt_note **out,
                   size_t *count, char *err, size_t errlen)
 {
-    int        n = (int) post->n_frames, *starts = NULL;
-    size_t     cells = (size_t) n * N_PITCH;
-    float     *fr = NULL, *on = NULL, *rem = NULL;
-    int        constrained;
-    long       ns;
-    note_list  notes = { NULL, 0, 0 };
+    int              n = (int) post->n_frames, *starts = NULL;
+    src_t            s = { post, 0, N_PITCH };
+    struct wtt_rows  rem;
+    long             ns;
+    note_list        notes = { NULL, 0, 0 };
 
     *out = NULL;
     *count = 0;
-    if (p->min_note_frames < 0 || p->energy_tolerance < 1) {
+    /* A negative frame threshold would also break the melodia slices,
+     * which order positive floats by their bits. */
+    if (p->min_note_frames < 0 || p->energy_tolerance < 1
+        || !(p->frame_threshold >= 0.0))
+    {
         snprintf(err, errlen, "invalid note parameters");
         return -1;
     }
     if (n == 0) {
         return 0;
     }
-    /* Copies only when the frequency limits must clear bins (the official
-     * code edits its matrices in place); otherwise read them as they are. */
-    constrained = p->max_freq_hz > 0 || p->min_freq_hz > 0;
-    if (constrained) {
-        fr = wtt_trymalloc(cells * sizeof(float));
-        on = wtt_trymalloc(cells * sizeof(float));
-    }
-    rem = wtt_trymalloc(cells * sizeof(float));
-    if ((constrained && (fr == NULL || on == NULL)) || rem == NULL) {
-        free(fr);
-        free(on);
-        free(rem);
-        snprintf(err, errlen, "out of memory for %d frames", n);
-        return -1;
-    }
-    if (constrained) {
-        memcpy(fr, post->frames, cells * sizeof(float));
-        memcpy(on, post->onsets, cells * sizeof(float));
-    } else {
-        fr = post->frames;
-        on = post->onsets;
-    }
-
-    /* constrainFrequency: zero the bins outside [min, max) in place. */
+    /* constrainFrequency zeroes the bins outside [min, max) in place;
+     * here they read as zero. */
     if (p->max_freq_hz > 0) {
-        int from = js_index(hz_to_midi(p->max_freq_hz) - MIDI_OFFSET, N_PITCH);
-        for (int r = 0; r < n; r++) {
-            for (int c = from; c < N_PITCH; c++) {
-                on[r * N_PITCH + c] = 0.0f;
-                fr[r * N_PITCH + c] = 0.0f;
-            }
-        }
+        s.hi = js_index(hz_to_midi(p->max_freq_hz) - MIDI_OFFSET, N_PITCH);
     }
     if (p->min_freq_hz > 0) {
-        int to = js_index(hz_to_midi(p->min_freq_hz) - MIDI_OFFSET, N_PITCH);
-        for (int r = 0; r < n; r++) {
-            for (int c = 0; c < to; c++) {
-                on[r * N_PITCH + c] = 0.0f;
-                fr[r * N_PITCH + c] = 0.0f;
-            }
-        }
+        s.lo = js_index(hz_to_midi(p->min_freq_hz) - MIDI_OFFSET, N_PITCH);
     }
 
-    ns = find_starts(on, fr, n, p->infer_onsets, p->onset_threshold, &starts);
-    memcpy(rem, fr, cells * sizeof(float));
-    for (long s = 0; s < ns; s++) {
-        int start = starts[2 * s], col = starts[2 * s + 1], i, k;
+    if (init_remaining(&s, n, &rem, err, errlen) != 0) {
+        wtt_rows_free(&rem);
+        return -1;
+    }
+    ns = find_starts(&s, n, p->infer_onsets, p->onset_threshold, &starts);
+    for (long q = ns - 1; q >= 0; q--) {
+        int start = starts[2 * q], col = starts[2 * q + 1], i, k;
 
         if (start >= n - 1) {
             continue;
@@ -446,21 +578,21 @@ wtt_notes_extract(const struct wtt_posteriors *post,
         for (i = start + 1, k = 0; i < n - 1 && k < p->energy_tolerance;
              i++)
         {
-            k = rem[i * N_PITCH + col] < p->frame_threshold ? k + 1 : 0;
+            k = rem_at(&rem, i, col) < p->frame_threshold ? k + 1 : 0;
         }
         i -= k;
         if (i - start <= p->min_note_frames) {
             continue;
         }
         for (int j = start; j < i; j++) {
-            clear3(rem, j, col);
+            clear3(&rem, j, col);
         }
         push_note(&notes, start, i - start, col,
-                  mean_energy(fr, start, i, col));
+                  mean_energy(&s, start, i, col));
     }
     free(starts);
     if (p->melodia) {
-        melodia(fr, rem, n, p, &notes);
+        melodia(&s, &rem, n, p, &notes);
     }
     for (size_t i = 0; i < notes.n; i++) {
         struct wtt_note *nt = &notes.v[i];
@@ -473,11 +605,14 @@ wtt_notes_extract(const struct wtt_posteriors *post,
             add_bends(post, nt, p->numpy_ties);
         }
     }
-    if (constrained) {
-        free(fr);
-        free(on);
+    if (wtt_rows_check(&rem, err, errlen) != 0
+        || wtt_rows_check(&post->rows, err, errlen) != 0)
+    {
+        wtt_rows_free(&rem);
+        wtt_notes_free(notes.v, notes.n);
+        return -1;
     }
-    free(rem);
+    wtt_rows_free(&rem);
     *out = notes.v;
     *count = notes.n;
     return 0;

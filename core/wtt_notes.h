@@ -49,11 +49,12 @@ int wtt_notes_ms_to_frames(double ms);
 double wtt_notes_frame_time(int frame);
 
 /*
- * Extracts notes from `post`. On success *out is an array of *n notes the
- * caller frees with wtt_notes_free. Returns 0, or -1 with `err` (out of
- * memory, or thresholds out of range).
+ * Extracts notes from `post` (not const: reading it moves its row cache).
+ * On success *out is an array of *n notes the caller frees with
+ * wtt_notes_free. Returns 0, or -1 with `err` (out of memory, thresholds
+ * out of range, or an I/O error on the posteriorgram files).
  */
-int wtt_notes_extract(const struct wtt_posteriors *post,
+int wtt_notes_extract(struct wtt_posteriors *post,
                       const struct wtt_notes_params *p,
                       struct wtt_note **out, size_t *n,
                       char *err, size_t errlen);

@@ -96,7 +96,8 @@ function _M.infer(self, audio, on_window, opts)
     return self.core:infer(audio, { on_window = on_window,
                                     nonfinite = opts.nonfinite,
                                     max_duration = opts.max_duration,
-                                    full_tail = opts.full_tail })
+                                    full_tail = opts.full_tail,
+                                    memory_mb = opts.memory_mb })
 end
 
 

@@ -12,6 +12,9 @@
     X(sha256)               \
     X(read_file)            \
     X(iso_time)             \
+    X(rows_spill)           \
+    X(rows_cache)           \
+    X(rows_view)            \
     X(headers_compile)
 
 #define ASSERT(cond)                                                      \

@@ -14,6 +14,8 @@
 #include "wtt_sys.h"
 #include "wtt_thread.h"
 #include "wtt_resp.h"
+#include "wtt_rows.h"
+#include "wtt_notes.h"
 #include "wtt_util.h"
 #include "wtt_vm.h"
 #include "test.h"

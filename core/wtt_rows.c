@@ -1,0 +1,344 @@
+/*
+ * wtt_rows.c: rows in memory or in a temporary file (see wtt_rows.h).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE         /* O_TMPFILE */
+#endif
+#include "wtt_rows.h"
+#include "wtt_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+
+static size_t
+row_bytes(const struct wtt_rows *m)
+{
+    return m->width * sizeof(float);
+}
+
+
+void
+wtt_rows_init(struct wtt_rows *m, size_t width, size_t budget)
+{
+    memset(m, 0, sizeof(*m));
+    m->width = width;
+    m->budget = budget;
+    m->fd = -1;
+    for (size_t s = 0; s < WTT_ROWS_SLOTS; s++) {
+        m->block[s] = WTT_ROWS_NONE;
+    }
+}
+
+
+void
+wtt_rows_open(struct wtt_rows *m, int fd, off_t base, size_t n,
+              size_t width)
+{
+    wtt_rows_init(m, width, 0);
+    m->fd = fd;
+    m->base = base;
+    m->n = n;
+}
+
+
+void
+wtt_rows_free(struct wtt_rows *m)
+{
+    free(m->mem);
+    free(m->slots);
+    if (m->fd >= 0) {
+        close(m->fd);
+    }
+    wtt_rows_init(m, m->width, m->budget);
+}
+
+
+/* pread/pwrite until done: 0, or -1 with errno (EIO for a short file). */
+static int
+full_io(int fd, void *buf, size_t len, off_t off, int write)
+{
+    char *p = buf;
+
+    while (len > 0) {
+        ssize_t k = write ? pwrite(fd, p, len, off) : pread(fd, p, len, off);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k <= 0) {
+            if (k == 0) {
+                errno = EIO;
+            }
+            return -1;
+        }
+        p += k;
+        len -= (size_t) k;
+        off += k;
+    }
+    return 0;
+}
+
+
+/* An unlinked file in $TMPDIR (or /tmp): nothing is left behind, whatever
+ * happens to the process. */
+static int
+temp_file(void)
+{
+    const char *dir = getenv("TMPDIR");
+    char        path[4096];
+    int         fd;
+
+    if (dir == NULL || dir[0] == '\0') {
+        dir = "/tmp";
+    }
+    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        return fd;
+    }
+    snprintf(path, sizeof(path), "%s/wtt-rows.XXXXXX", dir);
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0) {
+        unlink(path);
+    }
+    return fd;
+}
+
+
+/* Moves the rows held in memory to a new temporary file. */
+static int
+spill(struct wtt_rows *m, char *err, size_t errlen)
+{
+    int fd = temp_file();
+
+    if (fd < 0) {
+        snprintf(err, errlen, "temporary file for the posteriorgrams: %s",
+                 strerror(errno));
+        return -1;
+    }
+    if (m->n > 0 && full_io(fd, m->mem, m->n * row_bytes(m), 0, 1) != 0) {
+        snprintf(err, errlen, "writing the posteriorgrams: %s",
+                 strerror(errno));
+        close(fd);
+        return -1;
+    }
+    free(m->mem);
+    m->mem = NULL;
+    m->cap = 0;
+    m->fd = fd;
+    m->base = 0;
+    return 0;
+}
+
+
+static float *
+slot_data(struct wtt_rows *m, size_t s)
+{
+    return m->slots + (s << WTT_ROWS_BLOCK_SHIFT) * m->width;
+}
+
+
+/* Rows of block b that exist (the last block may be short). */
+static size_t
+block_rows(const struct wtt_rows *m, size_t b)
+{
+    size_t first = b << WTT_ROWS_BLOCK_SHIFT;
+
+    if (first >= m->n) {
+        return 0;
+    }
+    return m->n - first < WTT_ROWS_BLOCK ? m->n - first : WTT_ROWS_BLOCK;
+}
+
+
+/* Writes slot s back if it changed; the slot stays valid. */
+static int
+flush_slot(struct wtt_rows *m, size_t s)
+{
+    size_t b = m->block[s];
+
+    if (!m->dirty[s] || b == WTT_ROWS_NONE) {
+        return 0;
+    }
+    if (full_io(m->fd, slot_data(m, s), block_rows(m, b) * row_bytes(m),
+                m->base + (off_t) ((b << WTT_ROWS_BLOCK_SHIFT)
+                                   * row_bytes(m)), 1) != 0)
+    {
+        return -1;
+    }
+    m->dirty[s] = 0;
+    return 0;
+}
+
+
+/* Writes back every changed slot and forgets the ones from row `from` on
+ * (they are about to change on disk). */
+static int
+sync_slots(struct wtt_rows *m, size_t from, char *err, size_t errlen)
+{
+    for (size_t s = 0; s < WTT_ROWS_SLOTS; s++) {
+        if (flush_slot(m, s) != 0) {
+            snprintf(err, errlen, "writing the posteriorgrams: %s",
+                     strerror(errno));
+            return -1;
+        }
+        if (m->block[s] != WTT_ROWS_NONE
+            && ((m->block[s] + 1) << WTT_ROWS_BLOCK_SHIFT) > from)
+        {
+            m->block[s] = WTT_ROWS_NONE;
+        }
+    }
+    return 0;
+}
+
+
+float *
+wtt_rows_cell(struct wtt_rows *m, size_t r, size_t c, int write)
+{
+    size_t b = r >> WTT_ROWS_BLOCK_SHIFT, s = b & (WTT_ROWS_SLOTS - 1);
+    float *d;
+
+    if (m->mem != NULL) {
+        return m->mem + r * m->width + c;
+    }
+    if (m->fd < 0 || r >= m->n || c >= m->width) {
+        m->dummy = 0.0f;
+        return &m->dummy;
+    }
+    if (m->slots == NULL) {
+        m->slots = wtt_trymalloc((WTT_ROWS_SLOTS << WTT_ROWS_BLOCK_SHIFT)
+                                 * row_bytes(m));
+        if (m->slots == NULL) {
+            m->err = m->err ? m->err : ENOMEM;
+            m->dummy = 0.0f;
+            return &m->dummy;
+        }
+    }
+    if (m->block[s] != b) {
+        if (flush_slot(m, s) != 0) {
+            m->err = m->err ? m->err : errno;
+        }
+        m->block[s] = WTT_ROWS_NONE;
+        if (full_io(m->fd, slot_data(m, s), block_rows(m, b) * row_bytes(m),
+                    m->base + (off_t) ((b << WTT_ROWS_BLOCK_SHIFT)
+                                       * row_bytes(m)), 0) != 0)
+        {
+            m->err = m->err ? m->err : errno;
+            m->dummy = 0.0f;
+            return &m->dummy;
+        }
+        m->block[s] = b;
+    }
+    d = slot_data(m, s) + (r & (WTT_ROWS_BLOCK - 1)) * m->width + c;
+    if (write) {
+        m->dirty[s] = 1;
+    }
+    return d;
+}
+
+
+int
+wtt_rows_reserve(struct wtt_rows *m, size_t rows, char *err, size_t errlen)
+{
+    float *a;
+
+    if (m->fd >= 0 || rows <= m->cap) {
+        return 0;
+    }
+    if (rows > m->budget / row_bytes(m)) {
+        return spill(m, err, errlen);
+    }
+    a = realloc(m->mem, rows * row_bytes(m));
+    if (a == NULL) {
+        snprintf(err, errlen, "out of memory for %zu rows", rows);
+        return -1;
+    }
+    m->mem = a;
+    m->cap = rows;
+    return 0;
+}
+
+
+int
+wtt_rows_append(struct wtt_rows *m, const float *src, size_t rows,
+                char *err, size_t errlen)
+{
+    size_t need = m->n + rows;
+
+    if (m->fd < 0 && need > m->cap) {
+        /* Unknown length: grow by half again, within the budget. */
+        size_t want = m->cap + m->cap / 2 > need ? m->cap + m->cap / 2 : need;
+        size_t fit = m->budget / row_bytes(m);
+        if (want > fit && need <= fit) {
+            want = fit;
+        }
+        if (wtt_rows_reserve(m, want, err, errlen) != 0) {
+            return -1;
+        }
+    }
+    if (m->fd < 0) {
+        memcpy(m->mem + m->n * m->width, src, rows * row_bytes(m));
+    } else if (sync_slots(m, m->n, err, errlen) != 0) {
+        return -1;
+    } else if (full_io(m->fd, (void *) src, rows * row_bytes(m),
+                       m->base + (off_t) (m->n * row_bytes(m)), 1) != 0)
+    {
+        snprintf(err, errlen, "writing the posteriorgrams: %s",
+                 strerror(errno));
+        return -1;
+    }
+    m->n = need;
+    return 0;
+}
+
+
+int
+wtt_rows_read(struct wtt_rows *m, size_t r, size_t count, float *dst,
+              char *err, size_t errlen)
+{
+    if (r > m->n || count > m->n - r) {
+        snprintf(err, errlen, "rows %zu..%zu out of range (%zu rows)", r,
+                 r + count, m->n);
+        return -1;
+    }
+    if (m->fd < 0) {
+        if (count > 0) {
+            memcpy(dst, m->mem + r * m->width, count * row_bytes(m));
+        }
+        return 0;
+    }
+    if (sync_slots(m, m->n, err, errlen) != 0) {
+        return -1;
+    }
+    if (full_io(m->fd, dst, count * row_bytes(m),
+                m->base + (off_t) (r * row_bytes(m)), 0) != 0)
+    {
+        snprintf(err, errlen, "reading the posteriorgrams: %s",
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+
+void
+wtt_rows_truncate(struct wtt_rows *m, size_t n)
+{
+    if (n < m->n) {
+        m->n = n;
+    }
+}
+
+
+int
+wtt_rows_check(const struct wtt_rows *m, char *err, size_t errlen)
+{
+    if (m->err == 0) {
+        return 0;
+    }
+    snprintf(err, errlen, "posteriorgram file: %s", strerror(m->err));
+    return -1;
+}
