@@ -112,6 +112,24 @@ end
 
 local generate_row
 
+-- Who is asking, for the priority plugin's fairness: the header named by
+-- WTT_CLIENT_ID_HEADER when set (a proxy in front that sets it from an API
+-- key or X-Forwarded-For; clients must not be able to set it themselves),
+-- else the peer address.
+local function client_of(req)
+    local id
+    if cfg.client_id_header then
+        id = req:header(cfg.client_id_header)
+    end
+    if type(id) ~= "string" or id == "" then
+        id = req.client
+    end
+    if type(id) ~= "string" then
+        return nil
+    end
+    return (id:gsub("[^\33-\126]", "_"):sub(1, 128))
+end
+
 local function generate(req)
     local doc = req:json()
     if type(doc) ~= "table" then
@@ -173,6 +191,7 @@ generate_row = function(req, id, stored)
             .. "WHERE id = $1", id, task_id, pg.json(stored)))
         r.task_id = task_id
         r.options = stored
+        r.client = client_of(req)
         return r
     end)
     if not row then

@@ -5,7 +5,8 @@
 --     local p = policy.current()
 --     p.max_attempts(payload), p.backoff_ms(attempts, rand),
 --     p.retryable(err, flag), p.timeout_ms(payload), p.lane(payload),
---     p.dead_ttl_s(), p.final_ttl_s(), p.versions, p.source
+--     p.fair_share(payload) (optional), p.dead_ttl_s(), p.final_ttl_s(),
+--     p.versions, p.source
 --
 -- Inside `wtt serve` a generation's plugins are those of `wtt.plugins`
 -- (swapped with the generation). Elsewhere (worker, subscriber, CLI) this
@@ -41,6 +42,12 @@ local SLOTS = {
     deadletter = { "dead_ttl_s", "final_ttl_s" },
 }
 _M.SLOTS = SLOTS
+
+-- Slot functions a plugin may leave out (the policy then has none).
+local OPTIONAL = {
+    priority = { "fair_share" },
+}
+_M.OPTIONAL = OPTIONAL
 
 -- Used for a slot whose plugin is absent: the same defaults as the
 -- shipped plugins' schemas.
@@ -213,6 +220,18 @@ local function build(get, source)
             local f = handler[fn]
             p[fn] = function(...)
                 return f(conf, ...)
+            end
+        end
+        for _, fn in ipairs(OPTIONAL[name] or {}) do
+            local f = handler[fn]
+            if f ~= nil and type(f) ~= "function" then
+                return nil, "plugins/" .. name .. "/handler.lua: "
+                            .. fn .. " must be a function"
+            end
+            if f then
+                p[fn] = function(...)
+                    return f(conf, ...)
+                end
             end
         end
         p[name .. "_conf"] = conf

@@ -66,9 +66,9 @@ local function read_script(name)
 end
 
 local S = {}
-for _, name in ipairs({ "enqueue-3", "claim-8", "heartbeat-2", "progress-2",
-                        "complete-4", "fail-7", "release-5", "reap-7",
-                        "requeue-4", "purge-2", "stats-7" }) do
+for _, name in ipairs({ "enqueue-5", "claim-10", "heartbeat-2",
+                        "progress-2", "complete-4", "fail-7", "release-5",
+                        "reap-7", "requeue-4", "purge-2", "stats-8" }) do
     S[name:match("^[%a_]+")] = redis.script(read_script(name))
 end
 _M.scripts = S
@@ -100,6 +100,8 @@ function _M.keys(prefix)
     return {
         queue = prefix .. "task:queue",
         priority = prefix .. "task:queue:priority",
+        bulk = prefix .. "task:queue:bulk",
+        clients = prefix .. "task:clients",
         processing = prefix .. "task:processing",
         time = prefix .. "task:processing:time",
         failed = prefix .. "task:failed",
@@ -239,8 +241,11 @@ end
 --- Adds a task.
 -- @param task { id, audio_midi_id, payload = { audio_url, options,
 --   outputs, duration_s }, claim_floor = ms (optional: a task rebuilt
---   after Redis lost it starts its claim tokens there, see enqueue-3) }
--- @return true | nil, "exists" | nil, err
+--   after Redis lost it starts its claim tokens there, see enqueue-5) }
+--   The policy's `fair_share(payload)` (priority plugin) names the client
+--   and its limit of waiting tasks; over it the task waits in the bulk lane.
+-- @return true, lane ("default" | "priority" | "bulk") | nil, "exists"
+--   | nil, err
 function queue.enqueue(self, task)
     if type(task) ~= "table" then
         error("bad argument #1 to 'enqueue' (table expected)", 2)
@@ -253,6 +258,13 @@ function queue.enqueue(self, task)
     end
     local p = self:policy()
     local lane = p.lane(payload) == "priority" and "priority" or "default"
+    local client, max_waiting
+    if p.fair_share then
+        client, max_waiting = p.fair_share(payload)
+    end
+    if type(client) ~= "string" then
+        client, max_waiting = "", 0
+    end
     local t, err = clock(self)
     if not t then
         return nil, err
@@ -260,17 +272,19 @@ function queue.enqueue(self, task)
     local res
     res, err = run(self, "enqueue", S.enqueue, {
         lane == "priority" and self.k.priority or self.k.queue,
-        self.k.task_prefix .. task.id, self.k.failed,
+        self.k.bulk, self.k.task_prefix .. task.id, self.k.failed,
+        self.k.clients,
     }, {
         task.id, tostring(task.audio_midi_id or ""), text,
         p.max_attempts(payload), p.timeout_ms(payload), t, self.ch.new,
         lane, json.encode(p.versions),
-        task.claim_floor and tostring(floor(task.claim_floor)) or nil,
+        task.claim_floor and tostring(floor(task.claim_floor)) or "",
+        client, tonumber(max_waiting) or 0,
     })
     if not res then
         return nil, err
     end
-    return true
+    return true, res[2]
 end
 
 
@@ -294,8 +308,8 @@ end
 local function claim_call(self, t, worker_id)
     local k = self.k
     return {
-        k.priority, k.queue, k.processing, k.time, k.task_prefix, k.paused,
-        k.failed, k.results,
+        k.priority, k.queue, k.bulk, k.processing, k.time, k.task_prefix,
+        k.paused, k.failed, k.results, k.clients,
     }, {
         t, worker_id, self.ch.claimed, self.ch.failed,
         self:policy().dead_ttl_s(), CLAIM_DEPTH,
@@ -579,7 +593,7 @@ function queue.stats(self)
     local res
     res, err = run(self, "stats", S.stats, {
         k.queue, k.priority, k.processing, k.failed, k.results, k.paused,
-        k.workers,
+        k.workers, k.bulk,
     }, { t })
     if not res then
         return nil, err

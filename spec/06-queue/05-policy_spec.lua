@@ -43,12 +43,14 @@ describe("queue policy plugins #redis", function()
         local p = policy.current()
         assert.is_nil(policy.last_error())
         assert.equal("files", p.source)
-        assert.same({ retry = "1.0.0", timeout = "1.0.0", priority = "1.0.0",
+        assert.same({ retry = "1.0.0", timeout = "1.0.0", priority = "1.1.0",
                       deadletter = "1.0.0" }, p.versions)
         assert.equal(3, p.max_attempts({}))
         assert.equal(86400, p.dead_ttl_s())
         assert.equal(604800, p.final_ttl_s())
         assert.equal("default", p.lane({ duration_s = 1 }))
+        -- fairness is off by default
+        assert.is_nil(p.fair_share({ client = "10.0.0.1" }))
     end)
 
     it("computes backoff with jitter, capped", function()
@@ -94,7 +96,8 @@ describe("queue policy plugins #redis", function()
         assert.equal(3, policy.current().max_attempts({}))
         edit("retry/schema.lua", "default = 3,", "default = 5,")
         assert.equal(5, policy.current().max_attempts({}))
-        edit("priority/schema.lua", "default = 0,", "default = 10,")
+        edit("priority/schema.lua", "short_clip_s\", type = \"number\", default = 0,",
+             "short_clip_s\", type = \"number\", default = 10,")
         assert.equal("priority", policy.current().lane({ duration_s = 4 }))
     end)
 
@@ -147,6 +150,77 @@ describe("queue policy plugins #redis", function()
         edit("retry/schema.lua", "default = 3,", "default = 6,")
         assert.is_true(q:enqueue({ id = "b", payload = {} }))
         assert.equal("6", q:get("b").max_attempts)
+        r:close()
+        srv:stop()
+    end)
+
+    it("fairness: a flooding client's tasks beyond fair_max_waiting wait "
+       .. "in the bulk lane; another client's task is claimed before that "
+       .. "backlog drains; a reload changes the limit", function()
+        local srv = rh.start()
+        local r = assert(srv:client())
+        local P = "{fair}:"
+        local q = queue.new(r, { prefix = P })
+        edit("priority/schema.lua", "name = \"fair_max_waiting\", type = "
+             .. "\"integer\", default = 0,", "name = \"fair_max_waiting\", "
+             .. "type = \"integer\", default = 3,")
+        assert.equal("1.1.0", policy.current().versions.priority)
+        local function enqueue(id, client)
+            local ok, lane = q:enqueue({ id = id, payload = {
+                client = client, duration_s = 5 } })
+            assert.is_true(ok, lane)
+            return lane
+        end
+        local lanes = {}
+        for i = 1, 20 do
+            lanes[i] = enqueue("a" .. i, "client-a")
+        end
+        assert.same({ "default", "default", "default" },
+                    { lanes[1], lanes[2], lanes[3] })
+        for i = 4, 20 do
+            assert.equal("bulk", lanes[i], "a" .. i)
+        end
+        assert.equal("default", enqueue("b1", "client-b"))
+        assert.equal("default", enqueue("anon", nil))      -- not counted
+        assert.equal("20", r:call("HGET", P .. "task:clients", "client-a"))
+        assert.equal(17, r:call("LLEN", P .. "task:queue:bulk"))
+        assert.equal(22, q:stats().pending)
+
+        -- B's task comes 4th, behind at most 3 of A's, long before A's
+        -- backlog drains.
+        local order = {}
+        for _ = 1, 5 do
+            order[#order + 1] = assert(q:claim("w")).id
+        end
+        assert.same({ "a1", "a2", "a3", "b1", "anon" }, order)
+        -- claims leave the waiting counts: B is gone, A has its bulk tasks
+        assert.is_nil(r:call("HGET", P .. "task:clients", "client-b"))
+        assert.equal("17", r:call("HGET", P .. "task:clients", "client-a"))
+        -- A is still over its share: a new task of A waits in bulk, a new
+        -- one of B does not
+        assert.equal("bulk", enqueue("a21", "client-a"))
+        assert.equal("default", enqueue("b2", "client-b"))
+        assert.equal("b2", assert(q:claim("w")).id)
+
+        -- Hot reload: fairness off again, the next task of A is not demoted
+        edit("priority/schema.lua", "type = \"integer\", default = 3,",
+             "type = \"integer\", default = 0,")
+        assert.equal("default", enqueue("a22", "client-a"))
+        assert.equal("a22", assert(q:claim("w")).id)
+
+        -- The rest drains in order; the counts go back to nothing.
+        local rest = {}
+        while true do
+            local t = q:claim("w")
+            if not t then
+                break
+            end
+            rest[#rest + 1] = t.id
+        end
+        assert.equal(18, #rest)
+        assert.equal("a4", rest[1])
+        assert.equal("a21", rest[18])
+        assert.equal(0, r:call("EXISTS", P .. "task:clients"))
         r:close()
         srv:stop()
     end)

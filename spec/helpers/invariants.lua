@@ -20,7 +20,8 @@
 --            files) passes once it got there
 --
 -- What must hold:
---   1. no id twice in the lanes (task:queue:priority, task:queue),
+--   1. no id twice in the lanes (task:queue:priority, task:queue,
+--      task:queue:bulk),
 --      task:processing and task:failed together;
 --   2. task:processing is a subset of task:processing:time, and every id
 --      in either has a hash whose status is "processing";
@@ -105,6 +106,7 @@ function _M.violations(env)
     local lanes = {
         priority = list(r, p .. "task:queue:priority"),
         queue = list(r, p .. "task:queue"),
+        bulk = list(r, p .. "task:queue:bulk"),
         processing = list(r, p .. "task:processing"),
         failed = list(r, p .. "task:failed"),
         results = list(r, p .. "task:results"),
@@ -134,7 +136,8 @@ function _M.violations(env)
         return n
     end
     local function placed(id)        -- lanes + processing + dead letters
-        return count(id, "priority", "queue", "processing", "failed")
+        return count(id, "priority", "queue", "bulk", "processing",
+                     "failed")
     end
     local hashes = {}
     local function task(id)
@@ -188,7 +191,8 @@ function _M.violations(env)
             local id = row.task_id
             local h = task(id)
             if row.status == "pending" or row.status == "processing" then
-                local n = count(id, "priority", "queue", "processing")
+                local n = count(id, "priority", "queue", "bulk",
+                                "processing")
                 local in_flight = (h.status == "completed"
                                    or h.status == "failed")
                     and count(id, "results", "results_processing") > 0
@@ -199,7 +203,7 @@ function _M.violations(env)
                          json.encode(where[id] or {}))
                 end
             else
-                if count(id, "priority", "queue", "processing") > 0
+                if count(id, "priority", "queue", "bulk", "processing") > 0
                    or times[id] then
                     fail("%s row %s: task %s is still queued or claimed "
                          .. "(%s)", row.status, row.id, id,
@@ -277,7 +281,7 @@ function _M.violations(env)
     -- 6. tasks without rows
     for _, id in ipairs(env.task_ids or {}) do
         local h = task(id)
-        local lanes_n = count(id, "priority", "queue")
+        local lanes_n = count(id, "priority", "queue", "bulk")
         local proc_n = count(id, "processing")
         if h.status == "completed" then
             if placed(id) > 0 or times[id] then

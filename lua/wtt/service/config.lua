@@ -15,6 +15,7 @@
 -- | WTT_RECONCILE_GRACE_S | 5 | rows younger than this are left to the route |
 -- | WTT_SUBSCRIBER_TICK_S | 1 | poll fallback: the subscriber drains at least this often |
 -- | WTT_IDEMPOTENCY_TTL_S | 86400 | how long an Idempotency-Key's answer is kept |
+-- | WTT_CLIENT_ID_HEADER | unset | request header naming the client (fairness); unset: the peer address |
 
 local _M = {}
 
@@ -51,6 +52,7 @@ function _M.load()
         reconcile_grace_s = num("WTT_RECONCILE_GRACE_S", 5),
         tick_s = num("WTT_SUBSCRIBER_TICK_S", 1),
         idempotency_ttl_s = num("WTT_IDEMPOTENCY_TTL_S", 86400),
+        client_id_header = str("WTT_CLIENT_ID_HEADER"),
     }
 end
 

@@ -36,7 +36,8 @@ end
 _M.nonnull = nonnull
 
 
---- The queue task for a row (id, audio_path, options, duration_s, task_id).
+--- The queue task for a row (id, audio_path, options, duration_s, task_id,
+-- and `client` when the caller knows it).
 -- `options` in PostgreSQL holds the engine options plus `outputs`.
 function _M.task_for(row)
     local options, outputs = {}, { "midi", "notes", "posteriors" }
@@ -59,6 +60,9 @@ function _M.task_for(row)
             options = options,
             outputs = outputs,
             duration_s = nonnull(row.duration_s),
+            -- who asked (the generate route; the priority plugin's
+            -- fairness counts by it); rows the reconciler rebuilds have none
+            client = row.client,
         },
     }
 end

@@ -1,9 +1,11 @@
 --[[
   Claims the oldest claimable task, priority lane first, then the default
-  queue. Skips tasks whose `retry_at` is still in the future (they keep
+  queue, then the bulk lane (tasks of clients over their share, see
+  enqueue-5). Skips tasks whose `retry_at` is still in the future (they keep
   their place), drops ids whose hash is gone or no longer pending (strays),
   and dead-letters a task whose attempts would exceed max_attempts (a poison
-  pill is never handed out again). The claimed id moves to the processing
+  pill is never handed out again). A task leaving its lane this way for
+  the first time leaves its client's waiting count. The claimed id moves to the processing
   list with a deadline of now + timeout_ms; the claim token is the task's
   INCRemented `claim` field; attempts are counted here. Nothing is claimed
   while claiming is paused. Work per call is bounded by ARGV[6] entries
@@ -12,13 +14,15 @@
   Input:
     KEYS[1] priority lane "task:queue:priority"
     KEYS[2] queue "task:queue"
-    KEYS[3] processing list "task:processing"
-    KEYS[4] deadlines zset "task:processing:time"
-    KEYS[5] task key prefix "task:" (hash of id X is KEYS[5] .. X; the
+    KEYS[3] bulk lane "task:queue:bulk"
+    KEYS[4] processing list "task:processing"
+    KEYS[5] deadlines zset "task:processing:time"
+    KEYS[6] task key prefix "task:" (hash of id X is KEYS[6] .. X; the
             prefix carries the cluster hash tag)
-    KEYS[6] pause flag "queue:paused"
-    KEYS[7] dead letters "task:failed"
-    KEYS[8] results backlog "task:results"
+    KEYS[7] pause flag "queue:paused"
+    KEYS[8] dead letters "task:failed"
+    KEYS[9] results backlog "task:results"
+    KEYS[10] waiting tasks per client "task:clients" (hash)
     ARGV[1] now (ms, Redis TIME)
     ARGV[2] worker id
     ARGV[3] channel "task:claimed"
@@ -33,12 +37,14 @@
 local rcall = redis.call
 local priorityKey = KEYS[1]
 local queueKey = KEYS[2]
-local processingKey = KEYS[3]
-local timeKey = KEYS[4]
-local taskPrefix = KEYS[5]
-local pausedKey = KEYS[6]
-local failedKey = KEYS[7]
-local resultsKey = KEYS[8]
+local bulkKey = KEYS[3]
+local processingKey = KEYS[4]
+local timeKey = KEYS[5]
+local taskPrefix = KEYS[6]
+local pausedKey = KEYS[7]
+local failedKey = KEYS[8]
+local resultsKey = KEYS[9]
+local clientsKey = KEYS[10]
 local now = tonumber(ARGV[1])
 local workerId = ARGV[2]
 local claimedChannel = ARGV[3]
@@ -58,6 +64,18 @@ local function remove(lane, index, id)
         rcall("LPOP", lane)
     else
         rcall("LREM", lane, 1, id)
+    end
+end
+
+-- The task's first claim (or dead letter) ends its wait: its client's
+-- count drops. The `waiting` flag makes this happen once per enqueue.
+local function leaveWaiting(taskKey)
+    local f = rcall("HMGET", taskKey, "waiting", "client")
+    if f[1] and f[2] then
+        rcall("HDEL", taskKey, "waiting")
+        if rcall("HINCRBY", clientsKey, f[2], -1) <= 0 then
+            rcall("HDEL", clientsKey, f[2])
+        end
     end
 end
 
@@ -86,6 +104,7 @@ local function take(lane)
                 index = index + 1                    -- backing off: keep
             else
                 remove(lane, index, id)
+                leaveWaiting(taskKey)
                 local attempts = (tonumber(f[3]) or 0) + 1
                 local maxAttempts = tonumber(f[4]) or 1
                 if attempts > maxAttempts then
@@ -105,6 +124,9 @@ end
 local id, taskKey, attempts = take(priorityKey)
 if not id then
     id, taskKey, attempts = take(queueKey)
+end
+if not id then
+    id, taskKey, attempts = take(bulkKey)
 end
 if not id then
     return {}

@@ -9,6 +9,7 @@
     KEYS[5] results backlog "task:results"
     KEYS[6] pause flag "queue:paused"
     KEYS[7] live workers zset "workers" (id -> expiry ms)
+    KEYS[8] bulk lane "task:queue:bulk"
     ARGV[1] now (ms, Redis TIME)
 
   Output:
@@ -22,10 +23,12 @@ local failedKey = KEYS[4]
 local resultsKey = KEYS[5]
 local pausedKey = KEYS[6]
 local workersKey = KEYS[7]
+local bulkKey = KEYS[8]
 local now = ARGV[1]
 
 return {
-    rcall("LLEN", queueKey) + rcall("LLEN", priorityKey),
+    rcall("LLEN", queueKey) + rcall("LLEN", priorityKey)
+        + rcall("LLEN", bulkKey),
     rcall("LLEN", processingKey),
     rcall("LLEN", failedKey),
     rcall("LLEN", resultsKey),

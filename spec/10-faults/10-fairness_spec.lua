@@ -1,0 +1,99 @@
+-- Fairness across clients end to end (the priority plugin's
+-- fair_max_waiting, docs/plugins.md): real PostgreSQL, redis-server,
+-- `wtt serve` (clients named by the X-Client-Id header) and a real
+-- `wtt worker`. Client A floods generate over HTTP, then client B sends
+-- one; B's task must complete while most of A's backlog still waits.
+
+local support = require "spec.10-faults.support"
+local json = require "wtt.json"
+local sys = require "wtt.sys"
+
+local LIMIT = 2
+local FLOOD = 12
+
+describe("fairness across clients #redis #pg", function()
+    local env
+
+    setup(function()
+        env = support.start({ env = {
+            WTT_PRIORITY_FAIR_MAX_WAITING = tostring(LIMIT),
+            WTT_CLIENT_ID_HEADER = "X-Client-Id",
+        } })
+    end)
+
+    teardown(function()
+        if env then
+            env:stop()
+        end
+    end)
+
+    after_each(function()
+        if env then
+            env:kill_workers()
+        end
+    end)
+
+    -- A row for a copy of an uploaded clip (as an upload leaves it).
+    local function row_like(src_id)
+        local res = assert(env.db:query(
+            "INSERT INTO audio_midi (original_name, audio_path, duration_s) "
+            .. "SELECT original_name, audio_path, duration_s FROM audio_midi "
+            .. "WHERE id = $1 RETURNING id", src_id))
+        return res[1].id
+    end
+
+    local function generate(id, client)
+        local res = assert(env:http("POST", "/transcribe/generate/", {
+            headers = { ["Content-Type"] = "application/json",
+                        ["X-Client-Id"] = client },
+            body = json.encode({ audio_midi_id = id, options = {} }),
+        }))
+        assert.equal(202, res.status, res.body)
+        return res.json.task_id
+    end
+
+
+    it("a second client's task is claimed before the flooding client's "
+       .. "backlog drains", function()
+        local first = env:upload("guitar_nylon_single")
+        local a = {}
+        for i = 1, FLOOD do
+            local id = i == 1 and first or row_like(first)
+            a[i] = { id = id, tid = generate(id, "client-a") }
+        end
+        local b_id = row_like(first)
+        local b_tid = generate(b_id, "client-b")
+        -- Where they wait: A's first LIMIT in the default lane, the rest
+        -- in bulk; B's in the default lane.
+        for i, j in ipairs(a) do
+            assert.equal(i <= LIMIT and "default" or "bulk",
+                         env:task(j.tid).lane, "task " .. i)
+        end
+        assert.equal("default", env:task(b_tid).lane)
+        env:check_invariants(5)
+
+        local w = env:worker()
+        env:wait_row(b_id, "completed", 60)
+        local done_a = 0
+        for _, j in ipairs(a) do
+            if env:row(j.id).status == "completed" then
+                done_a = done_a + 1
+            end
+        end
+        print(("\nfairness: B completed after %d of A's %d tasks")
+              :format(done_a, FLOOD))
+        -- B waited behind A's share (and at most the task running when B
+        -- came), not behind the flood.
+        assert.is_true(done_a <= LIMIT + 1, done_a .. " of A's tasks first")
+        local b = env:task(b_tid)
+        for i = LIMIT + 1, FLOOD do
+            local h = env:task(a[i].tid)
+            assert.is_true(h.claimed_at == nil
+                           or tonumber(h.claimed_at) > tonumber(b.claimed_at),
+                           "A's bulk task " .. i .. " was claimed before B's")
+        end
+        w:signal("TERM")
+        assert.same({ "exited", 0 }, { w:wait(15) })
+        env:check_invariants(8)
+    end)
+end)
