@@ -703,6 +703,38 @@ abort_upload(req_t *r, int status, const char *code, const char *detail)
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max);
 
 
+/*
+ * Ends a response that cannot be completed after its headers went out.
+ * libmicrohttpd 0.9.75 marks the connection closed on a reader error but
+ * may not get back to it until the client gives up; shutting the socket
+ * down tells the client at once that the body is incomplete.
+ */
+static void
+drop_connection(req_t *r)
+{
+    const union MHD_ConnectionInfo *ci;
+
+    ci = MHD_get_connection_info(r->conn,
+                                 MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci != NULL) {
+        shutdown(ci->connect_fd, SHUT_RDWR);
+    }
+}
+
+
+/* Whether `fd` has `length` bytes from `offset`: a file response sent with
+ * a length the file does not have would leave the client waiting for the
+ * rest, so it is refused before the headers go out. */
+static int
+file_covers(int fd, double offset, double length)
+{
+    struct stat st;
+
+    return fstat(fd, &st) == 0 && offset >= 0 && length >= 0
+           && offset + length <= (double) st.st_size;
+}
+
+
 /* The file userdata at `idx`, or NULL when it is something else. */
 static file_ud *
 test_file(lua_State *L, int idx)
@@ -763,7 +795,13 @@ respond_lua(req_t *r, lua_State *L, int idx)
             f = test_file(L, -1);
             lua_getfield(L, idx + 1, "offset");
             lua_getfield(L, idx + 1, "length");
-            if (f != NULL && f->fd >= 0) {
+            if (f != NULL && f->fd >= 0 && !file_covers(f->fd,
+                                                       lua_tonumber(L, -2),
+                                                       lua_tonumber(L, -1)))
+            {
+                wtt_log(WTT_LOG_ERROR, "http.bad_file_range", "error",
+                        "file response longer than the file", NULL);
+            } else if (f != NULL && f->fd >= 0) {
                 resp = MHD_create_response_from_fd_at_offset64(
                     (uint64_t) lua_tonumber(L, -1), f->fd,
                     (uint64_t) lua_tonumber(L, -2));
@@ -893,6 +931,7 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             wtt_log(WTT_LOG_ERROR, "http.stream_error", "error",
                     msg != NULL ? msg : "(error object)", NULL);
             lua_settop(L, base);
+            drop_connection(r);
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
         if (lua_isnil(L, -1)) {

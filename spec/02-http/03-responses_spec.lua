@@ -61,6 +61,29 @@ describe("wtt serve: file and streaming responses #http", function()
         end))
     end)
 
+    it("refuses a file response longer than the file before sending it",
+       function()
+        local res = assert(srv:json("GET", "/file-overlong/clip.wav"))
+        assert.equal(500, res.status)
+        assert.equal("internal", res.json.error)
+        assert.equal(200, srv:request("GET", "/livez").status)
+    end)
+
+    it("cuts the connection at once when a stream's producer fails",
+       function()
+        local res, err = httpc.request({
+            url = srv.url .. "/stream/10?tag=fail&fail=2", timeout = 10 })
+        -- The client sees an incomplete chunked body, not a clean end,
+        -- and not its own timeout either.
+        assert.is_nil(res)
+        assert.is_string(err)
+        assert.not_matches("[Tt]imed? ?out", err)
+        assert.equal("aborted", helpers.eventually(function()
+            return sys.read_file(srv.dir .. "/fail")
+        end, 5))
+        assert.equal(200, srv:request("GET", "/livez").status)
+    end)
+
     it("ends a stream cleanly when the client goes away", function()
         local got = 0
         local res = httpc.request({
