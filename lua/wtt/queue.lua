@@ -67,8 +67,8 @@ end
 
 local S = {}
 for _, name in ipairs({ "enqueue-5", "claim-10", "heartbeat-2",
-                        "progress-2", "complete-4", "fail-7", "release-5",
-                        "reap-7", "requeue-4", "purge-2", "stats-8" }) do
+                        "progress-2", "complete-4", "fail-8", "release-6",
+                        "reap-8", "requeue-5", "purge-2", "stats-8" }) do
     S[name:match("^[%a_]+")] = redis.script(read_script(name))
 end
 _M.scripts = S
@@ -479,7 +479,7 @@ function queue.fail(self, id, claim, err_text, retryable)
     local res
     res, err = run(self, "fail", S.fail, {
         k.processing, k.time, k.task_prefix .. id, k.queue, k.priority,
-        k.failed, k.results,
+        k.failed, k.results, k.bulk,
     }, { id, claim, t, err_text, retry, delay, p.dead_ttl_s(),
          self.ch.failed })
     self.attempts[id] = nil
@@ -499,6 +499,7 @@ function queue.release(self, id, claim)
     local k = self.k
     local res, err = run(self, "release", S.release, {
         k.processing, k.time, k.task_prefix .. id, k.queue, k.priority,
+        k.bulk,
     }, { id, claim, self.ch.new })
     self.attempts[id] = nil
     if not res then
@@ -522,7 +523,7 @@ function queue.reap_batch(self)
     local res
     res, err = run(self, "reap", S.reap, {
         k.processing, k.time, k.queue, k.priority, k.failed,
-        k.task_prefix, k.results,
+        k.task_prefix, k.results, k.bulk,
     }, { t, REAP_BATCH, self:policy().dead_ttl_s(), self.ch.failed,
          self.ch.new, REAP_SCAN })
     if not res then
@@ -625,7 +626,7 @@ function queue.requeue_dead(self, id)
     local k = self.k
     local res
     res, err = run(self, "requeue", S.requeue, {
-        k.failed, k.queue, k.priority, k.task_prefix .. id,
+        k.failed, k.queue, k.priority, k.task_prefix .. id, k.bulk,
     }, { id, t, self.ch.new })
     if not res then
         return nil, err

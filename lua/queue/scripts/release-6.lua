@@ -10,6 +10,7 @@
     KEYS[3] task hash "task:{id}"
     KEYS[4] queue "task:queue"
     KEYS[5] priority lane "task:queue:priority"
+    KEYS[6] bulk lane "task:queue:bulk"
     ARGV[1] id
     ARGV[2] claim token
     ARGV[3] channel "task:new"
@@ -24,6 +25,7 @@ local timeKey = KEYS[2]
 local taskKey = KEYS[3]
 local queueKey = KEYS[4]
 local priorityKey = KEYS[5]
+local bulkKey = KEYS[6]
 local id = ARGV[1]
 local claim = ARGV[2]
 local newChannel = ARGV[3]

@@ -20,6 +20,7 @@
     KEYS[5] dead letters "task:failed"
     KEYS[6] task key prefix "task:"
     KEYS[7] results backlog "task:results"
+    KEYS[8] bulk lane "task:queue:bulk"
     ARGV[1] now (ms, Redis TIME)
     ARGV[2] batch size
     ARGV[3] dead-letter TTL (s)
@@ -38,6 +39,7 @@ local priorityKey = KEYS[4]
 local failedKey = KEYS[5]
 local taskPrefix = KEYS[6]
 local resultsKey = KEYS[7]
+local bulkKey = KEYS[8]
 local now = tonumber(ARGV[1])
 local batch = tonumber(ARGV[2])
 local deadTtl = ARGV[3]

@@ -8,6 +8,7 @@
     KEYS[2] queue "task:queue"
     KEYS[3] priority lane "task:queue:priority"
     KEYS[4] task hash "task:{id}"
+    KEYS[5] bulk lane "task:queue:bulk"
     ARGV[1] id
     ARGV[2] now (ms, Redis TIME)
     ARGV[3] channel "task:new"
@@ -22,6 +23,7 @@ local failedKey = KEYS[1]
 local queueKey = KEYS[2]
 local priorityKey = KEYS[3]
 local taskKey = KEYS[4]
+local bulkKey = KEYS[5]
 local id = ARGV[1]
 local now = ARGV[2]
 local newChannel = ARGV[3]

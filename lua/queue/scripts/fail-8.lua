@@ -1,9 +1,10 @@
 --[[
   Records a failed run for the current claim holder. When ARGV[5] says the
   error is retryable and attempts < max_attempts, the task goes back to the
-  end of its lane as pending with `retry_at` = now + ARGV[6] (claim skips it
-  until then); otherwise it is dead-lettered: status failed, kept for
-  ARGV[7] seconds, id in the dead letters and the results backlog.
+  end of the lane it was enqueued in (includes/lane_of) as pending with
+  `retry_at` = now + ARGV[6] (claim skips it until then); otherwise it is
+  dead-lettered: status failed, kept for ARGV[7] seconds, id in the dead
+  letters and the results backlog.
   `task:failed` is published either way, with `final` saying which.
 
   Input:
@@ -14,6 +15,7 @@
     KEYS[5] priority lane "task:queue:priority"
     KEYS[6] dead letters "task:failed"
     KEYS[7] results backlog "task:results"
+    KEYS[8] bulk lane "task:queue:bulk"
     ARGV[1] id
     ARGV[2] claim token
     ARGV[3] now (ms, Redis TIME)
@@ -36,6 +38,7 @@ local queueKey = KEYS[4]
 local priorityKey = KEYS[5]
 local failedKey = KEYS[6]
 local resultsKey = KEYS[7]
+local bulkKey = KEYS[8]
 local id = ARGV[1]
 local claim = ARGV[2]
 local now = tonumber(ARGV[3])
