@@ -220,9 +220,12 @@ local function run(self, op, s, keys, args)
 end
 
 
+-- Ids become key names and are written into the scripts' JSON events
+-- without escaping, so they are plain tokens.
 local function check_id(id, fn)
-    if type(id) ~= "string" or id == "" then
-        error("bad argument #1 to '" .. fn .. "' (task id expected)", 3)
+    if type(id) ~= "string" or #id > 128 or not id:match("^[%w_.:-]+$") then
+        error("bad argument #1 to '" .. fn .. "' (task id expected: 1-128 "
+              .. "letters, digits, _ . : -)", 3)
     end
 end
 

@@ -69,15 +69,18 @@ end
 
 -- The task's first claim (or dead letter) ends its wait: its client's
 -- count drops. The `waiting` flag makes this happen once per enqueue.
-local function leaveWaiting(taskKey)
-    local f = rcall("HMGET", taskKey, "waiting", "client")
-    if f[1] and f[2] then
+local function leaveWaiting(taskKey, waiting, client)
+    if waiting and client then
         rcall("HDEL", taskKey, "waiting")
-        if rcall("HINCRBY", clientsKey, f[2], -1) <= 0 then
-            rcall("HDEL", clientsKey, f[2])
+        if rcall("HINCRBY", clientsKey, client, -1) <= 0 then
+            rcall("HDEL", clientsKey, client)
         end
     end
 end
+
+local FIELDS = { "status", "retry_at", "attempts", "max_attempts", "error",
+                 "waiting", "client", "payload", "audio_midi_id",
+                 "timeout_ms" }
 
 local function take(lane)
     local index = 0
@@ -89,44 +92,41 @@ local function take(lane)
         end
         looked = looked + 1
         local taskKey = taskPrefix .. id
-        local kind = rcall("TYPE", taskKey).ok
-        if kind == "none" then
-            remove(lane, index, id)                  -- hash expired or lost
-        elseif kind ~= "hash" then
+        -- One HMGET answers existence, type and every field needed.
+        local f = redis.pcall("HMGET", taskKey, unpack(FIELDS))
+        if f.err then
             remove(lane, index, id)                  -- corrupt: set aside
             rcall("RPUSH", failedKey, id)
+        elseif not f[1] then
+            remove(lane, index, id)                  -- hash expired or lost
+        elseif f[1] ~= "pending" then
+            remove(lane, index, id)                  -- stray duplicate
+        elseif (tonumber(f[2]) or 0) > now then
+            index = index + 1                        -- backing off: keep
         else
-            local f = rcall("HMGET", taskKey, "status", "retry_at",
-                            "attempts", "max_attempts", "error")
-            if f[1] ~= "pending" then
-                remove(lane, index, id)              -- stray duplicate
-            elseif (tonumber(f[2]) or 0) > now then
-                index = index + 1                    -- backing off: keep
+            remove(lane, index, id)
+            leaveWaiting(taskKey, f[6], f[7])
+            local attempts = (tonumber(f[3]) or 0) + 1
+            local maxAttempts = tonumber(f[4]) or 1
+            if attempts > maxAttempts then
+                local last = f[5] and (": " .. f[5]) or ""
+                deadLetter(taskKey, id, now,
+                           "attempts exhausted (" .. maxAttempts .. ")"
+                           .. last)
             else
-                remove(lane, index, id)
-                leaveWaiting(taskKey)
-                local attempts = (tonumber(f[3]) or 0) + 1
-                local maxAttempts = tonumber(f[4]) or 1
-                if attempts > maxAttempts then
-                    local last = f[5] and (": " .. f[5]) or ""
-                    deadLetter(taskKey, id, now,
-                               "attempts exhausted (" .. maxAttempts .. ")"
-                               .. last)
-                else
-                    return id, taskKey, attempts
-                end
+                return id, taskKey, attempts, f
             end
         end
     end
     return nil
 end
 
-local id, taskKey, attempts = take(priorityKey)
+local id, taskKey, attempts, f = take(priorityKey)
 if not id then
-    id, taskKey, attempts = take(queueKey)
+    id, taskKey, attempts, f = take(queueKey)
 end
 if not id then
-    id, taskKey, attempts = take(bulkKey)
+    id, taskKey, attempts, f = take(bulkKey)
 end
 if not id then
     return {}
@@ -135,12 +135,16 @@ end
 local claim = rcall("HINCRBY", taskKey, "claim", 1)
 rcall("HSET", taskKey, "status", "processing", "attempts", attempts,
       "worker", workerId, "claimed_at", now)
-rcall("HDEL", taskKey, "retry_at")
-local f = rcall("HMGET", taskKey, "payload", "audio_midi_id", "timeout_ms")
-local timeoutMs = tonumber(f[3]) or 0
+if f[2] then
+    rcall("HDEL", taskKey, "retry_at")
+end
+local timeoutMs = tonumber(f[10]) or 0
 rcall("LPUSH", processingKey, id)
 rcall("ZADD", timeKey, now + timeoutMs, id)
-rcall("PUBLISH", claimedChannel, cjson.encode({
-    id = id, status = "processing", attempts = attempts, worker = workerId,
-    claim = claim }))
-return { id, tostring(claim), attempts, f[1] or "", f[2] or "", timeoutMs }
+-- Ids are hex tokens (checked by wtt.queue); only the worker id, which
+-- operators choose, goes through the encoder.
+rcall("PUBLISH", claimedChannel,
+      '{"id":"' .. id .. '","status":"processing","attempts":' .. attempts
+      .. ',"worker":' .. cjson.encode(workerId) .. ',"claim":' .. claim
+      .. '}')
+return { id, tostring(claim), attempts, f[8] or "", f[9] or "", timeoutMs }
