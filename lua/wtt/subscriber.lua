@@ -309,9 +309,13 @@ function _M.run(opts)
         -- are recovered even with every worker gone.
         if sys.now() >= next_reap then
             next_reap = sys.now() + 1
-            local requeued, rerr = q:reap()
+            local requeued, rerr, adopted = q:reap()
             if requeued == nil then
                 log.warn("subscriber.reap_failed", { error = rerr })
+            elseif (adopted or 0) > 0 then
+                -- ids claimed with no deadline: an older version or a
+                -- hand edit (reliability Q3); they now expire normally
+                log.warn("subscriber.orphan_claims", { n = adopted })
             end
         end
         if sys.now() >= next_reconcile then

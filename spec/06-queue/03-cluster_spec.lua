@@ -73,6 +73,23 @@ describe("wtt.queue on Redis Cluster with a {wtt}: prefix #redis", function()
         assert.equal(0, q:results_recover())
     end)
 
+    it("recovers an orphan claim (Q3: no deadline) without CROSSSLOT",
+       function()
+        assert(r:call("FLUSHALL"))
+        local q = queue.new(r, { prefix = "{wtt}:",
+                                 policy = qh.policy({ timeout_ms = 30 }) })
+        assert.is_true(q:enqueue({ id = id(9), payload = {} }))
+        -- an older version's move without the claim record
+        assert.equal(id(9), r:call("LMOVE", "{wtt}:task:queue",
+                                   "{wtt}:task:processing", "LEFT", "LEFT"))
+        assert.same({ 0, 0, 1 }, { q:reap() })       -- given a deadline
+        assert.same({ 0, 0, 0 }, { q:reap() })       -- once
+        sys.sleep(0.05)
+        assert.same({ 1, 0, 0 }, { q:reap() })
+        assert.same({ id(9) }, r:call("LRANGE", "{wtt}:task:queue", 0, -1))
+        assert.equal(0, r:call("LLEN", "{wtt}:task:processing"))
+    end)
+
     it("fails with CROSSSLOT without a hash tag (negative twin)", function()
         local q = queue.new(r, { prefix = "", policy = qh.policy() })
         local ok, err = q:enqueue({ id = id(1), payload = {} })

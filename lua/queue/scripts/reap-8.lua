@@ -12,6 +12,20 @@
   reached max_attempts. Safe to run from every process at once: the script
   is atomic, so an expired claim is recovered by exactly one call.
 
+  Orphans (reliability Q3): an id in the processing list with no deadline
+  cannot come from this version, whose claim moves and stamps in one
+  script, but can from an older version that moved first and recorded
+  the claim in a second step, a hand edit or a partial restore. Such an
+  id would never expire, so when the list is longer than the deadlines
+  zset, up to ARGV[8] ids from the tail of the list (the oldest claims)
+  are looked at, and each one without a deadline gets now + its
+  `timeout_ms` (ARGV[7] without one): it is then treated as any claim
+  and recovered once that passes, unless a live holder's heartbeat moves
+  it on (heartbeats only extend an existing deadline). At expiry a
+  `pending` one (moved, claim never recorded: no attempt was charged)
+  goes back to the front of its lane with its claim invalidated; one
+  whose hash is gone or terminal just leaves the list.
+
   Input:
     KEYS[1] processing list "task:processing"
     KEYS[2] deadlines zset "task:processing:time"
@@ -27,9 +41,14 @@
     ARGV[4] channel "task:failed"
     ARGV[5] channel "task:new"
     ARGV[6] scan budget: list entries one call may compare (optional)
+    ARGV[7] visibility timeout (ms) of an orphan whose hash has no
+            `timeout_ms` (optional; default 60000)
+    ARGV[8] orphans: list entries from the tail to look at (optional;
+            default 0: none)
 
   Output:
-    {n_requeued, n_dead, more}   more = 1 when the batch was full
+    {n_requeued, n_dead, more, n_adopted}   more = 1 when the batch was
+    full; n_adopted = orphans given a deadline by this call
 ]]
 local rcall = redis.call
 local processingKey = KEYS[1]
@@ -46,6 +65,8 @@ local deadTtl = ARGV[3]
 local failedChannel = ARGV[4]
 local newChannel = ARGV[5]
 local budget = tonumber(ARGV[6])
+local orphanTimeout = tonumber(ARGV[7]) or 60000
+local orphanScan = tonumber(ARGV[8]) or 0
 
 --- @include "dead_letter"
 --- @include "lane_of"
@@ -54,6 +75,24 @@ if budget then
     local len = rcall("LLEN", processingKey)
     if len > 0 and batch * len > budget then
         batch = math.max(10, math.floor(budget / len))
+    end
+end
+
+-- Orphans first. Two O(1) counts keep the common case cheap: only a list
+-- longer than the zset can hold an id without a deadline.
+local adopted = 0
+if orphanScan > 0
+    and rcall("LLEN", processingKey) > rcall("ZCARD", timeKey) then
+    for _, id in ipairs(rcall("LRANGE", processingKey, -orphanScan, -1)) do
+        if not rcall("ZSCORE", timeKey, id) then
+            local t = orphanTimeout
+            if rcall("TYPE", taskPrefix .. id).ok == "hash" then
+                t = tonumber(rcall("HGET", taskPrefix .. id, "timeout_ms"))
+                    or orphanTimeout
+            end
+            rcall("ZADD", timeKey, now + t, id)
+            adopted = adopted + 1
+        end
     end
 end
 
@@ -88,7 +127,15 @@ for _, id in ipairs(ids) do
                     id = id, status = "pending" }))
                 requeued = requeued + 1
             end
+        elseif f[1] == "pending" then
+            -- an orphan whose claim was never recorded: not charged
+            rcall("HINCRBY", taskKey, "claim", 1)
+            rcall("HDEL", taskKey, "worker")
+            rcall("LPUSH", laneOf(taskKey), id)
+            rcall("PUBLISH", newChannel, cjson.encode({
+                id = id, status = "pending" }))
+            requeued = requeued + 1
         end
     end
 end
-return { requeued, dead, #ids == batch and 1 or 0 }
+return { requeued, dead, #ids == batch and 1 or 0, adopted }
