@@ -9,6 +9,7 @@
 
 local httpd = require "wtt.httpd"
 local conn = require "wtt.service.conn"
+local redis = require "wtt.redis"
 local config = require "wtt.service.config"
 
 local CHECKS = {
@@ -49,7 +50,10 @@ if config.get().redis_configured then
         end
         local pong, perr = r:call("PING")
         if pong ~= "PONG" then
-            return false, perr or tostring(pong)
+            -- name a URL/server mismatch (TLS on a plain port, an
+            -- untrusted certificate) rather than only the socket error
+            return false, (redis.explain(perr or tostring(pong),
+                config.get().redis_url:find("^rediss://") ~= nil))
         end
         return true
     end }

@@ -269,6 +269,28 @@ local function open(cfg)
 end
 
 
+-- TLS settings of `rediss://` connections that the caller leaves unset come
+-- from the environment, as libpq reads PGSSLROOTCERT: every process and
+-- thread that connects (web, its subscriber, the worker and its heartbeat
+-- thread, `wtt queue`) then trusts the same CA without each passing it.
+local TLS_ENV = {
+    ca_file = "WTT_REDIS_CA_FILE",
+    ca_path = "WTT_REDIS_CA_PATH",
+    cert = "WTT_REDIS_CERT",
+    key = "WTT_REDIS_KEY",
+    server_name = "WTT_REDIS_SERVER_NAME",
+}
+_M.TLS_ENV = TLS_ENV
+
+local function env_opt(name)
+    local v = name and os.getenv(name)
+    if v == nil or v == "" then
+        return nil
+    end
+    return v
+end
+
+
 local function check_timeout(v, name)
     if v ~= nil and (type(v) ~= "number" or not (v > 0)) then
         error("bad option '" .. name .. "' (number > 0 expected)", 3)
@@ -320,14 +342,15 @@ function _M.connect(url, opts)
         cfg[k] = opts[k] or v
     end
     cfg.url = url
+    local tls_env = cfg.tls and TLS_ENV or {}
     cfg.core_opts = {
         tls = cfg.tls or nil,
         verify = opts.verify,
-        ca_file = opts.ca_file,
-        ca_path = opts.ca_path,
-        cert = opts.cert,
-        key = opts.key,
-        server_name = opts.server_name,
+        ca_file = opts.ca_file or env_opt(tls_env.ca_file),
+        ca_path = opts.ca_path or env_opt(tls_env.ca_path),
+        cert = opts.cert or env_opt(tls_env.cert),
+        key = opts.key or env_opt(tls_env.key),
+        server_name = opts.server_name or env_opt(tls_env.server_name),
         connect_timeout = cfg.connect_timeout,
         timeout = cfg.timeout,
     }
@@ -1029,5 +1052,69 @@ function client.subscribe(self, channels, patterns, on_message, opts)
     return res, err
 end
 
+
+
+-- ---------------------------------------------------------------------------
+-- Start-up check
+-- ---------------------------------------------------------------------------
+
+--- Says what a connection error means when it comes from a mismatch of the
+-- URL and the server, not from an outage: a TLS certificate the client does
+-- not trust, a TLS client on a plain port (no TLS answer, or a plain reply
+-- where a handshake was expected), a plain client on a TLS-only port (the
+-- server drops the connection at the first command).
+-- @param err error text of connect or of a first command
+-- @param tls whether the URL was rediss://
+-- @return err with a hint appended, and true | err, false
+function _M.explain(err, tls)
+    err = tostring(err)
+    if str_find(err, "certificate verify failed", 1, true) then
+        return err .. " (the Redis server's certificate is not trusted: set "
+               .. "WTT_REDIS_CA_FILE to the CA that signed it, and check "
+               .. "that the URL's host is one of its names)", true
+    end
+    if str_find(err, "tls handshake", 1, true) then
+        return err .. " (no TLS answer: is this a plain-TCP Redis port? "
+               .. "use redis:// for it, or the server's tls-port)", true
+    end
+    if not tls and (str_find(err, "connection reset", 1, true)
+                    or str_find(err, "closed by server", 1, true)
+                    or str_find(err, "protocol error", 1, true)) then
+        return err .. " (the server dropped a plain connection before "
+               .. "answering: a TLS-only port? use rediss://)", true
+    end
+    return err, false
+end
+
+
+--- Connects once and runs PING, to find at start-up a configuration that
+-- can never work (see explain) before a process settles into retrying.
+-- @param url as connect
+-- @param opts as connect (lazy is ignored)
+-- @return true | nil, err (with explain's hint), kind: "config" (the URL
+--   and the server do not match: retrying cannot help) or "unreachable"
+--   (refused, timed out, down: it may come back)
+function _M.probe(url, opts)
+    local o = {}
+    for k, v in pairs(opts or {}) do
+        o[k] = v
+    end
+    o.lazy = nil
+    local c, err = _M.connect(url, o)
+    local pong
+    if c then
+        pong, err = c:call("PING")
+        c:close()
+        if pong == "PONG" then
+            return true
+        end
+    end
+    local cfg = parse_url(url)
+    if not cfg then
+        return nil, err, "config"
+    end
+    local text, config = _M.explain(err, cfg.tls)
+    return nil, text, config and "config" or "unreachable"
+end
 
 return _M

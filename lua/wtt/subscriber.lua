@@ -287,6 +287,16 @@ function _M.run(opts)
     if not cfg.database_url then
         return nil, "DATABASE_URL is not set"
     end
+    if not opts.r then
+        -- Said once at start, in words an operator can act on; the loop
+        -- then retries whatever the cause (web never exits for Redis).
+        local ok, perr, kind = redis.probe(cfg.redis_url,
+                                           { connect_timeout = 3 })
+        if not ok then
+            log.error(kind == "config" and "redis.misconfigured"
+                      or "redis.unreachable", { error = perr })
+        end
+    end
     local r = opts.r or assert(redis.connect(cfg.redis_url, {
         lazy = true, connect_timeout = 3, timeout = 10, backoff_max = 2,
     }))

@@ -587,6 +587,15 @@ function _M.start(self)
     sys.trap({ "TERM", "INT" })
     math.randomseed(sys.getpid() * 1000 + math.floor(sys.time() * 1000)
                     % 1000003)
+    -- A URL that cannot match the server (TLS against a plain port, a CA
+    -- that does not sign its certificate) stops the start; an outage does
+    -- not: the loop below retries until Redis comes back.
+    local ok, perr, kind = redis.probe(cfg.redis_url)
+    if not ok and kind == "config" then
+        return nil, "redis: " .. perr
+    elseif not ok then
+        log.warn("worker.redis_unreachable", { error = perr })
+    end
     local r, err = redis.connect(cfg.redis_url, { lazy = true })
     if not r then
         return nil, err

@@ -63,7 +63,10 @@ _M.eventually = support_eventually
 
 
 --- Starts PG + Redis (AOF) + `wtt serve`.
--- @param opts { env = extra environment of `wtt serve` (false unsets) }
+-- @param opts { env = extra environment of `wtt serve` (false unsets),
+--   redis = extra options of spec.helpers.redis start (tls = true: every
+--   process gets the throwaway CA and client certificate through
+--   WTT_REDIS_CA_FILE, WTT_REDIS_CERT, WTT_REDIS_KEY) }
 function _M.start(opts)
     opts = opts or {}
     local self = setmetatable({ workers = {}, prefix = _M.PREFIX,
@@ -76,10 +79,23 @@ function _M.start(opts)
         self.db = assert(pg.connect(self.pgsrv.url))
         assert(migrate.run(self.db, { dir = runtime.source_dir
                                              .. "/lua/migrations" }))
-        self.rsrv = rh.start({ appendonly = true, appendfsync = "everysec",
-                               args = { "--maxmemory-policy",
-                                        "noeviction" } })
-        self.r = assert(self.rsrv:client())
+        local ropts = { appendonly = true, appendfsync = "everysec",
+                        args = { "--maxmemory-policy", "noeviction" } }
+        for k, v in pairs(opts.redis or {}) do
+            ropts[k] = v
+        end
+        self.rsrv = rh.start(ropts)
+        self.redis_env = {}
+        if self.rsrv.tls then
+            self.redis_env = {
+                WTT_REDIS_CA_FILE = self.rsrv.ca_file,
+                WTT_REDIS_CERT = self.rsrv.tls.client.cert,
+                WTT_REDIS_KEY = self.rsrv.tls.client.key,
+            }
+        end
+        self.r = assert(self.rsrv:client(self.rsrv.tls and {
+            cert = self.rsrv.tls.client.cert,
+            key = self.rsrv.tls.client.key } or nil))
         self.port = assert(sys.free_port())
         self.url = "http://127.0.0.1:" .. self.port
         self.serve_env = policy_env({
@@ -99,6 +115,9 @@ function _M.start(opts)
             WTT_LOG_LEVEL = "info",
             WTT_TMP_DIR = self.tmp,
         })
+        for k, v in pairs(self.redis_env) do
+            self.serve_env[k] = v
+        end
         for k, v in pairs(opts.env or {}) do
             self.serve_env[k] = v
         end
@@ -208,6 +227,9 @@ function env_mt.worker(self, env, args)
         WTT_LOG_LEVEL = "info", TMPDIR = dir, WTT_WORKER_ID = id,
         DATABASE_URL = false,
     })
+    for k, v in pairs(self.redis_env or {}) do
+        e[k] = v
+    end
     for k, v in pairs(env or {}) do
         e[k] = v
     end
