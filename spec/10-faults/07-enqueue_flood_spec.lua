@@ -1,11 +1,13 @@
 -- Q6 (reliability.md): an enqueue flood and idempotent submits, against
 -- the real stack (PostgreSQL, redis-server, `wtt serve`). Four client
--- processes (`wtt run`, each its own HTTP connections) POST
--- /transcribe/generate/ for 1,700 rows at once, some rows shared by every
--- client under the same Idempotency-Key, with retries of the same key,
+-- processes of 25 threads each (spec/10-faults/flood_client.lua: one
+-- keep-alive connection per thread, so 100 requests in flight at once)
+-- POST /transcribe/generate/ for 1,650 rows, some rows shared by ten
+-- threads under the same Idempotency-Key, with retries of the same key,
 -- repeats without a key and one key reused for another request. No worker
 -- runs, so every task stays pending: PostgreSQL and the queue must then
--- agree one to one (the invariant checker).
+-- agree one to one (the invariant checker). The full size of reliability.md
+-- (10,000 POSTs at 100 concurrency, web's RSS) is bench/flood.sh.
 
 local support = require "spec.10-faults.support"
 local idem = require "wtt.service.idempotency"
@@ -13,85 +15,13 @@ local json = require "wtt.json"
 local runtime = require "wtt.runtime"
 local sys = require "wtt.sys"
 
-local CLIENTS = 4
-local OWN = 400               -- rows per client
-local SHARED = 100            -- rows every client generates, same keys
+local PROCS = 4
+local THREADS = 25            -- per process: 100 connections in all
+local OWN = 16                -- rows per thread
+local SHARED = 50             -- rows every tenth thread generates, same keys
+local SHARERS = math.floor(PROCS * THREADS / 10)
 local TTL_S = 600
-
--- One flood client: generates the rows of its list, writes one line per
--- row ("row task_id replays"), and a line "bad ..." for any answer it did
--- not expect. Its checks mirror docs/api.md.
-local CLIENT = [=[
-local httpc = require "wtt.httpc"
-local json = require "wtt.json"
-local sys = require "wtt.sys"
-local URL, LIST, OUT = os.getenv("FLOOD_URL"), os.getenv("FLOOD_LIST"),
-                       os.getenv("FLOOD_OUT")
-local out = assert(io.open(OUT, "w"))
-local function bad(...)
-    out:write("bad ", table.concat({ ... }, " "), "\n")
-end
-local function post(id, key, options)
-    local headers = { ["Content-Type"] = "application/json" }
-    if key then
-        headers["Idempotency-Key"] = key
-    end
-    for _ = 1, 200 do
-        local res, err = httpc.request({ url = URL .. "/transcribe/generate/",
-            method = "POST", headers = headers, timeout = 10,
-            body = json.encode({ audio_midi_id = id,
-                                 options = options or {} }) })
-        if not res then
-            return nil, err
-        end
-        local doc = (pcall(json.decode, res.body)) and json.decode(res.body)
-                    or {}
-        -- the same key still running in another client: try again
-        if not (res.status == 409 and doc.error == "idempotency_in_progress")
-        then
-            return res, doc
-        end
-        sys.sleep(0.01)
-    end
-    return nil, "in progress for too long"
-end
-local n = 0
-for line in io.lines(LIST) do
-    n = n + 1
-    local id = line
-    local key = "flood-" .. id
-    local res, doc = post(id, key)
-    if not res or res.status ~= 202 or type(doc.task_id) ~= "string" then
-        bad(id, "first", res and res.status or doc, res and res.body or "")
-    else
-        local tid = doc.task_id
-        local replays = res.headers["idempotency-replayed"] and 1 or 0
-        if n % 4 == 0 then         -- a retry with the same key
-            local r2, d2 = post(id, key)
-            if not r2 or r2.status ~= 202 or d2.task_id ~= tid
-               or r2.headers["idempotency-replayed"] ~= "true" then
-                bad(id, "retry", r2 and r2.status or d2, r2 and r2.body or "")
-            end
-            replays = replays + 1
-        end
-        if n % 10 == 0 then        -- a repeat without a key: a conflict
-            local r3, d3 = post(id, nil)
-            if not r3 or r3.status ~= 409 or d3.error ~= "conflict" then
-                bad(id, "nokey", r3 and r3.status or d3, r3 and r3.body or "")
-            end
-        end
-        if n % 25 == 0 then        -- the key reused for another request
-            local r4, d4 = post(id, key, { onset_threshold = 0.7 })
-            if not r4 or r4.status ~= 422
-               or d4.error ~= "idempotency_key_reused" then
-                bad(id, "reuse", r4 and r4.status or d4, r4 and r4.body or "")
-            end
-        end
-        out:write(id, " ", tid, " ", replays, "\n")
-    end
-end
-out:close()
-]=]
+local CLIENT = runtime.source_dir .. "/spec/10-faults/flood_client.lua"
 
 
 describe("Q6: enqueue flood and Idempotency-Key #redis #pg", function()
@@ -133,65 +63,94 @@ describe("Q6: enqueue flood and Idempotency-Key #redis #pg", function()
     end
 
 
-    it("4 clients, 1,700 rows, retries and conflicts -> one task per row, "
-       .. "PostgreSQL and the queue agree", function()
+    it("100 connections, 1,650 rows, retries and conflicts -> one task "
+       .. "per row, PostgreSQL and the queue agree", function()
         local shared = rows(SHARED)
-        local script = env.tmp .. "/flood-client.lua"
-        assert(sys.write_file(script, CLIENT))
+        local own = rows(PROCS * THREADS * OWN)
+        local k, n_own, answers_expected = 0, 0, 0
         local procs = {}
-        for c = 1, CLIENTS do
-            local list = {}
-            -- shared rows first, so the clients race on them
-            for _, id in ipairs(shared) do
-                list[#list + 1] = id
+        for p = 1, PROCS do
+            local job = { url = env.url, mode = "spec", client = CLIENT,
+                          threads = {} }
+            for t = 1, THREADS do
+                local g = (p - 1) * THREADS + t
+                local lines = {}
+                -- shared rows first, so the sharing threads race on them
+                if g % 10 == 1 then
+                    for _, id in ipairs(shared) do
+                        lines[#lines + 1] = id .. " flood-" .. id
+                    end
+                end
+                for _ = 1, OWN do
+                    n_own = n_own + 1
+                    local id = own[n_own]
+                    k = k + 1
+                    lines[#lines + 1] = id .. " flood-" .. id .. " "
+                        .. (k % 4 == 0 and "r" or "")
+                        .. (k % 10 == 0 and "n" or "")
+                        .. (k % 25 == 0 and "u" or "")
+                end
+                answers_expected = answers_expected + #lines
+                local base = ("%s/flood-%d-%d"):format(env.tmp, p, t)
+                assert(sys.write_file(base .. ".list",
+                                      table.concat(lines, "\n") .. "\n"))
+                job.threads[t] = { list = base .. ".list",
+                                   out = base .. ".out" }
             end
-            for _, id in ipairs(rows(OWN)) do
-                list[#list + 1] = id
-            end
-            local lf = env.tmp .. "/flood-" .. c .. ".list"
-            assert(sys.write_file(lf, table.concat(list, "\n") .. "\n"))
-            local out = env.tmp .. "/flood-" .. c .. ".out"
-            local log = env.tmp .. "/flood-" .. c .. ".log"
-            procs[c] = { out = out, log = log, pid = assert(sys.spawn(
-                { runtime.exe, "run", script },
-                { env = { FLOOD_URL = env.url, FLOOD_LIST = lf,
-                          FLOOD_OUT = out },
-                  stdout = log, stderr = log })) }
+            local jf = ("%s/flood-%d.json"):format(env.tmp, p)
+            assert(sys.write_file(jf, json.encode(job)))
+            local log = ("%s/flood-%d.log"):format(env.tmp, p)
+            procs[p] = { job = job, log = log, pid = assert(sys.spawn(
+                { runtime.exe, "run", CLIENT, jf },
+                { stdout = log, stderr = log })) }
         end
         local t0 = sys.now()
-        for c, p in ipairs(procs) do
-            local how, code = sys.wait(p.pid, 120)
+        for p, proc in ipairs(procs) do
+            local how, code = sys.wait(proc.pid, 120)
             if not how then
-                sys.kill(p.pid, "KILL")
-                sys.wait(p.pid, 5)
+                sys.kill(proc.pid, "KILL")
+                sys.wait(proc.pid, 5)
             end
-            assert.same({ "exited", 0 }, { how, code }, "client " .. c
-                        .. ": " .. (sys.read_file(p.log) or ""))
+            assert.same({ "exited", 0 }, { how, code }, "client " .. p
+                        .. ": " .. (sys.read_file(proc.log) or ""))
         end
         local elapsed = sys.now() - t0
 
-        -- Every client got one task id per row; shared rows the same one.
-        local task_of, answers, replays = {}, 0, 0
-        for c, p in ipairs(procs) do
-            for line in io.lines(p.out) do
-                assert.is_nil(line:match("^bad "), "client " .. c .. ": "
-                              .. line)
-                local id, tid, n = line:match("^(%S+) (%x+) (%d+)$")
-                assert.truthy(id, line)
-                assert.is_true(task_of[id] == nil or task_of[id] == tid,
-                               "row " .. id .. " got two task ids")
-                task_of[id] = tid
-                answers = answers + 1
-                replays = replays + tonumber(n)
+        -- Every thread got one task id per row; shared rows the same one.
+        local task_of, answers, replays, posts = {}, 0, 0, 0
+        for p, proc in ipairs(procs) do
+            for t, th in ipairs(proc.job.threads) do
+                local finished = false
+                for line in io.lines(th.out) do
+                    local where = ("client %d thread %d: "):format(p, t)
+                    assert.is_nil(line:match("^bad "), where .. line)
+                    assert.is_nil(line:match("^rej "), where .. line)
+                    local n = line:match("^posts (%d+)")
+                    if n then
+                        posts = posts + tonumber(n)
+                        finished = true
+                    else
+                        local id, tid, r = line:match("^ok (%S+) (%x+) (%d+)$")
+                        assert.truthy(id, where .. line)
+                        assert.is_true(task_of[id] == nil
+                                       or task_of[id] == tid,
+                                       "row " .. id .. " got two task ids")
+                        task_of[id] = tid
+                        answers = answers + 1
+                        replays = replays + tonumber(r)
+                    end
+                end
+                assert.is_true(finished, "thread output cut short")
             end
         end
-        local n_rows = SHARED + CLIENTS * OWN
-        assert.equal(CLIENTS * (SHARED + OWN), answers)
-        -- the shared rows were answered from the key three times in four
-        assert.is_true(replays >= (CLIENTS - 1) * SHARED, replays .. "")
-        print(("\nQ6: %d clients, %d rows, %d first answers (%d replayed) "
-               .. "in %.1f s"):format(CLIENTS, n_rows, answers, replays,
-                                      elapsed))
+        local n_rows = SHARED + PROCS * THREADS * OWN
+        assert.equal(answers_expected, answers)
+        -- the shared rows were answered from the key to all but one thread
+        assert.is_true(replays >= (SHARERS - 1) * SHARED, replays .. "")
+        print(("\nQ6: %d connections, %d rows, %d POSTs, %d first answers "
+               .. "(%d replayed) in %.1f s"):format(PROCS * THREADS, n_rows,
+                                                    posts, answers, replays,
+                                                    elapsed))
 
         -- PostgreSQL == queue, one entry per task, no stray.
         local pending = assert(env.db:query(
@@ -201,6 +160,7 @@ describe("Q6: enqueue flood and Idempotency-Key #redis #pg", function()
         assert.equal(n_rows, pending[1].d)
         local queued = env.r:call("LLEN", env:key("task:queue"))
                        + env.r:call("LLEN", env:key("task:queue:priority"))
+                       + env.r:call("LLEN", env:key("task:queue:bulk"))
         assert.equal(n_rows, queued)
         for id, tid in pairs(task_of) do
             assert.equal(tid, env:row(id).task_id)
