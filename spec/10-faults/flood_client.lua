@@ -13,7 +13,8 @@
 --   u  the key again with other options: 422 idempotency_key_reused
 -- Each thread writes to its out file one line per row, "ok row task_id
 -- replays" or "rej row status" (429/503 in bench mode), "bad ..." for an
--- answer docs/api.md does not allow, and last "posts N rejected N".
+-- answer docs/api.md does not allow, and last "posts N rejected N"; in
+-- bench mode also OUT.lat, the milliseconds of each POST.
 -- In spec mode a 429/503 is retried with the same key (what a client
 -- does); in bench mode it is counted once and the row skipped, so every
 -- POST is counted once. A 409 idempotency_in_progress (the same key still
@@ -50,6 +51,7 @@ local httpc = require "wtt.httpc"
 local a = json.decode(arg1)
 local out = assert(io.open(a.out, "w"))
 local posts, rejected = 0, 0
+local lat = {}                -- ms per POST (bench mode)
 
 local function bad(...)
     out:write("bad ", table.concat({ ... }, " "), "\n")
@@ -65,9 +67,11 @@ local function post(id, key, options)
     local body = json.encode({ audio_midi_id = id, options = options or {} })
     for _ = 1, 500 do
         posts = posts + 1
+        local t0 = sys.now()
         local res, err = httpc.request({
             url = a.url .. "/transcribe/generate/", method = "POST",
             headers = headers, timeout = 30, body = body })
+        lat[#lat + 1] = (sys.now() - t0) * 1000
         if not res then
             return nil, err
         end
@@ -133,3 +137,10 @@ for line in io.lines(a.list) do
 end
 out:write("posts ", posts, " rejected ", rejected, "\n")
 out:close()
+if a.mode == "bench" then
+    local f = assert(io.open(a.out .. ".lat", "w"))
+    for _, ms in ipairs(lat) do
+        f:write(string.format("%.3f\n", ms))
+    end
+    f:close()
+end
