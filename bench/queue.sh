@@ -19,8 +19,10 @@
 # 127.0.0.1 (random ports, temp dir) and stops them at the end. BENCH_QUEUE_SKIP_E2E=1 skips
 # the end-to-end part; BENCH_QUEUE_KEEP=1 keeps the temp dir and its logs. Last line:
 #   RESULT queue ratio_bullmq=<x> p99_claim_ms=<y> e2e_overhead_pct=<z>
-# ratio_bullmq: the lower of wtt/BullMQ tasks/s at 1 and at 4; p99_claim_ms: the higher of
-# wtt's two paced p99s.
+# ratio_bullmq: the lower of wtt/BullMQ tasks/s at 1 and at 4 (BullMQ's stronger shape at 4:
+# one Worker with concurrency 4; the 4-process shape is printed too); each a median of
+# BENCH_QUEUE_ROUNDS (3) rounds run in alternating order; p99_claim_ms: the higher of wtt's
+# two paced p99s.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,6 +31,7 @@ N=${BENCH_QUEUE_N:-20000}
 LAT_N=${BENCH_QUEUE_LAT_N:-1000}
 RATE=${BENCH_QUEUE_RATE:-200}
 E2E_RUNS=${BENCH_E2E_RUNS:-3}
+ROUNDS=${BENCH_QUEUE_ROUNDS:-3}
 PGBIN=/usr/lib/postgresql/15/bin
 
 log() { printf 'bench: %s\n' "$*" >&2; }
@@ -114,37 +117,55 @@ main() {
     RURL=redis://127.0.0.1:$rport/0
     log "redis-server $(redis-server --version | awk '{ print $3 }') on 127.0.0.1:$rport (AOF everysec), $(nproc) cores"
 
-    # --- BullMQ ---------------------------------------------------------------------------
-    local b1 b4 bl1 bl4
-    log "BullMQ: $N jobs, one Worker, concurrency 1"
-    b1=$(node "$HERE/bullmq.js" drain "$RURL" "$N" 1)
-    log "  $b1"
-    log "BullMQ: $N jobs, one Worker, concurrency 4"
-    b4=$(node "$HERE/bullmq.js" drain "$RURL" "$N" 4)
-    log "  $b4"
+    # --- throughput: ROUNDS rounds, each side in alternating order, medians ---------------
+    # The machine is shared and noisy; one run of each would mostly measure the noise.
+    local round side tps
+    local -a T_b1=() T_b4=() T_bp4=() T_w1=() T_w4=() E_b=() E_w=()
+    for ((round = 1; round <= ROUNDS; round++)); do
+        local order="b1 w1 b4 w4 bp4"
+        ((round % 2 == 0)) && order="bp4 w4 b4 w1 b1"
+        for side in $order; do
+            case $side in
+            b1 | b4)
+                r=$(node "$HERE/bullmq.js" drain "$RURL" "$N" "${side#b}")
+                E_b+=("$(jget "$r" enqueue_per_s)") ;;
+            bp4)
+                r=$(node "$HERE/bullmq.js" procs "$RURL" "$N" 4) ;;
+            w1 | w4)
+                local nw=${side#w} e
+                e=$("$WTT" run "$HERE/wtt.lua" enqueue "$RURL" "r$round$side:" "$N")
+                E_w+=("$(jget "$e" enqueue_per_s)")
+                start_workers "$nw" "r$round$side:"
+                r=$("$WTT" run "$HERE/wtt.lua" wait "$RURL" "r$round$side:" "$N" 600)
+                stop_pids ;;
+            esac
+            log "round $round $side: $r"
+            tps=$(jget "$r" tasks_per_s)
+            case $side in
+            b1) T_b1+=("$tps") ;; b4) T_b4+=("$tps") ;; bp4) T_bp4+=("$tps") ;;
+            w1) T_w1+=("$tps") ;; w4) T_w4+=("$tps") ;;
+            esac
+        done
+    done
+    local bt1 bt4 btp4 wt1 wt4 eb ew
+    bt1=$(printf '%s\n' "${T_b1[@]}" | median) bt4=$(printf '%s\n' "${T_b4[@]}" | median)
+    btp4=$(printf '%s\n' "${T_bp4[@]}" | median)
+    wt1=$(printf '%s\n' "${T_w1[@]}" | median) wt4=$(printf '%s\n' "${T_w4[@]}" | median)
+    eb=$(printf '%s\n' "${E_b[@]}" | median) ew=$(printf '%s\n' "${E_w[@]}" | median)
+
+    # --- latency: paced enqueues to idle workers ------------------------------------------
+    local bl1 bl4 wl1 wl4
     bl1=$(node "$HERE/bullmq.js" latency "$RURL" "$LAT_N" 1 "$RATE")
     log "  $bl1"
     bl4=$(node "$HERE/bullmq.js" latency "$RURL" "$LAT_N" 4 "$RATE")
     log "  $bl4"
-
-    # --- wtt ------------------------------------------------------------------------------
-    # Each run has its own key prefix, so no run sees another's keys.
-    local w1 w4 wl1 wl4 e1 nw
     for nw in 1 4; do
-        log "wtt: $N tasks, $nw 'wtt worker --noop' process(es)"
-        local e w l
-        e=$("$WTT" run "$HERE/wtt.lua" enqueue "$RURL" "d$nw:" "$N")
-        start_workers "$nw" "d$nw:"
-        w=$("$WTT" run "$HERE/wtt.lua" wait "$RURL" "d$nw:" "$N" 600)
-        stop_pids
-        log "  $e"
-        log "  $w"
         start_workers "$nw" "l$nw:"
         sleep 1     # workers subscribed and idle
-        l=$("$WTT" run "$HERE/wtt.lua" paced "$RURL" "l$nw:" "$LAT_N" "$RATE")
+        r=$("$WTT" run "$HERE/wtt.lua" paced "$RURL" "l$nw:" "$LAT_N" "$RATE")
         stop_pids
-        log "  $l"
-        if [[ $nw == 1 ]]; then e1=$e w1=$w wl1=$l; else w4=$w wl4=$l; fi
+        log "  $r"
+        if [[ $nw == 1 ]]; then wl1=$r; else wl4=$r; fi
     done
 
     # --- end to end: the 60 s clip through the stack vs wtt transcribe -------------------
@@ -156,25 +177,22 @@ main() {
     fi
 
     # --- report -------------------------------------------------------------------------
-    local bt1 bt4 wt1 wt4
-    bt1=$(jget "$b1" tasks_per_s) bt4=$(jget "$b4" tasks_per_s)
-    wt1=$(jget "$w1" tasks_per_s) wt4=$(jget "$w4" tasks_per_s)
-    local r1 r4 rmin p99
-    r1=$(ratio "$wt1" "$bt1") r4=$(ratio "$wt4" "$bt4")
+    local r1 r4 rp4 rmin p99
+    r1=$(ratio "$wt1" "$bt1") r4=$(ratio "$wt4" "$bt4") rp4=$(ratio "$wt4" "$btp4")
     rmin=$(awk -v a="$r1" -v b="$r4" 'BEGIN { print (a < b) ? a : b }')
     p99=$(awk -v a="$(jget "$wl1" p99_ms)" -v b="$(jget "$wl4" p99_ms)" 'BEGIN { print (a > b) ? a : b }')
 
     echo
-    printf '%-44s %10s %10s %7s\n' "no-op tasks, $N, enqueued then drained" "BullMQ" "wtt" "ratio"
-    printf '%-44s %10s %10s %7s\n' "enqueue/s (one call per task)" "$(jget "$b1" enqueue_per_s)" "$(jget "$e1" enqueue_per_s)" \
-        "$(ratio "$(jget "$e1" enqueue_per_s)" "$(jget "$b1" enqueue_per_s)")"
-    printf '%-44s %10s %10s %7s\n' "tasks/s, concurrency 1" "$bt1" "$wt1" "$r1"
-    printf '%-44s %10s %10s %7s\n' "tasks/s, concurrency 4" "$bt4" "$wt4" "$r4"
-    printf '%-44s %10s %10s\n' "enqueue-to-claim p50/p99 ms, $RATE/s, conc 1" \
+    printf '%-52s %10s %10s %7s\n' "no-op tasks, $N, enqueued then drained (median of $ROUNDS)" "BullMQ" "wtt" "ratio"
+    printf '%-52s %10s %10s %7s\n' "enqueue/s (one call per task)" "$eb" "$ew" "$(ratio "$ew" "$eb")"
+    printf '%-52s %10s %10s %7s\n' "tasks/s, concurrency 1" "$bt1" "$wt1" "$r1"
+    printf '%-52s %10s %10s %7s\n' "tasks/s, concurrency 4 (BullMQ: one Worker)" "$bt4" "$wt4" "$r4"
+    printf '%-52s %10s %10s %7s\n' "tasks/s, 4 processes (BullMQ: 4 Workers x 1)" "$btp4" "$wt4" "$rp4"
+    printf '%-52s %10s %10s\n' "enqueue-to-claim p50/p99 ms, $RATE/s, conc 1" \
         "$(jget "$bl1" p50_ms)/$(jget "$bl1" p99_ms)" "$(jget "$wl1" p50_ms)/$(jget "$wl1" p99_ms)"
-    printf '%-44s %10s %10s\n' "enqueue-to-claim p50/p99 ms, $RATE/s, conc 4" \
+    printf '%-52s %10s %10s\n' "enqueue-to-claim p50/p99 ms, $RATE/s, conc 4" \
         "$(jget "$bl4" p50_ms)/$(jget "$bl4" p99_ms)" "$(jget "$wl4" p50_ms)/$(jget "$wl4" p99_ms)"
-    echo "BullMQ $(jget "$b1" version): one Worker with concurrency N; wtt: N 'wtt worker --noop' processes."
+    echo "BullMQ $(node -p 'require(process.argv[1] + "/node_modules/bullmq/package.json").version' "$HERE"): one Worker with concurrency N, or N Worker processes; wtt: N 'wtt worker --noop' processes."
     if [[ -n $t_cli ]]; then
         echo "60 s clip: wtt transcribe $t_cli s, through the stack (upload -> completed) $t_stack s," \
             "overhead $e2e_pct % (median of $E2E_RUNS)"

@@ -2,6 +2,7 @@
 // on the same redis-server.
 //
 //   node bullmq.js drain   REDIS_URL N CONCURRENCY
+//   node bullmq.js procs   REDIS_URL N PROCESSES
 //   node bullmq.js latency REDIS_URL N CONCURRENCY RATE
 //
 // drain:   adds N jobs one at a time (each add awaited, as q:enqueue is one
@@ -9,6 +10,10 @@
 //          CONCURRENCY whose processor returns at once, and waits until all N
 //          completed. Throughput = N / (last finish - first start), the same
 //          definition bench/queue.sh uses for wtt (finished_at - claimed_at).
+// procs:   as drain, but the N jobs are drained by PROCESSES Worker
+//          processes with concurrency 1 each: the shape of N `wtt worker`
+//          processes (the children run `work`; each reports its first start
+//          and last finish when told to stop).
 // latency: starts the Worker first, waits until it is idle, then adds N jobs
 //          paced at RATE jobs/s; add-to-start latency of each job is
 //          job.processedOn - job.timestamp (both Date.now() ms on this host).
@@ -45,8 +50,73 @@ function pct(sorted, p) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Child of `procs`: one Worker (concurrency 1) on queue NAME until SIGTERM.
+async function work(url, name) {
+    const conn = connection(url);
+    let first = Infinity, last = 0, done = 0;
+    const worker = new Worker(name, async () => null, { connection: conn, concurrency: 1 });
+    worker.on("completed", (job) => {
+        const s = job.processedOn, f = job.finishedOn || Date.now();
+        if (s < first) first = s;
+        if (f > last) last = f;
+        done++;
+    });
+    worker.on("error", (e) => die("worker error: " + e.message));
+    await worker.waitUntilReady();
+    process.stdout.write("ready\n");
+    process.on("SIGTERM", async () => {
+        await worker.close();
+        process.stdout.write(JSON.stringify({ first, last, done }) + "\n");
+        process.exit(0);
+    });
+}
+
+// Parent of `procs`: enqueue, start the children, wait for N completions.
+async function procs(url, n, nprocs) {
+    const { spawn } = require("child_process");
+    const conn = connection(url);
+    const name = "bench-procs-" + nprocs + "-" + process.pid;
+    const queue = new Queue(name, { connection: conn });
+    await queue.waitUntilReady();
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) await queue.add("noop", { i });
+    const out = { system: "bullmq", version: require("bullmq/package.json").version, mode: "procs", n, processes: nprocs };
+    out.enqueue_per_s = Math.round(n / (Number(process.hrtime.bigint() - t0) / 1e9));
+    const kids = [];
+    for (let k = 0; k < nprocs; k++) {
+        const c = spawn(process.execPath, [__filename, "work", url, name], { stdio: ["ignore", "pipe", "inherit"] });
+        c.text = "";
+        c.stdout.on("data", (d) => { c.text += d; });
+        c.exited = new Promise((r) => c.on("exit", r));
+        kids.push(c);
+    }
+    for (;;) {
+        const counts = await queue.getJobCounts("completed");
+        if (counts.completed >= n) break;
+        await sleep(20);
+    }
+    let first = Infinity, last = 0, done = 0;
+    for (const c of kids) {
+        c.kill("SIGTERM");
+        await c.exited;
+        const line = c.text.trim().split("\n").pop();
+        const r = JSON.parse(line);
+        first = Math.min(first, r.first);
+        last = Math.max(last, r.last);
+        done += r.done;
+    }
+    if (done !== n) die("children completed " + done + " of " + n);
+    out.tasks_per_s = Math.round(n / ((last - first) / 1000));
+    await queue.obliterate({ force: true });
+    await queue.close();
+    process.stdout.write(JSON.stringify(out) + "\n");
+    process.exit(0);
+}
+
 async function main() {
     const [mode, url, nArg, concArg, rateArg] = process.argv.slice(2);
+    if (mode === "work") return work(url, nArg);
+    if (mode === "procs") return procs(url, Number(nArg), Number(concArg));
     if (!mode || !url || !nArg || !concArg) die("usage: bullmq.js drain|latency URL N CONCURRENCY [RATE]");
     const n = Number(nArg), conc = Number(concArg), rate = Number(rateArg || 200);
     const conn = connection(url);
