@@ -68,6 +68,7 @@ free_port() {
 jget() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "0.00" }'; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+imedian() { median | awk '{ printf "%.0f", $1 }'; }
 now() { date +%s.%N; }
 
 # Stops the processes in PIDS (SIGTERM: workers finish and exit 0).
@@ -128,6 +129,7 @@ main() {
             case $side in
             b1 | b4)
                 r=$(node "$HERE/bullmq.js" drain "$RURL" "$N" "${side#b}")
+                BV=$(jget "$r" version)
                 E_b+=("$(jget "$r" enqueue_per_s)") ;;
             bp4)
                 r=$(node "$HERE/bullmq.js" procs "$RURL" "$N" 4) ;;
@@ -148,10 +150,10 @@ main() {
         done
     done
     local bt1 bt4 btp4 wt1 wt4 eb ew
-    bt1=$(printf '%s\n' "${T_b1[@]}" | median) bt4=$(printf '%s\n' "${T_b4[@]}" | median)
-    btp4=$(printf '%s\n' "${T_bp4[@]}" | median)
-    wt1=$(printf '%s\n' "${T_w1[@]}" | median) wt4=$(printf '%s\n' "${T_w4[@]}" | median)
-    eb=$(printf '%s\n' "${E_b[@]}" | median) ew=$(printf '%s\n' "${E_w[@]}" | median)
+    bt1=$(printf '%s\n' "${T_b1[@]}" | imedian) bt4=$(printf '%s\n' "${T_b4[@]}" | imedian)
+    btp4=$(printf '%s\n' "${T_bp4[@]}" | imedian)
+    wt1=$(printf '%s\n' "${T_w1[@]}" | imedian) wt4=$(printf '%s\n' "${T_w4[@]}" | imedian)
+    eb=$(printf '%s\n' "${E_b[@]}" | imedian) ew=$(printf '%s\n' "${E_w[@]}" | imedian)
 
     # --- latency: paced enqueues to idle workers ------------------------------------------
     local bl1 bl4 wl1 wl4
@@ -192,7 +194,7 @@ main() {
         "$(jget "$bl1" p50_ms)/$(jget "$bl1" p99_ms)" "$(jget "$wl1" p50_ms)/$(jget "$wl1" p99_ms)"
     printf '%-52s %10s %10s\n' "enqueue-to-claim p50/p99 ms, $RATE/s, conc 4" \
         "$(jget "$bl4" p50_ms)/$(jget "$bl4" p99_ms)" "$(jget "$wl4" p50_ms)/$(jget "$wl4" p99_ms)"
-    echo "BullMQ $(node -p 'require(process.argv[1] + "/node_modules/bullmq/package.json").version' "$HERE"): one Worker with concurrency N, or N Worker processes; wtt: N 'wtt worker --noop' processes."
+    echo "BullMQ $BV: one Worker with concurrency N, or N Worker processes; wtt: N 'wtt worker --noop' processes."
     if [[ -n $t_cli ]]; then
         echo "60 s clip: wtt transcribe $t_cli s, through the stack (upload -> completed) $t_stack s," \
             "overhead $e2e_pct % (median of $E2E_RUNS)"
