@@ -96,4 +96,38 @@ describe("fairness across clients #redis #pg", function()
         assert.same({ "exited", 0 }, { w:wait(15) })
         env:check_invariants(8)
     end)
+
+
+    it("a bulk task handed back by a stopping worker returns to the bulk "
+       .. "lane", function()
+        local first = env:upload("guitar_nylon_single")
+        local c = {}
+        for i = 1, LIMIT + 1 do
+            local id = i == 1 and first or row_like(first)
+            c[i] = { id = id, tid = generate(id, "client-c") }
+        end
+        local bulk = c[LIMIT + 1]
+        assert.equal("bulk", env:task(bulk.tid).lane)
+        -- Slow windows, no grace: SIGTERM while the bulk task runs hands
+        -- it back at the next window (release).
+        local w = env:worker({ WTT_WORKER_TEST_WINDOW_SLEEP = "0.3" },
+                             { "--grace", "0" })
+        env:wait_task(bulk.tid, support.running_on(w, 1), 60,
+                      "the bulk task running")
+        w:signal("TERM")
+        assert.same({ "exited", 0 }, { w:wait(15) }, w:text())
+        assert.equal(1, w:count("task.released"), w:text())
+        local h = env:task(bulk.tid)
+        assert.same({ "pending", "bulk" }, { h.status, h.lane })
+        assert.same({ bulk.tid }, env.r:call("LRANGE",
+            env:key("task:queue:bulk"), 0, -1))
+        assert.equal(0, env.r:call("LLEN", env:key("task:queue")))
+        env:check_invariants(5)
+
+        local w2 = env:worker()
+        env:wait_row(bulk.id, "completed", 60)
+        w2:signal("TERM")
+        assert.same({ "exited", 0 }, { w2:wait(15) })
+        env:check_invariants(8)
+    end)
 end)
