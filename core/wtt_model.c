@@ -553,14 +553,14 @@ l_post_save(lua_State *L)
 }
 
 
-/* core.load_posteriors(path) -> posteriors | nil, err. The file is read
- * through the row cache, not loaded: an hour's posteriorgrams cost no
- * memory. */
+/* core.load_posteriors(path, opts) -> posteriors | nil, err. The file is
+ * read through the row cache, not loaded (an hour's posteriorgrams cost no
+ * memory), unless it fits opts.memory_mb (default 0). */
 static int
 l_load_posteriors(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    char        head[10 + 4096], *shape;
+    char        head[10 + 4096], *shape, err[256];
     size_t      hl, n, cols;
     ssize_t     got;
     struct stat st;
@@ -603,6 +603,15 @@ l_load_posteriors(lua_State *L)
     }
     p = new_post(L);
     wtt_rows_open(&p->p.rows, fd, (off_t) (10 + hl), n, WTT_POST_COLS);
+    if (lua_istable(L, 2)
+        && (double) n * WTT_POST_COLS * 4
+           <= wtt_lua_opt_number(L, 2, "memory_mb", 0, 0, 1 << 20) * 1048576.0
+        && wtt_rows_to_memory(&p->p.rows, err, sizeof(err)) != 0)
+    {
+        lua_pushnil(L);
+        lua_pushfstring(L, "load failed: %s: %s", path, err);
+        return 2;
+    }
     p->p.n_frames = n;
     p->p.n_samples = n * WTT_SAMPLE_RATE / 86;
     return 1;

@@ -324,6 +324,37 @@ wtt_rows_read(struct wtt_rows *m, size_t r, size_t count, float *dst,
 }
 
 
+int
+wtt_rows_to_memory(struct wtt_rows *m, char *err, size_t errlen)
+{
+    float *mem;
+
+    if (m->fd < 0) {
+        return 0;
+    }
+    mem = wtt_trymalloc(m->n * row_bytes(m) + 1);
+    if (mem == NULL) {
+        snprintf(err, errlen, "out of memory for %zu rows", m->n);
+        return -1;
+    }
+    if (wtt_rows_read(m, 0, m->n, mem, err, errlen) != 0) {
+        free(mem);
+        return -1;
+    }
+    close(m->fd);
+    free(m->slots);
+    m->fd = -1;
+    m->slots = NULL;
+    for (size_t s = 0; s < WTT_ROWS_SLOTS; s++) {
+        m->block[s] = WTT_ROWS_NONE;
+        m->dirty[s] = 0;
+    }
+    m->mem = mem;
+    m->cap = m->n;
+    return 0;
+}
+
+
 void
 wtt_rows_truncate(struct wtt_rows *m, size_t n)
 {

@@ -72,6 +72,10 @@ int wtt_rows_append(struct wtt_rows *m, const float *src, size_t rows,
 int wtt_rows_read(struct wtt_rows *m, size_t r, size_t count, float *dst,
                   char *err, size_t errlen);
 
+/* Reads every row of a file-backed matrix into memory and lets the file
+ * go. Returns 0 or -1 with err (the matrix is unchanged then). */
+int wtt_rows_to_memory(struct wtt_rows *m, char *err, size_t errlen);
+
 /* Drops the rows from `n` on (never grows). */
 void wtt_rows_truncate(struct wtt_rows *m, size_t n);
 
