@@ -1077,6 +1077,13 @@ function _M.explain(err, tls)
         return err .. " (no TLS answer: is this a plain-TCP Redis port? "
                .. "use redis:// for it, or the server's tls-port)", true
     end
+    if str_find(err, "WRONGPASS", 1, true)
+       or str_find(err, "NOAUTH", 1, true)
+       or str_find(err, "invalid password", 1, true) then
+        return err .. " (the server refused the URL's credentials, or "
+               .. "needs some: redis://user:password@host:port; check "
+               .. "requirepass or the ACL user)", true
+    end
     if not tls and (str_find(err, "connection reset", 1, true)
                     or str_find(err, "closed by server", 1, true)
                     or str_find(err, "protocol error", 1, true)) then

@@ -6,7 +6,8 @@
 -- (docs/redis.md): a task completes through it. Then the mismatches a
 -- deployment can get wrong, each against the real servers: a CA that did
 -- not sign the server's certificate, rediss:// against a plain-TCP Redis,
--- redis:// against the TLS-only port. A worker must stop at start (exit 1)
+-- redis:// against the TLS-only port, and (R8's neighbour) a wrong or
+-- missing password for a Redis with requirepass. A worker must stop at start (exit 1)
 -- with a message naming the problem, not retry forever; web (which never
 -- exits for Redis) must answer /readyz 503 with that message and log it at
 -- start (docs/worker.md, docs/api.md).
@@ -19,12 +20,13 @@ local runtime = require "wtt.runtime"
 local sys = require "wtt.sys"
 
 describe("R8: Redis over TLS, service level #redis #pg", function()
-    local env, plain, other_dir, other_ca
+    local env, plain, locked, other_dir, other_ca
 
     setup(function()
         env = support.start({ redis = { tls = true,
                                         tls_auth_clients = true } })
         plain = rh.start()
+        locked = rh.start({ password = "s3cret" })
         other_dir = assert(sys.mkdtemp("wtt-r8-"))
         other_ca = rh.make_ca(other_dir, "other")
     end)
@@ -32,6 +34,7 @@ describe("R8: Redis over TLS, service level #redis #pg", function()
     teardown(function()
         if env then env:stop() end
         if plain then plain:stop() end
+        if locked then locked:stop() end
         if other_dir then sys.rmtree(other_dir) end
     end)
 
@@ -58,6 +61,16 @@ describe("R8: Redis over TLS, service level #redis #pg", function()
               return "redis://127.0.0.1:" .. tls_port() .. "/0"
           end,
           says = { "TLS-only port? use rediss://" } },
+        { name = "a wrong password",
+          url = function()
+              return "redis://:wrong@127.0.0.1:" .. locked.port .. "/0"
+          end,
+          says = { "WRONGPASS", "refused the URL's credentials" } },
+        { name = "no password for a server that needs one",
+          url = function()
+              return "redis://127.0.0.1:" .. locked.port .. "/0"
+          end,
+          says = { "NOAUTH", "redis://user:password@" } },
     }
 
     local function says_all(text, words)
