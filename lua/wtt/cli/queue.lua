@@ -80,7 +80,7 @@ end
 local url = opts.url or os.getenv("REDIS_URL") or "redis://127.0.0.1:6379"
 local r, err = redis.connect(url)
 if not r then
-    fail(1, "%s", err)
+    fail(1, "%s", (redis.explain(err, url:match("^rediss:") ~= nil)))
 end
 local q = queue.new(r, { prefix = opts.prefix or os.getenv("WTT_KEY_PREFIX")
                                   or "" })
