@@ -43,7 +43,7 @@ typedef struct job {
 
 typedef struct {
     job_t *job;
-    int    joined;
+    int    reaped;      /* pthread_join'ed, or detached */
 } handle_t;
 
 typedef struct entry {
@@ -159,7 +159,11 @@ l_start(lua_State *L)
         lua_pushfstring(L, "thread start failed: %s", strerror(rc));
         return 2;
     }
-    pthread_detach(j->tid);
+    /* Joinable: t:join must return only once the thread is gone, its
+     * thread-local destructors (OpenSSL's, libcurl's) included. If it
+     * returned when the Lua code did, a process that exits right after
+     * would run OpenSSL's atexit cleanup while the thread's own still
+     * runs: a double free (seen under ASan). */
     h->job = j;
     return 1;
 }
@@ -204,6 +208,10 @@ l_join(lua_State *L)
         lua_pushliteral(L, "timeout");
         return 2;
     }
+    if (!h->reaped) {
+        pthread_join(j->tid, NULL);     /* it is past its Lua code */
+        h->reaped = 1;
+    }
     if (status != 0) {
         lua_pushnil(L);
         lua_pushfstring(L, "thread failed: %s", j->error);
@@ -237,6 +245,10 @@ l_gc(lua_State *L)
 {
     handle_t *h = luaL_checkudata(L, 1, THREAD_MT);
 
+    if (h->job != NULL && !h->reaped) {
+        pthread_detach(h->job->tid);
+        h->reaped = 1;
+    }
     if (h->job != NULL) {
         job_unref(h->job);
         h->job = NULL;
