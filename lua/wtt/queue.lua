@@ -208,6 +208,22 @@ local function clock(self)
 end
 
 
+-- The error in one script reply, if any: a Redis error reply ({err =
+-- msg} in a pipeline) or a script's negative code.
+local function reply_error(op, res)
+    if type(res) ~= "table" then
+        return nil
+    end
+    if res.err then
+        return "could not " .. op .. ": " .. res.err
+    end
+    local code = res[1]
+    if type(code) == "number" and code < 0 then
+        return errors.text[code] or ("error " .. code)
+    end
+end
+
+
 -- Runs script `s`; maps negative codes to errors.
 -- @return reply | nil, err
 local function run(self, op, s, keys, args)
@@ -215,32 +231,48 @@ local function run(self, op, s, keys, args)
     if not res then
         return nil, "could not " .. op .. ": " .. tostring(err)
     end
-    local code = res[1]
-    if type(code) == "number" and code < 0 then
-        return nil, errors.text[code] or ("error " .. code)
+    err = reply_error(op, res)
+    if err then
+        return nil, err
     end
     return res
 end
 
 
 -- Ids become key names and are written into the scripts' JSON events
--- without escaping, so they are plain tokens.
-local function check_id(id, fn)
+-- without escaping, so they are plain tokens. `level` as error()'s, for
+-- the public function's caller (3 when called from that function).
+local function check_id(id, fn, level)
     if type(id) ~= "string" or #id > 128 or not id:match("^[%w_.:-]+$") then
         error("bad argument #1 to '" .. fn .. "' (task id expected: 1-128 "
-              .. "letters, digits, _ . : -)", 3)
+              .. "letters, digits, _ . : -)", level or 3)
     end
 end
 
 
-local function check_claim(claim, fn)
+local function check_claim(claim, fn, level)
     if type(claim) == "number" then
         return tostring(floor(claim))
     end
     if type(claim) ~= "string" then
-        error("bad argument #2 to '" .. fn .. "' (claim token expected)", 3)
+        error("bad argument #2 to '" .. fn .. "' (claim token expected)",
+              level or 3)
     end
     return claim
+end
+
+
+-- How every transition of a held claim starts: its id and claim token
+-- checked (errors name the public function's caller) and the clock read.
+-- @return claim token, now (ms) | nil, nil, err
+local function begin(self, fn, id, claim)
+    check_id(id, fn, 4)
+    claim = check_claim(claim, fn, 4)
+    local t, err = clock(self)
+    if not t then
+        return nil, nil, err
+    end
+    return claim, t
 end
 
 
@@ -367,10 +399,9 @@ end
 -- as BullMQ's moveToFinished fetches the next job.
 -- @return true | nil, err (the completion); then the next task or nil
 function queue.complete_and_claim(self, id, claim, result, worker_id)
-    check_id(id, "complete_and_claim")
-    claim = check_claim(claim, "complete_and_claim")
-    local t, err = clock(self)
-    if not t then
+    local t, err
+    claim, t, err = begin(self, "complete_and_claim", id, claim)
+    if not claim then
         return nil, err
     end
     local keys, args = complete_call(self, "complete_and_claim", id, claim,
@@ -385,30 +416,21 @@ function queue.complete_and_claim(self, id, claim, result, worker_id)
     if not res then
         return nil, "could not complete: " .. tostring(err)
     end
-    local done, next_res = res[1], res[2]
-    local ok, cerr = true, nil
-    if type(done) == "table" and done.err then
-        ok, cerr = nil, "could not complete: " .. done.err
-    elseif type(done) == "table" and type(done[1]) == "number"
-           and done[1] < 0 then
-        ok, cerr = nil, errors.text[done[1]] or ("error " .. done[1])
-    end
+    local cerr = reply_error("complete", res[1])
     local task
-    if type(next_res) == "table" and not next_res.err
-       and not (type(next_res[1]) == "number" and next_res[1] < 0) then
-        task = claimed(self, next_res)
+    if type(res[2]) == "table" and not reply_error("claim", res[2]) then
+        task = claimed(self, res[2])
     end
-    return ok, cerr, task
+    return not cerr or nil, cerr, task
 end
 
 
 --- Extends the claim's deadline.
 -- @return true | nil, "stale" | nil, err
 function queue.heartbeat(self, id, claim)
-    check_id(id, "heartbeat")
-    claim = check_claim(claim, "heartbeat")
-    local t, err = clock(self)
-    if not t then
+    local t, err
+    claim, t, err = begin(self, "heartbeat", id, claim)
+    if not claim then
         return nil, err
     end
     local res
@@ -424,10 +446,9 @@ end
 --- Records progress (done/total windows) and extends the deadline.
 -- @return true | nil, "stale" | nil, err
 function queue.progress(self, id, claim, done, total)
-    check_id(id, "progress")
-    claim = check_claim(claim, "progress")
-    local t, err = clock(self)
-    if not t then
+    local t, err
+    claim, t, err = begin(self, "progress", id, claim)
+    if not claim then
         return nil, err
     end
     local res
@@ -445,10 +466,9 @@ end
 --- Completes a task with `result` (a table, stored as JSON).
 -- @return true | nil, "stale" | nil, "not processing" | nil, err
 function queue.complete(self, id, claim, result)
-    check_id(id, "complete")
-    claim = check_claim(claim, "complete")
-    local t, err = clock(self)
-    if not t then
+    local t, err
+    claim, t, err = begin(self, "complete", id, claim)
+    if not claim then
         return nil, err
     end
     local keys, args = complete_call(self, "complete", id, claim, result, t)
@@ -466,8 +486,11 @@ end
 -- @param retryable false: never retry this error
 -- @return "retry" | "dead" | nil, "stale" | nil, err
 function queue.fail(self, id, claim, err_text, retryable)
-    check_id(id, "fail")
-    claim = check_claim(claim, "fail")
+    local t, err
+    claim, t, err = begin(self, "fail", id, claim)
+    if not claim then
+        return nil, err
+    end
     err_text = tostring(err_text or "failed")
     local p = self:policy()
     local attempts = self.attempts[id]
@@ -477,10 +500,6 @@ function queue.fail(self, id, claim, err_text, retryable)
     end
     local retry = p.retryable(err_text, retryable) and "1" or "0"
     local delay = p.backoff_ms(attempts, random())
-    local t, err = clock(self)
-    if not t then
-        return nil, err
-    end
     local k = self.k
     local res
     res, err = run(self, "fail", S.fail, {
