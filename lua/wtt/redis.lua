@@ -614,8 +614,9 @@ local function evalsha_argv(script, keys, args, level)
 end
 
 
--- eval on a fresh connection after READONLY, without a further retry.
-function client._eval_once(self, script, argv)
+-- A connection on which `script` is loaded (SCRIPT LOAD the first time).
+-- @return conn | nil, err
+function client._script_conn(self, script)
     local conn, err = self:_get()
     if not conn then
         return nil, err
@@ -626,6 +627,16 @@ function client._eval_once(self, script, argv)
         if not ok then
             return nil, err
         end
+    end
+    return conn
+end
+
+
+-- eval on a fresh connection after READONLY, without a further retry.
+function client._eval_once(self, script, argv)
+    local conn, err = self:_script_conn(script)
+    if not conn then
+        return nil, err
     end
     return self:_callv(conn, argv)
 end
@@ -642,16 +653,9 @@ end
 -- @return the script's reply | nil, err (as call)
 function client.eval(self, script, keys, args)
     local argv = evalsha_argv(script, keys, args, 3)
-    local conn, err = self:_get()
+    local conn, err = self:_script_conn(script)
     if not conn then
         return nil, err
-    end
-    if not self.loaded[script.sha] then
-        local ok
-        ok, err = self:_load(conn, script)
-        if not ok then
-            return nil, err
-        end
     end
     local res
     res, err = self:_callv(conn, argv)
