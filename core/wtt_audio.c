@@ -19,6 +19,7 @@
  * libsndfile with sf_open_fd; we close the descriptor after sf_close.
  */
 #include "wtt_audio.h"
+#include "wtt_luax.h"
 #include "wtt_util.h"
 
 #include <lauxlib.h>
@@ -1695,17 +1696,9 @@ static const luaL_Reg audio_funcs[] = {
 int
 luaopen_wtt_audio(lua_State *L)
 {
-    luaL_newmetatable(L, PCM_MT);                             /* mt */
-    lua_pushvalue(L, -1);                                     /* mt mt */
-    lua_setfield(L, -2, "__index");                           /* mt */
-    luaL_register(L, NULL, pcm_methods);                      /* mt */
-    lua_pop(L, 1);                                            /* */
-
-    luaL_newmetatable(L, READER_MT);                          /* mt */
-    lua_pushvalue(L, -1);                                     /* mt mt */
-    lua_setfield(L, -2, "__index");                           /* mt */
-    luaL_register(L, NULL, reader_methods);                   /* mt */
-    lua_pop(L, 1);                                            /* */
+    /* The metamethods share the lists (p:__len() works as before). */
+    wtt_lua_class(L, PCM_MT, pcm_methods, pcm_methods);
+    wtt_lua_class(L, READER_MT, reader_methods, reader_methods);
 
     lua_newtable(L);                                          /* audio */
     luaL_register(L, NULL, audio_funcs);                      /* audio */

@@ -20,6 +20,7 @@
  *      return nil, err, or re-raise the error on_data raised.
  */
 #include "wtt_http_client.h"
+#include "wtt_luax.h"
 #include "wtt_util.h"
 
 #include <curl/curl.h>
@@ -1562,20 +1563,15 @@ luaopen_wtt_httpc(lua_State *L)
                           curl_easy_strerror(init_rc));
     }
 
-    if (luaL_newmetatable(L, CLIENT_MT)) {                /* mt */
-        lua_newtable(L);                                  /* mt methods */
-        luaL_register(L, NULL, client_methods);
-        lua_setfield(L, -2, "__index");                   /* mt */
-        lua_pushcfunction(L, l_client_close);             /* mt close */
-        lua_setfield(L, -2, "__gc");                      /* mt */
-    }
-    lua_pop(L, 1);                                        /* */
+    static const luaL_Reg client_meta[] = {
+        { "__gc", l_client_close }, { NULL, NULL },
+    };
+    static const luaL_Reg request_meta[] = {
+        { "__gc", l_request_gc }, { NULL, NULL },
+    };
 
-    if (luaL_newmetatable(L, REQUEST_MT)) {               /* mt */
-        lua_pushcfunction(L, l_request_gc);               /* mt gc */
-        lua_setfield(L, -2, "__gc");                      /* mt */
-    }
-    lua_pop(L, 1);                                        /* */
+    wtt_lua_class(L, CLIENT_MT, client_meta, client_methods);
+    wtt_lua_class(L, REQUEST_MT, request_meta, NULL);
 
     lua_newtable(L);                                      /* httpc */
     luaL_register(L, NULL, httpc_funcs);

@@ -114,3 +114,21 @@ wtt_lua_opt_bool(lua_State *L, int idx, const char *name, int def)
     lua_pop(L, 1);                                   /* */
     return b;
 }
+
+
+void
+wtt_lua_class(lua_State *L, const char *name, const luaL_Reg *meta,
+              const luaL_Reg *methods)
+{
+    if (luaL_newmetatable(L, name)) {                    /* mt */
+        if (meta != NULL) {
+            luaL_register(L, NULL, meta);
+        }
+        if (methods != NULL) {
+            lua_newtable(L);                             /* mt methods */
+            luaL_register(L, NULL, methods);
+            lua_setfield(L, -2, "__index");              /* mt */
+        }
+    }
+    lua_pop(L, 1);
+}

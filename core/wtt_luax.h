@@ -6,6 +6,7 @@
 #ifndef WTT_LUAX_H
 #define WTT_LUAX_H
 
+#include <lauxlib.h>
 #include <lua.h>
 #include <stddef.h>
 
@@ -24,5 +25,13 @@ const char *wtt_lua_opt_string(lua_State *L, int idx, const char *name,
 lua_Number wtt_lua_opt_number(lua_State *L, int idx, const char *name,
                               lua_Number def, lua_Number min, lua_Number max);
 int wtt_lua_opt_bool(lua_State *L, int idx, const char *name, int def);
+
+/*
+ * Registers the metatable `name` of a userdata class (once per state):
+ * `meta` (__gc, __tostring, ...) goes into the metatable, `methods` into
+ * its __index table; either may be NULL. Stack unchanged.
+ */
+void wtt_lua_class(lua_State *L, const char *name, const luaL_Reg *meta,
+                   const luaL_Reg *methods);
 
 #endif

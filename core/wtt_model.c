@@ -637,25 +637,18 @@ static const luaL_Reg post_methods[] = {
 };
 
 
-static void
-new_class(lua_State *L, const char *name, const luaL_Reg *methods,
-          lua_CFunction gc)
-{
-    luaL_newmetatable(L, name);                        /* mt */
-    lua_pushcfunction(L, gc);
-    lua_setfield(L, -2, "__gc");
-    lua_newtable(L);                                   /* mt methods */
-    luaL_register(L, NULL, methods);
-    lua_setfield(L, -2, "__index");                    /* mt */
-    lua_pop(L, 1);
-}
-
-
 int
 luaopen_wtt_model(lua_State *L)
 {
-    new_class(L, MODEL_MT, model_methods, l_model_close);
-    new_class(L, POST_MT, post_methods, l_post_close);
+    static const luaL_Reg model_meta[] = {
+        { "__gc", l_model_close }, { NULL, NULL },
+    };
+    static const luaL_Reg post_meta[] = {
+        { "__gc", l_post_close }, { NULL, NULL },
+    };
+
+    wtt_lua_class(L, MODEL_MT, model_meta, model_methods);
+    wtt_lua_class(L, POST_MT, post_meta, post_methods);
     lua_newtable(L);
     lua_pushcfunction(L, l_load);
     lua_setfield(L, -2, "load");

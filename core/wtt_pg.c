@@ -1158,22 +1158,16 @@ static const luaL_Reg pg_funcs[] = {
 int
 luaopen_wtt_pg(lua_State *L)
 {
-    if (luaL_newmetatable(L, PG_CONN_MT)) {          /* mt */
-        lua_newtable(L);                             /* mt methods */
-        luaL_register(L, NULL, conn_methods);
-        lua_setfield(L, -2, "__index");              /* mt */
-        lua_pushcfunction(L, l_close);               /* mt close */
-        lua_setfield(L, -2, "__gc");                 /* mt */
-        lua_pushcfunction(L, l_conn_tostring);       /* mt tostring */
-        lua_setfield(L, -2, "__tostring");           /* mt */
-    }
-    lua_pop(L, 1);                                   /* */
+    static const luaL_Reg conn_meta[] = {
+        { "__gc", l_close }, { "__tostring", l_conn_tostring },
+        { NULL, NULL },
+    };
+    static const luaL_Reg result_meta[] = {
+        { "__gc", l_result_gc }, { NULL, NULL },
+    };
 
-    if (luaL_newmetatable(L, PG_RESULT_MT)) {        /* mt */
-        lua_pushcfunction(L, l_result_gc);           /* mt gc */
-        lua_setfield(L, -2, "__gc");                 /* mt */
-    }
-    lua_pop(L, 1);                                   /* */
+    wtt_lua_class(L, PG_CONN_MT, conn_meta, conn_methods);
+    wtt_lua_class(L, PG_RESULT_MT, result_meta, NULL);
 
     if (luaL_newmetatable(L, PG_BYTEA_MT)) {         /* mt */
         lua_pushliteral(L, "bytea");                 /* mt name */

@@ -1848,17 +1848,13 @@ static const luaL_Reg redis_funcs[] = {
 
 /*
  * Opens `wtt.core.redis`. Stack: before [], after [module]. Registers the
- * "wtt.redis.conn" metatable (its own __index) and sets module.null to the
+ * "wtt.redis.conn" metatable and sets module.null to the
  * NULL light userdata. Returns 1.
  */
 int
 luaopen_wtt_redis(lua_State *L)
 {
-    luaL_newmetatable(L, CONN_MT);                       /* mt */
-    lua_pushvalue(L, -1);                                /* mt mt */
-    lua_setfield(L, -2, "__index");                      /* mt */
-    luaL_register(L, NULL, conn_methods);                /* mt */
-    lua_pop(L, 1);                                       /* */
+    wtt_lua_class(L, CONN_MT, conn_methods, conn_methods);
 
     lua_newtable(L);                                     /* m */
     luaL_register(L, NULL, redis_funcs);                 /* m */

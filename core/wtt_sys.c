@@ -16,6 +16,7 @@
 #endif
 
 #include "wtt_sys.h"
+#include "wtt_luax.h"
 #include "wtt_util.h"
 
 #include <lua.h>
@@ -2123,16 +2124,12 @@ static const luaL_Reg sys_funcs[] = {
 
 /*
  * Opens `wtt.sys`. Stack: before [], after [sys]. Registers the metatable
- * "wtt.sys.conn" (its own __index) in the registry. Returns 1.
+ * "wtt.sys.conn" in the registry. Returns 1.
  */
 int
 luaopen_wtt_sys(lua_State *L)
 {
-    luaL_newmetatable(L, SYS_CONN_MT);               /* mt */
-    lua_pushvalue(L, -1);                            /* mt mt */
-    lua_setfield(L, -2, "__index");                  /* mt */
-    luaL_register(L, NULL, conn_methods);            /* mt */
-    lua_pop(L, 1);                                   /* */
+    wtt_lua_class(L, SYS_CONN_MT, conn_methods, conn_methods);
 
     lua_newtable(L);                                 /* sys */
     luaL_register(L, NULL, sys_funcs);               /* sys */

@@ -15,6 +15,7 @@
  *   t:join(5)                                  -- true | nil, "timeout"
  */
 #include "wtt_thread.h"
+#include "wtt_luax.h"
 #include "wtt_util.h"
 #include "wtt_vm.h"
 
@@ -344,14 +345,11 @@ static const luaL_Reg thread_funcs[] = {
 int
 luaopen_wtt_thread(lua_State *L)
 {
-    if (luaL_newmetatable(L, THREAD_MT)) {             /* mt */
-        lua_pushcfunction(L, l_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_newtable(L);                               /* mt methods */
-        luaL_register(L, NULL, thread_methods);
-        lua_setfield(L, -2, "__index");                /* mt */
-    }
-    lua_pop(L, 1);
+    static const luaL_Reg thread_meta[] = {
+        { "__gc", l_gc }, { NULL, NULL },
+    };
+
+    wtt_lua_class(L, THREAD_MT, thread_meta, thread_methods);
     lua_newtable(L);
     luaL_register(L, NULL, thread_funcs);
     return 1;
