@@ -4,6 +4,7 @@
 -- Exit status: 0 applied or up to date (--status: nothing wrong), 1 a
 -- failure or a refusal (edited or missing applied migration), 2 usage.
 
+local args = require "wtt.cli.args"
 local pg = require "wtt.pg"
 local migrate = require "wtt.migrate"
 
@@ -35,30 +36,14 @@ end
 
 local function parse(argv)
     local opts = {}
-    local i = 1
-    while i <= #argv do
-        local a = argv[i]
-        local name, value = a:match("^(%-%-[%w%-]+)=(.*)$")
-        name = name or a
-        if name == "--status" and not value then
-            opts.status = true
-        elseif name == "--help" or name == "-h" then
-            io.stdout:write(USAGE)
-            os.exit(0)
-        elseif name == "--database-url" or name == "--dir" then
-            if not value then
-                i = i + 1
-                value = argv[i]
-                if not value then
-                    fail(2, "%s needs a value", name)
-                end
-            end
-            opts[name == "--dir" and "dir" or "url"] = value
-        else
-            fail(2, "unknown argument '%s' (see --help)", a)
-        end
-        i = i + 1
-    end
+    args.parse(argv, {
+        usage = USAGE, fail = fail,
+        switches = { ["--status"] = function() opts.status = true end },
+        options = {
+            ["--database-url"] = function(v) opts.url = v end,
+            ["--dir"] = function(v) opts.dir = v end,
+        },
+    })
     return opts
 end
 

@@ -3,6 +3,7 @@
 -- Exit status: 0 done, 1 a failure or a refusal (unknown id, missing
 -- --yes), 2 usage.
 
+local args = require "wtt.cli.args"
 local redis = require "wtt.redis"
 local queue = require "wtt.queue"
 
@@ -40,32 +41,15 @@ end
 
 local function parse(argv)
     local opts = { args = {} }
-    local i = 1
-    while i <= #argv do
-        local a = argv[i]
-        local name, value = a:match("^(%-%-[%w%-]+)=(.*)$")
-        name = name or a
-        if name == "--help" or name == "-h" then
-            io.stdout:write(USAGE)
-            os.exit(0)
-        elseif name == "--yes" and not value then
-            opts.yes = true
-        elseif name == "--redis-url" or name == "--prefix" then
-            if not value then
-                i = i + 1
-                value = argv[i]
-                if not value then
-                    fail(2, "%s needs a value", name)
-                end
-            end
-            opts[name == "--prefix" and "prefix" or "url"] = value
-        elseif a:sub(1, 2) == "--" then
-            fail(2, "unknown option '%s' (see --help)", a)
-        else
-            opts.args[#opts.args + 1] = a
-        end
-        i = i + 1
-    end
+    args.parse(argv, {
+        usage = USAGE, fail = fail,
+        switches = { ["--yes"] = function() opts.yes = true end },
+        options = {
+            ["--redis-url"] = function(v) opts.url = v end,
+            ["--prefix"] = function(v) opts.prefix = v end,
+        },
+        positional = function(a) opts.args[#opts.args + 1] = a end,
+    })
     return opts
 end
 

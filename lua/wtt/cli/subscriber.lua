@@ -39,28 +39,12 @@ end
 
 if not in_serve then
     local sys = require "wtt.sys"
-    local i = 1
-    while i <= #argv do
-        local a = argv[i]
-        local name, value = a:match("^(%-%-[%w%-]+)=(.*)$")
-        name = name or a
-        if name == "--help" or name == "-h" then
-            io.stdout:write(USAGE)
-            os.exit(0)
-        elseif FLAGS[name] then
-            if not value then
-                i = i + 1
-                value = argv[i]
-                if not value then
-                    fail(2, "%s needs a value", name)
-                end
-            end
-            sys.setenv(FLAGS[name], value)
-        else
-            fail(2, "unknown argument '%s' (see --help)", a)
-        end
-        i = i + 1
+    local options = {}
+    for flag, env in pairs(FLAGS) do
+        options[flag] = function(v) sys.setenv(env, v) end
     end
+    require("wtt.cli.args").parse(argv, { usage = USAGE, fail = fail,
+                                          options = options })
 end
 
 local log = require "wtt.log"

@@ -6,6 +6,7 @@
 -- task), 1 when the worker cannot start (model, heartbeat thread), 2 usage.
 -- It never reads DATABASE_URL: workers have no database access.
 
+local args = require "wtt.cli.args"
 local worker = require "wtt.worker"
 
 local USAGE = [[
@@ -109,30 +110,15 @@ local function parse(argv)
         cfg.test_window_sleep = convert("WTT_WORKER_TEST_WINDOW_SLEEP",
                                         "num", s)
     end
-    local i = 1
-    while i <= #argv do
-        local a = argv[i]
-        local name, value = a:match("^(%-%-[%w%-]+)=(.*)$")
-        name = name or a
-        if name == "--help" or name == "-h" then
-            io.stdout:write(USAGE)
-            os.exit(0)
-        elseif SWITCHES[name] and not value then
-            cfg[SWITCHES[name][1]] = true
-        elseif OPTIONS[name] then
-            if not value then
-                i = i + 1
-                value = argv[i]
-                if not value then
-                    fail(2, "%s needs a value", name)
-                end
-            end
-            cfg[OPTIONS[name][1]] = convert(name, OPTIONS[name][3], value)
-        else
-            fail(2, "unknown argument '%s' (see --help)", a)
-        end
-        i = i + 1
+    local switches, options = {}, {}
+    for flag, o in pairs(SWITCHES) do
+        switches[flag] = function() cfg[o[1]] = true end
     end
+    for flag, o in pairs(OPTIONS) do
+        options[flag] = function(v) cfg[o[1]] = convert(flag, o[3], v) end
+    end
+    args.parse(argv, { usage = USAGE, fail = fail, switches = switches,
+                       options = options })
     if cfg.device and cfg.device ~= "auto" and cfg.device ~= "cpu"
        and cfg.device ~= "cuda"
     then
