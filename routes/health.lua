@@ -7,7 +7,7 @@
 -- PostgreSQL (`SELECT 1`) when DATABASE_URL is set, Redis (`PING`) when
 -- REDIS_URL is set.
 
-local httpd = require "wtt.httpd"
+local httpd = require "wtt.core.http_server"
 local conn = require "wtt.service.conn"
 local redis = require "wtt.redis"
 local config = require "wtt.service.config"

@@ -5,7 +5,7 @@
 -- log, scratch) that `stop()` removes.
 
 local sys = require "wtt.sys"
-local httpc = require "wtt.httpc"
+local httpc = require "wtt.http_client"
 local json = require "wtt.json"
 local runtime = require "wtt.runtime"
 

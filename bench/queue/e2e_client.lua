@@ -4,7 +4,7 @@
 -- 2-core machine and slow the worker it is timing).
 -- usage: wtt run e2e_client.lua URL CLIP.wav
 -- Prints: upload_s=<a> generate_s=<b> completed_s=<c> total_s=<d> status=<s> id=<id>
-local httpc = require "wtt.httpc"
+local httpc = require "wtt.http_client"
 local json = require "wtt.json"
 local sys = require "wtt.sys"
 

@@ -5,7 +5,7 @@
 -- `Authorization: Bearer <token>` and compared in constant time.
 
 local http = require "wtt.http"
-local httpd = require "wtt.httpd"
+local httpd = require "wtt.core.http_server"
 local log = require "wtt.log"
 
 local _M = {}

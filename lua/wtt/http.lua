@@ -6,7 +6,7 @@
 -- raised with `abort()`; any other error becomes a 500 with a request id.
 
 local json = require "wtt.json"
-local httpd = require "wtt.httpd"
+local httpd = require "wtt.core.http_server"
 
 local type = type
 local error = error

@@ -5,7 +5,7 @@
 -- body, files, form. Accessors only work while the request is being handled
 -- (the C side refuses a stale request).
 
-local httpd = require "wtt.httpd"
+local httpd = require "wtt.core.http_server"
 local http = require "wtt.http"
 
 local rawset = rawset

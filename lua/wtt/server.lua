@@ -15,7 +15,7 @@ local http = require "wtt.http"
 local request_new = require("wtt.request").new
 local log = require "wtt.log"
 local json = require "wtt.json"
-local httpd = require "wtt.httpd"
+local httpd = require "wtt.core.http_server"
 
 local type = type
 local xpcall = xpcall

@@ -16,7 +16,7 @@
 -- released (requeued, attempt not charged). The worker never touches
 -- PostgreSQL and never reads DATABASE_URL.
 
-local httpc = require "wtt.httpc"
+local httpc = require "wtt.http_client"
 local json = require "wtt.json"
 local log = require "wtt.log"
 local notes_io = require "wtt.notes_io"

@@ -1,6 +1,6 @@
 local helpers = require "spec.helpers"
 local sys = require "wtt.sys"
-local httpc = require "wtt.httpc"
+local httpc = require "wtt.http_client"
 
 describe("wtt serve: file and streaming responses #http", function()
     local srv

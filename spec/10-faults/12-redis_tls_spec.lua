@@ -14,7 +14,7 @@
 
 local support = require "spec.10-faults.support"
 local rh = require "spec.helpers.redis"
-local httpc = require "wtt.httpc"
+local httpc = require "wtt.http_client"
 local json = require "wtt.json"
 local runtime = require "wtt.runtime"
 local sys = require "wtt.sys"

@@ -47,7 +47,7 @@ if not arg1:find("^{") then
 end
 
 -- A thread: its own keep-alive connection (the state's default client).
-local httpc = require "wtt.httpc"
+local httpc = require "wtt.http_client"
 local a = json.decode(arg1)
 local out = assert(io.open(a.out, "w"))
 local posts, rejected = 0, 0

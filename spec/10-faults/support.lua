@@ -12,7 +12,7 @@
 local helpers = require "spec.helpers"
 local pgh = require "spec.helpers.pg"
 local rh = require "spec.helpers.redis"
-local httpc = require "wtt.httpc"
+local httpc = require "wtt.http_client"
 local json = require "wtt.json"
 local pg = require "wtt.pg"
 local sys = require "wtt.sys"

@@ -40,7 +40,7 @@
 --   7. every `worker:*` key has a TTL > 0;
 --   8. /healthz answers 200.
 
-local httpc = require "wtt.httpc"
+local httpc = require "wtt.http_client"
 local json = require "wtt.json"
 local pg = require "wtt.pg"
 local sys = require "wtt.sys"

@@ -2,7 +2,7 @@
 -- the worker token check, and JSON error bodies with extra fields.
 
 local http = require "wtt.http"
-local httpd = require "wtt.httpd"
+local httpd = require "wtt.core.http_server"
 local conn = require "wtt.service.conn"
 local config = require "wtt.service.config"
 

@@ -3,8 +3,8 @@
  *
  * Every thread that runs Lua owns its own state, made by wtt_vm_new(); a
  * state is never touched by two threads. A new state has the standard
- * libraries, the built-in C modules registered in package.preload (the one
- * visible list is `builtin_modules` in wtt_vm.c), `lua/` first on
+ * libraries, the C modules given to wtt_vm_set_modules() registered in
+ * package.preload (the program's one list is core/app/wtt_modules.c), `lua/` first on
  * package.path, and a read-only `wtt.runtime` module describing the process
  * (paths, version, build options).
  */
@@ -13,6 +13,7 @@
 
 #include <limits.h>
 #include <lua.h>
+#include <lauxlib.h>
 
 struct wtt_paths {
     char lua_dir[PATH_MAX];
@@ -30,6 +31,13 @@ struct wtt_paths {
  */
 int wtt_vm_set_paths(const char *lua_dir, const char *routes_dir,
                      const char *plugins_dir, const char **err);
+
+/*
+ * Sets the C modules every later wtt_vm_new() state finds in
+ * package.preload: a { name, luaopen } list ending in { NULL, NULL } that
+ * must live as long as the process. Call once, before any state is made.
+ */
+void wtt_vm_set_modules(const luaL_Reg *modules);
 
 /* The resolved paths; valid for the life of the process. */
 const struct wtt_paths *wtt_vm_paths(void);

@@ -293,7 +293,7 @@ l_post_storage(lua_State *L)
 {
     post_ud *p = luaL_checkudata(L, 1, POST_MT);
 
-    lua_pushstring(L, wtt_rows_in_memory(&p->p.rows) ? "memory" : "file");
+    lua_pushstring(L, wtt_frame_store_in_memory(&p->p.rows) ? "memory" : "file");
     return 1;
 }
 
@@ -323,7 +323,7 @@ l_post_get(lua_State *L)
         return luaL_argerror(L, 3, "index out of range");
     }
     v = wtt_post_get(&p->p, (size_t) (f - 1), col + (size_t) (b - 1));
-    if (wtt_rows_check(&p->p.rows, err, sizeof(err)) != 0) {
+    if (wtt_frame_store_check(&p->p.rows, err, sizeof(err)) != 0) {
         lua_pushnil(L);
         lua_pushstring(L, err);
         return 2;
@@ -346,7 +346,7 @@ each_chunk(struct wtt_posteriors *p, float *buf, rows_fn fn, void *ctx,
     for (size_t r = 0; r < p->n_frames; r += POST_CHUNK) {
         size_t k = p->n_frames - r < POST_CHUNK ? p->n_frames - r
                                                  : POST_CHUNK;
-        if (wtt_rows_read(&p->rows, r, k, buf, err, errlen) != 0) {
+        if (wtt_frame_store_read(&p->rows, r, k, buf, err, errlen) != 0) {
             return -1;
         }
         if (fn(ctx, buf, k) != 0) {
@@ -602,11 +602,11 @@ l_load_posteriors(lua_State *L)
         return 2;
     }
     p = new_post(L);
-    wtt_rows_open(&p->p.rows, fd, (off_t) (10 + hl), n, WTT_POST_COLS);
+    wtt_frame_store_open(&p->p.rows, fd, (off_t) (10 + hl), n, WTT_POST_COLS);
     if (lua_istable(L, 2)
         && (double) n * WTT_POST_COLS * 4
            <= wtt_lua_opt_number(L, 2, "memory_mb", 0, 0, 1 << 20) * 1048576.0
-        && wtt_rows_to_memory(&p->p.rows, err, sizeof(err)) != 0)
+        && wtt_frame_store_to_memory(&p->p.rows, err, sizeof(err)) != 0)
     {
         lua_pushnil(L);
         lua_pushfstring(L, "load failed: %s: %s", path, err);

@@ -1,5 +1,5 @@
 /*
- * wtt_http.c: the HTTP server (see wtt_http.h).
+ * wtt_http_server.c: the HTTP server (see wtt_http_server.h).
  *
  * Life of a request, all on the libmicrohttpd thread that owns the
  * connection:
@@ -20,8 +20,8 @@
  * hook. Hooks only fire in interpreted code, so route and plugin chunks are
  * compiled with jit.off (lua/wtt/app.lua); docs/http.md explains the trade.
  */
-#include "wtt_http.h"
-#include "wtt_gen.h"
+#include "wtt_http_server.h"
+#include "wtt_reload.h"
 #include "wtt_log.h"
 #include "wtt_thread.h"
 #include "wtt_util.h"
@@ -52,7 +52,7 @@
 #define MAX_PARTS        256
 #define MAX_FIELD_BYTES  (64 * 1024)
 #define STREAM_BLOCK     (32 * 1024)
-#define FILE_MT          "wtt.httpd.file"
+#define FILE_MT          "wtt.core.http_server.file"
 
 enum body_mode { BODY_NONE, BODY_RAW, BODY_FORM };
 
@@ -283,8 +283,8 @@ slot_unref(tctx_t *t, slot_t *s)
 static slot_t *
 current_slot(tctx_t *t)
 {
-    uint64_t        want = wtt_gen_current_id();
-    struct wtt_gen *g;
+    uint64_t        want = wtt_reload_current_id();
+    struct wtt_generation *g;
     lua_State      *L;
     slot_t         *s, *old;
     char            err[512];
@@ -292,27 +292,27 @@ current_slot(tctx_t *t)
     if ((t->cur != NULL && t->cur->gen_id == want) || t->failed_gen == want) {
         return t->cur;
     }
-    g = wtt_gen_acquire();
+    g = wtt_reload_acquire();
     if (g == NULL) {
         return t->cur;
     }
     L = wtt_vm_new();
-    if (L == NULL || wtt_gen_build(L, g, err, sizeof(err)) != 0) {
+    if (L == NULL || wtt_reload_build(L, g, err, sizeof(err)) != 0) {
         if (L == NULL) {
             snprintf(err, sizeof(err), "cannot create a Lua state");
         } else {
             lua_close(L);
         }
-        t->failed_gen = wtt_gen_id(g);
+        t->failed_gen = wtt_reload_id(g);
         wtt_log(WTT_LOG_ERROR, "http.state_build_failed", "error", err, NULL);
-        wtt_gen_release(g);
+        wtt_reload_release(g);
         return t->cur;
     }
     s = wtt_calloc(1, sizeof(*s));
     s->L = L;
-    s->gen_id = wtt_gen_id(g);
+    s->gen_id = wtt_reload_id(g);
     s->dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    wtt_gen_release(g);
+    wtt_reload_release(g);
 
     old = t->cur;
     t->cur = s;
@@ -1531,7 +1531,7 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 
 
 /* ---------------------------------------------------------------------------
- * wtt.httpd: request accessors (valid only during the request's own call)
+ * wtt.core.http_server: request accessors (valid only during the request's own call)
  * ------------------------------------------------------------------------- */
 
 static req_t *
@@ -1779,7 +1779,7 @@ l_keep(lua_State *L)
 
 
 /* ---------------------------------------------------------------------------
- * wtt.httpd: files for responses
+ * wtt.core.http_server: files for responses
  * ------------------------------------------------------------------------- */
 
 static int
@@ -1834,7 +1834,7 @@ l_open(lua_State *L)
 
 
 /* ---------------------------------------------------------------------------
- * wtt.httpd: reload control and introspection
+ * wtt.core.http_server: reload control and introspection
  * ------------------------------------------------------------------------- */
 
 /* httpd.reload(reason) -> generation | nil, err, record */
@@ -1842,7 +1842,7 @@ static int
 l_reload(lua_State *L)
 {
     char     err[1024];
-    uint64_t id = wtt_gen_reload(luaL_optstring(L, 1, "lua"), err,
+    uint64_t id = wtt_reload_reload(luaL_optstring(L, 1, "lua"), err,
                                  sizeof(err));
     if (id == 0) {
         lua_pushnil(L);
@@ -1859,7 +1859,7 @@ static int
 l_rollback(lua_State *L)
 {
     char     err[256];
-    uint64_t id = wtt_gen_rollback(err, sizeof(err));
+    uint64_t id = wtt_reload_rollback(err, sizeof(err));
 
     if (id == 0) {
         lua_pushnil(L);
@@ -1874,7 +1874,7 @@ l_rollback(lua_State *L)
 static int
 l_record(lua_State *L)
 {
-    wtt_gen_push_record(L);
+    wtt_reload_push_record(L);
     return 1;
 }
 
@@ -1882,7 +1882,7 @@ l_record(lua_State *L)
 static int
 l_generation(lua_State *L)
 {
-    lua_pushnumber(L, (lua_Number) wtt_gen_current_id());
+    lua_pushnumber(L, (lua_Number) wtt_reload_current_id());
     return 1;
 }
 
@@ -1958,7 +1958,7 @@ static const luaL_Reg httpd_funcs[] = {
 
 
 int
-luaopen_wtt_httpd(lua_State *L)
+luaopen_wtt_http_server(lua_State *L)
 {
     if (luaL_newmetatable(L, FILE_MT)) {               /* mt */
         lua_pushcfunction(L, file_close);
@@ -2054,7 +2054,7 @@ wtt_http_serve(const struct wtt_http_config *c)
     sigemptyset(&sa.sa_mask);
     sigaction(WATCHDOG_SIGNAL, &sa, NULL);
 
-    if (wtt_gen_init(err, sizeof(err)) != 0) {
+    if (wtt_reload_init(err, sizeof(err)) != 0) {
         wtt_log(WTT_LOG_ERROR, "serve.failed", "error", err, NULL);
         return 1;
     }
@@ -2121,7 +2121,7 @@ wtt_http_serve(const struct wtt_http_config *c)
 
         sig = sigtimedwait(&set, &info, &ts);
         if (sig == SIGHUP) {
-            wtt_gen_reload("sighup", err, sizeof(err));
+            wtt_reload_reload("sighup", err, sizeof(err));
         } else if (sig == SIGTERM || sig == SIGINT) {
             break;
         }

@@ -1,49 +1,49 @@
 /*
- * wtt_gen.h: generations of route and plugin code, for hot reload.
+ * wtt_reload.h: generations of route and plugin code, for hot reload.
  *
  * A generation is an immutable snapshot of every file under routes/ and
  * plugins/ (path, kind, source, SHA-256), numbered from 1. A reload reads the
  * files, builds them in a fresh Lua state and publishes the new generation
  * only when everything builds; any failure leaves the active generation as it
  * was and is kept as "last failure" (file, line, message, when). Threads that
- * serve requests compare wtt_gen_current_id() with the generation they run
+ * serve requests compare wtt_reload_current_id() with the generation they run
  * and rebuild their own state from the snapshot at their next request, so no
  * thread ever reads a file the validator did not see.
  *
  * Thread safety: every function here may be called from any thread.
  */
-#ifndef WTT_GEN_H
-#define WTT_GEN_H
+#ifndef WTT_RELOAD_H
+#define WTT_RELOAD_H
 
 #include <lua.h>
 #include <stddef.h>
 #include <stdint.h>
 
-struct wtt_gen;
+struct wtt_generation;
 
 /*
  * Loads the first generation. Returns 0, or -1 with the reason in `err`
  * (the same text that is logged).
  */
-int wtt_gen_init(char *err, size_t errlen);
+int wtt_reload_init(char *err, size_t errlen);
 
-/* Id of the active generation (0 before wtt_gen_init); lock-free. */
-uint64_t wtt_gen_current_id(void);
+/* Id of the active generation (0 before wtt_reload_init); lock-free. */
+uint64_t wtt_reload_current_id(void);
 
 /*
  * Returns the active generation with a reference the caller must drop with
- * wtt_gen_release(), or NULL before wtt_gen_init.
+ * wtt_reload_release(), or NULL before wtt_reload_init.
  */
-struct wtt_gen *wtt_gen_acquire(void);
-void wtt_gen_release(struct wtt_gen *g);
-uint64_t wtt_gen_id(const struct wtt_gen *g);
+struct wtt_generation *wtt_reload_acquire(void);
+void wtt_reload_release(struct wtt_generation *g);
+uint64_t wtt_reload_id(const struct wtt_generation *g);
 
 /*
  * Builds generation `g` in state `L`: calls require("wtt.server").new(files)
  * and leaves the dispatch table it returns on the stack. Returns 0, or -1
  * with nothing pushed and the reason in `err`.
  */
-int wtt_gen_build(lua_State *L, struct wtt_gen *g, char *err, size_t errlen);
+int wtt_reload_build(lua_State *L, struct wtt_generation *g, char *err, size_t errlen);
 
 /*
  * Scans, validates and publishes a new generation. `reason` is logged
@@ -51,19 +51,19 @@ int wtt_gen_build(lua_State *L, struct wtt_gen *g, char *err, size_t errlen);
  * `err` (and recorded as the last failure); the active generation is then
  * unchanged.
  */
-uint64_t wtt_gen_reload(const char *reason, char *err, size_t errlen);
+uint64_t wtt_reload_reload(const char *reason, char *err, size_t errlen);
 
 /*
  * Makes the previous generation active again (as a new id, so every thread
  * switches). Returns the new id, or 0 with `err` when there is none.
  */
-uint64_t wtt_gen_rollback(char *err, size_t errlen);
+uint64_t wtt_reload_rollback(char *err, size_t errlen);
 
 /*
  * Pushes the reload record: { active = gen, previous = gen|nil,
  * last_failure = { file, line, message, at, reason } | nil } where gen is
  * { id, loaded_at, sha256, files = { [path] = sha256 } }.
  */
-void wtt_gen_push_record(lua_State *L);
+void wtt_reload_push_record(lua_State *L);
 
 #endif

@@ -2,16 +2,6 @@
  * wtt_vm.c: creation of LuaJIT states and module resolution (see wtt_vm.h).
  */
 #include "wtt_vm.h"
-#include "wtt_http.h"
-#include "wtt_http_client.h"
-#include "wtt_audio.h"
-#include "wtt_log.h"
-#include "wtt_midi.h"
-#include "wtt_model.h"
-#include "wtt_pg.h"
-#include "wtt_redis.h"
-#include "wtt_sys.h"
-#include "wtt_thread.h"
 #include "wtt_util.h"
 
 #include <lauxlib.h>
@@ -22,32 +12,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int luaopen_cjson(lua_State *L);
-int luaopen_cjson_safe(lua_State *L);
-
 static struct wtt_paths paths;
 
+/* The C modules `require` finds in package.preload; set once by the
+ * program (core/app/wtt_modules.c) so that this layer names no binding. */
+static const luaL_Reg *preload_modules;
 
-/* ---------------------------------------------------------------------------
- * Built-in C modules: the one list of what `require "wtt.<x>"` finds in C.
- * ------------------------------------------------------------------------- */
 
-static const luaL_Reg builtin_modules[] = {
-    { "wtt.log",   luaopen_wtt_log },
-    { "wtt.json",  luaopen_cjson },
-    { "cjson",     luaopen_cjson },
-    { "cjson.safe", luaopen_cjson_safe },
-    { "wtt.sys",   luaopen_wtt_sys },
-    { "wtt.thread", luaopen_wtt_thread },
-    { "wtt.httpd", luaopen_wtt_httpd },
-    { "wtt.httpc", luaopen_wtt_httpc },
-    { "wtt.core.redis", luaopen_wtt_redis },
-    { "wtt.core.pg", luaopen_wtt_pg },
-    { "wtt.audio", luaopen_wtt_audio },
-    { "wtt.midi", luaopen_wtt_midi },
-    { "wtt.core.model", luaopen_wtt_model },
-    { NULL, NULL },
-};
+void
+wtt_vm_set_modules(const luaL_Reg *modules)
+{
+    preload_modules = modules;
+}
 
 
 /* ---------------------------------------------------------------------------
@@ -179,7 +155,8 @@ wtt_vm_new(void)
 
     lua_getglobal(L, "package");                         /* package */
     lua_getfield(L, -1, "preload");                      /* package preload */
-    for (const luaL_Reg *m = builtin_modules; m->name != NULL; m++) {
+    for (const luaL_Reg *m = preload_modules; m != NULL && m->name != NULL;
+         m++) {
         lua_pushcfunction(L, m->func);
         lua_setfield(L, -2, m->name);
     }

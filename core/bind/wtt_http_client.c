@@ -1,5 +1,5 @@
 /*
- * wtt_http_client.c: the `wtt.httpc` Lua module (see wtt_http_client.h).
+ * wtt_http_client.c: the `wtt.http_client` Lua module (see wtt_http_client.h).
  *
  * One request is one curl_easy_perform. Each lua_State keeps one "default"
  * client (a CURL easy handle in a userdata stored in the registry) that every
@@ -36,9 +36,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CLIENT_MT          "wtt.httpc.client"
-#define REQUEST_MT         "wtt.httpc.request"
-#define DEFAULT_CLIENT_KEY "wtt.httpc.default"
+#define CLIENT_MT          "wtt.http_client.client"
+#define REQUEST_MT         "wtt.http_client.request"
+#define DEFAULT_CLIENT_KEY "wtt.http_client.default"
 
 #define DEFAULT_TIMEOUT_S          30.0
 #define DEFAULT_CONNECT_TIMEOUT_S   5.0
@@ -1555,7 +1555,7 @@ static const luaL_Reg httpc_funcs[] = {
 
 
 int
-luaopen_wtt_httpc(lua_State *L)
+luaopen_wtt_http_client(lua_State *L)
 {
     pthread_once(&init_once, global_init);
     if (init_rc != CURLE_OK) {

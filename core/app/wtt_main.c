@@ -5,8 +5,9 @@
  * variable before the subcommand runs, so the rest of the code reads the
  * environment only.
  */
-#include "wtt_http.h"
+#include "wtt_http_server.h"
 #include "wtt_log.h"
+#include "wtt_modules.h"
 #include "wtt_util.h"
 #include "wtt_vm.h"
 
@@ -337,6 +338,7 @@ main(int argc, char **argv)
 {
     int n;
 
+    wtt_vm_set_modules(wtt_builtin_modules);
     n = take_flags(argc - 1, argv + 1, path_flags);
     if (n < 0) {
         return 2;

@@ -1,8 +1,8 @@
--- Specs for the wtt.httpc C module (core/wtt_http_client.c), run inside the
+-- Specs for the wtt.http_client C module (core/wtt_http_client.c), run inside the
 -- wtt VM (`wtt spec`) against a small Python 3 stdlib HTTP server that this
 -- file writes to a temp file and starts on a free port of 127.0.0.1.
 
-local httpc = require "wtt.httpc"
+local httpc = require "wtt.http_client"
 
 local assert = assert
 local describe = describe
@@ -278,7 +278,7 @@ local function parse_inspect(body)
 end
 
 
-describe("wtt.httpc", function()
+describe("wtt.http_client", function()
     local base, refused_url, server_pid, script, ready
 
     -- Every request goes direct: the environment's proxy settings must not

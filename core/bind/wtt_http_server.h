@@ -1,13 +1,13 @@
 /*
- * wtt_http.h: the HTTP server of `wtt serve`, on libmicrohttpd.
+ * wtt_http_server.h: the HTTP server of `wtt serve`, on libmicrohttpd.
  *
  * libmicrohttpd runs a pool of epoll threads; each thread lazily builds its
- * own Lua state from the active route generation (wtt_gen.h) and handles
+ * own Lua state from the active route generation (wtt_reload.h) and handles
  * every callback of the connections it owns, so no state is touched by two
  * threads. Requests in flight keep the state they started on; a thread drops
  * an old state once its last request ends.
  *
- * Lua sees the server through the `wtt.httpd` module (request accessors,
+ * Lua sees the server through the `wtt.core.http_server` module (request accessors,
  * reload control, stats); routes use the friendlier `wtt.http` (lua/).
  */
 #ifndef WTT_HTTP_H
@@ -48,7 +48,7 @@ void wtt_http_config_from_env(struct wtt_http_config *cfg);
  */
 int wtt_http_serve(const struct wtt_http_config *cfg);
 
-/* Lua module `wtt.httpd`. */
-int luaopen_wtt_httpd(lua_State *L);
+/* Lua module `wtt.core.http_server`. */
+int luaopen_wtt_http_server(lua_State *L);
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * wtt_gen.c: route/plugin generations and hot reload (see wtt_gen.h).
+ * wtt_reload.c: route/plugin generations and hot reload (see wtt_reload.h).
  */
-#include "wtt_gen.h"
+#include "wtt_reload.h"
 #include "wtt_log.h"
 #include "wtt_util.h"
 #include "wtt_vm.h"
@@ -28,7 +28,7 @@ struct gen_file {
     char    sha[65];
 };
 
-struct wtt_gen {
+struct wtt_generation {
     uint64_t         id;
     double           loaded_at;
     char             sha[65];      /* over all paths and file hashes */
@@ -48,8 +48,8 @@ struct failure {
 static pthread_mutex_t  lock = PTHREAD_MUTEX_INITIALIZER;
 /* Serialises whole reloads so two admins cannot interleave scan+publish. */
 static pthread_mutex_t  reload_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct wtt_gen  *active;
-static struct wtt_gen  *previous;
+static struct wtt_generation  *active;
+static struct wtt_generation  *previous;
 static struct failure   last_failure;
 static int              have_failure;
 static uint64_t         next_id = 1;
@@ -61,7 +61,7 @@ static _Atomic uint64_t active_id;
  * ------------------------------------------------------------------------- */
 
 static void
-gen_free(struct wtt_gen *g)
+gen_free(struct wtt_generation *g)
 {
     for (int i = 0; i < g->nfiles; i++) {
         free(g->files[i].rel);
@@ -74,7 +74,7 @@ gen_free(struct wtt_gen *g)
 
 
 void
-wtt_gen_release(struct wtt_gen *g)
+wtt_reload_release(struct wtt_generation *g)
 {
     if (g != NULL && atomic_fetch_sub(&g->refs, 1) == 1) {
         gen_free(g);
@@ -83,7 +83,7 @@ wtt_gen_release(struct wtt_gen *g)
 
 
 uint64_t
-wtt_gen_id(const struct wtt_gen *g)
+wtt_reload_id(const struct wtt_generation *g)
 {
     return g->id;
 }
@@ -158,7 +158,7 @@ collect(const char *dir, const char *label, char ***names, int *n,
 
 /* Reads every file of `kind` under `root` into `g`. */
 static int
-scan_root(struct wtt_gen *g, const char *root, const char *label,
+scan_root(struct wtt_generation *g, const char *root, const char *label,
           const char *kind, char *err, size_t errlen)
 {
     char **names = NULL;
@@ -201,11 +201,11 @@ done:
 }
 
 
-static struct wtt_gen *
+static struct wtt_generation *
 scan(char *err, size_t errlen)
 {
     const struct wtt_paths *p = wtt_vm_paths();
-    struct wtt_gen         *g = wtt_calloc(1, sizeof(*g));
+    struct wtt_generation         *g = wtt_calloc(1, sizeof(*g));
     char                   *all = NULL;
     size_t                  alen = 0;
 
@@ -272,7 +272,7 @@ format_failure(const struct failure *f, char *err, size_t errlen)
 
 
 static int
-build(lua_State *L, struct wtt_gen *g, struct failure *fail)
+build(lua_State *L, struct wtt_generation *g, struct failure *fail)
 {
     int top = lua_gettop(L);
 
@@ -315,7 +315,7 @@ build(lua_State *L, struct wtt_gen *g, struct failure *fail)
 
 
 int
-wtt_gen_build(lua_State *L, struct wtt_gen *g, char *err, size_t errlen)
+wtt_reload_build(lua_State *L, struct wtt_generation *g, char *err, size_t errlen)
 {
     struct failure f;
 
@@ -329,7 +329,7 @@ wtt_gen_build(lua_State *L, struct wtt_gen *g, char *err, size_t errlen)
 
 /* Builds `g` in a throwaway state: the validation step of every reload. */
 static int
-validate(struct wtt_gen *g, struct failure *fail)
+validate(struct wtt_generation *g, struct failure *fail)
 {
     lua_State *L = wtt_vm_new();
     int        rc;
@@ -351,10 +351,10 @@ validate(struct wtt_gen *g, struct failure *fail)
  * ------------------------------------------------------------------------- */
 
 static void
-publish(struct wtt_gen *g)
+publish(struct wtt_generation *g)
 {
     pthread_mutex_lock(&lock);
-    wtt_gen_release(previous);
+    wtt_reload_release(previous);
     previous = active;
     active = g;
     atomic_store(&active_id, g->id);
@@ -383,7 +383,7 @@ static uint64_t
 load(const char *reason, char *err, size_t errlen)
 {
     struct failure  f;
-    struct wtt_gen *g;
+    struct wtt_generation *g;
     char            id[24], files[16];
 
     memset(&f, 0, sizeof(f));
@@ -412,14 +412,14 @@ load(const char *reason, char *err, size_t errlen)
 
 
 int
-wtt_gen_init(char *err, size_t errlen)
+wtt_reload_init(char *err, size_t errlen)
 {
     return load("startup", err, errlen) != 0 ? 0 : -1;
 }
 
 
 uint64_t
-wtt_gen_reload(const char *reason, char *err, size_t errlen)
+wtt_reload_reload(const char *reason, char *err, size_t errlen)
 {
     uint64_t id;
 
@@ -434,9 +434,9 @@ wtt_gen_reload(const char *reason, char *err, size_t errlen)
 
 
 uint64_t
-wtt_gen_rollback(char *err, size_t errlen)
+wtt_reload_rollback(char *err, size_t errlen)
 {
-    struct wtt_gen *g, *back;
+    struct wtt_generation *g, *back;
     char            id[24], from[24];
 
     pthread_mutex_lock(&reload_lock);
@@ -477,16 +477,16 @@ wtt_gen_rollback(char *err, size_t errlen)
 
 
 uint64_t
-wtt_gen_current_id(void)
+wtt_reload_current_id(void)
 {
     return atomic_load_explicit(&active_id, memory_order_acquire);
 }
 
 
-struct wtt_gen *
-wtt_gen_acquire(void)
+struct wtt_generation *
+wtt_reload_acquire(void)
 {
-    struct wtt_gen *g;
+    struct wtt_generation *g;
 
     pthread_mutex_lock(&lock);
     g = active;
@@ -503,7 +503,7 @@ wtt_gen_acquire(void)
  * ------------------------------------------------------------------------- */
 
 static void
-push_gen(lua_State *L, const struct wtt_gen *g)
+push_gen(lua_State *L, const struct wtt_generation *g)
 {
     char ts[40];
 
@@ -524,7 +524,7 @@ push_gen(lua_State *L, const struct wtt_gen *g)
 
 
 void
-wtt_gen_push_record(lua_State *L)
+wtt_reload_push_record(lua_State *L)
 {
     char ts[40];
 

@@ -36,7 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "wtt_rows.h"
+#include "wtt_frame_store.h"
 
 #define WTT_SAMPLE_RATE      22050
 #define WTT_WINDOW_SAMPLES   43844
@@ -56,7 +56,7 @@ struct wtt_model_params {
 /* Posteriorgrams, one row of WTT_POST_COLS floats (all in 0..1) a frame:
  * note frames at columns WTT_POST_FRAMES.., onsets at WTT_POST_ONSETS..,
  * contours at WTT_POST_CONTOURS... The rows stay in memory up to a budget
- * and go to a temporary file beyond it (wtt_rows.h), so an hour of audio
+ * and go to a temporary file beyond it (wtt_frame_store.h), so an hour of audio
  * costs no more memory than a minute. */
 #define WTT_POST_FRAMES   0
 #define WTT_POST_ONSETS   WTT_N_PITCHES
@@ -69,13 +69,13 @@ struct wtt_model_params {
 struct wtt_posteriors {
     size_t           n_frames;
     size_t           n_samples;  /* audio length they were computed from */
-    struct wtt_rows  rows;
+    struct wtt_frame_store  rows;
 };
 
 static inline float
 wtt_post_get(struct wtt_posteriors *p, size_t frame, size_t col)
 {
-    return wtt_rows_get(&p->rows, frame, col);
+    return wtt_frame_store_get(&p->rows, frame, col);
 }
 
 /*

@@ -1,10 +1,10 @@
 /*
- * wtt_rows.c: rows in memory or in a temporary file (see wtt_rows.h).
+ * wtt_frame_store.c: rows in memory or in a temporary file (see wtt_frame_store.h).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE         /* O_TMPFILE */
 #endif
-#include "wtt_rows.h"
+#include "wtt_frame_store.h"
 #include "wtt_util.h"
 
 #include <errno.h>
@@ -16,30 +16,30 @@
 
 
 static size_t
-row_bytes(const struct wtt_rows *m)
+row_bytes(const struct wtt_frame_store *m)
 {
     return m->width * sizeof(float);
 }
 
 
 void
-wtt_rows_init(struct wtt_rows *m, size_t width, size_t budget)
+wtt_frame_store_init(struct wtt_frame_store *m, size_t width, size_t budget)
 {
     memset(m, 0, sizeof(*m));
     m->width = width;
     m->budget = budget;
     m->fd = -1;
-    for (size_t s = 0; s < WTT_ROWS_SLOTS; s++) {
-        m->block[s] = WTT_ROWS_NONE;
+    for (size_t s = 0; s < WTT_FRAME_STORE_SLOTS; s++) {
+        m->block[s] = WTT_FRAME_STORE_NONE;
     }
 }
 
 
 void
-wtt_rows_open(struct wtt_rows *m, int fd, off_t base, size_t n,
+wtt_frame_store_open(struct wtt_frame_store *m, int fd, off_t base, size_t n,
               size_t width)
 {
-    wtt_rows_init(m, width, 0);
+    wtt_frame_store_init(m, width, 0);
     m->fd = fd;
     m->base = base;
     m->n = n;
@@ -47,14 +47,14 @@ wtt_rows_open(struct wtt_rows *m, int fd, off_t base, size_t n,
 
 
 void
-wtt_rows_free(struct wtt_rows *m)
+wtt_frame_store_free(struct wtt_frame_store *m)
 {
     free(m->mem);
     free(m->slots);
     if (m->fd >= 0) {
         close(m->fd);
     }
-    wtt_rows_init(m, m->width, m->budget);
+    wtt_frame_store_init(m, m->width, m->budget);
 }
 
 
@@ -110,7 +110,7 @@ temp_file(void)
 
 /* Moves the rows held in memory to a new temporary file. */
 static int
-spill(struct wtt_rows *m, char *err, size_t errlen)
+spill(struct wtt_frame_store *m, char *err, size_t errlen)
 {
     int fd = temp_file();
 
@@ -135,36 +135,36 @@ spill(struct wtt_rows *m, char *err, size_t errlen)
 
 
 static float *
-slot_data(struct wtt_rows *m, size_t s)
+slot_data(struct wtt_frame_store *m, size_t s)
 {
-    return m->slots + (s << WTT_ROWS_BLOCK_SHIFT) * m->width;
+    return m->slots + (s << WTT_FRAME_STORE_BLOCK_SHIFT) * m->width;
 }
 
 
 /* Rows of block b that exist (the last block may be short). */
 static size_t
-block_rows(const struct wtt_rows *m, size_t b)
+block_rows(const struct wtt_frame_store *m, size_t b)
 {
-    size_t first = b << WTT_ROWS_BLOCK_SHIFT;
+    size_t first = b << WTT_FRAME_STORE_BLOCK_SHIFT;
 
     if (first >= m->n) {
         return 0;
     }
-    return m->n - first < WTT_ROWS_BLOCK ? m->n - first : WTT_ROWS_BLOCK;
+    return m->n - first < WTT_FRAME_STORE_BLOCK ? m->n - first : WTT_FRAME_STORE_BLOCK;
 }
 
 
 /* Writes slot s back if it changed; the slot stays valid. */
 static int
-flush_slot(struct wtt_rows *m, size_t s)
+flush_slot(struct wtt_frame_store *m, size_t s)
 {
     size_t b = m->block[s];
 
-    if (!m->dirty[s] || b == WTT_ROWS_NONE) {
+    if (!m->dirty[s] || b == WTT_FRAME_STORE_NONE) {
         return 0;
     }
     if (full_io(m->fd, slot_data(m, s), block_rows(m, b) * row_bytes(m),
-                m->base + (off_t) ((b << WTT_ROWS_BLOCK_SHIFT)
+                m->base + (off_t) ((b << WTT_FRAME_STORE_BLOCK_SHIFT)
                                    * row_bytes(m)), 1) != 0)
     {
         return -1;
@@ -177,18 +177,18 @@ flush_slot(struct wtt_rows *m, size_t s)
 /* Writes back every changed slot and forgets the ones from row `from` on
  * (they are about to change on disk). */
 static int
-sync_slots(struct wtt_rows *m, size_t from, char *err, size_t errlen)
+sync_slots(struct wtt_frame_store *m, size_t from, char *err, size_t errlen)
 {
-    for (size_t s = 0; s < WTT_ROWS_SLOTS; s++) {
+    for (size_t s = 0; s < WTT_FRAME_STORE_SLOTS; s++) {
         if (flush_slot(m, s) != 0) {
             snprintf(err, errlen, "writing the posteriorgrams: %s",
                      strerror(errno));
             return -1;
         }
-        if (m->block[s] != WTT_ROWS_NONE
-            && ((m->block[s] + 1) << WTT_ROWS_BLOCK_SHIFT) > from)
+        if (m->block[s] != WTT_FRAME_STORE_NONE
+            && ((m->block[s] + 1) << WTT_FRAME_STORE_BLOCK_SHIFT) > from)
         {
-            m->block[s] = WTT_ROWS_NONE;
+            m->block[s] = WTT_FRAME_STORE_NONE;
         }
     }
     return 0;
@@ -196,9 +196,9 @@ sync_slots(struct wtt_rows *m, size_t from, char *err, size_t errlen)
 
 
 float *
-wtt_rows_cell(struct wtt_rows *m, size_t r, size_t c, int write)
+wtt_frame_store_cell(struct wtt_frame_store *m, size_t r, size_t c, int write)
 {
-    size_t b = r >> WTT_ROWS_BLOCK_SHIFT, s = b & (WTT_ROWS_SLOTS - 1);
+    size_t b = r >> WTT_FRAME_STORE_BLOCK_SHIFT, s = b & (WTT_FRAME_STORE_SLOTS - 1);
     float *d;
 
     if (m->mem != NULL) {
@@ -209,7 +209,7 @@ wtt_rows_cell(struct wtt_rows *m, size_t r, size_t c, int write)
         return &m->dummy;
     }
     if (m->slots == NULL) {
-        m->slots = wtt_trymalloc((WTT_ROWS_SLOTS << WTT_ROWS_BLOCK_SHIFT)
+        m->slots = wtt_trymalloc((WTT_FRAME_STORE_SLOTS << WTT_FRAME_STORE_BLOCK_SHIFT)
                                  * row_bytes(m));
         if (m->slots == NULL) {
             m->err = m->err ? m->err : ENOMEM;
@@ -221,9 +221,9 @@ wtt_rows_cell(struct wtt_rows *m, size_t r, size_t c, int write)
         if (flush_slot(m, s) != 0) {
             m->err = m->err ? m->err : errno;
         }
-        m->block[s] = WTT_ROWS_NONE;
+        m->block[s] = WTT_FRAME_STORE_NONE;
         if (full_io(m->fd, slot_data(m, s), block_rows(m, b) * row_bytes(m),
-                    m->base + (off_t) ((b << WTT_ROWS_BLOCK_SHIFT)
+                    m->base + (off_t) ((b << WTT_FRAME_STORE_BLOCK_SHIFT)
                                        * row_bytes(m)), 0) != 0)
         {
             m->err = m->err ? m->err : errno;
@@ -232,7 +232,7 @@ wtt_rows_cell(struct wtt_rows *m, size_t r, size_t c, int write)
         }
         m->block[s] = b;
     }
-    d = slot_data(m, s) + (r & (WTT_ROWS_BLOCK - 1)) * m->width + c;
+    d = slot_data(m, s) + (r & (WTT_FRAME_STORE_BLOCK - 1)) * m->width + c;
     if (write) {
         m->dirty[s] = 1;
     }
@@ -241,7 +241,7 @@ wtt_rows_cell(struct wtt_rows *m, size_t r, size_t c, int write)
 
 
 int
-wtt_rows_reserve(struct wtt_rows *m, size_t rows, char *err, size_t errlen)
+wtt_frame_store_reserve(struct wtt_frame_store *m, size_t rows, char *err, size_t errlen)
 {
     float *a;
 
@@ -263,7 +263,7 @@ wtt_rows_reserve(struct wtt_rows *m, size_t rows, char *err, size_t errlen)
 
 
 int
-wtt_rows_append(struct wtt_rows *m, const float *src, size_t rows,
+wtt_frame_store_append(struct wtt_frame_store *m, const float *src, size_t rows,
                 char *err, size_t errlen)
 {
     size_t need = m->n + rows;
@@ -275,7 +275,7 @@ wtt_rows_append(struct wtt_rows *m, const float *src, size_t rows,
         if (want > fit && need <= fit) {
             want = fit;
         }
-        if (wtt_rows_reserve(m, want, err, errlen) != 0) {
+        if (wtt_frame_store_reserve(m, want, err, errlen) != 0) {
             return -1;
         }
     }
@@ -296,7 +296,7 @@ wtt_rows_append(struct wtt_rows *m, const float *src, size_t rows,
 
 
 int
-wtt_rows_read(struct wtt_rows *m, size_t r, size_t count, float *dst,
+wtt_frame_store_read(struct wtt_frame_store *m, size_t r, size_t count, float *dst,
               char *err, size_t errlen)
 {
     if (r > m->n || count > m->n - r) {
@@ -325,7 +325,7 @@ wtt_rows_read(struct wtt_rows *m, size_t r, size_t count, float *dst,
 
 
 int
-wtt_rows_to_memory(struct wtt_rows *m, char *err, size_t errlen)
+wtt_frame_store_to_memory(struct wtt_frame_store *m, char *err, size_t errlen)
 {
     float *mem;
 
@@ -337,7 +337,7 @@ wtt_rows_to_memory(struct wtt_rows *m, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory for %zu rows", m->n);
         return -1;
     }
-    if (wtt_rows_read(m, 0, m->n, mem, err, errlen) != 0) {
+    if (wtt_frame_store_read(m, 0, m->n, mem, err, errlen) != 0) {
         free(mem);
         return -1;
     }
@@ -345,8 +345,8 @@ wtt_rows_to_memory(struct wtt_rows *m, char *err, size_t errlen)
     free(m->slots);
     m->fd = -1;
     m->slots = NULL;
-    for (size_t s = 0; s < WTT_ROWS_SLOTS; s++) {
-        m->block[s] = WTT_ROWS_NONE;
+    for (size_t s = 0; s < WTT_FRAME_STORE_SLOTS; s++) {
+        m->block[s] = WTT_FRAME_STORE_NONE;
         m->dirty[s] = 0;
     }
     m->mem = mem;
@@ -356,7 +356,7 @@ wtt_rows_to_memory(struct wtt_rows *m, char *err, size_t errlen)
 
 
 void
-wtt_rows_truncate(struct wtt_rows *m, size_t n)
+wtt_frame_store_truncate(struct wtt_frame_store *m, size_t n)
 {
     if (n < m->n) {
         m->n = n;
@@ -365,7 +365,7 @@ wtt_rows_truncate(struct wtt_rows *m, size_t n)
 
 
 int
-wtt_rows_check(const struct wtt_rows *m, char *err, size_t errlen)
+wtt_frame_store_check(const struct wtt_frame_store *m, char *err, size_t errlen)
 {
     if (m->err == 0) {
         return 0;

@@ -1,10 +1,10 @@
 /*
- * wtt_http_client.h: the `wtt.httpc` Lua module, an HTTP client on libcurl.
+ * wtt_http_client.h: the `wtt.http_client` Lua module, an HTTP client on libcurl.
  *
  * Lua API (errors follow house style 13: wrong argument types raise, network
  * and file failures return nil, err with err = "request failed: ..."):
  *
- *     local httpc = require "wtt.httpc"
+ *     local httpc = require "wtt.http_client"
  *     local res, err = httpc.request{ url = "http://127.0.0.1:8008/x",
  *                                     method = "POST", body = "...",
  *                                     timeout = 10, max_size = 1e6 }
@@ -28,12 +28,12 @@
 #include <lua.h>
 
 /*
- * Opens the `wtt.httpc` module: makes sure libcurl is initialised, registers
- * the "wtt.httpc.client" and "wtt.httpc.request" metatables and pushes a new
+ * Opens the `wtt.http_client` module: makes sure libcurl is initialised, registers
+ * the "wtt.http_client.client" and "wtt.http_client.request" metatables and pushes a new
  * module table (request, new, escape, unescape). Returns 1 (the table).
  * Raises a Lua error when curl_global_init failed. Owns nothing it returns:
  * the table and the handles it later creates belong to the Lua state.
  */
-int luaopen_wtt_httpc(lua_State *L);
+int luaopen_wtt_http_client(lua_State *L);
 
 #endif

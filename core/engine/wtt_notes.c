@@ -10,7 +10,7 @@
  * sort.
  *
  * Memory stays flat however long the audio: the posteriorgrams and the
- * remaining energy are read row by row through wtt_rows (in a file beyond
+ * remaining energy are read row by row through wtt_frame_store (in a file beyond
  * a budget), the onset peaks are found in one streaming pass with three
  * rows in hand, and the melodia cells are sorted in slices of descending
  * value (a histogram of their float bits says where each slice ends), so
@@ -300,21 +300,21 @@ mean_energy(const src_t *s, int from, int to, int col)
 
 
 static float
-rem_at(struct wtt_rows *rem, int r, int c)
+rem_at(struct wtt_frame_store *rem, int r, int c)
 {
-    return wtt_rows_get(rem, (size_t) r, (size_t) c);
+    return wtt_frame_store_get(rem, (size_t) r, (size_t) c);
 }
 
 
 static void
-clear3(struct wtt_rows *rem, int row, int col)
+clear3(struct wtt_frame_store *rem, int row, int col)
 {
-    wtt_rows_set(rem, (size_t) row, (size_t) col, 0.0f);
+    wtt_frame_store_set(rem, (size_t) row, (size_t) col, 0.0f);
     if (col < MAX_FREQ_IDX) {
-        wtt_rows_set(rem, (size_t) row, (size_t) col + 1, 0.0f);
+        wtt_frame_store_set(rem, (size_t) row, (size_t) col + 1, 0.0f);
     }
     if (col > 0) {
-        wtt_rows_set(rem, (size_t) row, (size_t) col - 1, 0.0f);
+        wtt_frame_store_set(rem, (size_t) row, (size_t) col - 1, 0.0f);
     }
 }
 
@@ -347,7 +347,7 @@ float_bits(float v)
 /* The cells of rem above `thr` whose histogram bucket is in [lo, hi), in
  * the official scan's order. Returns the count; *out is malloc'd. */
 static size_t
-melodia_slice(struct wtt_rows *rem, int n, double thr, uint32_t lo,
+melodia_slice(struct wtt_frame_store *rem, int n, double thr, uint32_t lo,
               uint32_t hi, size_t expect, int numpy_ties, cell_t **out)
 {
     cell_t *cells = wtt_malloc(sizeof(cell_t) * (expect ? expect : 1));
@@ -389,7 +389,7 @@ melodia_slice(struct wtt_rows *rem, int n, double thr, uint32_t lo,
 
 
 static void
-melodia(const src_t *s, struct wtt_rows *rem, int n,
+melodia(const src_t *s, struct wtt_frame_store *rem, int n,
         const struct wtt_notes_params *p, note_list *out)
 {
     double    thr = p->frame_threshold;
@@ -439,7 +439,7 @@ melodia(const src_t *s, struct wtt_rows *rem, int n,
             {
                 col = 0;
             }
-            wtt_rows_set(rem, (size_t) mid, (size_t) col, 0.0f);
+            wtt_frame_store_set(rem, (size_t) mid, (size_t) col, 0.0f);
             for (i = mid + 1, k = 0; i < n - 1 && k < p->energy_tolerance;
                  i++)
             {
@@ -507,15 +507,15 @@ add_bends(struct wtt_posteriors *post, struct wtt_note *note, int numpy_ties)
 /* The remaining energy starts as the (constrained) frames: in memory when
  * the posteriorgrams are, else in its own temporary file. */
 static int
-init_remaining(const src_t *s, int n, struct wtt_rows *rem, char *err,
+init_remaining(const src_t *s, int n, struct wtt_frame_store *rem, char *err,
                size_t errlen)
 {
     float row[N_PITCH * 64];
     int   rc = 0;
 
-    wtt_rows_init(rem, N_PITCH,
-                  wtt_rows_in_memory(&s->post->rows) ? SIZE_MAX : 0);
-    if (wtt_rows_reserve(rem, (size_t) n, err, errlen) != 0) {
+    wtt_frame_store_init(rem, N_PITCH,
+                  wtt_frame_store_in_memory(&s->post->rows) ? SIZE_MAX : 0);
+    if (wtt_frame_store_reserve(rem, (size_t) n, err, errlen) != 0) {
         return -1;
     }
     for (int r0 = 0; r0 < n && rc == 0; r0 += 64) {
@@ -525,7 +525,7 @@ init_remaining(const src_t *s, int n, struct wtt_rows *rem, char *err,
                 row[r * N_PITCH + c] = (float) frame_at(s, r0 + r, c);
             }
         }
-        rc = wtt_rows_append(rem, row, (size_t) k, err, errlen);
+        rc = wtt_frame_store_append(rem, row, (size_t) k, err, errlen);
     }
     return rc;
 }
@@ -538,7 +538,7 @@ wtt_notes_extract(struct wtt_posteriors *post,
 {
     int              n = (int) post->n_frames, *starts = NULL;
     src_t            s = { post, 0, N_PITCH };
-    struct wtt_rows  rem;
+    struct wtt_frame_store  rem;
     long             ns;
     note_list        notes = { NULL, 0, 0 };
 
@@ -565,7 +565,7 @@ wtt_notes_extract(struct wtt_posteriors *post,
     }
 
     if (init_remaining(&s, n, &rem, err, errlen) != 0) {
-        wtt_rows_free(&rem);
+        wtt_frame_store_free(&rem);
         return -1;
     }
     ns = find_starts(&s, n, p->infer_onsets, p->onset_threshold, &starts);
@@ -605,14 +605,14 @@ wtt_notes_extract(struct wtt_posteriors *post,
             add_bends(post, nt, p->numpy_ties);
         }
     }
-    if (wtt_rows_check(&rem, err, errlen) != 0
-        || wtt_rows_check(&post->rows, err, errlen) != 0)
+    if (wtt_frame_store_check(&rem, err, errlen) != 0
+        || wtt_frame_store_check(&post->rows, err, errlen) != 0)
     {
-        wtt_rows_free(&rem);
+        wtt_frame_store_free(&rem);
         wtt_notes_free(notes.v, notes.n);
         return -1;
     }
-    wtt_rows_free(&rem);
+    wtt_frame_store_free(&rem);
     *out = notes.v;
     *count = notes.n;
     return 0;

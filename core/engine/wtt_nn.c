@@ -1008,14 +1008,14 @@ wtt_posteriors_init(struct wtt_posteriors *post, size_t mem_budget)
 {
     post->n_frames = 0;
     post->n_samples = 0;
-    wtt_rows_init(&post->rows, WTT_POST_COLS, mem_budget);
+    wtt_frame_store_init(&post->rows, WTT_POST_COLS, mem_budget);
 }
 
 
 void
 wtt_posteriors_free(struct wtt_posteriors *post)
 {
-    wtt_rows_free(&post->rows);
+    wtt_frame_store_free(&post->rows);
     post->n_frames = 0;
     post->n_samples = 0;
 }
@@ -1039,7 +1039,7 @@ append_frames(struct wtt_posteriors *post, size_t nw, const float *fr,
             memcpy(row + WTT_POST_CONTOURS, co + src * WTT_N_CONTOUR_BINS,
                    sizeof(float) * WTT_N_CONTOUR_BINS);
         }
-        if (wtt_rows_append(&post->rows, stage, KEEP_FRAMES, err, errlen)
+        if (wtt_frame_store_append(&post->rows, stage, KEEP_FRAMES, err, errlen)
             != 0)
         {
             return -1;
@@ -1126,7 +1126,7 @@ wtt_model_infer(struct wtt_model *m, wtt_read_fn read, void *read_ctx,
         total_windows = (needed_frames + KEEP_FRAMES - 1) / KEEP_FRAMES;
         /* Sized once when the length is known: no doubling, no copy (or
          * straight to the file when it will not fit the budget). */
-        if (wtt_rows_reserve(&post->rows, total_windows * KEEP_FRAMES, err,
+        if (wtt_frame_store_reserve(&post->rows, total_windows * KEEP_FRAMES, err,
                              errlen) != 0)
         {
             goto done;
@@ -1217,7 +1217,7 @@ wtt_model_infer(struct wtt_model *m, wtt_read_fn read, void *read_ctx,
     needed_frames = frames_for(n_samples, full_tail);
     if (post->n_frames > needed_frames) {
         post->n_frames = needed_frames;
-        wtt_rows_truncate(&post->rows, needed_frames);
+        wtt_frame_store_truncate(&post->rows, needed_frames);
     }
     post->n_samples = n_samples;
     rc = 0;

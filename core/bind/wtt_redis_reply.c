@@ -1,7 +1,7 @@
 /*
- * wtt_resp.c: RESP2 reply reader (see wtt_resp.h).
+ * wtt_redis_reply.c: RESP2 reply reader (see wtt_redis_reply.h).
  */
-#include "wtt_resp.h"
+#include "wtt_redis_reply.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -14,14 +14,14 @@
 
 
 void
-wtt_resp_init(struct wtt_resp_reader *r)
+wtt_redis_reply_init(struct wtt_redis_reply_reader *r)
 {
     memset(r, 0, sizeof(*r));
 }
 
 
 void
-wtt_resp_free(struct wtt_resp_reader *r)
+wtt_redis_reply_free(struct wtt_redis_reply_reader *r)
 {
     free(r->buf);
     free(r->stack);
@@ -30,7 +30,7 @@ wtt_resp_free(struct wtt_resp_reader *r)
 
 
 int
-wtt_resp_feed(struct wtt_resp_reader *r, const char *data, size_t n)
+wtt_redis_reply_feed(struct wtt_redis_reply_reader *r, const char *data, size_t n)
 {
     /* Consumed bytes are dropped before growing. */
     if (r->pos > 0 && (r->pos == r->len || r->len + n > r->cap)) {
@@ -86,7 +86,7 @@ line_int(const char *p, const char *end, long long *v)
 
 /* The CRLF ending the line at `from`, or NULL when not there yet. */
 static const char *
-find_crlf(const struct wtt_resp_reader *r, size_t from)
+find_crlf(const struct wtt_redis_reply_reader *r, size_t from)
 {
     const char *p = r->buf + from, *end = r->buf + r->len;
 
@@ -105,7 +105,7 @@ find_crlf(const struct wtt_resp_reader *r, size_t from)
 
 
 static int
-protocol_error(struct wtt_resp_reader *r, const char *what)
+protocol_error(struct wtt_redis_reply_reader *r, const char *what)
 {
     snprintf(r->errstr, sizeof(r->errstr), "%s", what);
     return -1;
@@ -117,7 +117,7 @@ protocol_error(struct wtt_resp_reader *r, const char *what)
  * 0 when more bytes are needed, -1 on a protocol error.
  */
 static int
-scan(struct wtt_resp_reader *r)
+scan(struct wtt_redis_reply_reader *r)
 {
     for (;;) {
         const char *crlf;
@@ -173,7 +173,7 @@ scan(struct wtt_resp_reader *r)
             if (v <= 0) {
                 done = 1;
             } else {
-                if (r->depth >= WTT_RESP_MAX_DEPTH) {
+                if (r->depth >= WTT_REDIS_REPLY_MAX_DEPTH) {
                     return protocol_error(r, "reply nested too deeply");
                 }
                 if (r->depth == r->stack_cap) {
@@ -239,7 +239,7 @@ new_string(int type, const char *s, size_t n)
 
 
 void
-wtt_resp_free_reply(redisReply *reply)
+wtt_redis_reply_free_reply(redisReply *reply)
 {
     /* Children are unlinked onto a work list: no recursion, any depth. */
     redisReply **list = NULL;
@@ -282,7 +282,7 @@ wtt_resp_free_reply(redisReply *reply)
 
 /* Builds the reply in [pos, end) (known to be whole and valid). */
 static redisReply *
-build(struct wtt_resp_reader *r, size_t end)
+build(struct wtt_redis_reply_reader *r, size_t end)
 {
     typedef struct {
         redisReply *arr;
@@ -376,13 +376,13 @@ build(struct wtt_resp_reader *r, size_t end)
 
 oom:
     free(stack);
-    wtt_resp_free_reply(root);
+    wtt_redis_reply_free_reply(root);
     return NULL;
 }
 
 
 int
-wtt_resp_get(struct wtt_resp_reader *r, redisReply **out)
+wtt_redis_reply_get(struct wtt_redis_reply_reader *r, redisReply **out)
 {
     int rc;
 

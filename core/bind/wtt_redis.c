@@ -2,7 +2,7 @@
  * wtt_redis.c: the `wtt.core.redis` Lua module (see wtt_redis.h).
  *
  * A connection is a socket (TCP or unix), optionally wrapped in an OpenSSL
- * session, plus a reply reader (wtt_resp.c) that turns the bytes read into
+ * session, plus a reply reader (wtt_redis_reply.c) that turns the bytes read into
  * hiredis redisReply trees; hiredis formats the commands. Every send and
  * recv is non-blocking (MSG_DONTWAIT) and every wait is a poll() with a
  * deadline on the monotonic clock, except the wait for a plain
@@ -34,11 +34,11 @@
  * and `null` (a NULL light userdata, equal to cjson.null) inside arrays,
  * array -> table, error -> (nil, message) at the top level and {err = msg}
  * inside arrays and pipelines. Arrays nest to any depth (hiredis 0.14's own
- * reader stops at 7, which is why wtt_resp.c reads replies).
+ * reader stops at 7, which is why wtt_redis_reply.c reads replies).
  */
 #include "wtt_redis.h"
 #include "wtt_luax.h"
-#include "wtt_resp.h"
+#include "wtt_redis_reply.h"
 #include "wtt_util.h"
 
 #include <lua.h>
@@ -102,7 +102,7 @@ typedef struct {
     int            fd;
     SSL_CTX       *ctx;        /* owned, TLS only */
     SSL           *ssl;        /* owned, TLS only; owns its BIO */
-    struct wtt_resp_reader *reader;  /* owned */
+    struct wtt_redis_reply_reader *reader;  /* owned */
     redisReply    *reply;      /* owned while being converted to Lua */
     char          *rbuf;       /* owned, RBUF_SIZE bytes, reused */
     char          *wbuf;       /* owned, batched pipeline commands */
@@ -327,11 +327,11 @@ release_transport(conn_t *c, int graceful)
         c->fd = -1;
     }
     if (c->reply != NULL) {
-        wtt_resp_free_reply(c->reply);
+        wtt_redis_reply_free_reply(c->reply);
         c->reply = NULL;
     }
     if (c->reader != NULL) {
-        wtt_resp_free(c->reader);
+        wtt_redis_reply_free(c->reader);
         free(c->reader);
         c->reader = NULL;
     }
@@ -719,7 +719,7 @@ plain_recv(conn_t *c, int flags, short *want)
         }
         return -1;
     }
-    if (wtt_resp_feed(c->reader, c->rbuf, (size_t) n) != 0) {
+    if (wtt_redis_reply_feed(c->reader, c->rbuf, (size_t) n) != 0) {
         set_error(c, ERR_OOM, "reader: %s", c->reader->errstr);
         return -1;
     }
@@ -780,7 +780,7 @@ read_some(conn_t *c, short *want)
         return plain_recv(c, MSG_DONTWAIT, want);
     }
 
-    if (wtt_resp_feed(c->reader, c->rbuf, (size_t) n) != 0) {
+    if (wtt_redis_reply_feed(c->reader, c->rbuf, (size_t) n) != 0) {
         set_error(c, ERR_OOM, "reader: %s", c->reader->errstr);
         return -1;
     }
@@ -918,7 +918,7 @@ get_reply(conn_t *c, uint64_t deadline, int idle, redisReply **reply)
     int         rc, just_read = 0;
 
     for (;;) {
-        if (wtt_resp_get(c->reader, &r) != 0) {
+        if (wtt_redis_reply_get(c->reader, &r) != 0) {
             set_error(c, ERR_PROTOCOL, "protocol error: %s",
                       c->reader->errstr);
             return -1;
@@ -1227,7 +1227,7 @@ push_top_reply(lua_State *L, conn_t *c, redisReply *r)
         push_reply(L, r, 0);                             /* v */
     }
     c->reply = NULL;
-    wtt_resp_free_reply(r);
+    wtt_redis_reply_free_reply(r);
     return n;
 }
 
@@ -1253,7 +1253,7 @@ static int
 enter(lua_State *L, conn_t *c, const char *op)
 {
     if (c->reply != NULL) {
-        wtt_resp_free_reply(c->reply);
+        wtt_redis_reply_free_reply(c->reply);
         c->reply = NULL;
     }
     if (c->busy && !c->broken && !c->closed) {
@@ -1577,7 +1577,7 @@ l_pipeline(lua_State *L)
         c->reply = reply;
         push_reply(L, reply, 1);                         /* c cmds res v */
         c->reply = NULL;
-        wtt_resp_free_reply(reply);
+        wtt_redis_reply_free_reply(reply);
         lua_rawseti(L, -2, i);                           /* c cmds res */
     }
     c->busy = 0;

@@ -1,0 +1,35 @@
+/*
+ * wtt_modules.c: the built-in C modules (see wtt_modules.h).
+ */
+#include "wtt_modules.h"
+#include "wtt_audio.h"
+#include "wtt_http_client.h"
+#include "wtt_http_server.h"
+#include "wtt_log.h"
+#include "wtt_midi.h"
+#include "wtt_model.h"
+#include "wtt_pg.h"
+#include "wtt_redis.h"
+#include "wtt_sys.h"
+#include "wtt_thread.h"
+
+/* lua-cjson's entry points; its headers are not installed by Debian. */
+int luaopen_cjson(lua_State *L);
+int luaopen_cjson_safe(lua_State *L);
+
+const luaL_Reg wtt_builtin_modules[] = {
+    { "wtt.log",              luaopen_wtt_log },
+    { "wtt.json",             luaopen_cjson },
+    { "cjson",                luaopen_cjson },
+    { "cjson.safe",           luaopen_cjson_safe },
+    { "wtt.sys",              luaopen_wtt_sys },
+    { "wtt.thread",           luaopen_wtt_thread },
+    { "wtt.core.http_server", luaopen_wtt_http_server },
+    { "wtt.http_client",      luaopen_wtt_http_client },
+    { "wtt.core.redis",       luaopen_wtt_redis },
+    { "wtt.core.pg",          luaopen_wtt_pg },
+    { "wtt.audio",            luaopen_wtt_audio },
+    { "wtt.midi",             luaopen_wtt_midi },
+    { "wtt.core.model",       luaopen_wtt_model },
+    { NULL, NULL },
+};
