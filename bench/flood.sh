@@ -6,7 +6,7 @@
 # that each got 202 (or 429/503), that PostgreSQL's tasks equal the queue's
 # entries one to one and that the invariants hold; reports latency and
 # web's RSS before and after. The work is bench/flood/flood.lua; the
-# client is spec/10-faults/flood_client.lua (the Q6 spec runs a smaller
+# client is spec/support/flood_client.lua (the Q6 spec runs a smaller
 # count with the same client).
 #
 # The last line of output is always, on success:

@@ -1,9 +1,9 @@
 -- The full-size enqueue flood of reliability.md Q6, run by bench/flood.sh:
 -- a fresh PostgreSQL, redis-server and `wtt serve` (the fault specs' stack,
--- spec/10-faults/support.lua; no worker, so every task stays pending),
+-- spec/support/faults.lua; no worker, so every task stays pending),
 -- then FLOOD_POSTS POSTs to /transcribe/generate/ on FLOOD_CONC keep-alive
 -- connections (FLOOD_PROCS processes of threads,
--- spec/10-faults/flood_client.lua). One POST in ten repeats an earlier
+-- spec/support/flood_client.lua). One POST in ten repeats an earlier
 -- request of its connection with the same Idempotency-Key, which must
 -- answer the same task id. Every POST is counted once: 202 is ok,
 -- 429/503 rejected (not retried), anything else a failure.
@@ -16,7 +16,7 @@
 -- Exit 0 when every answer was allowed, PostgreSQL equals Redis and the
 -- invariant checker passes; else 1 (after the RESULT line).
 
-local support = require "spec.10-faults.support"
+local support = require "spec.support.faults"
 local json = require "wtt.json"
 local runtime = require "wtt.runtime"
 local sys = require "wtt.sys"
@@ -25,7 +25,7 @@ local POSTS = tonumber(os.getenv("FLOOD_POSTS")) or 10000
 local CONC = tonumber(os.getenv("FLOOD_CONC")) or 100
 local PROCS = tonumber(os.getenv("FLOOD_PROCS")) or 4
 local WEB_THREADS = os.getenv("FLOOD_WEB_THREADS") or "4"
-local CLIENT = runtime.source_dir .. "/spec/10-faults/flood_client.lua"
+local CLIENT = runtime.source_dir .. "/spec/support/flood_client.lua"
 
 local function say(fmt, ...)
     io.stdout:write(fmt:format(...), "\n")

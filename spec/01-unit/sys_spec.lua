@@ -42,7 +42,7 @@ local function tmpdir()
 end
 
 
-local eventually = require("spec.helpers").eventually
+local eventually = require("spec.support.server").eventually
 
 
 -- Reads from `conn` until `n` bytes arrived or `timeout` seconds passed.

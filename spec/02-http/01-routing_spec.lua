@@ -1,4 +1,4 @@
-local helpers = require "spec.helpers"
+local helpers = require "spec.support.server"
 
 describe("wtt serve: routing and requests #http", function()
     local srv

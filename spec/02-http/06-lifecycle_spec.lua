@@ -1,4 +1,4 @@
-local helpers = require "spec.helpers"
+local helpers = require "spec.support.server"
 local sys = require "wtt.sys"
 
 describe("wtt serve: start and stop #http", function()

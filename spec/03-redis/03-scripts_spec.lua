@@ -1,4 +1,4 @@
-local rh = require "spec.helpers.redis"
+local rh = require "spec.support.redis"
 local redis = require "wtt.redis"
 
 

@@ -1,7 +1,7 @@
-local rh = require "spec.helpers.redis"
+local rh = require "spec.support.redis"
 local sys = require "wtt.sys"
 
-local eventually = require("spec.helpers").eventually
+local eventually = require("spec.support.server").eventually
 
 
 -- Subscribers the server counts on `channel` (0 once ours is gone).

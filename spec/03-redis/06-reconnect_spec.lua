@@ -1,8 +1,8 @@
-local rh = require "spec.helpers.redis"
+local rh = require "spec.support.redis"
 local redis = require "wtt.redis"
 local sys = require "wtt.sys"
 
-local eventually = require("spec.helpers").eventually
+local eventually = require("spec.support.server").eventually
 
 
 -- SIGKILLs `srv` from a helper process `after` seconds from now, so that

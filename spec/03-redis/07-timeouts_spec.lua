@@ -1,4 +1,4 @@
-local rh = require "spec.helpers.redis"
+local rh = require "spec.support.redis"
 local redis = require "wtt.redis"
 local core = require "wtt.core.redis"
 local sys = require "wtt.sys"

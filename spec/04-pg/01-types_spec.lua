@@ -1,4 +1,4 @@
-local pgh = require "spec.helpers.pg"
+local pgh = require "spec.support.pg"
 local pg = require "wtt.pg"
 local json = require "wtt.json"
 

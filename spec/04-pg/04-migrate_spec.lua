@@ -1,5 +1,5 @@
-local pgh = require "spec.helpers.pg"
-local helpers = require "spec.helpers"
+local pgh = require "spec.support.pg"
+local helpers = require "spec.support.server"
 local pg = require "wtt.pg"
 local sys = require "wtt.sys"
 local runtime = require "wtt.runtime"

@@ -1,4 +1,4 @@
-local pgh = require "spec.helpers.pg"
+local pgh = require "spec.support.pg"
 local pg = require "wtt.pg"
 local core = require "wtt.core.pg"
 local sys = require "wtt.sys"
@@ -219,7 +219,7 @@ describe("wtt.pg: errors and misuse #pg", function()
             assert.equal(3, count())
             collectgarbage()
             collectgarbage()
-            assert.truthy(require("spec.helpers").eventually(function()
+            assert.truthy(require("spec.support.server").eventually(function()
                 return count() == 0
             end))
         end)

@@ -5,7 +5,7 @@
 local model = require "wtt.model"
 local json = require "wtt.json"
 local sys = require "wtt.sys"
-local npy = require "spec.helpers.npy"
+local npy = require "spec.support.npy"
 local runtime = require "wtt.runtime"
 local ffi = require "ffi"
 

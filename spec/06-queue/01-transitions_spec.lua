@@ -1,5 +1,5 @@
-local rh = require "spec.helpers.redis"
-local qh = require "spec.06-queue.helpers"
+local rh = require "spec.support.redis"
+local qh = require "spec.support.queue"
 local queue = require "wtt.queue"
 local sys = require "wtt.sys"
 local json = require "cjson"

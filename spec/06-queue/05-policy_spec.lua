@@ -1,4 +1,4 @@
-local rh = require "spec.helpers.redis"
+local rh = require "spec.support.redis"
 local policy = require "wtt.policy"
 local queue = require "wtt.queue"
 local sys = require "wtt.sys"

@@ -5,9 +5,9 @@
 -- clients' tasks after its first failure (docs/plugins.md, fairness).
 -- A real redis-server, under a {wtt}: prefix; invariants after each case.
 
-local rh = require "spec.helpers.redis"
-local inv = require "spec.helpers.invariants"
-local qh = require "spec.06-queue.helpers"
+local rh = require "spec.support.redis"
+local inv = require "spec.support.invariants"
+local qh = require "spec.support.queue"
 local queue = require "wtt.queue"
 local sys = require "wtt.sys"
 

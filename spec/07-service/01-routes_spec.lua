@@ -2,8 +2,8 @@
 -- upload, generate, status, downloads, /media/ (H3, H5), /_result/ (H6),
 -- metrics and readiness. No worker runs: its steps are raw Redis commands.
 
-local S = require "spec.07-service.support"
-local helpers = require "spec.helpers"
+local S = require "spec.support.service"
+local helpers = require "spec.support.server"
 local json = require "wtt.json"
 local sys = require "wtt.sys"
 

@@ -3,8 +3,8 @@
 -- (midi, notes, retune). Scenarios S1, S5, R1-R3 of reliability.md,
 -- scaled down; worker steps are raw Redis commands (support.lua).
 
-local S = require "spec.07-service.support"
-local helpers = require "spec.helpers"
+local S = require "spec.support.service"
+local helpers = require "spec.support.server"
 local json = require "wtt.json"
 local sys = require "wtt.sys"
 

@@ -1,6 +1,6 @@
 -- Queue administration over HTTP: dead letters and pausing, admin token.
-local support = require "spec.07-service.support"
-local helpers = require "spec.helpers"
+local support = require "spec.support.service"
+local helpers = require "spec.support.server"
 
 describe("queue admin routes #redis #pg", function()
     local env, q

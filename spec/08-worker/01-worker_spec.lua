@@ -3,8 +3,8 @@
 -- Tasks are enqueued by hand with the raw Redis commands of docs/queue.md,
 -- so these specs depend only on wtt.queue's worker-side API.
 
-local helpers = require "spec.helpers"
-local rh = require "spec.helpers.redis"
+local helpers = require "spec.support.server"
+local rh = require "spec.support.redis"
 local json = require "wtt.json"
 local runtime = require "wtt.runtime"
 local sys = require "wtt.sys"

@@ -8,9 +8,9 @@
 --   -> status completed (recorded in PostgreSQL by the subscriber)
 --   -> MIDI download whose notes are those of `wtt transcribe` on the clip
 
-local helpers = require "spec.helpers"
-local pgh = require "spec.helpers.pg"
-local rh = require "spec.helpers.redis"
+local helpers = require "spec.support.server"
+local pgh = require "spec.support.pg"
+local rh = require "spec.support.redis"
 local json = require "wtt.json"
 local sys = require "wtt.sys"
 local midi = require "wtt.midi"

@@ -5,9 +5,9 @@
 -- that the batch shrinks as the processing list grows), not by time: the
 -- slowest call is printed for the record only.
 
-local rh = require "spec.helpers.redis"
-local inv = require "spec.helpers.invariants"
-local support = require "spec.10-faults.support"
+local rh = require "spec.support.redis"
+local inv = require "spec.support.invariants"
+local support = require "spec.support.faults"
 local queue = require "wtt.queue"
 local sys = require "wtt.sys"
 

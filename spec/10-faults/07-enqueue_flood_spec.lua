@@ -1,6 +1,6 @@
 -- Q6 (reliability.md): an enqueue flood and idempotent submits, against
 -- the real stack (PostgreSQL, redis-server, `wtt serve`). Four client
--- processes of 25 threads each (spec/10-faults/flood_client.lua: one
+-- processes of 25 threads each (spec/support/flood_client.lua: one
 -- keep-alive connection per thread, so 100 requests in flight at once)
 -- POST /transcribe/generate/ for 1,650 rows, some rows shared by ten
 -- threads under the same Idempotency-Key, with retries of the same key,
@@ -9,7 +9,7 @@
 -- agree one to one (the invariant checker). The full size of reliability.md
 -- (10,000 POSTs at 100 concurrency, web's RSS) is bench/flood.sh.
 
-local support = require "spec.10-faults.support"
+local support = require "spec.support.faults"
 local idem = require "wtt.service.idempotency"
 local json = require "wtt.json"
 local runtime = require "wtt.runtime"
@@ -21,7 +21,7 @@ local OWN = 16                -- rows per thread
 local SHARED = 50             -- rows every tenth thread generates, same keys
 local SHARERS = math.floor(PROCS * THREADS / 10)
 local TTL_S = 600
-local CLIENT = runtime.source_dir .. "/spec/10-faults/flood_client.lua"
+local CLIENT = runtime.source_dir .. "/spec/support/flood_client.lua"
 
 
 describe("Q6: enqueue flood and Idempotency-Key #redis #pg", function()

@@ -6,7 +6,7 @@
 -- `wtt subscriber` and `wtt worker` processes on real clips; the invariant
 -- checker after each scenario.
 
-local support = require "spec.10-faults.support"
+local support = require "spec.support.faults"
 local json = require "wtt.json"
 local runtime = require "wtt.runtime"
 local sys = require "wtt.sys"

@@ -4,7 +4,7 @@
 -- `wtt worker`. Client A floods generate over HTTP, then client B sends
 -- one; B's task must complete while most of A's backlog still waits.
 
-local support = require "spec.10-faults.support"
+local support = require "spec.support.faults"
 local json = require "wtt.json"
 local sys = require "wtt.sys"
 

@@ -13,7 +13,7 @@
 --      deadline in task:processing:time;
 --   C  an id with no hash at all.
 
-local support = require "spec.10-faults.support"
+local support = require "spec.support.faults"
 local core = require "wtt.core.redis"
 local json = require "wtt.json"
 local sys = require "wtt.sys"

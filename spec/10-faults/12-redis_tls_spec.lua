@@ -12,8 +12,8 @@
 -- exits for Redis) must answer /readyz 503 with that message and log it at
 -- start (docs/worker.md, docs/api.md).
 
-local support = require "spec.10-faults.support"
-local rh = require "spec.helpers.redis"
+local support = require "spec.support.faults"
+local rh = require "spec.support.redis"
 local httpc = require "wtt.http_client"
 local json = require "wtt.json"
 local runtime = require "wtt.runtime"

@@ -9,9 +9,9 @@
 -- (heartbeat and reaper 0.2 s). Every wait is bounded; `env:stop()` kills
 -- every process started here, also after a failed assertion.
 
-local helpers = require "spec.helpers"
-local pgh = require "spec.helpers.pg"
-local rh = require "spec.helpers.redis"
+local helpers = require "spec.support.server"
+local pgh = require "spec.support.pg"
+local rh = require "spec.support.redis"
 local httpc = require "wtt.http_client"
 local json = require "wtt.json"
 local pg = require "wtt.pg"
@@ -64,7 +64,7 @@ _M.eventually = support_eventually
 
 --- Starts PG + Redis (AOF) + `wtt serve`.
 -- @param opts { env = extra environment of `wtt serve` (false unsets),
---   redis = extra options of spec.helpers.redis start (tls = true: every
+--   redis = extra options of spec.support.redis start (tls = true: every
 --   process gets the throwaway CA and client certificate through
 --   WTT_REDIS_CA_FILE, WTT_REDIS_CERT, WTT_REDIS_KEY) }
 function _M.start(opts)
@@ -309,14 +309,14 @@ end
 
 -- HTTP and state -------------------------------------------------------------
 
---- Checks the invariants (spec/helpers/invariants.lua) of this stack.
+--- Checks the invariants (spec/support/invariants.lua) of this stack.
 function env_mt.check_invariants(self, timeout, extra)
     local e = { r = self.r, prefix = self.prefix, db = self.db,
                 url = self.url, media = self.media, timeout = timeout or 5 }
     for k, v in pairs(extra or {}) do
         e[k] = v
     end
-    require("spec.helpers.invariants").check(e)
+    require("spec.support.invariants").check(e)
 end
 
 

@@ -2,7 +2,7 @@
 -- wtt's keys (docs/queue.md) and tables (audio_midi). Run it after every
 -- fault scenario:
 --
---     local inv = require "spec.helpers.invariants"
+--     local inv = require "spec.support.invariants"
 --     inv.check(env)          -- raises with every violation found
 --
 -- `env` fields:

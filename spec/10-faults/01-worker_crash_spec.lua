@@ -4,9 +4,9 @@
 -- made through the HTTP routes (upload + generate). The visibility timeout
 -- is 1.5 s, heartbeats and reaps every 0.2 s; WTT_WORKER_TEST_WINDOW_SLEEP
 -- makes a 4 s clip a task of a few seconds. The invariant checker
--- (spec/helpers/invariants.lua) runs after every scenario.
+-- (spec/support/invariants.lua) runs after every scenario.
 
-local support = require "spec.10-faults.support"
+local support = require "spec.support.faults"
 local json = require "wtt.json"
 local midi = require "wtt.midi"
 local sys = require "wtt.sys"

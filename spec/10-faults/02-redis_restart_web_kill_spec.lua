@@ -4,7 +4,7 @@
 -- redis-server, `wtt serve` and `wtt worker` processes on real clips; the
 -- invariant checker runs after each scenario.
 
-local support = require "spec.10-faults.support"
+local support = require "spec.support.faults"
 local json = require "wtt.json"
 local sys = require "wtt.sys"
 

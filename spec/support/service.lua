@@ -6,9 +6,9 @@
 -- (task:{id} hash, task:processing, task:results, channels), so these specs
 -- do not depend on the worker or on the queue's claim/complete signatures.
 
-local helpers = require "spec.helpers"
-local pgh = require "spec.helpers.pg"
-local rh = require "spec.helpers.redis"
+local helpers = require "spec.support.server"
+local pgh = require "spec.support.pg"
+local rh = require "spec.support.redis"
 local pg = require "wtt.pg"
 local json = require "wtt.json"
 local sys = require "wtt.sys"

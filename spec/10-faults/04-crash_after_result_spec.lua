@@ -1,8 +1,8 @@
 -- W6: a worker crashes after its /_result/ POST was stored, before
 -- `complete`. The rerun's result differs (e.g. another device): reliability.md
 -- expects 409 for the rerun but the task to end acked with the first result.
-local support = require "spec.10-faults.support"
-local inv = require "spec.helpers.invariants"
+local support = require "spec.support.faults"
+local inv = require "spec.support.invariants"
 local json = require "wtt.json"
 local midi = require "wtt.midi"
 local queue = require "wtt.queue"

@@ -5,8 +5,8 @@
 -- restarted while results flow). Real PostgreSQL, redis-server, `wtt serve`
 -- and `wtt worker` processes; the invariant checker runs after each one.
 
-local support = require "spec.10-faults.support"
-local inv = require "spec.helpers.invariants"
+local support = require "spec.support.faults"
+local inv = require "spec.support.invariants"
 local json = require "wtt.json"
 local queue = require "wtt.queue"
 local sys = require "wtt.sys"

@@ -5,7 +5,7 @@
 -- W3: a slow but healthy worker (CPU starved by two `yes` processes,
 -- every inference window stretched past the visibility timeout) keeps its
 -- claim through heartbeats: never reaped, one attempt, one completion. The
--- negative twins are W1 and W2 (01-workers_spec.lua): a worker that stops
+-- negative twins are W1 and W2 (01-worker_crash_spec.lua): a worker that stops
 -- heartbeating is reaped.
 --
 -- W7: audio download faults. The worker reaches web through a fault proxy
@@ -14,7 +14,7 @@
 -- whole length, sends half the body and then nothing, "truncate" sends
 -- half and closes the connection, "ok" forwards.
 
-local support = require "spec.10-faults.support"
+local support = require "spec.support.faults"
 local json = require "wtt.json"
 local sys = require "wtt.sys"
 

@@ -1,5 +1,5 @@
 -- complete_and_claim: one round trip, same effect as complete then claim.
-local rh = require "spec.helpers.redis"
+local rh = require "spec.support.redis"
 local queue = require "wtt.queue"
 
 describe("queue complete_and_claim #redis", function()

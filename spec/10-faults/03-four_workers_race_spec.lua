@@ -5,8 +5,8 @@
 -- prefix (web's subscriber does not record them) and are checked from the
 -- queue state and their task hashes.
 
-local support = require "spec.10-faults.support"
-local inv = require "spec.helpers.invariants"
+local support = require "spec.support.faults"
+local inv = require "spec.support.invariants"
 local queue = require "wtt.queue"
 local sys = require "wtt.sys"
 

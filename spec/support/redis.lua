@@ -1,6 +1,6 @@
 --- Spec helper: real `redis-server` processes on random loopback ports.
 --
---     local rh = require "spec.helpers.redis"
+--     local rh = require "spec.support.redis"
 --     local srv = rh.start({ appendonly = true, tls = true })
 --     local r = assert(srv:client())          -- wtt.redis client
 --     srv:kill(); srv:restart()               -- SIGKILL, same port + dir

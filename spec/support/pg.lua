@@ -1,6 +1,6 @@
 --- Spec helper: a real PostgreSQL 15 in a temp dir, on a random loopback port.
 --
---     local pgh = require "spec.helpers.pg"
+--     local pgh = require "spec.support.pg"
 --     local srv = pgh.start()          -- initdb + pg_ctl start, trust auth
 --     local db = assert(require("wtt.pg").connect(srv.url))
 --     srv:restart()                    -- pg_ctl restart -m fast
@@ -180,7 +180,7 @@ function _M.start(opts)
         end
         -- Appending keeps the file's owner (postgres) and mode.
         local f = assert(io.open(self.data .. "/postgresql.conf", "a"))
-        f:write("\n# spec.helpers.pg\n")
+        f:write("\n# spec.support.pg\n")
         for k, v in pairs(conf) do
             f:write(k, " = ", v, "\n")
         end
