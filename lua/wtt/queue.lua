@@ -19,6 +19,7 @@ local sys = require "wtt.sys"
 local runtime = require "wtt.runtime"
 local errors = require "queue.errors"
 local policy_mod = require "wtt.policy"
+local random = require("wtt.jitter").random
 
 local type = type
 local error = error
@@ -75,18 +76,6 @@ for _, name in ipairs({ "enqueue-5", "claim-10", "heartbeat-2",
     S[name:match("^[%a_]+")] = redis.script(read_script(name))
 end
 _M.scripts = S
-
-
--- ---------------------------------------------------------------------------
--- Jitter source (Park-Miller; leaves math.random alone)
--- ---------------------------------------------------------------------------
-
-local seed = (floor(now() * 1e6) + sys.getpid() * 104729) % 2147483647 + 1
-
-local function random()
-    seed = (seed * 16807) % 2147483647
-    return seed / 2147483647
-end
 
 
 -- ---------------------------------------------------------------------------

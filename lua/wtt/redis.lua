@@ -80,16 +80,9 @@ local script_mt = {}
 script_mt.__index = script_mt
 
 
--- Jitter source: a small xorshift generator seeded per Lua state from the
--- clock and pid, so that processes restarted together do not retry in step
--- (and the global math.random sequence is left alone).
-local seed = (floor(now() * 1e6) + sys.getpid() * 7919) % 2147483647 + 1
-
-local function random()
-    -- Park-Miller minimal standard generator: exact in doubles.
-    seed = (seed * 16807) % 2147483647
-    return seed / 2147483647
-end
+-- Reconnect jitter (wtt.jitter), so that processes restarted together do
+-- not retry in step.
+local random = require("wtt.jitter").random
 
 
 --- Delay before reconnect attempt `n + 1` after `n` failed ones: an
