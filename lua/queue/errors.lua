@@ -10,6 +10,7 @@ local _M = {
     NOT_PROCESSING = -3,  -- complete: claim matches, task not processing
     BAD_TASK = -4,        -- the task key holds something that is not a hash
     NOT_FOUND = -5,       -- no such task (or dead letter)
+    RESULT_EXISTS = -6,   -- store: another upload is stored for the task
 }
 
 --- Code -> the error string wtt.queue returns.
@@ -19,6 +20,7 @@ _M.text = {
     [-3] = "not processing",
     [-4] = "bad task",
     [-5] = "not found",
+    [-6] = "result exists",
 }
 
 return _M
