@@ -6,6 +6,7 @@
 local S = require "spec.support.service"
 local helpers = require "spec.support.server"
 local json = require "wtt.json"
+local pg = require "wtt.pg"
 local sys = require "wtt.sys"
 
 local AUTH = { Authorization = "Bearer " .. S.TOKEN }
@@ -79,10 +80,18 @@ describe("subscriber and reconciler #redis #pg", function()
         e.r:call("PUBLISH", e:key("task:progress:" .. id), "1/4")
         e:complete(id, { midi = string.rep("e", 32) .. ".mid", n_notes = 9 })
         e:fail(id, "late failure")
-        sys.sleep(0.8)
+        -- A sentinel's claim, published after the late events on the same
+        -- channels' connection: once its row is processing, the subscriber
+        -- has handled every earlier message, and with task:results drained
+        -- it has had its chance to regress the row.
+        local sentinel = hex(2002)
+        local srow = e:insert_row(sentinel, "pending")
+        e:claim(sentinel, 1)
         assert.truthy(S.eventually(function()
-            return e.r:call("LLEN", e:key("task:results")) == 0
-        end, 5))
+            return e:row(srow).status == "processing"
+                and e.r:call("LLEN", e:key("task:results")) == 0
+                and e.r:call("LLEN", e:key("task:results:processing")) == 0
+        end, 10), sys.read_file(e.sub_log))
         local after = e:row(row)
         assert.equal("completed", after.status)
         assert.equal(before.midi_path, after.midi_path)
@@ -91,10 +100,11 @@ describe("subscriber and reconciler #redis #pg", function()
     end)
 
     it("loses nothing when killed -9 while 100 results are queued (S1)", function()
-        local ids, rows = {}, {}
+        local ids, rows, by_id = {}, {}, {}
         for i = 1, 100 do
             ids[i] = hex(3000 + i)
             rows[i] = e:insert_row(ids[i], "processing")
+            by_id[ids[i]] = i
         end
         for i = 1, 100 do
             e:complete(ids[i], { midi = string.format("%032x", i) .. ".mid",
@@ -105,25 +115,83 @@ describe("subscriber and reconciler #redis #pg", function()
             e.r:call("LMOVE", e:key("task:results"), e:key("task:results:processing"),
                      "LEFT", "RIGHT")
         end
-        e:start_subscriber()
-        S.eventually(function() return count("completed") >= 1 end, 10)
-        e:kill_subscriber()
-        local done_at_kill = count("completed")
-        e:start_subscriber()
+        local before = count("completed")    -- rows of the earlier tests
+        -- The reconciler would record a row whose results entry was lost
+        -- (R1); kept off these fresh rows, only task:results can save them.
+        local grace = e.env.WTT_RECONCILE_GRACE_S
+        e.env.WTT_RECONCILE_GRACE_S = "3600"
+        finally(function() e.env.WTT_RECONCILE_GRACE_S = grace end)
+        -- Row 50 is locked, so the subscriber records 1..49 (the ten held
+        -- ones first, moved back in order) and then blocks on row 50 with
+        -- its id taken: the kill lands mid-drain, every time.
+        local lock = assert(pg.connect(e.pgsrv.url))
+        local logs = { e.media .. "/../sub-s1-a-" .. sys.getpid() .. ".log",
+                       e.media .. "/../sub-s1-b-" .. sys.getpid() .. ".log" }
+        local ok, err = pcall(function()
+            assert(lock:exec("BEGIN"))
+            assert(lock:query("SELECT id FROM audio_midi WHERE task_id = $1 "
+                              .. "FOR UPDATE", ids[50]))
+            e:start_subscriber(logs[1])
+            assert.truthy(S.eventually(function()
+                return assert(e.db:query(
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE "
+                    .. "application_name = 'wtt subscriber' AND "
+                    .. "wait_event_type = 'Lock'"))[1].n == 1
+            end, 10), "the subscriber never blocked on row 50\n"
+                      .. tostring(sys.read_file(logs[1])))
+            assert.same({ ids[50] }, e.r:call("LRANGE",
+                e:key("task:results:processing"), 0, -1))
+            assert.equal(50, e.r:call("LLEN", e:key("task:results")))
+            assert.equal(before + 49, count("completed"))
+            sys.kill(e.sub_pid, "KILL")
+            sys.wait(e.sub_pid, 5)
+            e.sub_pid = nil
+            -- The dead client's backend would finish its UPDATE once the
+            -- lock goes; end it, as PostgreSQL does when it notices.
+            assert(e.db:query("SELECT pg_terminate_backend(pid) FROM "
+                              .. "pg_stat_activity WHERE application_name = "
+                              .. "'wtt subscriber'"))
+            assert.truthy(S.eventually(function()
+                return assert(e.db:query(
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE "
+                    .. "application_name = 'wtt subscriber'"))[1].n == 0
+            end, 5))
+            assert(lock:exec("ROLLBACK"))
+        end)
+        lock:close()
+        assert(ok, err)
+        assert.equal(before + 49, count("completed"))
+
+        e:start_subscriber(logs[2])
         assert.truthy(S.eventually(function()
-            return count("completed") >= 100 + 2   -- plus the two earlier tests
-        end, 15), "recorded " .. count("completed") .. " (" .. done_at_kill
-                  .. " at the kill)\n" .. tostring(sys.read_file(e.sub_log)))
+            return count("completed") >= before + 100
+                and e.r:call("LLEN", e:key("task:results")) == 0
+                and e.r:call("LLEN", e:key("task:results:processing")) == 0
+        end, 15), "recorded " .. count("completed") .. "\n"
+                  .. tostring(sys.read_file(logs[2])))
         for i = 1, 100 do
             local r = e:row(rows[i])
             assert.equal("completed", r.status)
             assert.equal(i, r.note_count)
             assert.equal(string.format("%032x", i) .. ".mid", r.midi_path)
         end
-        assert.truthy(S.eventually(function()
-            return e.r:call("LLEN", e:key("task:results")) == 0
-                and e.r:call("LLEN", e:key("task:results:processing")) == 0
-        end, 5))
+        -- Each row recorded exactly once over both lives: 1..49 by the
+        -- first subscriber, 50..100 by the second.
+        local seen = {}
+        for n, log in ipairs(logs) do
+            for id in (sys.read_file(log) or ""):gmatch(
+                    "event=subscriber.recorded[^\n]*task=(%x+)") do
+                if by_id[id] then
+                    assert.is_nil(seen[id], "recorded twice: " .. id)
+                    seen[id] = n
+                end
+            end
+        end
+        for i = 1, 100 do
+            assert.equal(i < 50 and 1 or 2, seen[ids[i]], "row " .. i)
+        end
+        e:kill_subscriber()
+        os.remove(logs[1])
     end)
 
     it("answers 503 with Retry-After while Redis is down; the reconciler enqueues later (R3)", function()
