@@ -1,12 +1,15 @@
 /*
- * wtt_tensor.h: tensors and graph nodes shared by the engine (core/wtt_nn.c)
- * and the kernels (kernels/cpu/, kernels/cuda/).
+ * wtt_tensor.h: tensors and graph nodes shared by the engine
+ * (core/engine/wtt_nn.c) and the backends (kernels/wtt_backend.h,
+ * kernels/cpu/, later kernels/cuda/).
  *
  * Tensors are dense, row-major, up to WTT_MAX_RANK dimensions, float32 or
  * int32 (int32 only for shape arithmetic, which the planner folds away).
  * Every kernel has the same entry shape (house style 32): it reads its inputs
  * from node->src[] and its parameters from the node, and writes node->out,
- * whose shape the kernel sets (allocating through wtt_tensor_alloc).
+ * whose shape the kernel sets, allocating its buffer with its backend's
+ * memory. `cap` says who owns `data`: non-zero, the tensor does (its
+ * backend's buffer_free releases it); 0, it is a view of another tensor.
  */
 #ifndef WTT_TENSOR_H
 #define WTT_TENSOR_H
@@ -103,31 +106,5 @@ wtt_tensor_nelem(const struct wtt_tensor *t)
     }
     return n;
 }
-
-/*
- * Makes `t` a tensor of `dtype` and shape `ne[rank]`, reusing its buffer
- * when large enough (buffers are allocated once per batch size and reused
- * by every later run). Returns 0, or -1 when memory runs out.
- */
-int wtt_tensor_alloc(struct wtt_tensor *t, int dtype, int rank,
-                     const int64_t *ne);
-
-/* Makes `t` a view of `src`'s data with another shape (no copy). */
-void wtt_tensor_view(struct wtt_tensor *t, const struct wtt_tensor *src,
-                     int rank, const int64_t *ne);
-
-void wtt_tensor_free(struct wtt_tensor *t);
-
-/* Reads element i of an int32 or float32 tensor as an integer. */
-int64_t wtt_tensor_int(const struct wtt_tensor *t, int64_t i);
-
-/*
- * CPU kernels, one per op family (kernels/cpu/<family>.c). Each returns 0,
- * or -1 with a static reason in *err.
- */
-int wtt_cpu_op_conv2d(struct wtt_node *n, int nthreads, const char **err);
-int wtt_cpu_op_eltwise(struct wtt_node *n, const char **err);
-int wtt_cpu_op_reduce(struct wtt_node *n, const char **err);
-int wtt_cpu_op_layout(struct wtt_node *n, const char **err);
 
 #endif

@@ -2,15 +2,25 @@
  * wtt_model.c: Lua binding of the inference engine (see wtt_model.h).
  *
  *   local core = require "wtt.core.model"
- *   local m = core.load(dir, { threads = 2 })        -- or nil, err
- *   local post = m:infer(samples_f32le, on_window)   -- or nil, err
+ *   core.backends()                                   -- { "cpu", ... }
+ *   local m = core.load(dir, { threads = 2, backend = "cpu" }) -- or nil, err
+ *   local post = m:infer(path_or_pcm, { on_window = fn })      -- or nil, err
  *   post:n_frames(); post:get("frames", i, pitch); post:to_string("onsets")
+ *
+ * Options are checked before anything is opened: a wrong type, a bad value
+ * or an unknown name raises, naming the option. m:infer holds a decoder
+ * (a sndfile handle) and the engine's window buffers while it runs, and
+ * calls on_window between windows; it calls it protected, so a raising
+ * callback never unwinds through those C frames: inference stops,
+ * everything is released, and then the callback's error is raised again,
+ * unchanged (docs/engine.md, "The Lua binding").
  */
 #include "wtt_model.h"
 #include "wtt_luax.h"
 #include "wtt_audio.h"
-#include "wtt_nn.h"
+#include "wtt_backend_reg.h"
 #include "wtt_notes.h"
+#include "wtt_pipeline.h"
 #include "wtt_util.h"
 
 #include <errno.h>
@@ -27,18 +37,29 @@
 
 typedef struct {
     struct wtt_model *m;
+    int               busy;         /* inside m:infer */
+    int               close_later;  /* m:close() from its own callback */
 } model_ud;
 
 typedef struct {
     struct wtt_posteriors p;
 } post_ud;
 
+/* The Lua side of a running m:infer, for on_progress. */
 typedef struct {
     lua_State *L;
-    int        fn;      /* stack index of the callback, 0 when none */
+    int        fn;      /* stack index of on_window, 0 when none */
+    int        slot;    /* stack index that receives the callback's error */
+    int        raised;  /* the callback raised: its error is at `slot` */
 } progress_ctx;
 
 
+/*
+ * The engine's progress callback: calls on_window(done, total) protected.
+ * Returns non-zero (cancel) when it returns false or raises; a raised error
+ * is kept at p->slot for l_model_infer to raise once the engine has
+ * released its buffers. Stack unchanged.
+ */
 static int
 on_progress(void *ctx, size_t done, size_t total)
 {
@@ -48,12 +69,16 @@ on_progress(void *ctx, size_t done, size_t total)
     if (p->fn == 0) {
         return 0;
     }
-    lua_pushvalue(p->L, p->fn);
-    lua_pushnumber(p->L, (lua_Number) done);
-    lua_pushnumber(p->L, (lua_Number) total);
-    lua_call(p->L, 2, 1);          /* errors propagate to the caller */
+    lua_pushvalue(p->L, p->fn);                   /* fn */
+    lua_pushnumber(p->L, (lua_Number) done);      /* fn done */
+    lua_pushnumber(p->L, (lua_Number) total);     /* fn done total */
+    if (lua_pcall(p->L, 2, 1, 0) != 0) {          /* err */
+        lua_replace(p->L, p->slot);               /* */
+        p->raised = 1;
+        return 1;
+    }                                             /* ret */
     stop = lua_isboolean(p->L, -1) && !lua_toboolean(p->L, -1);
-    lua_pop(p->L, 1);
+    lua_pop(p->L, 1);                             /* */
     return stop;
 }
 
@@ -65,25 +90,45 @@ check_model(lua_State *L)
 }
 
 
-/* core.load(dir, opts) -> model | nil, err */
+static const char *const load_opts[] = { "threads", "backend", NULL };
+
+/* core.load(dir, opts) -> model | nil, err. opts: threads (0: one per
+ * core), backend (a name from core.backends(); default the first). */
 static int
 l_load(lua_State *L)
 {
-    struct wtt_model_params p = wtt_model_default_params();
+    struct wtt_model_params p = wtt_pipeline_model_params();
     model_ud               *u;
+    const char             *backend;
     char                    err[512];
 
     p.dir = luaL_checkstring(L, 1);
-    if (lua_istable(L, 2)) {
-        lua_getfield(L, 2, "threads");
-        p.threads = (int) luaL_optinteger(L, -1, 0);
-        lua_pop(L, 1);
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        wtt_lua_check_opts(L, 2, load_opts);
+    }
+    p.threads = (int) wtt_lua_opt_number(L, lua_istable(L, 2) ? 2 : 0,
+                                         "threads", 0, 0, 1024);
+    backend = wtt_lua_opt_string(L, lua_istable(L, 2) ? 2 : 0, "backend",
+                                 NULL, NULL);
+    if (backend != NULL) {
+        p.backend = wtt_backend_find(backend);
+        if (p.backend == NULL) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "model load failed: this build has no '%s' "
+                            "backend", backend);
+            return 2;
+        }
     }
     u = lua_newuserdata(L, sizeof(*u));
     memset(u, 0, sizeof(*u));
     luaL_getmetatable(L, MODEL_MT);
     lua_setmetatable(L, -2);
-    if (wtt_model_load(&p, &u->m, err, sizeof(err)) != 0) {
+    if (wtt_model_load(&p, &u->m, err, sizeof(err)) != 0
+        || wtt_pipeline_check(u->m, err, sizeof(err)) != 0)
+    {
+        wtt_model_free(u->m);
+        u->m = NULL;
         lua_pushnil(L);
         lua_pushfstring(L, "model load failed: %s", err);
         return 2;
@@ -92,11 +137,33 @@ l_load(lua_State *L)
 }
 
 
+/* core.backends() -> { name, ... }: the backends compiled into this
+ * binary, in order of preference (the first is the default). */
+static int
+l_backends(lua_State *L)
+{
+    size_t n = wtt_backend_count();
+
+    lua_createtable(L, (int) n, 0);                    /* list */
+    for (size_t i = 0; i < n; i++) {
+        lua_pushstring(L, wtt_backend_get(i)->name);   /* list name */
+        lua_rawseti(L, -2, (int) i + 1);               /* list */
+    }
+    return 1;
+}
+
+
+/* m:close(); also __gc. From inside the model's own on_window, the model
+ * is freed when m:infer returns. */
 static int
 l_model_close(lua_State *L)
 {
     model_ud *u = check_model(L);
 
+    if (u->busy) {
+        u->close_later = 1;
+        return 0;
+    }
     wtt_model_free(u->m);
     u->m = NULL;
     return 0;
@@ -108,12 +175,28 @@ l_model_hash(lua_State *L)
 {
     model_ud *u = check_model(L);
 
-    if (u->m == NULL) {
+    if (u->m == NULL || u->close_later) {
         lua_pushnil(L);
         lua_pushliteral(L, "closed");
         return 2;
     }
     lua_pushstring(L, wtt_model_hash(u->m));
+    return 1;
+}
+
+
+/* m:backend() -> the backend's name ("cpu") | nil, "closed" */
+static int
+l_model_backend(lua_State *L)
+{
+    model_ud *u = check_model(L);
+
+    if (u->m == NULL || u->close_later) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "closed");
+        return 2;
+    }
+    lua_pushstring(L, wtt_model_backend(u->m));
     return 1;
 }
 
@@ -160,97 +243,139 @@ new_post(lua_State *L)
 }
 
 
+static const char *const infer_opts[] = {
+    "on_window", "nonfinite", "max_duration", "full_tail", "memory_mb", NULL,
+};
+
 /*
  * m:infer(source, opts) -> posteriors | nil, err. source: a file path
  * (decoded and resampled while it streams through the model) or a pcm at
- * 22,050 Hz. opts: on_window(done, total) (return false to cancel),
- * nonfinite = "error" | "zero", max_duration (seconds), full_tail,
- * memory_mb (posteriorgram megabytes kept in memory before they go to a
- * temporary file; default 32).
+ * 22,050 Hz. opts: on_window(done, total) (return false to cancel; an
+ * error it raises is raised again once inference has released its
+ * resources), nonfinite = "error" | "zero", max_duration (seconds),
+ * full_tail, memory_mb (posteriorgram megabytes kept in memory before they
+ * go to a temporary file; default 32).
+ *
+ * Three phases, as wtt_http_client.c: (1) read and check every argument,
+ * raising on misuse while nothing is held; (2) run, with Lua reached only
+ * through on_progress's lua_pcall; (3) release, then push the result or
+ * raise the callback's error.
  */
 static int
 l_model_infer(lua_State *L)
 {
     model_ud                *u = check_model(L);
-    progress_ctx             pc = { L, 0 };
+    progress_ctx             pc = { L, 0, 5, 0 };
     struct wtt_audio_params  ap = wtt_audio_default_params();
     struct wtt_infer_opts    io = wtt_infer_default_opts();
     struct wtt_audio_reader *reader = NULL;
+    const char              *path = NULL, *nonfinite;
+    struct wtt_pcm          *pcm = NULL;
     post_ud                 *pu;
     char                     err[512];
-    int                      rc;
+    int                      rc, opts;
 
-    if (u->m == NULL) {
+    /* 1. Arguments: source at 2, opts at 3, on_window at 4, the error slot
+     * at 5, the posteriors at 6. */
+    if (u->m == NULL || u->close_later) {
         lua_pushnil(L);
         lua_pushliteral(L, "closed");
         return 2;
     }
+    if (u->busy) {
+        return luaL_error(L, "m:infer called from the model's own "
+                          "on_window");
+    }
     lua_settop(L, 3);
-    if (lua_istable(L, 3)) {
-        lua_getfield(L, 3, "nonfinite");
-        if (lua_isstring(L, -1)
-            && strcmp(lua_tostring(L, -1), "zero") == 0)
-        {
-            ap.nonfinite = WTT_AUDIO_NONFINITE_ZERO;
-        }
-        lua_getfield(L, 3, "max_duration");
-        if (lua_isnumber(L, -1)) {
-            ap.max_duration_s = lua_tonumber(L, -1);
-        }
-        lua_getfield(L, 3, "full_tail");
-        io.full_tail = lua_toboolean(L, -1);
-        lua_pop(L, 3);
-        io.mem_budget = (size_t) (wtt_lua_opt_number(
-            L, 3, "memory_mb", (double) (io.mem_budget >> 20), 0, 1 << 20)
-            * 1048576.0);
-        lua_getfield(L, 3, "on_window");               /* at index 4 */
-        if (lua_isfunction(L, -1)) {
-            pc.fn = 4;
-        }
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        path = lua_tostring(L, 2);
+    } else {
+        pcm = wtt_pcm_check(L, 2);
+    }
+    opts = 0;
+    if (!lua_isnil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        wtt_lua_check_opts(L, 3, infer_opts);
+        opts = 3;
+    }
+    nonfinite = wtt_lua_opt_string(L, opts, "nonfinite", "error", NULL);
+    if (strcmp(nonfinite, "zero") == 0) {
+        ap.nonfinite = WTT_AUDIO_NONFINITE_ZERO;
+    } else if (strcmp(nonfinite, "error") != 0) {
+        return luaL_argerror(L, 3, "'nonfinite' must be \"error\" or "
+                             "\"zero\"");
+    }
+    ap.max_duration_s = wtt_lua_opt_number(L, opts, "max_duration",
+                                           ap.max_duration_s, 0, 1e9);
+    io.full_tail = wtt_lua_opt_bool(L, opts, "full_tail", 0);
+    io.mem_budget = (size_t) (wtt_lua_opt_number(
+        L, opts, "memory_mb", (double) (io.mem_budget >> 20), 0, 1 << 20)
+        * 1048576.0);
+    if (opts != 0) {
+        lua_getfield(L, 3, "on_window");                /* src opts fn */
+    } else {
+        lua_pushnil(L);                                 /* src nil nil */
+    }
+    if (lua_isfunction(L, 4)) {
+        pc.fn = 4;
+    } else if (!lua_isnil(L, 4)) {
+        return luaL_argerror(L, 3, "'on_window' must be a function");
+    }
+    lua_pushnil(L);                                     /* ... fn slot */
+    pu = new_post(L);                                   /* ... slot post */
+    luaL_checkstack(L, 4, "on_window");     /* on_progress's pushes */
+    if (pcm != NULL && pcm->rate != WTT_SAMPLE_RATE) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "inference failed: pcm at %d Hz, the model "
+                        "needs %d Hz", pcm->rate, WTT_SAMPLE_RATE);
+        return 2;
     }
     io.progress = on_progress;
     io.progress_ctx = &pc;
-    pu = new_post(L);
 
-    if (lua_type(L, 2) == LUA_TSTRING) {
-        const struct wtt_audio_info *info;
-        if (wtt_audio_open(lua_tostring(L, 2), &ap, &reader, err,
-                           sizeof(err)) != 0)
-        {
-            lua_pushnil(L);
-            lua_pushstring(L, err);
-            return 2;
+    /* 2. The work: no Lua error can unwind from here to phase 3. */
+    u->busy = 1;
+    if (path != NULL) {
+        rc = wtt_audio_open(path, &ap, &reader, err, sizeof(err));
+        if (rc == 0) {
+            const struct wtt_audio_info *info = wtt_audio_get_info(reader);
+            io.total_samples = info->duration > 0
+                               ? (size_t) (info->duration * WTT_SAMPLE_RATE)
+                               : 0;
+            rc = wtt_pipeline_infer(u->m, read_audio, reader, &io, &pu->p,
+                                    err, sizeof(err));
+            wtt_audio_close(reader);
         }
-        info = wtt_audio_get_info(reader);
-        io.total_samples = info->duration > 0
-                           ? (size_t) (info->duration * WTT_SAMPLE_RATE) : 0;
-        rc = wtt_model_infer(u->m, read_audio, reader, &io, &pu->p, err,
-                             sizeof(err));
-        wtt_audio_close(reader);
     } else {
-        struct wtt_pcm *pcm = wtt_pcm_check(L, 2);
-        pcm_src         src = { pcm, 0 };
-        if (pcm->rate != WTT_SAMPLE_RATE) {
-            lua_pushnil(L);
-            lua_pushfstring(L, "inference failed: pcm at %d Hz, the model "
-                            "needs %d Hz", pcm->rate, WTT_SAMPLE_RATE);
-            return 2;
-        }
+        pcm_src src = { pcm, 0 };
         io.total_samples = pcm->n;
-        rc = wtt_model_infer(u->m, read_pcm, &src, &io, &pu->p, err,
-                             sizeof(err));
+        rc = wtt_pipeline_infer(u->m, read_pcm, &src, &io, &pu->p, err,
+                                sizeof(err));
+    }
+    u->busy = 0;
+
+    /* 3. Results. */
+    if (u->close_later) {
+        wtt_model_free(u->m);
+        u->m = NULL;
+        u->close_later = 0;
+    }
+    if (pc.raised) {
+        lua_pushvalue(L, pc.slot);                      /* ... err */
+        return lua_error(L);
     }
     if (rc != 0) {
         lua_pushnil(L);
-        lua_pushstring(L, strncmp(err, "decode failed", 13) == 0
-                          ? err : "inference failed: ");
-        if (strncmp(err, "decode failed", 13) != 0) {
+        if (strncmp(err, "decode failed", 13) == 0
+            || strncmp(err, "open failed", 11) == 0)
+        {
             lua_pushstring(L, err);
-            lua_concat(L, 2);
+        } else {
+            lua_pushfstring(L, "inference failed: %s", err);
         }
         return 2;
     }
-    return 1;
+    return 1;                                           /* ... post */
 }
 
 
@@ -619,8 +744,9 @@ l_load_posteriors(lua_State *L)
 
 
 static const luaL_Reg model_methods[] = {
-    { "infer", l_model_infer },
-    { "hash",  l_model_hash },
+    { "infer",   l_model_infer },
+    { "hash",    l_model_hash },
+    { "backend", l_model_backend },
     { "close", l_model_close },
     { NULL, NULL },
 };
@@ -654,6 +780,8 @@ luaopen_wtt_model(lua_State *L)
     lua_setfield(L, -2, "load");
     lua_pushcfunction(L, l_load_posteriors);
     lua_setfield(L, -2, "load_posteriors");
+    lua_pushcfunction(L, l_backends);
+    lua_setfield(L, -2, "backends");
     lua_pushinteger(L, WTT_SAMPLE_RATE);
     lua_setfield(L, -2, "SAMPLE_RATE");
     return 1;

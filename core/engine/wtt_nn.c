@@ -1,16 +1,18 @@
 /*
- * wtt_nn.c: loading, planning and running the Basic Pitch graph (see
- * wtt_nn.h).
+ * wtt_nn.c: loading, planning and running a TF.js graph (see wtt_nn.h).
  *
  * Loading parses model.json with cJSON, reads the weight shards in manifest
  * order and builds one node per graph node. Planning runs every node whose
- * inputs do not depend on the audio once, at load time (constant folding:
- * shape arithmetic and weight transposes disappear), for a batch of one
- * window. Each worker thread gets its own copy of the remaining nodes
- * ("exec") with its own buffers, allocated on the first window and reused;
- * windows are spread over the workers.
+ * inputs do not depend on the fed input once, at load time, on the host
+ * backend (constant folding: shape arithmetic and weight transposes
+ * disappear), for a batch of one item. Each worker thread gets its own copy
+ * of the remaining nodes ("exec") with its own buffers, allocated on the
+ * first item and reused; items are spread over the workers. Kernels are
+ * reached only through the backend tables (wtt_backend.h): the host's for
+ * folding, the chosen one for every run.
  */
 #include "wtt_nn.h"
+#include "wtt_backend_reg.h"
 #include "wtt_log.h"
 #include "wtt_tensor.h"
 #include "wtt_util.h"
@@ -38,12 +40,15 @@ typedef struct {
     int              nin;
     int              in[WTT_MAX_SRC];
     int              is_const;
+    const char      *tf_op;         /* the op's name in model.json */
+    int64_t          shape[WTT_MAX_RANK];   /* Placeholder: attr shape */
+    int              shape_rank;    /* -1: none given */
 } gnode_t;
 
 /* A worker's private instance of the non-constant nodes. */
 typedef struct {
     struct wtt_node *nodes;         /* one per graph node */
-    struct wtt_tensor input;        /* [1, 43844, 1] */
+    struct wtt_tensor input;        /* one item of the placeholder's shape */
 } exec_t;
 
 struct wtt_model {
@@ -53,9 +58,16 @@ struct wtt_model {
     int               *order;       /* topological order of all nodes */
     int                order_n;
     int                input_node;
-    int                out_node[3]; /* frames, onsets, contours */
+    int64_t            in_ne[WTT_MAX_RANK];     /* batch of one */
+    int                in_rank;
+    size_t             in_size;
+    int                out_node[WTT_MODEL_MAX_OUTPUTS];
+    size_t             out_size[WTT_MODEL_MAX_OUTPUTS];
+    int                n_outputs;
     int                nthreads;
     exec_t            *execs;
+    const struct wtt_backend *be;   /* runs the execs */
+    const struct wtt_backend *host; /* holds the weights, folds constants */
     char               hash[65];
 };
 
@@ -93,48 +105,62 @@ static const struct {
     { "Max", WTT_OP_MAX },
 };
 
-static const char *output_names[3] = { "Identity_1", "Identity_2",
-                                       "Identity" };
-
-
 struct wtt_model_params
 wtt_model_default_params(void)
 {
-    struct wtt_model_params p = { "models/basic-pitch", 0 };
+    struct wtt_model_params p;
+
+    memset(&p, 0, sizeof(p));
     return p;
 }
 
 
 /* ---------------------------------------------------------------------------
- * Dispatch: one switch, as in ggml's compute function
+ * Tensor memory through a backend's buffers
  * ------------------------------------------------------------------------- */
 
+/* Makes `t` an owned tensor of `dtype` and shape `ne[rank]` in `b`'s
+ * memory (t must own nothing yet). Returns 0, or -1 out of memory. */
 static int
-compute(struct wtt_node *n, const char **err)
+tensor_new(const struct wtt_backend *b, struct wtt_tensor *t, int dtype,
+           int rank, const int64_t *ne)
 {
-    switch (n->op) {
-    case WTT_OP_CONV2D:
-        return wtt_cpu_op_conv2d(n, 1, err);
-    case WTT_OP_ADD:
-    case WTT_OP_SUB:
-    case WTT_OP_MUL:
-    case WTT_OP_DIV_NO_NAN:
-    case WTT_OP_NEG:
-    case WTT_OP_SQUARE:
-    case WTT_OP_SQRT:
-    case WTT_OP_LOG:
-    case WTT_OP_SIGMOID:
-        return wtt_cpu_op_eltwise(n, err);
-    case WTT_OP_SUM:
-    case WTT_OP_MIN:
-    case WTT_OP_MAX:
-        return wtt_cpu_op_reduce(n, err);
-    case WTT_OP_CONST:
-    case WTT_OP_PLACEHOLDER:
-        return 0;
-    default:
-        return wtt_cpu_op_layout(n, err);
+    int64_t n = 1;
+    size_t  bytes;
+
+    for (int i = 0; i < rank; i++) {
+        n *= ne[i];
     }
+    bytes = (size_t) n * 4;
+    t->data = b->buffer_alloc(bytes);
+    if (t->data == NULL) {
+        return -1;
+    }
+    t->cap = bytes ? bytes : 1;
+    t->dtype = dtype;
+    t->rank = rank;
+    memcpy(t->ne, ne, sizeof(int64_t) * (size_t) rank);
+    return 0;
+}
+
+
+/* Makes `t` a view of `src` (no copy, nothing owned). */
+static void
+tensor_view(struct wtt_tensor *t, const struct wtt_tensor *src)
+{
+    *t = *src;
+    t->cap = 0;
+}
+
+
+static void
+tensor_release(const struct wtt_backend *b, struct wtt_tensor *t)
+{
+    if (t->cap != 0) {
+        b->buffer_free(t->data);
+    }
+    t->data = NULL;
+    t->cap = 0;
 }
 
 
@@ -260,6 +286,7 @@ parse_node(struct wtt_model *m, int idx, const cJSON *jn, char *err,
                                   == 0)
         {
             t->op = op_names[i].op;
+            g->tf_op = op_names[i].name;
             found = 1;
         }
     }
@@ -327,6 +354,25 @@ parse_node(struct wtt_model *m, int idx, const cJSON *jn, char *err,
                              WTT_MAX_RANK);
     attr_str(jn, "mode", s, sizeof(s));
     t->reflect = strcmp(s, "SYMMETRIC") != 0;
+    g->shape_rank = -1;
+    if (t->op == WTT_OP_PLACEHOLDER) {
+        cJSON *dims = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(attr(jn, "shape"), "shape"),
+            "dim");
+        cJSON *d;
+        g->shape_rank = 0;
+        cJSON_ArrayForEach(d, dims) {
+            cJSON *size = cJSON_GetObjectItemCaseSensitive(d, "size");
+            if (g->shape_rank >= WTT_MAX_RANK) {
+                snprintf(err, errlen, "node '%s': shape rank above %d",
+                         g->name, WTT_MAX_RANK);
+                return -1;
+            }
+            g->shape[g->shape_rank++] =
+                cJSON_IsString(size) ? strtoll(size->valuestring, NULL, 10)
+                : cJSON_IsNumber(size) ? (int64_t) size->valuedouble : -1;
+        }
+    }
     return 0;
 }
 
@@ -450,7 +496,10 @@ load_weights(struct wtt_model *m, const char *dir, const cJSON *manifest,
                          name->valuestring);
                 goto done;
             }
-            if (wtt_tensor_alloc(&m->consts[idx].out, dt, rank, ne) != 0) {
+            tensor_release(m->host, &m->consts[idx].out);
+            if (tensor_new(m->host, &m->consts[idx].out, dt, rank, ne)
+                != 0)
+            {
                 snprintf(err, errlen, "out of memory");
                 goto done;
             }
@@ -608,7 +657,7 @@ fold(struct wtt_model *m, char *err, size_t errlen)
             continue;
         }
         wire(m, &shell, i);
-        if (compute(&m->consts[i], &why) != 0) {
+        if (m->host->compute(&m->consts[i], &why) != 0) {
             snprintf(err, errlen, "folding '%s': %s", g->name, why);
             return -1;
         }
@@ -622,18 +671,16 @@ fold(struct wtt_model *m, char *err, size_t errlen)
 static int
 exec_init(struct wtt_model *m, exec_t *x, char *err, size_t errlen)
 {
-    int64_t ne[3] = { 1, WTT_WINDOW_SAMPLES, 1 };
-
     x->nodes = wtt_calloc((size_t) m->nodes_n, sizeof(struct wtt_node));
     for (int i = 0; i < m->nodes_n; i++) {
         x->nodes[i] = m->g[i].tmpl;
         memset(&x->nodes[i].out, 0, sizeof(x->nodes[i].out));
     }
-    if (wtt_tensor_alloc(&x->input, WTT_F32, 3, ne) != 0) {
+    if (tensor_new(m->be, &x->input, WTT_F32, m->in_rank, m->in_ne) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    wtt_tensor_view(&x->nodes[m->input_node].out, &x->input, 3, ne);
+    tensor_view(&x->nodes[m->input_node].out, &x->input);
     for (int i = 0; i < m->nodes_n; i++) {
         if (!m->g[i].is_const) {
             wire(m, x, i);
@@ -644,9 +691,9 @@ exec_init(struct wtt_model *m, exec_t *x, char *err, size_t errlen)
 
 
 static void
-node_release(struct wtt_node *n)
+node_release(const struct wtt_backend *b, struct wtt_node *n)
 {
-    wtt_tensor_free(&n->out);
+    tensor_release(b, &n->out);
     if (n->scratch_free != NULL) {
         n->scratch_free(n->scratch);
     }
@@ -660,11 +707,11 @@ exec_free(struct wtt_model *m, exec_t *x)
 {
     if (x->nodes != NULL) {
         for (int i = 0; i < m->nodes_n; i++) {
-            node_release(&x->nodes[i]);
+            node_release(m->be, &x->nodes[i]);
         }
     }
     free(x->nodes);
-    wtt_tensor_free(&x->input);
+    tensor_release(m->be, &x->input);
 }
 
 
@@ -685,27 +732,29 @@ prof_dump(void)
 }
 
 
-/* Runs one window through exec `x`; outputs stay in its buffers. */
+/* Runs one item through exec `x` on the model's backend; outputs stay in
+ * its buffers. */
 static int
-exec_run(struct wtt_model *m, exec_t *x, const float *window, char *err,
+exec_run(struct wtt_model *m, exec_t *x, const float *item, char *err,
          size_t errlen)
 {
+    const char *why = NULL;
+
     if (prof_on < 0) {
         prof_on = getenv("WTT_NN_PROFILE") != NULL;
         if (prof_on) {
             atexit(prof_dump);
         }
     }
-    memcpy(x->input.data, window, sizeof(float) * WTT_WINDOW_SAMPLES);
+    memcpy(x->input.data, item, sizeof(float) * m->in_size);
     for (int k = 0; k < m->order_n; k++) {
-        int         i = m->order[k];
-        const char *why = NULL;
-        uint64_t    t0 = prof_on ? wtt_now_ns() : 0;
+        int      i = m->order[k];
+        uint64_t t0 = prof_on ? wtt_now_ns() : 0;
 
         if (m->g[i].is_const || m->g[i].tmpl.op == WTT_OP_PLACEHOLDER) {
             continue;
         }
-        if (compute(&x->nodes[i], &why) != 0) {
+        if (m->be->compute(&x->nodes[i], &why) != 0) {
             snprintf(err, errlen, "node '%s': %s", m->g[i].name, why);
             return -1;
         }
@@ -713,24 +762,30 @@ exec_run(struct wtt_model *m, exec_t *x, const float *window, char *err,
             prof_ns[x->nodes[i].op] += wtt_now_ns() - t0;
         }
     }
+    if (m->be->sync(&why) != 0) {
+        snprintf(err, errlen, "%s backend: %s", m->be->name, why);
+        return -1;
+    }
     return 0;
 }
 
 
-/* Copies output `k` of exec `x` ([1,172,bins]) to `dst`. */
+/* Copies output `k` of exec `x` (m->out_size[k] floats) to `dst`. */
 static int
-take_output(struct wtt_model *m, exec_t *x, int k, float *dst, int bins,
-            char *err, size_t errlen)
+take_output(struct wtt_model *m, exec_t *x, int k, float *dst, char *err,
+            size_t errlen)
 {
     const struct wtt_tensor *t = &x->nodes[m->out_node[k]].out;
 
-    if (wtt_tensor_nelem(t) != (int64_t) WTT_FRAMES_PER_WIN * bins) {
-        snprintf(err, errlen, "output '%s' has %lld values, expected %d",
-                 output_names[k], (long long) wtt_tensor_nelem(t),
-                 WTT_FRAMES_PER_WIN * bins);
+    if (t->dtype != WTT_F32
+        || (size_t) wtt_tensor_nelem(t) != m->out_size[k])
+    {
+        snprintf(err, errlen, "output '%s' has %lld values, expected %zu",
+                 m->g[m->out_node[k]].name, (long long) wtt_tensor_nelem(t),
+                 m->out_size[k]);
         return -1;
     }
-    memcpy(dst, t->data, sizeof(float) * WTT_FRAMES_PER_WIN * (size_t) bins);
+    memcpy(dst, t->data, sizeof(float) * m->out_size[k]);
     return 0;
 }
 
@@ -746,13 +801,74 @@ wtt_model_free(struct wtt_model *m)
     }
     free(m->execs);
     for (int i = 0; i < m->nodes_n; i++) {
-        node_release(&m->consts[i]);
+        if (m->consts != NULL) {
+            node_release(m->host, &m->consts[i]);
+        }
         free(m->g[i].name);
     }
     free(m->consts);
     free(m->g);
     free(m->order);
     free(m);
+}
+
+
+/* The fed input: a Placeholder whose shape is fixed but for the batch. */
+static int
+plan_input(struct wtt_model *m, const char *name, char *err, size_t errlen)
+{
+    gnode_t *g;
+
+    m->input_node = name != NULL ? find_node(m, name) : -1;
+    if (m->input_node < 0
+        || m->g[m->input_node].tmpl.op != WTT_OP_PLACEHOLDER)
+    {
+        snprintf(err, errlen, "graph has no Placeholder '%s'",
+                 name != NULL ? name : "(none given)");
+        return -1;
+    }
+    g = &m->g[m->input_node];
+    m->in_rank = g->shape_rank;
+    m->in_size = 1;
+    for (int d = 0; d < g->shape_rank; d++) {
+        int64_t n = g->shape[d];
+        if (d == 0 && n == -1) {
+            n = 1;                  /* the batch: one item per run */
+        }
+        if (n <= 0) {
+            snprintf(err, errlen, "input '%s': shape is not fixed (dimension "
+                     "%d is %lld)", name, d, (long long) g->shape[d]);
+            return -1;
+        }
+        m->in_ne[d] = n;
+        m->in_size *= (size_t) n;
+    }
+    if (g->shape_rank < 1) {
+        snprintf(err, errlen, "input '%s' has no shape", name);
+        return -1;
+    }
+    return 0;
+}
+
+
+/* Every node a run computes must be the backend's: mixing backends inside
+ * a run would need copies between their memories at every seam. */
+static int
+plan_backend(struct wtt_model *m, char *err, size_t errlen)
+{
+    for (int k = 0; k < m->order_n; k++) {
+        int i = m->order[k];
+        if (m->g[i].is_const || m->g[i].tmpl.op == WTT_OP_PLACEHOLDER) {
+            continue;
+        }
+        if (!m->be->supports_op(&m->g[i].tmpl)) {
+            snprintf(err, errlen, "backend '%s' does not support op '%s' "
+                     "at node '%s'", m->be->name, m->g[i].tf_op,
+                     m->g[i].name);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 
@@ -767,6 +883,12 @@ wtt_model_load(const struct wtt_model_params *p, struct wtt_model **out,
     int               i;
 
     *out = NULL;
+    m->host = wtt_backend_host();
+    m->be = p->backend != NULL ? p->backend : wtt_backend_get(0);
+    if (p->dir == NULL) {
+        snprintf(err, errlen, "no model folder given");
+        goto fail;
+    }
     if (check_sums(m, p->dir, err, errlen) != 0) {
         goto fail;
     }
@@ -815,26 +937,29 @@ wtt_model_load(const struct wtt_model_params *p, struct wtt_model **out,
     {
         goto fail;
     }
-    m->input_node = find_node(m, "input_2");
-    if (m->input_node < 0
-        || m->g[m->input_node].tmpl.op != WTT_OP_PLACEHOLDER)
-    {
-        snprintf(err, errlen, "graph has no Placeholder 'input_2'");
+    if (plan_input(m, p->input, err, errlen) != 0) {
         goto fail;
     }
+    if (p->n_outputs < 1 || p->n_outputs > WTT_MODEL_MAX_OUTPUTS) {
+        snprintf(err, errlen, "between 1 and %d outputs, not %d",
+                 WTT_MODEL_MAX_OUTPUTS, p->n_outputs);
+        goto fail;
+    }
+    m->n_outputs = p->n_outputs;
     state = wtt_calloc((size_t) m->nodes_n, 1);
-    for (int k = 0; k < 3; k++) {
-        m->out_node[k] = find_node(m, output_names[k]);
+    for (int k = 0; k < m->n_outputs; k++) {
+        m->out_node[k] = p->outputs[k] != NULL
+                         ? find_node(m, p->outputs[k]) : -1;
         if (m->out_node[k] < 0) {
             snprintf(err, errlen, "graph has no output '%s'",
-                     output_names[k]);
+                     p->outputs[k] != NULL ? p->outputs[k] : "(null)");
             goto fail;
         }
         if (topo_visit(m, m->out_node[k], state, err, errlen) != 0) {
             goto fail;
         }
     }
-    if (fold(m, err, errlen) != 0) {
+    if (fold(m, err, errlen) != 0 || plan_backend(m, err, errlen) != 0) {
         goto fail;
     }
 
@@ -852,18 +977,16 @@ wtt_model_load(const struct wtt_model_params *p, struct wtt_model **out,
             goto fail;
         }
     }
-    /* One silent window per worker: buffers are allocated and filters
+    /* One item of zeros per worker: buffers are allocated and filters
      * packed now, so the first file pays no warm-up and a 10 s clip runs
-     * at the same speed as an hour. */
+     * at the same speed as an hour. It also gives the outputs' sizes. */
     {
-        float *zeros = wtt_trymalloc((size_t) m->nthreads
-                                     * WTT_WINDOW_SAMPLES * sizeof(float));
+        float *zeros = wtt_trymalloc(m->in_size * sizeof(float));
         if (zeros == NULL) {
             snprintf(err, errlen, "out of memory");
             goto fail;
         }
-        memset(zeros, 0, (size_t) m->nthreads * WTT_WINDOW_SAMPLES
-                         * sizeof(float));
+        memset(zeros, 0, m->in_size * sizeof(float));
         for (int t = 0; t < m->nthreads; t++) {
             if (exec_run(m, &m->execs[t], zeros, err, errlen) != 0) {
                 free(zeros);
@@ -871,6 +994,11 @@ wtt_model_load(const struct wtt_model_params *p, struct wtt_model **out,
             }
         }
         free(zeros);
+        for (int k = 0; k < m->n_outputs; k++) {
+            const struct wtt_tensor *t =
+                &m->execs[0].nodes[m->out_node[k]].out;
+            m->out_size[k] = (size_t) wtt_tensor_nelem(t);
+        }
     }
     free(state);
     cJSON_Delete(root);
@@ -894,15 +1022,43 @@ wtt_model_hash(const struct wtt_model *m)
 }
 
 
+const char *
+wtt_model_backend(const struct wtt_model *m)
+{
+    return m->be->name;
+}
+
+
+int
+wtt_model_threads(const struct wtt_model *m)
+{
+    return m->nthreads;
+}
+
+
+size_t
+wtt_model_input_size(const struct wtt_model *m)
+{
+    return m->in_size;
+}
+
+
+size_t
+wtt_model_output_size(const struct wtt_model *m, int k)
+{
+    return k >= 0 && k < m->n_outputs ? m->out_size[k] : 0;
+}
+
+
 /* ---------------------------------------------------------------------------
- * Running windows on the worker threads
+ * Running items on the worker threads
  * ------------------------------------------------------------------------- */
 
 typedef struct {
     struct wtt_model *m;
-    const float      *windows;
+    const float      *inputs;
     size_t            n;
-    float            *frames, *onsets, *contours;
+    float *const     *outputs;
     atomic_size_t     next;
     atomic_int        failed;
     char             *err;
@@ -919,28 +1075,24 @@ typedef struct {
 static void *
 run_worker(void *p)
 {
-    run_arg *a = p;
-    run_job *j = a->job;
-    exec_t  *x = &j->m->execs[a->t];
-    char     err[256];
+    run_arg          *a = p;
+    run_job          *j = a->job;
+    struct wtt_model *m = j->m;
+    exec_t           *x = &m->execs[a->t];
+    char              err[256];
 
     for (;;) {
         size_t w = atomic_fetch_add(&j->next, 1);
+        int    rc;
         if (w >= j->n || atomic_load(&j->failed)) {
             break;
         }
-        if (exec_run(j->m, x, j->windows + w * WTT_WINDOW_SAMPLES, err,
-                     sizeof(err)) != 0
-            || take_output(j->m, x, 0, j->frames + w * WTT_FRAMES_PER_WIN
-                           * WTT_N_PITCHES, WTT_N_PITCHES, err,
-                           sizeof(err)) != 0
-            || take_output(j->m, x, 1, j->onsets + w * WTT_FRAMES_PER_WIN
-                           * WTT_N_PITCHES, WTT_N_PITCHES, err,
-                           sizeof(err)) != 0
-            || take_output(j->m, x, 2, j->contours + w * WTT_FRAMES_PER_WIN
-                           * WTT_N_CONTOUR_BINS, WTT_N_CONTOUR_BINS, err,
-                           sizeof(err)) != 0)
-        {
+        rc = exec_run(m, x, j->inputs + w * m->in_size, err, sizeof(err));
+        for (int k = 0; rc == 0 && k < m->n_outputs; k++) {
+            rc = take_output(m, x, k, j->outputs[k] + w * m->out_size[k],
+                             err, sizeof(err));
+        }
+        if (rc != 0) {
             pthread_mutex_lock(&j->err_lock);
             if (!atomic_exchange(&j->failed, 1)) {
                 snprintf(j->err, j->errlen, "%s", err);
@@ -954,9 +1106,8 @@ run_worker(void *p)
 
 
 int
-wtt_model_run(struct wtt_model *m, const float *windows, size_t n,
-              float *frames, float *onsets, float *contours, char *err,
-              size_t errlen)
+wtt_model_run(struct wtt_model *m, const float *inputs, size_t n,
+              float *const *outputs, char *err, size_t errlen)
 {
     run_job   job;
     run_arg   args[MAX_THREADS];
@@ -968,11 +1119,9 @@ wtt_model_run(struct wtt_model *m, const float *windows, size_t n,
     }
     memset(&job, 0, sizeof(job));
     job.m = m;
-    job.windows = windows;
+    job.inputs = inputs;
     job.n = n;
-    job.frames = frames;
-    job.onsets = onsets;
-    job.contours = contours;
+    job.outputs = outputs;
     job.err = err;
     job.errlen = errlen;
     pthread_mutex_init(&job.err_lock, NULL);
@@ -993,244 +1142,4 @@ wtt_model_run(struct wtt_model *m, const float *windows, size_t n,
     }
     pthread_mutex_destroy(&job.err_lock);
     return atomic_load(&job.failed) ? -1 : 0;
-}
-
-
-/* ---------------------------------------------------------------------------
- * Windowing (the official evaluateModel, streamed)
- * ------------------------------------------------------------------------- */
-
-#define KEEP_FRAMES (WTT_FRAMES_PER_WIN - 2 * WTT_TRIM_FRAMES)
-#define LEAD_ZEROS  (15 * 256)
-
-void
-wtt_posteriors_init(struct wtt_posteriors *post, size_t mem_budget)
-{
-    post->n_frames = 0;
-    post->n_samples = 0;
-    wtt_frame_store_init(&post->rows, WTT_POST_COLS, mem_budget);
-}
-
-
-void
-wtt_posteriors_free(struct wtt_posteriors *post)
-{
-    wtt_frame_store_free(&post->rows);
-    post->n_frames = 0;
-    post->n_samples = 0;
-}
-
-
-/* Appends the kept frames of `nw` windows' outputs to `post`, interleaved
- * into rows through `stage` (KEEP_FRAMES rows). */
-static int
-append_frames(struct wtt_posteriors *post, size_t nw, const float *fr,
-              const float *on, const float *co, float *stage, char *err,
-              size_t errlen)
-{
-    for (size_t w = 0; w < nw; w++) {
-        for (size_t i = 0; i < KEEP_FRAMES; i++) {
-            size_t src = w * WTT_FRAMES_PER_WIN + WTT_TRIM_FRAMES + i;
-            float *row = stage + i * WTT_POST_COLS;
-            memcpy(row + WTT_POST_FRAMES, fr + src * WTT_N_PITCHES,
-                   sizeof(float) * WTT_N_PITCHES);
-            memcpy(row + WTT_POST_ONSETS, on + src * WTT_N_PITCHES,
-                   sizeof(float) * WTT_N_PITCHES);
-            memcpy(row + WTT_POST_CONTOURS, co + src * WTT_N_CONTOUR_BINS,
-                   sizeof(float) * WTT_N_CONTOUR_BINS);
-        }
-        if (wtt_frame_store_append(&post->rows, stage, KEEP_FRAMES, err, errlen)
-            != 0)
-        {
-            return -1;
-        }
-        post->n_frames += KEEP_FRAMES;
-    }
-    return 0;
-}
-
-
-double
-wtt_model_frame_time(long frame)
-{
-    /* modelFrameToTime: each window yields 142 frames but advances 141.27
-     * frames of audio; the official code corrects every 172 frames with a
-     * "magic" 0.0018 s. */
-    const double window_offset = (256.0 / WTT_SAMPLE_RATE)
-                                 * (WTT_FRAMES_PER_WIN
-                                    - WTT_WINDOW_SAMPLES / 256.0)
-                                 + 0.0018;
-
-    return (double) frame * 256.0 / WTT_SAMPLE_RATE
-           - window_offset * floor((double) frame / WTT_FRAMES_PER_WIN);
-}
-
-
-/* Frames to keep for `samples` of audio (see wtt_model_infer). */
-static size_t
-frames_for(size_t samples, int full_tail)
-{
-    size_t n = samples * 86 / WTT_SAMPLE_RATE;
-
-    if (full_tail) {
-        double end = (double) samples / WTT_SAMPLE_RATE;
-        while (wtt_model_frame_time((long) n) < end) {
-            n++;
-        }
-    }
-    return n;
-}
-
-
-struct wtt_infer_opts
-wtt_infer_default_opts(void)
-{
-    struct wtt_infer_opts o;
-
-    memset(&o, 0, sizeof(o));
-    o.mem_budget = WTT_POST_MEM_DEFAULT;
-    return o;
-}
-
-
-int
-wtt_model_infer(struct wtt_model *m, wtt_read_fn read, void *read_ctx,
-                const struct wtt_infer_opts *o, struct wtt_posteriors *post,
-                char *err, size_t errlen)
-{
-    /* A batch is one window per thread: the signal is kept from the start
-     * of the batch's first window to the end of its last one. */
-    size_t  batch = (size_t) m->nthreads;
-    size_t  span = (batch - 1) * WTT_HOP_SAMPLES + WTT_WINDOW_SAMPLES;
-    float  *sig = NULL, *win = NULL, *fr = NULL, *on = NULL, *co = NULL;
-    float  *stage = NULL;
-    size_t  have = 0, consumed = 0, n_samples = 0, done = 0;
-    size_t  total_windows = 0, needed_frames;
-    int     eof = 0, rc = -1, full_tail = o->full_tail;
-
-    wtt_posteriors_init(post, o->mem_budget);
-    sig = wtt_trymalloc(span * sizeof(float));
-    win = wtt_trymalloc(batch * WTT_WINDOW_SAMPLES * sizeof(float));
-    fr = wtt_trymalloc(batch * WTT_FRAMES_PER_WIN * WTT_N_PITCHES * 4);
-    on = wtt_trymalloc(batch * WTT_FRAMES_PER_WIN * WTT_N_PITCHES * 4);
-    co = wtt_trymalloc(batch * WTT_FRAMES_PER_WIN * WTT_N_CONTOUR_BINS * 4);
-    stage = wtt_trymalloc(KEEP_FRAMES * WTT_POST_COLS * sizeof(float));
-    if (sig == NULL || win == NULL || fr == NULL || on == NULL
-        || co == NULL || stage == NULL)
-    {
-        snprintf(err, errlen, "out of memory");
-        goto done;
-    }
-    if (o->total_samples > 0) {
-        needed_frames = frames_for(o->total_samples, full_tail);
-        total_windows = (needed_frames + KEEP_FRAMES - 1) / KEEP_FRAMES;
-        /* Sized once when the length is known: no doubling, no copy (or
-         * straight to the file when it will not fit the budget). */
-        if (wtt_frame_store_reserve(&post->rows, total_windows * KEEP_FRAMES, err,
-                             errlen) != 0)
-        {
-            goto done;
-        }
-    }
-
-    /* sig[0] is signal position `consumed` - LEAD_ZEROS. */
-    memset(sig, 0, LEAD_ZEROS * sizeof(float));
-    have = LEAD_ZEROS;
-    for (;;) {
-        size_t nw = 0, frames_now;
-
-        while (!eof && have < span) {
-            size_t got = 0;
-            if (read(read_ctx, sig + have, span - have, &got, err, errlen)
-                != 0)
-            {
-                goto done;
-            }
-            if (got == 0) {
-                eof = 1;
-            }
-            have += got;
-            n_samples += got;
-        }
-        /* Windows that start inside the signal read so far. */
-        for (size_t w = 0; w < batch; w++) {
-            size_t start = w * WTT_HOP_SAMPLES;
-            size_t real = consumed + start;      /* in padded coordinates */
-            size_t avail;
-            if (real >= n_samples + LEAD_ZEROS) {
-                break;
-            }
-            if (!eof && start + WTT_WINDOW_SAMPLES > have) {
-                break;
-            }
-            avail = have > start ? have - start : 0;
-            if (avail > WTT_WINDOW_SAMPLES) {
-                avail = WTT_WINDOW_SAMPLES;
-            }
-            memcpy(win + nw * WTT_WINDOW_SAMPLES, sig + start,
-                   avail * sizeof(float));
-            memset(win + nw * WTT_WINDOW_SAMPLES + avail, 0,
-                   (WTT_WINDOW_SAMPLES - avail) * sizeof(float));
-            nw++;
-        }
-        /* Only windows whose frames survive the final cut are run. */
-        needed_frames = frames_for(n_samples, full_tail);
-        frames_now = post->n_frames;
-        if (eof) {
-            size_t want = needed_frames > frames_now
-                          ? (needed_frames - frames_now + KEEP_FRAMES - 1)
-                            / KEEP_FRAMES : 0;
-            nw = nw < want ? nw : want;
-        }
-        if (nw == 0) {
-            break;
-        }
-        if (wtt_model_run(m, win, nw, fr, on, co, err, errlen) != 0) {
-            goto done;
-        }
-        if (append_frames(post, nw, fr, on, co, stage, err, errlen) != 0) {
-            goto done;
-        }
-        done += nw;
-        if (o->progress != NULL) {
-            size_t est = total_windows > done ? total_windows
-                         : (eof ? done : 0);
-            if (o->progress(o->progress_ctx, done, est) != 0) {
-                snprintf(err, errlen, "cancelled");
-                goto done;
-            }
-        }
-        /* Slide: drop nw hops from the front of the buffer. */
-        {
-            size_t drop = nw * WTT_HOP_SAMPLES;
-            if (drop > have) {
-                drop = have;
-            }
-            memmove(sig, sig + drop, (have - drop) * sizeof(float));
-            have -= drop;
-            consumed += drop;
-        }
-        if (eof && have == 0) {
-            break;
-        }
-    }
-    needed_frames = frames_for(n_samples, full_tail);
-    if (post->n_frames > needed_frames) {
-        post->n_frames = needed_frames;
-        wtt_frame_store_truncate(&post->rows, needed_frames);
-    }
-    post->n_samples = n_samples;
-    rc = 0;
-
-done:
-    free(stage);
-    free(sig);
-    free(win);
-    free(fr);
-    free(on);
-    free(co);
-    if (rc != 0) {
-        wtt_posteriors_free(post);
-    }
-    return rc;
 }

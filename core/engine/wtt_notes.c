@@ -68,7 +68,7 @@ wtt_notes_ms_to_frames(double ms)
 double
 wtt_notes_frame_time(int frame)
 {
-    return wtt_model_frame_time(frame);
+    return wtt_pipeline_frame_time(frame);
 }
 
 

@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include "wtt_nn.h"
+#include "wtt_pipeline.h"
 
 struct wtt_note {
     int     start_frame;

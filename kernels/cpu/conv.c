@@ -20,7 +20,7 @@
  * the compiler turns into vector FMAs (AVX-512 or AVX2 clones, chosen at
  * run time; a plain build computes the same values, more slowly).
  */
-#include "wtt_tensor.h"
+#include "ops.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -178,7 +178,7 @@ scratch_free(void *p)
 
 
 int
-wtt_cpu_op_conv2d(struct wtt_node *n, int nthreads, const char **err)
+wtt_cpu_op_conv2d(struct wtt_node *n, const char **err)
 {
     const struct wtt_tensor *x = n->src[0], *w = n->src[1];
     const float             *bias = n->fused_bias ? n->src[2]->data : NULL;
@@ -191,7 +191,6 @@ wtt_cpu_op_conv2d(struct wtt_node *n, int nthreads, const char **err)
     size_t                   need;
     int                      ob, tb;
 
-    (void) nthreads;
     if (x->rank != 4 || w->rank != 4 || x->dtype != WTT_F32) {
         *err = "Conv2D: expects NHWC input and HWIO filter";
         return -1;

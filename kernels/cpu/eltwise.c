@@ -3,7 +3,7 @@
  * DivNoNan, and the unary Neg, Square, Sqrt, Log, Sigmoid. float32, plus
  * int32 for the binary ops (shape arithmetic the planner folds).
  */
-#include "wtt_tensor.h"
+#include "ops.h"
 
 #include <math.h>
 

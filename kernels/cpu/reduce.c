@@ -1,7 +1,7 @@
 /*
  * reduce.c: Sum, Min and Max over a set of axes, with keep_dims.
  */
-#include "wtt_tensor.h"
+#include "ops.h"
 
 #include <math.h>
 #include <stdlib.h>

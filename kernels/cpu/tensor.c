@@ -1,10 +1,30 @@
 /*
- * tensor.c: tensor buffers (see kernels/wtt_tensor.h).
+ * tensor.c: host tensor buffers, the CPU backend's memory (see ops.h).
  */
-#include "wtt_tensor.h"
+#include "ops.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+
+void *
+wtt_cpu_buffer_alloc(size_t bytes)
+{
+    void *p;
+
+    /* 64-byte alignment keeps vector loads on whole cache lines. */
+    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) {
+        return NULL;
+    }
+    return p;
+}
+
+
+void
+wtt_cpu_buffer_free(void *p)
+{
+    free(p);
+}
 
 
 int
@@ -25,11 +45,11 @@ wtt_tensor_alloc(struct wtt_tensor *t, int dtype, int rank, const int64_t *ne)
         if (t->cap == 0) {
             t->data = NULL;     /* was a view: never free someone's data */
         }
-        /* 64-byte alignment keeps vector loads on whole cache lines. */
-        if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) {
+        p = wtt_cpu_buffer_alloc(bytes);
+        if (p == NULL) {
             return -1;
         }
-        free(t->cap ? t->data : NULL);
+        wtt_cpu_buffer_free(t->cap ? t->data : NULL);
         t->data = p;
         t->cap = bytes ? bytes : 64;
     }
@@ -45,7 +65,7 @@ wtt_tensor_view(struct wtt_tensor *t, const struct wtt_tensor *src, int rank,
                 const int64_t *ne)
 {
     if (t->cap != 0) {
-        free(t->data);
+        wtt_cpu_buffer_free(t->data);
     }
     t->cap = 0;
     t->data = src->data;
@@ -59,7 +79,7 @@ void
 wtt_tensor_free(struct wtt_tensor *t)
 {
     if (t->cap != 0) {
-        free(t->data);
+        wtt_cpu_buffer_free(t->data);
     }
     t->data = NULL;
     t->cap = 0;

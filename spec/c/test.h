@@ -15,6 +15,9 @@
     X(rows_spill)           \
     X(rows_cache)           \
     X(rows_view)            \
+    X(backend_registry)     \
+    X(backend_cpu_ops)      \
+    X(backend_planner)      \
     X(headers_compile)
 
 #define ASSERT(cond)                                                      \

@@ -2,10 +2,15 @@
  * test_headers.c: every public header compiles on its own, in any order.
  */
 #include "wtt_audio.h"
+#include "wtt_backend.h"
+#include "wtt_backend_cpu.h"
+#include "wtt_backend_reg.h"
 #include "wtt_reload.h"
 #include "wtt_midi.h"
 #include "wtt_model.h"
 #include "wtt_nn.h"
+#include "wtt_pipeline.h"
+#include "wtt_tensor.h"
 #include "wtt_http_server.h"
 #include "wtt_http_client.h"
 #include "wtt_log.h"

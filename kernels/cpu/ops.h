@@ -1,0 +1,50 @@
+/*
+ * ops.h: the CPU backend's op families, one file each (kernels/cpu/
+ * <family>.c), private to kernels/cpu/. Each entry runs the ops of its
+ * family and refuses any other op; backend.c maps every op to its family.
+ * Each returns 0, or -1 with a static reason in *err.
+ */
+#ifndef WTT_CPU_OPS_H
+#define WTT_CPU_OPS_H
+
+#include "wtt_tensor.h"
+
+/* Host memory for tensor data, 64-byte aligned so vector loads stay on
+ * whole cache lines (tensor.c); the CPU backend's buffer_alloc/free. */
+void *wtt_cpu_buffer_alloc(size_t bytes);
+void wtt_cpu_buffer_free(void *p);
+
+/*
+ * Makes `t` a tensor of `dtype` and shape `ne[rank]`, reusing its buffer
+ * when large enough (buffers are allocated once per batch size and reused
+ * by every later run). Returns 0, or -1 when memory runs out.
+ */
+int wtt_tensor_alloc(struct wtt_tensor *t, int dtype, int rank,
+                     const int64_t *ne);
+
+/* Makes `t` a view of `src`'s data with another shape (no copy). */
+void wtt_tensor_view(struct wtt_tensor *t, const struct wtt_tensor *src,
+                     int rank, const int64_t *ne);
+
+void wtt_tensor_free(struct wtt_tensor *t);
+
+/* Reads element i of an int32 or float32 tensor as an integer. */
+int64_t wtt_tensor_int(const struct wtt_tensor *t, int64_t i);
+
+
+/* Conv2D, _FusedConv2D (conv.c). */
+int wtt_cpu_op_conv2d(struct wtt_node *n, const char **err);
+
+/* Add, Sub, Mul, DivNoNan, Neg, Square, Sqrt, Log, Sigmoid (eltwise.c). */
+int wtt_cpu_op_eltwise(struct wtt_node *n, const char **err);
+
+/* Sum, Min, Max (reduce.c). */
+int wtt_cpu_op_reduce(struct wtt_node *n, const char **err);
+
+/* Identity, Shape, Reshape, ExpandDims, Squeeze: no copy (view.c). */
+int wtt_cpu_op_view(struct wtt_node *n, const char **err);
+
+/* Transpose, Pad, MirrorPad, StridedSlice, Pack, ConcatV2 (layout.c). */
+int wtt_cpu_op_layout(struct wtt_node *n, const char **err);
+
+#endif
