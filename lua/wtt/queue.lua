@@ -72,7 +72,7 @@ end
 local S = {}
 for _, name in ipairs({ "enqueue-5", "claim-10", "heartbeat-2",
                         "progress-2", "complete-4", "fail-8", "release-6",
-                        "reap-8", "requeue-5", "purge-2", "stats-8" }) do
+                        "reap-8", "requeue-6", "purge-2", "stats-8" }) do
     S[name:match("^[%a_]+")] = redis.script(read_script(name))
 end
 _M.scripts = S
@@ -207,6 +207,9 @@ local function reply_error(op, res)
         return "could not " .. op .. ": " .. res.err
     end
     local code = res[1]
+    if code == errors.WRONGTYPE then
+        return errors.text[code] .. " " .. tostring(res[2])
+    end
     if type(code) == "number" and code < 0 then
         return errors.text[code] or ("error " .. code)
     end
@@ -646,6 +649,7 @@ function queue.requeue_dead(self, id)
     local res
     res, err = run(self, "requeue", S.requeue, {
         k.failed, k.queue, k.priority, k.task_prefix .. id, k.bulk,
+        k.results,
     }, { id, t, self.ch.new })
     if not res then
         return nil, err
@@ -836,6 +840,36 @@ function queue.workers(self)
         end
     end
     return list
+end
+
+
+--- Records the result files a worker uploaded for task `id` under its
+-- claim (POST /transcribe/_result/, script store-1): once per task; a
+-- replay of the same upload gets the stored names back.
+-- @param fingerprint text naming the upload (same files, same text)
+-- @param uploads table of the stored names (kept as JSON)
+-- @return "stored" | "replay", uploads JSON
+--   | nil, "result exists", the stored uploads JSON
+--   | nil, "stale" | "not processing" | "not found" | nil, "WRONGTYPE..."
+--   | nil, err
+function queue.store_result(self, id, claim, fingerprint, uploads)
+    check_id(id, "store_result")
+    claim = check_claim(claim, "store_result")
+    local text, jerr = json.encode(uploads or {})
+    if not text then
+        error("bad argument #4 to 'store_result' (" .. jerr .. ")", 2)
+    end
+    S.store = S.store or redis.script(read_script("store-1"))
+    local res, err = self.r:eval(S.store, { self.k.task_prefix .. id },
+                                 { claim, tostring(fingerprint), text })
+    if not res then
+        return nil, "could not store the result: " .. tostring(err)
+    end
+    err = reply_error("store the result", res)
+    if err then
+        return nil, err, res[2]
+    end
+    return res[1] == 2 and "replay" or "stored", res[2]
 end
 
 

@@ -327,6 +327,31 @@ describe("wtt.queue transitions #redis", function()
         assert.is_nil(q:claim("w"))
     end)
 
+    it("starts a new run on requeue: claim up, last run cleared, row told",
+       function()
+        enqueue(1)
+        local t = assert(q:claim("w"))
+        r:call("HSET", P .. "task:" .. t.id, "upload_fp", "fp",
+               "uploads", "{}", "result", "{}")
+        assert.equal("dead", q:fail(t.id, t.claim, "bad", false))
+        assert.equal(t.id, q:results_take())
+        assert(q:results_ack(t.id))
+        assert.is_true(q:requeue_dead(t.id))
+        local h = q:get(t.id)
+        assert.equal(tostring(tonumber(t.claim) + 1), h.claim)
+        assert.is_nil(h.upload_fp)
+        assert.is_nil(h.uploads)
+        assert.is_nil(h.result)
+        -- the subscriber's durable path: the row leaves `failed`
+        assert.same({ t.id }, r:call("LRANGE", P .. "task:results", 0, -1))
+        -- the dead run's token is refused, the next claim is above both
+        local ok, err = q:complete(t.id, t.claim, {})
+        assert.is_nil(ok)
+        assert.equal("stale", err)
+        local t2 = assert(q:claim("w"))
+        assert.equal(tonumber(t.claim) + 2, tonumber(t2.claim))
+    end)
+
     it("requeue-all moves every dead letter back", function()
         for i = 1, 3 do
             enqueue(i)
@@ -374,7 +399,9 @@ describe("wtt.queue transitions #redis", function()
         assert.equal(0, r:call("LLEN", P .. "task:results"))
         local bad
         bad, err = q:enqueue({ id = t.id, payload = {} })
-        assert.equal("bad task", err)
+        assert.is_nil(bad)
+        assert.equal("WRONGTYPE " .. P .. "task:" .. t.id
+                     .. " is a string, not a hash", err)
     end)
 
     it("publishes every transition", function()

@@ -5,9 +5,10 @@
   their place), drops ids whose hash is gone or no longer pending (strays),
   and dead-letters a task whose attempts would exceed max_attempts (a poison
   pill is never handed out again). A task leaving its lane this way for
-  the first time leaves its client's waiting count. The claimed id moves to the processing
-  list with a deadline of now + timeout_ms; the claim token is the task's
-  INCRemented `claim` field; attempts are counted here. Nothing is claimed
+  the first time leaves its client's waiting count. A task whose key is
+  not a hash, or whose claim counter is not an integer, is set aside in
+  the dead letters. The claimed id moves to the processing list with a deadline of now + timeout_ms; the claim token is the task's
+  incremented `claim` field; attempts are counted here. Nothing is claimed
   while claiming is paused. Work per call is bounded by ARGV[6] entries
   looked at per lane.
 
@@ -33,6 +34,8 @@
   Output:
     {id, claim, attempts, payload, audio_midi_id, timeout_ms}  claimed
     {}                                                         nothing to claim
+    {-7, "<key> is a <type>, not a <expected>"}  a key holds another type
+                          (includes/check_types): nothing written
 ]]
 local rcall = redis.call
 local priorityKey = KEYS[1]
@@ -52,7 +55,14 @@ local failedChannel = ARGV[4]
 local deadTtl = ARGV[5]
 local depth = tonumber(ARGV[6])
 
+--- @include "check_types"
 --- @include "dead_letter"
+
+local bad = checkTypes({ "list", "list", "list", "list", "zset", "prefix",
+                         "string", "list", "list", "hash" })
+if bad then
+    return bad
+end
 
 if rcall("EXISTS", pausedKey) == 1 then
     return {}
@@ -68,19 +78,30 @@ local function remove(lane, index, id)
 end
 
 -- The task's first claim (or dead letter) ends its wait: its client's
--- count drops. The `waiting` flag makes this happen once per enqueue.
+-- count drops. The `waiting` flag makes this happen once per enqueue. The
+-- count is read and rewritten rather than HINCRBYed, so a field that holds
+-- no integer cannot fail the script after the task left its lane.
 local function leaveWaiting(taskKey, waiting, client)
     if waiting and client then
         rcall("HDEL", taskKey, "waiting")
-        if rcall("HINCRBY", clientsKey, client, -1) <= 0 then
+        local left = (tonumber(rcall("HGET", clientsKey, client)) or 0) - 1
+        if left <= 0 then
             rcall("HDEL", clientsKey, client)
+        else
+            rcall("HSET", clientsKey, client, left)
         end
     end
 end
 
 local FIELDS = { "status", "retry_at", "attempts", "max_attempts", "error",
                  "waiting", "client", "payload", "audio_midi_id",
-                 "timeout_ms" }
+                 "timeout_ms", "claim" }
+
+-- Whether claim can take the task: its claim counter is absent or an
+-- integer (HINCRBY on anything else would fail the script halfway).
+local function usable(f)
+    return not f[11] or (#f[11] <= 18 and f[11]:match("^%-?%d+$") ~= nil)
+end
 
 local function take(lane)
     local index = 0
@@ -94,7 +115,7 @@ local function take(lane)
         local taskKey = taskPrefix .. id
         -- One HMGET answers existence, type and every field needed.
         local f = redis.pcall("HMGET", taskKey, unpack(FIELDS))
-        if f.err then
+        if f.err or (f[1] == "pending" and not usable(f)) then
             remove(lane, index, id)                  -- corrupt: set aside
             rcall("RPUSH", failedKey, id)
         elseif not f[1] then
@@ -114,33 +135,34 @@ local function take(lane)
                            "attempts exhausted (" .. maxAttempts .. ")"
                            .. last)
             else
-                return id, taskKey, attempts, f
+                return id, attempts, f
             end
         end
     end
     return nil
 end
 
-local id, taskKey, attempts, f = take(priorityKey)
+local id, attempts, f = take(priorityKey)
 if not id then
-    id, taskKey, attempts, f = take(queueKey)
+    id, attempts, f = take(queueKey)
 end
 if not id then
-    id, taskKey, attempts, f = take(bulkKey)
+    id, attempts, f = take(bulkKey)
 end
 if not id then
     return {}
 end
 
+local taskKey = taskPrefix .. id
+local timeoutMs = tonumber(f[10]) or 0
+rcall("LPUSH", processingKey, id)
+rcall("ZADD", timeKey, now + timeoutMs, id)
 local claim = rcall("HINCRBY", taskKey, "claim", 1)
 rcall("HSET", taskKey, "status", "processing", "attempts", attempts,
       "worker", workerId, "claimed_at", now)
 if f[2] then
     rcall("HDEL", taskKey, "retry_at")
 end
-local timeoutMs = tonumber(f[10]) or 0
-rcall("LPUSH", processingKey, id)
-rcall("ZADD", timeKey, now + timeoutMs, id)
 -- Ids are hex tokens (checked by wtt.queue); only the worker id, which
 -- operators choose, goes through the encoder.
 rcall("PUBLISH", claimedChannel,

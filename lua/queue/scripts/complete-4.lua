@@ -22,6 +22,8 @@
     {-2, "stale claim"}       not the current claim
     {-3, "not processing"}    current claim, but the task is not processing
                               (already completed or failed)
+    {-7, "<key> is a <type>, not a <expected>"}  a key holds another type
+                          (includes/check_types): nothing written
 ]]
 local rcall = redis.call
 local processingKey = KEYS[1]
@@ -34,6 +36,13 @@ local now = ARGV[3]
 local result = ARGV[4]
 local finalTtl = ARGV[5]
 local channel = ARGV[6]
+
+--- @include "check_types"
+
+local bad = checkTypes({ "list", "zset", "hash", "list" })
+if bad then
+    return bad
+end
 
 local f = rcall("HMGET", taskKey, "claim", "status")
 if f[1] ~= claim then

@@ -40,7 +40,8 @@
   Output:
     {1, lane}         queued in lane "default", "priority" or "bulk"
     {-1, "exists"}    a pending or processing task has this id
-    {-4, "bad task"}  the task key holds another type
+    {-7, "<key> is a <type>, not a <expected>"}  a key holds another type
+                          (includes/check_types): nothing written
 ]]
 local rcall = redis.call
 local laneKey = KEYS[1]
@@ -61,9 +62,15 @@ local claimFloor = tonumber(ARGV[10])
 local client = ARGV[11] or ""
 local maxWaiting = tonumber(ARGV[12]) or 0
 
-local kind = rcall("TYPE", taskKey).ok
+--- @include "check_types"
+
+local bad = checkTypes({ "list", "list", "hash", "list", "hash" })
+if bad then
+    return bad
+end
+
 local claim = 0
-if kind == "hash" then
+if rcall("EXISTS", taskKey) == 1 then
     local f = rcall("HMGET", taskKey, "status", "claim")
     if f[1] ~= "completed" and f[1] ~= "failed" then
         return { -1, "exists" }
@@ -71,8 +78,6 @@ if kind == "hash" then
     claim = tonumber(f[2]) or 0
     rcall("DEL", taskKey)
     rcall("LREM", failedKey, 0, id)
-elseif kind ~= "none" then
-    return { -4, "bad task" }
 end
 if claimFloor and claimFloor > claim then
     claim = claimFloor

@@ -29,6 +29,8 @@
     {1, "retry"}              back in the queue
     {1, "dead"}               dead-lettered
     {-2, "stale claim"}       not the current claim, or not processing
+    {-7, "<key> is a <type>, not a <expected>"}  a key holds another type
+                          (includes/check_types): nothing written
 ]]
 local rcall = redis.call
 local processingKey = KEYS[1]
@@ -48,8 +50,15 @@ local delay = tonumber(ARGV[6]) or 0
 local deadTtl = ARGV[7]
 local failedChannel = ARGV[8]
 
+--- @include "check_types"
 --- @include "dead_letter"
 --- @include "lane_of"
+
+local bad = checkTypes({ "list", "zset", "hash", "list", "list", "list",
+                         "list", "list" })
+if bad then
+    return bad
+end
 
 local f = rcall("HMGET", taskKey, "claim", "status", "attempts",
                 "max_attempts")

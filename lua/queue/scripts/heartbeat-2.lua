@@ -13,6 +13,8 @@
   Output:
     {1}                   deadline moved
     {-2, "stale claim"}   not the current claim, or the task is not processing
+    {-7, "<key> is a <type>, not a <expected>"}  a key holds another type
+                          (includes/check_types): nothing written
 ]]
 local rcall = redis.call
 local timeKey = KEYS[1]
@@ -20,6 +22,13 @@ local taskKey = KEYS[2]
 local id = ARGV[1]
 local claim = ARGV[2]
 local now = tonumber(ARGV[3])
+
+--- @include "check_types"
+
+local bad = checkTypes({ "zset", "hash" })
+if bad then
+    return bad
+end
 
 local f = rcall("HMGET", taskKey, "claim", "status", "timeout_ms")
 if f[1] ~= claim or f[2] ~= "processing" then

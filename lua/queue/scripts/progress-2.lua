@@ -1,7 +1,8 @@
 --[[
   Records progress (`done/total` windows) for the current claim holder,
   extends its deadline as a heartbeat does, and publishes
-  `task:progress:{id}`.
+  `task:progress:{id}` with the claim, so that the subscriber can tell a
+  late event of an older run from the current one.
 
   Input:
     KEYS[1] task hash "task:{id}"
@@ -16,6 +17,8 @@
   Output:
     {1}                   recorded
     {-2, "stale claim"}   not the current claim, or the task is not processing
+    {-7, "<key> is a <type>, not a <expected>"}  a key holds another type
+                          (includes/check_types): nothing written
 ]]
 local rcall = redis.call
 local taskKey = KEYS[1]
@@ -27,6 +30,13 @@ local done = tonumber(ARGV[4])
 local total = tonumber(ARGV[5])
 local channel = ARGV[6]
 
+--- @include "check_types"
+
+local bad = checkTypes({ "hash", "zset" })
+if bad then
+    return bad
+end
+
 local f = rcall("HMGET", taskKey, "claim", "status", "timeout_ms")
 if f[1] ~= claim or f[2] ~= "processing" then
     return { -2, "stale claim" }
@@ -34,6 +44,6 @@ end
 rcall("HSET", taskKey, "progress", done .. "/" .. total)
 rcall("ZADD", timeKey, "XX", now + (tonumber(f[3]) or 0), id)
 rcall("PUBLISH", channel, cjson.encode({
-    id = id, status = "processing",
+    id = id, status = "processing", claim = tonumber(claim),
     progress = { done = done, total = total } }))
 return { 1 }

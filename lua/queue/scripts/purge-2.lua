@@ -9,11 +9,20 @@
 
   Output:
     {n_purged}
+    {-7, "<key> is a <type>, not a <expected>"}  a key holds another type
+                          (includes/check_types): nothing written
 ]]
 local rcall = redis.call
 local failedKey = KEYS[1]
 local taskPrefix = KEYS[2]
 local batch = tonumber(ARGV[1])
+
+--- @include "check_types"
+
+local bad = checkTypes({ "list", "prefix" })
+if bad then
+    return bad
+end
 
 local ids = rcall("LRANGE", failedKey, 0, batch - 1)
 for _, id in ipairs(ids) do

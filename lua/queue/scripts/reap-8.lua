@@ -49,6 +49,8 @@
   Output:
     {n_requeued, n_dead, more, n_adopted}   more = 1 when the batch was
     full; n_adopted = orphans given a deadline by this call
+    {-7, "<key> is a <type>, not a <expected>"}  a key holds another type
+                          (includes/check_types): nothing written
 ]]
 local rcall = redis.call
 local processingKey = KEYS[1]
@@ -68,8 +70,15 @@ local budget = tonumber(ARGV[6])
 local orphanTimeout = tonumber(ARGV[7]) or 60000
 local orphanScan = tonumber(ARGV[8]) or 0
 
+--- @include "check_types"
 --- @include "dead_letter"
 --- @include "lane_of"
+
+local bad = checkTypes({ "list", "zset", "list", "list", "list", "prefix",
+                         "list", "list" })
+if bad then
+    return bad
+end
 
 if budget then
     local len = rcall("LLEN", processingKey)

@@ -18,6 +18,8 @@
   Output:
     {1}                   back in the queue
     {-2, "stale claim"}   not the current claim, or not processing
+    {-7, "<key> is a <type>, not a <expected>"}  a key holds another type
+                          (includes/check_types): nothing written
 ]]
 local rcall = redis.call
 local processingKey = KEYS[1]
@@ -30,7 +32,13 @@ local id = ARGV[1]
 local claim = ARGV[2]
 local newChannel = ARGV[3]
 
+--- @include "check_types"
 --- @include "lane_of"
+
+local bad = checkTypes({ "list", "zset", "hash", "list", "list", "list" })
+if bad then
+    return bad
+end
 
 local f = rcall("HMGET", taskKey, "claim", "status", "attempts")
 if f[1] ~= claim or f[2] ~= "processing" then

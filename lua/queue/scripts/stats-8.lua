@@ -14,6 +14,8 @@
 
   Output:
     {pending, processing, failed, results, paused (0|1), workers}
+    {-7, "<key> is a <type>, not a <expected>"}  a key holds another type
+                          (includes/check_types): nothing written
 ]]
 local rcall = redis.call
 local queueKey = KEYS[1]
@@ -25,6 +27,14 @@ local pausedKey = KEYS[6]
 local workersKey = KEYS[7]
 local bulkKey = KEYS[8]
 local now = ARGV[1]
+
+--- @include "check_types"
+
+local bad = checkTypes({ "list", "list", "list", "list", "list", "string",
+                         "zset", "list" })
+if bad then
+    return bad
+end
 
 return {
     rcall("LLEN", queueKey) + rcall("LLEN", priorityKey)
