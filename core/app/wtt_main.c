@@ -5,6 +5,7 @@
  * variable before the subcommand runs, so the rest of the code reads the
  * environment only.
  */
+#include "wtt_backend_reg.h"
 #include "wtt_http_server.h"
 #include "wtt_log.h"
 #include "wtt_modules.h"
@@ -319,16 +320,16 @@ cmd_migrate(int argc, char **argv)
 }
 
 
+/* The backends come from the engine's registry: what is compiled in, not
+ * what the build machine had installed. */
 static int
 cmd_version(int argc, char **argv)
 {
-#ifdef WTT_USE_CUDA
-    const char *cuda = "on";
-#else
-    const char *cuda = "off";
-#endif
-    printf("wtt %s (%s, cuda %s)\n", WTT_VERSION, LUAJIT_VERSION,
-           cuda);
+    printf("wtt %s (%s, backends:", WTT_VERSION, LUAJIT_VERSION);
+    for (size_t i = 0; i < wtt_backend_count(); i++) {
+        printf(" %s", wtt_backend_get(i)->name);
+    }
+    printf(")\n");
     return 0;
 }
 

@@ -126,12 +126,6 @@ open_runtime(lua_State *L)
     lua_setfield(L, -2, "exe");
     lua_pushstring(L, WTT_SOURCE_DIR);
     lua_setfield(L, -2, "source_dir");
-#ifdef WTT_USE_CUDA
-    lua_pushboolean(L, 1);
-#else
-    lua_pushboolean(L, 0);
-#endif
-    lua_setfield(L, -2, "cuda");
 #if defined(__SANITIZE_ADDRESS__)
     lua_pushboolean(L, 1);
 #else

@@ -5,9 +5,11 @@
 --     local notes, post = m:transcribe("song.wav", { min_note_ms = 127.7 },
 --                                      function(done, total) ... end)
 --
--- The engine is C (core/wtt_nn.c, kernels/); this module picks the model
--- folder, maps the options of the official command line onto the note
--- extraction, and records what produced a result (provenance).
+-- The engine is C (core/engine/: the graph engine and its backend registry,
+-- the Basic Pitch pipeline; kernels/: the backends); this module picks the
+-- model folder and the backend, maps the options of the official command
+-- line onto the note extraction, and records what produced a result
+-- (provenance).
 
 local core = require "wtt.core.model"
 local runtime = require "wtt.runtime"
@@ -37,9 +39,25 @@ function _M.default_dir()
 end
 
 
+--- The backends compiled into this binary, best first ({ "cpu" } until
+-- the CUDA backend is built in).
+_M.backends = core.backends
+
+
+local function has_backend(name)
+    for _, b in ipairs(core.backends()) do
+        if b == name then
+            return true
+        end
+    end
+    return false
+end
+
+
 --- Loads the model.
 -- @param dir model folder (default `default_dir()`)
--- @param opts { threads = n, device = "cpu"|"cuda"|"auto" }
+-- @param opts { threads = n, device = "cpu"|"cuda"|"auto" }; "auto" takes
+-- the first compiled-in backend (`backends()`)
 -- @return model | nil, err
 function _M.load(dir, opts)
     opts = opts or {}
@@ -47,15 +65,18 @@ function _M.load(dir, opts)
     if device ~= "cpu" and device ~= "auto" and device ~= "cuda" then
         return nil, "unknown device '" .. tostring(device) .. "'"
     end
-    if device == "cuda" and not runtime.cuda then
-        return nil, "device cuda: this build has no CUDA backend"
+    if device ~= "auto" and not has_backend(device) then
+        return nil, "device " .. device .. ": this build has no "
+                    .. device:upper() .. " backend"
     end
-    local m, err = core.load(dir or _M.default_dir(),
-                             { threads = opts.threads })
+    local m, err = core.load(dir or _M.default_dir(), {
+        threads = opts.threads,
+        backend = device ~= "auto" and device or nil,
+    })
     if not m then
         return nil, err
     end
-    return setmetatable({ core = m, device = "cpu",
+    return setmetatable({ core = m, device = m:backend(),
                           dir = dir or _M.default_dir() }, mt)
 end
 
@@ -89,7 +110,10 @@ end
 
 
 --- Posteriorgrams for `audio` (a path or a 22,050 Hz pcm).
--- @param on_window function(done, total) called after every window
+-- @param on_window function(done, total) called after every batch of
+-- windows: return false to cancel (nil, "inference failed: cancelled"); an
+-- error it raises is raised again from here once the engine has closed the
+-- audio and freed its buffers
 -- @return posteriors | nil, err
 function _M.infer(self, audio, on_window, opts)
     opts = opts or {}
