@@ -19,7 +19,9 @@ usage: wtt transcribe IN... [-o OUT] [--midi] [--notes-json] [--notes-csv]
 Writes OUT/<name>.mid (the default when no output is chosen),
 <name>.notes.json, <name>.notes.csv and <name>.posteriors.npy.
 Defaults: onset 0.5, frame 0.3, minimum note 127.70 ms, melodia on,
-tempo 120, instrument guitar (General MIDI 25, acoustic steel).]]
+tempo 120, instrument guitar (General MIDI 25, acoustic steel).
+--device auto takes the best backend this build has; `wtt version` lists
+them (cuda only on a build with the CUDA backend).]]
 
 ffi.cdef [[ int isatty(int fd); ]]
 
