@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Enqueue flood at the size of reliability.md Q6: 10,000 POSTs to
+# Enqueue flood at the size of docs/reliability.md Q6: 10,000 POSTs to
 # /transcribe/generate/ on 100 concurrent keep-alive connections against a
 # fresh PostgreSQL + redis-server + `wtt serve` (no worker: every task stays
 # pending), one POST in ten a repeat with the same Idempotency-Key. Checks

@@ -1,6 +1,7 @@
--- The full-size enqueue flood of reliability.md Q6, run by bench/flood.sh:
--- a fresh PostgreSQL, redis-server and `wtt serve` (the fault specs' stack,
--- spec/support/faults.lua; no worker, so every task stays pending),
+-- The full-size enqueue flood of docs/reliability.md Q6, run by
+-- bench/flood.sh: a fresh PostgreSQL, redis-server and `wtt serve` (the
+-- fault specs' stack, spec/support/faults.lua; no worker, so every task
+-- stays pending),
 -- then FLOOD_POSTS POSTs to /transcribe/generate/ on FLOOD_CONC keep-alive
 -- connections (FLOOD_PROCS processes of threads,
 -- spec/support/flood_client.lua). One POST in ten repeats an earlier

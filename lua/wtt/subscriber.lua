@@ -315,8 +315,8 @@ function _M.run(opts)
         if not n and err then
             log.warn("subscriber.drain_failed", { error = err })
         end
-        -- Web reaps too (design: every process may), so expired claims
-        -- are recovered even with every worker gone.
+        -- Web reaps too (every process may: docs/system-design.md §5),
+        -- so expired claims are recovered even with every worker gone.
         if sys.now() >= next_reap then
             next_reap = sys.now() + 1
             local requeued, rerr, adopted = q:reap()

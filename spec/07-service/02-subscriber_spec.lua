@@ -1,6 +1,6 @@
 -- The subscriber (a separate `wtt subscriber` process, and the thread in
 -- `wtt serve`), the reconciler, and the routes that need a completed task
--- (midi, notes, retune). Scenarios S1, S5, R1-R3 of reliability.md,
+-- (midi, notes, retune). Scenarios S1, S5, R1-R3 of docs/reliability.md,
 -- scaled down; worker steps are raw Redis commands (support.lua).
 
 local S = require "spec.support.service"

@@ -1,4 +1,4 @@
--- Worker faults against the real stack (reliability.md W1, W2, W4, W5):
+-- Worker faults against the real stack (docs/reliability.md W1, W2, W4, W5):
 -- real PostgreSQL, redis-server, `wtt serve` (routes, subscriber, reaper,
 -- reconciler) and `wtt worker` processes transcribing real clips. Tasks are
 -- made through the HTTP routes (upload + generate). The visibility timeout

@@ -1,4 +1,4 @@
--- Infrastructure faults against the real stack (reliability.md R1, W8):
+-- Infrastructure faults against the real stack (docs/reliability.md R1, W8):
 -- redis-server killed and restarted on its AOF in the middle of a run,
 -- and `wtt serve` killed while a worker posts its result. Real PostgreSQL,
 -- redis-server, `wtt serve` and `wtt worker` processes on real clips; the

@@ -1,6 +1,7 @@
 -- Four real `wtt worker --noop` processes racing on 1,000 tasks enqueued
--- through the queue API (reliability.md Q1/Q5 setting, design: "4 workers
--- racing on 1,000 tasks -> each claimed and completed exactly once").
+-- through the queue API (docs/reliability.md Q1; the first plan's check:
+-- "4 workers racing on 1,000 tasks -> each claimed and completed exactly
+-- once").
 -- The tasks have no PostgreSQL rows, so they live under their own key
 -- prefix (web's subscriber does not record them) and are checked from the
 -- queue state and their task hashes.

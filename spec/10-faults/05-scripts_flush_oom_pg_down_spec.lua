@@ -1,4 +1,4 @@
--- More infrastructure faults against the real stack (reliability.md §3):
+-- More infrastructure faults against the real stack (docs/reliability.md):
 -- Q5 (SCRIPT FLUSH every 200 ms under load), R5 (Redis out of memory under
 -- noeviction; a worker warned about an evicting policy), S4 (PostgreSQL
 -- stopped during completions) and S2 (the subscriber's host, `wtt serve`,

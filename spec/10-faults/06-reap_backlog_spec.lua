@@ -1,4 +1,4 @@
--- Q2 (reliability.md): a reaper backlog of 10,000 expired claims at once
+-- Q2 (docs/reliability.md): a reaper backlog of 10,000 expired claims at once
 -- is worked off in many short script calls, never one long one. A real
 -- redis-server; the claims are made through the queue API with a 1 ms
 -- visibility timeout. The bound is asserted by count (ids per call, and

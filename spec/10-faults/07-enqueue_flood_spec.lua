@@ -1,4 +1,4 @@
--- Q6 (reliability.md): an enqueue flood and idempotent submits, against
+-- Q6 (docs/reliability.md): an enqueue flood and idempotent submits, against
 -- the real stack (PostgreSQL, redis-server, `wtt serve`). Four client
 -- processes of 25 threads each (spec/support/flood_client.lua: one
 -- keep-alive connection per thread, so 100 requests in flight at once)
@@ -6,8 +6,9 @@
 -- threads under the same Idempotency-Key, with retries of the same key,
 -- repeats without a key and one key reused for another request. No worker
 -- runs, so every task stays pending: PostgreSQL and the queue must then
--- agree one to one (the invariant checker). The full size of reliability.md
--- (10,000 POSTs at 100 concurrency, web's RSS) is bench/flood.sh.
+-- agree one to one (the invariant checker). The full size of
+-- docs/reliability.md (10,000 POSTs at 100 concurrency, web's RSS) is
+-- bench/flood.sh.
 
 local support = require "spec.support.faults"
 local idem = require "wtt.service.idempotency"

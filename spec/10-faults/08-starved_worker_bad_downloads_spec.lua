@@ -1,5 +1,5 @@
--- Worker faults against the real stack, continued (reliability.md W3, W7):
--- real PostgreSQL, redis-server, `wtt serve` and `wtt worker` processes
+-- Worker faults against the real stack, continued (docs/reliability.md W3,
+-- W7): real PostgreSQL, redis-server, `wtt serve` and `wtt worker` processes
 -- on real clips, the invariant checker after every scenario.
 --
 -- W3: a slow but healthy worker (CPU starved by two `yes` processes,

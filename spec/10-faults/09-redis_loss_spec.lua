@@ -1,5 +1,5 @@
 -- Redis losing data or dropping the subscriber, against the real stack
--- (reliability.md R2, S3). Here `wtt serve` runs without its subscriber
+-- (docs/reliability.md R2, S3). Here `wtt serve` runs without its subscriber
 -- thread and a standalone `wtt subscriber` process records results (and
 -- runs the reconciler), so the subscriber alone can be stopped (SIGSTOP)
 -- while web and workers go on. Real PostgreSQL, redis-server, `wtt serve`,

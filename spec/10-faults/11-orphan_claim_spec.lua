@@ -1,7 +1,7 @@
--- Q3 (reliability.md): a crash between the move to task:processing and the
--- claim record. wtt's claim is one script, so it cannot leave that state,
--- but an older version (move, then record), a hand edit or a partial
--- restore can; the reaper must then treat such an id as a claim that
+-- Q3 (docs/reliability.md): a crash between the move to task:processing
+-- and the claim record. wtt's claim is one script, so it cannot leave that
+-- state, but an older version (move, then record), a hand edit or a
+-- partial restore can; the reaper must then treat such an id as a claim that
 -- expires after the visibility timeout, and requeue it exactly once.
 --
 -- Real stack (PostgreSQL, redis-server, `wtt serve`, whose subscriber

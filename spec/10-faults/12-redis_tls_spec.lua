@@ -1,4 +1,4 @@
--- R8 (reliability.md): Redis over TLS with certificate verification, at
+-- R8 (docs/reliability.md): Redis over TLS with certificate verification, at
 -- service level. A redis-server with a TLS port only, a throwaway CA and
 -- client certificates required (tls-auth-clients yes), PostgreSQL, `wtt
 -- serve` and a real `wtt worker`, all given the CA and the client

@@ -1,4 +1,4 @@
---- The invariant checker of shared/reliability.md §3 ("INV"), adapted to
+--- The invariant checker ("INV") of docs/reliability.md §1, stated in
 -- wtt's keys (docs/queue.md) and tables (audio_midi). Run it after every
 -- fault scenario:
 --

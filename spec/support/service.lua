@@ -2,7 +2,7 @@
 -- redis-server and `wtt serve` with the service routes, plus small builders
 -- (WAV bytes, MIDI bytes) and raw-Redis stand-ins for a worker's steps.
 --
--- The worker is simulated with plain Redis commands on the design's keys
+-- The worker is simulated with plain Redis commands on the queue's keys
 -- (task:{id} hash, task:processing, task:results, channels), so these specs
 -- do not depend on the worker or on the queue's claim/complete signatures.
 
@@ -140,7 +140,7 @@ function env_mt.insert_row(self, task_id, status)
 end
 
 
--- Worker stand-ins on raw Redis (design.md §3 keys).
+-- Worker stand-ins on raw Redis (docs/queue.md keys).
 
 --- Claims task `id` by hand: status processing, claim token.
 function env_mt.claim(self, id, claim)

@@ -1,5 +1,5 @@
 --- The transcription service's configuration, from the environment
--- (design.md §1: 12-factor). Read once per Lua state.
+-- (docs/system-design.md §8: 12-factor). Read once per Lua state.
 --
 -- | variable | default | meaning |
 -- |---|---|---|

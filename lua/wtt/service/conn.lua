@@ -1,8 +1,8 @@
 --- Per-Lua-state connections of the service: PostgreSQL, Redis and the
 -- queue on top of Redis. Each serving thread has its own Lua state, so each
--- gets its own connections (design.md §5); they are made on first use and
--- reconnect by themselves (wtt.pg, wtt.redis). Nothing here raises on an
--- outage: callers get nil, err and answer 503.
+-- gets its own connections (docs/architecture.md, house style 22); they
+-- are made on first use and reconnect by themselves (wtt.pg, wtt.redis).
+-- Nothing here raises on an outage: callers get nil, err and answer 503.
 
 local pg = require "wtt.pg"
 local redis = require "wtt.redis"

@@ -1,4 +1,4 @@
---- Idempotency keys for the service's POST routes (reliability.md Q6;
+--- Idempotency keys for the service's POST routes (docs/reliability.md Q6;
 -- the shape of the IETF draft "The Idempotency-Key HTTP Header Field" and
 -- of Stripe's API): a client that retries a request with the same
 -- `Idempotency-Key` header gets the first answer again, and the request's
