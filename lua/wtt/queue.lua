@@ -109,7 +109,7 @@ end
 
 --- Checks that Redis will not evict queue keys under memory pressure.
 -- A queue under any `maxmemory-policy` but noeviction can lose tasks
--- silently (BullMQ and reliability.md say the same). Managed services may
+-- silently (BullMQ says the same; docs/reliability.md R5). Managed services may
 -- refuse CONFIG; that is not an error.
 -- @return a warning text, or nil when the policy is noeviction or unknown
 function _M.eviction_warning(r)
@@ -255,11 +255,15 @@ end
 
 
 -- How every transition of a held claim starts: its id and claim token
--- checked (errors name the public function's caller) and the clock read.
+-- checked (errors name the public function's caller) and, unless
+-- `no_clock`, the clock read.
 -- @return claim token, now (ms) | nil, nil, err
-local function begin(self, fn, id, claim)
+local function begin(self, fn, id, claim, no_clock)
     check_id(id, fn, 4)
     claim = check_claim(claim, fn, 4)
+    if no_clock then
+        return claim, nil
+    end
     local t, err = clock(self)
     if not t then
         return nil, nil, err
@@ -318,22 +322,6 @@ function queue.enqueue(self, task)
 end
 
 
---- Claims the next task.
--- @return task { id, claim, attempts, payload, audio_midi_id, timeout_ms }
---   | nil (nothing to claim, or paused) | nil, err
--- The complete script's keys and arguments; `result` encoded to JSON.
-local function complete_call(self, fn, id, claim, result, t)
-    local text, jerr = json.encode(result or {})
-    if not text then
-        error("bad argument #3 to '" .. fn .. "' (" .. jerr .. ")", 3)
-    end
-    return {
-        self.k.processing, self.k.time, self.k.task_prefix .. id,
-        self.k.results,
-    }, { id, claim, t, text, self:policy().final_ttl_s(), self.ch.completed }
-end
-
-
 -- The claim script's keys and arguments at time `t`.
 local function claim_call(self, t, worker_id)
     local k = self.k
@@ -368,6 +356,9 @@ local function claimed(self, res)
 end
 
 
+--- Claims the next task.
+-- @return task { id, claim, attempts, payload, audio_midi_id, timeout_ms }
+--   | nil (nothing to claim, or paused) | nil, err
 function queue.claim(self, worker_id)
     if type(worker_id) ~= "string" then
         error("bad argument #1 to 'claim' (worker id expected)", 2)
@@ -386,6 +377,131 @@ function queue.claim(self, worker_id)
 end
 
 
+-- The transitions of a held claim (heartbeat, progress, complete, fail,
+-- release): one entry each, and one function below makes the public
+-- method of every entry, so they share the preamble (id and claim token
+-- checked, the clock read unless `no_clock`) and the reply handling
+-- (refusal codes to `nil, err`). An entry gives its script's keys and
+-- arguments (`fn` names the public function for argument errors, `t` is
+-- the time, `...` the method's own arguments), whether the task's
+-- remembered attempts end with the call (`forget`), and its result from
+-- the reply (`result`; default true).
+local HELD = {}
+
+--- Extends the claim's deadline.
+-- @return true | nil, "stale" | nil, err
+HELD.heartbeat = {
+    keys = function(self, id)
+        return { self.k.time, self.k.task_prefix .. id }
+    end,
+    args = function(_, _, id, claim, t)
+        return { id, claim, t }
+    end,
+}
+
+--- Records progress (done/total windows) and extends the deadline.
+-- q:progress(id, claim, done, total)
+-- @return true | nil, "stale" | nil, err
+HELD.progress = {
+    keys = function(self, id)
+        return { self.k.task_prefix .. id, self.k.time }
+    end,
+    args = function(self, _, id, claim, t, done, total)
+        return { id, claim, t, tonumber(done) or 0, tonumber(total) or 0,
+                 self.prefix .. "task:progress:" .. id }
+    end,
+}
+
+--- Completes a task with `result` (a table, stored as JSON).
+-- q:complete(id, claim, result)
+-- @return true | nil, "stale" | nil, "not processing" | nil, err
+HELD.complete = {
+    keys = function(self, id)
+        local k = self.k
+        return { k.processing, k.time, k.task_prefix .. id, k.results }
+    end,
+    args = function(self, fn, id, claim, t, result)
+        local text, jerr = json.encode(result or {})
+        if not text then
+            error("bad argument #3 to '" .. fn .. "' (" .. jerr .. ")", 3)
+        end
+        return { id, claim, t, text, self:policy().final_ttl_s(),
+                 self.ch.completed }
+    end,
+    forget = true,
+}
+
+--- Fails a run: retried later (policy) or dead-lettered.
+-- q:fail(id, claim, err_text, retryable); retryable false: never retry
+-- @return "retry" | "dead" | nil, "stale" | nil, err
+HELD.fail = {
+    keys = function(self, id)
+        local k = self.k
+        return { k.processing, k.time, k.task_prefix .. id, k.queue,
+                 k.priority, k.failed, k.results, k.bulk }
+    end,
+    args = function(self, _, id, claim, t, err_text, retryable)
+        err_text = tostring(err_text or "failed")
+        local p = self:policy()
+        local attempts = self.attempts[id]
+        if not attempts then
+            attempts = tonumber(self.r:call("HGET", self.k.task_prefix .. id,
+                                            "attempts")) or 1
+        end
+        local retry = p.retryable(err_text, retryable) and "1" or "0"
+        return { id, claim, t, err_text, retry,
+                 p.backoff_ms(attempts, random()), p.dead_ttl_s(),
+                 self.ch.failed }
+    end,
+    forget = true,
+    result = function(res)
+        return res[2]
+    end,
+}
+
+--- Hands a claimed task back to the front of the queue (shutdown); the
+-- attempt is not charged and the claim is invalidated.
+-- q:release(id, claim)
+-- @return true | nil, "stale" | nil, err
+HELD.release = {
+    no_clock = true,
+    keys = function(self, id)
+        local k = self.k
+        return { k.processing, k.time, k.task_prefix .. id, k.queue,
+                 k.priority, k.bulk }
+    end,
+    args = function(self, _, id, claim)
+        return { id, claim, self.ch.new }
+    end,
+    forget = true,
+}
+
+for name, op in pairs(HELD) do
+    local script = S[name]
+    queue[name] = function(self, id, claim, ...)
+        local t, err
+        claim, t, err = begin(self, name, id, claim, op.no_clock)
+        if not claim then
+            return nil, err
+        end
+        local keys = op.keys(self, id)
+        local args = op.args(self, name, id, claim, t, ...)
+        local res
+        res, err = run(self, name, script, keys, args)
+        if op.forget then
+            self.attempts[id] = nil
+        end
+        if not res then
+            return nil, err
+        end
+        if op.result then
+            return op.result(res)
+        end
+        return true
+    end
+end
+
+
 --- Completes a task and claims the next one in one round trip (two
 -- scripts, one pipeline): how a worker that finishes quickly keeps up,
 -- as BullMQ's moveToFinished fetches the next job.
@@ -396,8 +512,9 @@ function queue.complete_and_claim(self, id, claim, result, worker_id)
     if not claim then
         return nil, err
     end
-    local keys, args = complete_call(self, "complete_and_claim", id, claim,
-                                     result, t)
+    local keys = HELD.complete.keys(self, id)
+    local args = HELD.complete.args(self, "complete_and_claim", id, claim, t,
+                                    result)
     local ckeys, cargs = claim_call(self, t, worker_id)
     local res
     res, err = self.r:pipeline(function(p)
@@ -414,115 +531,6 @@ function queue.complete_and_claim(self, id, claim, result, worker_id)
         task = claimed(self, res[2])
     end
     return not cerr or nil, cerr, task
-end
-
-
---- Extends the claim's deadline.
--- @return true | nil, "stale" | nil, err
-function queue.heartbeat(self, id, claim)
-    local t, err
-    claim, t, err = begin(self, "heartbeat", id, claim)
-    if not claim then
-        return nil, err
-    end
-    local res
-    res, err = run(self, "heartbeat", S.heartbeat, {
-        self.k.time, self.k.task_prefix .. id }, { id, claim, t })
-    if not res then
-        return nil, err
-    end
-    return true
-end
-
-
---- Records progress (done/total windows) and extends the deadline.
--- @return true | nil, "stale" | nil, err
-function queue.progress(self, id, claim, done, total)
-    local t, err
-    claim, t, err = begin(self, "progress", id, claim)
-    if not claim then
-        return nil, err
-    end
-    local res
-    res, err = run(self, "progress", S.progress, {
-        self.k.task_prefix .. id, self.k.time,
-    }, { id, claim, t, tonumber(done) or 0, tonumber(total) or 0,
-         self.prefix .. "task:progress:" .. id })
-    if not res then
-        return nil, err
-    end
-    return true
-end
-
-
---- Completes a task with `result` (a table, stored as JSON).
--- @return true | nil, "stale" | nil, "not processing" | nil, err
-function queue.complete(self, id, claim, result)
-    local t, err
-    claim, t, err = begin(self, "complete", id, claim)
-    if not claim then
-        return nil, err
-    end
-    local keys, args = complete_call(self, "complete", id, claim, result, t)
-    local res
-    res, err = run(self, "complete", S.complete, keys, args)
-    self.attempts[id] = nil
-    if not res then
-        return nil, err
-    end
-    return true
-end
-
-
---- Fails a run: retried later (policy) or dead-lettered.
--- @param retryable false: never retry this error
--- @return "retry" | "dead" | nil, "stale" | nil, err
-function queue.fail(self, id, claim, err_text, retryable)
-    local t, err
-    claim, t, err = begin(self, "fail", id, claim)
-    if not claim then
-        return nil, err
-    end
-    err_text = tostring(err_text or "failed")
-    local p = self:policy()
-    local attempts = self.attempts[id]
-    if not attempts then
-        attempts = tonumber(self.r:call("HGET", self.k.task_prefix .. id,
-                                        "attempts")) or 1
-    end
-    local retry = p.retryable(err_text, retryable) and "1" or "0"
-    local delay = p.backoff_ms(attempts, random())
-    local k = self.k
-    local res
-    res, err = run(self, "fail", S.fail, {
-        k.processing, k.time, k.task_prefix .. id, k.queue, k.priority,
-        k.failed, k.results, k.bulk,
-    }, { id, claim, t, err_text, retry, delay, p.dead_ttl_s(),
-         self.ch.failed })
-    self.attempts[id] = nil
-    if not res then
-        return nil, err
-    end
-    return res[2]
-end
-
-
---- Hands a claimed task back to the front of the queue (shutdown); the
--- attempt is not charged and the claim is invalidated.
--- @return true | nil, "stale" | nil, err
-function queue.release(self, id, claim)
-    check_id(id, "release")
-    claim = check_claim(claim, "release")
-    local k = self.k
-    local res, err = run(self, "release", S.release, {
-        k.processing, k.time, k.task_prefix .. id, k.queue, k.priority,
-        k.bulk,
-    }, { id, claim, self.ch.new })
-    self.attempts[id] = nil
-    if not res then
-        return nil, err
-    end
-    return true
 end
 
 

@@ -352,6 +352,28 @@ describe("wtt.queue transitions #redis", function()
         assert.equal(tonumber(t.claim) + 2, tonumber(t2.claim))
     end)
 
+    it("raises on bad arguments, naming the transition", function()
+        local cases = {
+            { "heartbeat", { 42, "1" }, "#1 to 'heartbeat'" },
+            { "progress", { id(1), {} }, "#2 to 'progress'" },
+            { "complete", { id(1), "1", { f = print } }, "#3 to 'complete'" },
+            { "fail", { "a b", "1" }, "#1 to 'fail'" },
+            { "release", { id(1), true }, "#2 to 'release'" },
+            { "complete_and_claim", { id(1), "1", { f = print }, "w" },
+              "#3 to 'complete_and_claim'" },
+        }
+        for _, c in ipairs(cases) do
+            local ok, err = pcall(function()
+                local res = q[c[1]](q, unpack(c[2]))   -- no tail call
+                return res
+            end)
+            assert.is_false(ok)
+            assert.matches("bad argument " .. c[3], err, 1, true)
+            -- the caller's line, not the queue's
+            assert.matches("01%-transitions_spec%.lua", err)
+        end
+    end)
+
     it("requeue-all moves every dead letter back", function()
         for i = 1, 3 do
             enqueue(i)
