@@ -1,64 +1,39 @@
 --- Builds one generation of the application from its route and plugin files.
 --
--- Called with the files of a snapshot (see core/wtt_gen.c): each file is
--- compiled from the snapshot's text, never re-read from disk. Any failure
--- comes back as { file, line, message } and the caller keeps the previous
--- generation.
---
--- Route and plugin chunks are compiled with the JIT off (recursively), so
--- the server's watchdog can interrupt a runaway route: LuaJIT only runs
--- hooks in interpreted code. The library in lua/ keeps the JIT.
+-- Called with the files of a snapshot (see core/base/wtt_reload.c): each
+-- file is compiled from the snapshot's text, never re-read from disk
+-- (lua/wtt/chunk.lua). The plugins load first, through the one loader
+-- (lua/wtt/plugins.lua), which validates them completely; then the routes,
+-- which may require plugin modules. Any failure comes back as
+-- { file, line, message } and the caller keeps the previous generation.
 
 local router_new = require("wtt.router").new
 local plugins = require "wtt.plugins"
+local chunk = require "wtt.chunk"
 
 local type = type
 local ipairs = ipairs
-local tostring = tostring
-local setfenv = setfenv
-local loadstring = loadstring
-local str_match = string.match
 
 local _M = {}
 
-local JIT_OFF = os.getenv("WTT_ROUTE_JIT") ~= "on"
+_M.failure = chunk.failure
 
 
--- Splits "routes/x.lua:12: message" into its parts.
-local function failure(default_file, msg)
-    msg = tostring(msg)
-    local first = str_match(msg, "^[^\n]*")
-    local file, line, text = str_match(first, "^(.-):(%d+): (.*)$")
-    if file then
-        return { file = file, line = tonumber(line), message = text,
-                 traceback = msg }
+-- Paths whose routes must check who is asking before any body is read
+-- (a route option `auth`, run by lua/wtt/server.lua ahead of the body):
+-- a client without the token is refused whatever it sends, and the server
+-- never spends a body read or a multipart parse on it.
+local AUTH_REQUIRED = { "/_admin/", "/media/", "/transcribe/_result/" }
+_M.AUTH_REQUIRED = AUTH_REQUIRED
+
+
+local function needs_auth(rpath)
+    for _, prefix in ipairs(AUTH_REQUIRED) do
+        if rpath:sub(1, #prefix) == prefix then
+            return prefix
+        end
     end
-    return { file = default_file, line = 0, message = first, traceback = msg }
-end
-_M.failure = failure
-
-
-local function compile(f)
-    local chunk, err = loadstring(f.source, "@" .. f.path)
-    if not chunk then
-        return nil, failure(f.path, err)
-    end
-    -- Each file gets its own globals, so a stray global in one route file
-    -- neither leaks into nor breaks another.
-    setfenv(chunk, setmetatable({}, { __index = _G }))
-    if JIT_OFF then
-        jit.off(chunk, true)
-    end
-    return chunk
-end
-
-
-local function run(chunk, path)
-    local ok, ret = xpcall(chunk, debug.traceback)
-    if not ok then
-        return nil, failure(path, ret)
-    end
-    return ret
+    return nil
 end
 
 
@@ -88,8 +63,17 @@ local function add_route(router, spec, path, index)
         and body ~= "auto" then
         return nil, where .. ": body must be \"raw\", \"form\", \"auto\" or false"
     end
+    if opts.auth ~= nil and type(opts.auth) ~= "function" then
+        return nil, where .. ": auth must be a function"
+    end
+    local prefix = needs_auth(rpath)
+    if prefix and not opts.auth then
+        return nil, where .. ": routes under " .. prefix .. " need an auth "
+                    .. "option (checked before the body is read)"
+    end
     local route = {
         handler = handler,
+        auth = opts.auth,
         file = path,
         path = rpath,
         body = body == nil and "auto" or body,
@@ -106,15 +90,18 @@ local function add_route(router, spec, path, index)
 end
 
 
-local function load_routes(router, files)
+-- Loads the route files; they see the plugin set's `require`, so a route
+-- may require a plugin module of its own generation.
+local function load_routes(router, files, set)
+    local globals = { require = set.require }
     for _, f in ipairs(files) do
         if f.kind == "route" then
-            local chunk, err = compile(f)
-            if not chunk then
+            local fn, err = chunk.compile(f, globals)
+            if not fn then
                 return nil, err
             end
             local list
-            list, err = run(chunk, f.path)
+            list, err = chunk.run(fn, f.path)
             if err then
                 return nil, err
             end
@@ -134,65 +121,12 @@ local function load_routes(router, files)
 end
 
 
--- plugins/<name>/a/b.lua -> "plugins.<name>.a.b"; "init" names the folder.
-local function module_name(path)
-    local mod = path:gsub("%.lua$", ""):gsub("/", ".")
-    return (mod:gsub("%.init$", ""))
-end
-
-
-local function load_plugins(files)
-    local names, seen = {}, {}
-    for _, f in ipairs(files) do
-        if f.kind == "plugin" then
-            local chunk, err = compile(f)
-            if not chunk then
-                return nil, err
-            end
-            local path = f.path
-            package.preload[module_name(path)] = function(...)
-                local ret, rerr = run(chunk, path)
-                if rerr then
-                    error(rerr, 0)
-                end
-                return ret
-            end
-            local name = str_match(path, "^plugins/([^/]+)/handler%.lua$")
-            if name and not seen[name] then
-                seen[name] = true
-                names[#names + 1] = name
-            end
-        end
-    end
-    for _, name in ipairs(names) do
-        local base = "plugins." .. name
-        local ok, handler = pcall(require, base .. ".handler")
-        if not ok then
-            return nil, type(handler) == "table" and handler
-                        or failure(base, handler)
-        end
-        local schema
-        if package.preload[base .. ".schema"] then
-            ok, schema = pcall(require, base .. ".schema")
-            if not ok then
-                return nil, type(schema) == "table" and schema
-                            or failure(base, schema)
-            end
-        end
-        local rok, rerr = plugins.register(name, handler, schema)
-        if not rok then
-            return nil, { file = "plugins/" .. name .. "/handler.lua",
-                          line = 0, message = rerr }
-        end
-    end
-    return true
-end
-
-
 --- Builds the app from the snapshot `files` ({path, kind, source, sha256}).
 -- @param builtin list of route specs always present (admin routes)
--- @return app { router, files } | nil, { file, line, message }
-function _M.build(files, builtin)
+-- @param opts { env = function(var) for plugin configuration (tests) }
+-- @return app { router, files, plugins = the validated plugin set }
+--   | nil, { file, line, message }
+function _M.build(files, builtin, opts)
     local router = router_new()
     for i, spec in ipairs(builtin or {}) do
         local ok, err = add_route(router, spec, "lua/wtt/admin.lua", i)
@@ -201,16 +135,19 @@ function _M.build(files, builtin)
                           message = err }
         end
     end
-    -- Plugins first: routes may require them while loading.
-    local ok, err = load_plugins(files)
+    -- Plugins first, validated completely: a generation whose plugins
+    -- fail is never swapped in, and routes may require them while loading.
+    local set, err = plugins.load(files, { source = "serve",
+                                           env = opts and opts.env })
+    if not set then
+        return nil, err
+    end
+    local ok
+    ok, err = load_routes(router, files, set)
     if not ok then
         return nil, err
     end
-    ok, err = load_routes(router, files)
-    if not ok then
-        return nil, err
-    end
-    return { router = router, files = files }
+    return { router = router, files = files, plugins = set }
 end
 
 

@@ -7,10 +7,13 @@
 --   status, body, headers, default_content_type        (respond now), or
 --   0, continuation, mode, max_body, max_file          (read the body first)
 -- and C calls `continuation()` for the same four response values once the
--- body is in. Handler errors never escape: `http.abort` errors become their
--- status, anything else a logged 500.
+-- body is in. C calls the dispatcher with the headers only, so what it
+-- answers at once costs no body read: a route's `auth` runs here, before
+-- any body is read or parsed. Handler errors never escape: `http.abort`
+-- errors become their status, anything else a logged 500.
 
 local app_build = require("wtt.app").build
+local plugins = require "wtt.plugins"
 local http = require "wtt.http"
 local request_new = require("wtt.request").new
 local log = require "wtt.log"
@@ -25,6 +28,11 @@ local error_body = http.error_body
 local json_encode = json.encode
 local str_find = string.find
 local str_lower = string.lower
+local str_sub = string.sub
+local str_gsub = string.gsub
+local str_format = string.format
+local concat = table.concat
+local sort = table.sort
 
 local _M = {}
 
@@ -99,6 +107,57 @@ local function body_mode(route, content_type)
 end
 
 
+-- Percent-encodes what a URL must not carry raw (`keep`: also allowed).
+local function escape(s, keep)
+    return (str_gsub(s, "[^%w%-%._~" .. keep .. "]", function(c)
+        return str_format("%%%02X", c:byte())
+    end))
+end
+
+
+-- The request's query string, rebuilt from its decoded values (keys
+-- sorted; a bare `?flag` stays bare).
+local function query_string(ctx)
+    local q = httpd.query(ctx) or {}
+    local keys = {}
+    for k in pairs(q) do
+        keys[#keys + 1] = k
+    end
+    if #keys == 0 then
+        return ""
+    end
+    sort(keys)
+    local out = {}
+    for _, k in ipairs(keys) do
+        local v = q[k]
+        local list = type(v) == "table" and v or { v }
+        for _, item in ipairs(list) do
+            out[#out + 1] = item == true and escape(k, "")
+                            or escape(k, "") .. "=" .. escape(item, "")
+        end
+    end
+    return "?" .. concat(out, "&")
+end
+
+
+-- A path without its final slash, where the slashed path is a route:
+-- answered 308 (method and body kept) to the slashed path, query included.
+-- The original system's clients call /transcribe/status/{id} and
+-- /transcribe/midi/{id} so.
+local function slash_redirect(router, ctx, method, path, id)
+    if str_sub(path, -1) == "/" then
+        return nil
+    end
+    local route, _, allow = router:match(method, path .. "/")
+    if not route and not allow then
+        return nil
+    end
+    local location = escape(path, "/!$&'()*+,;=:@") .. "/" .. query_string(ctx)
+    return 308, error_body("moved", "this resource is at " .. path .. "/", id),
+           { Location = location }, JSON
+end
+
+
 --- Builds generation `files` and returns its dispatch function.
 -- @return dispatch | nil, { file, line, message }
 function _M.new(files, generation)
@@ -106,6 +165,9 @@ function _M.new(files, generation)
     if not app then
         return nil, err
     end
+    -- This Lua state serves this generation only: its policy is the set
+    -- the build validated (wtt.policy reads it).
+    plugins.activate(app.plugins)
     local router = app.router
     local limits = httpd.limits()
 
@@ -120,10 +182,22 @@ function _M.new(files, generation)
                                       method .. " is not allowed here", id,
                                       { Allow = allow })
             end
+            local status, body, headers, ctype =
+                slash_redirect(router, ctx, method, path, id)
+            if status then
+                return status, body, headers, ctype
+            end
             return error_response(404, "not_found", "no route for " .. path,
                                   id)
         end
         local req = request_new(ctx, method, path, id, params)
+        if route.auth then
+            -- Before the body: C has read only the headers so far.
+            local ok, err = xpcall(route.auth, on_error, req)
+            if not ok then
+                return failed(err, req)
+            end
+        end
         if has_body and route.body then
             local mode = body_mode(route, content_type)
             local max = route.max_body

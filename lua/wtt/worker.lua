@@ -596,6 +596,15 @@ function _M.start(self)
     elseif not ok then
         log.warn("worker.redis_unreachable", { error = perr })
     end
+    -- The plugins first: a worker must not run tasks under a policy it
+    -- could not load (the same loader and checks as serve's reloads).
+    local policy = require "wtt.policy"
+    local pok, plerr = policy.reload()
+    if not pok then
+        return nil, "plugins: " .. tostring(plerr)
+    end
+    log.info("worker.plugins", { versions = json.encode(
+        policy.current().versions) })
     local r, err = redis.connect(cfg.redis_url, { lazy = true })
     if not r then
         return nil, err

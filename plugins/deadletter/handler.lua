@@ -3,7 +3,6 @@
 
 local _M = {
     VERSION = "1.0.0",
-    PRIORITY = 70,
 }
 
 

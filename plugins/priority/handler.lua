@@ -15,7 +15,6 @@ local type = type
 
 local _M = {
     VERSION = "1.1.0",
-    PRIORITY = 80,
 }
 
 

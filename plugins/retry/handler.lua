@@ -9,7 +9,6 @@ local ipairs = ipairs
 
 local _M = {
     VERSION = "1.0.0",
-    PRIORITY = 100,
 }
 
 

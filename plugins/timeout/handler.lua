@@ -7,7 +7,6 @@ local type = type
 
 local _M = {
     VERSION = "1.0.0",
-    PRIORITY = 90,
 }
 
 

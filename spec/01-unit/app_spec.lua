@@ -66,25 +66,111 @@ describe("wtt.app.build", function()
         assert.is_nil(rawget(_G, "leaked_global"))
     end)
 
-    it("validates plugin VERSION and PRIORITY", function()
+    it("validates plugin VERSION", function()
         local _, err = app.build({
-            file("plugins/p/handler.lua",
-                 'return { VERSION = "1.0", PRIORITY = 1 }', "plugin"),
+            file("plugins/p/handler.lua", 'return { VERSION = "1.0" }',
+                 "plugin"),
         })
         assert.equal("plugins/p/handler.lua", err.file)
+        assert.equal(1, err.line)
         assert.matches("VERSION", err.message)
-        _, err = app.build({
-            file("plugins/q/handler.lua",
-                 'return { VERSION = "1.0.0", PRIORITY = 1.5 }', "plugin"),
+    end)
+
+    it("refuses a plugin folder without a handler", function()
+        local _, err = app.build({
+            file("plugins/h/schema.lua", "return { fields = {} }", "plugin"),
         })
-        assert.matches("PRIORITY", err.message)
+        assert.equal("plugins/h", err.file)
+        assert.matches("handler.lua", err.message)
+    end)
+
+    it("refuses a bad configuration value, naming the schema line",
+       function()
+        local _, err = app.build({
+            file("plugins/retry/handler.lua", [[
+                return { VERSION = "1.0.0",
+                         max_attempts = function() end,
+                         backoff_ms = function() end,
+                         retryable = function() end }
+            ]], "plugin"),
+            file("plugins/retry/schema.lua", [[
+return { fields = {
+    { name = "backoff_base_ms", type = "integer", default = 1 },
+    { name = "max_attempts", type = "integer", default = 0, min = 1 },
+} }
+            ]], "plugin"),
+        })
+        assert.equal("plugins/retry/schema.lua", err.file)
+        assert.equal(3, err.line)
+        assert.matches("retry.max_attempts: out of range", err.message)
+    end)
+
+    it("refuses a configuration value from the environment", function()
+        local env = { WTT_RETRY_MAX_ATTEMPTS = "0" }
+        local _, err = app.build({}, nil, {
+            env = function(k) return env[k] end })
+        assert.equal("plugins/retry/schema.lua", err.file)
+        assert.is_true(err.line > 0)
+        assert.matches("from WTT_RETRY_MAX_ATTEMPTS=0", err.message, 1, true)
+        env.WTT_RETRY_MAX_ATTEMPTS = "many"
+        _, err = app.build({}, nil, { env = function(k) return env[k] end })
+        assert.matches("WTT_RETRY_MAX_ATTEMPTS: bad value 'many'",
+                       err.message, 1, true)
+    end)
+
+    it("refuses a missing or non-function slot, naming the line",
+       function()
+        local _, err = app.build({
+            file("plugins/timeout/handler.lua",
+                 'return { VERSION = "1.0.0" }', "plugin"),
+        })
+        assert.equal("plugins/timeout/handler.lua", err.file)
+        assert.matches("timeout_ms must be a function", err.message)
+        _, err = app.build({
+            file("plugins/timeout/handler.lua",
+                 'return { VERSION = "1.0.0",\n timeout_ms = 5 }', "plugin"),
+        })
+        assert.equal(2, err.line)
+        assert.matches("timeout_ms must be a function", err.message)
+        _, err = app.build({
+            file("plugins/priority/handler.lua", [[
+                return { VERSION = "1.0.0", lane = function() end,
+                         fair_share = "yes" }
+            ]], "plugin"),
+        })
+        assert.matches("fair_share must be a function", err.message)
+    end)
+
+    it("fills absent slots with the shipped plugins", function()
+        local a = assert(app.build({}))
+        local p = a.plugins.policy
+        assert.equal("serve", p.source)
+        assert.equal(3, p.max_attempts({}))
+        assert.is_true(p.shipped.retry)
+        assert.equal(86400, p.dead_ttl_s())
+    end)
+
+    it("refuses a route under a worker or admin path without auth",
+       function()
+        for _, path in ipairs({ "/media/x", "/_admin/y",
+                                "/transcribe/_result/:id/" }) do
+            local _, err = app.build({
+                file("routes/w.lua", 'return { { "GET", "' .. path
+                     .. '", function() end } }'),
+            })
+            assert.matches("need an auth option", err.message)
+        end
+        assert(app.build({
+            file("routes/w.lua", 'return { { "GET", "/media/x", '
+                 .. 'function() end, { auth = function() end } } }'),
+        }))
     end)
 
     it("lets routes require plugin modules", function()
         local a = assert(app.build({
             file("plugins/r/handler.lua", [[
                 local pol = require "plugins.r.policies"
-                return { VERSION = "1.2.3", PRIORITY = 10, pol = pol }
+                return { VERSION = "1.2.3", pol = pol }
             ]], "plugin"),
             file("plugins/r/policies/init.lua", "return { n = 7 }", "plugin"),
             file("routes/u.lua", [[
@@ -93,6 +179,8 @@ describe("wtt.app.build", function()
             ]]),
         }))
         assert.truthy(a.router:match("GET", "/n/"))
-        assert.equal(7, require("wtt.plugins").get("r").pol.n)
+        assert.equal(7, a.plugins:get("r").pol.n)
+        -- the set's modules stay in the set
+        assert.is_nil(package.loaded["plugins.r.handler"])
     end)
 end)

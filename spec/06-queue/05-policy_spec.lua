@@ -1,5 +1,7 @@
 local rh = require "spec.support.redis"
 local policy = require "wtt.policy"
+local plugins = require "wtt.plugins"
+local helpers = require "spec.support.server"
 local queue = require "wtt.queue"
 local sys = require "wtt.sys"
 local runtime = require "wtt.runtime"
@@ -77,17 +79,17 @@ describe("queue policy plugins #redis", function()
             { name = "never_retry", type = "array", default = {} } } }
         local env = { WTT_RETRY_MAX_ATTEMPTS = "7",
                       WTT_RETRY_NEVER_RETRY = "^bad,^unsupported" }
-        local conf = assert(policy.config("retry", schema,
+        local conf = assert(plugins.config("retry", schema,
                                           function(k) return env[k] end))
         assert.equal(7, conf.max_attempts)
         assert.same({ "^bad", "^unsupported" }, conf.never_retry)
         env.WTT_RETRY_MAX_ATTEMPTS = "70"
-        local ok, err = policy.config("retry", schema,
+        local ok, err = plugins.config("retry", schema,
                                       function(k) return env[k] end)
         assert.is_nil(ok)
         assert.matches("out of range", err)
         env.WTT_RETRY_MAX_ATTEMPTS = "many"
-        ok, err = policy.config("retry", schema,
+        ok, err = plugins.config("retry", schema,
                                 function(k) return env[k] end)
         assert.matches("bad value", err)
     end)
@@ -120,6 +122,7 @@ describe("queue policy plugins #redis", function()
 
     it("rejects a handler without a slot function or with a syntax error",
        function()
+        assert.equal(600000, policy.current().timeout_ms({}))
         edit("timeout/handler.lua", "function _M.timeout_ms",
              "function _M.other")
         -- the previous policy stays in force
@@ -131,12 +134,40 @@ describe("queue policy plugins #redis", function()
         assert.matches("timeout/handler.lua", policy.last_error(), 1, true)
     end)
 
-    it("falls back to the built-in policy for an absent plugin", function()
+    it("fills an absent plugin's slot with the shipped plugin", function()
         sys.rmtree(dir .. "/deadletter")
         local p = policy.current()
         assert.is_nil(policy.last_error())
-        assert.equal("builtin", p.versions.deadletter)
+        assert.equal("1.0.0", p.versions.deadletter)
+        assert.is_true(p.shipped.deadletter)
+        assert.is_nil(p.shipped.retry)
+        -- the shipped schema is where the default comes from
         assert.equal(86400, p.dead_ttl_s())
+    end)
+
+    it("has no policy, and says why, when plugins/ never loaded", function()
+        edit("retry/schema.lua", "default = 3,", "default = 0,")
+        assert.is_nil(policy.reload())
+        local ok, err = pcall(policy.current)
+        assert.is_false(ok)
+        assert.matches("no valid plugin set: plugins/retry/schema.lua:%d+: "
+                       .. "retry.max_attempts: out of range", err)
+    end)
+
+    it("a worker does not start on plugins that fail to load", function()
+        edit("timeout/handler.lua", "function _M.timeout_ms",
+             "function _M.other")
+        local log = dir .. "/worker.log"
+        local pid = assert(sys.spawn({ runtime.exe, "worker", "--noop",
+            "--redis-url", "redis://127.0.0.1:1" }, {
+            env = { WTT_PLUGINS_DIR = dir }, stdout = log, stderr = log }))
+        local how, code = sys.wait(pid, 20)
+        local text = sys.read_file(log) or ""
+        assert.equal("exited", how, text)
+        assert.equal(1, code, text)
+        assert.matches("worker.start_failed", text, 1, true)
+        assert.matches("plugins/timeout/handler.lua:%d+: timeout_ms must be "
+                       .. "a function", text)
     end)
 
     it("drives wtt.queue: a new policy applies to the next enqueue",
@@ -225,8 +256,6 @@ describe("queue policy plugins #redis", function()
         srv:stop()
     end)
 
-    -- Last: it registers plugins in this file's wtt.plugins, as a serve
-    -- generation does.
     it("uses the generation's plugins inside wtt serve", function()
         local files = {}
         for _, name in ipairs({ "retry", "timeout", "priority",
@@ -239,9 +268,84 @@ describe("queue policy plugins #redis", function()
             end
         end
         files[2].source = files[2].source:gsub("default = 3,", "default = 9,")
-        assert(require("wtt.app").build(files))
+        local a = assert(require("wtt.app").build(files))
+        -- what lua/wtt/server.lua does with a generation's state
+        plugins.activate(a.plugins)
         local p = policy.current()
+        plugins.activate(nil)
         assert.equal("serve", p.source)
         assert.equal(9, p.max_attempts({}))
+        assert.equal("files", policy.current().source)
+    end)
+end)
+
+
+-- A reload is one validation: plugins that fail any check never reach
+-- the serving threads, and the previous generation keeps serving.
+describe("wtt serve: plugin reloads #http", function()
+    local srv, pdir
+
+    setup(function()
+        pdir = assert(sys.mkdtemp("wtt-serve-plugins-"))
+        copy_dir(PLUGINS, pdir)
+        srv = helpers.serve({ plugins = pdir })
+        assert(sys.write_file(srv.routes_dir .. "/attempts.lua", [[
+            return { { "GET", "/attempts", function()
+                return 200, { n = require("wtt.policy").current()
+                                  .max_attempts({}) }
+            end } }
+        ]]))
+        assert.equal(200, srv:admin("POST", "/_admin/reload").status)
+    end)
+    teardown(function()
+        if srv then srv:stop() end
+        if pdir then sys.rmtree(pdir) end
+    end)
+
+    local function attempts()
+        return srv:json("GET", "/attempts").json.n
+    end
+
+    local function edit(path, from, to)
+        local src = assert(sys.read_file(pdir .. "/" .. path))
+        local new = src:gsub(from, to)
+        assert.is_not.equal(src, new)
+        assert(sys.write_file(pdir .. "/" .. path, new))
+    end
+
+    it("swaps in a valid change", function()
+        assert.equal(3, attempts())
+        edit("retry/schema.lua", "default = 3,", "default = 4,")
+        assert.equal(200, srv:admin("POST", "/_admin/reload").status)
+        assert.equal(4, attempts())
+    end)
+
+    it("refuses a bad configuration value and keeps serving the previous "
+       .. "generation", function()
+        local before = srv:admin("GET", "/_admin/reload").json.active.id
+        edit("retry/schema.lua", "default = 4,", "default = 0,")
+        local res = srv:admin("POST", "/_admin/reload")
+        assert.equal(422, res.status, res.body)
+        assert.matches("^plugins/retry/schema%.lua:%d+: retry%.max_attempts: "
+                       .. "out of range", res.json.detail)
+        assert.equal(before, srv:admin("GET", "/_admin/reload").json.active.id)
+        assert.equal(4, attempts())
+        edit("retry/schema.lua", "default = 0,", "default = 4,")
+    end)
+
+    it("refuses a missing slot function and a non-function slot", function()
+        edit("timeout/handler.lua", "function _M.timeout_ms",
+             "function _M.other")
+        local res = srv:admin("POST", "/_admin/reload")
+        assert.equal(422, res.status, res.body)
+        assert.matches("^plugins/timeout/handler%.lua:%d+: timeout_ms must "
+                       .. "be a function", res.json.detail)
+        assert.equal(4, attempts())
+        edit("timeout/handler.lua", "function _M.other%(conf, payload%)",
+             "_M.timeout_ms = 5\nfunction _M.other(conf, payload)")
+        res = srv:admin("POST", "/_admin/reload")
+        assert.equal(422, res.status, res.body)
+        assert.matches("timeout_ms must be a function", res.json.detail)
+        assert.equal(4, attempts())
     end)
 end)
