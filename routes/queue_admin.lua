@@ -106,13 +106,17 @@ local function resume(req)
 end
 
 
+-- `auth`: the token is checked before any body is read (lua/wtt/server.lua).
+local AUTH = { auth = admin.authorize }
+local BODY = { body = "raw", auth = admin.authorize }
+
 return {
-    { "GET", "/_admin/queue/", stats },
-    { "GET", "/_admin/queue/dead/", dead },
-    { "GET", "/_admin/queue/task/:id/", task },
-    { "POST", "/_admin/queue/dead/:id/requeue/", requeue, { body = "raw" } },
-    { "POST", "/_admin/queue/dead/requeue-all/", requeue_all, { body = "raw" } },
-    { "POST", "/_admin/queue/dead/purge/", purge, { body = "raw" } },
-    { "POST", "/_admin/queue/pause/", pause, { body = "raw" } },
-    { "POST", "/_admin/queue/resume/", resume, { body = "raw" } },
+    { "GET", "/_admin/queue/", stats, AUTH },
+    { "GET", "/_admin/queue/dead/", dead, AUTH },
+    { "GET", "/_admin/queue/task/:id/", task, AUTH },
+    { "POST", "/_admin/queue/dead/:id/requeue/", requeue, BODY },
+    { "POST", "/_admin/queue/dead/requeue-all/", requeue_all, BODY },
+    { "POST", "/_admin/queue/dead/purge/", purge, BODY },
+    { "POST", "/_admin/queue/pause/", pause, BODY },
+    { "POST", "/_admin/queue/resume/", resume, BODY },
 }

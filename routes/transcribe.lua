@@ -1,5 +1,6 @@
--- The transcription API (design.md §7, docs/api.md): upload, generate,
--- status, midi, notes, retune, metrics, and the worker's result upload.
+-- The public transcription API (docs/api.md): upload, generate, status,
+-- midi, notes, retune. The worker-facing endpoints are in routes/worker.lua,
+-- the metrics in routes/metrics.lua.
 --
 -- PostgreSQL is the system of record: a row is written before its task is
 -- enqueued, so a task Redis never got (or lost) is re-enqueued by the
@@ -9,9 +10,7 @@
 local http = require "wtt.http"
 local json = require "wtt.json"
 local pg = require "wtt.pg"
-local redis = require "wtt.redis"
 local audio = require "wtt.audio"
-local midi = require "wtt.midi"
 local config = require "wtt.service.config"
 local conn = require "wtt.service.conn"
 local idempotency = require "wtt.service.idempotency"
@@ -23,6 +22,7 @@ local web = require "wtt.service.web"
 local cfg = config.get()
 local nonnull = tasks.nonnull
 local abort = http.abort
+local one_file = web.one_file
 
 
 local function row_or_404(db, id, columns)
@@ -45,20 +45,6 @@ local function clean_name(name)
     end
     name = name:gsub("[^%w%._%- ]", "_"):sub(1, 200)
     return name
-end
-
-
-local function one_file(req, field)
-    local found
-    for _, f in ipairs(req.files) do
-        if f.field == field then
-            if found then
-                abort(400, "bad_request", "more than one '" .. field .. "' part")
-            end
-            found = f
-        end
-    end
-    return found
 end
 
 
@@ -158,7 +144,7 @@ local function generate(req)
     stored.outputs = outputs
 
     -- A retried request with the same Idempotency-Key gets the first answer
-    -- and enqueues nothing (reliability.md Q6).
+    -- and enqueues nothing (docs/reliability.md Q6).
     local slot, replay = idempotency.begin(req, "generate",
         idempotency.fingerprint({ audio_midi_id = id, options = stored }))
     if replay then
@@ -291,161 +277,6 @@ local function get_notes(req)
 end
 
 
----------------------------------------------------------------- media
-
-local MEDIA_TYPES = {
-    wav = "audio/wav", mp3 = "audio/mpeg", flac = "audio/flac",
-    ogg = "audio/ogg", mid = "audio/midi", json = "application/json",
-    npy = "application/octet-stream",
-}
-
-local function get_media(req)
-    web.require_worker(req)
-    local name = req.params.name
-    local path = media.path(name)
-    if not path then
-        abort(404, "not_found", "no such media file")
-    end
-    return http.file(req, path, {
-        content_type = MEDIA_TYPES[name:match("%.(%w+)$")], nofollow = true,
-        download_name = name,
-    })
-end
-
-
----------------------------------------------------------------- _result
-
--- Records the uploaded names in the task hash if the claim still matches.
--- KEYS[1] task hash; ARGV claim, fingerprint, uploads JSON.
-local STORE = redis.script([[
-local h = redis.call('HMGET', KEYS[1], 'claim', 'status', 'upload_fp', 'uploads')
-if not h[1] and not h[2] then return {-1, ''} end
-if h[1] ~= ARGV[1] then return {-2, h[1] or ''} end
-if h[3] then
-  if h[3] == ARGV[2] then return {2, h[4] or ''} end
-  return {-3, h[4] or ''}
-end
-if h[2] ~= 'processing' then return {-4, h[2] or ''} end
-redis.call('HSET', KEYS[1], 'upload_fp', ARGV[2], 'uploads', ARGV[3], 'result', ARGV[3])
-return {1, ARGV[3]}
-]])
-
-local function task_key(id)
-    return cfg.key_prefix .. "task:" .. id
-end
-
-
-local function read_part(file)
-    return file and assert(require("wtt.sys").read_file(file.path)) or nil
-end
-
-
-local function post_result(req)
-    web.require_worker(req)
-    local id = req.params.id
-    if not tasks.is_task_id(id) then
-        abort(404, "not_found", "no such task")
-    end
-    local claim = req.form.claim
-    if type(claim) ~= "string" or not claim:match("^%d+$") or #claim > 20 then
-        abort(400, "bad_request", "form field 'claim' (the claim token) is required")
-    end
-    local mfile, nfile, pfile = one_file(req, "midi"), one_file(req, "notes"),
-                                one_file(req, "posteriors")
-    if not mfile and not nfile then
-        abort(400, "bad_request", "expected a 'midi' and/or 'notes' part")
-    end
-    local q = web.queue()
-    local t, gerr = q:get(id)
-    if not t then
-        if gerr then
-            web.unavailable("queue", gerr)
-        end
-        abort(404, "not_found", "no such task")
-    end
-    if t.claim ~= claim then
-        abort(409, "stale_claim", "the claim token is not the task's current "
-              .. "claim (the task was reaped or re-claimed)")
-    end
-    -- Validate everything before writing anything.
-    local mbytes, nbytes, pbytes = read_part(mfile), read_part(nfile), read_part(pfile)
-    if mbytes then
-        local ok, err = midi.validate(mbytes)
-        if not ok then
-            abort(422, "invalid_midi", tostring(err))
-        end
-    end
-    local n_notes
-    if nbytes then
-        local ok, doc = pcall(json.decode, nbytes)
-        if not ok or type(doc) ~= "table" then
-            abort(422, "invalid_notes", "notes must be a JSON object")
-        end
-        if type(doc.notes) == "table" then
-            n_notes = #doc.notes
-        end
-    end
-    if pbytes and pbytes:sub(1, 6) ~= "\147NUMPY" then
-        abort(422, "invalid_posteriors", "posteriors must be a .npy file")
-    end
-    -- Content-derived names: a replay of the same bytes maps to the same
-    -- files, so a retried POST stores nothing twice.
-    local names, created = {}, {}
-    local function put(kind, bytes, ext)
-        if not bytes then
-            return
-        end
-        local name = media.content_name(id .. ":" .. kind, bytes, ext)
-        if not media.exists(name) then
-            local ok, err = media.write(name, bytes)
-            if not ok then
-                for _, c in ipairs(created) do
-                    media.remove(c)
-                end
-                error("cannot store the result: " .. tostring(err))
-            end
-            created[#created + 1] = name
-        end
-        names[kind] = name
-    end
-    put("midi", mbytes, "mid")
-    put("notes", nbytes, "json")
-    put("posteriors", pbytes, "npy")
-    local fp = pg.sha256hex((names.midi or "") .. "|" .. (names.notes or "")
-                            .. "|" .. (names.posteriors or ""))
-    local uploads = json.encode({ midi = names.midi, notes = names.notes,
-                                  posteriors = names.posteriors,
-                                  n_notes = n_notes, claim = claim })
-    local r = conn.redis()
-    local res, err = r:eval(STORE, { task_key(id) }, { claim, fp, uploads })
-    if not res then
-        for _, c in ipairs(created) do
-            media.remove(c)
-        end
-        web.unavailable("queue", err)
-    end
-    local code = res[1]
-    if code == 1 or code == 2 then
-        return 200, { stored = code == 1, replay = code == 2, midi = names.midi,
-                      notes = names.notes, posteriors = names.posteriors,
-                      n_notes = n_notes }
-    end
-    for _, c in ipairs(created) do
-        media.remove(c)
-    end
-    if code == -1 then
-        abort(404, "not_found", "no such task")
-    elseif code == -2 then
-        abort(409, "stale_claim", "the claim token is not the task's current claim")
-    elseif code == -3 then
-        local existing = res[2] ~= "" and json.decode(res[2]) or nil
-        return web.error(req, 409, "result_exists",
-            "a different result is already stored for this task", { result = existing })
-    end
-    abort(409, "not_processing", "the task is " .. tostring(res[2]) .. ", not processing")
-end
-
-
 ---------------------------------------------------------------- retune
 
 local function retune(req)
@@ -502,73 +333,6 @@ local function retune(req)
 end
 
 
----------------------------------------------------------------- metrics
-
-local INFO_SECTIONS = { "server", "clients", "memory", "stats" }
-local INFO_KEYS = {
-    server = { redis_version = true, uptime_in_seconds = true, redis_mode = true },
-    clients = { connected_clients = true, blocked_clients = true,
-                pubsub_clients = true },
-    memory = { used_memory = true, used_memory_human = true, maxmemory = true,
-               maxmemory_policy = true, mem_fragmentation_ratio = true },
-    stats = { total_commands_processed = true, instantaneous_ops_per_sec = true,
-              pubsub_channels = true, pubsub_patterns = true,
-              evicted_keys = true, rejected_connections = true },
-}
-
-local function metrics(req)
-    local out = { redis = {}, plugins = {} }
-    local q, qerr = conn.queue()
-    if q then
-        local ok, stats, serr = pcall(q.stats, q)
-        out.queue = ok and stats or json.null
-        if not ok or not stats then
-            out.queue_error = tostring(ok and serr or stats)
-        end
-        local wok, workers = pcall(q.workers, q)
-        if wok and type(workers) == "table" then
-            out.workers = workers
-            out.workers_alive = #workers
-        end
-    else
-        out.queue_error = tostring(qerr)
-    end
-    local r = conn.redis()
-    for _, section in ipairs(INFO_SECTIONS) do
-        local text = r and r:call("INFO", section)
-        if type(text) == "string" and text:find(":", 1, true) then
-            local s = {}
-            for k, v in text:gmatch("([%w_]+):([^\r\n]*)") do
-                if INFO_KEYS[section][k] then
-                    s[k] = tonumber(v) or v
-                end
-            end
-            out.redis[section] = s
-        end
-    end
-    local ok, plugins = pcall(require, "wtt.plugins")
-    if ok then
-        for _, p in ipairs(plugins.list()) do
-            out.plugins[#out.plugins + 1] = { name = p.name, version = p.version }
-        end
-    end
-    if #out.plugins == 0 then
-        out.plugins = nil
-    end
-    local db = conn.pg()
-    if db then
-        local rows = db:read("SELECT status, count(*) AS n FROM audio_midi GROUP BY status")
-        if rows then
-            out.db = {}
-            for _, row in ipairs(rows) do
-                out.db[row.status] = row.n
-            end
-        end
-    end
-    return 200, out
-end
-
-
 local JSON_BODY = { body = "raw" }
 
 return {
@@ -579,8 +343,4 @@ return {
     { "GET", "/transcribe/midi/:id/", get_midi },
     { "GET", "/transcribe/notes/:id/", get_notes },
     { "POST", "/transcribe/retune/:id/", retune, JSON_BODY },
-    { "POST", "/transcribe/_result/:id/", post_result,
-      { body = "form", max_body = cfg.max_result, max_file = cfg.max_result } },
-    { "GET", "/transcribe/metrics/", metrics },
-    { "GET", "/media/*name", get_media },
 }

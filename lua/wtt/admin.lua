@@ -74,11 +74,12 @@ local function version(req)
 end
 
 
+-- `auth`: the token is checked before any body is read (lua/wtt/server.lua).
 _M.routes = {
-    { "POST", "/_admin/reload", reload, { body = "raw" } },
-    { "GET", "/_admin/reload", record },
-    { "POST", "/_admin/rollback", rollback, { body = "raw" } },
-    { "GET", "/_admin/version", version },
+    { "POST", "/_admin/reload", reload, { body = "raw", auth = authorize } },
+    { "GET", "/_admin/reload", record, { auth = authorize } },
+    { "POST", "/_admin/rollback", rollback, { body = "raw", auth = authorize } },
+    { "GET", "/_admin/version", version, { auth = authorize } },
 }
 
 

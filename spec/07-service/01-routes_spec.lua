@@ -174,6 +174,46 @@ describe("service routes #redis #pg", function()
         end)
     end)
 
+    describe("the original clients' paths (no trailing slash)", function()
+        it("answer 308 to the canonical path, query kept; following it "
+           .. "gives the answer", function()
+            local id = uploaded()
+            for _, what in ipairs({ "status", "midi" }) do
+                local bare = "/transcribe/" .. what .. "/" .. id
+                local res = e.srv:json("GET", bare .. "?a=1&b=x%20y")
+                assert.equal(308, res.status, res.body)
+                assert.equal(bare .. "/?a=1&b=x%20y", res.headers.location)
+                local followed = e.srv:json("GET", bare, { follow = true })
+                local direct = e.srv:json("GET", bare .. "/")
+                assert.equal(direct.status, followed.status)
+                assert.equal(direct.json.status, followed.json.status)
+                assert.equal(direct.json.error, followed.json.error)
+            end
+            assert.equal("pending", e.srv:json("GET", "/transcribe/status/"
+                .. id, { follow = true }).json.status)
+        end)
+
+        it("keep the method and the body: POST is redirected with 308, "
+           .. "not turned into a GET", function()
+            local id = uploaded()
+            local res = e.srv:json("POST", "/transcribe/generate", {
+                headers = { ["Content-Type"] = "application/json" },
+                body = json.encode({ audio_midi_id = id }) })
+            assert.equal(308, res.status, res.body)
+            assert.equal("/transcribe/generate/", res.headers.location)
+            res = e.srv:json("POST", "/transcribe/generate", {
+                headers = { ["Content-Type"] = "application/json" },
+                body = json.encode({ audio_midi_id = id }), follow = true })
+            assert.equal(202, res.status, res.body)
+            assert.equal(res.json.task_id, e:row(id).task_id)
+        end)
+
+        it("do not turn an unknown path into a redirect", function()
+            assert_error(e.srv:json("GET", "/transcribe/nothing/here"), 404)
+            assert_error(e.srv:json("GET", "/transcribe/status"), 404)
+        end)
+    end)
+
     describe("/media/ (H5)", function()
         it("needs the worker token", function()
             local id = uploaded()

@@ -1,5 +1,6 @@
---- Helpers the service routes share: dependency access that answers 503,
--- the worker token check, and JSON error bodies with extra fields.
+--- Helpers the service routes share (routes/transcribe.lua, worker.lua,
+-- metrics.lua): dependency access that answers 503, the worker token
+-- check, multipart parts, and JSON error bodies with extra fields.
 
 local http = require "wtt.http"
 local httpd = require "wtt.core.http_server"
@@ -49,7 +50,9 @@ function _M.queue()
 end
 
 
---- Aborts with 401 unless the request carries the worker token.
+--- Aborts with 401 unless the request carries the worker token. Worker
+-- routes give it as their `auth` option, so it runs before any body is
+-- read (lua/wtt/server.lua).
 function _M.require_worker(req)
     local token = config.get().worker_token
     local auth = req:header("Authorization") or ""
@@ -62,6 +65,23 @@ function _M.require_worker(req)
         http.abort(401, "unauthorized", "missing or wrong worker token",
                    { ["WWW-Authenticate"] = "Bearer" })
     end
+end
+
+
+--- The one uploaded file of multipart field `field`, or nil; aborts with
+-- 400 when the field has more than one part.
+function _M.one_file(req, field)
+    local found
+    for _, f in ipairs(req.files) do
+        if f.field == field then
+            if found then
+                http.abort(400, "bad_request",
+                           "more than one '" .. field .. "' part")
+            end
+            found = f
+        end
+    end
+    return found
 end
 
 

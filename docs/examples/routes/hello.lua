@@ -1,4 +1,5 @@
 -- The example route of docs/routes.md: captures, query and JSON bodies.
+-- An example, not a product route: copy it into routes/ to serve it.
 
 local http = require "wtt.http"
 
