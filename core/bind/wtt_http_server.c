@@ -2097,9 +2097,9 @@ wtt_http_serve(const struct wtt_http_config *c)
     snprintf(threads, sizeof(threads), "%d", c->threads);
     wtt_log(WTT_LOG_INFO, "serve.listening", "url", url, "threads", threads,
             "routes", wtt_vm_paths()->routes_dir, NULL);
-    /* The result subscriber runs beside the server (design section 1)
-     * unless WTT_SUBSCRIBER=off; without DATABASE_URL it has nothing to
-     * record into and is not started. */
+    /* The result subscriber runs beside the server (docs/system-design.md
+     * section 1) unless WTT_SUBSCRIBER=off; without DATABASE_URL it has
+     * nothing to record into and is not started. */
     if (getenv("DATABASE_URL") != NULL
         && strcmp(wtt_env("WTT_SUBSCRIBER", "on"), "off") != 0)
     {
