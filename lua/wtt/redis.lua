@@ -10,7 +10,7 @@
 --
 -- Runtime failures return `nil, err`; wrong argument types raise. A client
 -- owns one connection and must stay in the Lua state (thread) that made it.
--- The C half is `wtt.core.redis` (core/wtt_redis.c); docs/redis.md has the
+-- The C half is `wtt.core.redis` (core/bind/wtt_redis.c); docs/redis.md has the
 -- whole contract.
 
 local core = require "wtt.core.redis"

@@ -288,7 +288,7 @@ local function wants(outputs, name)
 end
 
 
--- Audio errors that no retry will fix (see core/wtt_audio.c).
+-- Audio errors that no retry will fix (see core/bind/wtt_audio.c).
 local function bad_audio(err)
     return (err:match("^open failed") or err:match("^decode failed")
             or err:match("^probe failed") or err:match("unsupported format"))

@@ -1,6 +1,6 @@
--- Specs for the wtt.http_client C module (core/wtt_http_client.c), run inside the
--- wtt VM (`wtt spec`) against a small Python 3 stdlib HTTP server that this
--- file writes to a temp file and starts on a free port of 127.0.0.1.
+-- Specs for the wtt.http_client C module (core/bind/wtt_http_client.c), run
+-- inside the wtt VM (`wtt spec`) against a small Python 3 stdlib HTTP server
+-- that this file writes to a temp file and starts on a free port of 127.0.0.1.
 
 local httpc = require "wtt.http_client"
 

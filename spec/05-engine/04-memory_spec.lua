@@ -1,8 +1,8 @@
 -- Posteriorgrams beyond the memory budget go to a temporary file and are
--- read back through a row cache (core/wtt_rows.c). Whatever the budget, the
--- posteriorgrams and the notes must be the same to the bit: the file path is
--- the one every long recording takes, and the goldens only cover short clips
--- that stay in memory.
+-- read back through a cache (core/engine/wtt_frame_store.c). Whatever the
+-- budget, the posteriorgrams and the notes must be the same to the bit: the
+-- file path is the one every long recording takes, and the goldens only
+-- cover short clips that stay in memory.
 
 local model = require "wtt.model"
 local sys = require "wtt.sys"
