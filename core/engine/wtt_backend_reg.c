@@ -5,6 +5,9 @@
  */
 #include "wtt_backend_reg.h"
 #include "wtt_backend_cpu.h"
+#ifdef WTT_USE_CUDA
+#include "wtt_backend_cuda.h"
+#endif
 
 #include <string.h>
 
