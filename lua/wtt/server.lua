@@ -1,4 +1,5 @@
---- The dispatcher each serving thread runs (called from core/wtt_http.c).
+--- The dispatcher each serving thread runs (called from
+-- core/bind/wtt_http_server.c).
 --
 -- `new(files, generation)` builds the app of one generation and returns the
 -- dispatch function. For every request C calls
@@ -21,6 +22,8 @@ local json = require "wtt.json"
 local httpd = require "wtt.core.http_server"
 
 local type = type
+local pairs = pairs
+local ipairs = ipairs
 local xpcall = xpcall
 local getmetatable = getmetatable
 local traceback = debug.traceback
