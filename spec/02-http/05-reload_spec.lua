@@ -6,6 +6,7 @@ local sys = require "wtt.sys"
 return {
     { "GET", "/version", function() return 200, { v = 1 } end },
     { "GET", "/version/slow", function()
+        sys.write_file(os.getenv("WTT_SPEC_MARK_DIR") .. "/slow-started", "1")
         sys.sleep(1)
         return 200, { v = 1 }
     end },
@@ -81,7 +82,10 @@ describe("wtt serve: hot reload #http", function()
         local conn = assert(sys.tcp_connect("127.0.0.1", srv.port))
         conn:send("GET /version/slow HTTP/1.1\r\nHost: x\r\n"
                   .. "Connection: close\r\n\r\n")
-        sys.sleep(0.2)
+        -- Reload only once the V1 handler runs.
+        assert.truthy(helpers.eventually(function()
+            return sys.exists(srv.dir .. "/slow-started")
+        end, 5), "the slow request never reached its handler")
         assert(sys.write_file(file, V2))
         assert.equal(200, srv:admin("POST", "/_admin/reload").status)
         local out = conn:recv_all(5)

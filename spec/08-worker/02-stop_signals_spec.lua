@@ -3,6 +3,7 @@
 
 local sys = require "wtt.sys"
 local runtime = require "wtt.runtime"
+local helpers = require "spec.support.server"
 
 describe("sys.trap and sys.signaled #redis", function()
     after_each(function()
@@ -42,12 +43,23 @@ describe("sys.trap and sys.signaled #redis", function()
        function()
         sys.trap("USR1")
         local script = os.tmpname()
-        assert(sys.write_file(script, "require('wtt.sys').sleep(30)"))
+        local up = script .. ".up"
+        assert(sys.write_file(script, ("local sys = require('wtt.sys') "
+            .. "sys.write_file(%q, 'up') sys.sleep(30)"):format(up)))
         local pid = assert(sys.spawn({ runtime.exe, "run", script }))
-        sys.sleep(0.2)
+        -- Signal it once it runs its script (exec done, state built).
+        local started = helpers.eventually(function()
+            return sys.exists(up)
+        end, 10)
         sys.kill(pid, "USR1")
         local how, sig = sys.wait(pid, 5)
+        if not how then
+            sys.kill(pid, "KILL")
+            sys.wait(pid, 5)
+        end
         os.remove(script)
+        os.remove(up)
+        assert.truthy(started, "the child never ran its script")
         assert.equal("signaled", how)
         assert.equal(10, sig)                  -- SIGUSR1 on Linux
         assert.is_false((sys.signaled("USR1")))
