@@ -10,12 +10,16 @@
 -- removed (results_ack). A subscriber killed at any point loses nothing; at
 -- worst an id is recorded twice, which is a no-op.
 --
--- Updates are idempotent and monotonic per task: pending -> processing ->
--- completed | failed, terminal states are final. Every UPDATE carries
--- `WHERE task_id = $1 AND status IN (...)`, so a late `claimed` or
--- `progress`, a duplicate `completed`, or a `failed` after `completed`
--- changes nothing. Events for a task id that is no longer the row's
--- (the row was re-generated) match no row.
+-- Updates are idempotent and monotonic per task, ordered by run: the
+-- row's `task_claim` (migration 003) holds the claim counter of the last
+-- run it recorded, and every event or hash carries its own. An update for
+-- claim c applies to a row with a lower task_claim (a newer run wins, even
+-- over a terminal row: a requeued dead letter starts a new run, so its row
+-- leaves `failed`), and to a row with the same task_claim only while that
+-- row is pending or processing. So a late `claimed` or `progress` of an
+-- older run, a duplicate `completed`, or a `failed` after `completed`
+-- changes nothing. Events for a task id that is no longer the row's (the
+-- row was re-generated) match no row.
 --
 -- Every tick (WTT_SUBSCRIBER_TICK_S) drains again (poll fallback), and
 -- every WTT_RECONCILE_INTERVAL_S the reconciler runs (lua/wtt/reconciler.lua).
@@ -33,6 +37,25 @@ local _M = {}
 local mt = { __index = _M }
 
 local PROGRESS_EVERY_S = 0.5
+
+
+-- The WHERE clause of an update for the run whose claim is parameter $n
+-- (NULL: an event of a version that sent none, taken as the row's run).
+local function newer_run(n)
+    local c = "COALESCE($" .. n .. "::bigint, task_claim)"
+    return "(task_claim < " .. c .. " OR (task_claim = " .. c
+           .. " AND status IN ('pending', 'processing')))"
+end
+
+
+-- The claim counter as a query parameter (digits only), or NULL.
+local function claim_param(v)
+    v = tostring(v or "")
+    if v:match("^%d+$") and #v <= 18 then
+        return v
+    end
+    return pg.null
+end
 
 
 local function decode(s)
@@ -132,21 +155,36 @@ function _M.record_hash(self, id, t)
             "UPDATE audio_midi SET status = 'completed', midi_path = $2, "
             .. "notes_path = $3, posteriors_path = $4, note_count = $5, "
             .. "duration_s = COALESCE($6, duration_s), provenance = $7::jsonb, "
-            .. "error_message = NULL "
-            .. "WHERE task_id = $1 AND status IN ('pending', 'processing')",
+            .. "error_message = NULL, "
+            .. "task_claim = COALESCE($8::bigint, task_claim) "
+            .. "WHERE task_id = $1 AND " .. newer_run(8),
             id, name_or_null(up.midi, res.midi), name_or_null(up.notes, res.notes),
-            name_or_null(up.posteriors, res.posteriors), n_notes, duration, prov)
+            name_or_null(up.posteriors, res.posteriors), n_notes, duration, prov,
+            claim_param(t.claim))
     elseif t.status == "failed" then
         local msg = t.error
         if type(msg) ~= "string" or msg == "" then
             msg = "failed"
         end
         n, err, state = db:exec(
-            "UPDATE audio_midi SET status = 'failed', error_message = $2 "
-            .. "WHERE task_id = $1 AND status IN ('pending', 'processing')",
-            id, msg:sub(1, 2000))
+            "UPDATE audio_midi SET status = 'failed', error_message = $2, "
+            .. "task_claim = COALESCE($3::bigint, task_claim) "
+            .. "WHERE task_id = $1 AND " .. newer_run(3),
+            id, msg:sub(1, 2000), claim_param(t.claim))
+    elseif t.status == "pending" or t.status == "processing" then
+        -- A requeued dead letter (its id joins task:results): a new run,
+        -- so only a row of an older run moves. The hash may be further on
+        -- by now (claimed): then the row says so.
+        local c = claim_param(t.claim)
+        if c == pg.null then
+            return true
+        end
+        n, err, state = db:exec(
+            "UPDATE audio_midi SET status = $2, error_message = NULL, "
+            .. "progress = NULL, task_claim = $3::bigint "
+            .. "WHERE task_id = $1 AND task_claim < $3::bigint",
+            id, t.status, c)
     else
-        -- Not terminal (requeued since it was listed): nothing to record.
         return true
     end
     if not n then
@@ -190,11 +228,15 @@ function _M.drain(self)
 end
 
 
-function _M.on_claimed(self, id)
+function _M.on_claimed(self, id, claim)
     local db = self:db()
     if db then
-        db:exec("UPDATE audio_midi SET status = 'processing' "
-                .. "WHERE task_id = $1 AND status = 'pending'", id)
+        db:exec("UPDATE audio_midi SET status = 'processing', "
+                .. "task_claim = COALESCE($2::bigint, task_claim) "
+                .. "WHERE task_id = $1 AND (task_claim < "
+                .. "COALESCE($2::bigint, task_claim) OR (task_claim = "
+                .. "COALESCE($2::bigint, task_claim) AND status = 'pending'))",
+                id, claim_param(claim))
     end
 end
 
@@ -211,6 +253,7 @@ function _M.on_progress(self, id, payload)
     if not done or not total then
         return
     end
+    local claim = claim_param(decode(payload).claim)
     local now = sys.now()
     local last = self.last_progress[id]
     if last and now - last < PROGRESS_EVERY_S and done < total then
@@ -225,9 +268,10 @@ function _M.on_progress(self, id, payload)
     self.last_progress[id] = now
     local db = self:db()
     if db then
-        db:exec("UPDATE audio_midi SET status = 'processing', progress = $2 "
-                .. "WHERE task_id = $1 AND status IN ('pending', 'processing')",
-                id, string.format("%d/%d", done, total))
+        db:exec("UPDATE audio_midi SET status = 'processing', progress = $2, "
+                .. "task_claim = COALESCE($3::bigint, task_claim) "
+                .. "WHERE task_id = $1 AND " .. newer_run(3),
+                id, string.format("%d/%d", done, total), claim)
     end
 end
 
@@ -238,7 +282,7 @@ function _M.on_message(self, channel, payload)
     if channel == q:channel("task:claimed") then
         local id = _M.id_of(payload)
         if id then
-            self:on_claimed(id)
+            self:on_claimed(id, decode(payload).claim)
         end
     elseif channel == q:channel("task:completed")
         or channel == q:channel("task:failed") then
