@@ -16,9 +16,12 @@
  * once per window before it reads the outputs; the CPU backend computes in
  * `compute` and has nothing to wait for.
  *
- * Ownership: `compute` writes n->out and may (re)allocate its buffer and
- * n->scratch; the planner releases them with `buffer_free` and
- * n->scratch_free when it frees the model. A backend is used by one thread
+ * Ownership: `compute` writes n->out and may (re)allocate its buffer (with
+ * memory `buffer_free` releases) and n->scratch; the planner releases them
+ * with `buffer_free` and n->scratch_free when it frees the model. Inputs a
+ * node reads are either other nodes' outputs on the same backend, the fed
+ * input, or constants the planner staged in the backend's memory: a
+ * backend never sees host pointers unless it is the host's. A backend is used by one thread
  * per node copy at a time: the planner gives each worker its own nodes.
  */
 #ifndef WTT_BACKEND_H
@@ -41,6 +44,17 @@ struct wtt_backend {
      * buffer_free; NULL when memory runs out. */
     void *(*buffer_alloc)(size_t bytes);
     void  (*buffer_free)(void *p);
+
+    /* Copies `bytes` from host memory `src` into this backend's buffer
+     * memory at `dst` (set), or from the backend's `src` to host `dst`
+     * (get). Returns 0, or -1 with a static reason in *err. The planner
+     * moves each window in and its outputs out with these, and stages the
+     * constants a run reads into the backend's memory at load time when
+     * the backend is not the host's. */
+    int   (*buffer_set)(void *dst, const void *src, size_t bytes,
+                        const char **err);
+    int   (*buffer_get)(void *dst, const void *src, size_t bytes,
+                        const char **err);
 
     /* Runs node `n`: reads n->src[] and the node's parameters, writes
      * n->out (setting its shape, allocating it when needed). Returns 0, or

@@ -55,6 +55,9 @@ struct wtt_model {
     int                nodes_n;
     gnode_t           *g;
     struct wtt_node   *consts;      /* folded outputs, shared read-only */
+    /* Copies of the constants a run reads, in the run backend's memory;
+     * NULL when that backend is the host's (it reads consts directly). */
+    struct wtt_tensor *staged;
     int               *order;       /* topological order of all nodes */
     int                order_n;
     int                input_node;
@@ -621,7 +624,8 @@ topo_visit(struct wtt_model *m, int i, char *state, char *err, size_t errlen)
 }
 
 
-/* Points exec node i's sources at the right tensors. */
+/* Points exec node i's sources at the right tensors: constants staged in
+ * the run backend's memory once there are any (after folding). */
 static void
 wire(struct wtt_model *m, exec_t *x, int i)
 {
@@ -630,7 +634,13 @@ wire(struct wtt_model *m, exec_t *x, int i)
     n->nsrc = m->g[i].nin;
     for (int k = 0; k < n->nsrc; k++) {
         int j = m->g[i].in[k];
-        n->src[k] = m->g[j].is_const ? &m->consts[j].out : &x->nodes[j].out;
+        if (!m->g[j].is_const) {
+            n->src[k] = &x->nodes[j].out;
+        } else if (m->staged != NULL && x->nodes != m->consts) {
+            n->src[k] = &m->staged[j];
+        } else {
+            n->src[k] = &m->consts[j].out;
+        }
     }
 }
 
@@ -663,6 +673,46 @@ fold(struct wtt_model *m, char *err, size_t errlen)
         }
         /* A view of another constant is fine: constants never change. */
         g->is_const = 1;
+    }
+    return 0;
+}
+
+
+/* Copies every constant a run reads into the run backend's memory, when
+ * that backend is not the host's. */
+static int
+stage_consts(struct wtt_model *m, char *err, size_t errlen)
+{
+    const char *why = NULL;
+
+    if (m->be == m->host) {
+        return 0;
+    }
+    m->staged = wtt_calloc((size_t) m->nodes_n, sizeof(struct wtt_tensor));
+    for (int i = 0; i < m->nodes_n; i++) {
+        if (m->g[i].is_const || m->g[i].tmpl.op == WTT_OP_PLACEHOLDER) {
+            continue;
+        }
+        for (int k = 0; k < m->g[i].nin; k++) {
+            int                      j = m->g[i].in[k];
+            const struct wtt_tensor *c = &m->consts[j].out;
+            struct wtt_tensor       *t = &m->staged[j];
+            if (!m->g[j].is_const || t->data != NULL) {
+                continue;
+            }
+            if (tensor_new(m->be, t, c->dtype, c->rank, c->ne) != 0) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            if (m->be->buffer_set(t->data, c->data,
+                                  (size_t) wtt_tensor_nelem(c) * 4, &why)
+                != 0)
+            {
+                snprintf(err, errlen, "%s backend: staging '%s': %s",
+                         m->be->name, m->g[j].name, why);
+                return -1;
+            }
+        }
     }
     return 0;
 }
@@ -746,7 +796,12 @@ exec_run(struct wtt_model *m, exec_t *x, const float *item, char *err,
             atexit(prof_dump);
         }
     }
-    memcpy(x->input.data, item, sizeof(float) * m->in_size);
+    if (m->be->buffer_set(x->input.data, item, sizeof(float) * m->in_size,
+                          &why) != 0)
+    {
+        snprintf(err, errlen, "%s backend: input: %s", m->be->name, why);
+        return -1;
+    }
     for (int k = 0; k < m->order_n; k++) {
         int      i = m->order[k];
         uint64_t t0 = prof_on ? wtt_now_ns() : 0;
@@ -776,6 +831,7 @@ take_output(struct wtt_model *m, exec_t *x, int k, float *dst, char *err,
             size_t errlen)
 {
     const struct wtt_tensor *t = &x->nodes[m->out_node[k]].out;
+    const char              *why = NULL;
 
     if (t->dtype != WTT_F32
         || (size_t) wtt_tensor_nelem(t) != m->out_size[k])
@@ -785,7 +841,13 @@ take_output(struct wtt_model *m, exec_t *x, int k, float *dst, char *err,
                  m->out_size[k]);
         return -1;
     }
-    memcpy(dst, t->data, sizeof(float) * m->out_size[k]);
+    if (m->be->buffer_get(dst, t->data, sizeof(float) * m->out_size[k],
+                          &why) != 0)
+    {
+        snprintf(err, errlen, "%s backend: output '%s': %s", m->be->name,
+                 m->g[m->out_node[k]].name, why);
+        return -1;
+    }
     return 0;
 }
 
@@ -804,8 +866,12 @@ wtt_model_free(struct wtt_model *m)
         if (m->consts != NULL) {
             node_release(m->host, &m->consts[i]);
         }
+        if (m->staged != NULL) {
+            tensor_release(m->be, &m->staged[i]);
+        }
         free(m->g[i].name);
     }
+    free(m->staged);
     free(m->consts);
     free(m->g);
     free(m->order);
@@ -959,7 +1025,9 @@ wtt_model_load(const struct wtt_model_params *p, struct wtt_model **out,
             goto fail;
         }
     }
-    if (fold(m, err, errlen) != 0 || plan_backend(m, err, errlen) != 0) {
+    if (fold(m, err, errlen) != 0 || plan_backend(m, err, errlen) != 0
+        || stage_consts(m, err, errlen) != 0)
+    {
         goto fail;
     }
 

@@ -8,6 +8,7 @@
 #include "wtt_backend_cpu.h"
 
 #include <stddef.h>
+#include <string.h>
 
 typedef int (*kernel_fn)(struct wtt_node *n, const char **err);
 
@@ -71,6 +72,15 @@ cpu_compute(struct wtt_node *n, const char **err)
 }
 
 
+/* Host memory both ways: a copy. */
+static int
+cpu_buffer_copy(void *dst, const void *src, size_t bytes, const char **err)
+{
+    memcpy(dst, src, bytes);
+    return 0;
+}
+
+
 static int
 cpu_sync(const char **err)
 {
@@ -83,6 +93,8 @@ const struct wtt_backend wtt_backend_cpu = {
     .supports_op  = cpu_supports_op,
     .buffer_alloc = wtt_cpu_buffer_alloc,
     .buffer_free  = wtt_cpu_buffer_free,
+    .buffer_set   = cpu_buffer_copy,
+    .buffer_get   = cpu_buffer_copy,
     .compute      = cpu_compute,
     .sync         = cpu_sync,
 };

@@ -1,8 +1,10 @@
 /*
  * test_backend.c: the backend registry, the CPU backend's op table, and the
  * planner reaching kernels only through the table it was given: a wrapping
- * backend sees every node and one sync per item and gives the CPU's bits; a
- * backend that lacks an op is refused at load, naming backend, op and node.
+ * backend (not the host's, so constants are staged into its memory and every
+ * window goes in and out through buffer_set/get) sees every node and one
+ * sync per item and gives the CPU's bits; a backend that lacks an op is
+ * refused at load, naming backend, op and node.
  */
 #include "test.h"
 #include "wtt_backend_cpu.h"
@@ -27,6 +29,7 @@ test_backend_registry(void)
         const struct wtt_backend *b = wtt_backend_get(i);
         ASSERT(b->name != NULL && b->supports_op != NULL
                && b->buffer_alloc != NULL && b->buffer_free != NULL
+               && b->buffer_set != NULL && b->buffer_get != NULL
                && b->compute != NULL && b->sync != NULL);
         ASSERT(wtt_backend_find(b->name) == b);
     }
@@ -59,13 +62,29 @@ test_backend_cpu_ops(void)
 
 
 /* A backend that hands every node to the CPU and counts what it is given. */
-static int n_compute, n_sync;
+static int n_compute, n_sync, n_set, n_get;
 
 static int
 count_compute(struct wtt_node *n, const char **err)
 {
     n_compute++;
     return wtt_backend_cpu.compute(n, err);
+}
+
+
+static int
+count_set(void *dst, const void *src, size_t bytes, const char **err)
+{
+    n_set++;
+    return wtt_backend_cpu.buffer_set(dst, src, bytes, err);
+}
+
+
+static int
+count_get(void *dst, const void *src, size_t bytes, const char **err)
+{
+    n_get++;
+    return wtt_backend_cpu.buffer_get(dst, src, bytes, err);
 }
 
 
@@ -114,6 +133,8 @@ test_backend_planner(void)
     counting.name = "counting";
     counting.compute = count_compute;
     counting.sync = count_sync;
+    counting.buffer_set = count_set;
+    counting.buffer_get = count_get;
     partial.name = "partial";
     partial.supports_op = no_sigmoid;
 
@@ -127,12 +148,13 @@ test_backend_planner(void)
         return 1;
     }
     ASSERT_STR_EQ(wtt_model_backend(cpu), "cpu");
-    n_compute = n_sync = 0;
+    n_compute = n_sync = n_set = n_get = 0;
     wrapped = load_on(&counting, err, sizeof(err));
     ASSERT(wrapped != NULL);
     ASSERT_STR_EQ(wtt_model_backend(wrapped), "counting");
     ASSERT(n_sync == 1);             /* the warm-up item */
     ASSERT(n_compute > 0);
+    ASSERT(n_set > 1);               /* staged constants, then the item */
 
     in = wtt_model_input_size(cpu);
     ASSERT(in == WTT_WINDOW_SAMPLES);
@@ -145,15 +167,18 @@ test_backend_planner(void)
         y[0][k] = calloc(2 * out[k], sizeof(float));
         y[1][k] = calloc(2 * out[k], sizeof(float));
     }
-    n_compute = n_sync = 0;
+    n_compute = n_sync = n_set = n_get = 0;
     if (wtt_model_run(cpu, x, 2, y[0], err, sizeof(err)) != 0
         || wtt_model_run(wrapped, x, 2, y[1], err, sizeof(err)) != 0)
     {
         fprintf(stderr, "run: %s\n", err);
         goto done;
     }
-    if (n_sync != 2 || n_compute == 0 || n_compute % 2 != 0) {
-        fprintf(stderr, "sync %d, compute %d\n", n_sync, n_compute);
+    if (n_sync != 2 || n_compute == 0 || n_compute % 2 != 0
+        || n_set != 2 || n_get != 6)
+    {
+        fprintf(stderr, "sync %d, compute %d, set %d, get %d\n", n_sync,
+                n_compute, n_set, n_get);
         goto done;
     }
     for (int k = 0; k < 3; k++) {
