@@ -97,14 +97,14 @@ describe("worker and admin routes: authentication before the body #http",
         it("answers 401 to a declared " .. length / MiB .. " MiB body "
            .. "without the token before any of it is sent: " .. path,
            function()
+            -- Only the headers go out: any answer at all is one that did
+            -- not wait for the body (a server that waits sends nothing
+            -- before recv_all gives up).
             local conn = assert(sys.tcp_connect("127.0.0.1", srv.port))
-            local t0 = sys.now()
             conn:send(head(path, {}, length))
             local out = conn:recv_all(5)
-            local took = sys.now() - t0
             conn:close()
             assert.equal(401, helpers.status_of(out or ""), out)
-            assert.is_true(took < 3, "answered after " .. took .. " s")
         end)
     end
 
