@@ -61,7 +61,11 @@ describe("infrastructure faults #redis #pg", function()
         end, 20), "two tasks never ran at once" .. env:logs())
 
         env.rsrv:kill()                      -- SIGKILL: no final fsync
-        sys.sleep(1)
+        -- Restart once the service has seen Redis gone (readiness fails).
+        assert.truthy(support.eventually(function()
+            local res = env:http("GET", "/readyz", { timeout = 2 })
+            return res and res.status == 503
+        end, 10), "web never saw Redis down" .. env:logs())
         env.rsrv:restart()                   -- same port, replays the AOF
 
         -- Every row completes (reconciler, reaper, retries as needed).
