@@ -16,7 +16,6 @@
 local support = require "spec.support.faults"
 local core = require "wtt.core.redis"
 local json = require "wtt.json"
-local sys = require "wtt.sys"
 
 describe("Q3: an id in task:processing without a deadline #redis #pg",
          function()
@@ -108,8 +107,18 @@ describe("Q3: an id in task:processing without a deadline #redis #pg",
                    and env.r:call("LLEN", proc) == 0
         end, 10), "orphans not requeued" .. env:logs())
         assert.is_true(redis_ms() >= t0 + support.VT_MS)
-        -- Let every reaper run many more times: still one entry each.
-        sys.sleep(support.VT_MS / 1000 + 1)
+        -- Let every reaper run many more times: still one entry each. The
+        -- marker: a sentinel orphan with no hash (like C), planted now, has
+        -- been given a deadline and, after the timeout, dropped.
+        local d = string.format("%032x", 0xD4)
+        assert(env.r:call("LPUSH", proc, d))
+        assert.truthy(support.eventually(function()
+            return env.r:call("ZSCORE", time, d) ~= nil
+        end, 10), "the sentinel got no deadline" .. env:logs())
+        assert.truthy(support.eventually(function()
+            return env.r:call("ZSCORE", time, d) == nil
+                   and count("task:processing", d) == 0
+        end, 10), "the sentinel was not dropped" .. env:logs())
         for _, id in ipairs({ a, b }) do
             assert.equal(1, count("task:queue", id), id)
             assert.equal(0, count("task:processing", id), id)
