@@ -199,8 +199,20 @@ describe("more infrastructure faults #redis #pg", function()
             assert.equal("pending", row.status)
             assert.equal(tid, row.task_id)
             -- ... and nothing of the task reached Redis: no hash, no entry.
-            -- The reconciler keeps failing to enqueue while OOM lasts.
-            sys.sleep(1.2)
+            -- The reconciler keeps failing to enqueue while OOM lasts: two
+            -- more failed sweeps logged, then the absence is checked.
+            local function sweeps_failed()
+                local n = 0
+                for _ in env:serve_text():gmatch(
+                        "event=subscriber.reconcile_failed[^\n]*OOM") do
+                    n = n + 1
+                end
+                return n
+            end
+            local failed0 = sweeps_failed()
+            assert.truthy(support.eventually(function()
+                return sweeps_failed() >= failed0 + 2
+            end, 10), "no failed reconciler sweeps" .. env:logs())
             assert.equal(0, env.r:call("EXISTS", env:key("task:" .. tid)))
             for _, lane in ipairs({ "task:queue", "task:queue:priority",
                                     "task:processing", "task:failed" }) do
