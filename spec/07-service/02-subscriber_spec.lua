@@ -195,6 +195,7 @@ describe("subscriber and reconciler #redis #pg", function()
     end)
 
     it("answers 503 with Retry-After while Redis is down; the reconciler enqueues later (R3)", function()
+        if e.srv then e.srv:stop() end     -- setup's, or it would outlive us
         e.srv = helpers.serve({ env = e.env })
         local up = e:upload(S.wav(0.3))
         assert.equal(201, up.status, up.body)
