@@ -2,6 +2,7 @@
  * wtt_luax.c: helpers shared by the Lua bindings (see wtt_luax.h).
  */
 #include "wtt_luax.h"
+#include "wtt_util.h"
 
 #include <lauxlib.h>
 #include <string.h>
@@ -113,6 +114,33 @@ wtt_lua_opt_bool(lua_State *L, int idx, const char *name, int def)
     }
     lua_pop(L, 1);                                   /* */
     return b;
+}
+
+
+int
+wtt_lua_opt_table(lua_State *L, int idx)
+{
+    if (lua_isnoneornil(L, idx)) {
+        return 0;
+    }
+    luaL_checktype(L, idx, LUA_TTABLE);
+    return idx;
+}
+
+
+int
+wtt_lua_push_errno(lua_State *L, const char *op, const char *what, int err)
+{
+    char reason[128];
+
+    wtt_strerror(err, reason, sizeof(reason));
+    lua_pushnil(L);                                  /* nil */
+    if (what == NULL) {
+        lua_pushfstring(L, "%s failed: %s", op, reason);
+    } else {
+        lua_pushfstring(L, "%s failed: %s: %s", op, what, reason);
+    }                                                /* nil err */
+    return 2;
 }
 
 

@@ -1,7 +1,8 @@
 /*
  * wtt_luax.h: helpers shared by the Lua bindings: option tables read the
  * same way everywhere (house style 13: a wrong type or an unknown option is
- * a programming error and raises, naming the option).
+ * a programming error and raises, naming the option), the `nil, err` reply
+ * of an OS failure, and userdata classes.
  */
 #ifndef WTT_LUAX_H
 #define WTT_LUAX_H
@@ -25,6 +26,23 @@ const char *wtt_lua_opt_string(lua_State *L, int idx, const char *name,
 lua_Number wtt_lua_opt_number(lua_State *L, int idx, const char *name,
                               lua_Number def, lua_Number min, lua_Number max);
 int wtt_lua_opt_bool(lua_State *L, int idx, const char *name, int def);
+
+/*
+ * Index of the optional options table at `idx`, 0 when the argument is
+ * absent or nil (the `idx` the wtt_lua_opt_* readers take); raises when it
+ * is anything else. Stack unchanged.
+ */
+int wtt_lua_opt_table(lua_State *L, int idx);
+
+/*
+ * Pushes nil and "<op> failed: [<what>: ]<reason>", where reason is
+ * strerror(err) in lowercase (house style 14): the runtime-failure reply of
+ * a binding. `what` (a path, a name) may be NULL. Returns 2, so a binding
+ * can `return wtt_lua_push_errno(L, "open", path, errno);`.
+ * Stack: before [...], after [... nil err].
+ */
+int wtt_lua_push_errno(lua_State *L, const char *op, const char *what,
+                       int err);
 
 /*
  * Registers the metatable `name` of a userdata class (once per state):

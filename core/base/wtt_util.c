@@ -3,6 +3,7 @@
  */
 #include "wtt_util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -278,4 +280,189 @@ wtt_env_int(const char *name, long long def)
         return def;
     }
     return n;
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Error text
+ * ------------------------------------------------------------------------- */
+
+
+char *
+wtt_lowercase(const char *s, char *buf, size_t len)
+{
+    size_t i;
+
+    if (s == NULL) {
+        s = "unknown error";
+    }
+    for (i = 0; s[i] != '\0' && i + 1 < len; i++) {
+        buf[i] = (char) tolower((unsigned char) s[i]);
+    }
+    buf[i] = '\0';
+    return buf;
+}
+
+
+char *
+wtt_strerror(int err, char *buf, size_t len)
+{
+    char tmp[128];
+
+    /* The GNU strerror_r (_GNU_SOURCE) returns the text, in tmp or not. */
+    return wtt_lowercase(strerror_r(err, tmp, sizeof(tmp)), buf, len);
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Atomic file writes
+ * ------------------------------------------------------------------------- */
+
+
+/* fsyncs the directory that holds `path`. Returns 0, or -1 with errno. */
+static int
+sync_dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char       *dir;
+    int         fd, rc, saved;
+
+    if (slash == NULL) {
+        dir = wtt_strdup(".");
+    } else if (slash == path) {
+        dir = wtt_strdup("/");
+    } else {
+        dir = wtt_strndup(path, (size_t) (slash - path));
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0) {
+        return -1;
+    }
+    rc = fsync(fd);
+    saved = errno;
+    close(fd);
+    /* Some file systems cannot sync a directory at all: nothing to do. */
+    if (rc != 0 && (saved == EINVAL || saved == ENOTSUP)) {
+        rc = 0;
+    }
+    errno = saved;
+    return rc;
+}
+
+
+void
+wtt_atomic_abort(struct wtt_atomic_file *f)
+{
+    int saved = errno;
+
+    if (f->fd >= 0) {
+        close(f->fd);
+        f->fd = -1;
+    }
+    if (f->tmp != NULL) {
+        unlink(f->tmp);
+        free(f->tmp);
+        f->tmp = NULL;
+    }
+    free(f->path);
+    f->path = NULL;
+    errno = saved;
+}
+
+
+int
+wtt_atomic_open(struct wtt_atomic_file *f, const char *path)
+{
+    static const char suffix[] = ".tmp.XXXXXX";
+    struct stat       st;
+    mode_t            mode = 0644;
+    size_t            plen = strlen(path);
+
+    f->fd = -1;
+    f->path = wtt_strdup(path);
+    f->tmp = wtt_malloc(plen + sizeof(suffix));
+    memcpy(f->tmp, path, plen);
+    memcpy(f->tmp + plen, suffix, sizeof(suffix));
+
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        mode = st.st_mode & 07777;
+    }
+    f->fd = mkostemp(f->tmp, O_CLOEXEC);
+    if (f->fd < 0) {
+        free(f->tmp);            /* nothing was created: nothing to unlink */
+        f->tmp = NULL;
+        wtt_atomic_abort(f);
+        return -1;
+    }
+    if (fchmod(f->fd, mode) != 0) {
+        wtt_atomic_abort(f);
+        return -1;
+    }
+    return 0;
+}
+
+
+int
+wtt_atomic_write(struct wtt_atomic_file *f, const void *data, size_t len)
+{
+    const char *p = data;
+    ssize_t     n;
+
+    if (f->fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    while (len > 0) {
+        n = write(f->fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            wtt_atomic_abort(f);
+            return -1;
+        }
+        p += n;
+        len -= (size_t) n;
+    }
+    return 0;
+}
+
+
+int
+wtt_atomic_commit(struct wtt_atomic_file *f)
+{
+    int fd = f->fd, rc;
+
+    if (fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    if (fsync(fd) != 0) {
+        wtt_atomic_abort(f);
+        return -1;
+    }
+    f->fd = -1;
+    if (close(fd) != 0 || rename(f->tmp, f->path) != 0) {
+        wtt_atomic_abort(f);
+        return -1;
+    }
+    free(f->tmp);                /* renamed: nothing left to unlink */
+    f->tmp = NULL;
+    rc = sync_dir_of(f->path);
+    wtt_atomic_abort(f);         /* frees the path; keeps errno */
+    return rc;
+}
+
+
+int
+wtt_write_file_atomic(const char *path, const void *data, size_t len)
+{
+    struct wtt_atomic_file f;
+
+    if (wtt_atomic_open(&f, path) != 0 || wtt_atomic_write(&f, data, len) != 0)
+    {
+        return -1;
+    }
+    return wtt_atomic_commit(&f);
 }

@@ -1,6 +1,7 @@
 /*
  * wtt_util.h: small helpers shared by the core: allocation, time, hashing,
- * file reading and constant-time comparison.
+ * file reading, atomic file writing, error text and constant-time
+ * comparison.
  *
  * Allocation follows two rules (house style 16): wtt_malloc and friends abort
  * on out-of-memory, for small fixed-size objects where there is nothing
@@ -46,6 +47,55 @@ void wtt_sha256_hex(const void *data, size_t len, char hex[65]);
  * errno set. Files larger than `max` fail with EFBIG.
  */
 char *wtt_read_file(const char *path, size_t max, size_t *len);
+
+/*
+ * Atomic file writes: the bytes go to "<path>.tmp.XXXXXX" (a unique name in
+ * the same directory, so two writers never share it), which is fsync'd and
+ * renamed over `path`, and then the directory is fsync'd so the rename
+ * survives a crash. Readers see the old content or the new, never a mix.
+ * An existing regular file keeps its permission bits; a new one gets 0644.
+ *
+ * Every function returns 0, or -1 with errno set. After a failure of open,
+ * write or commit the temporary file is gone and `f` owns nothing; abort
+ * releases a file that is not committed (safe after a failure, or twice).
+ * A commit that fails only at the directory fsync has put the new content
+ * in place but cannot promise it survives a crash, and still returns -1.
+ *
+ *     struct wtt_atomic_file f;
+ *     if (wtt_atomic_open(&f, path) != 0
+ *         || wtt_atomic_write(&f, head, hlen) != 0
+ *         || wtt_atomic_write(&f, body, blen) != 0
+ *         || wtt_atomic_commit(&f) != 0)
+ *     {
+ *         report(path, errno);
+ *     }
+ */
+struct wtt_atomic_file {
+    int   fd;          /* -1 when not open */
+    char *tmp;         /* the temporary name (owned) */
+    char *path;        /* the final name (owned) */
+};
+
+int  wtt_atomic_open(struct wtt_atomic_file *f, const char *path);
+int  wtt_atomic_write(struct wtt_atomic_file *f, const void *data,
+                      size_t len);
+int  wtt_atomic_commit(struct wtt_atomic_file *f);
+void wtt_atomic_abort(struct wtt_atomic_file *f);
+
+/* The whole of `data` written to `path` atomically (open, write, commit).
+ * Returns 0, or -1 with errno set and no temporary file left behind. */
+int wtt_write_file_atomic(const char *path, const void *data, size_t len);
+
+/*
+ * Copies `s` into `buf` (`len` >= 1 bytes, truncated to fit, NUL ended) in
+ * lowercase: library messages in the shape of house style 14. NULL reads as
+ * "unknown error". Returns `buf`.
+ */
+char *wtt_lowercase(const char *s, char *buf, size_t len);
+
+/* strerror(err) in lowercase into `buf` (see wtt_lowercase); thread-safe.
+ * Returns `buf`. */
+char *wtt_strerror(int err, char *buf, size_t len);
 
 /*
  * Compares two byte strings in time that depends only on their lengths, not

@@ -26,7 +26,6 @@
 #include <sndfile.h>
 #include <soxr.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -110,19 +109,12 @@ set_err(char *err, size_t errlen, const char *fmt, ...)
 static const char *
 tidy_msg(const char *s, char *buf, size_t len)
 {
-    size_t i, n;
+    size_t n;
 
-    if (s == NULL) {
-        s = "unknown error";
-    }
-    if (strncmp(s, "Error : ", 8) == 0) {
+    if (s != NULL && strncmp(s, "Error : ", 8) == 0) {
         s += 8;
     }
-    for (i = 0; s[i] != '\0' && i < len - 1; i++) {
-        buf[i] = (char) tolower((unsigned char) s[i]);
-    }
-    buf[i] = '\0';
-    n = i;
+    n = strlen(wtt_lowercase(s, buf, len));
     while (n > 0 && (buf[n - 1] == '.' || buf[n - 1] == '\n'
                      || buf[n - 1] == ' '))
     {

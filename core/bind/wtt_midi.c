@@ -13,21 +13,19 @@
  * leaks nothing either.
  */
 #include "wtt_midi.h"
+#include "wtt_luax.h"
 #include "wtt_util.h"
 
 #include <lauxlib.h>
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 
 #define DEFAULT_TEMPO       120.0
@@ -1054,49 +1052,10 @@ l_encode(lua_State *L)
 }
 
 
-/* Writes all of `len` bytes. Returns 0, or -1 with errno. */
-static int
-write_all(int fd, const unsigned char *p, size_t len)
-{
-    ssize_t n;
-
-    while (len > 0) {
-        n = write(fd, p, len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return -1;
-        }
-        p += n;
-        len -= (size_t) n;
-    }
-    return 0;
-}
-
-
-/* Pushes nil, "write failed: <path>: <strerror>". Returns 2. */
-static int
-push_write_err(lua_State *L, const char *path, int e)
-{
-    char   reason[128];
-    size_t i;
-
-    snprintf(reason, sizeof(reason), "%s", strerror(e));
-    for (i = 0; reason[i] != '\0'; i++) {
-        reason[i] = (char) tolower((unsigned char) reason[i]);
-    }
-    lua_pushnil(L);
-    lua_pushfstring(L, "write failed: %s: %s", path, reason);
-    return 2;
-}
-
-
 /*
  * midi.write(path, notes [, opts]) -> true | nil, err. The file appears
- * whole or not at all: the bytes go to a temporary file in the same
- * directory, which is fsync'd and renamed over `path`. An existing file
- * keeps its permission bits; a new one gets 0644.
+ * whole or not at all (wtt_write_file_atomic): an existing file keeps its
+ * permission bits; a new one gets 0644.
  */
 static int
 l_write(lua_State *L)
@@ -1105,50 +1064,19 @@ l_write(lua_State *L)
     unsigned char *out;
     size_t         len;
     char           err[ERRLEN];
-    char          *tmp;
-    int            fd, e;
-    struct stat    st;
-    mode_t         mode = 0644;
+    int            rc, e;
 
     if (encode_args(L, 2, 3, &out, &len, err, sizeof(err)) != 0) {
         lua_pushnil(L);
         lua_pushfstring(L, "encode failed: %s", err);
         return 2;
     }
-
-    lua_pushfstring(L, "%s.tmp.XXXXXX", path);                /* .. tmpl */
-    tmp = wtt_strdup(lua_tostring(L, -1));
-    lua_pop(L, 1);
-
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-        mode = st.st_mode & 07777;
-    }
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        e = errno;
-        free(out);
-        free(tmp);
-        return push_write_err(L, path, e);
-    }
-    if (write_all(fd, out, len) != 0 || fchmod(fd, mode) != 0
-        || fsync(fd) != 0)
-    {
-        e = errno;
-        close(fd);
-        unlink(tmp);
-        free(out);
-        free(tmp);
-        return push_write_err(L, path, e);
-    }
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
-        e = errno;
-        unlink(tmp);
-        free(out);
-        free(tmp);
-        return push_write_err(L, path, e);
-    }
+    rc = wtt_write_file_atomic(path, out, len);
+    e = errno;
     free(out);
-    free(tmp);
+    if (rc != 0) {
+        return wtt_lua_push_errno(L, "write", path, e);
+    }
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -617,61 +617,64 @@ l_post_notes(lua_State *L)
 static int
 write_rows(void *ctx, const float *rows, size_t count)
 {
-    return fwrite(rows, sizeof(float) * WTT_POST_COLS, count, ctx) == count
-           ? 0 : -1;
+    return wtt_atomic_write(ctx, rows, count * WTT_POST_COLS * sizeof(float));
 }
 
 
-/* post:save(path) -> true | nil, err (written to a temp name, renamed). */
+/* Pushes nil, "save failed: <path>: <reason>". Returns 2. */
+static int
+push_save_err(lua_State *L, const char *path, const char *reason)
+{
+    lua_pushnil(L);
+    lua_pushfstring(L, "save failed: %s: %s", path, reason);
+    return 2;
+}
+
+
+/* post:save(path) -> true | nil, err: the .npy appears whole or not at all
+ * (wtt_atomic_*: a unique temporary name, fsync'd, renamed). */
 static int
 l_post_save(lua_State *L)
 {
-    post_ud    *p = luaL_checkudata(L, 1, POST_MT);
-    const char *path = luaL_checkstring(L, 2);
-    char        head[128], tmp[4096], err[4400];
-    int         hl;
-    float      *buf;
-    FILE       *f;
-    int         ok;
+    post_ud               *p = luaL_checkudata(L, 1, POST_MT);
+    const char            *path = luaL_checkstring(L, 2);
+    struct wtt_atomic_file f;
+    char                   head[10 + 128], err[256], reason[128];
+    int                    hl;
+    float                 *buf;
 
-    hl = snprintf(head, sizeof(head),
+    hl = snprintf(head + 10, sizeof(head) - 10,
                   "{'descr': '<f4', 'fortran_order': False, 'shape': "
                   "(%zu, %d), }", p->p.n_frames, WTT_POST_COLS);
     /* Pad with spaces so that magic + header is a multiple of 64. */
     while ((10 + hl + 1) % 64 != 0) {
-        head[hl++] = ' ';
+        head[10 + hl++] = ' ';
     }
-    head[hl++] = '\n';
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    head[10 + hl++] = '\n';
+    memcpy(head, "\x93NUMPY\x01\x00", 8);
+    head[8] = (char) (hl & 0xff);
+    head[9] = (char) (hl >> 8);
+
     buf = wtt_trymalloc(POST_CHUNK * WTT_POST_COLS * sizeof(float));
-    f = buf != NULL ? fopen(tmp, "wb") : NULL;
-    if (f == NULL) {
-        snprintf(err, sizeof(err), "%s: %s", tmp,
-                 buf == NULL ? "out of memory" : strerror(errno));
+    if (buf == NULL) {
+        return push_save_err(L, path, "out of memory");
+    }
+    if (wtt_atomic_open(&f, path) != 0
+        || wtt_atomic_write(&f, head, (size_t) (10 + hl)) != 0)
+    {
         free(buf);
-        lua_pushnil(L);
-        lua_pushfstring(L, "save failed: %s", err);
-        return 2;
+        return push_save_err(L, path,
+                             wtt_strerror(errno, reason, sizeof(reason)));
     }
-    snprintf(err, sizeof(err), "%s: write error", path);
-    ok = fwrite("\x93NUMPY\x01\x00", 1, 8, f) == 8
-         && fputc(hl & 0xff, f) != EOF && fputc(hl >> 8, f) != EOF
-         && fwrite(head, 1, (size_t) hl, f) == (size_t) hl
-         && each_chunk(&p->p, buf, write_rows, f, err, sizeof(err)) == 0;
+    if (each_chunk(&p->p, buf, write_rows, &f, err, sizeof(err)) != 0) {
+        free(buf);
+        wtt_atomic_abort(&f);     /* a failed write has already let go */
+        return push_save_err(L, path, err);
+    }
     free(buf);
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        snprintf(err, sizeof(err), "%s: %s", path, strerror(errno));
-    }
-    if (ok && rename(tmp, path) != 0) {
-        ok = 0;
-        snprintf(err, sizeof(err), "%s: %s", path, strerror(errno));
-    }
-    if (!ok) {
-        unlink(tmp);
-        lua_pushnil(L);
-        lua_pushfstring(L, "save failed: %s", err);
-        return 2;
+    if (wtt_atomic_commit(&f) != 0) {
+        return push_save_err(L, path,
+                             wtt_strerror(errno, reason, sizeof(reason)));
     }
     lua_pushboolean(L, 1);
     return 1;

@@ -53,7 +53,6 @@
 #include <openssl/x509v3.h>
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -155,21 +154,6 @@ set_error(conn_t *c, int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->errstr, sizeof(c->errstr), fmt, ap);
     va_end(ap);
-}
-
-
-/* Copies strerror(err) into `buf` in lowercase (house style 14). */
-static const char *
-lower_strerror(int err, char *buf, size_t len)
-{
-    const char *s = strerror(err);
-    size_t      i;
-
-    for (i = 0; s[i] != '\0' && i < len - 1; i++) {
-        buf[i] = (char) tolower((unsigned char) s[i]);
-    }
-    buf[i] = '\0';
-    return buf;
 }
 
 
@@ -412,7 +396,7 @@ connect_addr(conn_t *c, int family, int socktype, int protocol,
     fd = socket(family, socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
     if (fd < 0) {
         set_error(c, ERR_IO, "socket: %s",
-                  lower_strerror(errno, ebuf, sizeof(ebuf)));
+                  wtt_strerror(errno, ebuf, sizeof(ebuf)));
         return -1;
     }
     /* EAGAIN (a full unix-socket backlog) did not start a connect: it is
@@ -447,7 +431,7 @@ connect_addr(conn_t *c, int family, int socktype, int protocol,
 
 fail:
     close(fd);
-    set_error(c, ERR_IO, "%s", lower_strerror(soerr, ebuf, sizeof(ebuf)));
+    set_error(c, ERR_IO, "%s", wtt_strerror(soerr, ebuf, sizeof(ebuf)));
     return -1;
 }
 
@@ -459,7 +443,6 @@ tcp_connect(conn_t *c, const char *host, int port, uint64_t deadline)
     struct addrinfo  hints, *res = NULL, *ai;
     char             portstr[16], ebuf[96];
     int              rc, fd = -1;
-    size_t           i;
 
     snprintf(portstr, sizeof(portstr), "%d", port);
     memset(&hints, 0, sizeof(hints));
@@ -468,10 +451,10 @@ tcp_connect(conn_t *c, const char *host, int port, uint64_t deadline)
     hints.ai_flags = AI_NUMERICSERV;
     rc = getaddrinfo(host, portstr, &hints, &res);
     if (rc != 0) {
-        snprintf(ebuf, sizeof(ebuf), "%s",
-                 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-        for (i = 0; ebuf[i] != '\0'; i++) {
-            ebuf[i] = (char) tolower((unsigned char) ebuf[i]);
+        if (rc == EAI_SYSTEM) {
+            wtt_strerror(errno, ebuf, sizeof(ebuf));
+        } else {
+            wtt_lowercase(gai_strerror(rc), ebuf, sizeof(ebuf));
         }
         set_error(c, ERR_IO, "resolve %s: %s", host, ebuf);
         return -1;
@@ -656,7 +639,7 @@ tls_handshake(conn_t *c, const tls_opts_t *o, const char *host,
             }
             if (rc < 0) {
                 set_error(c, ERR_IO, "tls handshake: %s",
-                          lower_strerror(errno, ebuf, sizeof(ebuf)));
+                          wtt_strerror(errno, ebuf, sizeof(ebuf)));
                 return -1;
             }
             continue;
@@ -671,7 +654,7 @@ tls_handshake(conn_t *c, const tls_opts_t *o, const char *host,
                   X509_verify_cert_error_string(vr));
     } else if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
         set_error(c, ERR_TLS, "tls handshake: %s",
-                  errno ? lower_strerror(errno, ebuf, sizeof(ebuf))
+                  errno ? wtt_strerror(errno, ebuf, sizeof(ebuf))
                         : "connection closed by server");
     } else {
         set_error(c, ERR_TLS, "tls handshake: %s",
@@ -715,7 +698,7 @@ plain_recv(conn_t *c, int flags, short *want)
             set_error(c, ERR_TIMEOUT, "timeout");
         } else {
             set_error(c, errno == ECONNRESET ? ERR_EOF : ERR_IO, "%s",
-                      lower_strerror(errno, ebuf, sizeof(ebuf)));
+                      wtt_strerror(errno, ebuf, sizeof(ebuf)));
         }
         return -1;
     }
@@ -760,7 +743,7 @@ read_some(conn_t *c, short *want)
                         set_error(c, ERR_EOF, "connection closed by server");
                     } else {
                         set_error(c, ERR_IO, "%s",
-                                  lower_strerror(errno, ebuf, sizeof(ebuf)));
+                                  wtt_strerror(errno, ebuf, sizeof(ebuf)));
                     }
                     return -1;
                 }
@@ -816,7 +799,7 @@ write_some(conn_t *c, const char *buf, size_t len, short *want)
         }
         if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
             set_error(c, ERR_EOF, "%s", errno && errno != EPIPE
-                      ? lower_strerror(errno, ebuf, sizeof(ebuf))
+                      ? wtt_strerror(errno, ebuf, sizeof(ebuf))
                       : "connection closed by server");
             return -1;
         }
@@ -841,7 +824,7 @@ write_some(conn_t *c, const char *buf, size_t len, short *want)
     if (errno == EPIPE || errno == ECONNRESET) {
         set_error(c, ERR_EOF, "connection closed by server");
     } else {
-        set_error(c, ERR_IO, "%s", lower_strerror(errno, ebuf, sizeof(ebuf)));
+        set_error(c, ERR_IO, "%s", wtt_strerror(errno, ebuf, sizeof(ebuf)));
     }
     return -1;
 }
@@ -884,7 +867,7 @@ send_all(conn_t *c, const char *buf, size_t len)
         }
         if (rc < 0) {
             set_error(c, ERR_IO, "poll: %s",
-                      lower_strerror(errno, ebuf, sizeof(ebuf)));
+                      wtt_strerror(errno, ebuf, sizeof(ebuf)));
             return -1;
         }
         if (want == POLLOUT && (rc & (POLLIN | POLLHUP | POLLERR))
@@ -950,7 +933,7 @@ get_reply(conn_t *c, uint64_t deadline, int idle, redisReply **reply)
             }
             if (rc < 0) {
                 set_error(c, ERR_IO, "poll: %s",
-                          lower_strerror(errno, ebuf, sizeof(ebuf)));
+                          wtt_strerror(errno, ebuf, sizeof(ebuf)));
                 return -1;
             }
         }
@@ -976,7 +959,7 @@ get_reply(conn_t *c, uint64_t deadline, int idle, redisReply **reply)
         }
         if (rc < 0) {
             set_error(c, ERR_IO, "poll: %s",
-                      lower_strerror(errno, ebuf, sizeof(ebuf)));
+                      wtt_strerror(errno, ebuf, sizeof(ebuf)));
             return -1;
         }
     }

@@ -89,6 +89,36 @@ after_each(function()
 end)
 
 
+describe("wtt.sys", function()
+
+    -- The module is assembled from one file per subsystem (core/bind/sys/):
+    -- its Lua surface is this list, no more and no less.
+    it("exports exactly its functions", function()
+        local names = {}
+        for k, v in pairs(sys) do
+            assert.equal("function", type(v), k)
+            names[#names + 1] = k
+        end
+        table.sort(names)
+        assert.same({
+            "cpu_count", "exists", "file_size", "free_port", "getenv",
+            "getpid", "kill", "listdir", "mkdtemp", "now", "read_file",
+            "realpath", "rmtree", "rss_kb", "setenv", "signaled", "sleep",
+            "spawn", "symlink", "tcp_connect", "time", "trap", "untrap",
+            "wait", "write_file",
+        }, names)
+    end)
+
+    it("reports an OS failure as nil, '<op> failed: <path>: <reason>'",
+       function()
+        local ok, err = sys.write_file("/nonexistent-wtt-dir/f", "x")
+        assert.is_nil(ok)
+        assert.equal("write_file failed: /nonexistent-wtt-dir/f: "
+                     .. "no such file or directory", err)
+    end)
+end)
+
+
 describe("wtt.sys processes", function()
 
     it("reports the exit code of a child", function()

@@ -12,6 +12,9 @@
     X(sha256)               \
     X(read_file)            \
     X(iso_time)             \
+    X(atomic_write)         \
+    X(atomic_write_errors)  \
+    X(strerror_lower)       \
     X(rows_spill)           \
     X(rows_cache)           \
     X(rows_view)            \
