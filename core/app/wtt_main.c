@@ -9,10 +9,12 @@
 #include "wtt_http_server.h"
 #include "wtt_log.h"
 #include "wtt_modules.h"
+#include "wtt_thread.h"
 #include "wtt_util.h"
 #include "wtt_vm.h"
 
 #include <lauxlib.h>
+#include <limits.h>
 #include <luajit.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +26,13 @@ typedef struct {
     const char *help;
 } flag_t;
 
+/* A command is run by C (`run`) or is a Lua script (`script`: the name of
+ * lua/wtt/cli/<script>.lua), which reads its own arguments and prints its
+ * own --help. */
 typedef struct {
     const char   *name;
     int         (*run)(int argc, char **argv);
+    const char   *script;
     const char   *usage;
     const char   *summary;
     const flag_t *flags;
@@ -55,39 +61,34 @@ static const flag_t serve_flags[] = {
 
 static int cmd_serve(int argc, char **argv);
 static int cmd_run(int argc, char **argv);
-static int cmd_spec(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
-static int cmd_migrate(int argc, char **argv);
-static int cmd_transcribe(int argc, char **argv);
-static int cmd_worker(int argc, char **argv);
-static int cmd_subscriber(int argc, char **argv);
-static int cmd_queue(int argc, char **argv);
 
 static const command_t commands[] = {
-    { "serve", cmd_serve, "wtt serve [flags]",
+    { "serve", cmd_serve, NULL, "wtt serve [flags]",
       "serve the HTTP API with the routes in routes/", serve_flags },
-    { "run", cmd_run, "wtt run FILE.lua [args...]",
+    { "run", cmd_run, NULL, "wtt run FILE.lua [args...]",
       "run a Lua script with every wtt module available", NULL },
-    { "spec", cmd_spec, "wtt spec [busted args...]",
+    { "spec", NULL, "spec", "wtt spec [busted args...]",
       "run busted specs inside the embedded runtime", NULL },
-    { "transcribe", cmd_transcribe, "wtt transcribe IN... [options]",
+    { "transcribe", NULL, "transcribe", "wtt transcribe IN... [options]",
       "transcribe audio files to MIDI and notes (no services needed)",
       NULL },
-    { "worker", cmd_worker, "wtt worker [options]",
+    { "worker", NULL, "worker", "wtt worker [options]",
       "claim tasks from Redis and transcribe them (see docs/worker.md)",
       NULL },
-    { "subscriber", cmd_subscriber, "wtt subscriber",
+    { "subscriber", NULL, "subscriber", "wtt subscriber",
       "record task results from Redis in PostgreSQL (also runs in serve)",
       NULL },
-    { "queue", cmd_queue, "wtt queue COMMAND",
+    { "queue", NULL, "queue", "wtt queue COMMAND",
       "inspect and manage the queue: stats, dead letters, pause/resume",
       NULL },
-    { "migrate", cmd_migrate, "wtt migrate [--status] [--database-url URL]",
+    { "migrate", NULL, "migrate",
+      "wtt migrate [--status] [--database-url URL]",
       "apply lua/migrations/*.sql to DATABASE_URL (idempotent, locked)",
       NULL },
-    { "version", cmd_version, "wtt version",
+    { "version", cmd_version, NULL, "wtt version",
       "print the version and build options", NULL },
-    { NULL, NULL, NULL, NULL, NULL },
+    { NULL, NULL, NULL, NULL, NULL, NULL },
 };
 
 
@@ -193,6 +194,34 @@ setup_paths(void)
  * Commands
  * ------------------------------------------------------------------------- */
 
+static void cli_script(char *buf, size_t len, const char *name);
+
+
+/*
+ * The result subscriber runs beside the server, on its own thread with its
+ * own state (docs/system-design.md section 1), unless WTT_SUBSCRIBER=off;
+ * without DATABASE_URL it has nothing to record into and is not started.
+ * Started once the server listens, so it inherits the server's signal mask.
+ * A failure to start it is logged and the server serves on.
+ */
+static void
+start_subscriber(void)
+{
+    char script[PATH_MAX + 32], err[256];
+
+    if (getenv("DATABASE_URL") == NULL
+        || strcmp(wtt_env("WTT_SUBSCRIBER", "on"), "off") == 0)
+    {
+        return;
+    }
+    cli_script(script, sizeof(script), "subscriber");
+    if (wtt_thread_start_file(script, "--in-serve", err, sizeof(err)) != 0) {
+        wtt_log(WTT_LOG_ERROR, "serve.subscriber_failed", "error", err,
+                NULL);
+    }
+}
+
+
 static int
 cmd_serve(int argc, char **argv)
 {
@@ -226,16 +255,61 @@ cmd_serve(int argc, char **argv)
         return 1;
     }
     wtt_http_config_from_env(&cfg);
-    return wtt_http_serve(&cfg);
+    if (wtt_http_start(&cfg) != 0) {
+        return 1;
+    }
+    start_subscriber();
+    return wtt_http_run();
+}
+
+
+/* Path of lua/wtt/cli/<name>.lua into `buf`. After setup_paths. */
+static void
+cli_script(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "%s/wtt/cli/%s.lua", wtt_vm_paths()->lua_dir, name);
+}
+
+
+/*
+ * Runs the Lua file `path` with argv as `...` and `arg` in a fresh state,
+ * then closes it: the one way `run` and every Lua-backed command start.
+ * Returns the exit status (1 when the state cannot be made or the script
+ * raises; a script may also os.exit with its own).
+ */
+static int
+run_script(const char *path, int argc, char **argv)
+{
+    lua_State *L = wtt_vm_new();
+    int        rc;
+
+    if (L == NULL) {
+        fprintf(stderr, "wtt: cannot create a Lua state\n");
+        return 1;
+    }
+    rc = wtt_vm_run_file(L, path, argc, argv);
+    lua_close(L);
+    return rc;
+}
+
+
+/* A Lua-backed command: lua/wtt/cli/<c->script>.lua with its arguments. */
+static int
+run_cli_command(const command_t *c, int argc, char **argv)
+{
+    char script[PATH_MAX + 32];
+
+    if (setup_paths() != 0) {
+        return 1;
+    }
+    cli_script(script, sizeof(script), c->script);
+    return run_script(script, argc, argv);
 }
 
 
 static int
 cmd_run(int argc, char **argv)
 {
-    lua_State *L;
-    int        rc;
-
     if (argc < 1) {
         fprintf(stderr, "usage: wtt run FILE.lua [args...]\n");
         return 2;
@@ -243,80 +317,7 @@ cmd_run(int argc, char **argv)
     if (setup_paths() != 0) {
         return 1;
     }
-    L = wtt_vm_new();
-    if (L == NULL) {
-        fprintf(stderr, "wtt: cannot create a Lua state\n");
-        return 1;
-    }
-    rc = wtt_vm_run_file(L, argv[0], argc - 1, argv + 1);
-    lua_close(L);
-    return rc;
-}
-
-
-/* Runs lua/wtt/cli/<name>.lua with the command's arguments. */
-static int
-run_cli_script(const char *name, int argc, char **argv)
-{
-    char       script[PATH_MAX + 32];
-    lua_State *L;
-    int        rc;
-
-    if (setup_paths() != 0) {
-        return 1;
-    }
-    L = wtt_vm_new();
-    if (L == NULL) {
-        fprintf(stderr, "wtt: cannot create a Lua state\n");
-        return 1;
-    }
-    snprintf(script, sizeof(script), "%s/wtt/cli/%s.lua",
-             wtt_vm_paths()->lua_dir, name);
-    rc = wtt_vm_run_file(L, script, argc, argv);
-    lua_close(L);
-    return rc;
-}
-
-
-static int
-cmd_spec(int argc, char **argv)
-{
-    return run_cli_script("spec", argc, argv);
-}
-
-
-static int
-cmd_transcribe(int argc, char **argv)
-{
-    return run_cli_script("transcribe", argc, argv);
-}
-
-
-static int
-cmd_worker(int argc, char **argv)
-{
-    return run_cli_script("worker", argc, argv);
-}
-
-
-static int
-cmd_subscriber(int argc, char **argv)
-{
-    return run_cli_script("subscriber", argc, argv);
-}
-
-
-static int
-cmd_queue(int argc, char **argv)
-{
-    return run_cli_script("queue", argc, argv);
-}
-
-
-static int
-cmd_migrate(int argc, char **argv)
-{
-    return run_cli_script("migrate", argc, argv);
+    return run_script(argv[0], argc - 1, argv + 1);
 }
 
 
@@ -352,13 +353,12 @@ main(int argc, char **argv)
     }
     for (const command_t *c = commands; c->name != NULL; c++) {
         if (strcmp(argv[0], c->name) == 0) {
-            /* `wtt spec --help` is busted's own help. */
-            /* Lua-driven commands print their own help. */
-            if (c->run != cmd_spec && c->run != cmd_transcribe
-                && c->run != cmd_worker && c->run != cmd_queue
-                && c->run != cmd_subscriber
-                && wants_help(argc - 1, argv + 1))
-            {
+            /* A Lua-backed command prints its own help (`wtt spec --help`
+             * is busted's). */
+            if (c->script != NULL) {
+                return run_cli_command(c, argc - 1, argv + 1);
+            }
+            if (wants_help(argc - 1, argv + 1)) {
                 command_usage(c);
                 return 0;
             }

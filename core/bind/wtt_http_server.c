@@ -23,7 +23,6 @@
 #include "wtt_http_server.h"
 #include "wtt_reload.h"
 #include "wtt_log.h"
-#include "wtt_thread.h"
 #include "wtt_util.h"
 #include "wtt_vm.h"
 
@@ -154,6 +153,7 @@ typedef struct {
 } file_ud;
 
 static struct wtt_http_config  cfg;
+static atomic_int              configured;     /* cfg is set */
 static struct MHD_Daemon      *daemon_;
 static atomic_int              stopping;
 static atomic_int              inflight;
@@ -1904,20 +1904,33 @@ l_stats(lua_State *L)
 }
 
 
-/* httpd.limits() -> the effective configuration, for routes and docs. */
+/*
+ * httpd.limits() -> the effective body limits and temp directory: the
+ * server's configuration when this process serves, else what `wtt serve`
+ * would use with this environment (wtt_http_config_from_env). The one
+ * source of WTT_MAX_BODY, WTT_MAX_UPLOAD and WTT_MAX_FILE and their
+ * defaults: the Lua side (wtt.service.config) reads them here.
+ */
 static int
 l_limits(lua_State *L)
 {
+    struct wtt_http_config env;
+    const struct wtt_http_config *c = &cfg;
+
+    if (!atomic_load(&configured)) {
+        wtt_http_config_from_env(&env);
+        c = &env;
+    }
     lua_createtable(L, 0, 8);
-    lua_pushnumber(L, (lua_Number) cfg.max_body);
+    lua_pushnumber(L, (lua_Number) c->max_body);
     lua_setfield(L, -2, "max_body");
-    lua_pushnumber(L, (lua_Number) cfg.max_upload);
+    lua_pushnumber(L, (lua_Number) c->max_upload);
     lua_setfield(L, -2, "max_upload");
-    lua_pushnumber(L, (lua_Number) cfg.max_file);
+    lua_pushnumber(L, (lua_Number) c->max_file);
     lua_setfield(L, -2, "max_file");
-    lua_pushnumber(L, cfg.route_timeout_s);
+    lua_pushnumber(L, c->route_timeout_s);
     lua_setfield(L, -2, "route_timeout");
-    lua_pushstring(L, cfg.tmp_dir);
+    lua_pushstring(L, c->tmp_dir);
     lua_setfield(L, -2, "tmp_dir");
     return 1;
 }
@@ -2024,8 +2037,12 @@ drain(const struct wtt_http_config *c)
 }
 
 
+/* The signals the main loop waits for; blocked in every thread. */
+static sigset_t serve_signals;
+
+
 int
-wtt_http_serve(const struct wtt_http_config *c)
+wtt_http_start(const struct wtt_http_config *c)
 {
     struct sockaddr_storage ss;
     socklen_t               sslen;
@@ -2034,19 +2051,22 @@ wtt_http_serve(const struct wtt_http_config *c)
     char                    err[1024], url[128], threads[16];
     const union MHD_DaemonInfo *di;
     unsigned int            flags;
-    int                     port, sig;
+    int                     port;
 
     cfg = *c;
+    atomic_store(&configured, 1);
     snprintf(id_prefix, sizeof(id_prefix), "%08x",
              (unsigned) (wtt_now_ns() ^ ((uint64_t) getpid() << 16)));
 
-    /* Signals: the serving threads inherit this mask, so SIGHUP/TERM/INT
-     * reach only the main loop below; the watchdog signal stays open. */
+    /* Signals: the serving threads (and any thread the caller starts
+     * afterwards) inherit this mask, so SIGHUP/TERM/INT reach only the
+     * loop of wtt_http_run; the watchdog signal stays open. */
     sigemptyset(&set);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    serve_signals = set;
     signal(SIGPIPE, SIG_IGN);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_watchdog_signal;
@@ -2056,10 +2076,10 @@ wtt_http_serve(const struct wtt_http_config *c)
 
     if (wtt_reload_init(err, sizeof(err)) != 0) {
         wtt_log(WTT_LOG_ERROR, "serve.failed", "error", err, NULL);
-        return 1;
+        return -1;
     }
     if (resolve_listen(c, &ss, &sslen) != 0) {
-        return 1;
+        return -1;
     }
     flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO
             | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
@@ -2084,7 +2104,7 @@ wtt_http_serve(const struct wtt_http_config *c)
     if (daemon_ == NULL) {
         wtt_log(WTT_LOG_ERROR, "serve.failed", "error",
                 "cannot listen (address in use or not permitted?)", NULL);
-        return 1;
+        return -1;
     }
     (void) sslen;
     di = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
@@ -2097,29 +2117,24 @@ wtt_http_serve(const struct wtt_http_config *c)
     snprintf(threads, sizeof(threads), "%d", c->threads);
     wtt_log(WTT_LOG_INFO, "serve.listening", "url", url, "threads", threads,
             "routes", wtt_vm_paths()->routes_dir, NULL);
-    /* The result subscriber runs beside the server (docs/system-design.md
-     * section 1) unless WTT_SUBSCRIBER=off; without DATABASE_URL it has
-     * nothing to record into and is not started. */
-    if (getenv("DATABASE_URL") != NULL
-        && strcmp(wtt_env("WTT_SUBSCRIBER", "on"), "off") != 0)
-    {
-        char script[PATH_MAX + 32];
-        snprintf(script, sizeof(script), "%s/wtt/cli/subscriber.lua",
-                 wtt_vm_paths()->lua_dir);
-        if (wtt_thread_start_file(script, "--in-serve", err, sizeof(err))
-            != 0)
-        {
-            wtt_log(WTT_LOG_ERROR, "serve.subscriber_failed", "error", err,
-                    NULL);
-        }
-    }
+    return 0;
+}
+
+
+int
+wtt_http_run(void)
+{
+    const struct wtt_http_config *c = &cfg;
+    char                          err[1024];
+    int                           sig;
+
     sd_notify(0, "READY=1");
 
     for (;;) {
         siginfo_t       info;
         struct timespec ts = { 0, 200 * 1000000L };
 
-        sig = sigtimedwait(&set, &info, &ts);
+        sig = sigtimedwait(&serve_signals, &info, &ts);
         if (sig == SIGHUP) {
             wtt_reload_reload("sighup", err, sizeof(err));
         } else if (sig == SIGTERM || sig == SIGINT) {

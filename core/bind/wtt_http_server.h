@@ -41,12 +41,25 @@ struct wtt_http_config {
 void wtt_http_config_from_env(struct wtt_http_config *cfg);
 
 /*
- * Runs the server until SIGTERM/SIGINT: binds, loads the first generation,
- * notifies systemd READY=1, reloads on SIGHUP, drains on shutdown. Returns
- * the process exit status (0 after a clean shutdown, 1 when it could not
- * start).
+ * Starts serving `cfg` (copied): blocks SIGHUP/SIGTERM/SIGINT in the
+ * calling thread (threads started afterwards inherit the mask), loads the
+ * first route generation, binds and starts the serving threads. Returns 0,
+ * or -1 after logging why (routes fail to load, the address is taken).
+ * Call once per process, from the main thread.
+ *
+ *     wtt_http_config_from_env(&cfg);
+ *     if (wtt_http_start(&cfg) != 0) return 1;
+ *     ... start what runs beside the server (the subscriber) ...
+ *     return wtt_http_run();
  */
-int wtt_http_serve(const struct wtt_http_config *cfg);
+int wtt_http_start(const struct wtt_http_config *cfg);
+
+/*
+ * Serves until SIGTERM/SIGINT, after a successful wtt_http_start: notifies
+ * systemd READY=1, reloads on SIGHUP, then drains, stops the serving
+ * threads and closes their states. Returns the process exit status (0).
+ */
+int wtt_http_run(void);
 
 /* Lua module `wtt.core.http_server`. */
 int luaopen_wtt_http_server(lua_State *L);

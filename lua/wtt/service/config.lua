@@ -8,7 +8,7 @@
 -- | WTT_MEDIA_DIR | ./media | uploads and results, flat, generated names |
 -- | WTT_WORKER_TOKEN | unset | bearer token for /media/ and /_result/ (unset: refused) |
 -- | WTT_KEY_PREFIX | "" | queue key prefix ("{wtt}:" on Redis Cluster) |
--- | WTT_MAX_UPLOAD | 256 MiB | largest upload (the server's multipart cap too) |
+-- | WTT_MAX_UPLOAD | 256 MiB | largest upload: the server's multipart cap, read from it (docs/http.md) |
 -- | WTT_MAX_RESULT | 64 MiB | largest body of POST /transcribe/_result/ |
 -- | WTT_MAX_AUDIO_S | 14400 | longest accepted recording (seconds) |
 -- | WTT_RECONCILE_INTERVAL_S | 30 | reconciler period in the subscriber |
@@ -16,6 +16,8 @@
 -- | WTT_SUBSCRIBER_TICK_S | 1 | poll fallback: the subscriber drains at least this often |
 -- | WTT_IDEMPOTENCY_TTL_S | 86400 | how long an Idempotency-Key's answer is kept |
 -- | WTT_CLIENT_ID_HEADER | unset | request header naming the client (fairness); unset: the peer address |
+
+local http_server = require "wtt.core.http_server"
 
 local _M = {}
 
@@ -45,7 +47,9 @@ function _M.load()
         media_dir = str("WTT_MEDIA_DIR", "media"),
         worker_token = str("WTT_WORKER_TOKEN"),
         key_prefix = os.getenv("WTT_KEY_PREFIX") or "",
-        max_upload = num("WTT_MAX_UPLOAD", 256 * 1024 * 1024),
+        -- One source: the server's own limit and default, so the route
+        -- and the multipart cap cannot disagree.
+        max_upload = http_server.limits().max_upload,
         max_result = num("WTT_MAX_RESULT", 64 * 1024 * 1024),
         max_audio_s = num("WTT_MAX_AUDIO_S", 14400),
         reconcile_interval_s = num("WTT_RECONCILE_INTERVAL_S", 30),
