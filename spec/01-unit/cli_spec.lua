@@ -55,6 +55,39 @@ describe("the wtt command line", function()
         assert.matches("WTT_LISTEN", text)
     end)
 
+    it("lets every Lua-backed command print its own --help", function()
+        -- Each usage names an option only the command's own text has; the
+        -- C one-liner would not, and ends with the path flags.
+        local own = {
+            migrate = "%-%-dir DIR", queue = "COMMAND",
+            worker = "%-%-web%-url",
+            subscriber = "%-%-reconcile", transcribe = "%-%-notes%-json",
+        }
+        for cmd, marker in pairs(own) do
+            local _, code, text = wtt({ cmd, "--help" }, dir)
+            assert.equal(0, code, cmd)
+            assert.matches("^usage: wtt " .. cmd, text, nil, false, cmd)
+            assert.matches(marker, text, nil, false, cmd)
+            assert.is_nil(text:find("path flags:", 1, true), cmd)
+        end
+    end)
+
+    it("runs a script's finalizers when it calls os.exit", function()
+        -- os.exit closes the state first, so __gc runs (connections end,
+        -- temporary files go, and C memory is freed for LeakSanitizer).
+        assert(sys.write_file(dir .. "/gc.lua", ([[
+            local sys = require "wtt.sys"
+            local p = newproxy(true)
+            getmetatable(p).__gc = function()
+                sys.write_file(%q, "collected")
+            end
+            os.exit(3)
+        ]]):format(dir .. "/mark")))
+        local _, code = wtt({ "run", dir .. "/gc.lua" }, dir)
+        assert.equal(3, code)
+        assert.equal("collected", sys.read_file(dir .. "/mark"))
+    end)
+
     it("refuses unknown commands and arguments with exit code 2", function()
         local _, code, text = wtt({ "frobnicate" }, dir)
         assert.equal(2, code)
