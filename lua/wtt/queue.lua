@@ -554,7 +554,7 @@ function queue.reap_batch(self)
         k.processing, k.time, k.queue, k.priority, k.failed,
         k.task_prefix, k.results, k.bulk,
     }, { t, REAP_BATCH, p.dead_ttl_s(), self.ch.failed,
-         self.ch.new, REAP_SCAN, tonumber(p.timeout_ms({})) or 60000,
+         self.ch.new, REAP_SCAN, p.timeout_ms({}),
          ORPHAN_SCAN })
     if not res then
         return nil, err

@@ -137,4 +137,19 @@ describe("wtt queue (command line) #redis", function()
         assert.equal(0, code)
         assert.matches("requeue%-all", out)
     end)
+
+    it("reap under a broken plugin config exits 1 with the reason, not a traceback",
+       function()
+        local out, err = dir .. "/out", dir .. "/err"
+        local pid = assert(sys.spawn({ runtime.exe, "queue", "reap" }, {
+            env = { REDIS_URL = srv.url, WTT_KEY_PREFIX = P,
+                    WTT_RETRY_MAX_ATTEMPTS = "-3" },
+            stdout = out, stderr = err }))
+        local how, code = sys.wait(pid, 30)
+        assert.equal("exited", how)
+        assert.equal(1, code)
+        local text = sys.read_file(err) or ""
+        assert.matches("wtt queue: reap: .*retry%.max_attempts", text)
+        assert.not_matches("stack traceback", text)
+    end)
 end)

@@ -167,6 +167,9 @@ function COMMANDS.resume()
 end
 
 function COMMANDS.reap()
+    -- Reaping applies the timeout and dead-letter policy: a broken plugin
+    -- set is a configuration error to report, not a traceback.
+    check(require("wtt.policy").reload())
     local requeued, dead = q:reap()
     check(requeued, dead)
     say("requeued %d, dead %d", requeued, dead)

@@ -60,11 +60,7 @@ function _M.queue()
     if not c then
         return nil, err
     end
-    local ok, mod = pcall(require, "wtt.queue")
-    if not ok then
-        return nil, "queue module unavailable: " .. tostring(mod)
-    end
-    q = mod.new(c, { prefix = config.get().key_prefix })
+    q = require("wtt.queue").new(c, { prefix = config.get().key_prefix })
     return q
 end
 
