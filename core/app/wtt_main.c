@@ -197,27 +197,47 @@ setup_paths(void)
 static void cli_script(char *buf, size_t len, const char *name);
 
 
+/* How long `serve` waits for the subscriber to stop after the server has. */
+#define SUBSCRIBER_STOP_S 15.0
+
+
 /*
  * The result subscriber runs beside the server, on its own thread with its
  * own state (docs/system-design.md section 1), unless WTT_SUBSCRIBER=off;
  * without DATABASE_URL it has nothing to record into and is not started.
  * Started once the server listens, so it inherits the server's signal mask.
- * A failure to start it is logged and the server serves on.
+ * Returns the thread, or NULL: not wanted, or it failed to start (logged;
+ * the server serves on).
  */
-static void
+static struct wtt_thread *
 start_subscriber(void)
 {
-    char script[PATH_MAX + 32], err[256];
+    struct wtt_thread *t;
+    char               script[PATH_MAX + 32], err[256];
 
     if (getenv("DATABASE_URL") == NULL
         || strcmp(wtt_env("WTT_SUBSCRIBER", "on"), "off") == 0)
     {
-        return;
+        return NULL;
     }
     cli_script(script, sizeof(script), "subscriber");
-    if (wtt_thread_start_file(script, "--in-serve", err, sizeof(err)) != 0) {
+    t = wtt_thread_start_file(script, "--in-serve", err, sizeof(err));
+    if (t == NULL) {
         wtt_log(WTT_LOG_ERROR, "serve.subscriber_failed", "error", err,
                 NULL);
+    }
+    return t;
+}
+
+
+/* Asks the subscriber to stop and waits for it: it returns between two
+ * messages or ticks and closes its state and connections. */
+static void
+stop_subscriber(struct wtt_thread *t)
+{
+    wtt_thread_request_stop();
+    if (wtt_thread_join(t, SUBSCRIBER_STOP_S) != 0) {
+        wtt_log(WTT_LOG_WARN, "serve.subscriber_stuck", NULL);
     }
 }
 
@@ -226,7 +246,8 @@ static int
 cmd_serve(int argc, char **argv)
 {
     struct wtt_http_config cfg;
-    int                    n = 0, m;
+    struct wtt_thread     *sub;
+    int                    n = 0, m, rc;
 
     /* Serve flags and path flags may come in any order. */
     do {
@@ -258,8 +279,12 @@ cmd_serve(int argc, char **argv)
     if (wtt_http_start(&cfg) != 0) {
         return 1;
     }
-    start_subscriber();
-    return wtt_http_run();
+    sub = start_subscriber();
+    rc = wtt_http_run();
+    if (sub != NULL) {
+        stop_subscriber(sub);
+    }
+    return rc;
 }
 
 

@@ -29,7 +29,7 @@
 
 #define THREAD_MT "wtt.thread.thread"
 
-typedef struct job {
+typedef struct wtt_thread {
     pthread_t       tid;
     char           *path;
     char           *arg;
@@ -56,6 +56,9 @@ typedef struct entry {
 
 static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
 static entry_t        *shared;
+
+/* Set once by wtt_thread_request_stop; read by thread.stopping(). */
+static int             stop_requested;
 
 
 static void
@@ -107,7 +110,7 @@ thread_main(void *p)
 }
 
 
-int
+struct wtt_thread *
 wtt_thread_start_file(const char *path, const char *arg, char *err,
                       size_t errlen)
 {
@@ -117,17 +120,71 @@ wtt_thread_start_file(const char *path, const char *arg, char *err,
     j->path = wtt_strdup(path);
     j->arg = wtt_strdup(arg != NULL ? arg : "");
     j->arg_len = strlen(j->arg);
-    j->refs = 1;                  /* the thread's only */
+    j->refs = 2;                  /* the thread and the caller */
     pthread_mutex_init(&j->lock, NULL);
     pthread_cond_init(&j->done_cond, NULL);
     rc = pthread_create(&j->tid, NULL, thread_main, j);
     if (rc != 0) {
         snprintf(err, errlen, "thread start failed: %s", strerror(rc));
+        j->refs = 1;
         job_unref(j);
-        return -1;
+        return NULL;
     }
-    pthread_detach(j->tid);
-    return 0;
+    return j;
+}
+
+
+/*
+ * Waits for `j`'s Lua code to end, at most `timeout` seconds (negative:
+ * no limit). Returns 1 when it has ended, 0 on timeout.
+ */
+static int
+wait_done(job_t *j, double timeout)
+{
+    struct timespec ts;
+    int             done;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (timeout >= 0) {
+        long ns = (long) ((timeout - (long) timeout) * 1e9);
+        ts.tv_sec += (time_t) timeout + (ts.tv_nsec + ns) / 1000000000L;
+        ts.tv_nsec = (ts.tv_nsec + ns) % 1000000000L;
+    }
+    pthread_mutex_lock(&j->lock);
+    while (!j->done) {
+        if (timeout < 0) {
+            pthread_cond_wait(&j->done_cond, &j->lock);
+        } else if (pthread_cond_timedwait(&j->done_cond, &j->lock, &ts)
+                   == ETIMEDOUT)
+        {
+            break;
+        }
+    }
+    done = j->done;
+    pthread_mutex_unlock(&j->lock);
+    return done;
+}
+
+
+void
+wtt_thread_request_stop(void)
+{
+    __atomic_store_n(&stop_requested, 1, __ATOMIC_SEQ_CST);
+}
+
+
+int
+wtt_thread_join(struct wtt_thread *j, double timeout)
+{
+    int done = wait_done(j, timeout);
+
+    if (done) {
+        pthread_join(j->tid, NULL);     /* it is past its Lua code */
+    } else {
+        pthread_detach(j->tid);
+    }
+    job_unref(j);
+    return done ? 0 : -1;
 }
 
 
@@ -177,7 +234,6 @@ l_join(lua_State *L)
     handle_t       *h = luaL_checkudata(L, 1, THREAD_MT);
     double          timeout = luaL_optnumber(L, 2, -1);
     job_t          *j = h->job;
-    struct timespec ts;
     int             done, status;
 
     if (j == NULL) {
@@ -185,23 +241,8 @@ l_join(lua_State *L)
         lua_pushliteral(L, "closed");
         return 2;
     }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (timeout >= 0) {
-        long ns = (long) ((timeout - (long) timeout) * 1e9);
-        ts.tv_sec += (time_t) timeout + (ts.tv_nsec + ns) / 1000000000L;
-        ts.tv_nsec = (ts.tv_nsec + ns) % 1000000000L;
-    }
+    done = wait_done(j, timeout);
     pthread_mutex_lock(&j->lock);
-    while (!j->done) {
-        if (timeout < 0) {
-            pthread_cond_wait(&j->done_cond, &j->lock);
-        } else if (pthread_cond_timedwait(&j->done_cond, &j->lock, &ts)
-                   == ETIMEDOUT)
-        {
-            break;
-        }
-    }
-    done = j->done;
     status = j->status;
     pthread_mutex_unlock(&j->lock);
     if (!done) {
@@ -255,6 +296,17 @@ l_gc(lua_State *L)
         h->job = NULL;
     }
     return 0;
+}
+
+
+/* thread.stopping() -> boolean: the process asked its background threads
+ * to stop (`wtt serve` on SIGTERM); a thread's loop returns when it sees
+ * true, and its state is closed. */
+static int
+l_stopping(lua_State *L)
+{
+    lua_pushboolean(L, __atomic_load_n(&stop_requested, __ATOMIC_SEQ_CST));
+    return 1;
 }
 
 
@@ -338,6 +390,7 @@ static const luaL_Reg thread_funcs[] = {
     { "start", l_start },
     { "set",   l_set },
     { "get",   l_get },
+    { "stopping", l_stopping },
     { NULL, NULL },
 };
 

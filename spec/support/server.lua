@@ -125,18 +125,27 @@ function server_mt.signal_and_wait(self, sig, timeout)
 end
 
 
---- Stops the server (TERM, then KILL) and removes its temp dir.
+--- Stops the server (TERM, then KILL) and removes its temp dir. Raises
+--- with the log when SIGTERM did not end it with status 0: a clean
+--- shutdown is part of every spec (under the sanitizer build a leak report
+--- makes the exit non-zero).
 function server_mt.stop(self)
     if self.stopped then
         return
     end
     self.stopped = true
     sys.kill(self.pid, "TERM")
-    if not sys.wait(self.pid, 10) then
+    local how, code = sys.wait(self.pid, 10)
+    if not how then
         sys.kill(self.pid, "KILL")
         sys.wait(self.pid, 5)
     end
+    local text = self:log_text()
     sys.rmtree(self.dir)
+    if how and not (how == "exited" and code == 0) then
+        error(("wtt serve ended %s %d after SIGTERM:\n%s"):format(how, code,
+                                                                  text), 2)
+    end
 end
 
 

@@ -2,7 +2,8 @@
 -- records the queue's results in PostgreSQL (lua/wtt/subscriber.lua does
 -- the work) and runs the reconciler. `wtt serve` runs this same script on
 -- a background thread with the argument "--in-serve" (then it never exits
--- the process: every failure is logged and retried).
+-- the process: every failure is logged and retried, and it returns when
+-- serve stops).
 --
 -- Exit status: 0 never in practice (it runs until killed), 1 when it cannot
 -- start, 2 usage.
@@ -51,12 +52,23 @@ local log = require "wtt.log"
 local subscriber = require "wtt.subscriber"
 
 if in_serve then
-    -- Never take the server down: log and start over.
-    while true do
-        local ok, err = pcall(subscriber.run)
+    -- Never take the server down: log and start over, until serve stops
+    -- (it sets thread.stopping() on SIGTERM and waits for this to return).
+    local sys = require "wtt.sys"
+    local stopping = require("wtt.thread").stopping
+    while not stopping() do
+        local ok, err = pcall(subscriber.run, { stop = stopping })
+        if stopping() then
+            break
+        end
         log.error("subscriber.stopped", { error = tostring(ok and err or err) })
-        require("wtt.sys").sleep(2)
+        local resume = sys.now() + 2
+        while sys.now() < resume and not stopping() do
+            sys.sleep(0.1)
+        end
     end
+    log.info("subscriber.stopped_by_serve", {})
+    return
 end
 
 local ok, err = pcall(subscriber.run)
