@@ -53,7 +53,8 @@ l_rss_kb(lua_State *L)
     if (f == NULL) {
         saved = errno;
         return wtt_lua_push_errno(L, "rss_kb",
-                         lua_pushfstring(L, "pid %d", (int) pid), saved);
+                                  lua_pushfstring(L, "pid %d", (int) pid),
+                                  saved);
     }
     while (fgets(line, sizeof(line), f) != NULL) {
         if (sscanf(line, "VmRSS: %lld kB", &kb) == 1) {

@@ -345,8 +345,9 @@ l_spawn(lua_State *L)
         fail_errno = stat(cwd, &st) != 0 ? errno
                      : !S_ISDIR(st.st_mode) ? ENOTDIR : 0;
         if (fail_errno != 0) {
-            return wtt_lua_push_errno(L, "spawn", lua_pushfstring(L, "cwd %s", cwd),
-                             fail_errno);
+            return wtt_lua_push_errno(L, "spawn",
+                                      lua_pushfstring(L, "cwd %s", cwd),
+                                      fail_errno);
         }
     }
 #ifndef SYS_HAVE_SPAWN_CHDIR
