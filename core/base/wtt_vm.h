@@ -4,9 +4,11 @@
  * Every thread that runs Lua owns its own state, made by wtt_vm_new(); a
  * state is never touched by two threads. A new state has the standard
  * libraries, the C modules given to wtt_vm_set_modules() registered in
- * package.preload (the program's one list is core/app/wtt_modules.c), `lua/` first on
- * package.path, and a read-only `wtt.runtime` module describing the process
- * (paths, version, build options).
+ * package.preload (the program's one list is core/app/wtt_modules.c),
+ * `lua/` first on package.path, and a read-only `wtt.runtime` module
+ * describing the process (paths, version, build options). Its os.exit
+ * closes the state before exiting (LuaJIT's `close` argument, true by
+ * default), so finalizers run and C memory held by Lua objects is freed.
  */
 #ifndef WTT_VM_H
 #define WTT_VM_H
