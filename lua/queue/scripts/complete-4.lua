@@ -19,7 +19,7 @@
 
   Output:
     {1}                       completed
-    {-2, "stale claim"}       not the current claim
+    {-2, "stale claim"}       not the current claim (includes/held_claim)
     {-3, "not processing"}    current claim, but the task is not processing
                               (already completed or failed)
     {-7, "<key> is a <type>, not a <expected>"}  a key holds another type
@@ -38,18 +38,16 @@ local finalTtl = ARGV[5]
 local channel = ARGV[6]
 
 --- @include "check_types"
+--- @include "held_claim"
 
 local bad = checkTypes({ "list", "zset", "hash", "list" })
 if bad then
     return bad
 end
 
-local f = rcall("HMGET", taskKey, "claim", "status")
-if f[1] ~= claim then
-    return { -2, "stale claim" }
-end
-if f[2] ~= "processing" then
-    return { -3, "not processing" }
+local held, code, why = heldClaim(taskKey)
+if not held then
+    return { code, why }
 end
 rcall("LREM", processingKey, 1, id)
 rcall("ZREM", timeKey, id)

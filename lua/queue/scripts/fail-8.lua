@@ -29,6 +29,7 @@
     {1, "retry"}              back in the queue
     {1, "dead"}               dead-lettered
     {-2, "stale claim"}       not the current claim, or not processing
+                              (includes/held_claim)
     {-7, "<key> is a <type>, not a <expected>"}  a key holds another type
                           (includes/check_types): nothing written
 ]]
@@ -52,6 +53,7 @@ local failedChannel = ARGV[8]
 
 --- @include "check_types"
 --- @include "dead_letter"
+--- @include "held_claim"
 --- @include "lane_of"
 
 local bad = checkTypes({ "list", "zset", "hash", "list", "list", "list",
@@ -60,9 +62,8 @@ if bad then
     return bad
 end
 
-local f = rcall("HMGET", taskKey, "claim", "status", "attempts",
-                "max_attempts")
-if f[1] ~= claim or f[2] ~= "processing" then
+local f = heldClaim(taskKey, "attempts", "max_attempts")
+if not f then
     return { -2, "stale claim" }
 end
 rcall("LREM", processingKey, 1, id)

@@ -13,6 +13,7 @@
   Output:
     {1}                   deadline moved
     {-2, "stale claim"}   not the current claim, or the task is not processing
+                          (includes/held_claim)
     {-7, "<key> is a <type>, not a <expected>"}  a key holds another type
                           (includes/check_types): nothing written
 ]]
@@ -24,14 +25,15 @@ local claim = ARGV[2]
 local now = tonumber(ARGV[3])
 
 --- @include "check_types"
+--- @include "held_claim"
 
 local bad = checkTypes({ "zset", "hash" })
 if bad then
     return bad
 end
 
-local f = rcall("HMGET", taskKey, "claim", "status", "timeout_ms")
-if f[1] ~= claim or f[2] ~= "processing" then
+local f = heldClaim(taskKey, "timeout_ms")
+if not f then
     return { -2, "stale claim" }
 end
 rcall("ZADD", timeKey, "XX", now + (tonumber(f[3]) or 0), id)

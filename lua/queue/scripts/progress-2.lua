@@ -17,6 +17,7 @@
   Output:
     {1}                   recorded
     {-2, "stale claim"}   not the current claim, or the task is not processing
+                          (includes/held_claim)
     {-7, "<key> is a <type>, not a <expected>"}  a key holds another type
                           (includes/check_types): nothing written
 ]]
@@ -31,14 +32,15 @@ local total = tonumber(ARGV[5])
 local channel = ARGV[6]
 
 --- @include "check_types"
+--- @include "held_claim"
 
 local bad = checkTypes({ "hash", "zset" })
 if bad then
     return bad
 end
 
-local f = rcall("HMGET", taskKey, "claim", "status", "timeout_ms")
-if f[1] ~= claim or f[2] ~= "processing" then
+local f = heldClaim(taskKey, "timeout_ms")
+if not f then
     return { -2, "stale claim" }
 end
 rcall("HSET", taskKey, "progress", done .. "/" .. total)

@@ -18,6 +18,7 @@
   Output:
     {1}                   back in the queue
     {-2, "stale claim"}   not the current claim, or not processing
+                          (includes/held_claim)
     {-7, "<key> is a <type>, not a <expected>"}  a key holds another type
                           (includes/check_types): nothing written
 ]]
@@ -33,6 +34,7 @@ local claim = ARGV[2]
 local newChannel = ARGV[3]
 
 --- @include "check_types"
+--- @include "held_claim"
 --- @include "lane_of"
 
 local bad = checkTypes({ "list", "zset", "hash", "list", "list", "list" })
@@ -40,8 +42,8 @@ if bad then
     return bad
 end
 
-local f = rcall("HMGET", taskKey, "claim", "status", "attempts")
-if f[1] ~= claim or f[2] ~= "processing" then
+local f = heldClaim(taskKey, "attempts")
+if not f then
     return { -2, "stale claim" }
 end
 local attempts = (tonumber(f[3]) or 1) - 1
