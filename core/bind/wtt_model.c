@@ -475,7 +475,7 @@ each_chunk(struct wtt_posteriors *p, float *buf, rows_fn fn, void *ctx,
             return -1;
         }
         if (fn(ctx, buf, k) != 0) {
-            snprintf(err, errlen, "%s", strerror(errno));
+            wtt_strerror(errno, err, errlen);
             return -1;
         }
     }
@@ -696,12 +696,14 @@ l_load_posteriors(lua_State *L)
     int         fd = open(path, O_RDONLY | O_CLOEXEC);
 
     if (fd < 0 || fstat(fd, &st) != 0) {
-        int e = errno;
+        char reason[128];
+        int  e = errno;
         if (fd >= 0) {
             close(fd);
         }
         lua_pushnil(L);
-        lua_pushfstring(L, "load failed: %s: %s", path, strerror(e));
+        lua_pushfstring(L, "load failed: %s: %s", path,
+                        wtt_strerror(e, reason, sizeof(reason)));
         return 2;
     }
     got = pread(fd, head, sizeof(head) - 1, 0);
