@@ -132,7 +132,14 @@ local function parse_query(cfg, q)
 end
 
 
-local function parse_userinfo(cfg, info)
+-- Splits `s` by `pattern` (captures: the userinfo, the rest of `s`),
+-- records the user and password in `cfg`, and returns the rest: all of
+-- `s` when the pattern finds no userinfo.
+local function take_userinfo(cfg, s, pattern)
+    local info, rest = str_match(s, pattern)
+    if not info then
+        return s
+    end
     local user, pass = str_match(info, "^([^:]*):(.*)$")
     if user then
         cfg.user = user ~= "" and unescape(user) or nil
@@ -142,6 +149,7 @@ local function parse_userinfo(cfg, info)
         -- user is ever sent without one).
         cfg.password = unescape(info)
     end
+    return rest
 end
 
 
@@ -164,12 +172,7 @@ function _M.parse_url(url)
     rest, query = str_match(rest, "^([^?]*)%??(.*)$")
 
     if scheme == "unix" then
-        local info, path = str_match(rest, "^([^/]*)@(/.*)$")
-        if info then
-            parse_userinfo(cfg, info)
-        else
-            path = rest
-        end
+        local path = take_userinfo(cfg, rest, "^([^/]*)@(/.*)$")
         if str_sub(path, 1, 1) ~= "/" or #path < 2 then
             return nil, "unix url needs an absolute path: '" .. url .. "'"
         end
@@ -177,12 +180,7 @@ function _M.parse_url(url)
     elseif scheme == "redis" or scheme == "rediss" then
         cfg.tls = scheme == "rediss"
         local authority, path = str_match(rest, "^([^/]*)(.*)$")
-        local info, hostport = str_match(authority, "^(.*)@([^@]*)$")
-        if info then
-            parse_userinfo(cfg, info)
-        else
-            hostport = authority
-        end
+        local hostport = take_userinfo(cfg, authority, "^(.*)@([^@]*)$")
         local host, port = str_match(hostport, "^%[([^%]]+)%]:?(%d*)$")
         if not host then
             host, port = str_match(hostport, "^([^:]+):?(%d*)$")
