@@ -152,6 +152,22 @@ local function ready(self)
 end
 
 
+-- Whether a statement may be sent now: the handle is open and its
+-- connection ready. A connection that cannot be made ready fails the
+-- statement (fail: inside a transaction, the transaction too).
+-- @return true | nil, err, sqlstate
+local function can_send(self)
+    if self.closed then
+        return nil, "closed"
+    end
+    local ok, err, state = ready(self)
+    if not ok then
+        return fail(self, err, state)
+    end
+    return true
+end
+
+
 -- Raises on a value that is not a parameter. Levels count on the public
 -- methods calling execute/run_script without a tail call (a tail call would
 -- drop their frame and blame the wrong line).
@@ -184,12 +200,9 @@ local function execute(self, idempotent, fname, sql, ...)
     local n = select("#", ...)
     local params = { ... }
     check_params(fname, params, n)
-    if self.closed then
-        return nil, "closed"
-    end
-    local ok, err, state = ready(self)
+    local ok, err, state = can_send(self)
     if not ok then
-        return fail(self, err, state)
+        return nil, err, state
     end
     local conn = self.conn
     local rows, count, st = conn:query(sql, params, n)
@@ -248,12 +261,9 @@ local function run_script(self, sql)
     if type(sql) ~= "string" then
         error("bad argument #1 to 'script' (sql string expected)", 3)
     end
-    if self.closed then
-        return nil, "closed"
-    end
-    local ok, err, state = ready(self)
+    local ok, err, state = can_send(self)
     if not ok then
-        return fail(self, err, state)
+        return nil, err, state
     end
     local rows, count, st = self.conn:script(sql)
     if not rows then
