@@ -583,6 +583,16 @@ function queue.reap(self)
 end
 
 
+-- An HGETALL reply (field, value, field, value...) as a table.
+local function hash_table(list)
+    local h = {}
+    for i = 1, #list, 2 do
+        h[list[i]] = list[i + 1]
+    end
+    return h
+end
+
+
 --- The task hash as a table of strings, or nil.
 function queue.get(self, id)
     check_id(id, "get")
@@ -593,11 +603,7 @@ function queue.get(self, id)
     if #list == 0 then
         return nil
     end
-    local h = {}
-    for i = 1, #list, 2 do
-        h[list[i]] = list[i + 1]
-    end
-    return h
+    return hash_table(list)
 end
 
 
@@ -833,10 +839,7 @@ function queue.workers(self)
     for i, id in ipairs(ids) do
         local h = res[i]
         if type(h) == "table" and #h > 0 then
-            local w = {}
-            for j = 1, #h, 2 do
-                w[h[j]] = h[j + 1]
-            end
+            local w = hash_table(h)
             w.id = id
             w.pid = tonumber(w.pid) or w.pid
             w.started = tonumber(w.started) or w.started
