@@ -80,12 +80,16 @@ function _M.compile(f, globals)
 end
 
 
-local function on_error(err)
+--- The message handler for xpcall around a file's code (its main chunk,
+-- and the server's route handlers): an error table (http.abort's) keeps
+-- its shape, anything else becomes its text with a traceback.
+function _M.on_error(err)
     if type(err) == "table" then
         return err
     end
     return traceback(tostring(err), 2)
 end
+local on_error = _M.on_error
 
 
 --- Runs a compiled chunk.

@@ -20,13 +20,13 @@ local request_new = require("wtt.request").new
 local log = require "wtt.log"
 local json = require "wtt.json"
 local httpd = require "wtt.core.http_server"
+local on_error = require("wtt.chunk").on_error
 
 local type = type
 local pairs = pairs
 local ipairs = ipairs
 local xpcall = xpcall
 local getmetatable = getmetatable
-local traceback = debug.traceback
 local error_body = http.error_body
 local json_encode = json.encode
 local str_find = string.find
@@ -41,15 +41,6 @@ local _M = {}
 
 local JSON = "application/json"
 local TEXT = "text/plain; charset=utf-8"
-
--- Errors from http.abort (tables) keep their shape; others get a traceback.
-local function on_error(err)
-    if type(err) == "table" then
-        return err
-    end
-    return traceback(tostring(err), 2)
-end
-
 
 local function error_response(status, code, detail, id, headers)
     return status, error_body(code, detail, id), headers, JSON
