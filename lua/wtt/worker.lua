@@ -157,6 +157,17 @@ local function transient(status)
 end
 
 
+-- Waits out the backoff after failed attempt `attempt` of a transfer,
+-- logged as `event` with the attempt's error.
+-- @return false when the grace ran out meanwhile (the task is cancelled)
+local function wait_retry(self, event, attempt, err)
+    local d = self:backoff_delay(attempt)
+    log.warn(event, { attempt = attempt, error = err,
+                      retry_in_s = string.format("%.3f", d) })
+    return self:nap(d)
+end
+
+
 --- Downloads the task's audio into `dir`.
 -- @return path | nil, err, retryable | nil, "cancelled"
 function _M.download(self, task, dir)
@@ -195,14 +206,10 @@ function _M.download(self, task, dir)
                 return nil, last, false
             end
         end
-        if attempt < self.cfg.retries then
-            local d = self:backoff_delay(attempt)
-            log.warn("task.download_retry", { attempt = attempt, error = last,
-                                              retry_in_s = string.format(
-                                                  "%.3f", d) })
-            if not self:nap(d) then
-                return nil, "cancelled"
-            end
+        if attempt < self.cfg.retries
+           and not wait_retry(self, "task.download_retry", attempt, last)
+        then
+            return nil, "cancelled"
         end
     end
     return nil, last, true
@@ -256,14 +263,10 @@ function _M.upload(self, task, files)
         else
             last = "result upload failed: " .. tostring(err)
         end
-        if attempt < self.cfg.retries then
-            local d = self:backoff_delay(attempt)
-            log.warn("task.upload_retry", { attempt = attempt, error = last,
-                                            retry_in_s = string.format(
-                                                "%.3f", d) })
-            if not self:nap(d) then
-                return "cancelled"
-            end
+        if attempt < self.cfg.retries
+           and not wait_retry(self, "task.upload_retry", attempt, last)
+        then
+            return "cancelled"
         end
     end
     return nil, last, true
