@@ -98,7 +98,21 @@ describe("a requeued dead letter #redis #pg", function()
             claim = tostring(dead_claim), error = "late failure" }))
         assert.is_true(sub:record_hash(tid, { status = "failed",
             claim = tostring(done), error = "failed after completed" }))
-        sys.sleep(0.5)                 -- let web's subscriber see the events
+        -- Web's subscriber handles its messages in order: once it has
+        -- applied a claim published after the late events, it has seen them.
+        local sentinel = require("wtt.service.tasks").new_task_id()
+        assert(env.db:exec("INSERT INTO audio_midi (task_id) VALUES ($1)",
+                           sentinel))
+        env.r:call("PUBLISH", env:key("task:claimed"), json.encode({
+            id = sentinel, status = "processing", attempts = 1,
+            worker = "marker", claim = 1 }))
+        assert.truthy(support.eventually(function()
+            local s = env.db:query(
+                "SELECT status FROM audio_midi WHERE task_id = $1", sentinel)
+            return s and s[1] and s[1].status == "processing"
+        end, 15, 0.05), "web's subscriber never applied the marker claim")
+        assert(env.db:exec("DELETE FROM audio_midi WHERE task_id = $1",
+                           sentinel))
         row = env:row(aid)
         assert.equal("completed", row.status)
         assert.equal(done, tonumber(row.task_claim))
