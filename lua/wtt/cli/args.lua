@@ -4,7 +4,7 @@
 --
 --     args.parse(argv, {
 --         usage = USAGE,                                 -- --help / -h
---         fail = fail,                                   -- fail(code, fmt, ...)
+--         fail = args.failer("migrate"),                 -- fail(code, fmt, ...)
 --         options = { ["--dir"] = function(v) opts.dir = v end },
 --         switches = { ["--yes"] = function() opts.yes = true end },
 --         positional = function(a) ... end,              -- optional
@@ -12,8 +12,28 @@
 --
 -- A switch takes no value (`--yes=1` is unknown). Without `positional`,
 -- any other argument is unknown; with it, only those that start with --.
+-- `say` and `failer` are the subcommands' one way to report and to exit
+-- on an error.
 
 local _M = {}
+
+
+--- Writes one formatted line to stdout.
+function _M.say(fmt, ...)
+    io.stdout:write(fmt:format(...), "\n")
+end
+
+
+--- The error exit of subcommand `name`: fail(code, fmt, ...) writes
+-- "wtt <name>: <message>" to stderr, after whatever the command wrote to
+-- stdout so far, and exits with `code`.
+function _M.failer(name)
+    return function(code, fmt, ...)
+        io.stdout:flush()
+        io.stderr:write("wtt ", name, ": ", fmt:format(...), "\n")
+        os.exit(code)
+    end
+end
 
 
 function _M.parse(argv, spec)

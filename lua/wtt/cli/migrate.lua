@@ -22,16 +22,8 @@ removed.
 ]]
 
 
-local function say(fmt, ...)
-    io.stdout:write(fmt:format(...), "\n")
-end
-
-
-local function fail(code, fmt, ...)
-    io.stdout:flush()
-    io.stderr:write("wtt migrate: ", fmt:format(...), "\n")
-    os.exit(code)
-end
+local say = args.say
+local fail = args.failer("migrate")
 
 
 local function parse(argv)

@@ -27,16 +27,8 @@ Commands:
 ]]
 
 
-local function say(fmt, ...)
-    io.stdout:write(fmt:format(...), "\n")
-end
-
-
-local function fail(code, fmt, ...)
-    io.stdout:flush()
-    io.stderr:write("wtt queue: ", fmt:format(...), "\n")
-    os.exit(code)
-end
+local say = args.say
+local fail = args.failer("queue")
 
 
 local function parse(argv)

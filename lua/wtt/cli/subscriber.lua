@@ -33,10 +33,8 @@ local FLAGS = {
     ["--reconcile"] = "WTT_RECONCILE_INTERVAL_S",
 }
 
-local function fail(code, fmt, ...)
-    io.stderr:write("wtt subscriber: ", fmt:format(...), "\n")
-    os.exit(code)
-end
+local args = require "wtt.cli.args"
+local fail = args.failer("subscriber")
 
 if not in_serve then
     local sys = require "wtt.sys"
@@ -44,8 +42,7 @@ if not in_serve then
     for flag, env in pairs(FLAGS) do
         options[flag] = function(v) sys.setenv(env, v) end
     end
-    require("wtt.cli.args").parse(argv, { usage = USAGE, fail = fail,
-                                          options = options })
+    args.parse(argv, { usage = USAGE, fail = fail, options = options })
 end
 
 local log = require "wtt.log"

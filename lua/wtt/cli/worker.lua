@@ -68,10 +68,7 @@ local SWITCHES = {
 }
 
 
-local function fail(code, fmt, ...)
-    io.stderr:write("wtt worker: ", fmt:format(...), "\n")
-    os.exit(code)
-end
+local fail = args.failer("worker")
 
 
 local function convert(flag, kind, value)
