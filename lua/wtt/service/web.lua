@@ -17,13 +17,19 @@ function _M.unavailable(what, err)
 end
 
 
+-- A dependency from wtt.service.conn (`dep | nil, err`), or a 503 naming
+-- `what`.
+local function or_503(what, dep, err)
+    if not dep then
+        _M.unavailable(what, err)
+    end
+    return dep
+end
+
+
 --- PostgreSQL, or a 503.
 function _M.db()
-    local db, err = conn.pg()
-    if not db then
-        _M.unavailable("database", err)
-    end
-    return db
+    return or_503("database", conn.pg())
 end
 
 
@@ -42,11 +48,7 @@ end
 
 --- The queue, or a 503.
 function _M.queue()
-    local q, err = conn.queue()
-    if not q then
-        _M.unavailable("queue", err)
-    end
-    return q
+    return or_503("queue", conn.queue())
 end
 
 
