@@ -29,7 +29,6 @@
     {1, "retry"}              back in the queue
     {1, "dead"}               dead-lettered
     {-2, "stale claim"}       not the current claim, or not processing
-                              (includes/held_claim)
     {-7, "<key> is a <type>, not a <expected>"}  a key holds another type
                           (includes/check_types): nothing written
 ]]

@@ -13,7 +13,6 @@
   Output:
     {1}                   deadline moved
     {-2, "stale claim"}   not the current claim, or the task is not processing
-                          (includes/held_claim)
     {-7, "<key> is a <type>, not a <expected>"}  a key holds another type
                           (includes/check_types): nothing written
 ]]

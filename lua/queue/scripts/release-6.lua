@@ -18,7 +18,6 @@
   Output:
     {1}                   back in the queue
     {-2, "stale claim"}   not the current claim, or not processing
-                          (includes/held_claim)
     {-7, "<key> is a <type>, not a <expected>"}  a key holds another type
                           (includes/check_types): nothing written
 ]]
