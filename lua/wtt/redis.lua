@@ -563,8 +563,12 @@ function _M.is_script(v)
 end
 
 
--- SCRIPT LOAD on `conn`; marks the script loaded for this connection.
+-- SCRIPT LOAD on `conn`, unless the script is marked loaded for this
+-- connection already; marks it.
 function client._load(self, conn, script)
+    if self.loaded[script.sha] then
+        return true
+    end
     local sha, err = conn:call("SCRIPT", "LOAD", script.source)
     if not sha then
         if conn:broken() then
@@ -612,12 +616,10 @@ function client._script_conn(self, script)
     if not conn then
         return nil, err
     end
-    if not self.loaded[script.sha] then
-        local ok
-        ok, err = self:_load(conn, script)
-        if not ok then
-            return nil, err
-        end
+    local ok
+    ok, err = self:_load(conn, script)
+    if not ok then
+        return nil, err
     end
     return conn
 end
@@ -726,13 +728,11 @@ function client.pipeline(self, fn)
     if not conn then
         return nil, err
     end
-    for sha, script in pairs(p.scripts or NO_SCRIPTS) do
-        if not self.loaded[sha] then
-            local ok
-            ok, err = self:_load(conn, script)
-            if not ok then
-                return nil, err
-            end
+    for _, script in pairs(p.scripts or NO_SCRIPTS) do
+        local ok
+        ok, err = self:_load(conn, script)
+        if not ok then
+            return nil, err
         end
     end
     local res
@@ -767,13 +767,10 @@ function client.pipeline(self, fn)
     end
     local cmds = {}
     for j, i in ipairs(again) do
-        local sha = p.cmds[i][2]
-        if not self.loaded[sha] then
-            local ok
-            ok, err = self:_load(conn, p.scripts[sha])
-            if not ok then
-                return nil, err
-            end
+        local ok
+        ok, err = self:_load(conn, p.scripts[p.cmds[i][2]])
+        if not ok then
+            return nil, err
         end
         cmds[j] = p.cmds[i]
     end
