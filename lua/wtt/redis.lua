@@ -814,6 +814,19 @@ local function as_list(v, name)
 end
 
 
+-- Sends `cmd` with the names in `list`; nothing when the list is empty.
+local function send_names(conn, cmd, list)
+    if #list == 0 then
+        return true
+    end
+    local argv = { cmd }
+    for i = 1, #list do
+        argv[i + 1] = list[i]
+    end
+    return conn:writev(argv)
+end
+
+
 -- Opens a connection and sends SUBSCRIBE / PSUBSCRIBE (confirmations are
 -- counted by the loop). Returns conn or nil, err.
 local function sub_open(cfg, channels, patterns)
@@ -821,20 +834,10 @@ local function sub_open(cfg, channels, patterns)
     if not conn then
         return nil, err
     end
-    local ok = true
-    if #channels > 0 then
-        local argv = { "SUBSCRIBE" }
-        for i = 1, #channels do
-            argv[i + 1] = channels[i]
-        end
-        ok, err = conn:writev(argv)
-    end
-    if ok and #patterns > 0 then
-        local argv = { "PSUBSCRIBE" }
-        for i = 1, #patterns do
-            argv[i + 1] = patterns[i]
-        end
-        ok, err = conn:writev(argv)
+    local ok
+    ok, err = send_names(conn, "SUBSCRIBE", channels)
+    if ok then
+        ok, err = send_names(conn, "PSUBSCRIBE", patterns)
     end
     if not ok then
         conn:close()
