@@ -23,6 +23,9 @@
 #include "wtt_notes.h"
 #include "wtt_util.h"
 #include "wtt_vm.h"
+/* The private headers of split bindings must stand on their own too. */
+#include "../../core/bind/http_server/wtt_http_private.h"
+#include "../../core/bind/midi/wtt_midi_private.h"
 #include "test.h"
 
 

@@ -1,0 +1,271 @@
+/*
+ * wtt_http_private.h: what the parts of the HTTP server share (not a public
+ * header: only core/bind/http_server/ includes it).
+ *
+ * The server of wtt_http_server.h is one libmicrohttpd daemon, split by job:
+ *
+ *   wtt_http_server.c    configuration, the access handler (libmicrohttpd's
+ *                        callbacks) and serving (start, signals, drain);
+ *   wtt_http_state.c     each serving thread's context and Lua states, and
+ *                        the request objects;
+ *   wtt_http_watchdog.c  the route deadline, and the timer thread that
+ *                        enforces it and resumes parked streams;
+ *   wtt_http_response.c  responses: C errors, a route's return values and
+ *                        Lua-fed streams;
+ *   wtt_http_body.c      request bodies: raw buffers, multipart forms with
+ *                        file parts streamed to temp files;
+ *   wtt_http_lua.c       the `wtt.core.http_server` Lua module.
+ *
+ * A request lives on the libmicrohttpd thread that owns its connection, so
+ * the request and its thread context pass between these files without
+ * locks; what other threads touch too is atomic or under a named lock.
+ * Everything declared here crosses at least two of the files; the rest
+ * stays static in its own file.
+ */
+#ifndef WTT_HTTP_PRIVATE_H
+#define WTT_HTTP_PRIVATE_H
+
+#include "wtt_http_server.h"
+
+#include <limits.h>
+#include <lua.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <microhttpd.h>
+
+/* Sent by the timer thread (wtt_http_watchdog.c), whose handler the server
+ * installs when it starts (wtt_http_server.c). */
+#define WATCHDOG_SIGNAL  SIGURG
+/* The metatable of file userdata: made by httpd.open (wtt_http_lua.c),
+ * taken by file responses (wtt_http_response.c). */
+#define FILE_MT          "wtt.core.http_server.file"
+
+/* The thread context, its slots and the request pass through every part
+ * (see above): the access handler makes the request, the body parts fill
+ * its uploads, the Lua module reads them, responses and streams hold it. */
+enum body_mode { BODY_NONE, BODY_RAW, BODY_FORM };
+
+/* One Lua state built from one generation, owned by one thread. */
+typedef struct slot {
+    lua_State   *L;
+    uint64_t     gen_id;
+    int          dispatch_ref;
+    int          inflight;
+    int          retired;
+    struct slot *next;
+} slot_t;
+
+/* Per libmicrohttpd thread; lives until the process exits. */
+typedef struct tctx {
+    pthread_t           tid;
+    int                 index;
+    slot_t             *cur;
+    slot_t             *retired;
+    uint64_t            failed_gen;
+    uint64_t            counter;
+    _Atomic uint64_t    deadline_ms;
+    atomic_int          fired;
+    lua_State *volatile running_L;
+    struct req         *free_reqs;
+    struct tctx        *next_all;
+} tctx_t;
+
+typedef struct upfile {
+    char           *field;
+    char           *filename;
+    char           *ctype;
+    char            path[PATH_MAX];
+    int             fd;
+    size_t          size;
+    int             kept;
+    struct upfile  *next;
+} upfile_t;
+
+typedef struct field {
+    char         *name;
+    char         *value;
+    size_t        len;
+    struct field *next;
+} field_t;
+
+typedef struct req {
+    tctx_t                   *t;
+    slot_t                   *slot;
+    struct MHD_Connection    *conn;
+    int                       refs;       /* request + stream response */
+    char                      id[48];
+    char                      method[16];
+    char                      path[256];  /* for the access log */
+    uint64_t                  start_ns;
+    int                       status;
+    int                       defer;      /* hold the response (see queue) */
+    struct MHD_Response      *pending;
+    int                       cont_ref;
+    enum body_mode            mode;
+    size_t                    max_body;
+    size_t                    max_file;
+    size_t                    received;
+    char                     *body;
+    size_t                    body_len;
+    size_t                    body_cap;
+    struct MHD_PostProcessor *pp;
+    upfile_t                 *files;
+    upfile_t                 *cur_file;
+    field_t                  *fields;
+    field_t                  *cur_field;
+    int                       nparts;
+    char                      closing[80];  /* "--boundary--" */
+    size_t                    closing_len;
+    char                      tail[80];     /* last bytes of the previous
+                                               chunk, for a split delimiter */
+    size_t                    tail_len;
+    int                       closed_seen;
+    int                       err_status;
+    const char               *err_code;
+    char                      err_detail[160];
+    /* streaming responses */
+    int                       stream_ref;
+    int                       on_close_ref;
+    int                       poll_ms;
+    char                     *pend;
+    size_t                    pend_len;
+    size_t                    pend_off;
+    int                       stream_done;
+    uint64_t                  resume_at;
+    struct req               *timer_next;
+    struct req               *next_free;
+} req_t;
+
+/* A file descriptor handed from Lua to a file response. */
+typedef struct {
+    int   fd;
+    off_t size;
+} file_ud;
+
+/* The configuration being served (wtt_http_start), and whether it is set:
+ * read by every part. */
+extern struct wtt_http_config wtt__http_cfg;
+extern atomic_int             wtt__http_configured;
+/* Set once SIGTERM/SIGINT arrive: new requests get 503, streams end. */
+extern atomic_int             wtt__http_stopping;
+/* Requests begun and not yet released (drain waits for 0), and the total
+ * since start (httpd.stats). */
+extern atomic_int             wtt__http_inflight;
+extern atomic_ullong          wtt__http_total_requests;
+/* 8 hex digits unique to this process, the start of generated request
+ * ids (made at start, used by wtt__http_make_id). */
+extern char                   wtt__http_id_prefix[12];
+
+/* Every serving thread's context, under the lock: the watchdog scans them,
+ * the server frees them after the daemon stops. */
+extern pthread_mutex_t        wtt__http_threads_lock;
+extern tctx_t                *wtt__http_all_threads;
+/* This thread's context (the watchdog's signal handler finds it here). */
+extern __thread tctx_t       *wtt__http_tls_t;
+/* The request whose Lua call runs now on this thread: the accessors of
+ * wtt_http_lua.c refuse any other. */
+extern __thread req_t        *wtt__http_tls_req;
+
+
+/* ---------------------------------------------------------------------------
+ * wtt_http_state.c
+ * ------------------------------------------------------------------------- */
+
+/* This thread's context, made and registered on first use. Never NULL. */
+tctx_t *wtt__http_thread_ctx(void);
+
+/* Closes the Lua state of `s` and frees it. */
+void wtt__http_slot_close(slot_t *s);
+
+/*
+ * The slot new requests on thread `t` use, built first for a newer route
+ * generation. NULL only when no state could ever be built.
+ */
+slot_t *wtt__http_current_slot(tctx_t *t);
+
+/* A zeroed request on `conn` (reused from the thread's free list) holding
+ * one reference; counted in wtt__http_inflight by the caller. */
+req_t *wtt__http_req_new(tctx_t *t, struct MHD_Connection *conn);
+
+/* Drops one reference; the last one releases everything the request held
+ * (temp files not kept, Lua references, its slot) and returns it to the
+ * thread's free list. */
+void wtt__http_req_unref(req_t *r);
+
+/* Sets r->id: the client's X-Request-Id when it is sane, else a fresh one. */
+void wtt__http_make_id(req_t *r);
+
+
+/* ---------------------------------------------------------------------------
+ * wtt_http_watchdog.c
+ * ------------------------------------------------------------------------- */
+
+/* The handler of WATCHDOG_SIGNAL (async-signal-safe): arms a hook that
+ * raises a 503 error table in the route running on this thread. */
+void wtt__http_on_watchdog_signal(int sig);
+
+/* lua_pcall(L, nargs, nresults, 0) under the route deadline. */
+int wtt__http_call_lua(tctx_t *t, lua_State *L, int nargs, int nresults);
+
+/* Parks `r` (its connection already suspended) until `at` (ms, wtt_now_ms)
+ * or until the server stops; the timer thread resumes it. */
+void wtt__http_timer_schedule(req_t *r, uint64_t at);
+
+/* Starts the timer thread; once, from wtt_http_start. */
+void wtt__http_timer_start(void);
+
+/* Wakes the timer thread now, so parked streams see `stopping` at once. */
+void wtt__http_timer_wake(void);
+
+/* Resumes every parked connection (they must be, before MHD_stop_daemon),
+ * then stops the timer thread and joins it. */
+void wtt__http_timer_stop(void);
+
+
+/* ---------------------------------------------------------------------------
+ * wtt_http_response.c
+ * ------------------------------------------------------------------------- */
+
+/* Queues a JSON error made in C (framing errors, Lua failures). Returns
+ * what MHD_queue_response returns, MHD_NO when out of memory. */
+enum MHD_Result wtt__http_respond_error(req_t *r, int status,
+                                        const char *code,
+                                        const char *detail);
+
+/* Answers an error while the body is still arriving: written to the
+ * socket directly, then the connection closes. Returns MHD_NO. */
+enum MHD_Result wtt__http_abort_upload(req_t *r, int status,
+                                       const char *code,
+                                       const char *detail);
+
+/* Queues the response from a Lua call (dispatch or continuation) that
+ * returned `rc` with its values above `base`, or a 500; pops them. */
+enum MHD_Result wtt__http_finish_lua(req_t *r, lua_State *L, int rc,
+                                     int base);
+
+
+/* ---------------------------------------------------------------------------
+ * wtt_http_body.c
+ * ------------------------------------------------------------------------- */
+
+/* Prepares a form body: takes the multipart boundary and creates the post
+ * processor. Returns MHD_YES, or queues a 400. */
+enum MHD_Result wtt__http_body_start_form(req_t *r,
+                                          struct MHD_Connection *conn,
+                                          const char *ctype);
+
+/* Takes `*size` bytes of body (sets *size to 0). Returns MHD_YES, or
+ * MHD_NO after answering an error (limits, malformed form, disk). */
+enum MHD_Result wtt__http_take_body(req_t *r, const char *data,
+                                    size_t *size);
+
+/* The whole body is in: closes the form parser, runs the continuation and
+ * queues its response. */
+enum MHD_Result wtt__http_finish_body(req_t *r);
+
+#endif
