@@ -1,5 +1,5 @@
 --- The dispatcher each serving thread runs (called from
--- core/bind/wtt_http_server.c).
+-- core/bind/http_server/wtt_http_server.c).
 --
 -- `new(files, generation)` builds the app of one generation and returns the
 -- dispatch function. For every request C calls

@@ -10,7 +10,8 @@ describe("wtt.service.config", function()
     after_each(function() sys.setenv("WTT_MAX_UPLOAD", saved) end)
 
     -- The route's upload limit and the server's multipart cap are one
-    -- number: the server's (core/bind/wtt_http_server.c), default included.
+    -- number: the server's (core/bind/http_server/wtt_http_server.c),
+    -- default included.
     it("takes the upload limit from the HTTP server", function()
         for _, v in ipairs({ false, "1048576", "0", "-5", "1e6", "2M" }) do
             sys.setenv("WTT_MAX_UPLOAD", v or nil)
