@@ -32,7 +32,7 @@ describe("wtt.jitter", function()
         local queue_src = require("wtt.sys").read_file(
             require("wtt.runtime").lua_dir .. "/wtt/queue.lua")
         local redis_src = require("wtt.sys").read_file(
-            require("wtt.runtime").lua_dir .. "/wtt/redis.lua")
+            require("wtt.runtime").lua_dir .. "/wtt/redis/internal.lua")
         for _, src in ipairs({ queue_src, redis_src }) do
             assert.matches('require%("wtt.jitter"%)', src)
             assert.is_nil(src:find("16807", 1, true))
