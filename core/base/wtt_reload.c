@@ -419,7 +419,7 @@ wtt_reload_init(char *err, size_t errlen)
 
 
 uint64_t
-wtt_reload_reload(const char *reason, char *err, size_t errlen)
+wtt_reload_apply(const char *reason, char *err, size_t errlen)
 {
     uint64_t id;
 

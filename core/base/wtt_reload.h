@@ -51,7 +51,7 @@ int wtt_reload_build(lua_State *L, struct wtt_generation *g, char *err, size_t e
  * `err` (and recorded as the last failure); the active generation is then
  * unchanged.
  */
-uint64_t wtt_reload_reload(const char *reason, char *err, size_t errlen);
+uint64_t wtt_reload_apply(const char *reason, char *err, size_t errlen);
 
 /*
  * Makes the previous generation active again (as a new id, so every thread

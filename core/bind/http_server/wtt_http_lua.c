@@ -331,8 +331,8 @@ static int
 l_reload(lua_State *L)
 {
     char     err[1024];
-    uint64_t id = wtt_reload_reload(luaL_optstring(L, 1, "lua"), err,
-                                 sizeof(err));
+    uint64_t id = wtt_reload_apply(luaL_optstring(L, 1, "lua"), err,
+                                   sizeof(err));
     if (id == 0) {
         lua_pushnil(L);
         lua_pushstring(L, err);

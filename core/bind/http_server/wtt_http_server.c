@@ -532,7 +532,7 @@ wtt_http_run(void)
 
         sig = sigtimedwait(&serve_signals, &info, &ts);
         if (sig == SIGHUP) {
-            wtt_reload_reload("sighup", err, sizeof(err));
+            wtt_reload_apply("sighup", err, sizeof(err));
         } else if (sig == SIGTERM || sig == SIGINT) {
             break;
         }
