@@ -72,7 +72,8 @@ end
 local S = {}
 for _, name in ipairs({ "enqueue-5", "claim-10", "heartbeat-2",
                         "progress-2", "complete-4", "fail-8", "release-6",
-                        "reap-8", "requeue-6", "purge-2", "stats-8" }) do
+                        "reap-8", "requeue-6", "purge-2", "stats-8",
+                        "store-1" }) do
     S[name:match("^[%a_]+")] = redis.script(read_script(name))
 end
 _M.scripts = S
@@ -870,7 +871,6 @@ function queue.store_result(self, id, claim, fingerprint, uploads)
     if not text then
         error("bad argument #4 to 'store_result' (" .. jerr .. ")", 2)
     end
-    S.store = S.store or redis.script(read_script("store-1"))
     local res, err = self.r:eval(S.store, { self.k.task_prefix .. id },
                                  { claim, tostring(fingerprint), text })
     if not res then

@@ -59,14 +59,7 @@ end
 -- KEYS indexes the header calls a key prefix (no key by that name is
 -- touched).
 local function prefix_indexes(file)
-    local src = assert(sys.read_file(SCRIPT_DIR .. "/" .. file))
-    local out = {}
-    for i, line in src:gmatch("\n%s*KEYS%[(%d+)%]([^\n]*)") do
-        if line:find("prefix", 1, true) then
-            out[tonumber(i)] = true
-        end
-    end
-    return out
+    return qh.prefix_keys(assert(sys.read_file(SCRIPT_DIR .. "/" .. file)))
 end
 
 

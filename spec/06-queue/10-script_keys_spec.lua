@@ -16,6 +16,7 @@
 
 local runtime = require "wtt.runtime"
 local sys = require "wtt.sys"
+local qh = require "spec.support.queue"
 
 local SCRIPT_DIR = runtime.lua_dir .. "/queue/scripts"
 
@@ -85,12 +86,7 @@ end
 -- Checks one script; returns a list of violations.
 local function lint(file)
     local raw = assert(sys.read_file(SCRIPT_DIR .. "/" .. file))
-    local prefix_index = {}
-    for i, line in raw:gmatch("\n%s*KEYS%[(%d+)%]([^\n]*)") do
-        if line:find("task key prefix", 1, true) then
-            prefix_index[tonumber(i)] = true
-        end
-    end
+    local prefix_index = qh.prefix_keys(raw)
     local src = strip_comments(expand(raw))
     local problems = {}
 

@@ -22,4 +22,18 @@ function _M.id(n)
     return string.format("%032x", n)
 end
 
+--- The KEYS indexes a queue script's header declares as the task key
+-- prefix (a key name prefix, not a key: "KEYS[6] task key prefix ...").
+-- @param src the script's text
+-- @return set { [index] = true }
+function _M.prefix_keys(src)
+    local out = {}
+    for i, line in src:gmatch("\n%s*KEYS%[(%d+)%]([^\n]*)") do
+        if line:find("task key prefix", 1, true) then
+            out[tonumber(i)] = true
+        end
+    end
+    return out
+end
+
 return _M
