@@ -71,7 +71,8 @@ end
 
 local S = {}
 for _, name in ipairs({ "enqueue-5", "claim-10", "heartbeat-2",
-                        "progress-2", "complete-4", "fail-8", "release-6",
+                        "progress-2", "complete-4", "complete_many-4",
+                        "fail-8", "release-6",
                         "reap-8", "requeue-6", "purge-2", "stats-8",
                         "store-1" }) do
     S[name:match("^[%a_]+")] = redis.script(read_script(name))
@@ -323,37 +324,76 @@ function queue.enqueue(self, task)
 end
 
 
--- The claim script's keys and arguments at time `t`.
-local function claim_call(self, t, worker_id)
+-- The claim script's keys and arguments at time `t`, for up to `n` tasks.
+local function claim_call(self, t, worker_id, n)
     local k = self.k
     return {
         k.priority, k.queue, k.bulk, k.processing, k.time, k.task_prefix,
         k.paused, k.failed, k.results, k.clients,
     }, {
         t, worker_id, self.ch.claimed, self.ch.failed,
-        self:policy().dead_ttl_s(), CLAIM_DEPTH,
+        self:policy().dead_ttl_s(), CLAIM_DEPTH, n or 1,
     }
 end
 
 
--- The task table of a claim reply, or nil for an empty one.
+-- The task tables of a claim reply (six fields per task), in claim order.
 local function claimed(self, res)
-    if #res == 0 then
-        return nil
+    local tasks = {}
+    for i = 1, #res - 5, 6 do
+        local payload = json.decode(res[i + 3])
+        if type(payload) ~= "table" then
+            payload = {}
+        end
+        self.attempts[res[i]] = res[i + 2]
+        tasks[#tasks + 1] = {
+            id = res[i],
+            claim = res[i + 1],
+            attempts = res[i + 2],
+            payload = payload,
+            audio_midi_id = res[i + 4],
+            timeout_ms = res[i + 5],
+        }
     end
-    local payload = json.decode(res[4])
-    if type(payload) ~= "table" then
-        payload = {}
+    return tasks
+end
+
+
+local function check_worker(worker_id, fn)
+    if type(worker_id) ~= "string" then
+        error("bad argument #1 to '" .. fn .. "' (worker id expected)", 3)
     end
-    self.attempts[res[1]] = res[3]
-    return {
-        id = res[1],
-        claim = res[2],
-        attempts = res[3],
-        payload = payload,
-        audio_midi_id = res[5],
-        timeout_ms = res[6],
-    }
+end
+
+
+local function check_count(n, fn, arg)
+    if type(n) ~= "number" or n < 1 or n ~= floor(n) then
+        error("bad argument #" .. arg .. " to '" .. fn .. "' (count >= 1 "
+              .. "expected)", 3)
+    end
+end
+
+
+--- Claims up to `n` tasks in one script call: what `n` claims in a row
+-- would take (priority lane first, FIFO in each lane), each task with its
+-- own claim token and deadline.
+-- @return list of tasks { id, claim, attempts, payload, audio_midi_id,
+--   timeout_ms } (empty when there is nothing to claim, or paused)
+--   | nil, err
+function queue.claim_many(self, worker_id, n)
+    check_worker(worker_id, "claim_many")
+    check_count(n, "claim_many", 2)
+    local t, err = clock(self)
+    if not t then
+        return nil, err
+    end
+    local keys, args = claim_call(self, t, worker_id, n)
+    local res
+    res, err = run(self, "claim", S.claim, keys, args)
+    if not res then
+        return nil, err
+    end
+    return claimed(self, res)
 end
 
 
@@ -361,20 +401,18 @@ end
 -- @return task { id, claim, attempts, payload, audio_midi_id, timeout_ms }
 --   | nil (nothing to claim, or paused) | nil, err
 function queue.claim(self, worker_id)
-    if type(worker_id) ~= "string" then
-        error("bad argument #1 to 'claim' (worker id expected)", 2)
-    end
+    check_worker(worker_id, "claim")
     local t, err = clock(self)
     if not t then
         return nil, err
     end
-    local keys, args = claim_call(self, t, worker_id)
+    local keys, args = claim_call(self, t, worker_id, 1)
     local res
     res, err = run(self, "claim", S.claim, keys, args)
     if not res then
         return nil, err
     end
-    return claimed(self, res)
+    return claimed(self, res)[1]
 end
 
 
@@ -516,7 +554,7 @@ function queue.complete_and_claim(self, id, claim, result, worker_id)
     local keys = HELD.complete.keys(self, id)
     local args = HELD.complete.args(self, "complete_and_claim", id, claim, t,
                                     result)
-    local ckeys, cargs = claim_call(self, t, worker_id)
+    local ckeys, cargs = claim_call(self, t, worker_id, 1)
     local res
     res, err = self.r:pipeline(function(p)
         p:eval(S.complete, keys, args)
@@ -529,9 +567,125 @@ function queue.complete_and_claim(self, id, claim, result, worker_id)
     local cerr = reply_error("complete", res[1])
     local task
     if type(res[2]) == "table" and not reply_error("claim", res[2]) then
-        task = claimed(self, res[2])
+        task = claimed(self, res[2])[1]
     end
     return not cerr or nil, cerr, task
+end
+
+
+-- The complete_many script's keys and arguments at time `t` for `entries`
+-- ({ id, claim, result } each); checks every entry first.
+local function complete_many_call(self, fn, entries, t)
+    if type(entries) ~= "table" then
+        error("bad argument #1 to '" .. fn .. "' (list of entries "
+              .. "expected)", 3)
+    end
+    local k = self.k
+    local args = { t, self:policy().final_ttl_s(), self.ch.completed }
+    for i, e in ipairs(entries) do
+        if type(e) ~= "table" then
+            error("bad argument #1 to '" .. fn .. "' (entry " .. i
+                  .. ": table expected)", 3)
+        end
+        check_id(e.id, fn, 4)
+        local text, jerr = json.encode(e.result or {})
+        if not text then
+            error("bad argument #1 to '" .. fn .. "' (entry " .. i .. ": "
+                  .. jerr .. ")", 3)
+        end
+        args[#args + 1] = e.id
+        args[#args + 1] = check_claim(e.claim, fn, 4)
+        args[#args + 1] = text
+    end
+    return { k.processing, k.time, k.task_prefix, k.results }, args
+end
+
+
+-- The outcome of a complete_many reply for `entries`: the number
+-- completed and the refusal text of each refused entry (by index).
+local function completed_many(self, entries, res)
+    local errs = {}
+    for i, e in ipairs(entries) do
+        self.attempts[e.id] = nil
+        local code = res[i + 1]
+        if code ~= 1 then
+            errs[i] = errors.text[code] or ("error " .. tostring(code))
+        end
+    end
+    return res[1], errs
+end
+
+
+--- Completes several held tasks in one script call, each checked on its
+-- own: a stale claim refuses that entry only, the others complete.
+-- @param entries list of { id, claim, result = table (stored as JSON) }
+-- @return n_completed, errs (errs[i]: "stale", "not processing" or
+--   "bad task" for a refused entry i, nil for a completed one)
+--   | nil, err (nothing completed)
+function queue.complete_many(self, entries)
+    if type(entries) == "table" and #entries == 0 then
+        return 0, {}
+    end
+    local t, err = clock(self)
+    if not t then
+        return nil, err
+    end
+    local keys, args = complete_many_call(self, "complete_many", entries, t)
+    local res
+    res, err = run(self, "complete", S.complete_many, keys, args)
+    if not res then
+        for _, e in ipairs(entries) do
+            self.attempts[e.id] = nil
+        end
+        return nil, err
+    end
+    return completed_many(self, entries, res)
+end
+
+
+--- Completes several held tasks and claims up to `n` more in one round
+-- trip (two scripts, one pipeline): complete_and_claim for a worker that
+-- holds a batch (`--batch-tasks`).
+-- @return n_completed, errs (as complete_many), tasks (list, as
+--   claim_many) | nil, err (the completion), tasks
+function queue.complete_many_and_claim(self, entries, worker_id, n)
+    check_worker(worker_id, "complete_many_and_claim")
+    check_count(n, "complete_many_and_claim", 3)
+    local t, err = clock(self)
+    if not t then
+        return nil, err, {}
+    end
+    local keys, args = complete_many_call(self, "complete_many_and_claim",
+                                          entries, t)
+    local ckeys, cargs = claim_call(self, t, worker_id, n)
+    local res
+    res, err = self.r:pipeline(function(p)
+        if #entries > 0 then
+            p:eval(S.complete_many, keys, args)
+        end
+        p:eval(S.claim, ckeys, cargs)
+    end)
+    if not res then
+        for _, e in ipairs(entries) do
+            self.attempts[e.id] = nil
+        end
+        return nil, "could not complete: " .. tostring(err), {}
+    end
+    local cres = #entries > 0 and res[1] or { 0 }
+    local done, errs = nil, reply_error("complete", cres)
+    if errs then
+        for _, e in ipairs(entries) do
+            self.attempts[e.id] = nil
+        end
+    else
+        done, errs = completed_many(self, entries, cres)
+    end
+    local tasks = {}
+    local last = res[#res]
+    if type(last) == "table" and not reply_error("claim", last) then
+        tasks = claimed(self, last)
+    end
+    return done, errs, tasks
 end
 
 
@@ -762,7 +916,8 @@ end
 
 
 local WORKER_FIELDS = { "host", "pid", "device", "task", "started",
-                        "windows_per_s" }
+                        "windows_per_s", "healthy", "device_faults",
+                        "last_device_error" }
 
 
 --- Records a worker heartbeat: hash `worker:{id}` with TTL `ttl_s` and an
@@ -812,7 +967,11 @@ end
 
 
 --- Live workers: list of { id, host, pid, device, task, started,
--- windows_per_s } (strings; pid, started and windows_per_s as numbers).
+-- windows_per_s, healthy, device_faults, last_device_error } (strings;
+-- pid, started, windows_per_s, healthy and device_faults as numbers).
+-- `task` is the id of the task the worker runs, or the ids of its batch
+-- separated by spaces (`--batch-tasks`); `healthy` 0 after a device fault
+-- (docs/worker.md "Device faults").
 -- @return list | nil, err
 function queue.workers(self)
     local t, err = clock(self)
@@ -845,6 +1004,13 @@ function queue.workers(self)
             w.pid = tonumber(w.pid) or w.pid
             w.started = tonumber(w.started) or w.started
             w.windows_per_s = tonumber(w.windows_per_s) or w.windows_per_s
+            -- Absent (nil) when the worker reports no health (--noop, an
+            -- older version).
+            w.healthy = tonumber(w.healthy)
+            w.device_faults = tonumber(w.device_faults)
+            if w.last_device_error == "" then
+                w.last_device_error = nil
+            end
             if w.task == "" then
                 w.task = nil
             end

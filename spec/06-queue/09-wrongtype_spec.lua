@@ -109,6 +109,13 @@ local CASES = {
         local t = claimed(q)
         return function() return q:complete(t.id, t.claim, { n = 1 }) end
     end,
+    complete_many = function(q)
+        local t = claimed(q)
+        return function()
+            return q:complete_many({ { id = t.id, claim = t.claim,
+                                       result = { n = 1 } } })
+        end
+    end,
     fail = function(q)
         local t = claimed(q)
         return function() return q:fail(t.id, t.claim, "boom", false) end

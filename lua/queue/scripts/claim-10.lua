@@ -1,16 +1,19 @@
 --[[
-  Claims the oldest claimable task, priority lane first, then the default
-  queue, then the bulk lane (tasks of clients over their share, see
-  enqueue-5). Skips tasks whose `retry_at` is still in the future (they keep
-  their place), drops ids whose hash is gone or no longer pending (strays),
-  and dead-letters a task whose attempts would exceed max_attempts (a poison
-  pill is never handed out again). A task leaving its lane this way for
-  the first time leaves its client's waiting count. A task whose key is
-  not a hash, or whose claim counter is not an integer, is set aside in
-  the dead letters. The claimed id moves to the processing list with a deadline of now + timeout_ms; the claim token is the task's
-  incremented `claim` field; attempts are counted here. Nothing is claimed
-  while claiming is paused. Work per call is bounded by ARGV[6] entries
-  looked at per lane.
+  Claims up to ARGV[7] of the oldest claimable tasks (one when absent),
+  priority lane first, then the default queue, then the bulk lane (tasks
+  of clients over their share, see enqueue-5): one call takes what that
+  many single claims in a row would. Skips tasks whose `retry_at` is still
+  in the future (they keep their place), drops ids whose hash is gone or
+  no longer pending (strays), and dead-letters a task whose attempts would
+  exceed max_attempts (a poison pill is never handed out again). A task
+  leaving its lane this way for the first time leaves its client's waiting
+  count. A task whose key is not a hash, or whose claim counter is not an
+  integer, is set aside in the dead letters. Each claimed id moves to the
+  processing list with a deadline of now + its timeout_ms; its claim token
+  is the task's incremented `claim` field; attempts are counted here; each
+  claim publishes its own `task:claimed`. Nothing is claimed while
+  claiming is paused. Work per call is bounded by ARGV[6] entries looked
+  at per lane and per task asked for.
 
   Input:
     KEYS[1] priority lane "task:queue:priority"
@@ -29,11 +32,13 @@
     ARGV[3] channel "task:claimed"
     ARGV[4] channel "task:failed"
     ARGV[5] dead-letter TTL (s)
-    ARGV[6] entries to look at per lane (>= 1)
+    ARGV[6] entries to look at per lane and per task asked for (>= 1)
+    ARGV[7] how many tasks to claim (>= 1; absent: 1)
 
   Output:
-    {id, claim, attempts, payload, audio_midi_id, timeout_ms}  claimed
-    {}                                                         nothing to claim
+    {id, claim, attempts, payload, audio_midi_id, timeout_ms, ...}
+                          one group of six per claimed task, in claim order
+    {}                    nothing to claim
     {-7, "<key> is a <type>, not a <expected>"}  a key holds another type
                           (includes/check_types): nothing written
 ]]
@@ -54,6 +59,7 @@ local claimedChannel = ARGV[3]
 local failedChannel = ARGV[4]
 local deadTtl = ARGV[5]
 local depth = tonumber(ARGV[6])
+local want = math.max(1, tonumber(ARGV[7]) or 1)
 
 --- @include "check_types"
 --- @include "dead_letter"
@@ -103,13 +109,44 @@ local function usable(f)
     return not f[11] or (#f[11] <= 18 and f[11]:match("^%-?%d+$") ~= nil)
 end
 
-local function take(lane)
+-- Claims the task (already out of its lane): processing list, deadline,
+-- claim token, attempts, the `task:claimed` event; appends its reply group.
+local function claimTask(taskKey, id, attempts, f, out)
+    local timeoutMs = tonumber(f[10]) or 0
+    rcall("LPUSH", processingKey, id)
+    rcall("ZADD", timeKey, now + timeoutMs, id)
+    local claim = rcall("HINCRBY", taskKey, "claim", 1)
+    rcall("HSET", taskKey, "status", "processing", "attempts", attempts,
+          "worker", workerId, "claimed_at", now)
+    if f[2] then
+        rcall("HDEL", taskKey, "retry_at")
+    end
+    -- Ids are hex tokens (checked by wtt.queue); only the worker id, which
+    -- operators choose, goes through the encoder.
+    rcall("PUBLISH", claimedChannel,
+          '{"id":"' .. id .. '","status":"processing","attempts":' .. attempts
+          .. ',"worker":' .. cjson.encode(workerId) .. ',"claim":' .. claim
+          .. '}')
+    local n = #out
+    out[n + 1] = id
+    out[n + 2] = tostring(claim)
+    out[n + 3] = attempts
+    out[n + 4] = f[8] or ""
+    out[n + 5] = f[9] or ""
+    out[n + 6] = timeoutMs
+end
+
+-- Looks at the entries of `lane` from the left and claims from it until
+-- `out` holds `want` groups or `budget` entries were looked at. Appends
+-- each claimed task's reply group to `out`.
+local function take(lane, out)
     local index = 0
     local looked = 0
-    while looked < depth do
+    local budget = depth * want
+    while looked < budget and #out < 6 * want do
         local id = rcall("LINDEX", lane, index)
         if not id then
-            return nil
+            return
         end
         looked = looked + 1
         local taskKey = taskPrefix .. id
@@ -135,38 +172,14 @@ local function take(lane)
                            "attempts exhausted (" .. maxAttempts .. ")"
                            .. last)
             else
-                return id, attempts, f
+                claimTask(taskKey, id, attempts, f, out)
             end
         end
     end
-    return nil
 end
 
-local id, attempts, f = take(priorityKey)
-if not id then
-    id, attempts, f = take(queueKey)
-end
-if not id then
-    id, attempts, f = take(bulkKey)
-end
-if not id then
-    return {}
-end
-
-local taskKey = taskPrefix .. id
-local timeoutMs = tonumber(f[10]) or 0
-rcall("LPUSH", processingKey, id)
-rcall("ZADD", timeKey, now + timeoutMs, id)
-local claim = rcall("HINCRBY", taskKey, "claim", 1)
-rcall("HSET", taskKey, "status", "processing", "attempts", attempts,
-      "worker", workerId, "claimed_at", now)
-if f[2] then
-    rcall("HDEL", taskKey, "retry_at")
-end
--- Ids are hex tokens (checked by wtt.queue); only the worker id, which
--- operators choose, goes through the encoder.
-rcall("PUBLISH", claimedChannel,
-      '{"id":"' .. id .. '","status":"processing","attempts":' .. attempts
-      .. ',"worker":' .. cjson.encode(workerId) .. ',"claim":' .. claim
-      .. '}')
-return { id, tostring(claim), attempts, f[8] or "", f[9] or "", timeoutMs }
+local out = {}
+take(priorityKey, out)
+take(queueKey, out)
+take(bulkKey, out)
+return out

@@ -39,6 +39,7 @@ local channel = ARGV[6]
 
 --- @include "check_types"
 --- @include "held_claim"
+--- @include "complete_task"
 
 local bad = checkTypes({ "list", "zset", "hash", "list" })
 if bad then
@@ -49,15 +50,5 @@ local held, code, why = heldClaim(taskKey)
 if not held then
     return { code, why }
 end
-rcall("LREM", processingKey, 1, id)
-rcall("ZREM", timeKey, id)
-rcall("HSET", taskKey, "status", "completed", "result", result,
-      "finished_at", now)
-rcall("HDEL", taskKey, "retry_at", "worker")
-rcall("RPUSH", resultsKey, id)
-rcall("EXPIRE", taskKey, finalTtl)
--- Ids are hex tokens (checked by wtt.queue): no escaping needed, and no
--- table built and encoded on every completion.
-rcall("PUBLISH", channel,
-      '{"id":"' .. id .. '","status":"completed","final":true}')
+completeTask(taskKey, id, result)
 return { 1 }
