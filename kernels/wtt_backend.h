@@ -21,8 +21,19 @@
  * with `buffer_free` and n->scratch_free when it frees the model. Inputs a
  * node reads are either other nodes' outputs on the same backend, the fed
  * input, or constants the planner staged in the backend's memory: a
- * backend never sees host pointers unless it is the host's. A backend is used by one thread
- * per node copy at a time: the planner gives each worker its own nodes.
+ * backend never sees host pointers unless it is the host's.
+ *
+ * Contexts: the planner makes one context per worker (`ctx_new`, for the
+ * device the user picked) and hands it to every call for that worker's
+ * nodes (n->ctx for `compute`). A device backend keeps there what belongs
+ * to one model instance: its stream, library handles, workspace. A context
+ * is used by one thread at a time. The CPU backend has none (NULL).
+ *
+ * Errors: every entry that can fail returns 0 or one of the negative kinds
+ * below with a static reason in *err. The kind tells the caller what to do:
+ * WTT_ENOMEM at a batch size may pass at a smaller one; WTT_EDEVICE means the
+ * device itself is not usable any more (a lost device, a kernel fault), so a
+ * worker should stop taking work rather than fail task after task.
  */
 #ifndef WTT_BACKEND_H
 #define WTT_BACKEND_H
@@ -31,8 +42,34 @@
 
 #include "wtt_tensor.h"
 
+/* Error kinds (negative return values). */
+#define WTT_EFAIL   (-1)        /* this input or node: bad shape, bad data */
+#define WTT_ENOMEM  (-2)        /* backend memory ran out */
+#define WTT_EDEVICE (-3)        /* the device failed: nothing more will run */
+
+/* What `device_info` reports about one device. */
+struct wtt_device_info {
+    char   name[128];
+    size_t mem_total;           /* bytes */
+    size_t mem_free;            /* bytes, when the backend can tell */
+    int    cc_major, cc_minor;  /* compute capability (0 on the CPU) */
+};
+
 struct wtt_backend {
     const char *name;           /* "cpu", "cuda": what users select */
+
+    /* Usable devices (the CPU backend: 1). 0 when the driver or the device
+     * is missing: a build with the backend on a host without a GPU. */
+    int   (*device_count)(void);
+
+    /* Fills *out for device i. Returns 0, or a negative kind. */
+    int   (*device_info)(int i, struct wtt_device_info *out,
+                         const char **err);
+
+    /* A context for one worker on device `device` (*ctx may stay NULL for
+     * a backend that needs none), released with ctx_free. */
+    int   (*ctx_new)(int device, void **ctx, const char **err);
+    void  (*ctx_free)(void *ctx);
 
     /* 1 when `compute` can run node `n` (its op and parameters), else 0.
      * The planner asks for every node at load time, so an unsupported op
@@ -42,28 +79,36 @@ struct wtt_backend {
     /* Memory for tensor data: on success a buffer of `bytes` bytes aligned
      * for the backend's vector loads, which the caller releases with
      * buffer_free; NULL when memory runs out. */
-    void *(*buffer_alloc)(size_t bytes);
-    void  (*buffer_free)(void *p);
+    void *(*buffer_alloc)(void *ctx, size_t bytes);
+    void  (*buffer_free)(void *ctx, void *p);
 
     /* Copies `bytes` from host memory `src` into this backend's buffer
      * memory at `dst` (set), or from the backend's `src` to host `dst`
-     * (get). Returns 0, or -1 with a static reason in *err. The planner
-     * moves each window in and its outputs out with these, and stages the
-     * constants a run reads into the backend's memory at load time when
-     * the backend is not the host's. */
-    int   (*buffer_set)(void *dst, const void *src, size_t bytes,
+     * (get). A device backend may only queue the copy: host memory given
+     * to `get` holds the data after `sync`, and host memory given to `set`
+     * must not change before `sync`. The planner moves each batch in and
+     * its outputs out with these, and stages the constants a run reads into
+     * the backend's memory at load time when it is not the host's. */
+    int   (*buffer_set)(void *ctx, void *dst, const void *src, size_t bytes,
                         const char **err);
-    int   (*buffer_get)(void *dst, const void *src, size_t bytes,
+    int   (*buffer_get)(void *ctx, void *dst, const void *src, size_t bytes,
                         const char **err);
 
-    /* Runs node `n`: reads n->src[] and the node's parameters, writes
-     * n->out (setting its shape, allocating it when needed). Returns 0, or
-     * -1 with a static reason in *err. */
+    /* Host memory for a batch's inputs and outputs: page-locked on a device
+     * backend so that copies run at full speed and asynchronously. NULL
+     * when memory runs out. */
+    void *(*host_alloc)(size_t bytes);
+    void  (*host_free)(void *p);
+
+    /* Runs node `n` with context n->ctx: reads n->src[] and the node's
+     * parameters, writes n->out (setting its shape, allocating it when
+     * needed). Returns 0 or a negative kind. */
     int   (*compute)(struct wtt_node *n, const char **err);
 
-    /* Waits until every node `compute` started is done. Returns 0, or -1
-     * with a static reason in *err. */
-    int   (*sync)(const char **err);
+    /* Waits until everything started on `ctx` is done. Returns 0 or a
+     * negative kind (a device backend reports the faults of queued work
+     * here). */
+    int   (*sync)(void *ctx, const char **err);
 };
 
 #endif

@@ -90,6 +90,10 @@ struct wtt_node {
     int                n_squeeze;
     int                reflect;      /* MirrorPad REFLECT (else SYMMETRIC) */
 
+    /* The backend context of the worker that runs this node (see
+     * wtt_backend.h); NULL for the CPU and for folding. */
+    void              *ctx;
+
     /* Kernel-private data kept between runs (packed filters, buffers),
      * released with scratch_free. */
     void              *scratch;

@@ -48,7 +48,9 @@ typedef struct {
 /* A worker's private instance of the non-constant nodes. */
 typedef struct {
     struct wtt_node *nodes;         /* one per graph node */
-    struct wtt_tensor input;        /* one item of the placeholder's shape */
+    struct wtt_tensor input;        /* `batch` items of the placeholder */
+    void            *ctx;           /* the backend's context (stream...) */
+    int              batch;         /* items one run takes (halved on OOM) */
 } exec_t;
 
 struct wtt_model {
@@ -68,6 +70,10 @@ struct wtt_model {
     size_t             out_size[WTT_MODEL_MAX_OUTPUTS];
     int                n_outputs;
     int                nthreads;
+    int                batch;       /* items per worker run, at load */
+    int                device;
+    long               runs;        /* wtt_model_run calls (test hook) */
+    long               fault_after; /* test hook: fail runs past this */
     exec_t            *execs;
     const struct wtt_backend *be;   /* runs the execs */
     const struct wtt_backend *host; /* holds the weights, folds constants */
@@ -125,8 +131,8 @@ wtt_model_default_params(void)
 /* Makes `t` an owned tensor of `dtype` and shape `ne[rank]` in `b`'s
  * memory (t must own nothing yet). Returns 0, or -1 out of memory. */
 static int
-tensor_new(const struct wtt_backend *b, struct wtt_tensor *t, int dtype,
-           int rank, const int64_t *ne)
+tensor_new(const struct wtt_backend *b, void *ctx, struct wtt_tensor *t,
+           int dtype, int rank, const int64_t *ne)
 {
     int64_t n = 1;
     size_t  bytes;
@@ -135,7 +141,7 @@ tensor_new(const struct wtt_backend *b, struct wtt_tensor *t, int dtype,
         n *= ne[i];
     }
     bytes = (size_t) n * 4;
-    t->data = b->buffer_alloc(bytes);
+    t->data = b->buffer_alloc(ctx, bytes);
     if (t->data == NULL) {
         return -1;
     }
@@ -147,20 +153,11 @@ tensor_new(const struct wtt_backend *b, struct wtt_tensor *t, int dtype,
 }
 
 
-/* Makes `t` a view of `src` (no copy, nothing owned). */
 static void
-tensor_view(struct wtt_tensor *t, const struct wtt_tensor *src)
-{
-    *t = *src;
-    t->cap = 0;
-}
-
-
-static void
-tensor_release(const struct wtt_backend *b, struct wtt_tensor *t)
+tensor_release(const struct wtt_backend *b, void *ctx, struct wtt_tensor *t)
 {
     if (t->cap != 0) {
-        b->buffer_free(t->data);
+        b->buffer_free(ctx, t->data);
     }
     t->data = NULL;
     t->cap = 0;
@@ -499,8 +496,8 @@ load_weights(struct wtt_model *m, const char *dir, const cJSON *manifest,
                          name->valuestring);
                 goto done;
             }
-            tensor_release(m->host, &m->consts[idx].out);
-            if (tensor_new(m->host, &m->consts[idx].out, dt, rank, ne)
+            tensor_release(m->host, NULL, &m->consts[idx].out);
+            if (tensor_new(m->host, NULL, &m->consts[idx].out, dt, rank, ne)
                 != 0)
             {
                 snprintf(err, errlen, "out of memory");
@@ -649,7 +646,7 @@ wire(struct wtt_model *m, exec_t *x, int i)
 static int
 fold(struct wtt_model *m, char *err, size_t errlen)
 {
-    exec_t shell = { m->consts, { 0 } };
+    exec_t shell = { .nodes = m->consts };
 
     for (int k = 0; k < m->order_n; k++) {
         int        i = m->order[k];
@@ -679,11 +676,14 @@ fold(struct wtt_model *m, char *err, size_t errlen)
 
 
 /* Copies every constant a run reads into the run backend's memory, when
- * that backend is not the host's. */
+ * that backend is not the host's (with the first worker's context: the
+ * workers share them read-only). */
 static int
 stage_consts(struct wtt_model *m, char *err, size_t errlen)
 {
     const char *why = NULL;
+    void       *ctx = m->execs[0].ctx;
+    int         rc;
 
     if (m->be == m->host) {
         return 0;
@@ -700,20 +700,41 @@ stage_consts(struct wtt_model *m, char *err, size_t errlen)
             if (!m->g[j].is_const || t->data != NULL) {
                 continue;
             }
-            if (tensor_new(m->be, t, c->dtype, c->rank, c->ne) != 0) {
-                snprintf(err, errlen, "out of memory");
-                return -1;
+            if (tensor_new(m->be, ctx, t, c->dtype, c->rank, c->ne) != 0) {
+                snprintf(err, errlen, "%s backend: out of memory staging "
+                         "'%s'", m->be->name, m->g[j].name);
+                return WTT_ENOMEM;
             }
-            if (m->be->buffer_set(t->data, c->data,
-                                  (size_t) wtt_tensor_nelem(c) * 4, &why)
-                != 0)
-            {
+            rc = m->be->buffer_set(ctx, t->data, c->data,
+                                   (size_t) wtt_tensor_nelem(c) * 4, &why);
+            if (rc != 0) {
                 snprintf(err, errlen, "%s backend: staging '%s': %s",
                          m->be->name, m->g[j].name, why);
-                return -1;
+                return rc;
             }
         }
     }
+    rc = m->be->sync(ctx, &why);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s backend: %s", m->be->name, why);
+    }
+    return rc;
+}
+
+
+/* The input buffer for `batch` items; the input node views it. */
+static int
+exec_input(struct wtt_model *m, exec_t *x, int batch)
+{
+    int64_t ne[WTT_MAX_RANK];
+
+    memcpy(ne, m->in_ne, sizeof(ne));
+    ne[0] = batch;
+    tensor_release(m->be, x->ctx, &x->input);
+    if (tensor_new(m->be, x->ctx, &x->input, WTT_F32, m->in_rank, ne) != 0) {
+        return WTT_ENOMEM;
+    }
+    x->batch = batch;
     return 0;
 }
 
@@ -725,12 +746,12 @@ exec_init(struct wtt_model *m, exec_t *x, char *err, size_t errlen)
     for (int i = 0; i < m->nodes_n; i++) {
         x->nodes[i] = m->g[i].tmpl;
         memset(&x->nodes[i].out, 0, sizeof(x->nodes[i].out));
+        x->nodes[i].ctx = x->ctx;
     }
-    if (tensor_new(m->be, &x->input, WTT_F32, m->in_rank, m->in_ne) != 0) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
+    if (exec_input(m, x, 1) != 0) {
+        snprintf(err, errlen, "%s backend: out of memory", m->be->name);
+        return WTT_ENOMEM;
     }
-    tensor_view(&x->nodes[m->input_node].out, &x->input);
     for (int i = 0; i < m->nodes_n; i++) {
         if (!m->g[i].is_const) {
             wire(m, x, i);
@@ -741,9 +762,9 @@ exec_init(struct wtt_model *m, exec_t *x, char *err, size_t errlen)
 
 
 static void
-node_release(const struct wtt_backend *b, struct wtt_node *n)
+node_release(const struct wtt_backend *b, void *ctx, struct wtt_node *n)
 {
-    tensor_release(b, &n->out);
+    tensor_release(b, ctx, &n->out);
     if (n->scratch_free != NULL) {
         n->scratch_free(n->scratch);
     }
@@ -752,16 +773,26 @@ node_release(const struct wtt_backend *b, struct wtt_node *n)
 }
 
 
+/* Releases the buffers of the non-constant nodes (they are allocated again,
+ * at the size the next run needs). */
+static void
+exec_release_nodes(struct wtt_model *m, exec_t *x)
+{
+    for (int i = 0; x->nodes != NULL && i < m->nodes_n; i++) {
+        if (!m->g[i].is_const && i != m->input_node) {
+            node_release(m->be, x->ctx, &x->nodes[i]);
+        }
+    }
+}
+
+
 static void
 exec_free(struct wtt_model *m, exec_t *x)
 {
-    if (x->nodes != NULL) {
-        for (int i = 0; i < m->nodes_n; i++) {
-            node_release(m->be, &x->nodes[i]);
-        }
-    }
+    exec_release_nodes(m, x);
     free(x->nodes);
-    tensor_release(m->be, &x->input);
+    x->nodes = NULL;
+    tensor_release(m->be, x->ctx, &x->input);
 }
 
 
@@ -782,13 +813,41 @@ prof_dump(void)
 }
 
 
-/* Runs one item through exec `x` on the model's backend; outputs stay in
- * its buffers. */
+/* Copies output `k` of exec `x` (nb items) to `dst`; a device backend only
+ * queues the copy (it lands by the sync). */
 static int
-exec_run(struct wtt_model *m, exec_t *x, const float *item, char *err,
-         size_t errlen)
+take_output(struct wtt_model *m, exec_t *x, int k, size_t nb, float *dst,
+            char *err, size_t errlen)
+{
+    const struct wtt_tensor *t = &x->nodes[m->out_node[k]].out;
+    const char              *why = NULL;
+    size_t                   want = nb * m->out_size[k];
+    int                      rc;
+
+    if (t->dtype != WTT_F32 || (size_t) wtt_tensor_nelem(t) != want) {
+        snprintf(err, errlen, "output '%s' has %lld values, expected %zu",
+                 m->g[m->out_node[k]].name, (long long) wtt_tensor_nelem(t),
+                 want);
+        return WTT_EFAIL;
+    }
+    rc = m->be->buffer_get(x->ctx, dst, t->data, sizeof(float) * want, &why);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s backend: output '%s': %s", m->be->name,
+                 m->g[m->out_node[k]].name, why);
+    }
+    return rc;
+}
+
+
+/* Runs `nb` (<= x->batch) items through exec `x` on the model's backend:
+ * input in, every node, outputs out (outputs[k] + item * out_size[k]), one
+ * sync. Returns 0 or a negative kind. */
+static int
+exec_run(struct wtt_model *m, exec_t *x, const float *items, size_t nb,
+         float *const *outputs, char *err, size_t errlen)
 {
     const char *why = NULL;
+    int         rc;
 
     if (prof_on < 0) {
         prof_on = getenv("WTT_NN_PROFILE") != NULL;
@@ -796,11 +855,15 @@ exec_run(struct wtt_model *m, exec_t *x, const float *item, char *err,
             atexit(prof_dump);
         }
     }
-    if (m->be->buffer_set(x->input.data, item, sizeof(float) * m->in_size,
-                          &why) != 0)
-    {
+    /* The input node sees nb items of the buffer made for x->batch. */
+    x->nodes[m->input_node].out = x->input;
+    x->nodes[m->input_node].out.cap = 0;
+    x->nodes[m->input_node].out.ne[0] = (int64_t) nb;
+    rc = m->be->buffer_set(x->ctx, x->input.data, items,
+                           sizeof(float) * m->in_size * nb, &why);
+    if (rc != 0) {
         snprintf(err, errlen, "%s backend: input: %s", m->be->name, why);
-        return -1;
+        return rc;
     }
     for (int k = 0; k < m->order_n; k++) {
         int      i = m->order[k];
@@ -809,46 +872,26 @@ exec_run(struct wtt_model *m, exec_t *x, const float *item, char *err,
         if (m->g[i].is_const || m->g[i].tmpl.op == WTT_OP_PLACEHOLDER) {
             continue;
         }
-        if (m->be->compute(&x->nodes[i], &why) != 0) {
+        rc = m->be->compute(&x->nodes[i], &why);
+        if (rc != 0) {
             snprintf(err, errlen, "node '%s': %s", m->g[i].name, why);
-            return -1;
+            return rc;
         }
         if (prof_on) {
             prof_ns[x->nodes[i].op] += wtt_now_ns() - t0;
         }
     }
-    if (m->be->sync(&why) != 0) {
+    for (int k = 0; k < m->n_outputs; k++) {
+        rc = take_output(m, x, k, nb, outputs[k], err, errlen);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    rc = m->be->sync(x->ctx, &why);
+    if (rc != 0) {
         snprintf(err, errlen, "%s backend: %s", m->be->name, why);
-        return -1;
     }
-    return 0;
-}
-
-
-/* Copies output `k` of exec `x` (m->out_size[k] floats) to `dst`. */
-static int
-take_output(struct wtt_model *m, exec_t *x, int k, float *dst, char *err,
-            size_t errlen)
-{
-    const struct wtt_tensor *t = &x->nodes[m->out_node[k]].out;
-    const char              *why = NULL;
-
-    if (t->dtype != WTT_F32
-        || (size_t) wtt_tensor_nelem(t) != m->out_size[k])
-    {
-        snprintf(err, errlen, "output '%s' has %lld values, expected %zu",
-                 m->g[m->out_node[k]].name, (long long) wtt_tensor_nelem(t),
-                 m->out_size[k]);
-        return -1;
-    }
-    if (m->be->buffer_get(dst, t->data, sizeof(float) * m->out_size[k],
-                          &why) != 0)
-    {
-        snprintf(err, errlen, "%s backend: output '%s': %s", m->be->name,
-                 m->g[m->out_node[k]].name, why);
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 
@@ -858,19 +901,22 @@ wtt_model_free(struct wtt_model *m)
     if (m == NULL) {
         return;
     }
-    for (int t = 0; m->execs != NULL && t < m->nthreads; t++) {
-        exec_free(m, &m->execs[t]);
-    }
-    free(m->execs);
     for (int i = 0; i < m->nodes_n; i++) {
         if (m->consts != NULL) {
-            node_release(m->host, &m->consts[i]);
+            node_release(m->host, NULL, &m->consts[i]);
         }
         if (m->staged != NULL) {
-            tensor_release(m->be, &m->staged[i]);
+            tensor_release(m->be, m->execs[0].ctx, &m->staged[i]);
         }
         free(m->g[i].name);
     }
+    for (int t = 0; m->execs != NULL && t < m->nthreads; t++) {
+        exec_free(m, &m->execs[t]);
+        if (m->execs[t].ctx != NULL) {
+            m->be->ctx_free(m->execs[t].ctx);
+        }
+    }
+    free(m->execs);
     free(m->staged);
     free(m->consts);
     free(m->g);
@@ -899,7 +945,7 @@ plan_input(struct wtt_model *m, const char *name, char *err, size_t errlen)
     for (int d = 0; d < g->shape_rank; d++) {
         int64_t n = g->shape[d];
         if (d == 0 && n == -1) {
-            n = 1;                  /* the batch: one item per run */
+            n = 1;                  /* the batch: items are counted apart */
         }
         if (n <= 0) {
             snprintf(err, errlen, "input '%s': shape is not fixed (dimension "
@@ -907,10 +953,12 @@ plan_input(struct wtt_model *m, const char *name, char *err, size_t errlen)
             return -1;
         }
         m->in_ne[d] = n;
-        m->in_size *= (size_t) n;
+        if (d > 0) {
+            m->in_size *= (size_t) n;
+        }
     }
-    if (g->shape_rank < 1) {
-        snprintf(err, errlen, "input '%s' has no shape", name);
+    if (g->shape_rank < 2 || m->in_ne[0] != 1) {
+        snprintf(err, errlen, "input '%s' has no batch dimension", name);
         return -1;
     }
     return 0;
@@ -938,6 +986,201 @@ plan_backend(struct wtt_model *m, char *err, size_t errlen)
 }
 
 
+/* Bytes of backend memory one exec holds now (its tensors). */
+static size_t
+exec_bytes(const struct wtt_model *m, const exec_t *x)
+{
+    size_t sum = x->input.cap;
+
+    for (int i = 0; i < m->nodes_n; i++) {
+        sum += x->nodes[i].out.cap;
+    }
+    return sum;
+}
+
+
+/* Runs one item of zeros through exec `x` without taking outputs (their
+ * sizes are not known yet) and records the outputs' sizes per item. */
+static int
+measure_outputs(struct wtt_model *m, exec_t *x, char *err, size_t errlen)
+{
+    const char *why = NULL;
+    float      *zeros = wtt_trymalloc(m->in_size * sizeof(float));
+    int         rc;
+
+    if (zeros == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return WTT_ENOMEM;
+    }
+    memset(zeros, 0, m->in_size * sizeof(float));
+    x->nodes[m->input_node].out = x->input;
+    x->nodes[m->input_node].out.cap = 0;
+    rc = m->be->buffer_set(x->ctx, x->input.data, zeros,
+                           sizeof(float) * m->in_size, &why);
+    for (int k = 0; rc == 0 && k < m->order_n; k++) {
+        int i = m->order[k];
+        if (m->g[i].is_const || m->g[i].tmpl.op == WTT_OP_PLACEHOLDER) {
+            continue;
+        }
+        rc = m->be->compute(&x->nodes[i], &why);
+        if (rc != 0) {
+            snprintf(err, errlen, "node '%s': %s", m->g[i].name, why);
+            free(zeros);
+            return rc;
+        }
+    }
+    if (rc == 0) {
+        rc = m->be->sync(x->ctx, &why);
+    }
+    free(zeros);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s backend: %s", m->be->name, why);
+        return rc;
+    }
+    for (int k = 0; k < m->n_outputs; k++) {
+        m->out_size[k] = (size_t) wtt_tensor_nelem(
+            &x->nodes[m->out_node[k]].out);
+    }
+    return 0;
+}
+
+
+/* Runs a full batch of zeros through exec `x`: buffers are allocated and
+ * filters packed now, so the first file pays no warm-up and a 10 s clip
+ * runs at the same speed as an hour. */
+static int
+warm_up(struct wtt_model *m, exec_t *x, char *err, size_t errlen)
+{
+    size_t nb = (size_t) x->batch, out_all = 0;
+    float *zeros, *outs[WTT_MODEL_MAX_OUTPUTS];
+    int    rc;
+
+    for (int k = 0; k < m->n_outputs; k++) {
+        out_all += m->out_size[k];
+    }
+    zeros = m->be->host_alloc(m->in_size * nb * sizeof(float));
+    outs[0] = m->be->host_alloc(out_all * nb * sizeof(float));
+    if (zeros == NULL || outs[0] == NULL) {
+        wtt_model_host_free(m, zeros);
+        wtt_model_host_free(m, outs[0]);
+        snprintf(err, errlen, "out of memory");
+        return WTT_ENOMEM;
+    }
+    memset(zeros, 0, m->in_size * nb * sizeof(float));
+    for (int k = 1; k < m->n_outputs; k++) {
+        outs[k] = outs[k - 1] + m->out_size[k - 1] * nb;
+    }
+    rc = exec_run(m, x, zeros, nb, outs, err, errlen);
+    m->be->host_free(outs[0]);
+    m->be->host_free(zeros);
+    return rc;
+}
+
+
+/* Largest batch worth planning for: beyond it a run is long enough that
+ * launches and copies are noise, and a longer one only delays the first
+ * progress event. */
+#define MAX_BATCH 256
+
+/*
+ * Items per worker run. The host backend takes one item per worker thread
+ * (its kernels already fill the cores with one window each). A device
+ * backend takes as many as its memory budget allows: what one item costs
+ * is measured on the warm-up batch of one.
+ */
+static int
+plan_batch(struct wtt_model *m, const struct wtt_model_params *p,
+           size_t per_item)
+{
+    struct wtt_device_info info;
+    const char            *why = NULL;
+    size_t                 budget = p->mem_budget;
+    size_t                 b;
+
+    if (p->batch > 0) {
+        return p->batch;
+    }
+    if (m->be == m->host) {
+        return 1;
+    }
+    if (budget == 0) {
+        memset(&info, 0, sizeof(info));
+        if (m->be->device_info(m->device, &info, &why) != 0
+            || info.mem_free == 0)
+        {
+            return 1;
+        }
+        budget = info.mem_free / 2;      /* leave room for other tenants */
+    }
+    b = per_item > 0 ? budget / per_item : 1;
+    if (b < 1) {
+        b = 1;
+    }
+    return b > MAX_BATCH ? MAX_BATCH : (int) b;
+}
+
+
+/* Workers, their contexts and buffers, and the batch each runs. */
+static int
+plan_execs(struct wtt_model *m, const struct wtt_model_params *p, char *err,
+           size_t errlen)
+{
+    const char *why = NULL;
+    int         rc, batch;
+
+    m->nthreads = p->threads > 0 ? p->threads
+                                 : (m->be == m->host
+                                    ? (int) sysconf(_SC_NPROCESSORS_ONLN)
+                                    : 1);
+    if (m->nthreads < 1) {
+        m->nthreads = 1;
+    }
+    if (m->nthreads > MAX_THREADS) {
+        m->nthreads = MAX_THREADS;
+    }
+    m->execs = wtt_calloc((size_t) m->nthreads, sizeof(exec_t));
+    for (int t = 0; t < m->nthreads; t++) {
+        rc = m->be->ctx_new(m->device, &m->execs[t].ctx, &why);
+        if (rc != 0) {
+            snprintf(err, errlen, "%s backend: device %d: %s", m->be->name,
+                     m->device, why);
+            return rc;
+        }
+    }
+    rc = stage_consts(m, err, errlen);
+    for (int t = 0; rc == 0 && t < m->nthreads; t++) {
+        rc = exec_init(m, &m->execs[t], err, errlen);
+    }
+    if (rc == 0) {
+        rc = measure_outputs(m, &m->execs[0], err, errlen);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    batch = plan_batch(m, p, exec_bytes(m, &m->execs[0]));
+    for (int t = 0; t < m->nthreads; t++) {
+        exec_t *x = &m->execs[t];
+        for (;;) {
+            rc = exec_input(m, x, batch);
+            if (rc == 0) {
+                rc = warm_up(m, x, err, errlen);
+            }
+            if (rc != WTT_ENOMEM || batch == 1) {
+                break;
+            }
+            /* The estimate missed (workspace, fragmentation): halve. */
+            exec_release_nodes(m, x);
+            batch /= 2;
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    m->batch = batch;
+    return 0;
+}
+
+
 int
 wtt_model_load(const struct wtt_model_params *p, struct wtt_model **out,
                char *err, size_t errlen)
@@ -946,13 +1189,21 @@ wtt_model_load(const struct wtt_model_params *p, struct wtt_model **out,
     char              path[PATH_MAX], *text = NULL, *state = NULL;
     size_t            len;
     cJSON            *root = NULL, *nodes, *jn;
-    int               i;
+    int               i, rc = WTT_EFAIL;
 
     *out = NULL;
     m->host = wtt_backend_host();
     m->be = p->backend != NULL ? p->backend : wtt_backend_get(0);
+    m->device = p->device;
+    m->fault_after = p->fault_after;
     if (p->dir == NULL) {
         snprintf(err, errlen, "no model folder given");
+        goto fail;
+    }
+    if (p->device < 0 || p->device >= m->be->device_count()) {
+        snprintf(err, errlen, "%s backend: no device %d (%d usable)",
+                 m->be->name, p->device, m->be->device_count());
+        rc = WTT_EDEVICE;
         goto fail;
     }
     if (check_sums(m, p->dir, err, errlen) != 0) {
@@ -1025,48 +1276,12 @@ wtt_model_load(const struct wtt_model_params *p, struct wtt_model **out,
             goto fail;
         }
     }
-    if (fold(m, err, errlen) != 0 || plan_backend(m, err, errlen) != 0
-        || stage_consts(m, err, errlen) != 0)
-    {
+    if (fold(m, err, errlen) != 0 || plan_backend(m, err, errlen) != 0) {
         goto fail;
     }
-
-    m->nthreads = p->threads > 0 ? p->threads
-                                 : (int) sysconf(_SC_NPROCESSORS_ONLN);
-    if (m->nthreads < 1) {
-        m->nthreads = 1;
-    }
-    if (m->nthreads > MAX_THREADS) {
-        m->nthreads = MAX_THREADS;
-    }
-    m->execs = wtt_calloc((size_t) m->nthreads, sizeof(exec_t));
-    for (int t = 0; t < m->nthreads; t++) {
-        if (exec_init(m, &m->execs[t], err, errlen) != 0) {
-            goto fail;
-        }
-    }
-    /* One item of zeros per worker: buffers are allocated and filters
-     * packed now, so the first file pays no warm-up and a 10 s clip runs
-     * at the same speed as an hour. It also gives the outputs' sizes. */
-    {
-        float *zeros = wtt_trymalloc(m->in_size * sizeof(float));
-        if (zeros == NULL) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
-        }
-        memset(zeros, 0, m->in_size * sizeof(float));
-        for (int t = 0; t < m->nthreads; t++) {
-            if (exec_run(m, &m->execs[t], zeros, err, errlen) != 0) {
-                free(zeros);
-                goto fail;
-            }
-        }
-        free(zeros);
-        for (int k = 0; k < m->n_outputs; k++) {
-            const struct wtt_tensor *t =
-                &m->execs[0].nodes[m->out_node[k]].out;
-            m->out_size[k] = (size_t) wtt_tensor_nelem(t);
-        }
+    rc = plan_execs(m, p, err, errlen);
+    if (rc != 0) {
+        goto fail;
     }
     free(state);
     cJSON_Delete(root);
@@ -1079,7 +1294,7 @@ fail:
     cJSON_Delete(root);
     free(text);
     wtt_model_free(m);
-    return -1;
+    return rc != 0 ? rc : WTT_EFAIL;
 }
 
 
@@ -1098,9 +1313,30 @@ wtt_model_backend(const struct wtt_model *m)
 
 
 int
+wtt_model_device(const struct wtt_model *m)
+{
+    return m->device;
+}
+
+
+int
 wtt_model_threads(const struct wtt_model *m)
 {
     return m->nthreads;
+}
+
+
+int
+wtt_model_batch(const struct wtt_model *m)
+{
+    return m->batch;
+}
+
+
+size_t
+wtt_model_batch_items(const struct wtt_model *m)
+{
+    return (size_t) m->nthreads * (size_t) m->batch;
 }
 
 
@@ -1118,6 +1354,22 @@ wtt_model_output_size(const struct wtt_model *m, int k)
 }
 
 
+void *
+wtt_model_host_alloc(const struct wtt_model *m, size_t bytes)
+{
+    return m->be->host_alloc(bytes);
+}
+
+
+void
+wtt_model_host_free(const struct wtt_model *m, void *p)
+{
+    if (p != NULL) {
+        m->be->host_free(p);
+    }
+}
+
+
 /* ---------------------------------------------------------------------------
  * Running items on the worker threads
  * ------------------------------------------------------------------------- */
@@ -1127,8 +1379,9 @@ typedef struct {
     const float      *inputs;
     size_t            n;
     float *const     *outputs;
+    size_t            chunk;        /* items a worker takes at a time */
     atomic_size_t     next;
-    atomic_int        failed;
+    atomic_int        failed;       /* 0, or the first negative kind */
     char             *err;
     size_t            errlen;
     pthread_mutex_t   err_lock;
@@ -1140,29 +1393,68 @@ typedef struct {
 } run_arg;
 
 
+/* Runs items [w, w + nb) on exec `x`, halving its batch when the backend
+ * runs out of memory at the current one (the buffers for the larger batch
+ * are released first, or the smaller one would not fit either). */
+static int
+run_items(run_job *j, exec_t *x, size_t w, size_t nb, char *err,
+          size_t errlen)
+{
+    struct wtt_model *m = j->m;
+    float            *outs[WTT_MODEL_MAX_OUTPUTS];
+    int               rc;
+
+    while (nb > 0) {
+        size_t now = nb < (size_t) x->batch ? nb : (size_t) x->batch;
+        for (int k = 0; k < m->n_outputs; k++) {
+            outs[k] = j->outputs[k] + w * m->out_size[k];
+        }
+        rc = exec_run(m, x, j->inputs + w * m->in_size, now, outs, err,
+                      errlen);
+        if (rc == WTT_ENOMEM && x->batch > 1) {
+            int half = x->batch / 2;
+            char was[16], now_s[16];
+            snprintf(was, sizeof(was), "%d", x->batch);
+            snprintf(now_s, sizeof(now_s), "%d", half);
+            wtt_log(WTT_LOG_WARN, "model.batch_halved", "backend",
+                    m->be->name, "batch", was, "now", now_s, NULL);
+            exec_release_nodes(m, x);
+            if (exec_input(m, x, half) != 0) {
+                return WTT_ENOMEM;
+            }
+            continue;
+        }
+        if (rc != 0) {
+            return rc;
+        }
+        w += now;
+        nb -= now;
+    }
+    return 0;
+}
+
+
 static void *
 run_worker(void *p)
 {
     run_arg          *a = p;
     run_job          *j = a->job;
-    struct wtt_model *m = j->m;
-    exec_t           *x = &m->execs[a->t];
+    exec_t           *x = &j->m->execs[a->t];
     char              err[256];
 
     for (;;) {
-        size_t w = atomic_fetch_add(&j->next, 1);
+        size_t w = atomic_fetch_add(&j->next, j->chunk);
+        size_t nb;
         int    rc;
         if (w >= j->n || atomic_load(&j->failed)) {
             break;
         }
-        rc = exec_run(m, x, j->inputs + w * m->in_size, err, sizeof(err));
-        for (int k = 0; rc == 0 && k < m->n_outputs; k++) {
-            rc = take_output(m, x, k, j->outputs[k] + w * m->out_size[k],
-                             err, sizeof(err));
-        }
+        nb = j->n - w < j->chunk ? j->n - w : j->chunk;
+        rc = run_items(j, x, w, nb, err, sizeof(err));
         if (rc != 0) {
+            int none = 0;
             pthread_mutex_lock(&j->err_lock);
-            if (!atomic_exchange(&j->failed, 1)) {
+            if (atomic_compare_exchange_strong(&j->failed, &none, rc)) {
                 snprintf(j->err, j->errlen, "%s", err);
             }
             pthread_mutex_unlock(&j->err_lock);
@@ -1180,16 +1472,31 @@ wtt_model_run(struct wtt_model *m, const float *inputs, size_t n,
     run_job   job;
     run_arg   args[MAX_THREADS];
     pthread_t tids[MAX_THREADS];
-    int       nt = m->nthreads < (int) n ? m->nthreads : (int) n;
+    size_t    chunk = (size_t) m->batch;
+    int       nt;
 
     if (n == 0) {
         return 0;
+    }
+    if (m->fault_after > 0 && ++m->runs > m->fault_after) {
+        snprintf(err, errlen, "device fault (injected for tests)");
+        return WTT_EDEVICE;
+    }
+    /* Spread the items evenly when there are fewer than a full batch per
+     * worker, so no worker idles while another runs two batches. */
+    if ((n + (size_t) m->nthreads - 1) / (size_t) m->nthreads < chunk) {
+        chunk = (n + (size_t) m->nthreads - 1) / (size_t) m->nthreads;
+    }
+    nt = (int) ((n + chunk - 1) / chunk);
+    if (nt > m->nthreads) {
+        nt = m->nthreads;
     }
     memset(&job, 0, sizeof(job));
     job.m = m;
     job.inputs = inputs;
     job.n = n;
     job.outputs = outputs;
+    job.chunk = chunk;
     job.err = err;
     job.errlen = errlen;
     pthread_mutex_init(&job.err_lock, NULL);
@@ -1209,5 +1516,5 @@ wtt_model_run(struct wtt_model *m, const float *inputs, size_t n,
         pthread_join(tids[t], NULL);
     }
     pthread_mutex_destroy(&job.err_lock);
-    return atomic_load(&job.failed) ? -1 : 0;
+    return atomic_load(&job.failed);
 }

@@ -25,9 +25,17 @@
  *     if (wtt_model_run(m, x, n, &y, err, sizeof(err)) != 0) { ... }
  *     wtt_model_free(m);
  *
+ * Batches: a run takes any number of items and gives each worker up to
+ * wtt_model_batch(m) of them at once, as one tensor whose first dimension
+ * is the batch (the graph's own Shape ops see it). The host backend runs
+ * one item per worker thread; a device backend runs one worker with as many
+ * items as its memory budget allows, and halves that batch when the device
+ * runs out of memory.
+ *
  * Thread safety: a model may be used by one wtt_model_run call at a time
  * (it runs its own worker threads inside); load several models for
- * concurrent calls. Functions return 0 on success and -1 on error, with the
+ * concurrent calls. Functions return 0 on success and a negative kind from
+ * wtt_backend.h on error (WTT_EFAIL, WTT_ENOMEM, WTT_EDEVICE), with the
  * reason in `err`.
  */
 #ifndef WTT_NN_H
@@ -48,12 +56,18 @@ struct wtt_model_params {
     /* Where the non-constant nodes run; NULL = the registry's first
      * (wtt_backend_get(0)). Not owned; must outlive the model. */
     const struct wtt_backend *backend;
+    int         device;     /* the backend's device index (cuda:N) */
+    int         batch;      /* items per worker run; 0 = the backend's */
+    size_t      mem_budget; /* device bytes for a batch; 0 = half the free */
+    long        fault_after; /* tests: runs after this many fail as a
+                              * device fault (0 = never) */
     const char *input;      /* the Placeholder a run feeds */
     const char *outputs[WTT_MODEL_MAX_OUTPUTS];   /* nodes a run returns */
     int         n_outputs;
 };
 
-/* dir NULL, threads 0, backend NULL, no input, no outputs: the caller
+/* dir NULL, threads 0, backend NULL, device 0, batch 0, no input, no
+ * outputs: the caller
  * names the graph's signature (wtt_pipeline_model_params does for Basic
  * Pitch). */
 struct wtt_model_params wtt_model_default_params(void);
@@ -79,8 +93,24 @@ const char *wtt_model_hash(const struct wtt_model *m);
 /* The name of the backend the model runs on (static). */
 const char *wtt_model_backend(const struct wtt_model *m);
 
-/* Worker threads: how many items a run computes at the same time. */
+/* The device index the model runs on. */
+int wtt_model_device(const struct wtt_model *m);
+
+/* Worker threads (one per device context). */
 int wtt_model_threads(const struct wtt_model *m);
+
+/* Items one worker runs at once (its batch, as planned at load). */
+int wtt_model_batch(const struct wtt_model *m);
+
+/* Items a run computes at the same time (threads x batch): what a caller
+ * should hand wtt_model_run to keep every worker busy. */
+size_t wtt_model_batch_items(const struct wtt_model *m);
+
+/* Host memory for inputs and outputs, page-locked on a device backend so
+ * that copies run asynchronously at full speed; free with
+ * wtt_model_host_free. NULL when memory runs out. */
+void *wtt_model_host_alloc(const struct wtt_model *m, size_t bytes);
+void wtt_model_host_free(const struct wtt_model *m, void *p);
 
 /* Floats in one input item (the placeholder's shape without the batch). */
 size_t wtt_model_input_size(const struct wtt_model *m);
@@ -92,7 +122,8 @@ size_t wtt_model_output_size(const struct wtt_model *m, int k);
  * Runs `n` items (`inputs`: item after item, each wtt_model_input_size
  * floats) and writes item i's output k at outputs[k] + i *
  * wtt_model_output_size(m, k). Uses the model's threads. The caller owns
- * every buffer.
+ * every buffer (from wtt_model_host_alloc for the fastest copies).
+ * WTT_EDEVICE means the device is gone: later runs will fail too.
  */
 int wtt_model_run(struct wtt_model *m, const float *inputs, size_t n,
                   float *const *outputs, char *err, size_t errlen);

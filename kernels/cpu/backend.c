@@ -8,7 +8,9 @@
 #include "wtt_backend_cpu.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef int (*kernel_fn)(struct wtt_node *n, const char **err);
 
@@ -74,7 +76,8 @@ cpu_compute(struct wtt_node *n, const char **err)
 
 /* Host memory both ways: a copy. */
 static int
-cpu_buffer_copy(void *dst, const void *src, size_t bytes, const char **err)
+cpu_buffer_copy(void *ctx, void *dst, const void *src, size_t bytes,
+                const char **err)
 {
     memcpy(dst, src, bytes);
     return 0;
@@ -82,19 +85,86 @@ cpu_buffer_copy(void *dst, const void *src, size_t bytes, const char **err)
 
 
 static int
-cpu_sync(const char **err)
+cpu_sync(void *ctx, const char **err)
 {
     return 0;       /* compute ran to the end: nothing is in flight */
 }
 
 
+static void *
+cpu_buffer_alloc(void *ctx, size_t bytes)
+{
+    return wtt_cpu_buffer_alloc(bytes);
+}
+
+
+static void
+cpu_buffer_free(void *ctx, void *p)
+{
+    wtt_cpu_buffer_free(p);
+}
+
+
+/* The host is one device; its "name" says what kind of CPU runs it. */
+static int
+cpu_device_count(void)
+{
+    return 1;
+}
+
+
+static int
+cpu_device_info(int i, struct wtt_device_info *out, const char **err)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    long avail = sysconf(_SC_AVPHYS_PAGES);
+
+    if (i != 0) {
+        *err = "cpu backend: no such device";
+        return WTT_EFAIL;
+    }
+    memset(out, 0, sizeof(*out));
+    snprintf(out->name, sizeof(out->name), "%ld cores",
+             sysconf(_SC_NPROCESSORS_ONLN));
+    out->mem_total = pages > 0 && size > 0 ? (size_t) pages * (size_t) size
+                                           : 0;
+    out->mem_free = avail > 0 && size > 0 ? (size_t) avail * (size_t) size
+                                          : 0;
+    return 0;
+}
+
+
+static int
+cpu_ctx_new(int device, void **ctx, const char **err)
+{
+    *ctx = NULL;
+    if (device != 0) {
+        *err = "cpu backend: no such device";
+        return WTT_EFAIL;
+    }
+    return 0;
+}
+
+
+static void
+cpu_ctx_free(void *ctx)
+{
+}
+
+
 const struct wtt_backend wtt_backend_cpu = {
     .name         = "cpu",
+    .device_count = cpu_device_count,
+    .device_info  = cpu_device_info,
+    .ctx_new      = cpu_ctx_new,
+    .ctx_free     = cpu_ctx_free,
     .supports_op  = cpu_supports_op,
-    .buffer_alloc = wtt_cpu_buffer_alloc,
-    .buffer_free  = wtt_cpu_buffer_free,
+    .buffer_alloc = cpu_buffer_alloc,
+    .buffer_free  = cpu_buffer_free,
     .buffer_set   = cpu_buffer_copy,
     .buffer_get   = cpu_buffer_copy,
+    .host_alloc   = wtt_cpu_buffer_alloc,
+    .host_free    = wtt_cpu_buffer_free,
     .compute      = cpu_compute,
     .sync         = cpu_sync,
 };

@@ -218,7 +218,7 @@ wtt_cpu_op_conv2d(struct wtt_node *n, const char **err)
     ne[3] = O;
     if (wtt_tensor_alloc(&n->out, WTT_F32, 4, ne) != 0) {
         *err = "out of memory";
-        return -1;
+        return WTT_ENOMEM;
     }
     out = n->out.data;
     if (N * OH * OW * O == 0) {
@@ -230,7 +230,7 @@ wtt_cpu_op_conv2d(struct wtt_node *n, const char **err)
         n->scratch_free = scratch_free;
         if (n->scratch == NULL) {
             *err = "out of memory";
-            return -1;
+            return WTT_ENOMEM;
         }
     }
     s = n->scratch;
@@ -250,7 +250,7 @@ wtt_cpu_op_conv2d(struct wtt_node *n, const char **err)
         s->wpack = calloc((size_t) (K * Opad), sizeof(float));
         if (s->wpack == NULL) {
             *err = "out of memory";
-            return -1;
+            return WTT_ENOMEM;
         }
         for (int64_t k = 0; k < K; k++) {
             memcpy(s->wpack + k * Opad, (const float *) w->data + k * O,
@@ -271,7 +271,7 @@ wtt_cpu_op_conv2d(struct wtt_node *n, const char **err)
         if (s->planes == NULL) {
             s->planes_cap = 0;
             *err = "out of memory";
-            return -1;
+            return WTT_ENOMEM;
         }
         s->planes_cap = need;
     }

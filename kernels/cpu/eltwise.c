@@ -118,7 +118,7 @@ op_binary(struct wtt_node *n, const char **err)
     }
     if (wtt_tensor_alloc(&n->out, a->dtype, rank, ne) != 0) {
         *err = "out of memory";
-        return -1;
+        return WTT_ENOMEM;
     }
     total = wtt_tensor_nelem(&n->out);
     if (total == 0) {
@@ -197,7 +197,7 @@ wtt_cpu_op_eltwise(struct wtt_node *n, const char **err)
     }
     if (wtt_tensor_alloc(&n->out, WTT_F32, x->rank, x->ne) != 0) {
         *err = "out of memory";
-        return -1;
+        return WTT_ENOMEM;
     }
     total = wtt_tensor_nelem(x);
     for (int64_t i = 0; i < total; i++) {

@@ -57,7 +57,7 @@ op_transpose(struct wtt_node *n, const char **err)
     }
     if (wtt_tensor_alloc(&n->out, x->dtype, rank, ne) != 0) {
         *err = "out of memory";
-        return -1;
+        return WTT_ENOMEM;
     }
     out = n->out.data;
     total = wtt_tensor_nelem(&n->out);
@@ -118,7 +118,7 @@ op_pad(struct wtt_node *n, const char **err)
     }
     if (wtt_tensor_alloc(&n->out, x->dtype, rank, ne) != 0) {
         *err = "out of memory";
-        return -1;
+        return WTT_ENOMEM;
     }
     out = n->out.data;
     if (wtt_tensor_nelem(&n->out) == 0) {
@@ -290,7 +290,7 @@ op_strided_slice(struct wtt_node *n, const char **err)
     }
     if (wtt_tensor_alloc(&n->out, x->dtype, nr, ne) != 0) {
         *err = "out of memory";
-        return -1;
+        return WTT_ENOMEM;
     }
     out = n->out.data;
     for (int d = 0; d < rank; d++) {
@@ -375,7 +375,7 @@ op_join(struct wtt_node *n, const char **err)
     }
     if (wtt_tensor_alloc(&n->out, x0->dtype, rank + pack, ne) != 0) {
         *err = "out of memory";
-        return -1;
+        return WTT_ENOMEM;
     }
     out = n->out.data;
     for (int j = 0; j < k; j++) {

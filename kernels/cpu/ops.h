@@ -7,6 +7,7 @@
 #ifndef WTT_CPU_OPS_H
 #define WTT_CPU_OPS_H
 
+#include "wtt_backend.h"
 #include "wtt_tensor.h"
 
 /* Host memory for tensor data, 64-byte aligned so vector loads stay on

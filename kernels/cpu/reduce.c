@@ -42,7 +42,7 @@ wtt_cpu_op_reduce(struct wtt_node *n, const char **err)
     }
     if (wtt_tensor_alloc(&n->out, WTT_F32, nr, ne) != 0) {
         *err = "out of memory";
-        return -1;
+        return WTT_ENOMEM;
     }
     out = n->out.data;
     count = wtt_tensor_nelem(&n->out);
@@ -51,7 +51,7 @@ wtt_cpu_op_reduce(struct wtt_node *n, const char **err)
         sums = calloc((size_t) (count ? count : 1), sizeof(double));
         if (sums == NULL) {
             *err = "out of memory";
-            return -1;
+            return WTT_ENOMEM;
         }
     }
     for (int64_t i = 0; i < count; i++) {

@@ -14,7 +14,7 @@ op_shape(struct wtt_node *n, const char **err)
 
     if (wtt_tensor_alloc(&n->out, WTT_I32, 1, &ne) != 0) {
         *err = "out of memory";
-        return -1;
+        return WTT_ENOMEM;
     }
     for (int i = 0; i < x->rank; i++) {
         ((int32_t *) n->out.data)[i] = (int32_t) x->ne[i];

@@ -21,6 +21,8 @@
     X(backend_registry)     \
     X(backend_cpu_ops)      \
     X(backend_planner)      \
+    X(backend_oom_halves)   \
+    X(backend_fault_kinds)  \
     X(headers_compile)
 
 #define ASSERT(cond)                                                      \

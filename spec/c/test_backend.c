@@ -73,26 +73,55 @@ count_compute(struct wtt_node *n, const char **err)
 
 
 static int
-count_set(void *dst, const void *src, size_t bytes, const char **err)
+count_set(void *ctx, void *dst, const void *src, size_t bytes,
+          const char **err)
 {
     n_set++;
-    return wtt_backend_cpu.buffer_set(dst, src, bytes, err);
+    return wtt_backend_cpu.buffer_set(ctx, dst, src, bytes, err);
 }
 
 
 static int
-count_get(void *dst, const void *src, size_t bytes, const char **err)
+count_get(void *ctx, void *dst, const void *src, size_t bytes,
+          const char **err)
 {
     n_get++;
-    return wtt_backend_cpu.buffer_get(dst, src, bytes, err);
+    return wtt_backend_cpu.buffer_get(ctx, dst, src, bytes, err);
 }
 
 
 static int
-count_sync(const char **err)
+count_sync(void *ctx, const char **err)
 {
     n_sync++;
     return 0;
+}
+
+
+/* A device whose memory holds at most `small_cap` bytes per buffer: a
+ * batch larger than that runs out of memory. */
+static size_t small_cap;
+
+static void *
+small_alloc(void *ctx, size_t bytes)
+{
+    return bytes > small_cap ? NULL
+                             : wtt_backend_cpu.buffer_alloc(ctx, bytes);
+}
+
+
+/* Kernels allocate outputs with the CPU's allocator; fail the first conv
+ * output past the cap the way a device allocation would. */
+static int
+small_compute(struct wtt_node *n, const char **err)
+{
+    if (n->src[0] != NULL && n->src[0]->rank > 0
+        && (size_t) wtt_tensor_nelem(n->src[0]) * 4 > small_cap)
+    {
+        *err = "out of memory";
+        return WTT_ENOMEM;
+    }
+    return wtt_backend_cpu.compute(n, err);
 }
 
 
@@ -104,7 +133,7 @@ no_sigmoid(const struct wtt_node *n)
 
 
 static struct wtt_model *
-load_on(const struct wtt_backend *b, char *err, size_t errlen)
+load_on(const struct wtt_backend *b, int batch, char *err, size_t errlen)
 {
     struct wtt_model_params p = wtt_pipeline_model_params();
     struct wtt_model       *m;
@@ -112,6 +141,7 @@ load_on(const struct wtt_backend *b, char *err, size_t errlen)
     p.dir = MODEL_DIR;
     p.threads = 1;
     p.backend = b;
+    p.batch = batch;
     if (wtt_model_load(&p, &m, err, errlen) != 0) {
         return NULL;
     }
@@ -138,23 +168,27 @@ test_backend_planner(void)
     partial.name = "partial";
     partial.supports_op = no_sigmoid;
 
-    ASSERT(load_on(&partial, err, sizeof(err)) == NULL);
+    ASSERT(load_on(&partial, 0, err, sizeof(err)) == NULL);
     ASSERT(strstr(err, "backend 'partial' does not support op 'Sigmoid' "
                   "at node '") != NULL);
 
-    cpu = load_on(NULL, err, sizeof(err));
+    cpu = load_on(NULL, 0, err, sizeof(err));
     if (cpu == NULL) {
         fprintf(stderr, "load: %s\n", err);
         return 1;
     }
     ASSERT_STR_EQ(wtt_model_backend(cpu), "cpu");
+    ASSERT(wtt_model_batch(cpu) == 1);   /* the host: one per thread */
     n_compute = n_sync = n_set = n_get = 0;
-    wrapped = load_on(&counting, err, sizeof(err));
+    wrapped = load_on(&counting, 2, err, sizeof(err));
     ASSERT(wrapped != NULL);
     ASSERT_STR_EQ(wtt_model_backend(wrapped), "counting");
-    ASSERT(n_sync == 1);             /* the warm-up item */
+    ASSERT(wtt_model_batch(wrapped) == 2);
+    ASSERT(wtt_model_batch_items(wrapped) == 2);
+    /* Staging, measuring the outputs (one item), the warm-up batch. */
+    ASSERT(n_sync == 3);
     ASSERT(n_compute > 0);
-    ASSERT(n_set > 1);               /* staged constants, then the item */
+    ASSERT(n_set > 2);
 
     in = wtt_model_input_size(cpu);
     ASSERT(in == WTT_WINDOW_SAMPLES);
@@ -174,9 +208,9 @@ test_backend_planner(void)
         fprintf(stderr, "run: %s\n", err);
         goto done;
     }
-    if (n_sync != 2 || n_compute == 0 || n_compute % 2 != 0
-        || n_set != 2 || n_get != 6)
-    {
+    /* Both items in one batch: one input copy, three outputs, one sync;
+     * the same bits as the CPU's one item at a time. */
+    if (n_sync != 1 || n_compute == 0 || n_set != 1 || n_get != 3) {
         fprintf(stderr, "sync %d, compute %d, set %d, get %d\n", n_sync,
                 n_compute, n_set, n_get);
         goto done;
@@ -198,4 +232,106 @@ done:
     wtt_model_free(wrapped);
     wtt_model_free(cpu);
     return rc;
+}
+
+
+/* A device that runs out of memory above a batch of two halves to it (and
+ * gives the same bits); one that has no memory even for one item fails the
+ * load with WTT_ENOMEM. */
+int
+test_backend_oom_halves(void)
+{
+    struct wtt_backend small = wtt_backend_cpu;
+    struct wtt_model  *m, *ref;
+    char               err[512];
+    size_t             in;
+    float             *x, *y[2][3];
+    int                rc = 1;
+
+    small.name = "small";
+    small.buffer_alloc = small_alloc;
+    small.compute = small_compute;
+    /* Room for a batch of four (the largest tensor is 0.5 M floats an
+     * item), not eight: the load halves to four. */
+    small_cap = 2 * 1024 * 1024 * 4;
+    m = load_on(&small, 8, err, sizeof(err));
+    if (m == NULL) {
+        fprintf(stderr, "load: %s\n", err);
+        return 1;
+    }
+    ASSERT(wtt_model_batch(m) == 4);
+    ref = load_on(NULL, 0, err, sizeof(err));
+    ASSERT(ref != NULL);
+    in = wtt_model_input_size(m);
+    x = calloc(5 * in, sizeof(float));
+    for (size_t i = 0; i < 5 * in; i++) {
+        x[i] = (float) ((i * 104729) % 3000) / 1500.0f - 1.0f;
+    }
+    for (int k = 0; k < 3; k++) {
+        y[0][k] = calloc(5 * wtt_model_output_size(m, k), sizeof(float));
+        y[1][k] = calloc(5 * wtt_model_output_size(m, k), sizeof(float));
+    }
+    if (wtt_model_run(m, x, 5, y[0], err, sizeof(err)) != 0
+        || wtt_model_run(ref, x, 5, y[1], err, sizeof(err)) != 0)
+    {
+        fprintf(stderr, "run: %s\n", err);
+        goto done;
+    }
+    for (int k = 0; k < 3; k++) {
+        if (memcmp(y[0][k], y[1][k],
+                   5 * wtt_model_output_size(m, k) * sizeof(float)) != 0)
+        {
+            fprintf(stderr, "output %d differs\n", k);
+            goto done;
+        }
+    }
+    small_cap = 1024;
+    ASSERT(load_on(&small, 2, err, sizeof(err)) == NULL);
+    rc = 0;
+
+done:
+    for (int k = 0; k < 3; k++) {
+        free(y[0][k]);
+        free(y[1][k]);
+    }
+    free(x);
+    wtt_model_free(m);
+    wtt_model_free(ref);
+    return rc;
+}
+
+
+/* The test hook fails runs past `fault_after` as a device fault; a device
+ * index the backend lacks fails the load as one. */
+int
+test_backend_fault_kinds(void)
+{
+    struct wtt_model_params p = wtt_pipeline_model_params();
+    struct wtt_model       *m;
+    char                    err[256];
+    float                  *x, *y[3];
+    int                     rc;
+
+    p.dir = MODEL_DIR;
+    p.threads = 1;
+    p.device = 1;
+    ASSERT(wtt_model_load(&p, &m, err, sizeof(err)) == WTT_EDEVICE);
+    ASSERT(strstr(err, "no device 1") != NULL);
+    p.device = 0;
+    p.fault_after = 1;
+    ASSERT(wtt_model_load(&p, &m, err, sizeof(err)) == 0);
+    x = calloc(wtt_model_input_size(m), sizeof(float));
+    for (int k = 0; k < 3; k++) {
+        y[k] = calloc(wtt_model_output_size(m, k), sizeof(float));
+    }
+    ASSERT(wtt_model_run(m, x, 1, y, err, sizeof(err)) == 0);
+    rc = wtt_model_run(m, x, 1, y, err, sizeof(err));
+    for (int k = 0; k < 3; k++) {
+        free(y[k]);
+    }
+    free(x);
+    wtt_model_free(m);
+    ASSERT(rc == WTT_EDEVICE);
+    ASSERT(strstr(err, "injected") != NULL);
+    return 0;
 }
