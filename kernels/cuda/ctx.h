@@ -1,0 +1,32 @@
+/*
+ * ctx.h: what one model instance holds on a GPU (the backend context of
+ * kernels/wtt_backend.h), private to kernels/cuda/. The same header serves
+ * the real backend (nvcc, WTT_CUDA_DEVICE defined) and its host emulation
+ * (kernels/cuda/emu/), where the CUDA handles are absent.
+ */
+#ifndef WTT_CUDA_CTX_H
+#define WTT_CUDA_CTX_H
+
+#include <stddef.h>
+
+#ifdef WTT_CUDA_DEVICE
+#include <cuda_runtime.h>
+#include <cudnn.h>
+#endif
+
+/* cuDNN workspace ceiling per context: algorithms that need more are not
+ * chosen (the budget the batch planner sees stays honest). */
+#define WTT_CUDA_WORKSPACE_MAX ((size_t) 256 << 20)
+
+struct wtt_cuda_ctx {
+    int           device;       /* cuda:N */
+#ifdef WTT_CUDA_DEVICE
+    cudaStream_t  stream;       /* every node of this instance, in order */
+    cudnnHandle_t cudnn;        /* bound to `stream` */
+#endif
+    void         *workspace;    /* cuDNN scratch, grown up to the max */
+    size_t        workspace_size;
+    int           faulted;      /* a sticky device error was seen */
+};
+
+#endif
