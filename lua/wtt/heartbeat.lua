@@ -9,18 +9,26 @@
 --
 -- It talks with the main state through wtt.thread's shared strings, all
 -- under `key` (unique per worker process):
---   key .. ".task"   "<id> <claim>" while a task runs (set by the main state)
---   key .. ".wps"    windows per second of the current task (main state)
---   key .. ".stale"  "<id> <claim>" when q:heartbeat answered "stale": that
---                    claim was reaped; the main state then cancels and
---                    drops the task. The claim is part of it because the
---                    same task id may come back to this worker under a new
---                    claim (a requeue, a rebuild after Redis lost it), and
---                    that run is not stale.
+--   key .. ".task"   "<id> <claim>" of every task the worker holds, pairs
+--                    separated by spaces (one pair, or a batch's with
+--                    --batch-tasks; set by the main state)
+--   key .. ".wps"    windows per second of the current task or batch
+--   key .. ".stale"  the "<id> <claim>" pairs of held tasks whose
+--                    q:heartbeat answered "stale": those claims were
+--                    reaped; the main state then cancels and drops those
+--                    tasks. The claim is part of it because the same task
+--                    id may come back to this worker under a new claim (a
+--                    requeue, a rebuild after Redis lost it), and that run
+--                    is not stale.
+--   key .. ".healthy", ".device_faults", ".last_device_error"
+--                    the worker's health (main state; docs/worker.md
+--                    "Device faults"), copied into `worker:{id}`
+--   key .. ".beat"   "1": beat now rather than at the next interval (the
+--                    main state's health changed); cleared here
 --   key .. ".stop"   "1": q:worker_gone (the `worker:{id}` hash goes) and exit
 --
 -- Every `interval` seconds it refreshes the `worker:{id}` hash (TTL `ttl`)
--- and, when a task runs, extends its claim deadline with q:heartbeat.
+-- and extends the claim deadline of every held task with q:heartbeat.
 -- Redis errors are logged and retried at the next beat; they never stop the
 -- thread.
 
@@ -45,17 +53,27 @@ local step = math.min(interval, 0.05)
 local last_error
 
 
+local HEALTH = { "healthy", "device_faults", "last_device_error" }
+
+
 local function beat()
     local info = {}
     for k, v in pairs(cfg.info or {}) do
         info[k] = v
     end
-    local current = thread.get(key .. ".task")
-    local id, claim
-    if current then
-        id, claim = current:match("^(%S+) (%S+)$")
+    for _, f in ipairs(HEALTH) do
+        info[f] = thread.get(key .. "." .. f) or ""
     end
-    info.task = id or ""
+    local held = {}
+    for id, claim in (thread.get(key .. ".task") or ""):gmatch("(%S+) (%S+)")
+    do
+        held[#held + 1] = { id = id, claim = claim }
+    end
+    local ids = {}
+    for i, h in ipairs(held) do
+        ids[i] = h.id
+    end
+    info.task = table.concat(ids, " ")
     info.windows_per_s = thread.get(key .. ".wps") or ""
 
     local ok, res, err = pcall(q.worker_beat, q, cfg.worker_id, info, ttl)
@@ -64,19 +82,32 @@ local function beat()
     elseif res ~= nil then
         err = nil
     end
-    if id then
-        local hb, herr = q:heartbeat(id, claim)
-        if not hb then
-            if herr == "stale" or (herr and herr:find("stale", 1, true)) then
-                if thread.get(key .. ".stale") ~= current then
-                    log.warn("worker.heartbeat_stale", { task = id,
-                                                         claim = claim })
-                end
-                thread.set(key .. ".stale", current)
-            else
-                err = herr
-            end
+    -- The stale pairs among those held now (a pair no longer held is
+    -- dropped, so the list stays as short as the batch).
+    local before = " " .. (thread.get(key .. ".stale") or "") .. " "
+    local stale = {}
+    for _, h in ipairs(held) do
+        local pair = h.id .. " " .. h.claim
+        local was = before:find(" " .. pair .. " ", 1, true) ~= nil
+        local hb, herr = true, nil
+        if not was then
+            hb, herr = q:heartbeat(h.id, h.claim)
         end
+        if was or (not hb and (herr == "stale"
+                               or (herr and herr:find("stale", 1, true))))
+        then
+            if not was then
+                log.warn("worker.heartbeat_stale", { task = h.id,
+                                                     claim = h.claim })
+            end
+            stale[#stale + 1] = pair
+        elseif not hb then
+            err = herr
+        end
+    end
+    local text = #stale > 0 and table.concat(stale, " ") or nil
+    if text ~= thread.get(key .. ".stale") then
+        thread.set(key .. ".stale", text)
     end
     if err and err ~= last_error then
         log.warn("worker.heartbeat_failed", { error = err })
@@ -88,6 +119,10 @@ end
 local next_beat = 0
 while thread.get(key .. ".stop") == nil do
     local now = sys.now()
+    if thread.get(key .. ".beat") then
+        thread.set(key .. ".beat", nil)
+        next_beat = now
+    end
     if now >= next_beat then
         beat()
         next_beat = now + interval

@@ -13,7 +13,14 @@
 -- (lua/wtt/heartbeat.lua) keeps the claim and the `worker:{id}` hash alive
 -- while inference blocks this state. SIGTERM/SIGINT stop claiming; a running
 -- task gets `grace` seconds to finish, after which it is cancelled and
--- released (requeued, attempt not charged). The worker never touches
+-- released (requeued, attempt not charged). With `batch_tasks` N > 1 it
+-- claims up to N tasks in one call, downloads them one after another,
+-- runs their windows through one model call (`m:transcribe_many`, shared
+-- batches) and completes the good ones in one call; each task keeps its
+-- own claim, progress and outcome. A device fault (the model answers kind
+-- "device") releases every held task uncharged, marks the worker
+-- unhealthy, stops claiming for a backoff, and after `max_device_faults`
+-- in a row ends `run` with EXIT_DEVICE. The worker never touches
 -- PostgreSQL and never reads DATABASE_URL.
 
 local httpc = require "wtt.http_client"
@@ -50,8 +57,19 @@ _M.DEFAULTS = {
     noop = false,
     once = false,
     tmp_dir = nil,               -- default TMPDIR or /tmp
+    batch_tasks = 1,             -- tasks claimed and inferred together
+    max_device_faults = 3,       -- device faults in a row before exiting
+    device_fault_backoff = 5,    -- seconds without claiming after a device
+                                 -- fault, doubled each fault in a row
+    device_fault_backoff_max = 60,
     test_window_sleep = 0,       -- tests only: sleep per window
+    test_device_fault_after = nil,  -- tests only: model runs after this
+                                    -- many fail as device faults
 }
+
+--- Exit status of `run` after `max_device_faults` device faults in a row
+-- (a supervisor restarts the worker; docs/worker.md).
+_M.EXIT_DEVICE = 3
 
 -- payload.options the engine reads (the rest are MIDI options or ignored).
 local ENGINE_OPTIONS = {
@@ -86,6 +104,7 @@ function _M.new(cfg)
     cfg.web_url = cfg.web_url:gsub("/+$", "")
     self.key = "wtt.worker." .. cfg.id
     self.done = 0
+    self.device_faults = 0       -- in a row; a good model run resets it
     self.last_reap = -math.huge
     self.last_drain = sys.now()
     return self
@@ -299,6 +318,25 @@ local function bad_audio(err)
 end
 
 
+-- "<id> <claim>" of each task, separated by spaces: what the heartbeat
+-- thread keeps alive (`.task`) and reports stale (`.stale`).
+local function held_text(tasks)
+    local parts = {}
+    for _, t in ipairs(tasks) do
+        parts[#parts + 1] = t.id .. " " .. tostring(t.claim)
+    end
+    return table.concat(parts, " ")
+end
+
+
+--- True when the heartbeat thread found `task`'s claim stale (reaped).
+function _M.stale(self, task)
+    local s = thread.get(self.key .. ".stale")
+    return s ~= nil and (" " .. s .. " "):find(
+        " " .. task.id .. " " .. tostring(task.claim) .. " ", 1, true) ~= nil
+end
+
+
 function _M.release(self, task, why)
     local ok, err = self.q:release(task.id, task.claim)
     if ok then
@@ -332,99 +370,108 @@ function _M.lost(self, why)
 end
 
 
--- The task body; @return outcome string.
-function _M.handle(self, task, dir)
-    local cfg = self.cfg
-    local payload = task.payload
-    local options = type(payload.options) == "table" and payload.options or {}
-
-    if cfg.noop then
-        -- Complete and claim the next task in one round trip (unless this
-        -- worker is about to stop: then nothing new is claimed).
-        local ok, err, nxt
-        if cfg.once or self:stopping() then
-            ok, err = self.q:complete(task.id, task.claim,
-                                      { noop = true, n_notes = 0 })
-        else
-            ok, err, nxt = self.q:complete_and_claim(task.id, task.claim,
-                { noop = true, n_notes = 0 }, cfg.id)
-            self.next_task = nxt
-        end
-        if not ok then
-            return self:lost("complete: " .. tostring(err))
-        end
-        return "completed"
-    end
-
-    -- 1. Audio.
-    local audio, err, retryable = self:download(task, dir)
-    if not audio then
-        if err == "cancelled" then
-            return self:release(task, "shutdown during download")
-        end
-        return self:fail(task, err, retryable)
-    end
-    if self:past_grace() then
-        return self:release(task, "shutdown before inference")
-    end
-
-    -- 2. Inference, progress after every window.
+-- The engine options of a task's payload.options.
+local function engine_opts(options)
     local opts = {}
     for _, k in ipairs(ENGINE_OPTIONS) do
         if options[k] ~= nil then
             opts[k] = options[k]
         end
     end
-    local started = sys.now()
-    local cancel
-    local stale_key = self.key .. ".stale"
-    local current = task.id .. " " .. tostring(task.claim)
-    local function on_window(done, total)
+    return opts
+end
+
+
+local function options_of(task)
+    local options = task.payload.options
+    return type(options) == "table" and options or {}
+end
+
+
+-- The on_window callback of `job` (one task under inference), in a batch
+-- `jobs` whose inference started at `started`: publishes the task's
+-- progress, reports the batch's windows per second to the heartbeat, and
+-- cancels the task (returns false, `job.cancel` says why) when its claim
+-- went stale or the shutdown grace ran out.
+function _M.on_window(self, job, jobs, started)
+    local cfg = self.cfg
+    local task = job.task
+    return function(done, total)
         if cfg.test_window_sleep > 0 then
             sys.sleep(cfg.test_window_sleep)
         end
+        job.windows = done
         local elapsed = sys.now() - started
         if elapsed > 0 then
+            local all = 0
+            for _, j in ipairs(jobs) do
+                all = all + (j.windows or 0)
+            end
             thread.set(self.key .. ".wps", string.format("%.2f",
-                                                         done / elapsed))
+                                                         all / elapsed))
         end
         local ok, perr = self.q:progress(task.id, task.claim, done, total)
         if not ok then
             if perr == "stale" then
-                cancel = "lost"
+                job.cancel = "lost"
                 return false
             end
             log.warn("task.progress_failed", { error = perr })
         end
-        if thread.get(stale_key) == current then
-            cancel = "lost"
+        if self:stale(task) then
+            job.cancel = "lost"
             return false
         end
         if self:past_grace() then
-            cancel = "shutdown"
+            job.cancel = "shutdown"
             return false
         end
         return true
     end
-    local notes, post = self.model:transcribe(audio, opts, on_window)
-    if not notes then
-        err = post
-        if cancel == "lost" then
-            return self:lost("claim reaped during inference")
-        elseif cancel == "shutdown" then
-            return self:release(task, "shutdown during inference")
-        end
-        return self:fail(task, err, not bad_audio(err))
+end
+
+
+-- The outcome of a task whose inference failed with `err`.
+function _M.not_inferred(self, job, err)
+    if job.cancel == "lost" then
+        return self:lost("claim reaped during inference")
+    elseif job.cancel == "shutdown" then
+        return self:release(job.task, "shutdown during inference")
     end
-    local infer_s = sys.now() - started
+    return self:fail(job.task, err, not bad_audio(err))
+end
+
+
+--- Downloads `job.task`'s audio into `job.dir`; sets `job.audio`, or
+-- `job.outcome` when the task ends here.
+function _M.fetch(self, job)
+    local audio, err, retryable = self:download(job.task, job.dir)
+    if not audio then
+        if err == "cancelled" then
+            job.outcome = self:release(job.task, "shutdown during download")
+        else
+            job.outcome = self:fail(job.task, err, retryable)
+        end
+        return
+    end
+    job.audio = audio
+end
+
+
+--- Files and upload of a transcribed task: the result table for
+-- `complete`, or nil and the task's outcome.
+function _M.deliver(self, job, notes, post, infer_s)
+    local task, dir = job.task, job.dir
+    local payload = task.payload
+    local options = options_of(task)
     local duration_s = tonumber(payload.duration_s)
                        or post:n_frames() / 86
     log.info("task.transcribed", { n_notes = #notes,
                                    infer_s = string.format("%.3f", infer_s),
                                    duration_s = duration_s })
 
-    -- 3. Files.
-    local provenance = self.model:provenance(opts)
+    -- Files.
+    local provenance = self.model:provenance(job.opts)
     local files = {}
     local midi_path = dir .. "/" .. task.id .. ".mid"
     local ok, werr = notes_io.write_midi(midi_path, notes, {
@@ -436,7 +483,7 @@ function _M.handle(self, task, dir)
     })
     if not ok then
         post:close()
-        return self:fail(task, "midi: " .. tostring(werr), false)
+        return nil, self:fail(task, "midi: " .. tostring(werr), false)
     end
     files[#files + 1] = { name = "midi", path = midi_path,
                           filename = task.id .. ".mid",
@@ -447,7 +494,7 @@ function _M.handle(self, task, dir)
     }))
     if not ok then
         post:close()
-        return self:fail(task, werr, true)
+        return nil, self:fail(task, werr, true)
     end
     files[#files + 1] = { name = "notes", path = notes_path,
                           filename = task.id .. ".notes.json",
@@ -457,7 +504,8 @@ function _M.handle(self, task, dir)
         ok, werr = post:save(npy)
         if not ok then
             post:close()
-            return self:fail(task, "posteriors: " .. tostring(werr), true)
+            return nil, self:fail(task, "posteriors: " .. tostring(werr),
+                                  true)
         end
         files[#files + 1] = { name = "posteriors", path = npy,
                               filename = task.id .. ".posteriors.npy",
@@ -465,14 +513,14 @@ function _M.handle(self, task, dir)
     end
     post:close()
 
-    -- 4. Upload, then complete.
+    -- Upload.
     local how, doc, retry = self:upload(task, files)
     if how == "lost" then
-        return self:lost("result refused (409): the claim is stale")
+        return nil, self:lost("result refused (409): the claim is stale")
     elseif how == "cancelled" then
-        return self:release(task, "shutdown during upload")
+        return nil, self:release(task, "shutdown during upload")
     elseif how ~= "ok" then
-        return self:fail(task, doc, retry)
+        return nil, self:fail(task, doc, retry)
     end
     local result = {
         midi = doc.midi or (task.id .. ".mid"),
@@ -483,13 +531,74 @@ function _M.handle(self, task, dir)
     if wants(payload.outputs, "posteriors") then
         result.posteriors = doc.posteriors or (task.id .. ".posteriors.npy")
     end
+    return result
+end
+
+
+function _M.log_completed(self, job)
+    log.info("task.completed", { n_notes = job.result.n_notes,
+                                 total_s = string.format(
+                                     "%.3f", sys.now() - self.task_started) })
+end
+
+
+-- The task body; @return outcome string.
+function _M.handle(self, task, dir)
+    local cfg = self.cfg
+
+    if cfg.noop then
+        -- Complete and claim the next task in one round trip (unless this
+        -- worker is about to stop: then nothing new is claimed).
+        local ok, err, nxt
+        if cfg.once or self:stopping() then
+            ok, err = self.q:complete(task.id, task.claim,
+                                      { noop = true, n_notes = 0 })
+        else
+            ok, err, nxt = self.q:complete_and_claim(task.id, task.claim,
+                { noop = true, n_notes = 0 }, cfg.id)
+            self.next_tasks = nxt and { nxt } or nil
+        end
+        if not ok then
+            return self:lost("complete: " .. tostring(err))
+        end
+        return "completed"
+    end
+
+    -- 1. Audio.
+    local job = { task = task, dir = dir }
+    self:fetch(job)
+    if job.outcome then
+        return job.outcome
+    end
+    if self:past_grace() then
+        return self:release(task, "shutdown before inference")
+    end
+
+    -- 2. Inference, progress after every window.
+    job.opts = engine_opts(options_of(task))
+    local started = sys.now()
+    local notes, post, kind = self.model:transcribe(
+        job.audio, job.opts, self:on_window(job, { job }, started))
+    if not notes then
+        if kind == "device" and not job.cancel then
+            return self:device_fault(post, { task })
+        end
+        return self:not_inferred(job, post)
+    end
+    self:device_ok()
+
+    -- 3. Files and upload, then complete.
+    local result, outcome = self:deliver(job, notes, post,
+                                         sys.now() - started)
+    if not result then
+        return outcome
+    end
+    job.result = result
     local cok, cerr = self.q:complete(task.id, task.claim, result)
     if not cok then
         return self:lost("complete: " .. tostring(cerr))
     end
-    log.info("task.completed", { n_notes = #notes,
-                                 total_s = string.format(
-                                     "%.3f", sys.now() - self.task_started) })
+    self:log_completed(job)
     return "completed"
 end
 
@@ -502,7 +611,7 @@ function _M.process(self, task)
         log.info("task.claimed", { claim = task.claim,
                                    attempts = task.attempts })
     end
-    thread.set(self.key .. ".task", task.id .. " " .. tostring(task.claim))
+    thread.set(self.key .. ".task", held_text({ task }))
     local dir, derr
     if not self.cfg.noop then
         dir, derr = sys.mkdtemp("wtt-task-")
@@ -530,6 +639,261 @@ function _M.process(self, task)
 end
 
 
+-- A batch of tasks (--batch-tasks) ---------------------------------------------
+
+-- Tells the heartbeat thread the tasks of `jobs` still held (no outcome).
+local function hold(self, jobs)
+    local held = {}
+    for _, j in ipairs(jobs) do
+        if not j.outcome then
+            held[#held + 1] = j.task
+        end
+    end
+    thread.set(self.key .. ".task", #held > 0 and held_text(held) or nil)
+end
+
+
+-- The no-op batch: completes every task and claims the next batch in one
+-- round trip (unless this worker is about to stop).
+local function noop_batch(self, jobs)
+    local cfg = self.cfg
+    local entries = {}
+    for i, j in ipairs(jobs) do
+        entries[i] = { id = j.task.id, claim = j.task.claim,
+                       result = { noop = true, n_notes = 0 } }
+    end
+    local n, errs, nxt
+    if cfg.once or self:stopping() then
+        n, errs = self.q:complete_many(entries)
+    else
+        n, errs, nxt = self.q:complete_many_and_claim(entries, cfg.id,
+                                                      cfg.batch_tasks)
+        self.next_tasks = nxt
+    end
+    for i, j in ipairs(jobs) do
+        local err = not n and errs or errs[i]
+        if err then
+            log.set_id(j.task.id)
+            j.outcome = self:lost("complete: " .. tostring(err))
+        else
+            j.outcome = "completed"
+        end
+    end
+end
+
+
+--- The body of a batch: downloads, one model call, files and uploads, one
+-- complete. Sets each job's `outcome`.
+function _M.handle_batch(self, jobs)
+    if self.cfg.noop then
+        return noop_batch(self, jobs)
+    end
+
+    -- 1. Audio, one task after another.
+    for _, j in ipairs(jobs) do
+        log.set_id(j.task.id)
+        log.info("task.claimed", { claim = j.task.claim,
+                                   attempts = j.task.attempts,
+                                   batch = #jobs })
+        local derr
+        j.dir, derr = sys.mkdtemp("wtt-task-")
+        if not j.dir then
+            j.outcome = self:fail(j.task, "cannot make a temp dir: "
+                                          .. tostring(derr), true)
+        elseif self:past_grace() then
+            j.outcome = self:release(j.task, "shutdown before download")
+        else
+            self:fetch(j)
+        end
+        hold(self, jobs)
+    end
+
+    -- 2. Inference: every task's windows in shared batches, one call.
+    local running, items = {}, {}
+    local started = sys.now()
+    for _, j in ipairs(jobs) do
+        if not j.outcome then
+            log.set_id(j.task.id)
+            if self:past_grace() then
+                j.outcome = self:release(j.task, "shutdown before inference")
+            else
+                j.opts = engine_opts(options_of(j.task))
+                running[#running + 1] = j
+                items[#items + 1] = {
+                    audio = j.audio, opts = j.opts,
+                    on_window = self:on_window(j, running, started),
+                }
+            end
+        end
+    end
+    hold(self, jobs)
+    if #items == 0 then
+        return
+    end
+    log.set_id(nil)
+    local results, err, kind = self.model:transcribe_many(items)
+    local infer_s = sys.now() - started
+    if not results then
+        if kind == "device" then
+            local tasks = {}
+            for _, j in ipairs(running) do
+                tasks[#tasks + 1] = j.task
+            end
+            local outcome = self:device_fault(err, tasks)
+            for _, j in ipairs(running) do
+                j.outcome = outcome
+            end
+            return
+        end
+        for _, j in ipairs(running) do
+            log.set_id(j.task.id)
+            j.outcome = self:not_inferred(j, err)
+        end
+        return
+    end
+    self:device_ok()
+
+    -- 3. Files and upload, task by task.
+    local done = {}
+    for i, j in ipairs(running) do
+        log.set_id(j.task.id)
+        local res = results[i] or { err = "no result from the model" }
+        if res.err then
+            j.outcome = self:not_inferred(j, res.err)
+        else
+            j.result, j.outcome = self:deliver(j, res.notes, res.post,
+                                               infer_s)
+            if j.result then
+                done[#done + 1] = j
+            end
+        end
+        hold(self, jobs)
+    end
+
+    -- 4. One complete for every delivered task, each fenced on its own.
+    if #done == 0 then
+        return
+    end
+    local entries = {}
+    for i, j in ipairs(done) do
+        entries[i] = { id = j.task.id, claim = j.task.claim,
+                       result = j.result }
+    end
+    local n, errs = self.q:complete_many(entries)
+    for i, j in ipairs(done) do
+        log.set_id(j.task.id)
+        local cerr = not n and errs or errs[i]
+        if cerr then
+            j.outcome = self:lost("complete: " .. tostring(cerr))
+        else
+            j.outcome = "completed"
+            self:log_completed(j)
+        end
+    end
+end
+
+
+--- Runs a batch of claimed tasks. @return the jobs ({ task, outcome })
+function _M.process_batch(self, tasks)
+    self.task_started = sys.now()
+    local jobs = {}
+    for i, task in ipairs(tasks) do
+        jobs[i] = { task = task }
+    end
+    thread.set(self.key .. ".task", held_text(tasks))
+    local ok, err = pcall(self.handle_batch, self, jobs)
+    if not ok then
+        log.set_id(nil)
+        log.error("task.error", { error = err })
+    end
+    for _, j in ipairs(jobs) do
+        if not j.outcome then
+            -- A Lua error left it unfinished (or a task outside a step).
+            log.set_id(j.task.id)
+            j.outcome = self:fail(j.task, "worker error: " .. tostring(
+                ok and "task left without an outcome" or err), true)
+        end
+        if j.dir then
+            sys.rmtree(j.dir)
+        end
+    end
+    thread.set(self.key .. ".task", nil)
+    thread.set(self.key .. ".wps", nil)
+    self.done = self.done + #tasks
+    log.set_id(nil)
+    return jobs
+end
+
+
+-- Device faults ----------------------------------------------------------------
+
+-- Tells the heartbeat thread the worker's health and asks it to beat now.
+local function report_health(self, err)
+    thread.set(self.key .. ".healthy", self.device_faults == 0 and "1" or "0")
+    thread.set(self.key .. ".device_faults", tostring(self.device_faults))
+    if err then
+        thread.set(self.key .. ".last_device_error", err)
+    end
+    thread.set(self.key .. ".beat", "1")
+end
+
+
+--- The model failed on the device (out of memory after halving the batch,
+-- a lost device, a kernel fault): no task is to blame. Every held task
+-- goes back uncharged, the worker reports itself unhealthy and stops
+-- claiming (`drain` waits out the backoff, or exits after
+-- max_device_faults in a row). @return "device_fault"
+function _M.device_fault(self, err, tasks)
+    self.device_faults = self.device_faults + 1
+    self.fault_pending = true
+    err = tostring(err)
+    log.set_id(nil)
+    log.error("worker.device_fault", { error = err,
+                                       faults = self.device_faults,
+                                       max = self.cfg.max_device_faults,
+                                       tasks = #tasks })
+    report_health(self, err)
+    for _, task in ipairs(tasks) do
+        log.set_id(task.id)
+        self:release(task, "device fault")
+    end
+    log.set_id(nil)
+    return "device_fault"
+end
+
+
+--- A model run succeeded: the device works, the fault count restarts.
+function _M.device_ok(self)
+    if self.device_faults > 0 then
+        self.device_faults = 0
+        log.info("worker.device_recovered", {})
+        report_health(self)
+    end
+end
+
+
+-- After a device fault: false when the worker must exit (too many in a
+-- row, or a stop signal during the backoff), else true once the backoff
+-- (doubled for each fault in a row) has passed.
+local function after_device_fault(self)
+    self.fault_pending = nil
+    local cfg = self.cfg
+    if self.device_faults >= cfg.max_device_faults then
+        log.error("worker.device_faults_exhausted", {
+            faults = self.device_faults, exit_status = _M.EXIT_DEVICE })
+        self.exit_status = _M.EXIT_DEVICE
+        self.finished = true
+        return false
+    end
+    local d = math.min(cfg.device_fault_backoff_max,
+                       cfg.device_fault_backoff
+                       * 2 ^ (self.device_faults - 1))
+    log.warn("worker.device_backoff", { wait_s = string.format("%.3f", d) })
+    self:nap_idle(d)
+    return not self:stopping()
+end
+
+
 -- The loop -------------------------------------------------------------------
 
 --- Reaps at most every reap_interval seconds.
@@ -548,33 +912,57 @@ function _M.maybe_reap(self)
 end
 
 
+-- The next tasks: those claimed along with the last completion (no-op
+-- worker), else up to batch_tasks from the queue.
+-- @return list (empty: nothing to claim) | nil, err
+local function claim_next(self)
+    local tasks = self.next_tasks
+    self.next_tasks = nil
+    if tasks and #tasks > 0 then
+        return tasks
+    end
+    if self.cfg.batch_tasks > 1 then
+        return self.q:claim_many(self.cfg.id, self.cfg.batch_tasks)
+    end
+    local task, err = self.q:claim(self.cfg.id)
+    if err then
+        return nil, err
+    end
+    return { task }
+end
+
+
 --- Claims and processes until the queue is empty. Returns false when the
--- loop must end (stop signal, or --once after one task).
+-- loop must end (stop signal, --once after one task or batch, or too many
+-- device faults: then `exit_status` is set).
 function _M.drain(self)
     self.last_drain = sys.now()
     while true do
         if self:stopping() then
-            if self.next_task then
-                -- Claimed along with the last completion: hand it back.
-                self.q:release(self.next_task.id, self.next_task.claim)
-                self.next_task = nil
+            -- Claimed along with the last completion: hand them back.
+            for _, t in ipairs(self.next_tasks or {}) do
+                self.q:release(t.id, t.claim)
             end
+            self.next_tasks = nil
             return false
         end
         self:maybe_reap()
-        local task, err = self.next_task, nil
-        self.next_task = nil
-        if not task then
-            task, err = self.q:claim(self.cfg.id)
-        end
-        if not task then
+        local tasks, err = claim_next(self)
+        if not tasks or #tasks == 0 then
             if err then
                 log.warn("worker.claim_failed", { error = err })
             end
             return true
         end
-        self:process(task)
+        if self.cfg.batch_tasks > 1 then
+            self:process_batch(tasks)
+        else
+            self:process(tasks[1])
+        end
         self.last_drain = sys.now()
+        if self.fault_pending and not after_device_fault(self) then
+            return false
+        end
         if self.cfg.once then
             self.finished = true
             return false
@@ -623,8 +1011,9 @@ function _M.start(self)
         local model = require "wtt.model"
         local t0 = sys.now()
         local m
-        m, err = model.load(nil, { device = cfg.device,
-                                   threads = cfg.threads })
+        m, err = model.load(nil, {
+            device = cfg.device, threads = cfg.threads,
+            fault_after = cfg.test_device_fault_after })
         if not m then
             return nil, "model: " .. tostring(err)
         end
@@ -632,12 +1021,16 @@ function _M.start(self)
         device = m.device
         log.info("worker.model_loaded", { device = device,
                                           load_s = string.format(
-                                              "%.3f", sys.now() - t0) })
+                                              "%.3f", sys.now() - t0),
+                                          batch_items = m.batch_items
+                                                        and m:batch_items() })
     end
     self.device = device
-    for _, k in ipairs({ ".task", ".wps", ".stale", ".stop" }) do
+    for _, k in ipairs({ ".task", ".wps", ".stale", ".stop", ".beat",
+                         ".last_device_error" }) do
         thread.set(self.key .. k, nil)
     end
+    report_health(self)
     local hb
     hb, err = thread.start(runtime.lua_dir .. "/wtt/heartbeat.lua",
                            json.encode({
@@ -655,7 +1048,8 @@ function _M.start(self)
     log.info("worker.started", { worker = cfg.id, redis = shown,
                                  web = cfg.web_url,
                                  device = device, noop = cfg.noop,
-                                 once = cfg.once })
+                                 once = cfg.once,
+                                 batch_tasks = cfg.batch_tasks })
     return true
 end
 
@@ -729,7 +1123,7 @@ function _M.run(self)
     end
     self:stopping()
     self:stop()
-    return 0
+    return self.exit_status or 0
 end
 
 

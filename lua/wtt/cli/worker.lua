@@ -3,7 +3,9 @@
 -- docs/worker.md). Every option has an environment twin; the flag wins.
 --
 -- Exit status: 0 after a clean stop (SIGTERM/SIGINT, or --once after one
--- task), 1 when the worker cannot start (model, heartbeat thread), 2 usage.
+-- task or batch), 1 when the worker cannot start (model, heartbeat thread),
+-- 2 usage, 3 (worker.EXIT_DEVICE) after --max-device-faults device faults
+-- in a row (the device is broken: a supervisor restarts the worker).
 -- It never reads DATABASE_URL: workers have no database access.
 
 local args = require "wtt.cli.args"
@@ -21,7 +23,7 @@ cancel it and hand it back to the queue; exit 0.
   --web-url URL          WTT_WEB_URL (http://127.0.0.1:8008)
   --token TOKEN          WTT_WORKER_TOKEN (required unless --noop)
   --key-prefix P         WTT_KEY_PREFIX ("")
-  --device D             WTT_DEVICE: auto|cpu|cuda (auto)
+  --device D             WTT_DEVICE: auto|cpu|cuda|cuda:N (auto)
   --threads N            WTT_WORKER_THREADS: inference threads (engine default)
   --id ID                WTT_WORKER_ID (host-pid)
   --max-download BYTES   WTT_MAX_DOWNLOAD (536870912)
@@ -37,9 +39,19 @@ cancel it and hand it back to the queue; exit 0.
   --backoff S            WTT_HTTP_BACKOFF: first retry delay, doubling (0.5)
   --backoff-max S        WTT_HTTP_BACKOFF_MAX (15)
   --http-timeout S       WTT_HTTP_TIMEOUT: per download/upload (120)
+  --batch-tasks N        WTT_BATCH_TASKS: claim up to N tasks at once and
+                         run their windows in shared batches (1)
+  --max-device-faults M  WTT_MAX_DEVICE_FAULTS: device faults in a row
+                         before exiting with status 3 (3)
+  --device-fault-backoff S
+                         WTT_DEVICE_FAULT_BACKOFF: seconds without
+                         claiming after a device fault, doubling (5)
   --noop                 WTT_WORKER_NOOP=1: no download or inference;
                          complete at once (queue benchmarks)
-  --once                 process one task, then exit (tests)
+  --once                 process one task (or one batch), then exit (tests)
+
+Exit status: 0 clean stop, 1 cannot start, 2 usage, 3 too many device
+faults in a row (restart the worker).
 ]]
 
 -- flag -> { cfg field, env name, kind }
@@ -61,6 +73,11 @@ local OPTIONS = {
     ["--backoff"] = { "backoff", "WTT_HTTP_BACKOFF", "num" },
     ["--backoff-max"] = { "backoff_max", "WTT_HTTP_BACKOFF_MAX", "num" },
     ["--http-timeout"] = { "http_timeout", "WTT_HTTP_TIMEOUT", "pos" },
+    ["--batch-tasks"] = { "batch_tasks", "WTT_BATCH_TASKS", "int" },
+    ["--max-device-faults"] = { "max_device_faults", "WTT_MAX_DEVICE_FAULTS",
+                                "int" },
+    ["--device-fault-backoff"] = { "device_fault_backoff",
+                                   "WTT_DEVICE_FAULT_BACKOFF", "num" },
 }
 local SWITCHES = {
     ["--noop"] = { "noop", "WTT_WORKER_NOOP" },
@@ -107,6 +124,15 @@ local function parse(argv)
         cfg.test_window_sleep = convert("WTT_WORKER_TEST_WINDOW_SLEEP",
                                         "num", s)
     end
+    -- Tests only: model runs after this many fail as device faults.
+    s = os.getenv("WTT_TEST_DEVICE_FAULT_AFTER")
+    if s and s ~= "" then
+        local n = convert("WTT_TEST_DEVICE_FAULT_AFTER", "num", s)
+        if n ~= math.floor(n) then
+            fail(2, "WTT_TEST_DEVICE_FAULT_AFTER: bad value '%s'", s)
+        end
+        cfg.test_device_fault_after = n
+    end
     local switches, options = {}, {}
     for flag, o in pairs(SWITCHES) do
         switches[flag] = function() cfg[o[1]] = true end
@@ -117,9 +143,10 @@ local function parse(argv)
     args.parse(argv, { usage = USAGE, fail = fail, switches = switches,
                        options = options })
     if cfg.device and cfg.device ~= "auto" and cfg.device ~= "cpu"
-       and cfg.device ~= "cuda"
+       and cfg.device ~= "cuda" and not cfg.device:match("^cuda:%d+$")
     then
-        fail(2, "--device: expected auto, cpu or cuda, got '%s'", cfg.device)
+        fail(2, "--device: expected auto, cpu, cuda or cuda:N, got '%s'",
+             cfg.device)
     end
     return cfg
 end
