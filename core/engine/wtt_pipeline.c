@@ -6,9 +6,15 @@
 #include "wtt_util.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* Decoder threads at most (one per core below that). */
+#define READ_THREADS_MAX 32
 
 /* The graph's signature, in the order wtt_pipeline_model_params gives it. */
 enum { OUT_FRAMES, OUT_ONSETS, OUT_CONTOURS };
@@ -161,150 +167,411 @@ wtt_infer_default_opts(void)
 }
 
 
+/* ---------------------------------------------------------------------------
+ * Streams: one per job, sharing the model's batches
+ * ------------------------------------------------------------------------- */
+
+enum { S_RUNNING, S_DONE, S_FAILED };
+
+typedef struct {
+    struct wtt_infer_job *job;
+    float  *sig;            /* sig[0] is signal position consumed - LEAD */
+    size_t  sig_cap;        /* samples sig holds */
+    size_t  have;           /* samples in sig */
+    size_t  consumed, n_samples, done, total_windows;
+    int     eof, state;
+    size_t  quota;          /* this batch: windows it may give */
+    size_t  nw, at;         /* this batch: windows given, first slot */
+} stream_t;
+
+
+static void
+stream_fail(stream_t *s, const char *why)
+{
+    snprintf(s->job->err, sizeof(s->job->err), "%s", why);
+    s->job->rc = -1;
+    s->state = S_FAILED;
+    wtt_posteriors_free(&s->job->post);
+}
+
+
+static int
+stream_start(stream_t *s, struct wtt_infer_job *job)
+{
+    const struct wtt_infer_opts *o = &job->opts;
+
+    memset(s, 0, sizeof(*s));
+    s->job = job;
+    job->rc = 0;
+    job->err[0] = '\0';
+    wtt_posteriors_init(&job->post, o->mem_budget);
+    if (o->total_samples > 0) {
+        size_t needed = frames_for(o->total_samples, o->full_tail);
+        s->total_windows = (needed + KEEP_FRAMES - 1) / KEEP_FRAMES;
+        /* Sized once when the length is known: no doubling, no copy (or
+         * straight to the file when it will not fit the budget). */
+        if (wtt_frame_store_reserve(&job->post.rows,
+                                    s->total_windows * KEEP_FRAMES, job->err,
+                                    sizeof(job->err)) != 0)
+        {
+            stream_fail(s, job->err);
+            return -1;
+        }
+    }
+    s->sig_cap = WTT_WINDOW_SAMPLES;
+    s->sig = wtt_trymalloc(s->sig_cap * sizeof(float));
+    if (s->sig == NULL) {
+        stream_fail(s, "out of memory");
+        return -1;
+    }
+    memset(s->sig, 0, LEAD_ZEROS * sizeof(float));
+    s->have = LEAD_ZEROS;
+    return 0;
+}
+
+
+/* Decodes until the signal holds s->quota windows (or the audio ends). Runs
+ * on any thread: it touches only this stream and its reader. */
+static void
+stream_read(stream_t *s)
+{
+    struct wtt_infer_job *job = s->job;
+    size_t span = (s->quota - 1) * WTT_HOP_SAMPLES + WTT_WINDOW_SAMPLES;
+
+    if (span > s->sig_cap) {
+        float *bigger = realloc(s->sig, span * sizeof(float));
+        if (bigger == NULL) {
+            stream_fail(s, "out of memory");
+            return;
+        }
+        s->sig = bigger;
+        s->sig_cap = span;
+    }
+    while (!s->eof && s->have < span) {
+        size_t got = 0;
+        if (job->read(job->read_ctx, s->sig + s->have, span - s->have, &got,
+                      job->err, sizeof(job->err)) != 0)
+        {
+            char why[sizeof(job->err)];
+            memcpy(why, job->err, sizeof(why));
+            stream_fail(s, why);
+            return;
+        }
+        if (got == 0) {
+            s->eof = 1;
+        }
+        s->have += got;
+        s->n_samples += got;
+    }
+}
+
+
+/* Copies the windows this stream can give now (at most s->quota) into
+ * `win`; returns how many. Only windows whose frames survive the final cut
+ * are given. */
+static size_t
+stream_windows(stream_t *s, float *win)
+{
+    const struct wtt_infer_opts *o = &s->job->opts;
+    size_t nw = 0;
+
+    for (size_t w = 0; w < s->quota; w++) {
+        size_t start = w * WTT_HOP_SAMPLES;
+        size_t real = s->consumed + start;      /* in padded coordinates */
+        size_t avail;
+        if (real >= s->n_samples + LEAD_ZEROS) {
+            break;
+        }
+        if (!s->eof && start + WTT_WINDOW_SAMPLES > s->have) {
+            break;
+        }
+        avail = s->have > start ? s->have - start : 0;
+        if (avail > WTT_WINDOW_SAMPLES) {
+            avail = WTT_WINDOW_SAMPLES;
+        }
+        memcpy(win + nw * WTT_WINDOW_SAMPLES, s->sig + start,
+               avail * sizeof(float));
+        memset(win + nw * WTT_WINDOW_SAMPLES + avail, 0,
+               (WTT_WINDOW_SAMPLES - avail) * sizeof(float));
+        nw++;
+    }
+    if (s->eof) {
+        size_t needed = frames_for(s->n_samples, o->full_tail);
+        size_t now = s->job->post.n_frames;
+        size_t want = needed > now ? (needed - now + KEEP_FRAMES - 1)
+                                     / KEEP_FRAMES : 0;
+        nw = nw < want ? nw : want;
+    }
+    return nw;
+}
+
+
+/* The audio has ended and every window is in: cut to the official length. */
+static void
+stream_finish(stream_t *s)
+{
+    struct wtt_posteriors *post = &s->job->post;
+    size_t needed = frames_for(s->n_samples, s->job->opts.full_tail);
+
+    if (post->n_frames > needed) {
+        post->n_frames = needed;
+        wtt_frame_store_truncate(&post->rows, needed);
+    }
+    post->n_samples = s->n_samples;
+    s->state = S_DONE;
+}
+
+
+/* Takes this stream's windows of the batch just run: frames, progress,
+ * then slides its signal. */
+static void
+stream_take(stream_t *s, float *const *outs, float *stage)
+{
+    struct wtt_infer_job        *job = s->job;
+    const struct wtt_infer_opts *o = &job->opts;
+    size_t drop;
+
+    if (append_frames(&job->post, s->nw,
+                      outs[OUT_FRAMES] + s->at * WTT_FRAMES_PER_WIN
+                                         * WTT_N_PITCHES,
+                      outs[OUT_ONSETS] + s->at * WTT_FRAMES_PER_WIN
+                                         * WTT_N_PITCHES,
+                      outs[OUT_CONTOURS] + s->at * WTT_FRAMES_PER_WIN
+                                           * WTT_N_CONTOUR_BINS,
+                      stage, job->err, sizeof(job->err)) != 0)
+    {
+        char why[sizeof(job->err)];
+        memcpy(why, job->err, sizeof(why));
+        stream_fail(s, why);
+        return;
+    }
+    s->done += s->nw;
+    if (o->progress != NULL) {
+        size_t est = s->total_windows > s->done ? s->total_windows
+                     : (s->eof ? s->done : 0);
+        if (o->progress(o->progress_ctx, s->done, est) != 0) {
+            stream_fail(s, "cancelled");
+            return;
+        }
+    }
+    drop = s->nw * WTT_HOP_SAMPLES;
+    if (drop > s->have) {
+        drop = s->have;
+    }
+    memmove(s->sig, s->sig + drop, (s->have - drop) * sizeof(float));
+    s->have -= drop;
+    s->consumed += drop;
+    if (s->eof && s->have == 0) {
+        stream_finish(s);
+    }
+}
+
+
+/* Decoding in parallel: each job's reader runs on its own thread (up to
+ * one per core), so decode and resample of many short files keep pace
+ * with a device that runs their windows in one batch. */
+typedef struct {
+    stream_t      **list;
+    size_t          n;
+    atomic_size_t   next;
+} read_job;
+
+
+static void *
+read_worker(void *p)
+{
+    read_job *r = p;
+
+    for (;;) {
+        size_t i = atomic_fetch_add(&r->next, 1);
+        if (i >= r->n) {
+            return NULL;
+        }
+        stream_read(r->list[i]);
+    }
+}
+
+
+static void
+read_streams(stream_t **list, size_t n)
+{
+    pthread_t tids[READ_THREADS_MAX];
+    read_job  r;
+    long      cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t    nt = n < (size_t) (cores > 0 ? cores : 1)
+                   ? n : (size_t) (cores > 0 ? cores : 1);
+
+    if (nt > READ_THREADS_MAX) {
+        nt = READ_THREADS_MAX;
+    }
+    r.list = list;
+    r.n = n;
+    atomic_init(&r.next, 0);
+    for (size_t t = 1; t < nt; t++) {
+        if (pthread_create(&tids[t], NULL, read_worker, &r) != 0) {
+            nt = t;
+            break;
+        }
+    }
+    read_worker(&r);            /* the calling thread reads too */
+    for (size_t t = 1; t < nt; t++) {
+        pthread_join(tids[t], NULL);
+    }
+}
+
+
+/* Splits the batch's capacity over the running streams: an even share
+ * each, and what a short stream leaves goes to the others next batch. */
+static size_t
+plan_quotas(stream_t *st, size_t n, size_t cap, stream_t **reading)
+{
+    size_t running = 0, share, k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        running += st[i].state == S_RUNNING;
+    }
+    if (running == 0) {
+        return 0;
+    }
+    share = (cap + running - 1) / running;
+    for (size_t i = 0; i < n && cap > 0; i++) {
+        stream_t *s = &st[i];
+        s->quota = 0;
+        s->nw = 0;
+        if (s->state != S_RUNNING) {
+            continue;
+        }
+        s->quota = share < cap ? share : cap;
+        cap -= s->quota;
+        reading[k++] = s;
+    }
+    return k;
+}
+
+
+int
+wtt_pipeline_infer_many(struct wtt_model *m, struct wtt_infer_job *jobs,
+                        size_t n, char *err, size_t errlen)
+{
+    size_t    cap = wtt_model_batch_items(m);
+    stream_t *st = NULL, **reading = NULL;
+    float    *win = NULL, *outs[3] = { NULL, NULL, NULL }, *stage = NULL;
+    int       rc = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        jobs[i].rc = -1;
+        snprintf(jobs[i].err, sizeof(jobs[i].err), "not run");
+        wtt_posteriors_init(&jobs[i].post, jobs[i].opts.mem_budget);
+    }
+    if (n == 0) {
+        return 0;
+    }
+    if (wtt_pipeline_check(m, err, errlen) != 0) {
+        rc = WTT_EFAIL;
+        goto done;
+    }
+    st = wtt_trymalloc(n * sizeof(*st));
+    reading = wtt_trymalloc(n * sizeof(*reading));
+    win = wtt_model_host_alloc(m, cap * WTT_WINDOW_SAMPLES * sizeof(float));
+    outs[OUT_FRAMES] = wtt_model_host_alloc(
+        m, cap * WTT_FRAMES_PER_WIN * WTT_N_PITCHES * sizeof(float));
+    outs[OUT_ONSETS] = wtt_model_host_alloc(
+        m, cap * WTT_FRAMES_PER_WIN * WTT_N_PITCHES * sizeof(float));
+    outs[OUT_CONTOURS] = wtt_model_host_alloc(
+        m, cap * WTT_FRAMES_PER_WIN * WTT_N_CONTOUR_BINS * sizeof(float));
+    stage = wtt_trymalloc(KEEP_FRAMES * WTT_POST_COLS * sizeof(float));
+    if (st == NULL || reading == NULL || win == NULL || outs[0] == NULL
+        || outs[1] == NULL || outs[2] == NULL || stage == NULL)
+    {
+        snprintf(err, errlen, "out of memory");
+        rc = WTT_ENOMEM;
+        free(st);
+        st = NULL;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        wtt_posteriors_free(&jobs[i].post);
+        stream_start(&st[i], &jobs[i]);
+    }
+    for (;;) {
+        size_t k = plan_quotas(st, n, cap, reading), nw = 0;
+        if (k == 0) {
+            break;
+        }
+        read_streams(reading, k);
+        for (size_t j = 0; j < k; j++) {
+            stream_t *s = reading[j];
+            if (s->state != S_RUNNING) {
+                continue;                       /* its reader failed */
+            }
+            s->at = nw;
+            s->nw = stream_windows(s, win + nw * WTT_WINDOW_SAMPLES);
+            nw += s->nw;
+            if (s->nw == 0) {
+                stream_finish(s);
+            }
+        }
+        if (nw == 0) {
+            continue;
+        }
+        rc = wtt_model_run(m, win, nw, outs, err, errlen);
+        if (rc != 0) {
+            /* The model, not a file: every job fails with its reason. */
+            for (size_t i = 0; i < n; i++) {
+                if (st[i].state != S_FAILED) {
+                    stream_fail(&st[i], err);
+                }
+            }
+            break;
+        }
+        for (size_t j = 0; j < k; j++) {
+            if (reading[j]->state == S_RUNNING && reading[j]->nw > 0) {
+                stream_take(reading[j], outs, stage);
+            }
+        }
+    }
+
+done:
+    for (size_t i = 0; st != NULL && i < n; i++) {
+        free(st[i].sig);
+    }
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (st == NULL || st[i].state != S_FAILED) {
+                snprintf(jobs[i].err, sizeof(jobs[i].err), "%s", err);
+                jobs[i].rc = -1;
+                wtt_posteriors_free(&jobs[i].post);
+            }
+        }
+    }
+    free(st);
+    free(reading);
+    free(stage);
+    wtt_model_host_free(m, win);
+    for (int k = 0; k < 3; k++) {
+        wtt_model_host_free(m, outs[k]);
+    }
+    return rc;
+}
+
+
 int
 wtt_pipeline_infer(struct wtt_model *m, wtt_read_fn read, void *read_ctx,
                    const struct wtt_infer_opts *o,
                    struct wtt_posteriors *post, char *err, size_t errlen)
 {
-    /* A batch is one window per thread: the signal is kept from the start
-     * of the batch's first window to the end of its last one. */
-    size_t  batch = (size_t) wtt_model_threads(m);
-    size_t  span = (batch - 1) * WTT_HOP_SAMPLES + WTT_WINDOW_SAMPLES;
-    float  *sig = NULL, *win = NULL, *fr = NULL, *on = NULL, *co = NULL;
-    float  *stage = NULL, *outs[3];
-    size_t  have = 0, consumed = 0, n_samples = 0, done = 0;
-    size_t  total_windows = 0, needed_frames;
-    int     eof = 0, rc = -1, full_tail = o->full_tail;
+    struct wtt_infer_job job;
+    int                  rc;
 
-    wtt_posteriors_init(post, o->mem_budget);
-    if (wtt_pipeline_check(m, err, errlen) != 0) {
-        goto done;
+    memset(&job, 0, sizeof(job));
+    job.read = read;
+    job.read_ctx = read_ctx;
+    job.opts = *o;
+    rc = wtt_pipeline_infer_many(m, &job, 1, err, errlen);
+    if (rc == 0 && job.rc != 0) {
+        snprintf(err, errlen, "%s", job.err);
+        rc = WTT_EFAIL;
     }
-    sig = wtt_trymalloc(span * sizeof(float));
-    win = wtt_trymalloc(batch * WTT_WINDOW_SAMPLES * sizeof(float));
-    fr = wtt_trymalloc(batch * WTT_FRAMES_PER_WIN * WTT_N_PITCHES * 4);
-    on = wtt_trymalloc(batch * WTT_FRAMES_PER_WIN * WTT_N_PITCHES * 4);
-    co = wtt_trymalloc(batch * WTT_FRAMES_PER_WIN * WTT_N_CONTOUR_BINS * 4);
-    stage = wtt_trymalloc(KEEP_FRAMES * WTT_POST_COLS * sizeof(float));
-    if (sig == NULL || win == NULL || fr == NULL || on == NULL
-        || co == NULL || stage == NULL)
-    {
-        snprintf(err, errlen, "out of memory");
-        goto done;
-    }
-    outs[OUT_FRAMES] = fr;
-    outs[OUT_ONSETS] = on;
-    outs[OUT_CONTOURS] = co;
-    if (o->total_samples > 0) {
-        needed_frames = frames_for(o->total_samples, full_tail);
-        total_windows = (needed_frames + KEEP_FRAMES - 1) / KEEP_FRAMES;
-        /* Sized once when the length is known: no doubling, no copy (or
-         * straight to the file when it will not fit the budget). */
-        if (wtt_frame_store_reserve(&post->rows, total_windows * KEEP_FRAMES, err,
-                             errlen) != 0)
-        {
-            goto done;
-        }
-    }
-
-    /* sig[0] is signal position `consumed` - LEAD_ZEROS. */
-    memset(sig, 0, LEAD_ZEROS * sizeof(float));
-    have = LEAD_ZEROS;
-    for (;;) {
-        size_t nw = 0, frames_now;
-
-        while (!eof && have < span) {
-            size_t got = 0;
-            if (read(read_ctx, sig + have, span - have, &got, err, errlen)
-                != 0)
-            {
-                goto done;
-            }
-            if (got == 0) {
-                eof = 1;
-            }
-            have += got;
-            n_samples += got;
-        }
-        /* Windows that start inside the signal read so far. */
-        for (size_t w = 0; w < batch; w++) {
-            size_t start = w * WTT_HOP_SAMPLES;
-            size_t real = consumed + start;      /* in padded coordinates */
-            size_t avail;
-            if (real >= n_samples + LEAD_ZEROS) {
-                break;
-            }
-            if (!eof && start + WTT_WINDOW_SAMPLES > have) {
-                break;
-            }
-            avail = have > start ? have - start : 0;
-            if (avail > WTT_WINDOW_SAMPLES) {
-                avail = WTT_WINDOW_SAMPLES;
-            }
-            memcpy(win + nw * WTT_WINDOW_SAMPLES, sig + start,
-                   avail * sizeof(float));
-            memset(win + nw * WTT_WINDOW_SAMPLES + avail, 0,
-                   (WTT_WINDOW_SAMPLES - avail) * sizeof(float));
-            nw++;
-        }
-        /* Only windows whose frames survive the final cut are run. */
-        needed_frames = frames_for(n_samples, full_tail);
-        frames_now = post->n_frames;
-        if (eof) {
-            size_t want = needed_frames > frames_now
-                          ? (needed_frames - frames_now + KEEP_FRAMES - 1)
-                            / KEEP_FRAMES : 0;
-            nw = nw < want ? nw : want;
-        }
-        if (nw == 0) {
-            break;
-        }
-        if (wtt_model_run(m, win, nw, outs, err, errlen) != 0) {
-            goto done;
-        }
-        if (append_frames(post, nw, fr, on, co, stage, err, errlen) != 0) {
-            goto done;
-        }
-        done += nw;
-        if (o->progress != NULL) {
-            size_t est = total_windows > done ? total_windows
-                         : (eof ? done : 0);
-            if (o->progress(o->progress_ctx, done, est) != 0) {
-                snprintf(err, errlen, "cancelled");
-                goto done;
-            }
-        }
-        /* Slide: drop nw hops from the front of the buffer. */
-        {
-            size_t drop = nw * WTT_HOP_SAMPLES;
-            if (drop > have) {
-                drop = have;
-            }
-            memmove(sig, sig + drop, (have - drop) * sizeof(float));
-            have -= drop;
-            consumed += drop;
-        }
-        if (eof && have == 0) {
-            break;
-        }
-    }
-    needed_frames = frames_for(n_samples, full_tail);
-    if (post->n_frames > needed_frames) {
-        post->n_frames = needed_frames;
-        wtt_frame_store_truncate(&post->rows, needed_frames);
-    }
-    post->n_samples = n_samples;
-    rc = 0;
-
-done:
-    free(stage);
-    free(sig);
-    free(win);
-    free(fr);
-    free(on);
-    free(co);
-    if (rc != 0) {
-        wtt_posteriors_free(post);
-    }
+    *post = job.post;
     return rc;
 }

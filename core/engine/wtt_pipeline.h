@@ -9,9 +9,12 @@
  * 3,840 zeros before the audio, the last window zero-padded, 15 frames
  * trimmed from each side of each window's 172, output cut to
  * floor(samples * 86 / 22050) frames. It drives the graph one batch of
- * windows at a time (one window per model thread) and writes the kept
+ * windows at a time (wtt_model_batch_items: one window per thread on the
+ * CPU, as many as device memory allows on a GPU) and writes the kept
  * frames into a frame store, so audio streams through and is never held
- * whole.
+ * whole. Several files can share the batches (wtt_pipeline_infer_many):
+ * each keeps its own reader, progress and result, and one that fails
+ * (unreadable audio, a cancel) fails alone.
  *
  * Usage:
  *
@@ -105,9 +108,32 @@ struct wtt_infer_opts {
 
 struct wtt_infer_opts wtt_infer_default_opts(void);
 
+/* One file of a wtt_pipeline_infer_many call: in (read, opts), out
+ * (post, rc, err). */
+struct wtt_infer_job {
+    wtt_read_fn            read;
+    void                  *read_ctx;
+    struct wtt_infer_opts  opts;
+    struct wtt_posteriors  post;    /* on rc 0; free with the usual call */
+    int                    rc;      /* 0, or -1 with err */
+    char                   err[256];
+};
+
+/*
+ * Transcribes `n` files at once: their windows share the model's batches,
+ * each gets an even share of a batch while it has audio left, and their
+ * readers decode in parallel (one thread per core at most; a reader must
+ * not touch anything shared with another job's). Progress callbacks run on
+ * the calling thread. Returns 0 when the model ran to the end, each job
+ * then having its own rc; or a negative kind (wtt_backend.h) with `err`
+ * when the model failed, every job failing with that reason.
+ */
+int wtt_pipeline_infer_many(struct wtt_model *m, struct wtt_infer_job *jobs,
+                            size_t n, char *err, size_t errlen);
+
 /*
  * Transcribes a stream of audio into posteriorgrams with the official
- * windowing. `full_tail` 0 cuts the output like the official code
+ * windowing (one job of wtt_pipeline_infer_many). `full_tail` 0 cuts the output like the official code
  * (floor(samples * 86 / 22050) frames, which leaves the last 0.67%
  * untranscribed); 1 keeps frames until the official time base reaches the
  * end of the audio. On success `post` owns its rows; free them with
