@@ -5,7 +5,9 @@
 #   throughput  20,000 no-op tasks (BENCH_QUEUE_N) enqueued first, then drained by
 #               - BullMQ 6.7.0 (bench/queue/, npm): ONE Worker with concurrency 1, then 4;
 #                 the processor returns at once
-#               - wtt: 1, then 4 `wtt worker --noop` processes (claim -> complete at once)
+#               - wtt: 1, then 4 `wtt worker --noop` processes (claim -> complete at once),
+#                 and ONE `wtt worker --noop --batch-tasks 4` (claims 4 in one call,
+#                 completes them and claims the next 4 in one round trip)
 #               tasks/s = N / (last finish - first start) from each system's own timestamps
 #               (BullMQ job.processedOn/finishedOn, wtt task hash claimed_at/finished_at)
 #   latency     1,000 tasks (BENCH_QUEUE_LAT_N) added at 200/s (BENCH_QUEUE_RATE) to idle
@@ -19,10 +21,11 @@
 # 127.0.0.1 (random ports, temp dir) and stops them at the end. BENCH_QUEUE_SKIP_E2E=1 skips
 # the end-to-end part; BENCH_QUEUE_KEEP=1 keeps the temp dir and its logs. Last line:
 #   RESULT queue ratio_bullmq=<x> p99_claim_ms=<y> e2e_overhead_pct=<z>
-# ratio_bullmq: the lower of wtt/BullMQ tasks/s at 1 and at 4 (BullMQ's stronger shape at 4:
-# one Worker with concurrency 4; the 4-process shape is printed too); each a median of
-# BENCH_QUEUE_ROUNDS (3) rounds run in alternating order; p99_claim_ms: the higher of wtt's
-# two paced p99s.
+# ratio_bullmq: the lower of wtt/BullMQ tasks/s at concurrency 1 (one worker each) and at 4
+# (wtt's one worker with --batch-tasks 4 against BullMQ's one Worker with concurrency 4: the
+# same shape, one process holding 4 jobs); the 4-process rows are printed too. Each a median
+# of BENCH_QUEUE_ROUNDS (3) rounds run in alternating order; p99_claim_ms: the higher of
+# wtt's two paced p99s.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -79,11 +82,13 @@ stop_pids() {
     PIDS=()
 }
 
-# start_workers COUNT PREFIX: COUNT `wtt worker --noop` processes on PREFIX.
+# start_workers COUNT PREFIX [BATCH]: COUNT `wtt worker --noop` processes on PREFIX, each
+# claiming BATCH tasks at once (1).
 start_workers() {
     local i
     for ((i = 1; i <= $1; i++)); do
         env -u DATABASE_URL REDIS_URL="$RURL" WTT_KEY_PREFIX="$2" WTT_WORKER_ID="bench-$2$i" \
+            WTT_BATCH_TASKS="${3:-1}" \
             "$WTT" worker --noop >>"$TMP/worker-${2%:}-$i.log" 2>&1 &
         PIDS+=($!)
     done
@@ -121,10 +126,10 @@ main() {
     # --- throughput: ROUNDS rounds, each side in alternating order, medians ---------------
     # The machine is shared and noisy; one run of each would mostly measure the noise.
     local round side tps
-    local -a T_b1=() T_b4=() T_bp4=() T_w1=() T_w4=() E_b=() E_w=()
+    local -a T_b1=() T_b4=() T_bp4=() T_w1=() T_w4=() T_wb4=() E_b=() E_w=()
     for ((round = 1; round <= ROUNDS; round++)); do
-        local order="b1 w1 b4 w4 bp4"
-        ((round % 2 == 0)) && order="bp4 w4 b4 w1 b1"
+        local order="b1 w1 b4 wb4 w4 bp4"
+        ((round % 2 == 0)) && order="bp4 w4 wb4 b4 w1 b1"
         for side in $order; do
             case $side in
             b1 | b4)
@@ -133,11 +138,12 @@ main() {
                 E_b+=("$(jget "$r" enqueue_per_s)") ;;
             bp4)
                 r=$(node "$HERE/bullmq.js" procs "$RURL" "$N" 4) ;;
-            w1 | w4)
-                local nw=${side#w} e
+            w1 | w4 | wb4)
+                local nw=${side#w} batch=1 e
+                if [[ $side == wb4 ]]; then nw=1 batch=4; fi
                 e=$("$WTT" run "$HERE/wtt.lua" enqueue "$RURL" "r$round$side:" "$N")
                 E_w+=("$(jget "$e" enqueue_per_s)")
-                start_workers "$nw" "r$round$side:"
+                start_workers "$nw" "r$round$side:" "$batch"
                 r=$("$WTT" run "$HERE/wtt.lua" wait "$RURL" "r$round$side:" "$N" 600)
                 stop_pids ;;
             esac
@@ -145,14 +151,15 @@ main() {
             tps=$(jget "$r" tasks_per_s)
             case $side in
             b1) T_b1+=("$tps") ;; b4) T_b4+=("$tps") ;; bp4) T_bp4+=("$tps") ;;
-            w1) T_w1+=("$tps") ;; w4) T_w4+=("$tps") ;;
+            w1) T_w1+=("$tps") ;; w4) T_w4+=("$tps") ;; wb4) T_wb4+=("$tps") ;;
             esac
         done
     done
-    local bt1 bt4 btp4 wt1 wt4 eb ew
+    local bt1 bt4 btp4 wt1 wt4 wtb4 eb ew
     bt1=$(printf '%s\n' "${T_b1[@]}" | imedian) bt4=$(printf '%s\n' "${T_b4[@]}" | imedian)
     btp4=$(printf '%s\n' "${T_bp4[@]}" | imedian)
     wt1=$(printf '%s\n' "${T_w1[@]}" | imedian) wt4=$(printf '%s\n' "${T_w4[@]}" | imedian)
+    wtb4=$(printf '%s\n' "${T_wb4[@]}" | imedian)
     eb=$(printf '%s\n' "${E_b[@]}" | imedian) ew=$(printf '%s\n' "${E_w[@]}" | imedian)
 
     # --- latency: paced enqueues to idle workers ------------------------------------------
@@ -179,22 +186,25 @@ main() {
     fi
 
     # --- report -------------------------------------------------------------------------
-    local r1 r4 rp4 rmin p99
+    local r1 r4 rb4 rp4 rmin p99
     r1=$(ratio "$wt1" "$bt1") r4=$(ratio "$wt4" "$bt4") rp4=$(ratio "$wt4" "$btp4")
-    rmin=$(awk -v a="$r1" -v b="$r4" 'BEGIN { print (a < b) ? a : b }')
+    rb4=$(ratio "$wtb4" "$bt4")
+    rmin=$(awk -v a="$r1" -v b="$rb4" 'BEGIN { print (a < b) ? a : b }')
     p99=$(awk -v a="$(jget "$wl1" p99_ms)" -v b="$(jget "$wl4" p99_ms)" 'BEGIN { print (a > b) ? a : b }')
 
     echo
     printf '%-52s %10s %10s %7s\n' "no-op tasks, $N, enqueued then drained (median of $ROUNDS)" "BullMQ" "wtt" "ratio"
     printf '%-52s %10s %10s %7s\n' "enqueue/s (one call per task)" "$eb" "$ew" "$(ratio "$ew" "$eb")"
     printf '%-52s %10s %10s %7s\n' "tasks/s, concurrency 1" "$bt1" "$wt1" "$r1"
-    printf '%-52s %10s %10s %7s\n' "tasks/s, concurrency 4 (BullMQ: one Worker)" "$bt4" "$wt4" "$r4"
+    printf '%-52s %10s %10s %7s\n' "tasks/s, conc 4: one worker, wtt --batch-tasks 4" "$bt4" "$wtb4" "$rb4"
+    printf '%-52s %10s %10s %7s\n' "tasks/s, wtt 4 processes vs BullMQ one Worker c4" "$bt4" "$wt4" "$r4"
     printf '%-52s %10s %10s %7s\n' "tasks/s, 4 processes (BullMQ: 4 Workers x 1)" "$btp4" "$wt4" "$rp4"
     printf '%-52s %10s %10s\n' "enqueue-to-claim p50/p99 ms, $RATE/s, conc 1" \
         "$(jget "$bl1" p50_ms)/$(jget "$bl1" p99_ms)" "$(jget "$wl1" p50_ms)/$(jget "$wl1" p99_ms)"
     printf '%-52s %10s %10s\n' "enqueue-to-claim p50/p99 ms, $RATE/s, conc 4" \
         "$(jget "$bl4" p50_ms)/$(jget "$bl4" p99_ms)" "$(jget "$wl4" p50_ms)/$(jget "$wl4" p99_ms)"
-    echo "BullMQ $BV: one Worker with concurrency N, or N Worker processes; wtt: N 'wtt worker --noop' processes."
+    echo "BullMQ $BV: one Worker with concurrency N, or N Worker processes; wtt: N 'wtt worker --noop'" \
+        "processes, or one with --batch-tasks 4."
     if [[ -n $t_cli ]]; then
         echo "60 s clip: wtt transcribe $t_cli s, through the stack (upload -> completed) $t_stack s," \
             "overhead $e2e_pct % (median of $E2E_RUNS)"
