@@ -32,6 +32,17 @@ local function metrics(req)
         if wok and type(workers) == "table" then
             out.workers = workers
             out.workers_alive = #workers
+            -- Workers that reported a device fault (docs/worker.md
+            -- "Device faults") and their faults in a row, summed.
+            local unhealthy, faults = 0, 0
+            for _, w in ipairs(workers) do
+                if w.healthy == 0 then
+                    unhealthy = unhealthy + 1
+                end
+                faults = faults + (tonumber(w.device_faults) or 0)
+            end
+            out.workers_unhealthy = unhealthy
+            out.worker_device_faults = faults
         end
     else
         out.queue_error = tostring(qerr)
