@@ -5,7 +5,7 @@
  * variable before the subcommand runs, so the rest of the code reads the
  * environment only.
  */
-#include "wtt_backend_reg.h"
+#include "wtt_build_facts.h"
 #include "wtt_http_server.h"
 #include "wtt_log.h"
 #include "wtt_modules.h"
@@ -347,15 +347,11 @@ cmd_run(int argc, char **argv)
 
 
 /* The backends come from the engine's registry: what is compiled in, not
- * what the build machine had installed. */
+ * what the build machine had installed (wtt_build_facts.c). */
 static int
 cmd_version(int argc, char **argv)
 {
-    printf("wtt %s (%s, backends:", WTT_VERSION, LUAJIT_VERSION);
-    for (size_t i = 0; i < wtt_backend_count(); i++) {
-        printf(" %s", wtt_backend_get(i)->name);
-    }
-    printf(")\n");
+    wtt_print_version(stdout);
     return 0;
 }
 
@@ -366,6 +362,7 @@ main(int argc, char **argv)
     int n;
 
     wtt_vm_set_modules(wtt_builtin_modules);
+    wtt_vm_set_runtime_facts(wtt_runtime_facts);
     n = take_flags(argc - 1, argv + 1, path_flags);
     if (n < 0) {
         return 2;

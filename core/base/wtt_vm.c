@@ -109,6 +109,16 @@ wtt_vm_paths(void)
  * States
  * ------------------------------------------------------------------------- */
 
+static void (*runtime_facts)(lua_State *L);
+
+
+void
+wtt_vm_set_runtime_facts(void (*facts)(lua_State *L))
+{
+    runtime_facts = facts;
+}
+
+
 /* package.loaded["wtt.runtime"]: facts about this process, read-only. */
 static int
 open_runtime(lua_State *L)
@@ -132,6 +142,9 @@ open_runtime(lua_State *L)
     lua_pushboolean(L, 0);
 #endif
     lua_setfield(L, -2, "sanitized");
+    if (runtime_facts != NULL) {
+        runtime_facts(L);
+    }
     return 1;
 }
 

@@ -41,6 +41,14 @@ int wtt_vm_set_paths(const char *lua_dir, const char *routes_dir,
  */
 void wtt_vm_set_modules(const luaL_Reg *modules);
 
+/*
+ * Sets a function that adds to wtt.runtime what this layer cannot know
+ * (the program's compiled-in backends): every later state calls it with
+ * the runtime table on top of the stack, which it must leave as it found
+ * it. Call once, before any state is made.
+ */
+void wtt_vm_set_runtime_facts(void (*facts)(lua_State *L));
+
 /* The resolved paths; valid for the life of the process. */
 const struct wtt_paths *wtt_vm_paths(void);
 

@@ -45,12 +45,13 @@ typedef struct {
     struct wtt_posteriors p;
 } post_ud;
 
-/* The Lua side of a running m:infer, for on_progress. */
+/* The Lua side of one file of a running m:infer / m:infer_many, for
+ * on_progress. The files of one call share `slot` and `raised`. */
 typedef struct {
     lua_State *L;
     int        fn;      /* stack index of on_window, 0 when none */
     int        slot;    /* stack index that receives the callback's error */
-    int        raised;  /* the callback raised: its error is at `slot` */
+    int       *raised;  /* a callback raised: its error is at `slot` */
 } progress_ctx;
 
 
@@ -66,6 +67,9 @@ on_progress(void *ctx, size_t done, size_t total)
     progress_ctx *p = ctx;
     int           stop;
 
+    if (*p->raised) {
+        return 1;       /* another file's callback raised: stop them all */
+    }
     if (p->fn == 0) {
         return 0;
     }
@@ -74,7 +78,7 @@ on_progress(void *ctx, size_t done, size_t total)
     lua_pushnumber(p->L, (lua_Number) total);     /* fn done total */
     if (lua_pcall(p->L, 2, 1, 0) != 0) {          /* err */
         lua_replace(p->L, p->slot);               /* */
-        p->raised = 1;
+        *p->raised = 1;
         return 1;
     }                                             /* ret */
     stop = lua_isboolean(p->L, -1) && !lua_toboolean(p->L, -1);
@@ -90,10 +94,30 @@ check_model(lua_State *L)
 }
 
 
-static const char *const load_opts[] = { "threads", "backend", NULL };
+static const char *const load_opts[] = {
+    "threads", "backend", "device", "batch", "memory_mb", "fault_after",
+    NULL,
+};
 
-/* core.load(dir, opts) -> model | nil, err. opts: threads (0: one per
- * core), backend (a name from core.backends(); default the first). */
+/* The kind of an engine failure, for the caller's policy: "device" when
+ * the device cannot run the model any more (a fault, or no memory even for
+ * one window), nil otherwise. */
+static int
+push_kind(lua_State *L, int rc)
+{
+    if (rc == WTT_EDEVICE || rc == WTT_ENOMEM) {
+        lua_pushliteral(L, "device");
+        return 1;
+    }
+    return 0;
+}
+
+
+/* core.load(dir, opts) -> model | nil, err[, kind]. opts: threads (0: the
+ * backend's default), backend (a name from core.backends(); default the
+ * first), device (its index, cuda:N), batch (windows per worker run; 0:
+ * the backend's), memory_mb (device memory for a batch; 0: half the free),
+ * fault_after (tests: runs after this many fail as a device fault). */
 static int
 l_load(lua_State *L)
 {
@@ -101,6 +125,7 @@ l_load(lua_State *L)
     model_ud               *u;
     const char             *backend;
     char                    err[512];
+    int                     rc;
 
     p.dir = luaL_checkstring(L, 1);
     if (!lua_isnoneornil(L, 2)) {
@@ -109,6 +134,15 @@ l_load(lua_State *L)
     }
     p.threads = (int) wtt_lua_opt_number(L, lua_istable(L, 2) ? 2 : 0,
                                          "threads", 0, 0, 1024);
+    p.device = (int) wtt_lua_opt_number(L, lua_istable(L, 2) ? 2 : 0,
+                                        "device", 0, 0, 1024);
+    p.batch = (int) wtt_lua_opt_number(L, lua_istable(L, 2) ? 2 : 0,
+                                       "batch", 0, 0, 4096);
+    p.mem_budget = (size_t) (wtt_lua_opt_number(
+        L, lua_istable(L, 2) ? 2 : 0, "memory_mb", 0, 0, 1 << 24)
+        * 1048576.0);
+    p.fault_after = (long) wtt_lua_opt_number(L, lua_istable(L, 2) ? 2 : 0,
+                                              "fault_after", 0, 0, 1e12);
     backend = wtt_lua_opt_string(L, lua_istable(L, 2) ? 2 : 0, "backend",
                                  NULL, NULL);
     if (backend != NULL) {
@@ -124,14 +158,71 @@ l_load(lua_State *L)
     memset(u, 0, sizeof(*u));
     luaL_getmetatable(L, MODEL_MT);
     lua_setmetatable(L, -2);
-    if (wtt_model_load(&p, &u->m, err, sizeof(err)) != 0
-        || wtt_pipeline_check(u->m, err, sizeof(err)) != 0)
-    {
+    rc = wtt_model_load(&p, &u->m, err, sizeof(err));
+    if (rc == 0) {
+        rc = wtt_pipeline_check(u->m, err, sizeof(err));
+    }
+    if (rc != 0) {
         wtt_model_free(u->m);
         u->m = NULL;
         lua_pushnil(L);
         lua_pushfstring(L, "model load failed: %s", err);
+        return 2 + push_kind(L, rc);
+    }
+    return 1;
+}
+
+
+/* core.devices(backend) -> { { index, name, memory, free, cc }, ... }:
+ * the devices that backend can use now (empty when it has none, as a CUDA
+ * build on a host without a GPU), or nil, err for a backend this build
+ * lacks. memory and free are bytes; cc is "9.0" (nil on the CPU). */
+static int
+l_devices(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+
+    if (wtt_backend_find(name) == NULL) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "this build has no '%s' backend", name);
         return 2;
+    }
+    return wtt_model_push_devices(L, name);
+}
+
+
+int
+wtt_model_push_devices(lua_State *L, const char *name)
+{
+    const struct wtt_backend *b = wtt_backend_find(name);
+    int                       n;
+
+    if (b == NULL) {
+        lua_pushnil(L);
+        return 1;
+    }
+    n = b->device_count();
+    lua_createtable(L, n > 0 ? n : 0, 0);               /* list */
+    for (int i = 0; i < n; i++) {
+        struct wtt_device_info info;
+        const char            *why = NULL;
+        if (b->device_info(i, &info, &why) != 0) {
+            continue;
+        }
+        lua_createtable(L, 0, 5);                       /* list dev */
+        lua_pushinteger(L, i);
+        lua_setfield(L, -2, "index");
+        lua_pushstring(L, info.name);
+        lua_setfield(L, -2, "name");
+        lua_pushnumber(L, (lua_Number) info.mem_total);
+        lua_setfield(L, -2, "memory");
+        lua_pushnumber(L, (lua_Number) info.mem_free);
+        lua_setfield(L, -2, "free");
+        if (info.cc_major > 0) {
+            lua_pushfstring(L, "%d.%d", info.cc_major, info.cc_minor);
+            lua_setfield(L, -2, "cc");
+        }
+        lua_rawseti(L, -2, (int) lua_objlen(L, -2) + 1); /* list */
     }
     return 1;
 }
@@ -185,7 +276,8 @@ l_model_hash(lua_State *L)
 }
 
 
-/* m:backend() -> the backend's name ("cpu") | nil, "closed" */
+/* m:backend() -> the backend's name ("cpu"), its device index, the
+ * windows one run takes at once | nil, "closed" */
 static int
 l_model_backend(lua_State *L)
 {
@@ -197,7 +289,9 @@ l_model_backend(lua_State *L)
         return 2;
     }
     lua_pushstring(L, wtt_model_backend(u->m));
-    return 1;
+    lua_pushinteger(L, wtt_model_device(u->m));
+    lua_pushinteger(L, (lua_Integer) wtt_model_batch_items(u->m));
+    return 3;
 }
 
 
@@ -247,14 +341,197 @@ static const char *const infer_opts[] = {
     "on_window", "nonfinite", "max_duration", "full_tail", "memory_mb", NULL,
 };
 
+/* One file of m:infer / m:infer_many: its source, options and progress. */
+typedef struct {
+    const char              *path;      /* or pcm */
+    struct wtt_pcm          *pcm;
+    struct wtt_audio_params  ap;
+    struct wtt_infer_opts    io;
+    progress_ctx             pc;
+    post_ud                 *pu;
+    struct wtt_audio_reader *reader;
+    pcm_src                  src;
+    const char              *bad;       /* refused before running */
+} item_t;
+
+
 /*
- * m:infer(source, opts) -> posteriors | nil, err. source: a file path
- * (decoded and resampled while it streams through the model) or a pcm at
- * 22,050 Hz. opts: on_window(done, total) (return false to cancel; an
+ * Phase 1 for one file: reads the source at `src` and the options table at
+ * `opts` (0: none), raising on misuse (argument `arg`), then pushes its
+ * on_window (or nil) and an empty posteriors userdata. A pcm at the wrong
+ * rate is not misuse: it is refused with it->bad.
+ */
+static void
+check_item(lua_State *L, int src, int opts, int arg, item_t *it)
+{
+    const char *nonfinite;
+
+    memset(it, 0, sizeof(*it));
+    it->ap = wtt_audio_default_params();
+    it->io = wtt_infer_default_opts();
+    if (lua_type(L, src) == LUA_TSTRING) {
+        it->path = lua_tostring(L, src);
+    } else {
+        it->pcm = wtt_pcm_check(L, src);
+    }
+    if (opts != 0 && !lua_isnil(L, opts)) {
+        luaL_checktype(L, opts, LUA_TTABLE);
+        wtt_lua_check_opts(L, opts, infer_opts);
+    } else {
+        opts = 0;
+    }
+    nonfinite = wtt_lua_opt_string(L, opts, "nonfinite", "error", NULL);
+    if (strcmp(nonfinite, "zero") == 0) {
+        it->ap.nonfinite = WTT_AUDIO_NONFINITE_ZERO;
+    } else if (strcmp(nonfinite, "error") != 0) {
+        luaL_argerror(L, arg, "'nonfinite' must be \"error\" or \"zero\"");
+    }
+    it->ap.max_duration_s = wtt_lua_opt_number(L, opts, "max_duration",
+                                               it->ap.max_duration_s, 0,
+                                               1e9);
+    it->io.full_tail = wtt_lua_opt_bool(L, opts, "full_tail", 0);
+    it->io.mem_budget = (size_t) (wtt_lua_opt_number(
+        L, opts, "memory_mb", (double) (it->io.mem_budget >> 20), 0,
+        1 << 20) * 1048576.0);
+    luaL_checkstack(L, 6, "m:infer");
+    if (opts != 0) {
+        lua_getfield(L, opts, "on_window");             /* fn */
+    } else {
+        lua_pushnil(L);                                 /* nil */
+    }
+    if (lua_isfunction(L, -1)) {
+        it->pc.fn = lua_gettop(L);
+    } else if (!lua_isnil(L, -1)) {
+        luaL_argerror(L, arg, "'on_window' must be a function");
+    }
+    it->pu = new_post(L);                               /* fn post */
+    it->pc.L = L;
+    it->io.progress = on_progress;
+    it->io.progress_ctx = &it->pc;
+    if (it->pcm != NULL && it->pcm->rate != WTT_SAMPLE_RATE) {
+        it->bad = "pcm rate";
+    }
+}
+
+
+/*
+ * Phase 2: opens each file, runs those that opened as the jobs of one
+ * wtt_pipeline_infer_many call (`jobs` has room for 2n: the second half
+ * holds the files that run), closes them. Afterwards jobs[i] is file i's
+ * outcome: rc, err, and on success its posteriors, which are moved into
+ * the file's userdata. Returns the model's rc (a negative kind when the
+ * model itself failed), with `err`.
+ */
+static int
+run_items(model_ud *u, item_t *items, struct wtt_infer_job *jobs, size_t n,
+          char *err, size_t errlen)
+{
+    struct wtt_infer_job *live = jobs + n;
+    size_t                k = 0;
+    int                   rc;
+
+    for (size_t i = 0; i < n; i++) {
+        item_t               *it = &items[i];
+        struct wtt_infer_job *job = &jobs[i];
+        memset(job, 0, sizeof(*job));
+        job->opts = it->io;
+        if (it->bad != NULL) {
+            snprintf(job->err, sizeof(job->err), "pcm at %d Hz, the model "
+                     "needs %d Hz", it->pcm->rate, WTT_SAMPLE_RATE);
+            job->rc = -1;
+            continue;
+        }
+        if (it->path != NULL) {
+            if (wtt_audio_open(it->path, &it->ap, &it->reader, job->err,
+                               sizeof(job->err)) != 0)
+            {
+                job->rc = -1;
+                continue;
+            }
+            {
+                const struct wtt_audio_info *info =
+                    wtt_audio_get_info(it->reader);
+                job->opts.total_samples = info->duration > 0
+                    ? (size_t) (info->duration * WTT_SAMPLE_RATE) : 0;
+            }
+            job->read = read_audio;
+            job->read_ctx = it->reader;
+        } else {
+            it->src.pcm = it->pcm;
+            it->src.pos = 0;
+            job->opts.total_samples = it->pcm->n;
+            job->read = read_pcm;
+            job->read_ctx = &it->src;
+        }
+        live[k++] = *job;
+    }
+    u->busy = 1;
+    rc = wtt_pipeline_infer_many(u->m, live, k, err, errlen);
+    u->busy = 0;
+    k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].rc != 0 && jobs[i].read == NULL) {
+            continue;                   /* never ran */
+        }
+        jobs[i] = live[k++];
+        items[i].pu->p = jobs[i].post;
+        if (items[i].reader != NULL) {
+            wtt_audio_close(items[i].reader);
+            items[i].reader = NULL;
+        }
+    }
+    return rc;
+}
+
+
+/* Pushes the message of a file that failed (errors of the audio as they
+ * are, the rest as inference failures). */
+static void
+push_item_error(lua_State *L, const char *err)
+{
+    if (strncmp(err, "decode failed", 13) == 0
+        || strncmp(err, "open failed", 11) == 0)
+    {
+        lua_pushstring(L, err);
+    } else {
+        lua_pushfstring(L, "inference failed: %s", err);
+    }
+}
+
+
+/* Phase 3's common start: frees a model closed from its own callback. */
+static void
+close_deferred(model_ud *u)
+{
+    if (u->close_later) {
+        wtt_model_free(u->m);
+        u->m = NULL;
+        u->close_later = 0;
+    }
+}
+
+
+/* Refuses m:infer on a closed model or from its own callback. */
+static int
+check_idle(lua_State *L, model_ud *u)
+{
+    if (u->busy) {
+        return luaL_error(L, "m:infer called from the model's own "
+                          "on_window");
+    }
+    return u->m != NULL && !u->close_later;
+}
+
+
+/*
+ * m:infer(source, opts) -> posteriors | nil, err[, kind]. source: a file
+ * path (decoded and resampled while it streams through the model) or a pcm
+ * at 22,050 Hz. opts: on_window(done, total) (return false to cancel; an
  * error it raises is raised again once inference has released its
  * resources), nonfinite = "error" | "zero", max_duration (seconds),
  * full_tail, memory_mb (posteriorgram megabytes kept in memory before they
- * go to a temporary file; default 32).
+ * go to a temporary file; default 32). kind is "device" when the device
+ * failed (nothing else will run on it), absent otherwise.
  *
  * Three phases, as wtt_http_client.c: (1) read and check every argument,
  * raising on misuse while nothing is held; (2) run, with Lua reached only
@@ -264,118 +541,127 @@ static const char *const infer_opts[] = {
 static int
 l_model_infer(lua_State *L)
 {
-    model_ud                *u = check_model(L);
-    progress_ctx             pc = { L, 0, 5, 0 };
-    struct wtt_audio_params  ap = wtt_audio_default_params();
-    struct wtt_infer_opts    io = wtt_infer_default_opts();
-    struct wtt_audio_reader *reader = NULL;
-    const char              *path = NULL, *nonfinite;
-    struct wtt_pcm          *pcm = NULL;
-    post_ud                 *pu;
-    char                     err[512];
-    int                      rc, opts;
+    model_ud             *u = check_model(L);
+    item_t                it;
+    struct wtt_infer_job *jobs;
+    char                  err[512];
+    int                   rc, raised = 0;
 
-    /* 1. Arguments: source at 2, opts at 3, on_window at 4, the error slot
-     * at 5, the posteriors at 6. */
-    if (u->m == NULL || u->close_later) {
+    /* 1. Arguments: source at 2, opts at 3, the error slot at 4, the jobs
+     * at 5, on_window at 6, the posteriors at 7. */
+    if (!check_idle(L, u)) {
         lua_pushnil(L);
         lua_pushliteral(L, "closed");
         return 2;
     }
-    if (u->busy) {
-        return luaL_error(L, "m:infer called from the model's own "
-                          "on_window");
-    }
     lua_settop(L, 3);
-    if (lua_type(L, 2) == LUA_TSTRING) {
-        path = lua_tostring(L, 2);
-    } else {
-        pcm = wtt_pcm_check(L, 2);
+    if (lua_type(L, 2) != LUA_TSTRING) {
+        wtt_pcm_check(L, 2);
     }
-    opts = 0;
-    if (!lua_isnil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        wtt_lua_check_opts(L, 3, infer_opts);
-        opts = 3;
-    }
-    nonfinite = wtt_lua_opt_string(L, opts, "nonfinite", "error", NULL);
-    if (strcmp(nonfinite, "zero") == 0) {
-        ap.nonfinite = WTT_AUDIO_NONFINITE_ZERO;
-    } else if (strcmp(nonfinite, "error") != 0) {
-        return luaL_argerror(L, 3, "'nonfinite' must be \"error\" or "
-                             "\"zero\"");
-    }
-    ap.max_duration_s = wtt_lua_opt_number(L, opts, "max_duration",
-                                           ap.max_duration_s, 0, 1e9);
-    io.full_tail = wtt_lua_opt_bool(L, opts, "full_tail", 0);
-    io.mem_budget = (size_t) (wtt_lua_opt_number(
-        L, opts, "memory_mb", (double) (io.mem_budget >> 20), 0, 1 << 20)
-        * 1048576.0);
-    if (opts != 0) {
-        lua_getfield(L, 3, "on_window");                /* src opts fn */
-    } else {
-        lua_pushnil(L);                                 /* src nil nil */
-    }
-    if (lua_isfunction(L, 4)) {
-        pc.fn = 4;
-    } else if (!lua_isnil(L, 4)) {
-        return luaL_argerror(L, 3, "'on_window' must be a function");
-    }
-    lua_pushnil(L);                                     /* ... fn slot */
-    pu = new_post(L);                                   /* ... slot post */
-    luaL_checkstack(L, 4, "on_window");     /* on_progress's pushes */
-    if (pcm != NULL && pcm->rate != WTT_SAMPLE_RATE) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "inference failed: pcm at %d Hz, the model "
-                        "needs %d Hz", pcm->rate, WTT_SAMPLE_RATE);
-        return 2;
-    }
-    io.progress = on_progress;
-    io.progress_ctx = &pc;
+    lua_pushnil(L);                                     /* src opts slot */
+    jobs = lua_newuserdata(L, 2 * sizeof(*jobs));       /* ... jobs */
+    check_item(L, 2, 3, 3, &it);                        /* ... fn post */
+    it.pc.slot = 4;
+    it.pc.raised = &raised;
 
     /* 2. The work: no Lua error can unwind from here to phase 3. */
-    u->busy = 1;
-    if (path != NULL) {
-        rc = wtt_audio_open(path, &ap, &reader, err, sizeof(err));
-        if (rc == 0) {
-            const struct wtt_audio_info *info = wtt_audio_get_info(reader);
-            io.total_samples = info->duration > 0
-                               ? (size_t) (info->duration * WTT_SAMPLE_RATE)
-                               : 0;
-            rc = wtt_pipeline_infer(u->m, read_audio, reader, &io, &pu->p,
-                                    err, sizeof(err));
-            wtt_audio_close(reader);
-        }
-    } else {
-        pcm_src src = { pcm, 0 };
-        io.total_samples = pcm->n;
-        rc = wtt_pipeline_infer(u->m, read_pcm, &src, &io, &pu->p, err,
-                                sizeof(err));
-    }
-    u->busy = 0;
+    rc = run_items(u, &it, jobs, 1, err, sizeof(err));
 
     /* 3. Results. */
-    if (u->close_later) {
-        wtt_model_free(u->m);
-        u->m = NULL;
-        u->close_later = 0;
-    }
-    if (pc.raised) {
-        lua_pushvalue(L, pc.slot);                      /* ... err */
+    close_deferred(u);
+    if (raised) {
+        lua_pushvalue(L, 4);                            /* ... err */
         return lua_error(L);
     }
     if (rc != 0) {
         lua_pushnil(L);
-        if (strncmp(err, "decode failed", 13) == 0
-            || strncmp(err, "open failed", 11) == 0)
-        {
-            lua_pushstring(L, err);
-        } else {
-            lua_pushfstring(L, "inference failed: %s", err);
-        }
+        lua_pushfstring(L, "inference failed: %s", err);
+        return 2 + push_kind(L, rc);
+    }
+    if (jobs[0].rc != 0) {
+        lua_pushnil(L);
+        push_item_error(L, jobs[0].err);
         return 2;
     }
-    return 1;                                           /* ... post */
+    lua_pushvalue(L, 7);                                /* ... post */
+    return 1;
+}
+
+
+/*
+ * m:infer_many({ { source, opts }, ... }) -> results | nil, err[, kind].
+ * Runs the files as one call of the engine, so that their windows share
+ * batches (what keeps a GPU busy with short clips). Each file has the
+ * source and options of m:infer, its own on_window, and its own outcome:
+ * results[i] is { post = posteriors } or { err = message }; a file that
+ * fails (unreadable, corrupt, cancelled by its on_window) fails alone.
+ * nil, err, kind when the model itself failed, for every file. An error
+ * raised by any on_window stops every file and is raised again.
+ */
+static int
+l_model_infer_many(lua_State *L)
+{
+    model_ud             *u = check_model(L);
+    item_t               *items;
+    struct wtt_infer_job *jobs;
+    size_t                n;
+    char                  err[512];
+    int                   rc, raised = 0, base;
+
+    if (!check_idle(L, u)) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "closed");
+        return 2;
+    }
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    n = lua_objlen(L, 2);
+    lua_pushnil(L);                                     /* list slot */
+    items = lua_newuserdata(L, (n ? n : 1) * sizeof(*items));
+    jobs = lua_newuserdata(L, (n ? n : 1) * 2 * sizeof(*jobs));
+    base = lua_gettop(L);
+    luaL_checkstack(L, (int) (4 * n + 8), "m:infer_many");
+    for (size_t i = 0; i < n; i++) {
+        int at;
+        lua_rawgeti(L, 2, (int) i + 1);                 /* ... entry */
+        if (!lua_istable(L, -1)) {
+            return luaL_argerror(L, 2, "each file is { source, opts }");
+        }
+        at = lua_gettop(L);
+        lua_rawgeti(L, at, 1);                          /* ... entry src */
+        lua_rawgeti(L, at, 2);                          /* ... src opts */
+        check_item(L, at + 1, at + 2, 2, &items[i]);    /* ... fn post */
+        items[i].pc.slot = 3;
+        items[i].pc.raised = &raised;
+    }
+    (void) base;
+
+    rc = run_items(u, items, jobs, n, err, sizeof(err));
+
+    close_deferred(u);
+    if (raised) {
+        lua_pushvalue(L, 3);
+        return lua_error(L);
+    }
+    if (rc != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "inference failed: %s", err);
+        return 2 + push_kind(L, rc);
+    }
+    lua_createtable(L, (int) n, 0);                     /* ... results */
+    for (size_t i = 0; i < n; i++) {
+        lua_createtable(L, 0, 1);                       /* ... results r */
+        if (jobs[i].rc == 0) {
+            /* The posteriors userdata sits after entry, src, opts, fn. */
+            lua_pushvalue(L, base + (int) i * 5 + 5);
+            lua_setfield(L, -2, "post");
+        } else {
+            push_item_error(L, jobs[i].err);
+            lua_setfield(L, -2, "err");
+        }
+        lua_rawseti(L, -2, (int) i + 1);                /* ... results */
+    }
+    return 1;
 }
 
 
@@ -750,6 +1036,7 @@ l_load_posteriors(lua_State *L)
 
 static const luaL_Reg model_methods[] = {
     { "infer",   l_model_infer },
+    { "infer_many", l_model_infer_many },
     { "hash",    l_model_hash },
     { "backend", l_model_backend },
     { "close", l_model_close },
@@ -787,6 +1074,8 @@ luaopen_wtt_model(lua_State *L)
     lua_setfield(L, -2, "load_posteriors");
     lua_pushcfunction(L, l_backends);
     lua_setfield(L, -2, "backends");
+    lua_pushcfunction(L, l_devices);
+    lua_setfield(L, -2, "devices");
     lua_pushinteger(L, WTT_SAMPLE_RATE);
     lua_setfield(L, -2, "SAMPLE_RATE");
     return 1;

@@ -9,4 +9,11 @@
 
 int luaopen_wtt_model(lua_State *L);
 
+/*
+ * Pushes the devices backend `name` can use now, as core.devices(name)
+ * returns them ({ { index, name, memory, free, cc }, ... }, empty when it
+ * has none); pushes nil for a backend this build lacks. Returns 1.
+ */
+int wtt_model_push_devices(lua_State *L, const char *name);
+
 #endif

@@ -12,6 +12,7 @@
 -- (provenance).
 
 local core = require "wtt.core.model"
+local log = require "wtt.log"
 local runtime = require "wtt.runtime"
 
 local _M = { _VERSION = runtime.version }
@@ -39,8 +40,7 @@ function _M.default_dir()
 end
 
 
---- The backends compiled into this binary, best first ({ "cpu" } until
--- the CUDA backend is built in).
+--- The backends compiled into this binary, best first.
 _M.backends = core.backends
 
 
@@ -54,30 +54,125 @@ local function has_backend(name)
 end
 
 
+--- "auto" | "cpu" | "cuda" | "cuda:N" -> backend name, device index
+-- (nil for a string that is none of these).
+local function parse_device(spec)
+    if spec == "auto" or spec == "cpu" then
+        return spec, 0
+    elseif spec == "cuda" then
+        return "cuda", 0
+    end
+    local n = type(spec) == "string" and spec:match("^cuda:(%d+)$")
+    if n then
+        return "cuda", tonumber(n)
+    end
+    return nil
+end
+_M.parse_device = parse_device
+
+
+local function gib(bytes)
+    return string.format("%.1f", (bytes or 0) / 2^30)
+end
+
+
+--- The GPUs this process can use now ({} without a CUDA build or a GPU):
+-- { index, name, memory, free, cc } each.
+function _M.gpus()
+    if not has_backend("cuda") then
+        return {}
+    end
+    return core.devices("cuda") or {}
+end
+
+
+--- Picks the backend and device for `spec`, logging the choice.
+-- @return backend, index | nil, err
+local function choose(spec)
+    local backend, index = parse_device(spec)
+    if not backend then
+        return nil, "unknown device '" .. tostring(spec)
+                    .. "' (auto, cpu, cuda or cuda:N)"
+    end
+    if backend == "cpu" then
+        return "cpu", 0
+    end
+    if not has_backend("cuda") then
+        if backend == "auto" then
+            log.info("model.device", { device = "cpu",
+                reason = "this build has no CUDA backend" })
+            return "cpu", 0
+        end
+        return nil, "device " .. spec .. ": this build has no CUDA backend"
+    end
+    local gpus = _M.gpus()
+    local gpu = gpus[index + 1]
+    if not gpu then
+        if backend == "auto" then
+            log.info("model.device", { device = "cpu",
+                reason = "no usable CUDA device" })
+            return "cpu", 0
+        end
+        return nil, string.format("device %s: %s", spec, #gpus == 0
+            and "no usable CUDA device on this host"
+            or string.format("this host has %d CUDA device(s)", #gpus))
+    end
+    log.info("model.device", { device = "cuda:" .. index, name = gpu.name,
+                               memory_gib = gib(gpu.memory),
+                               free_gib = gib(gpu.free), cc = gpu.cc })
+    return "cuda", index
+end
+
+
 --- Loads the model.
 -- @param dir model folder (default `default_dir()`)
--- @param opts { threads = n, device = "cpu"|"cuda"|"auto" }; "auto" takes
--- the first compiled-in backend (`backends()`)
--- @return model | nil, err
+-- @param opts { threads = n, device = "auto"|"cpu"|"cuda"|"cuda:N"
+-- (default WTT_DEVICE, else "auto": the first usable GPU, else the CPU),
+-- batch = windows per run (default: one per thread on the CPU, what half
+-- the free device memory holds on a GPU), memory_mb = device memory for a
+-- batch, fault_after = n (tests: runs after n fail as device faults) }
+-- @return model | nil, err, kind ("device" when the device failed)
 function _M.load(dir, opts)
     opts = opts or {}
-    local device = opts.device or os.getenv("WTT_DEVICE") or "auto"
-    if device ~= "cpu" and device ~= "auto" and device ~= "cuda" then
-        return nil, "unknown device '" .. tostring(device) .. "'"
+    local spec = opts.device or os.getenv("WTT_DEVICE") or "auto"
+    if spec == "" then
+        spec = "auto"
     end
-    if device ~= "auto" and not has_backend(device) then
-        return nil, "device " .. device .. ": this build has no "
-                    .. device:upper() .. " backend"
+    local backend, index = choose(spec)
+    if not backend then
+        return nil, index
     end
-    local m, err = core.load(dir or _M.default_dir(), {
+    local m, err, kind = core.load(dir or _M.default_dir(), {
         threads = opts.threads,
-        backend = device ~= "auto" and device or nil,
+        backend = backend,
+        device = index,
+        batch = opts.batch,
+        memory_mb = opts.memory_mb,
+        fault_after = opts.fault_after,
     })
     if not m then
-        return nil, err
+        return nil, err, kind
     end
-    return setmetatable({ core = m, device = m:backend(),
+    local name = m:backend()
+    return setmetatable({ core = m,
+                          device = name == "cpu" and "cpu"
+                                   or (name .. ":" .. index),
                           dir = dir or _M.default_dir() }, mt)
+end
+
+
+--- Releases the model (its device memory too) now rather than at
+-- collection.
+function _M.close(self)
+    self.core:close()
+end
+
+
+--- Windows one run of the engine takes at once (the batch that a
+-- transcribe_many call shares among its files).
+function _M.batch_items(self)
+    local _, _, n = self.core:backend()
+    return n
 end
 
 
@@ -109,6 +204,15 @@ function _M.note_options(opts)
 end
 
 
+-- The engine's options among the transcription options.
+local function infer_options(opts, on_window)
+    opts = opts or {}
+    return { on_window = on_window, nonfinite = opts.nonfinite,
+             max_duration = opts.max_duration, full_tail = opts.full_tail,
+             memory_mb = opts.memory_mb }
+end
+
+
 --- Posteriorgrams for `audio` (a path or a 22,050 Hz pcm).
 -- @param on_window function(done, total) called after every batch of
 -- windows: return false to cancel (nil, "inference failed: cancelled"); an
@@ -116,21 +220,17 @@ end
 -- audio and freed its buffers
 -- @return posteriors | nil, err
 function _M.infer(self, audio, on_window, opts)
-    opts = opts or {}
-    return self.core:infer(audio, { on_window = on_window,
-                                    nonfinite = opts.nonfinite,
-                                    max_duration = opts.max_duration,
-                                    full_tail = opts.full_tail,
-                                    memory_mb = opts.memory_mb })
+    return self.core:infer(audio, infer_options(opts, on_window))
 end
 
 
 --- Notes (and the posteriors they came from) for `audio`.
--- @return notes, posteriors | nil, err
+-- @return notes, posteriors | nil, err, kind ("device" when the device
+-- failed: nothing more will run on this model)
 function _M.transcribe(self, audio, opts, on_window)
-    local post, err = self:infer(audio, on_window, opts)
+    local post, err, kind = self:infer(audio, on_window, opts)
     if not post then
-        return nil, err
+        return nil, err, kind
     end
     local notes
     notes, err = post:notes(_M.note_options(opts))
@@ -138,6 +238,39 @@ function _M.transcribe(self, audio, opts, on_window)
         return nil, err
     end
     return notes, post
+end
+
+
+--- Several files in one run of the engine, their windows sharing batches.
+-- @param items { { audio = path or pcm, opts = (as transcribe's),
+-- on_window = function(done, total) (false cancels that file) }, ... }
+-- @return results, with results[i] = { notes = , post = } or { err = }
+-- (a file that fails fails alone) | nil, err, kind when the model failed
+-- for all of them
+function _M.transcribe_many(self, items)
+    local list = {}
+    for i, it in ipairs(items) do
+        list[i] = { it.audio, infer_options(it.opts, it.on_window) }
+    end
+    local res, err, kind = self.core:infer_many(list)
+    if not res then
+        return nil, err, kind
+    end
+    local out = {}
+    for i, r in ipairs(res) do
+        if r.post then
+            local notes, nerr = r.post:notes(_M.note_options(items[i].opts))
+            if notes then
+                out[i] = { notes = notes, post = r.post }
+            else
+                r.post:close()
+                out[i] = { err = nerr }
+            end
+        else
+            out[i] = { err = r.err }
+        end
+    end
+    return out
 end
 
 
