@@ -167,15 +167,25 @@ describe("wtt transcribe", function()
         end
     end)
 
-    it("refuses the cuda device on a build without CUDA", function()
-        for _, b in ipairs(require("wtt.core.model").backends()) do
-            if b == "cuda" then
-                return
-            end
+    it("refuses --device cuda clearly without a CUDA build or a GPU",
+       function()
+        local model = require "wtt.model"
+        local cuda = false
+        for _, b in ipairs(model.backends()) do
+            cuda = cuda or b == "cuda"
         end
         local code, _, err = wtt({ "transcribe", CLIPS .. "/bass_line.wav",
                                    "-o", dir, "--device", "cuda" }, dir)
-        assert.equal(2, code)
-        assert.matches("no CUDA backend", err)
+        if not cuda then
+            assert.equal(2, code)
+            assert.matches("device cuda: this build has no CUDA backend",
+                           err, 1, true)
+        elseif #model.gpus() == 0 then
+            assert.equal(2, code)
+            assert.matches("device cuda: no usable CUDA device on this host",
+                           err, 1, true)
+        else
+            assert.equal(0, code, err)
+        end
     end)
 end)

@@ -13,15 +13,19 @@ usage: wtt transcribe IN... [-o OUT] [--midi] [--notes-json] [--notes-csv]
        [--min-freq HZ] [--max-freq HZ] [--no-melodia]
        [--multiple-pitch-bends] [--tempo BPM] [--instrument NAME]
        [--save-posteriors] [--from-posteriors FILE]
-       [--device cpu|cuda|auto] [--threads N] [--nonfinite error|zero]
+       [--device auto|cpu|cuda|cuda:N] [--threads N] [--batch N]
+       [--nonfinite error|zero]
        [--model DIR] [--full-tail] [--quiet]
 
 Writes OUT/<name>.mid (the default when no output is chosen),
 <name>.notes.json, <name>.notes.csv and <name>.posteriors.npy.
 Defaults: onset 0.5, frame 0.3, minimum note 127.70 ms, melodia on,
 tempo 120, instrument guitar (General MIDI 25, acoustic steel).
---device auto takes the best backend this build has; `wtt version` lists
-them (cuda only on a build with the CUDA backend).]]
+--device (default WTT_DEVICE, else auto) auto takes the first usable GPU
+and logs it, else the CPU and says why; cuda fails clearly without one.
+`wtt version` lists the backends and devices. --batch: windows per engine
+run (default one per thread on the CPU, what half the free GPU memory
+holds on a GPU).]]
 
 ffi.cdef [[ int isatty(int fd); ]]
 
@@ -33,12 +37,13 @@ local VALUE_FLAGS = {
     ["--max-freq"] = "max_freq", ["--tempo"] = "tempo",
     ["--instrument"] = "instrument", ["--from-posteriors"] = "from",
     ["--device"] = "device", ["--threads"] = "threads",
+    ["--batch"] = "batch",
     ["--nonfinite"] = "nonfinite", ["--model"] = "model",
 }
 local NUMERIC = {
     onset_threshold = { 0, 1 }, frame_threshold = { 0, 1 },
     min_note_ms = { 0, 1e6 }, min_freq = { 1, 1e5 }, max_freq = { 1, 1e5 },
-    tempo = { 1, 1000 }, threads = { 1, 256 },
+    tempo = { 1, 1000 }, threads = { 1, 256 }, batch = { 1, 4096 },
 }
 local BOOL_FLAGS = {
     ["--midi"] = "midi", ["--notes-json"] = "notes_json",
@@ -233,7 +238,8 @@ local function main(argv)
 
     local m, err
     if #inputs > 0 then
-        m, err = model.load(o.model, { device = o.device, threads = o.threads })
+        m, err = model.load(o.model, { device = o.device, threads = o.threads,
+                                       batch = o.batch })
         if not m then
             fail(err)
         end
