@@ -21,7 +21,9 @@
  * with `buffer_free` and n->scratch_free when it frees the model. Inputs a
  * node reads are either other nodes' outputs on the same backend, the fed
  * input, or constants the planner staged in the backend's memory: a
- * backend never sees host pointers unless it is the host's.
+ * backend never sees host pointers unless it is the host's, but for int32
+ * constants (shape arithmetic: axes, paddings, permutations), which stay
+ * in host memory because a device backend reads them on the host.
  *
  * Contexts: the planner makes one context per worker (`ctx_new`, for the
  * device the user picked) and hands it to every call for that worker's
@@ -99,6 +101,20 @@ struct wtt_backend {
      * when memory runs out. */
     void *(*host_alloc)(size_t bytes);
     void  (*host_free)(void *p);
+
+    /*
+     * Optional (NULL: every run computes node by node). The planner calls
+     * run_begin before the nodes of a run of `items` items and run_end
+     * after them. A backend that can record a run and replay it whole (a
+     * CUDA graph: one launch instead of hundreds, which is what keeps short
+     * clips off the launch overhead) sets *replay to 1 in run_begin when it
+     * holds a recording for `items` that is still valid; the planner then
+     * computes no node and run_end replays the recording. The input and
+     * the outputs are copied outside the recording, so it does not depend
+     * on the caller's buffers.
+     */
+    int   (*run_begin)(void *ctx, int items, int *replay, const char **err);
+    int   (*run_end)(void *ctx, int items, const char **err);
 
     /* Runs node `n` with context n->ctx: reads n->src[] and the node's
      * parameters, writes n->out (setting its shape, allocating it when

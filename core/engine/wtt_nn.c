@@ -633,7 +633,9 @@ wire(struct wtt_model *m, exec_t *x, int i)
         int j = m->g[i].in[k];
         if (!m->g[j].is_const) {
             n->src[k] = &x->nodes[j].out;
-        } else if (m->staged != NULL && x->nodes != m->consts) {
+        } else if (m->staged != NULL && x->nodes != m->consts
+                   && m->staged[j].data != NULL)
+        {
             n->src[k] = &m->staged[j];
         } else {
             n->src[k] = &m->consts[j].out;
@@ -697,7 +699,12 @@ stage_consts(struct wtt_model *m, char *err, size_t errlen)
             int                      j = m->g[i].in[k];
             const struct wtt_tensor *c = &m->consts[j].out;
             struct wtt_tensor       *t = &m->staged[j];
-            if (!m->g[j].is_const || t->data != NULL) {
+            /* int32 constants are shape arithmetic (axes, paddings,
+             * permutations), which a device backend reads on the host:
+             * they stay in host memory, unstaged (kernels/cuda/ops.h). */
+            if (!m->g[j].is_const || t->data != NULL
+                || c->dtype == WTT_I32)
+            {
                 continue;
             }
             if (tensor_new(m->be, ctx, t, c->dtype, c->rank, c->ne) != 0) {
@@ -847,7 +854,7 @@ exec_run(struct wtt_model *m, exec_t *x, const float *items, size_t nb,
          float *const *outputs, char *err, size_t errlen)
 {
     const char *why = NULL;
-    int         rc;
+    int         rc, replay = 0;
 
     if (prof_on < 0) {
         prof_on = getenv("WTT_NN_PROFILE") != NULL;
@@ -865,7 +872,14 @@ exec_run(struct wtt_model *m, exec_t *x, const float *items, size_t nb,
         snprintf(err, errlen, "%s backend: input: %s", m->be->name, why);
         return rc;
     }
-    for (int k = 0; k < m->order_n; k++) {
+    if (m->be->run_begin != NULL) {
+        rc = m->be->run_begin(x->ctx, (int) nb, &replay, &why);
+        if (rc != 0) {
+            snprintf(err, errlen, "%s backend: %s", m->be->name, why);
+            return rc;
+        }
+    }
+    for (int k = 0; !replay && k < m->order_n; k++) {
         int      i = m->order[k];
         uint64_t t0 = prof_on ? wtt_now_ns() : 0;
 
@@ -879,6 +893,13 @@ exec_run(struct wtt_model *m, exec_t *x, const float *items, size_t nb,
         }
         if (prof_on) {
             prof_ns[x->nodes[i].op] += wtt_now_ns() - t0;
+        }
+    }
+    if (m->be->run_end != NULL) {
+        rc = m->be->run_end(x->ctx, (int) nb, &why);
+        if (rc != 0) {
+            snprintf(err, errlen, "%s backend: %s", m->be->name, why);
+            return rc;
         }
     }
     for (int k = 0; k < m->n_outputs; k++) {

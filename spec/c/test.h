@@ -23,6 +23,7 @@
     X(backend_planner)      \
     X(backend_oom_halves)   \
     X(backend_fault_kinds)  \
+    X(backend_replay)       \
     X(headers_compile)
 
 #define ASSERT(cond)                                                      \

@@ -335,3 +335,114 @@ test_backend_fault_kinds(void)
     ASSERT(strstr(err, "injected") != NULL);
     return 0;
 }
+
+
+/* A backend that records a run's nodes and replays them whole, as the CUDA
+ * backend replays a graph: the planner computes no node on a replay, and
+ * the outputs are the same. */
+static struct wtt_node *rec_nodes[4096];
+static int              rec_n, rec_items, recording, n_replays;
+
+static int
+rec_begin(void *ctx, int items, int *replay, const char **err)
+{
+    *replay = rec_items == items && rec_n > 0;
+    if (!*replay) {
+        rec_items = items;
+        rec_n = 0;
+        recording = 1;
+    }
+    return 0;
+}
+
+
+static int
+rec_compute(struct wtt_node *n, const char **err)
+{
+    if (recording && rec_n < 4096) {
+        rec_nodes[rec_n++] = n;
+    }
+    return wtt_backend_cpu.compute(n, err);
+}
+
+
+static int
+rec_end(void *ctx, int items, const char **err)
+{
+    if (recording) {
+        recording = 0;
+        return 0;
+    }
+    n_replays++;
+    for (int i = 0; i < rec_n; i++) {
+        int rc = wtt_backend_cpu.compute(rec_nodes[i], err);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+
+int
+test_backend_replay(void)
+{
+    struct wtt_backend rec = wtt_backend_cpu;
+    struct wtt_model  *m, *ref;
+    char               err[512];
+    size_t             in;
+    float             *x, *y[3][3];
+    int                rc = 1;
+
+    rec.name = "recording";
+    rec.run_begin = rec_begin;
+    rec.run_end = rec_end;
+    rec.compute = rec_compute;
+    m = load_on(&rec, 2, err, sizeof(err));
+    ref = load_on(NULL, 0, err, sizeof(err));
+    ASSERT(m != NULL && ref != NULL);
+    in = wtt_model_input_size(m);
+    x = calloc(2 * in, sizeof(float));
+    for (size_t i = 0; i < 2 * in; i++) {
+        x[i] = (float) ((i * 31337) % 4001) / 2000.0f - 1.0f;
+    }
+    for (int k = 0; k < 3; k++) {
+        for (int r = 0; r < 3; r++) {
+            y[r][k] = calloc(2 * wtt_model_output_size(m, k), sizeof(float));
+        }
+    }
+    /* The load's warm-up recorded a batch of two: both runs replay. */
+    n_replays = 0;
+    if (wtt_model_run(ref, x, 2, y[0], err, sizeof(err)) != 0
+        || wtt_model_run(m, x, 2, y[1], err, sizeof(err)) != 0
+        || wtt_model_run(m, x, 2, y[2], err, sizeof(err)) != 0)
+    {
+        fprintf(stderr, "run: %s\n", err);
+        goto done;
+    }
+    if (n_replays != 2) {
+        fprintf(stderr, "replays: %d\n", n_replays);
+        goto done;
+    }
+    for (int k = 0; k < 3; k++) {
+        size_t bytes = 2 * wtt_model_output_size(m, k) * sizeof(float);
+        if (memcmp(y[0][k], y[1][k], bytes) != 0
+            || memcmp(y[0][k], y[2][k], bytes) != 0)
+        {
+            fprintf(stderr, "output %d differs\n", k);
+            goto done;
+        }
+    }
+    rc = 0;
+
+done:
+    for (int k = 0; k < 3; k++) {
+        for (int r = 0; r < 3; r++) {
+            free(y[r][k]);
+        }
+    }
+    free(x);
+    wtt_model_free(m);
+    wtt_model_free(ref);
+    return rc;
+}
