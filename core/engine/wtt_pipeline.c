@@ -169,20 +169,43 @@ wtt_infer_default_opts(void)
 
 /* ---------------------------------------------------------------------------
  * Streams: one per job, sharing the model's batches
+ *
+ * A stream's windows are copied out of its signal into a batch as soon as
+ * the batch is planned (and the signal slides), so the next batch can be
+ * decoded and planned while the model runs this one: decode and resample
+ * on the host overlap the device's work (or, on the CPU, fill the gaps
+ * between the model's parallel sections). Two batches exist: one running,
+ * one being filled.
  * ------------------------------------------------------------------------- */
 
-enum { S_RUNNING, S_DONE, S_FAILED };
+enum { S_RUNNING, S_ENDING, S_DONE, S_FAILED };
 
 typedef struct {
     struct wtt_infer_job *job;
     float  *sig;            /* sig[0] is signal position consumed - LEAD */
     size_t  sig_cap;        /* samples sig holds */
     size_t  have;           /* samples in sig */
-    size_t  consumed, n_samples, done, total_windows;
-    int     eof, state;
-    size_t  quota;          /* this batch: windows it may give */
-    size_t  nw, at;         /* this batch: windows given, first slot */
+    size_t  consumed, n_samples, given, done, total_windows;
+    int     eof, state;     /* S_ENDING: every window given, some running */
+    size_t  quota;          /* the batch being planned: windows it may give */
 } stream_t;
+
+/* One batch: the windows of several streams, in order. */
+typedef struct {
+    float  *win;
+    float  *outs[3];
+    size_t  nw;
+    size_t  nparts;
+    struct part {
+        stream_t *s;
+        size_t    at, nw;
+    }      *parts;
+    /* The run, on its own thread. */
+    struct wtt_model *m;
+    pthread_t         tid;
+    int               rc;
+    char              err[256];
+} batch_t;
 
 
 static void
@@ -267,13 +290,14 @@ stream_read(stream_t *s)
 
 
 /* Copies the windows this stream can give now (at most s->quota) into
- * `win`; returns how many. Only windows whose frames survive the final cut
- * are given. */
+ * `win` and slides its signal past them; returns how many. Only windows
+ * whose frames survive the final cut are given; once the audio has ended
+ * and the last is given the stream is S_ENDING. */
 static size_t
 stream_windows(stream_t *s, float *win)
 {
     const struct wtt_infer_opts *o = &s->job->opts;
-    size_t nw = 0;
+    size_t nw = 0, drop;
 
     for (size_t w = 0; w < s->quota; w++) {
         size_t start = w * WTT_HOP_SAMPLES;
@@ -297,10 +321,21 @@ stream_windows(stream_t *s, float *win)
     }
     if (s->eof) {
         size_t needed = frames_for(s->n_samples, o->full_tail);
-        size_t now = s->job->post.n_frames;
+        size_t now = s->given * KEEP_FRAMES;
         size_t want = needed > now ? (needed - now + KEEP_FRAMES - 1)
                                      / KEEP_FRAMES : 0;
         nw = nw < want ? nw : want;
+    }
+    s->given += nw;
+    drop = nw * WTT_HOP_SAMPLES;
+    if (drop > s->have) {
+        drop = s->have;
+    }
+    memmove(s->sig, s->sig + drop, (s->have - drop) * sizeof(float));
+    s->have -= drop;
+    s->consumed += drop;
+    if (s->eof && (nw == 0 || s->have == 0)) {
+        s->state = S_ENDING;
     }
     return nw;
 }
@@ -322,21 +357,21 @@ stream_finish(stream_t *s)
 }
 
 
-/* Takes this stream's windows of the batch just run: frames, progress,
- * then slides its signal. */
+/* Takes a stream's `nw` windows of a batch that has run (outputs from slot
+ * `at`): frames, then progress. */
 static void
-stream_take(stream_t *s, float *const *outs, float *stage)
+stream_take(stream_t *s, float *const *outs, size_t at, size_t nw,
+            float *stage)
 {
     struct wtt_infer_job        *job = s->job;
     const struct wtt_infer_opts *o = &job->opts;
-    size_t drop;
 
-    if (append_frames(&job->post, s->nw,
-                      outs[OUT_FRAMES] + s->at * WTT_FRAMES_PER_WIN
+    if (append_frames(&job->post, nw,
+                      outs[OUT_FRAMES] + at * WTT_FRAMES_PER_WIN
                                          * WTT_N_PITCHES,
-                      outs[OUT_ONSETS] + s->at * WTT_FRAMES_PER_WIN
+                      outs[OUT_ONSETS] + at * WTT_FRAMES_PER_WIN
                                          * WTT_N_PITCHES,
-                      outs[OUT_CONTOURS] + s->at * WTT_FRAMES_PER_WIN
+                      outs[OUT_CONTOURS] + at * WTT_FRAMES_PER_WIN
                                            * WTT_N_CONTOUR_BINS,
                       stage, job->err, sizeof(job->err)) != 0)
     {
@@ -345,24 +380,13 @@ stream_take(stream_t *s, float *const *outs, float *stage)
         stream_fail(s, why);
         return;
     }
-    s->done += s->nw;
+    s->done += nw;
     if (o->progress != NULL) {
         size_t est = s->total_windows > s->done ? s->total_windows
-                     : (s->eof ? s->done : 0);
+                     : (s->state == S_ENDING ? s->done : 0);
         if (o->progress(o->progress_ctx, s->done, est) != 0) {
             stream_fail(s, "cancelled");
-            return;
         }
-    }
-    drop = s->nw * WTT_HOP_SAMPLES;
-    if (drop > s->have) {
-        drop = s->have;
-    }
-    memmove(s->sig, s->sig + drop, (s->have - drop) * sizeof(float));
-    s->have -= drop;
-    s->consumed += drop;
-    if (s->eof && s->have == 0) {
-        stream_finish(s);
     }
 }
 
@@ -420,24 +444,31 @@ read_streams(stream_t **list, size_t n)
 }
 
 
-/* Splits the batch's capacity over the running streams: an even share
- * each, and what a short stream leaves goes to the others next batch. */
+/*
+ * Plans the next batch into `b`: splits its capacity over the streams that
+ * still have windows to give (an even share each; what a short stream
+ * leaves goes to the others next time), decodes what they need in
+ * parallel, and copies their windows in. A stream that gives none and has
+ * nothing running finishes here. Returns the windows planned (0: none
+ * left to give).
+ */
 static size_t
-plan_quotas(stream_t *st, size_t n, size_t cap, stream_t **reading)
+plan_batch(stream_t *st, size_t n, size_t cap, stream_t **reading,
+           batch_t *b, const batch_t *running)
 {
-    size_t running = 0, share, k = 0;
+    size_t active = 0, share, k = 0;
 
+    b->nw = 0;
+    b->nparts = 0;
     for (size_t i = 0; i < n; i++) {
-        running += st[i].state == S_RUNNING;
+        active += st[i].state == S_RUNNING;
     }
-    if (running == 0) {
+    if (active == 0) {
         return 0;
     }
-    share = (cap + running - 1) / running;
+    share = (cap + active - 1) / active;
     for (size_t i = 0; i < n && cap > 0; i++) {
         stream_t *s = &st[i];
-        s->quota = 0;
-        s->nw = 0;
         if (s->state != S_RUNNING) {
             continue;
         }
@@ -445,7 +476,94 @@ plan_quotas(stream_t *st, size_t n, size_t cap, stream_t **reading)
         cap -= s->quota;
         reading[k++] = s;
     }
-    return k;
+    read_streams(reading, k);
+    for (size_t j = 0; j < k; j++) {
+        stream_t *s = reading[j];
+        size_t    nw;
+        int       in_flight = 0;
+        if (s->state != S_RUNNING) {
+            continue;                       /* its reader failed */
+        }
+        nw = stream_windows(s, b->win + b->nw * WTT_WINDOW_SAMPLES);
+        if (nw > 0) {
+            b->parts[b->nparts].s = s;
+            b->parts[b->nparts].at = b->nw;
+            b->parts[b->nparts].nw = nw;
+            b->nparts++;
+            b->nw += nw;
+            continue;
+        }
+        for (size_t q = 0; running != NULL && q < running->nparts; q++) {
+            in_flight |= running->parts[q].s == s;
+        }
+        if (s->state == S_ENDING && !in_flight) {
+            stream_finish(s);
+        }
+    }
+    return b->nw;
+}
+
+
+static void *
+batch_run(void *p)
+{
+    batch_t *b = p;
+
+    b->rc = wtt_model_run(b->m, b->win, b->nw, b->outs, b->err,
+                          sizeof(b->err));
+    return NULL;
+}
+
+
+/* Takes a batch that has run: every part to its stream; a stream whose
+ * last windows these were finishes. */
+static void
+take_batch(batch_t *b, float *stage)
+{
+    for (size_t q = 0; q < b->nparts; q++) {
+        stream_t *s = b->parts[q].s;
+        if (s->state == S_FAILED || s->state == S_DONE) {
+            continue;                       /* cancelled meanwhile */
+        }
+        stream_take(s, b->outs, b->parts[q].at, b->parts[q].nw, stage);
+    }
+    for (size_t q = 0; q < b->nparts; q++) {
+        stream_t *s = b->parts[q].s;
+        if (s->state == S_ENDING && s->done == s->given) {
+            stream_finish(s);
+        }
+    }
+    b->nparts = 0;
+    b->nw = 0;
+}
+
+
+static int
+batch_alloc(batch_t *b, struct wtt_model *m, size_t cap, size_t n)
+{
+    memset(b, 0, sizeof(*b));
+    b->m = m;
+    b->win = wtt_model_host_alloc(m, cap * WTT_WINDOW_SAMPLES * 4);
+    b->outs[OUT_FRAMES] = wtt_model_host_alloc(
+        m, cap * WTT_FRAMES_PER_WIN * WTT_N_PITCHES * 4);
+    b->outs[OUT_ONSETS] = wtt_model_host_alloc(
+        m, cap * WTT_FRAMES_PER_WIN * WTT_N_PITCHES * 4);
+    b->outs[OUT_CONTOURS] = wtt_model_host_alloc(
+        m, cap * WTT_FRAMES_PER_WIN * WTT_N_CONTOUR_BINS * 4);
+    b->parts = wtt_trymalloc(n * sizeof(*b->parts));
+    return b->win != NULL && b->outs[0] != NULL && b->outs[1] != NULL
+           && b->outs[2] != NULL && b->parts != NULL ? 0 : -1;
+}
+
+
+static void
+batch_free(batch_t *b)
+{
+    wtt_model_host_free(b->m, b->win);
+    for (int k = 0; k < 3; k++) {
+        wtt_model_host_free(b->m, b->outs[k]);
+    }
+    free(b->parts);
 }
 
 
@@ -455,8 +573,9 @@ wtt_pipeline_infer_many(struct wtt_model *m, struct wtt_infer_job *jobs,
 {
     size_t    cap = wtt_model_batch_items(m);
     stream_t *st = NULL, **reading = NULL;
-    float    *win = NULL, *outs[3] = { NULL, NULL, NULL }, *stage = NULL;
-    int       rc = 0;
+    batch_t   b[2];
+    float    *stage = NULL;
+    int       rc = 0, cur = 0, running = 0;
 
     for (size_t i = 0; i < n; i++) {
         jobs[i].rc = -1;
@@ -466,22 +585,17 @@ wtt_pipeline_infer_many(struct wtt_model *m, struct wtt_infer_job *jobs,
     if (n == 0) {
         return 0;
     }
+    memset(b, 0, sizeof(b));
     if (wtt_pipeline_check(m, err, errlen) != 0) {
         rc = WTT_EFAIL;
         goto done;
     }
     st = wtt_trymalloc(n * sizeof(*st));
     reading = wtt_trymalloc(n * sizeof(*reading));
-    win = wtt_model_host_alloc(m, cap * WTT_WINDOW_SAMPLES * sizeof(float));
-    outs[OUT_FRAMES] = wtt_model_host_alloc(
-        m, cap * WTT_FRAMES_PER_WIN * WTT_N_PITCHES * sizeof(float));
-    outs[OUT_ONSETS] = wtt_model_host_alloc(
-        m, cap * WTT_FRAMES_PER_WIN * WTT_N_PITCHES * sizeof(float));
-    outs[OUT_CONTOURS] = wtt_model_host_alloc(
-        m, cap * WTT_FRAMES_PER_WIN * WTT_N_CONTOUR_BINS * sizeof(float));
     stage = wtt_trymalloc(KEEP_FRAMES * WTT_POST_COLS * sizeof(float));
-    if (st == NULL || reading == NULL || win == NULL || outs[0] == NULL
-        || outs[1] == NULL || outs[2] == NULL || stage == NULL)
+    if (st == NULL || reading == NULL || stage == NULL
+        || batch_alloc(&b[0], m, cap, n) != 0
+        || batch_alloc(&b[1], m, cap, n) != 0)
     {
         snprintf(err, errlen, "out of memory");
         rc = WTT_ENOMEM;
@@ -493,30 +607,28 @@ wtt_pipeline_infer_many(struct wtt_model *m, struct wtt_infer_job *jobs,
         wtt_posteriors_free(&jobs[i].post);
         stream_start(&st[i], &jobs[i]);
     }
+    /* b[cur] is planned, then started; the other is planned while it
+     * runs, then the first is taken. */
+    plan_batch(st, n, cap, reading, &b[cur], NULL);
     for (;;) {
-        size_t k = plan_quotas(st, n, cap, reading), nw = 0;
-        if (k == 0) {
+        batch_t *now = &b[cur], *next = &b[!cur];
+        if (now->nw == 0) {
             break;
         }
-        read_streams(reading, k);
-        for (size_t j = 0; j < k; j++) {
-            stream_t *s = reading[j];
-            if (s->state != S_RUNNING) {
-                continue;                       /* its reader failed */
-            }
-            s->at = nw;
-            s->nw = stream_windows(s, win + nw * WTT_WINDOW_SAMPLES);
-            nw += s->nw;
-            if (s->nw == 0) {
-                stream_finish(s);
-            }
+        if (pthread_create(&now->tid, NULL, batch_run, now) != 0) {
+            batch_run(now);
+        } else {
+            running = 1;
         }
-        if (nw == 0) {
-            continue;
+        plan_batch(st, n, cap, reading, next, now);
+        if (running) {
+            pthread_join(now->tid, NULL);
+            running = 0;
         }
-        rc = wtt_model_run(m, win, nw, outs, err, errlen);
-        if (rc != 0) {
+        if (now->rc != 0) {
             /* The model, not a file: every job fails with its reason. */
+            rc = now->rc;
+            snprintf(err, errlen, "%s", now->err);
             for (size_t i = 0; i < n; i++) {
                 if (st[i].state != S_FAILED) {
                     stream_fail(&st[i], err);
@@ -524,10 +636,17 @@ wtt_pipeline_infer_many(struct wtt_model *m, struct wtt_infer_job *jobs,
             }
             break;
         }
-        for (size_t j = 0; j < k; j++) {
-            if (reading[j]->state == S_RUNNING && reading[j]->nw > 0) {
-                stream_take(reading[j], outs, stage);
-            }
+        take_batch(now, stage);
+        if (next->nw == 0) {
+            /* Streams that ended with this batch finished in take_batch;
+             * plan again in case its cancels freed capacity. */
+            plan_batch(st, n, cap, reading, next, NULL);
+        }
+        cur = !cur;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (st[i].state != S_DONE && st[i].state != S_FAILED) {
+            stream_fail(&st[i], "internal error: the stream did not end");
         }
     }
 
@@ -547,10 +666,8 @@ done:
     free(st);
     free(reading);
     free(stage);
-    wtt_model_host_free(m, win);
-    for (int k = 0; k < 3; k++) {
-        wtt_model_host_free(m, outs[k]);
-    }
+    batch_free(&b[0]);
+    batch_free(&b[1]);
     return rc;
 }
 
