@@ -63,7 +63,7 @@ _M.DEFAULTS = {
                                  -- fault, doubled each fault in a row
     device_fault_backoff_max = 60,
     test_window_sleep = 0,       -- tests only: sleep per window
-    test_device_fault_after = nil,  -- tests only: model runs after this
+    test_device_fault_after = nil,  -- tests only: engine runs after this
                                     -- many fail as device faults
 }
 

@@ -149,9 +149,13 @@ describe("wtt worker --batch-tasks #redis", function()
            .. worker.EXIT_DEVICE .. " after --max-device-faults", function()
             local pre = prefix()
             local ids = { (s:enqueue(pre)), (s:enqueue(pre)) }
+            -- One window per engine run: the first run succeeds, the
+            -- second (still in the first task's clip) and every later one
+            -- fail, so the fault strikes mid-inference and no task ends.
             local w = s:start_worker(pre, {
                 WTT_BATCH_TASKS = batch,
-                WTT_TEST_DEVICE_FAULT_AFTER = "0",
+                WTT_WORKER_THREADS = "1",
+                WTT_TEST_DEVICE_FAULT_AFTER = "1",
                 WTT_DEVICE_FAULT_BACKOFF = "1",
             }, { "--max-device-faults", "2" })
             local key = pre .. "worker:" .. w.id
