@@ -27,6 +27,12 @@ struct wtt_cuda_ctx {
     void         *workspace;    /* cuDNN scratch, grown up to the max */
     size_t        workspace_size;
     int           faulted;      /* a sticky device error was seen */
+    /* The page-locked host buffers of this context's int32 tensors
+     * (tensor.cu): buffer_free is handed device and host pointers alike
+     * and frees each with its own call. */
+    void        **host_bufs;
+    int           n_host_bufs;
+    int           cap_host_bufs;
 };
 
 #endif

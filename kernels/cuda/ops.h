@@ -29,6 +29,10 @@ int wtt_cuda_tensor_alloc(struct wtt_cuda_ctx *c, struct wtt_tensor *t,
                           int dtype, int rank, const int64_t *ne,
                           const char **err);
 
+/* Releases a buffer of context `c`, device memory or the page-locked host
+ * memory of an int32 tensor alike (the backend's buffer_free; tensor.cu). */
+void wtt_cuda_buffer_free(struct wtt_cuda_ctx *c, void *p);
+
 /* Makes `t` a view of `src`'s data with another shape (no copy). */
 void wtt_cuda_tensor_view(struct wtt_cuda_ctx *c, struct wtt_tensor *t,
                           const struct wtt_tensor *src, int rank,

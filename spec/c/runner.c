@@ -24,20 +24,28 @@ static const struct {
 int
 main(int argc, char **argv)
 {
-    int failed = 0, passed = 0;
+    int failed = 0, passed = 0, skipped = 0;
 
     for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+        int rc;
+
         if (argc > 1 && strcmp(argv[1], tests[i].name) != 0) {
             continue;
         }
-        if (tests[i].fn() == 0) {
+        fflush(stdout);
+        rc = tests[i].fn();
+        if (rc == 0) {
             printf("ok %s\n", tests[i].name);
             passed++;
+        } else if (rc == WTT_TEST_SKIP) {
+            /* The test printed its reason (SKIP); it passed nothing. */
+            printf("skip %s\n", tests[i].name);
+            skipped++;
         } else {
             printf("FAIL %s\n", tests[i].name);
             failed++;
         }
     }
-    printf("%d passed, %d failed\n", passed, failed);
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     return failed != 0;
 }

@@ -24,7 +24,30 @@
     X(backend_oom_halves)   \
     X(backend_fault_kinds)  \
     X(backend_replay)       \
+    X(cuda_emu_runtime)     \
+    X(cuda_emu_parity)      \
+    X(cuda_status)          \
+    X(cuda_device)          \
     X(headers_compile)
+
+/*
+ * A test that cannot run on this machine (no GPU, a backend this build
+ * lacks) says why and returns WTT_TEST_SKIP: SKIP("no CUDA device is
+ * present (device_count() = 0)") prints "skipped, because <reason>" and
+ * returns it. The runner counts it as skipped, never as passed, and its
+ * summary line says "N passed, M failed, K skipped". A GPU-only test
+ * starts with
+ *
+ *     if (wtt_backend_find("cuda") == NULL) SKIP("...not compiled in...");
+ *     if (wtt_backend_find("cuda")->device_count() == 0) SKIP("...");
+ */
+#define WTT_TEST_SKIP 77
+
+#define SKIP(reason)                                                      \
+    do {                                                                  \
+        printf("skipped, because %s\n", (reason));                        \
+        return WTT_TEST_SKIP;                                             \
+    } while (0)
 
 #define ASSERT(cond)                                                      \
     do {                                                                  \

@@ -1,0 +1,3 @@
+/* The host emulation of kernels/cuda/eltwise.cu: the same source, compiled as
+ * C++ for the host (see launch.h and runtime.h). */
+#include "../eltwise.cu"
