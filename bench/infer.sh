@@ -11,7 +11,33 @@
 # its evaluateModel keeps every window's tensors), so it is timed
 # on the 60 s clip only. Last line:
 #   RESULT infer rtf=<wtt> ratio_wasm=<x> ratio_js=<y> rss_mb_10min=<z>
+#
+# bench/infer.sh --device cuda: the CUDA backend against the CPU engine on
+# the same clips in the same run (bench/infer/cuda_run.lua says what each
+# figure measures): one 10-minute clip end to end, and 100 clips of 10 s in
+# one transcribe_many call (one model, their windows in shared batches: the
+# engine side of `wtt worker --batch-tasks`, without the queue); the time
+# split into decode+resample, model (copies and kernels together) and
+# notes; achieved FLOP/s against the card's data-sheet peak. Without a
+# CUDA build or device it prints the CPU figures and says the GPU part was
+# skipped. BENCH_CUDA_LONG / BENCH_CUDA_SHORT / BENCH_CUDA_N shrink the
+# clips (seconds, seconds, count) for a quick run. Last line:
+#   RESULT infer_cuda rtf_10min=<x> rtf_batch=<x> vs_cpu=<ratio>
+#   RESULT infer_cuda skipped=no-device
 set -euo pipefail
+
+DEVICE=cpu
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --device) DEVICE=${2:-}; shift 2 ;;
+        --device=*) DEVICE=${1#*=}; shift ;;
+        *) echo "usage: bench/infer.sh [--device cpu|cuda]" >&2; exit 2 ;;
+    esac
+done
+case $DEVICE in
+    cpu|cuda) ;;
+    *) echo "bench/infer.sh: unknown device '$DEVICE' (cpu or cuda)" >&2; exit 2 ;;
+esac
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HERE=$ROOT/bench/infer
@@ -27,6 +53,85 @@ scripts/bootstrap >&2
 cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DWTT_BUILD_TESTS=OFF >/dev/null
 cmake --build build-release -j2 >&2
 WTT=${WTT_BIN:-$ROOT/build-release/wtt}
+
+# --- --device cuda -----------------------------------------------------------
+# The value of key $1 in a line of key=value fields (exact key: gflops is
+# not batch_gflops).
+kv() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
+
+cuda_bench() {
+    local long=${BENCH_CUDA_LONG:-600} short=${BENCH_CUDA_SHORT:-10} n=${BENCH_CUDA_N:-100}
+    local probe cpu gpu="" k
+    probe=$("$WTT" run "$HERE/cuda_probe.lua")
+    log "$probe"
+    log "making the clips: one of ${long} s, ${n} of ${short} s"
+    tools/clips/make.sh --long "$TMP/long.wav" "$long" >&2
+    tools/clips/make.sh --long "$TMP/src.wav" $((short * n)) >&2
+    mkdir -p "$TMP/short"
+    python3 - "$TMP/src.wav" "$TMP/short" "$short" "$n" <<'PY'
+import sys, wave
+src, out, secs, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+with wave.open(src) as w:
+    rate, params = w.getframerate(), w.getparams()
+    for i in range(n):
+        frames = w.readframes(rate * secs)
+        with wave.open("%s/clip%03d.wav" % (out, i), "wb") as o:
+            o.setparams(params)
+            o.writeframes(frames)
+PY
+    rm -f "$TMP/src.wav"
+    log "CPU engine"
+    cpu=$("$WTT" run "$HERE/cuda_run.lua" cpu "$TMP/long.wav" "$TMP/short")
+    log "$cpu"
+    if [[ $probe == "cuda ok"* ]]; then
+        log "CUDA backend"
+        gpu=$("$WTT" run "$HERE/cuda_run.lua" cuda "$TMP/long.wav" "$TMP/short")
+        log "$gpu"
+    fi
+
+    echo
+    printf '%-34s %12s %12s\n' "" "cpu" "cuda"
+    for k in audio_10min_s rtf_10min decode_s model_s notes_s windows gflops io_gbs \
+             batch_files batch_audio_s rtf_batch batch_decode_s batch_model_s \
+             batch_notes_s batch_windows batch_gflops; do
+        printf '%-34s %12s %12s\n' "$k" "$(kv "$k" "$cpu")" \
+            "$(if [[ -n $gpu ]]; then kv "$k" "$gpu"; else echo "-"; fi)"
+    done
+    echo "(decode_s: decode + resample; model_s: input and output copies and kernels,"
+    echo " not separable with the timers the backend exposes; notes_s: note extraction;"
+    echo " the 10-minute figures are one file, the batch ones all ${n} files in one call)"
+    if [[ -z $gpu ]]; then
+        echo "GPU part skipped: ${probe#cuda skip reason=}"
+        echo "RESULT infer_cuda skipped=no-device"
+        return
+    fi
+    local name gf peak
+    name=$(sed -n 's/.* name=\([^ ]*\).*/\1/p' <<<"$probe")
+    gf=$(kv gflops "$gpu")
+    peak=$("$WTT" run /dev/stdin "$name" <<'LUA'
+package.path = os.getenv("HERE") .. "/?.lua;" .. package.path
+local f, b = require("flops").peaks((arg[1] or ""):gsub("_", " "))
+io.write(f and string.format("%.0f %.0f", f / 1e9, b / 1e9) or "", "\n")
+LUA
+)
+    if [[ -n $peak ]]; then
+        echo "card $name: model stage at $gf GFLOP/s of ${peak%% *} GFLOP/s fp32 peak" \
+             "($(awk -v a="$gf" -v b="${peak%% *}" 'BEGIN { printf "%.1f", 100 * a / b }')%);" \
+             "data-sheet memory bandwidth ${peak##* } GB/s"
+    else
+        echo "card $name: not in bench/infer/flops.lua's data-sheet table; model stage at $gf GFLOP/s"
+    fi
+    echo "RESULT infer_cuda rtf_10min=$(kv rtf_10min "$gpu") rtf_batch=$(kv rtf_batch "$gpu")" \
+         "vs_cpu=$(ratio "$(kv rtf_10min "$gpu")" "$(kv rtf_10min "$cpu")")"
+}
+
+if [[ $DEVICE == cuda ]]; then
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/wtt-bench-infer.XXXXXX")
+    trap 'rm -rf "$TMP"' EXIT
+    export HERE
+    cuda_bench
+    exit 0
+fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/wtt-bench-infer.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
