@@ -26,6 +26,7 @@
     X(backend_replay)       \
     X(cuda_emu_runtime)     \
     X(cuda_emu_parity)      \
+    X(cuda_emu_conv)        \
     X(cuda_status)          \
     X(cuda_device)          \
     X(headers_compile)
