@@ -143,6 +143,31 @@ describe("wtt worker --batch-tasks #redis", function()
     end)
 
 
+    it("on SIGTERM mid-inference releases every task of the batch "
+       .. "uncharged, exit 0", function()
+        local pre = prefix()
+        local ids = { (s:enqueue(pre)), (s:enqueue(pre)) }
+        local w = s:start_worker(pre, { WTT_BATCH_TASKS = "2",
+                                        WTT_WORKER_TEST_WINDOW_SLEEP = "1",
+                                        WTT_SHUTDOWN_GRACE = "0" })
+        assert.truthy(helpers.eventually(function()
+            return s.r:call("HGET", pre .. "task:" .. ids[1], "progress")
+                   or s.r:call("HGET", pre .. "task:" .. ids[2], "progress")
+        end, 20), w.text())
+        sys.kill(w.pid, "TERM")
+        exited(w, 0, 15)
+        for _, id in ipairs(ids) do
+            local h = s:task(pre, id)
+            assert.equal("pending", h.status, w.text())
+            assert.equal("0", h.attempts)
+            assert.is_true(s:list_has(pre .. "task:queue", id))
+            assert.equal(0, s:hits("result-" .. id))
+        end
+        local _, released = w.text():gsub("task%.released", "")
+        assert.equal(2, released)
+    end)
+
+
     for _, batch in ipairs({ "1", "2" }) do
         it("--batch-tasks " .. batch .. ": a device fault releases the held "
            .. "tasks uncharged, marks the worker unhealthy, and exits "
