@@ -23,6 +23,11 @@ extern "C" {
 extern const struct wtt_backend wtt_backend_cuda;      /* "cuda" */
 extern const struct wtt_backend wtt_backend_cuda_emu;  /* "cuda-emu" */
 
+/* Recorded runs (CUDA graphs) replayed so far in this process, for tests
+ * and metrics; wtt_backend_cuda_emu_graph_replays counts the emulation's. */
+long wtt_backend_cuda_graph_replays(void);
+long wtt_backend_cuda_emu_graph_replays(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,6 +15,7 @@
 #include "wtt_backend_cuda.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #ifdef WTT_CUDA_DEVICE
 #define TABLE      wtt_backend_cuda
@@ -78,8 +79,9 @@ cuda_supports_op(const struct wtt_node *n)
 }
 
 
+/* Runs one node now (or, while its stream records, into the recording). */
 static int
-cuda_compute(struct wtt_node *n, const char **err)
+compute_now(struct wtt_node *n, const char **err)
 {
     struct wtt_cuda_ctx *c = (struct wtt_cuda_ctx *) n->ctx;
     kernel_fn            k = kernel_of(n);
@@ -99,6 +101,198 @@ cuda_compute(struct wtt_node *n, const char **err)
     }
     rc = wtt_cuda_rt_bind(c, err);
     return rc != 0 ? rc : k(n, err);
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Recorded runs (CUDA graphs)
+ *
+ * A run of a few hundred small kernels spends more time in launches than
+ * on the device for short clips; replaying a recorded run is one launch.
+ * For each batch size: the first run goes eagerly (it allocates buffers and
+ * lets cuDNN find its algorithms, neither of which may happen while a
+ * stream records), the second is recorded and launched, later ones replay
+ * it. Every device allocation or free bumps the context's epoch: a
+ * recording made under another epoch may hold stale pointers and is
+ * dropped. A capture that fails turns recording off for the context and
+ * runs the nodes eagerly, so it costs time, never a result.
+ * WTT_CUDA_GRAPHS=0 turns recording off.
+ * ------------------------------------------------------------------------- */
+
+enum { MODE_EAGER = 0, MODE_CAPTURE, MODE_REPLAY };
+
+static long graph_replays;      /* process-wide, for tests and metrics */
+
+
+long
+wtt_backend_cuda_graph_replays(void)
+{
+    return __atomic_load_n(&graph_replays, __ATOMIC_RELAXED);
+}
+
+
+static int
+graphs_wanted(void)
+{
+    const char *v = getenv("WTT_CUDA_GRAPHS");
+
+    return v == NULL || strcmp(v, "0") != 0;
+}
+
+
+static int
+record_node(struct wtt_cuda_ctx *c, struct wtt_node *n)
+{
+    if (c->n_rec == c->cap_rec) {
+        int               cap = c->cap_rec ? 2 * c->cap_rec : 256;
+        struct wtt_node **r = (struct wtt_node **) realloc(
+            c->rec, sizeof(*r) * (size_t) cap);
+        if (r == NULL) {
+            return -1;
+        }
+        c->rec = r;
+        c->cap_rec = cap;
+    }
+    c->rec[c->n_rec++] = n;
+    return 0;
+}
+
+
+/* Leaves capture mode without a recording and runs what was recorded so
+ * far eagerly; recording stays off for this context. */
+static int
+abandon_capture(struct wtt_cuda_ctx *c, const char **err)
+{
+    void *exec = NULL;
+    int   rc;
+
+    c->mode = MODE_EAGER;
+    c->graphs_off = 1;
+    rc = wtt_cuda_rt_capture_end(c, compute_now, &exec, err);
+    wtt_cuda_rt_graph_free(exec);
+    for (int i = 0; rc == 0 && i < c->n_rec; i++) {
+        rc = compute_now(c->rec[i], err);
+    }
+    c->n_rec = 0;
+    return rc;
+}
+
+
+static int
+cuda_compute(struct wtt_node *n, const char **err)
+{
+    struct wtt_cuda_ctx *c = (struct wtt_cuda_ctx *) n->ctx;
+    int                  rc;
+
+    if (c == NULL || c->mode != MODE_CAPTURE) {
+        return compute_now(n, err);
+    }
+    if (record_node(c, n) != 0) {
+        *err = "cuda backend: out of host memory";
+        return abandon_capture(c, err) != 0 ? WTT_ENOMEM
+                                            : compute_now(n, err);
+    }
+    rc = compute_now(n, err);
+    if (rc != 0 && !c->faulted) {
+        /* Not capturable (or failed while recording): go eagerly. */
+        return abandon_capture(c, err);
+    }
+    return rc;
+}
+
+
+static void
+drop_graph(struct wtt_cuda_ctx *c, int i)
+{
+    wtt_cuda_rt_graph_free(c->graphs[i].exec);
+    c->graphs[i] = c->graphs[--c->n_graphs];
+}
+
+
+static int
+cuda_run_begin(void *ctx, int items, int *replay, const char **err)
+{
+    struct wtt_cuda_ctx *c = (struct wtt_cuda_ctx *) ctx;
+
+    *replay = 0;
+    c->mode = MODE_EAGER;
+    if (c->faulted) {
+        *err = faulted_msg;
+        return WTT_EDEVICE;
+    }
+    /* The planner synced the run that launched it. */
+    wtt_cuda_rt_graph_free(c->retired);
+    c->retired = NULL;
+    if (c->graphs_off) {
+        return 0;
+    }
+    for (int i = 0; i < c->n_graphs; i++) {
+        if (c->graphs[i].items != items) {
+            continue;
+        }
+        if (c->graphs[i].epoch == c->epoch) {
+            c->mode = MODE_REPLAY;
+            c->cur = i;
+            *replay = 1;
+            return 0;
+        }
+        drop_graph(c, i);
+        break;
+    }
+    if (c->eager_items == items && c->eager_epoch == c->epoch
+        && c->n_graphs < WTT_CUDA_MAX_GRAPHS)
+    {
+        if (wtt_cuda_rt_capture_begin(c, err) != 0) {
+            if (c->faulted) {
+                return WTT_EDEVICE;
+            }
+            c->graphs_off = 1;
+            return 0;
+        }
+        c->mode = MODE_CAPTURE;
+        c->n_rec = 0;
+        c->capture_epoch = c->epoch;
+    }
+    return 0;
+}
+
+
+static int
+cuda_run_end(void *ctx, int items, const char **err)
+{
+    struct wtt_cuda_ctx *c = (struct wtt_cuda_ctx *) ctx;
+    void                *exec = NULL;
+    int                  rc, mode = c->mode;
+
+    c->mode = MODE_EAGER;
+    if (mode == MODE_REPLAY) {
+        __atomic_add_fetch(&graph_replays, 1, __ATOMIC_RELAXED);
+        return wtt_cuda_rt_graph_launch(c, c->graphs[c->cur].exec, err);
+    }
+    if (mode == MODE_EAGER) {
+        c->eager_items = items;
+        c->eager_epoch = c->epoch;
+        return 0;
+    }
+    rc = wtt_cuda_rt_capture_end(c, compute_now, &exec, err);
+    if (rc != 0) {
+        return rc;                              /* the device faulted */
+    }
+    if (exec == NULL) {
+        c->mode = MODE_CAPTURE;                 /* nothing ran: run it */
+        return abandon_capture(c, err);
+    }
+    /* Recording ran nothing: this run's work is the first launch. */
+    rc = wtt_cuda_rt_graph_launch(c, exec, err);
+    if (c->epoch == c->capture_epoch) {
+        c->graphs[c->n_graphs].items = items;
+        c->graphs[c->n_graphs].epoch = c->epoch;
+        c->graphs[c->n_graphs].exec = exec;
+        c->n_graphs++;
+    } else {
+        c->retired = exec;          /* buffers moved while it recorded */
+    }
+    return rc;
 }
 
 
@@ -137,6 +331,8 @@ cuda_ctx_new(int device, void **ctx, const char **err)
         return WTT_ENOMEM;
     }
     c->device = device;
+    c->graphs_off = !graphs_wanted();
+    c->eager_items = -1;
     rc = wtt_cuda_rt_ctx_init(c, err);
     if (rc != 0) {
         free(c);
@@ -160,7 +356,12 @@ cuda_ctx_free(void *ctx)
     while (c->n_host_bufs > 0) {
         wtt_cuda_buffer_free(c, c->host_bufs[0]);
     }
-    wtt_cuda_rt_ctx_fini(c);
+    wtt_cuda_rt_ctx_fini(c);            /* waits for the stream first */
+    while (c->n_graphs > 0) {
+        drop_graph(c, 0);
+    }
+    wtt_cuda_rt_graph_free(c->retired);
+    free(c->rec);
     free(c->host_bufs);
     free(c);
 }
@@ -226,8 +427,8 @@ const struct wtt_backend TABLE = {
     .buffer_get   = cuda_buffer_copy,
     .host_alloc   = wtt_cuda_rt_host_alloc,
     .host_free    = wtt_cuda_rt_host_free,
-    .run_begin    = NULL,       /* no recorded runs (CUDA graphs) yet */
-    .run_end      = NULL,
+    .run_begin    = cuda_run_begin,
+    .run_end      = cuda_run_end,
     .compute      = cuda_compute,
     .sync         = cuda_sync,
 };

@@ -238,6 +238,7 @@ wtt_cuda_rt_malloc(struct wtt_cuda_ctx *c, size_t bytes)
     if (take(c, cudaMalloc(&p, bytes), &why) != 0) {
         return NULL;
     }
+    c->epoch++;                 /* recorded runs may hold stale pointers */
     return p;
 }
 
@@ -249,6 +250,7 @@ wtt_cuda_rt_free(struct wtt_cuda_ctx *c, void *p)
         return;
     }
     (void) cudaSetDevice(c->device);
+    c->epoch++;
     if (cudaFree(p) != cudaSuccess) {
         (void) cudaGetLastError();
     }
@@ -293,6 +295,75 @@ wtt_cuda_rt_copy(struct wtt_cuda_ctx *c, void *dst, const void *src,
     /* cudaMemcpyDefault: unified addressing tells host from device. */
     return take(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault,
                                    c->stream), err);
+}
+
+
+int
+wtt_cuda_rt_capture_begin(struct wtt_cuda_ctx *c, const char **err)
+{
+    int rc = wtt_cuda_rt_bind(c, err);
+
+    if (rc != 0) {
+        return rc;
+    }
+    /* Relaxed: a kernel family may still call the runtime (an allocation,
+     * a device query) while the run is recorded. */
+    return take(c, cudaStreamBeginCapture(c->stream,
+                                          cudaStreamCaptureModeRelaxed),
+                err);
+}
+
+
+int
+wtt_cuda_rt_capture_end(struct wtt_cuda_ctx *c,
+                        int (*compute)(struct wtt_node *n, const char **err),
+                        void **exec, const char **err)
+{
+    cudaGraph_t     graph = NULL;
+    cudaGraphExec_t ge = NULL;
+    cudaError_t     e;
+
+    (void) compute;
+    *exec = NULL;
+    e = cudaStreamEndCapture(c->stream, &graph);
+    if (e == cudaSuccess && graph != NULL) {
+        e = cudaGraphInstantiateWithFlags(&ge, graph, 0);
+    }
+    if (graph != NULL) {
+        (void) cudaGraphDestroy(graph);
+    }
+    if (e != cudaSuccess) {
+        /* Not a device fault unless the runtime says so: the stream left
+         * capture mode and the run can go eagerly. */
+        int rc = take(c, e, err);
+        return c->faulted ? rc : 0;
+    }
+    *exec = ge;
+    return 0;
+}
+
+
+int
+wtt_cuda_rt_graph_launch(struct wtt_cuda_ctx *c, void *exec,
+                         const char **err)
+{
+    int rc = wtt_cuda_rt_bind(c, err);
+
+    if (rc != 0) {
+        return rc;
+    }
+    return take(c, cudaGraphLaunch((cudaGraphExec_t) exec, c->stream), err);
+}
+
+
+void
+wtt_cuda_rt_graph_free(void *exec)
+{
+    if (exec != NULL && cudaGraphExecDestroy((cudaGraphExec_t) exec)
+                        != cudaSuccess)
+    {
+        (void) cudaGetLastError();
+    }
 }
 
 

@@ -72,6 +72,22 @@ int wtt_cuda_rt_copy(struct wtt_cuda_ctx *c, void *dst, const void *src,
  * work. Returns 0 or a negative kind. */
 int wtt_cuda_rt_sync(struct wtt_cuda_ctx *c, const char **err);
 
+/* Recording a run (CUDA graphs). capture_begin puts c's stream in capture
+ * mode: work queued on it is recorded, not run. capture_end ends it and
+ * sets *exec to a graph ready to launch, or NULL when the capture failed
+ * (nothing of it ran; the stream is usable again). The emulation records
+ * c->rec, the nodes the backend computed meanwhile, and replays them with
+ * `compute`. graph_launch queues a recorded run on c's stream;
+ * graph_free releases one (after the runs that launched it are synced). */
+int wtt_cuda_rt_capture_begin(struct wtt_cuda_ctx *c, const char **err);
+int wtt_cuda_rt_capture_end(struct wtt_cuda_ctx *c,
+                            int (*compute)(struct wtt_node *n,
+                                           const char **err),
+                            void **exec, const char **err);
+int wtt_cuda_rt_graph_launch(struct wtt_cuda_ctx *c, void *exec,
+                             const char **err);
+void wtt_cuda_rt_graph_free(void *exec);
+
 #ifdef __cplusplus
 }
 #endif

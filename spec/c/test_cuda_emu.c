@@ -406,10 +406,15 @@ test_cuda_emu_parity(void)
     struct wtt_model  *cpu = NULL, *alone = NULL, *teed = NULL;
     char               clips[32][64];
     int                n, rc = 1;
+    long               replays;
 
     tee.name = "cuda-emu-tee";
     tee.compute = tee_compute;
     tee.supports_op = tee_supports_op;
+    /* The tee must see every node: no recorded runs, which replay without
+     * the planner's compute calls. `alone` records and replays them. */
+    tee.run_begin = NULL;
+    tee.run_end = NULL;
     tee_diff[0] = '\0';
     tee_nodes = 0;
 
@@ -428,6 +433,7 @@ test_cuda_emu_parity(void)
         fprintf(stderr, "at load: %s\n", tee_diff);
         goto done;
     }
+    replays = wtt_backend_cuda_emu_graph_replays();
     for (int i = 0; i < n; i++) {
         struct wtt_posteriors p_cpu, p_emu, p_tee;
         char                  path[PATH_MAX];
@@ -460,8 +466,16 @@ test_cuda_emu_parity(void)
             goto done;
         }
     }
+    /* Every batch size ran eagerly, then recorded, then replayed: the
+     * posteriorgrams above include replayed runs. */
+    replays = wtt_backend_cuda_emu_graph_replays() - replays;
+    if (replays < 1) {
+        fprintf(stderr, "no recorded run was replayed\n");
+        goto done;
+    }
     printf("cuda-emu: %d golden clips, %ld nodes compared with the CPU, "
-           "bit for bit\n", n, tee_nodes);
+           "bit for bit; %ld recorded runs replayed\n", n, tee_nodes,
+           replays);
     rc = 0;
 
 done:

@@ -30,5 +30,10 @@
 #define wtt_cuda_rt_host_free     wtt_cuda_emu_rt_host_free
 #define wtt_cuda_rt_copy          wtt_cuda_emu_rt_copy
 #define wtt_cuda_rt_sync          wtt_cuda_emu_rt_sync
+#define wtt_cuda_rt_capture_begin wtt_cuda_emu_rt_capture_begin
+#define wtt_cuda_rt_capture_end   wtt_cuda_emu_rt_capture_end
+#define wtt_cuda_rt_graph_launch  wtt_cuda_emu_rt_graph_launch
+#define wtt_cuda_rt_graph_free    wtt_cuda_emu_rt_graph_free
+#define wtt_backend_cuda_graph_replays wtt_backend_cuda_emu_graph_replays
 
 #endif

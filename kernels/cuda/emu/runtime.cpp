@@ -103,6 +103,7 @@ wtt_cuda_rt_malloc(struct wtt_cuda_ctx *c, size_t bytes)
     if (c->faulted || posix_memalign(&p, 256, bytes ? bytes : 64) != 0) {
         return NULL;
     }
+    c->epoch++;
     return p;
 }
 
@@ -110,8 +111,76 @@ wtt_cuda_rt_malloc(struct wtt_cuda_ctx *c, size_t bytes)
 void
 wtt_cuda_rt_free(struct wtt_cuda_ctx *c, void *p)
 {
-    (void) c;
+    if (p != NULL) {
+        c->epoch++;
+    }
     free(p);
+}
+
+
+/* A recorded run on the host: the nodes, recomputed in order. (Unlike a
+ * CUDA capture, the nodes also ran while they were recorded; running them
+ * again gives the same outputs.) */
+struct emu_graph {
+    int   (*compute)(struct wtt_node *n, const char **err);
+    int     n;
+    struct wtt_node *nodes[1];
+};
+
+
+int
+wtt_cuda_rt_capture_begin(struct wtt_cuda_ctx *c, const char **err)
+{
+    (void) c;
+    (void) err;
+    return 0;
+}
+
+
+int
+wtt_cuda_rt_capture_end(struct wtt_cuda_ctx *c,
+                        int (*compute)(struct wtt_node *n, const char **err),
+                        void **exec, const char **err)
+{
+    struct emu_graph *g = (struct emu_graph *) malloc(
+        sizeof(*g) + sizeof(g->nodes[0]) * (size_t) (c->n_rec + 1));
+
+    (void) err;
+    *exec = NULL;
+    if (g == NULL) {
+        return 0;                   /* a failed capture: run eagerly */
+    }
+    g->compute = compute;
+    g->n = c->n_rec;
+    for (int i = 0; i < c->n_rec; i++) {
+        g->nodes[i] = c->rec[i];
+    }
+    *exec = g;
+    return 0;
+}
+
+
+int
+wtt_cuda_rt_graph_launch(struct wtt_cuda_ctx *c, void *exec,
+                         const char **err)
+{
+    struct emu_graph *g = (struct emu_graph *) exec;
+
+    (void) c;
+    for (int i = 0; i < g->n; i++) {
+        int rc = g->compute(g->nodes[i], err);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+
+void
+wtt_cuda_rt_graph_free(void *exec)
+{
+    free(exec);
 }
 
 
