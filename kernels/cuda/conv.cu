@@ -13,7 +13,9 @@
  *
  * Algorithm: chosen once per input shape (the batch size), on the node's
  * first run at that shape (the planner's warm-up run at load time for the
- * default batch), with cudnnFindConvolutionForwardAlgorithm, among the
+ * default batch), and kept for up to CONV_PLANS shapes (a file's last,
+ * smaller batch does not make the full one plan again), with
+ * cudnnFindConvolutionForwardAlgorithm, among the
  * algorithms that succeed with a workspace of at most
  * WTT_CUDA_WORKSPACE_MAX and that do not use tensor-op math. The
  * descriptor's math type is CUDNN_FMA_MATH and is never changed, so TF32
@@ -37,6 +39,22 @@
 #include <string.h>
 
 
+/* Shapes a node keeps an algorithm for at once: the full batch, the tails
+ * of files and of runs shared by files; beyond that the oldest is planned
+ * again when it comes back. */
+#define CONV_PLANS 8
+
+/* The descriptors and algorithm for one input shape. */
+typedef struct {
+    struct conv_geom             geom;
+    cudnnTensorDescriptor_t      x_desc, y_desc;
+    cudnnConvolutionDescriptor_t conv_desc;
+    cudnnConvolutionFwdAlgo_t    algo;
+    size_t                       ws_need;
+    int                          made;          /* descriptors exist */
+    int                          ready;         /* geom planned */
+} conv_plan;
+
 typedef struct {
     struct wtt_cuda_ctx         *c;
     float                       *filter;        /* KRSC, on the device */
@@ -44,14 +62,10 @@ typedef struct {
     size_t                       filter_bytes;
     float                       *padded;        /* explicit padding */
     size_t                       padded_cap;
-    cudnnTensorDescriptor_t      x_desc, y_desc;
     cudnnFilterDescriptor_t      w_desc;
-    cudnnConvolutionDescriptor_t conv_desc;
-    int                          have_desc;
-    struct conv_geom             planned;       /* shapes the algo is for */
-    int                          have_plan;
-    cudnnConvolutionFwdAlgo_t    algo;
-    size_t                       ws_need;
+    int                          have_w_desc;
+    conv_plan                    plans[CONV_PLANS];
+    int                          next;          /* the slot replaced next */
 } conv_scratch;
 
 
@@ -124,11 +138,15 @@ scratch_free(void *p)
     }
     wtt_cuda_rt_free(s->c, s->filter);
     wtt_cuda_rt_free(s->c, s->padded);
-    if (s->have_desc) {
-        cudnnDestroyTensorDescriptor(s->x_desc);
-        cudnnDestroyTensorDescriptor(s->y_desc);
+    if (s->have_w_desc) {
         cudnnDestroyFilterDescriptor(s->w_desc);
-        cudnnDestroyConvolutionDescriptor(s->conv_desc);
+    }
+    for (int i = 0; i < CONV_PLANS; i++) {
+        if (s->plans[i].made) {
+            cudnnDestroyTensorDescriptor(s->plans[i].x_desc);
+            cudnnDestroyTensorDescriptor(s->plans[i].y_desc);
+            cudnnDestroyConvolutionDescriptor(s->plans[i].conv_desc);
+        }
     }
     free(s);
 }
@@ -154,33 +172,43 @@ scratch_of(struct wtt_node *n, struct wtt_cuda_ctx *c, conv_scratch **out,
     s->c = c;
     n->scratch = s;
     n->scratch_free = scratch_free;
-    st = cudnnCreateTensorDescriptor(&s->x_desc);
+    st = cudnnCreateFilterDescriptor(&s->w_desc);
+    if (st != CUDNN_STATUS_SUCCESS) {
+        return cudnn_kind(c, st, err);
+    }
+    s->have_w_desc = 1;
+    *out = s;
+    return 0;
+}
+
+
+/* Makes the descriptors of plan slot `p` (once per slot). */
+static int
+plan_made(struct wtt_cuda_ctx *c, conv_plan *p, const char **err)
+{
+    cudnnStatus_t st;
+
+    if (p->made) {
+        return 0;
+    }
+    st = cudnnCreateTensorDescriptor(&p->x_desc);
     if (st == CUDNN_STATUS_SUCCESS) {
-        st = cudnnCreateTensorDescriptor(&s->y_desc);
+        st = cudnnCreateTensorDescriptor(&p->y_desc);
         if (st != CUDNN_STATUS_SUCCESS) {
-            cudnnDestroyTensorDescriptor(s->x_desc);
+            cudnnDestroyTensorDescriptor(p->x_desc);
         }
     }
     if (st == CUDNN_STATUS_SUCCESS) {
-        st = cudnnCreateFilterDescriptor(&s->w_desc);
+        st = cudnnCreateConvolutionDescriptor(&p->conv_desc);
         if (st != CUDNN_STATUS_SUCCESS) {
-            cudnnDestroyTensorDescriptor(s->x_desc);
-            cudnnDestroyTensorDescriptor(s->y_desc);
-        }
-    }
-    if (st == CUDNN_STATUS_SUCCESS) {
-        st = cudnnCreateConvolutionDescriptor(&s->conv_desc);
-        if (st != CUDNN_STATUS_SUCCESS) {
-            cudnnDestroyTensorDescriptor(s->x_desc);
-            cudnnDestroyTensorDescriptor(s->y_desc);
-            cudnnDestroyFilterDescriptor(s->w_desc);
+            cudnnDestroyTensorDescriptor(p->x_desc);
+            cudnnDestroyTensorDescriptor(p->y_desc);
         }
     }
     if (st != CUDNN_STATUS_SUCCESS) {
         return cudnn_kind(c, st, err);
     }
-    s->have_desc = 1;
-    *out = s;
+    p->made = 1;
     return 0;
 }
 
@@ -265,12 +293,13 @@ fma_only(cudnnMathType_t m)
 
 
 /*
- * Sets the descriptors for geometry g and picks the algorithm: the fastest
- * that Find timed, else the heuristics' first, that fits the workspace
- * ceiling with FMA math.
+ * Sets plan p's descriptors for geometry g and picks the algorithm: the
+ * fastest that Find timed, else the heuristics' first, that fits the
+ * workspace ceiling with FMA math.
  */
 static int
-plan(conv_scratch *s, const struct conv_geom *g, const char **err)
+plan(conv_scratch *s, conv_plan *p, const struct conv_geom *g,
+     const char **err)
 {
     struct wtt_cuda_ctx          *c = s->c;
     int                           ih = (int) (g->H + (g->explicit_pad
@@ -282,8 +311,13 @@ plan(conv_scratch *s, const struct conv_geom *g, const char **err)
     int                           on, oc, oh, ow, got = 0, found = 0;
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     cudnnStatus_t                 st;
+    int                           rc;
 
-    st = cudnnSetTensor4dDescriptor(s->x_desc, CUDNN_TENSOR_NHWC,
+    p->ready = 0;
+    if ((rc = plan_made(c, p, err)) != 0) {
+        return rc;
+    }
+    st = cudnnSetTensor4dDescriptor(p->x_desc, CUDNN_TENSOR_NHWC,
                                     CUDNN_DATA_FLOAT, (int) g->N, (int) g->C,
                                     ih, iw);
     if (st == CUDNN_STATUS_SUCCESS) {
@@ -293,16 +327,16 @@ plan(conv_scratch *s, const struct conv_geom *g, const char **err)
                                         (int) g->KW);
     }
     if (st == CUDNN_STATUS_SUCCESS) {
-        st = cudnnSetConvolution2dDescriptor(s->conv_desc, ph, pw, g->sh,
+        st = cudnnSetConvolution2dDescriptor(p->conv_desc, ph, pw, g->sh,
                                              g->sw, g->dh, g->dw,
                                              CUDNN_CROSS_CORRELATION,
                                              CUDNN_DATA_FLOAT);
     }
     if (st == CUDNN_STATUS_SUCCESS) {
-        st = cudnnSetConvolutionMathType(s->conv_desc, CUDNN_FMA_MATH);
+        st = cudnnSetConvolutionMathType(p->conv_desc, CUDNN_FMA_MATH);
     }
     if (st == CUDNN_STATUS_SUCCESS) {
-        st = cudnnGetConvolution2dForwardOutputDim(s->conv_desc, s->x_desc,
+        st = cudnnGetConvolution2dForwardOutputDim(p->conv_desc, p->x_desc,
                                                    s->w_desc, &on, &oc, &oh,
                                                    &ow);
     }
@@ -313,15 +347,15 @@ plan(conv_scratch *s, const struct conv_geom *g, const char **err)
         *err = "Conv2D: cuDNN's output shape differs from TensorFlow's";
         return WTT_EFAIL;
     }
-    st = cudnnSetTensor4dDescriptor(s->y_desc, CUDNN_TENSOR_NHWC,
+    st = cudnnSetTensor4dDescriptor(p->y_desc, CUDNN_TENSOR_NHWC,
                                     CUDNN_DATA_FLOAT, on, oc, oh, ow);
     if (st != CUDNN_STATUS_SUCCESS) {
         return cudnn_kind(c, st, err);
     }
 
     /* Find times every algorithm, fastest first. */
-    st = cudnnFindConvolutionForwardAlgorithm(c->cudnn, s->x_desc, s->w_desc,
-                                              s->conv_desc, s->y_desc,
+    st = cudnnFindConvolutionForwardAlgorithm(c->cudnn, p->x_desc, s->w_desc,
+                                              p->conv_desc, p->y_desc,
                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
                                               &got, perf);
     if (st != CUDNN_STATUS_SUCCESS) {
@@ -336,14 +370,14 @@ plan(conv_scratch *s, const struct conv_geom *g, const char **err)
             && perf[i].memory <= WTT_CUDA_WORKSPACE_MAX
             && fma_only(perf[i].mathType))
         {
-            s->algo = perf[i].algo;
+            p->algo = perf[i].algo;
             found = 1;
         }
     }
     if (!found) {
         got = 0;
         st = cudnnGetConvolutionForwardAlgorithm_v7(
-            c->cudnn, s->x_desc, s->w_desc, s->conv_desc, s->y_desc,
+            c->cudnn, p->x_desc, s->w_desc, p->conv_desc, p->y_desc,
             CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf);
         if (st != CUDNN_STATUS_SUCCESS) {
             return cudnn_kind(c, st, err);
@@ -353,7 +387,7 @@ plan(conv_scratch *s, const struct conv_geom *g, const char **err)
                 && perf[i].memory <= WTT_CUDA_WORKSPACE_MAX
                 && fma_only(perf[i].mathType))
             {
-                s->algo = perf[i].algo;
+                p->algo = perf[i].algo;
                 found = 1;
             }
         }
@@ -362,15 +396,42 @@ plan(conv_scratch *s, const struct conv_geom *g, const char **err)
         *err = "Conv2D: no cuDNN algorithm fits the workspace limit";
         return WTT_EFAIL;
     }
-    st = cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, s->x_desc,
-                                                 s->w_desc, s->conv_desc,
-                                                 s->y_desc, s->algo,
-                                                 &s->ws_need);
+    st = cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, p->x_desc,
+                                                 s->w_desc, p->conv_desc,
+                                                 p->y_desc, p->algo,
+                                                 &p->ws_need);
     if (st != CUDNN_STATUS_SUCCESS) {
         return cudnn_kind(c, st, err);
     }
-    s->planned = *g;
-    s->have_plan = 1;
+    p->geom = *g;
+    p->ready = 1;
+    return 0;
+}
+
+
+/* The plan for geometry g: kept from an earlier run at that shape, or
+ * made now in the slot used longest ago. */
+static int
+plan_for(conv_scratch *s, const struct conv_geom *g, conv_plan **out,
+         const char **err)
+{
+    conv_plan *p;
+    int        rc;
+
+    for (int i = 0; i < CONV_PLANS; i++) {
+        if (s->plans[i].ready
+            && memcmp(&s->plans[i].geom, g, sizeof(*g)) == 0)
+        {
+            *out = &s->plans[i];
+            return 0;
+        }
+    }
+    p = &s->plans[s->next];
+    s->next = (s->next + 1) % CONV_PLANS;
+    if ((rc = plan(s, p, g, err)) != 0) {
+        return rc;
+    }
+    *out = p;
     return 0;
 }
 
@@ -403,6 +464,7 @@ wtt_cuda_op_conv2d(struct wtt_node *n, const char **err)
     struct wtt_cuda_ctx *c = (struct wtt_cuda_ctx *) n->ctx;
     struct conv_geom     g;
     conv_scratch        *s;
+    conv_plan           *p;
     const float         *x;
     int64_t              ne[4], total;
     const float          one = 1.0f, zero = 0.0f;
@@ -437,17 +499,14 @@ wtt_cuda_op_conv2d(struct wtt_node *n, const char **err)
     if (g.explicit_pad && (rc = pad_input(s, n->src[0], &g, &x, err)) != 0) {
         return rc;
     }
-    if (!s->have_plan || memcmp(&s->planned, &g, sizeof(g)) != 0) {
-        if ((rc = plan(s, &g, err)) != 0) {
-            return rc;
-        }
-    }
-    if ((rc = workspace(c, s->ws_need, err)) != 0) {
+    if ((rc = plan_for(s, &g, &p, err)) != 0
+        || (rc = workspace(c, p->ws_need, err)) != 0)
+    {
         return rc;
     }
-    st = cudnnConvolutionForward(c->cudnn, &one, s->x_desc, x, s->w_desc,
-                                 s->filter, s->conv_desc, s->algo,
-                                 c->workspace, s->ws_need, &zero, s->y_desc,
+    st = cudnnConvolutionForward(c->cudnn, &one, p->x_desc, x, s->w_desc,
+                                 s->filter, p->conv_desc, p->algo,
+                                 c->workspace, p->ws_need, &zero, p->y_desc,
                                  n->out.data);
     if (st != CUDNN_STATUS_SUCCESS) {
         return cudnn_kind(c, st, err);
