@@ -1,121 +1,27 @@
 -- `wtt worker` against a real redis-server and a tiny fake web (`wtt serve`
--- with throwaway routes for /media and /transcribe/_result), on real clips.
--- Tasks are enqueued by hand with the raw Redis commands of docs/queue.md,
--- so these specs depend only on wtt.queue's worker-side API.
+-- with throwaway routes for /media and /transcribe/_result), on real clips
+-- (spec/support/worker.lua). Tasks are enqueued with wtt.queue under a
+-- fixed policy.
 
 local helpers = require "spec.support.server"
-local rh = require "spec.support.redis"
 local json = require "wtt.json"
-local runtime = require "wtt.runtime"
 local sys = require "wtt.sys"
-
-local TOKEN = "spec-worker-token"
-local CLIP = helpers.FIXTURES .. "/clips/guitar_nylon_single.wav"
-
--- The fake web. Behaviour per test comes from files in FAKE_DIR:
---   media/<name>                 served by GET /media/<name>
---   media-status-<name>          answer this status instead
---   result-status-<id>           answer this status to POST _result
---   hits-media-<name>, hits-result-<id>   one line per request
---   results/<id>/<field>         what POST _result received (claim too)
-local FAKE_ROUTES = [=[
-local http = require "wtt.http"
-local sys = require "wtt.sys"
-local DIR = os.getenv("FAKE_DIR")
-local TOKEN = os.getenv("FAKE_TOKEN")
-
-local function hit(name)
-    local f = io.open(DIR .. "/hits-" .. name, "a")
-    f:write("x\n")
-    f:close()
-end
-
-local function forced(name)
-    local s = sys.read_file(DIR .. "/" .. name)
-    return s and tonumber(s)
-end
-
--- The `auth` option (routes under /media/ and /transcribe/_result/ must
--- have one): it runs before the body is read, so it also counts the hit.
-local function counted_auth(kind, param)
-    return function(req)
-        hit(kind .. "-" .. req.params[param])
-        if req:header("authorization") ~= "Bearer " .. TOKEN then
-            http.abort(401, "unauthorized", "bad worker token")
-        end
-    end
-end
-
-return {
-    { "GET", "/livez", function() return 200, "ok" end },
-    { "GET", "/media/:name", function(req)
-        local name = req.params.name
-        local status = forced("media-status-" .. name)
-        if status then
-            return status, { error = "forced" }
-        end
-        local path = DIR .. "/media/" .. name
-        if not sys.exists(path) then
-            return 404, { error = "not_found" }
-        end
-        return 200, sys.read_file(path),
-               { ["Content-Type"] = "application/octet-stream" }
-    end, { auth = counted_auth("media", "name") } },
-    { "POST", "/transcribe/_result/:id/", function(req)
-        local id = req.params.id
-        local status = forced("result-status-" .. id)
-        if status then
-            return status, { error = "forced" }
-        end
-        local out = DIR .. "/results/" .. id
-        os.execute("mkdir -p '" .. out .. "'")
-        for _, f in ipairs(req.files) do
-            assert(req:keep(f, out .. "/" .. f.field))
-        end
-        assert(sys.write_file(out .. "/claim", tostring(req.form.claim)))
-        return 200, { midi = "midi/" .. id .. ".mid",
-                      notes = "notes/" .. id .. ".json" }
-    end, { body = "form", auth = counted_auth("result", "id") } },
-}
-]=]
-
-
-local function hex32()
-    local t = {}
-    for i = 1, 32 do
-        t[i] = string.format("%x", math.random(0, 15))
-    end
-    return table.concat(t)
-end
+local wh = require "spec.support.worker"
 
 
 describe("wtt worker #redis", function()
-    local srv, web, r, fake, n = nil, nil, nil, nil, 0
-    local workers = {}
+    local s, srv, r, fake, n = nil, nil, nil, nil, 0
 
+    -- The fake web and worker starter live in spec/support/worker.lua
+    -- (shared with the batch spec); these are its calls under the names
+    -- the tests below use.
     setup(function()
-        math.randomseed(sys.getpid() + math.floor(sys.time()))
-        srv = rh.start()
-        r = assert(srv:client())
-        fake = assert(sys.mkdtemp("wtt-fakeweb-"))
-        os.execute("mkdir -p '" .. fake .. "/routes' '" .. fake .. "/media'")
-        assert(sys.write_file(fake .. "/routes/fake.lua", FAKE_ROUTES))
-        web = helpers.serve({ routes = fake .. "/routes", threads = 2,
-                              env = { FAKE_DIR = fake, FAKE_TOKEN = TOKEN } })
+        s = wh.stack()
+        srv, r, fake = s.srv, s.r, s.fake
     end)
 
     teardown(function()
-        for _, w in ipairs(workers) do
-            if not w.exited then
-                sys.kill(w.pid, "KILL")
-                sys.wait(w.pid, 5)
-            end
-            sys.rmtree(w.dir)
-        end
-        if web then web:stop() end
-        if r then r:close() end
-        if srv then srv:stop() end
-        if fake then sys.rmtree(fake) end
+        if s then s:stop() end
     end)
 
     -- Each test gets its own key prefix.
@@ -124,102 +30,17 @@ describe("wtt worker #redis", function()
         return "w" .. n .. ":"
     end
 
-    local function media(data)
-        local name = hex32() .. ".wav"
-        assert(sys.write_file(fake .. "/media/" .. name, data))
-        return name
-    end
-
-    -- A fixed queue policy for the spec's own queue objects (the worker
-    -- uses plugins/ defaults): the visibility timeout comes from the test.
+    local function media(data) return s:media(data) end
     local function policy(timeout_ms, max_attempts)
-        return {
-            max_attempts = function() return max_attempts or 3 end,
-            backoff_ms = function() return 10 end,
-            retryable = function(_, flag) return flag ~= false end,
-            timeout_ms = function() return timeout_ms or 30000 end,
-            lane = function() return "default" end,
-            dead_ttl_s = function() return 3600 end,
-            final_ttl_s = function() return 3600 end,
-            versions = {}, source = "spec",
-        }
+        return wh.policy(timeout_ms, max_attempts)
     end
-
-    local function enqueue(pre, opts)
-        opts = opts or {}
-        local q = require("wtt.queue").new(r, {
-            prefix = pre, policy = policy(opts.timeout_ms) })
-        local id = opts.id or hex32()
-        local payload = {
-            audio_url = "/media/" .. (opts.media or media(
-                assert(sys.read_file(CLIP)))),
-            options = opts.options or {},
-            outputs = opts.outputs or { "midi", "notes" },
-            duration_s = opts.duration_s,
-        }
-        assert(q:enqueue({ id = id, audio_midi_id = 1, payload = payload }))
-        return id, payload
-    end
-
+    local function enqueue(pre, opts) return s:enqueue(pre, opts) end
     local function start_worker(pre, env, args)
-        local dir = assert(sys.mkdtemp("wtt-worker-"))
-        local e = {
-            REDIS_URL = srv.url, WTT_WEB_URL = web.url,
-            WTT_WORKER_TOKEN = TOKEN, WTT_KEY_PREFIX = pre,
-            WTT_DEVICE = "cpu", WTT_WORKER_THREADS = "2",
-            WTT_HEARTBEAT_INTERVAL = "0.1", WTT_POLL_INTERVAL = "0.5",
-            WTT_REAP_INTERVAL = "0.2",
-            WTT_HTTP_RETRIES = "3", WTT_HTTP_BACKOFF = "0.05",
-            WTT_HTTP_BACKOFF_MAX = "0.2", WTT_HTTP_TIMEOUT = "20",
-            WTT_LOG_LEVEL = "info", TMPDIR = dir,
-            WTT_WORKER_ID = "spec-" .. pre:gsub(":", ""),
-            DATABASE_URL = false,
-        }
-        for k, v in pairs(env or {}) do
-            e[k] = v
-        end
-        local argv = { runtime.exe, "worker" }
-        for _, a in ipairs(args or {}) do
-            argv[#argv + 1] = a
-        end
-        local log = dir .. "/worker.log"
-        local pid = assert(sys.spawn(argv, { env = e, stdout = log,
-                                             stderr = log }))
-        local w = { pid = pid, log = log, dir = dir, id = e.WTT_WORKER_ID }
-        workers[#workers + 1] = w
-        function w.text() return sys.read_file(log) or "" end
-        function w.wait(timeout)
-            local how, code = sys.wait(pid, timeout or 30)
-            if how then
-                w.exited = true
-            end
-            return how, code
-        end
-        return w
+        return s:start_worker(pre, env, args)
     end
-
-    local function task(pre, id)
-        local flat = assert(r:call("HGETALL", pre .. "task:" .. id))
-        local h = {}
-        for i = 1, #flat, 2 do
-            h[flat[i]] = flat[i + 1]
-        end
-        return h
-    end
-
-    local function list_has(key, id)
-        for _, v in ipairs(assert(r:call("LRANGE", key, 0, -1))) do
-            if v == id then
-                return true
-            end
-        end
-        return false
-    end
-
-    local function hits(name)
-        local s = sys.read_file(fake .. "/hits-" .. name) or ""
-        return select(2, s:gsub("\n", ""))
-    end
+    local function task(pre, id) return s:task(pre, id) end
+    local function list_has(key, id) return s:list_has(key, id) end
+    local function hits(name) return s:hits(name) end
 
     local function exited_ok(w, timeout)
         local how, code = w.wait(timeout)
@@ -318,7 +139,7 @@ describe("wtt worker #redis", function()
     it("drops a task whose result web refuses with 409 (lost claim)",
        function()
         local pre = prefix()
-        local id = hex32()
+        local id = wh.hex32()
         assert(sys.write_file(fake .. "/result-status-" .. id, "409"))
         enqueue(pre, { id = id })
         local w = start_worker(pre, nil, { "--once" })
