@@ -1103,6 +1103,9 @@ warm_up(struct wtt_model *m, exec_t *x, char *err, size_t errlen)
  * progress event. */
 #define MAX_BATCH 256
 
+/* Workers (streams) on a device by default. */
+#define DEVICE_WORKERS 2
+
 /*
  * Items per worker run. The host backend takes one item per worker thread
  * (its kernels already fill the cores with one window each). A device
@@ -1133,6 +1136,8 @@ plan_batch(struct wtt_model *m, const struct wtt_model_params *p,
         }
         budget = info.mem_free / 2;      /* leave room for other tenants */
     }
+    /* The workers share the budget. */
+    budget /= (size_t) m->nthreads;
     b = per_item > 0 ? budget / per_item : 1;
     if (b < 1) {
         b = 1;
@@ -1149,10 +1154,12 @@ plan_execs(struct wtt_model *m, const struct wtt_model_params *p, char *err,
     const char *why = NULL;
     int         rc, batch;
 
+    /* A device gets two workers, each with its own stream: one's copies
+     * and launches overlap the other's kernels. */
     m->nthreads = p->threads > 0 ? p->threads
                                  : (m->be == m->host
                                     ? (int) sysconf(_SC_NPROCESSORS_ONLN)
-                                    : 1);
+                                    : DEVICE_WORKERS);
     if (m->nthreads < 1) {
         m->nthreads = 1;
     }

@@ -28,9 +28,9 @@
  * Batches: a run takes any number of items and gives each worker up to
  * wtt_model_batch(m) of them at once, as one tensor whose first dimension
  * is the batch (the graph's own Shape ops see it). The host backend runs
- * one item per worker thread; a device backend runs one worker with as many
- * items as its memory budget allows, and halves that batch when the device
- * runs out of memory.
+ * one item per worker thread; a device backend runs two workers (two
+ * streams) with as many items each as their share of the memory budget
+ * allows, and halves a worker's batch when the device runs out of memory.
  *
  * Thread safety: a model may be used by one wtt_model_run call at a time
  * (it runs its own worker threads inside); load several models for
