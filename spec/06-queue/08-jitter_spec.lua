@@ -30,7 +30,7 @@ describe("wtt.jitter", function()
 
     it("is the source of both users", function()
         local queue_src = require("wtt.sys").read_file(
-            require("wtt.runtime").lua_dir .. "/wtt/queue.lua")
+            require("wtt.runtime").lua_dir .. "/wtt/queue/held.lua")
         local redis_src = require("wtt.sys").read_file(
             require("wtt.runtime").lua_dir .. "/wtt/redis/internal.lua")
         for _, src in ipairs({ queue_src, redis_src }) do
