@@ -1,0 +1,66 @@
+-- wtt.worker is one module over several files (lua/wtt/worker.lua and the
+-- parts under lua/wtt/worker/): this pins its public surface, the module's
+-- functions and values (which are also every worker's methods) and what
+-- a new worker holds, so a part whose export is dropped (or a private
+-- helper that leaks out) in an edit fails here rather than in whichever
+-- caller happens to use it. Nothing here connects or loads a model.
+
+local worker = require "wtt.worker"
+
+
+-- "name:type" of every key of `t`, sorted.
+local function surface(t)
+    local list = {}
+    for k, v in pairs(t) do
+        list[#list + 1] = tostring(k) .. ":" .. type(v)
+    end
+    table.sort(list)
+    return list
+end
+
+
+describe("wtt.worker public surface", function()
+    it("exports the module functions and values, and nothing else",
+       function()
+        assert.same({
+            "DEFAULTS:table", "EXIT_DEVICE:number", "backoff_delay:function",
+            "deliver:function", "device_fault:function", "device_ok:function",
+            "download:function", "drain:function", "fail:function",
+            "fetch:function", "handle:function", "handle_batch:function",
+            "hostname:function", "log_completed:function", "lost:function",
+            "maybe_reap:function", "nap:function", "nap_idle:function",
+            "new:function", "not_inferred:function", "on_window:function",
+            "past_grace:function", "process:function",
+            "process_batch:function", "release:function", "run:function",
+            "stale:function", "start:function", "stop:function",
+            "stopping:function", "upload:function",
+        }, surface(worker))
+        assert.equal(3, worker.EXIT_DEVICE)
+    end)
+
+    it("keeps the defaults of every option", function()
+        assert.same({
+            redis_url = "redis://127.0.0.1:6379",
+            web_url = "http://127.0.0.1:8008",
+            prefix = "", device = "auto",
+            max_download = 512 * 1024 * 1024,
+            grace = 30, poll = 5, heartbeat = 10, worker_ttl = 30,
+            reap_interval = 1, retries = 5, backoff = 0.5, backoff_max = 15,
+            http_timeout = 120, connect_timeout = 5,
+            noop = false, once = false, batch_tasks = 1,
+            max_device_faults = 3, device_fault_backoff = 5,
+            device_fault_backoff_max = 60, test_window_sleep = 0,
+        }, worker.DEFAULTS)
+    end)
+
+    it("makes a worker whose methods are the module's", function()
+        local w = assert(worker.new({ noop = true, id = "w-1" }))
+        assert.equal(worker, getmetatable(w).__index)
+        assert.same({
+            "cfg:table", "device_faults:number", "done:number",
+            "key:string", "last_drain:number", "last_reap:number",
+        }, surface(w))
+        assert.equal("wtt.worker.w-1", w.key)
+        assert.is_nil(worker.new({}))
+    end)
+end)
