@@ -6,17 +6,7 @@
 -- is needed: nothing here sends a command.
 
 local queue = require "wtt.queue"
-
-
--- "name:type" of every key of `t`, sorted.
-local function surface(t)
-    local list = {}
-    for k, v in pairs(t) do
-        list[#list + 1] = tostring(k) .. ":" .. type(v)
-    end
-    table.sort(list)
-    return list
-end
+local surface = require("spec.support.surface").of
 
 
 describe("wtt.queue public surface", function()

@@ -6,17 +6,7 @@
 -- caller happens to use it. Nothing here connects or loads a model.
 
 local worker = require "wtt.worker"
-
-
--- "name:type" of every key of `t`, sorted.
-local function surface(t)
-    local list = {}
-    for k, v in pairs(t) do
-        list[#list + 1] = tostring(k) .. ":" .. type(v)
-    end
-    table.sort(list)
-    return list
-end
+local surface = require("spec.support.surface").of
 
 
 describe("wtt.worker public surface", function()

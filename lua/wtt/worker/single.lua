@@ -9,10 +9,6 @@ local sys = require "wtt.sys"
 local thread = require "wtt.thread"
 local steps = require "wtt.worker.steps"
 
-local held_text = steps.held_text
-local engine_opts = steps.engine_opts
-local options_of = steps.options_of
-
 local _M = {}
 
 --- Worker methods; wtt.worker copies them onto its module table, which is
@@ -54,7 +50,7 @@ function worker.handle(self, task, dir)
     end
 
     -- 2. Inference, progress after every window.
-    job.opts = engine_opts(options_of(task))
+    job.opts = steps.engine_opts(steps.options_of(task))
     local started = sys.now()
     local notes, post, kind = self.model:transcribe(
         job.audio, job.opts, self:on_window(job, { job }, started))
@@ -90,7 +86,7 @@ function worker.process(self, task)
         log.info("task.claimed", { claim = task.claim,
                                    attempts = task.attempts })
     end
-    thread.set(self.key .. ".task", held_text({ task }))
+    thread.set(self.key .. ".task", steps.held_text({ task }))
     local dir, derr
     if not self.cfg.noop then
         dir, derr = sys.mkdtemp("wtt-task-")
