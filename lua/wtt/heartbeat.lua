@@ -1,4 +1,4 @@
--- The worker's heartbeat thread (started by lua/wtt/worker.lua with
+-- The worker's heartbeat thread (started by lua/wtt/worker/start.lua with
 -- wtt.thread). It runs on its own thread, in its own Lua state, with its own
 -- Redis connection, so it keeps beating while inference blocks the worker's
 -- main state in C for seconds at a time.

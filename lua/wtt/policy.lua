@@ -17,7 +17,7 @@
 --   `policy.reload()`. A set that fails to load leaves the previous one in
 --   force; `policy.last_error()` tells why. With no valid set yet (a
 --   broken plugins/ at start), current() raises: there is no policy to
---   apply, and the worker refuses to start (lua/wtt/worker.lua).
+--   apply, and the worker refuses to start (lua/wtt/worker/start.lua).
 
 local sys = require "wtt.sys"
 local runtime = require "wtt.runtime"
