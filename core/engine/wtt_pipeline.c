@@ -504,6 +504,32 @@ plan_batch(stream_t *st, size_t n, size_t cap, stream_t **reading,
 }
 
 
+/* Drops from a planned batch the windows of streams that failed since
+ * (cancelled by their progress callback): a cancel costs no extra run. */
+static void
+compact_batch(batch_t *b)
+{
+    size_t nw = 0, kept = 0;
+
+    for (size_t q = 0; q < b->nparts; q++) {
+        struct part p = b->parts[q];
+        if (p.s->state == S_FAILED) {
+            continue;
+        }
+        if (p.at != nw) {
+            memmove(b->win + nw * WTT_WINDOW_SAMPLES,
+                    b->win + p.at * WTT_WINDOW_SAMPLES,
+                    p.nw * WTT_WINDOW_SAMPLES * sizeof(float));
+            p.at = nw;
+        }
+        b->parts[kept++] = p;
+        nw += p.nw;
+    }
+    b->nparts = kept;
+    b->nw = nw;
+}
+
+
 static void *
 batch_run(void *p)
 {
@@ -608,12 +634,18 @@ wtt_pipeline_infer_many(struct wtt_model *m, struct wtt_infer_job *jobs,
         stream_start(&st[i], &jobs[i]);
     }
     /* b[cur] is planned, then started; the other is planned while it
-     * runs, then the first is taken. */
-    plan_batch(st, n, cap, reading, &b[cur], NULL);
+     * runs, then the first is taken. The first batch is planned at the
+     * top of the loop. */
     for (;;) {
         batch_t *now = &b[cur], *next = &b[!cur];
+        compact_batch(now);
         if (now->nw == 0) {
-            break;
+            /* Nothing planned while the last batch ran (streams ended with
+             * it, or were cancelled): plan now, or stop. */
+            plan_batch(st, n, cap, reading, now, NULL);
+            if (now->nw == 0) {
+                break;
+            }
         }
         if (pthread_create(&now->tid, NULL, batch_run, now) != 0) {
             batch_run(now);
@@ -637,11 +669,6 @@ wtt_pipeline_infer_many(struct wtt_model *m, struct wtt_infer_job *jobs,
             break;
         }
         take_batch(now, stage);
-        if (next->nw == 0) {
-            /* Streams that ended with this batch finished in take_batch;
-             * plan again in case its cancels freed capacity. */
-            plan_batch(st, n, cap, reading, next, NULL);
-        }
         cur = !cur;
     }
     for (size_t i = 0; rc == 0 && i < n; i++) {

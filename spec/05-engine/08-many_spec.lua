@@ -145,6 +145,20 @@ describe("transcribe_many", function()
         m:close()
     end)
 
+    it("runs nothing more for a file once its on_window cancels", function()
+        -- The next batch is planned while one runs; a cancel must drop it
+        -- rather than run it. Any run past the second fails as a device
+        -- fault here, so an extra run would show as one.
+        local m = assert(model.load(nil, { threads = 1, batch = 1,
+                                           device = "cpu", fault_after = 2 }))
+        local notes, err, kind = m:transcribe(CLIPS .. "guitar_strum.wav",
+            {}, function(done) return done < 2 end)
+        assert.is_nil(notes)
+        assert.equal("inference failed: cancelled", err)
+        assert.is_nil(kind)
+        m:close()
+    end)
+
     it("takes an empty list", function()
         local res = assert(single:transcribe_many({}))
         assert.same({}, res)
