@@ -420,6 +420,16 @@ test_cuda_emu_parity(void)
 
     n = golden_clips(clips, 32);
     ASSERT(n >= 1);
+#if defined(__SANITIZE_ADDRESS__)
+    /* The sanitized build checks memory, not numbers, and runs these
+     * kernels 25 times slower: two clips there, all of them in the plain
+     * build (scripts/test runs both). */
+    if (n > 2) {
+        printf("cuda-emu: under AddressSanitizer, 2 of %d golden clips\n",
+               n);
+        n = 2;
+    }
+#endif
     cpu = load(NULL, 0);
     alone = load(emu, EMU_BATCH);
     teed = load(&tee, EMU_BATCH);
