@@ -14,14 +14,21 @@
 #
 # bench/infer.sh --device cuda: the CUDA backend against the CPU engine on
 # the same clips in the same run (bench/infer/cuda_run.lua says what each
-# figure measures): one 10-minute clip end to end, and 100 clips of 10 s in
-# one transcribe_many call (one model, their windows in shared batches: the
-# engine side of `wtt worker --batch-tasks`, without the queue); the time
-# split into decode+resample, model (copies and kernels together) and
-# notes; achieved FLOP/s against the card's data-sheet peak. Without a
-# CUDA build or device it prints the CPU figures and says the GPU part was
-# skipped. BENCH_CUDA_LONG / BENCH_CUDA_SHORT / BENCH_CUDA_N shrink the
-# clips (seconds, seconds, count) for a quick run. Last line:
+# figure measures): one 10-minute clip end to end; 100 clips of 10 s in
+# one transcribe_many call (rtf_batch_inproc: one model, their windows in
+# shared batches, without the queue); the same 100 clips as separate tasks
+# through ONE `wtt worker --batch-tasks N` (worker_rtf_batch, via
+# bench/infer/worker_run.lua: its own redis-server and a fake web,
+# bench/infer/fake_web.lua, serving the clips; N is BENCH_CUDA_BATCH_TASKS,
+# 32, on the GPU and BENCH_CPU_BATCH_TASKS, 4, on the CPU); the time split
+# into decode+resample, model (copies and kernels together) and notes;
+# achieved FLOP/s against the card's data-sheet peak. Without a CUDA build
+# or device it prints the CPU figures and says the GPU part was skipped;
+# without redis-server it skips the worker path and says so.
+# BENCH_CUDA_LONG / BENCH_CUDA_SHORT / BENCH_CUDA_N shrink the clips
+# (seconds, seconds, count) for a quick run; BENCH_WORKER_TIMEOUT (600 s)
+# bounds each wait for the worker's tasks. Last line (rtf_batch: the
+# worker figure, or the in-process one when the worker path was skipped):
 #   RESULT infer_cuda rtf_10min=<x> rtf_batch=<x> vs_cpu=<ratio>
 #   RESULT infer_cuda skipped=no-device
 set -euo pipefail
@@ -59,9 +66,104 @@ WTT=${WTT_BIN:-$ROOT/build-release/wtt}
 # not batch_gflops).
 kv() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
 
+# The worker path's processes: one redis-server and one fake web for the
+# whole run, one worker at a time. Started in this shell (never inside $(...))
+# so that cleanup can stop them.
+REDIS_PID='' WEB_PID='' WORKER_PID=''
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# TERM, then KILL after 15 s: a worker with no task exits at once.
+stop_pid() {
+    local i
+    [[ -n $1 ]] || return 0
+    kill -TERM "$1" 2>/dev/null || return 0
+    for ((i = 0; i < 150; i++)); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+cleanup() {
+    stop_pid "$WORKER_PID"
+    stop_pid "$WEB_PID"
+    stop_pid "$REDIS_PID"
+    rm -rf "$TMP"
+}
+
+# Starts redis-server and the fake web serving $TMP/short. Sets RURL,
+# WEB_URL, TOKEN, or STACK_SKIP (why the worker path cannot run).
+start_stack() {
+    local rport wport i
+    STACK_SKIP=
+    if ! command -v redis-server >/dev/null; then
+        STACK_SKIP="redis-server not found"
+        return
+    fi
+    mkdir -p "$TMP/redis" "$TMP/routes" "$TMP/web"
+    rport=$(free_port)
+    redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no \
+        --dir "$TMP/redis" --daemonize no >"$TMP/redis.log" 2>&1 &
+    REDIS_PID=$!
+    RURL=redis://127.0.0.1:$rport/0
+    cp "$HERE/fake_web.lua" "$TMP/routes/"
+    wport=$(free_port)
+    WEB_URL=http://127.0.0.1:$wport
+    TOKEN=bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+    # No DATABASE_URL: no result subscriber (the bench reads the task hashes).
+    env -u DATABASE_URL -u REDIS_URL WTT_LISTEN="127.0.0.1:$wport" \
+        WTT_ROUTES_DIR="$TMP/routes" WTT_TMP_DIR="$TMP/web" WTT_ACCESS_LOG=off \
+        BENCH_MEDIA_DIR="$TMP/short" BENCH_WORKER_TOKEN="$TOKEN" \
+        "$WTT" serve >"$TMP/serve.log" 2>&1 &
+    WEB_PID=$!
+    for ((i = 0; i < 100; i++)); do
+        port_open "$rport" && port_open "$wport" && return
+        sleep 0.1
+    done
+    STACK_SKIP="redis-server or the fake web did not start"
+    tail -n 5 "$TMP/redis.log" "$TMP/serve.log" >&2 || true
+}
+
+# worker_path DEVICE BATCH: the short clips through one
+# `wtt worker --batch-tasks BATCH --device DEVICE`. Sets WLINE (the
+# driver's key=value line; empty when it failed, with the worker's log tail
+# on stderr).
+worker_path() {
+    local dev=$1 batch=$2 wlog=$TMP/worker-$1.log i
+    WLINE=
+    mkdir -p "$TMP/wtmp-$dev"
+    env -u DATABASE_URL REDIS_URL="$RURL" WTT_WEB_URL="$WEB_URL" WTT_WORKER_TOKEN="$TOKEN" \
+        WTT_KEY_PREFIX="bench-$dev:" WTT_WORKER_ID="bench-infer-$dev" WTT_LOG_LEVEL=info \
+        TMPDIR="$TMP/wtmp-$dev" \
+        "$WTT" worker --batch-tasks "$batch" --device "$dev" >"$wlog" 2>&1 &
+    WORKER_PID=$!
+    # It logs worker.started once the model is loaded (lua/wtt/worker/start.lua).
+    for ((i = 0; i < 3000; i++)); do
+        grep -q 'worker\.started' "$wlog" && break
+        kill -0 "$WORKER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if grep -q 'worker\.started' "$wlog"; then
+        WLINE=$("$WTT" run "$HERE/worker_run.lua" "$RURL" "bench-$dev:" "$TMP/short" \
+                "${BENCH_WORKER_TIMEOUT:-600}") || WLINE=
+    fi
+    stop_pid "$WORKER_PID"
+    WORKER_PID=
+    if [[ -z $WLINE ]]; then
+        log "worker path on $dev failed; the worker's log ends:"
+        tail -n 20 "$wlog" >&2 || true
+    fi
+}
+
 cuda_bench() {
     local long=${BENCH_CUDA_LONG:-600} short=${BENCH_CUDA_SHORT:-10} n=${BENCH_CUDA_N:-100}
-    local probe cpu gpu="" k
+    local cpu_bt=${BENCH_CPU_BATCH_TASKS:-4} gpu_bt=${BENCH_CUDA_BATCH_TASKS:-32}
+    local probe cpu gpu="" wcpu="" wgpu="" k key
     probe=$("$WTT" run "$HERE/cuda_probe.lua")
     log "$probe"
     log "making the clips: one of ${long} s, ${n} of ${short} s"
@@ -80,32 +182,64 @@ with wave.open(src) as w:
             o.writeframes(frames)
 PY
     rm -f "$TMP/src.wav"
+    start_stack
+    if [[ -n $STACK_SKIP ]]; then
+        log "worker path skipped: $STACK_SKIP"
+    fi
     log "CPU engine"
     cpu=$("$WTT" run "$HERE/cuda_run.lua" cpu "$TMP/long.wav" "$TMP/short")
     log "$cpu"
+    if [[ -z $STACK_SKIP ]]; then
+        log "CPU: the ${n} clips as tasks through one wtt worker --batch-tasks $cpu_bt"
+        worker_path cpu "$cpu_bt"
+        wcpu=$WLINE
+        log "$wcpu"
+    fi
     if [[ $probe == "cuda ok"* ]]; then
         log "CUDA backend"
         gpu=$("$WTT" run "$HERE/cuda_run.lua" cuda "$TMP/long.wav" "$TMP/short")
         log "$gpu"
+        if [[ -z $STACK_SKIP ]]; then
+            log "CUDA: the ${n} clips as tasks through one wtt worker --batch-tasks $gpu_bt"
+            worker_path cuda "$gpu_bt"
+            wgpu=$WLINE
+            log "$wgpu"
+        fi
     fi
 
+    # cell LINE KEY: KEY's value in LINE, "-" when there is no line.
+    cell() { if [[ -n $1 ]]; then kv "$2" "$1"; else echo "-"; fi; }
     echo
     printf '%-34s %12s %12s\n' "" "cpu" "cuda"
+    # label:key (cuda_run.lua calls the in-process batch figure rtf_batch).
     for k in audio_10min_s rtf_10min decode_s model_s notes_s windows gflops io_gbs \
-             batch_files batch_audio_s rtf_batch batch_decode_s batch_model_s \
-             batch_notes_s batch_windows batch_gflops; do
-        printf '%-34s %12s %12s\n' "$k" "$(kv "$k" "$cpu")" \
-            "$(if [[ -n $gpu ]]; then kv "$k" "$gpu"; else echo "-"; fi)"
+             batch_files batch_audio_s rtf_batch_inproc:rtf_batch batch_decode_s \
+             batch_model_s batch_notes_s batch_windows batch_gflops; do
+        key=${k#*:}
+        printf '%-34s %12s %12s\n' "${k%%:*}" "$(kv "$key" "$cpu")" "$(cell "$gpu" "$key")"
+    done
+    printf '%-34s %12s %12s\n' "worker_batch_tasks" "$cpu_bt" \
+        "$(if [[ -n $gpu ]]; then echo "$gpu_bt"; else echo "-"; fi)"
+    for k in worker_tasks worker_audio_s worker_span_s worker_rtf_batch worker_claims \
+             worker_max_claim; do
+        printf '%-34s %12s %12s\n' "$k" "$(cell "$wcpu" "$k")" "$(cell "$wgpu" "$k")"
     done
     echo "(decode_s: decode + resample; model_s: input and output copies and kernels,"
     echo " not separable with the timers the backend exposes; notes_s: note extraction;"
-    echo " the 10-minute figures are one file, the batch ones all ${n} files in one call)"
+    echo " the 10-minute figures are one file, the batch ones all ${n} files in one"
+    echo " transcribe_many call; worker_*: the ${n} files as ${n} tasks through one"
+    echo " wtt worker --batch-tasks worker_batch_tasks, from the first task's enqueued_at"
+    echo " to the last one's finished_at, after one warm-up task; worker_claims: claim"
+    echo " rounds, worker_max_claim: the most tasks one round held)"
+    if [[ -n $STACK_SKIP ]]; then
+        echo "worker path skipped: $STACK_SKIP"
+    fi
     if [[ -z $gpu ]]; then
         echo "GPU part skipped: ${probe#cuda skip reason=}"
         echo "RESULT infer_cuda skipped=no-device"
         return
     fi
-    local name gf peak
+    local name gf peak batch
     name=$(sed -n 's/.* name=\([^ ]*\).*/\1/p' <<<"$probe")
     gf=$(kv gflops "$gpu")
     peak=$("$WTT" run /dev/stdin "$name" <<'LUA'
@@ -121,13 +255,22 @@ LUA
     else
         echo "card $name: not in bench/infer/flops.lua's data-sheet table; model stage at $gf GFLOP/s"
     fi
-    echo "RESULT infer_cuda rtf_10min=$(kv rtf_10min "$gpu") rtf_batch=$(kv rtf_batch "$gpu")" \
+    if [[ -n $wgpu ]]; then
+        batch=$(kv worker_rtf_batch "$wgpu")
+        echo "rtf_batch: worker_rtf_batch on cuda (${n} tasks, one worker, --batch-tasks $gpu_bt)"
+    else
+        batch=$(kv rtf_batch "$gpu")
+        echo "rtf_batch: rtf_batch_inproc on cuda, the in-process figure (worker path" \
+             "$(if [[ -n $STACK_SKIP ]]; then echo "skipped: $STACK_SKIP"; else echo "failed"; fi))"
+    fi
+    echo "RESULT infer_cuda rtf_10min=$(kv rtf_10min "$gpu") rtf_batch=$batch" \
          "vs_cpu=$(ratio "$(kv rtf_10min "$gpu")" "$(kv rtf_10min "$cpu")")"
 }
 
 if [[ $DEVICE == cuda ]]; then
     TMP=$(mktemp -d "${TMPDIR:-/tmp}/wtt-bench-infer.XXXXXX")
-    trap 'rm -rf "$TMP"' EXIT
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
     export HERE
     cuda_bench
     exit 0
