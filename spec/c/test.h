@@ -29,6 +29,7 @@
     X(cuda_emu_conv)        \
     X(cuda_status)          \
     X(cuda_device)          \
+    X(shape_rules)          \
     X(headers_compile)
 
 /*

@@ -10,6 +10,7 @@
 #include "wtt_model.h"
 #include "wtt_nn.h"
 #include "wtt_pipeline.h"
+#include "wtt_shape.h"
 #include "wtt_tensor.h"
 #include "wtt_http_server.h"
 #include "wtt_http_client.h"
