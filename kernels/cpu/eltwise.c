@@ -1,9 +1,11 @@
 /*
  * eltwise.c: elementwise ops with NumPy broadcasting: Add/AddV2, Sub, Mul,
  * DivNoNan, and the unary Neg, Square, Sqrt, Log, Sigmoid. float32, plus
- * int32 for the binary ops (shape arithmetic the planner folds).
+ * int32 for the binary ops (shape arithmetic the planner folds). The
+ * broadcast shape and strides are kernels/wtt_shape.c's.
  */
 #include "ops.h"
+#include "wtt_shape.h"
 
 #include <math.h>
 
@@ -68,93 +70,48 @@ binary_i(enum wtt_op op, int32_t a, int32_t b)
 }
 
 
-/*
- * Broadcast strides of `t` against the output shape `ne[rank]`: a
- * dimension of size 1 (or missing, on the left) gets stride 0.
- */
-static void
-bcast_strides(const struct wtt_tensor *t, int rank, const int64_t *ne,
-              int64_t *st)
-{
-    int64_t s = 1;
-    int     off = rank - t->rank;
-
-    for (int i = rank - 1; i >= 0; i--) {
-        int j = i - off;
-        if (j < 0 || t->ne[j] == 1) {
-            st[i] = 0;
-        } else {
-            st[i] = s;
-        }
-        if (j >= 0) {
-            s *= t->ne[j];
-        }
-        (void) ne;
-    }
-}
-
-
 static int
 op_binary(struct wtt_node *n, const char **err)
 {
     const struct wtt_tensor *a = n->src[0], *b = n->src[1];
-    int                      rank = a->rank > b->rank ? a->rank : b->rank;
-    int64_t                  ne[WTT_MAX_RANK], sa[WTT_MAX_RANK],
-                             sb[WTT_MAX_RANK], idx[WTT_MAX_RANK] = { 0 };
-    int64_t                  total, o;
+    struct wtt_shape_binary  p;
+    int64_t                  idx[WTT_MAX_RANK] = { 0 }, o;
+    int                      rc;
 
-    if (a->dtype != b->dtype) {
-        *err = "binary op: operand types differ";
-        return -1;
+    if ((rc = wtt_shape_binary(n, &p, err)) != 0) {
+        return rc;
     }
-    for (int i = 0; i < rank; i++) {
-        int     ia = i - (rank - a->rank), ib = i - (rank - b->rank);
-        int64_t da = ia >= 0 ? a->ne[ia] : 1, db = ib >= 0 ? b->ne[ib] : 1;
-        if (da != db && da != 1 && db != 1) {
-            *err = "binary op: shapes do not broadcast";
-            return -1;
-        }
-        ne[i] = da == 1 ? db : da;
-    }
-    if (wtt_tensor_alloc(&n->out, a->dtype, rank, ne) != 0) {
+    if (wtt_tensor_alloc(&n->out, a->dtype, p.out.rank, p.out.ne) != 0) {
         *err = "out of memory";
         return WTT_ENOMEM;
     }
-    total = wtt_tensor_nelem(&n->out);
-    if (total == 0) {
+    if (p.total == 0) {
         return 0;
     }
     /* The common cases first: same shape, or one side a scalar. */
-    if (a->dtype == WTT_F32) {
+    if (a->dtype == WTT_F32 && p.mode != WTT_BCAST_ANY) {
         const float *x = a->data, *y = b->data;
         float       *z = n->out.data;
-        int64_t      na = wtt_tensor_nelem(a), nb = wtt_tensor_nelem(b);
-        if (na == total && nb == total) {
-            for (o = 0; o < total; o++) {
+        if (p.mode == WTT_BCAST_SAME) {
+            for (o = 0; o < p.total; o++) {
                 z[o] = binary(n->op, x[o], y[o]);
             }
-            return 0;
-        }
-        if (na == total && nb == 1) {
-            for (o = 0; o < total; o++) {
+        } else if (p.mode == WTT_BCAST_B_ONE) {
+            for (o = 0; o < p.total; o++) {
                 z[o] = binary(n->op, x[o], y[0]);
             }
-            return 0;
-        }
-        if (na == 1 && nb == total) {
-            for (o = 0; o < total; o++) {
+        } else {
+            for (o = 0; o < p.total; o++) {
                 z[o] = binary(n->op, x[0], y[o]);
             }
-            return 0;
         }
+        return 0;
     }
-    bcast_strides(a, rank, ne, sa);
-    bcast_strides(b, rank, ne, sb);
-    for (o = 0; o < total; o++) {
+    for (o = 0; o < p.total; o++) {
         int64_t oa = 0, ob = 0;
-        for (int i = 0; i < rank; i++) {
-            oa += idx[i] * sa[i];
-            ob += idx[i] * sb[i];
+        for (int i = 0; i < p.out.rank; i++) {
+            oa += idx[i] * p.sa[i];
+            ob += idx[i] * p.sb[i];
         }
         if (a->dtype == WTT_F32) {
             ((float *) n->out.data)[o] =
@@ -165,8 +122,8 @@ op_binary(struct wtt_node *n, const char **err)
                 binary_i(n->op, ((const int32_t *) a->data)[oa],
                          ((const int32_t *) b->data)[ob]);
         }
-        for (int i = rank - 1; i >= 0; i--) {
-            if (++idx[i] < ne[i]) {
+        for (int i = p.out.rank - 1; i >= 0; i--) {
+            if (++idx[i] < p.out.ne[i]) {
                 break;
             }
             idx[i] = 0;

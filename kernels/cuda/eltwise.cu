@@ -13,9 +13,11 @@
  * host's libm and matches the CPU exactly.
  *
  * int32 operands (shape arithmetic in host memory, see host.h) are
- * computed on the host by the same bodies.
+ * computed on the host by the same bodies. The broadcast shape and strides
+ * are kernels/wtt_shape.c's, as on the CPU.
  */
 #include "host.h"
+#include "wtt_shape.h"
 
 #include <math.h>
 
@@ -78,41 +80,32 @@ binary_op(int op, int32_t a, int32_t b)
 }
 
 
-/* How output element o finds its operands. */
-enum {
-    SAME = 0,       /* both have the output's elements */
-    A_ONE,          /* a is one element */
-    B_ONE,          /* b is one element */
-    BCAST,          /* general broadcasting: strides per dimension */
-};
-
-
 /* Output element o of a binary op; T is float or int32_t. */
 template <typename T>
 struct binary_body {
-    int      op, mode, rank;
-    const T *a, *b;
-    T       *z;
-    int64_t  ne[WTT_MAX_RANK], sa[WTT_MAX_RANK], sb[WTT_MAX_RANK];
+    int                     op;
+    const T                *a, *b;
+    T                      *z;
+    struct wtt_shape_binary p;
 
     WTT_HD void
     operator()(int64_t o) const
     {
         int64_t oa = o, ob = o;
 
-        if (mode == A_ONE) {
+        if (p.mode == WTT_BCAST_A_ONE) {
             oa = 0;
-        } else if (mode == B_ONE) {
+        } else if (p.mode == WTT_BCAST_B_ONE) {
             ob = 0;
-        } else if (mode == BCAST) {
+        } else if (p.mode == WTT_BCAST_ANY) {
             int64_t r = o;
             oa = 0;
             ob = 0;
-            for (int i = rank - 1; i >= 0; i--) {
-                int64_t k = r % ne[i];
-                r /= ne[i];
-                oa += k * sa[i];
-                ob += k * sb[i];
+            for (int i = p.out.rank - 1; i >= 0; i--) {
+                int64_t k = r % p.out.ne[i];
+                r /= p.out.ne[i];
+                oa += k * p.sa[i];
+                ob += k * p.sb[i];
             }
         }
         z[o] = binary_op(op, a[oa], b[ob]);
@@ -133,74 +126,33 @@ struct unary_body {
 };
 
 
-/* Broadcast strides of `t` against an output of rank `rank`: a dimension
- * of size 1 (or missing, on the left) gets stride 0 (as eltwise.c). */
-static void
-bcast_strides(const struct wtt_tensor *t, int rank, int64_t *st)
-{
-    int64_t s = 1;
-    int     off = rank - t->rank;
-
-    for (int i = rank - 1; i >= 0; i--) {
-        int j = i - off;
-        st[i] = j < 0 || t->ne[j] == 1 ? 0 : s;
-        if (j >= 0) {
-            s *= t->ne[j];
-        }
-    }
-}
-
-
 static int
 op_binary(struct wtt_node *n, const char **err)
 {
     struct wtt_cuda_ctx     *c = (struct wtt_cuda_ctx *) n->ctx;
     const struct wtt_tensor *a = n->src[0], *b = n->src[1];
-    int                      rank = a->rank > b->rank ? a->rank : b->rank;
-    int64_t                  ne[WTT_MAX_RANK], total, na, nb;
-    int                      mode, rc;
+    struct wtt_shape_binary  p;
+    int                      rc;
 
-    if (a->dtype != b->dtype) {
-        *err = "binary op: operand types differ";
-        return WTT_EFAIL;
+    if ((rc = wtt_shape_binary(n, &p, err)) != 0) {
+        return rc;
     }
-    for (int i = 0; i < rank; i++) {
-        int     ia = i - (rank - a->rank), ib = i - (rank - b->rank);
-        int64_t da = ia >= 0 ? a->ne[ia] : 1, db = ib >= 0 ? b->ne[ib] : 1;
-        if (da != db && da != 1 && db != 1) {
-            *err = "binary op: shapes do not broadcast";
-            return WTT_EFAIL;
-        }
-        ne[i] = da == 1 ? db : da;
-    }
-    rc = wtt_cuda_tensor_alloc(c, &n->out, a->dtype, rank, ne, err);
+    rc = wtt_cuda_tensor_alloc(c, &n->out, a->dtype, p.out.rank, p.out.ne,
+                               err);
     if (rc != 0) {
         return rc;
     }
-    total = wtt_tensor_nelem(&n->out);
-    if (total == 0) {
+    if (p.total == 0) {
         return 0;
     }
-    na = wtt_tensor_nelem(a);
-    nb = wtt_tensor_nelem(b);
-    mode = na == total && nb == total ? SAME
-           : na == total && nb == 1   ? B_ONE
-           : na == 1 && nb == total   ? A_ONE
-                                      : BCAST;
     if (a->dtype == WTT_F32) {
         binary_body<float> body;
         body.op = n->op;
-        body.mode = mode;
-        body.rank = rank;
         body.a = (const float *) a->data;
         body.b = (const float *) b->data;
         body.z = (float *) n->out.data;
-        for (int i = 0; i < rank; i++) {
-            body.ne[i] = ne[i];
-        }
-        bcast_strides(a, rank, body.sa);
-        bcast_strides(b, rank, body.sb);
-        return wtt_cuda_run(c, 0, total, body, err);
+        body.p = p;
+        return wtt_cuda_run(c, 0, p.total, body, err);
     } else {
         uint32_t                ba[WTT_CUDA_HOST_MAX], bb[WTT_CUDA_HOST_MAX];
         const uint32_t         *pa, *pb;
@@ -211,17 +163,11 @@ op_binary(struct wtt_node *n, const char **err)
             return rc;
         }
         body.op = n->op;
-        body.mode = mode;
-        body.rank = rank;
         body.a = (const int32_t *) pa;
         body.b = (const int32_t *) pb;
         body.z = (int32_t *) n->out.data;
-        for (int i = 0; i < rank; i++) {
-            body.ne[i] = ne[i];
-        }
-        bcast_strides(a, rank, body.sa);
-        bcast_strides(b, rank, body.sb);
-        return wtt_cuda_run(c, 1, total, body, err);
+        body.p = p;
+        return wtt_cuda_run(c, 1, p.total, body, err);
     }
 }
 
