@@ -1,23 +1,14 @@
 /*
  * layout.c: ops that copy data into a new arrangement without arithmetic:
  * Transpose, Pad, MirrorPad, StridedSlice, Pack, ConcatV2. Semantics follow
- * TensorFlow's definitions. (Ops that only relabel a shape are in view.c.)
+ * TensorFlow's definitions. The shapes, masks and checks are
+ * kernels/wtt_shape.c's; this file moves the data. (Ops that only relabel a
+ * shape are in view.c.)
  */
 #include "ops.h"
+#include "wtt_shape.h"
 
 #include <string.h>
-
-
-/* Row-major element strides of `t`. */
-static void
-strides_of(const struct wtt_tensor *t, int64_t *st)
-{
-    int64_t s = 1;
-    for (int i = t->rank - 1; i >= 0; i--) {
-        st[i] = s;
-        s *= t->ne[i];
-    }
-}
 
 
 /* Advances a multi-index over `ne[rank]`; returns 0 after the last one. */
@@ -37,25 +28,22 @@ next_index(int64_t *idx, const int64_t *ne, int rank)
 static int
 op_transpose(struct wtt_node *n, const char **err)
 {
-    const struct wtt_tensor *x = n->src[0];
-    int64_t                  ne[WTT_MAX_RANK], st[WTT_MAX_RANK],
-                             pst[WTT_MAX_RANK], idx[WTT_MAX_RANK] = { 0 };
-    int                      perm[WTT_MAX_RANK], rank = x->rank;
-    const uint32_t          *in = x->data;
-    uint32_t                *out;
-    int64_t                  total, o = 0;
+    const struct wtt_tensor   *x = n->src[0];
+    struct wtt_shape_ints      perm;
+    struct wtt_shape_transpose p;
+    int64_t                    idx[WTT_MAX_RANK] = { 0 };
+    int                        rank = x->rank, rc;
+    const uint32_t            *in = x->data;
+    uint32_t                  *out;
+    int64_t                    total, o = 0;
 
-    if (wtt_tensor_nelem(n->src[1]) != rank) {
-        *err = "Transpose: permutation does not match the rank";
-        return -1;
+    if ((rc = wtt_shape_ints_read(n->src[1], n->src[1]->data, &perm,
+                                  err)) != 0
+        || (rc = wtt_shape_transpose(n, &perm, &p, err)) != 0)
+    {
+        return rc;
     }
-    strides_of(x, st);
-    for (int i = 0; i < rank; i++) {
-        perm[i] = (int) wtt_tensor_int(n->src[1], i);
-        ne[i] = x->ne[perm[i]];
-        pst[i] = st[perm[i]];
-    }
-    if (wtt_tensor_alloc(&n->out, x->dtype, rank, ne) != 0) {
+    if (wtt_tensor_alloc(&n->out, x->dtype, rank, p.out.ne) != 0) {
         *err = "out of memory";
         return WTT_ENOMEM;
     }
@@ -68,24 +56,13 @@ op_transpose(struct wtt_node *n, const char **err)
     do {
         int64_t base = 0;
         for (int i = 0; i < rank - 1; i++) {
-            base += idx[i] * pst[i];
+            base += idx[i] * p.pst[i];
         }
-        for (int64_t k = 0; k < ne[rank - 1]; k++) {
-            out[o++] = in[base + k * pst[rank - 1]];
+        for (int64_t k = 0; k < p.out.ne[rank - 1]; k++) {
+            out[o++] = in[base + k * p.pst[rank - 1]];
         }
-    } while (next_index(idx, ne, rank - 1));
+    } while (next_index(idx, p.out.ne, rank - 1));
     return 0;
-}
-
-
-/* Where a padded position reads from, for MirrorPad. */
-static int64_t
-mirror_index(int64_t j, int64_t d, int reflect)
-{
-    if (reflect) {
-        return j < 0 ? -j : j >= d ? 2 * (d - 1) - j : j;
-    }
-    return j < 0 ? -j - 1 : j >= d ? 2 * d - 1 - j : j;
 }
 
 
@@ -93,29 +70,23 @@ mirror_index(int64_t j, int64_t d, int reflect)
 static int
 op_pad(struct wtt_node *n, const char **err)
 {
-    const struct wtt_tensor *x = n->src[0], *p = n->src[1];
-    int64_t                  ne[WTT_MAX_RANK], before[WTT_MAX_RANK],
-                             st[WTT_MAX_RANK], idx[WTT_MAX_RANK] = { 0 };
-    int                      rank = x->rank, mirror = n->op == WTT_OP_MIRROR_PAD;
+    const struct wtt_tensor *x = n->src[0];
+    struct wtt_shape_ints    pads;
+    struct wtt_shape_pad     p;
+    const int64_t           *ne = p.out.ne, *before = p.before, *st = p.st;
+    int64_t                  idx[WTT_MAX_RANK] = { 0 };
+    int                      rank = x->rank, mirror, rc;
     const uint32_t          *in = x->data;
     uint32_t                *out;
     int64_t                  o = 0;
 
-    if (wtt_tensor_nelem(p) != 2 * rank) {
-        *err = "Pad: paddings do not match the rank";
-        return -1;
+    if ((rc = wtt_shape_ints_read(n->src[1], n->src[1]->data, &pads,
+                                  err)) != 0
+        || (rc = wtt_shape_pad(n, &pads, &p, err)) != 0)
+    {
+        return rc;
     }
-    for (int i = 0; i < rank; i++) {
-        before[i] = wtt_tensor_int(p, 2 * i);
-        ne[i] = x->ne[i] + before[i] + wtt_tensor_int(p, 2 * i + 1);
-        if (mirror && (before[i] >= x->ne[i] + !n->reflect
-                       || ne[i] - x->ne[i] - before[i]
-                          >= x->ne[i] + !n->reflect))
-        {
-            *err = "MirrorPad: padding larger than the input";
-            return -1;
-        }
-    }
+    mirror = p.mirror;
     if (wtt_tensor_alloc(&n->out, x->dtype, rank, ne) != 0) {
         *err = "out of memory";
         return WTT_ENOMEM;
@@ -124,7 +95,6 @@ op_pad(struct wtt_node *n, const char **err)
     if (wtt_tensor_nelem(&n->out) == 0) {
         return 0;
     }
-    strides_of(x, st);
     /* Trailing unpadded dimensions of size 1 change nothing: drop them so
      * that rows are as long as possible. */
     while (rank > 1 && x->ne[rank - 1] == 1 && ne[rank - 1] == 1) {
@@ -145,7 +115,7 @@ op_pad(struct wtt_node *n, const char **err)
                         inside = 0;
                         break;
                     }
-                    j = mirror_index(j, di, n->reflect);
+                    j = wtt_shape_mirror_index(j, di, p.reflect);
                 }
                 off += j * st[i];
             }
@@ -154,14 +124,14 @@ op_pad(struct wtt_node *n, const char **err)
             } else {
                 const uint32_t *row = in + off;
                 for (int64_t k = 0; k < bl; k++) {
-                    out[o + k] = mirror ? row[mirror_index(k - bl, d,
-                                                           n->reflect)]
+                    out[o + k] = mirror ? row[wtt_shape_mirror_index(
+                                              k - bl, d, p.reflect)]
                                         : 0;
                 }
                 memcpy(out + o + bl, row, (size_t) d * 4);
                 for (int64_t k = bl + d; k < rowlen; k++) {
-                    out[o + k] = mirror ? row[mirror_index(k - bl, d,
-                                                           n->reflect)]
+                    out[o + k] = mirror ? row[wtt_shape_mirror_index(
+                                              k - bl, d, p.reflect)]
                                         : 0;
                 }
             }
@@ -172,123 +142,30 @@ op_pad(struct wtt_node *n, const char **err)
 }
 
 
-/* StridedSlice, after TensorFlow's dense-spec construction. */
+/* StridedSlice: the plan walks every input dimension (wtt_shape.h). */
 static int
 op_strided_slice(struct wtt_node *n, const char **err)
 {
     const struct wtt_tensor *x = n->src[0];
-    int                      m = (int) wtt_tensor_nelem(n->src[1]);
-    int                      rank = x->rank, full = 0, has_ellipsis = 0;
-    int64_t                  b[WTT_MAX_RANK], e[WTT_MAX_RANK], s[WTT_MAX_RANK];
-    int                      bm = 0, em = 0, sm = 0;
-    int                      gather[2 * WTT_MAX_RANK], ng = 0;
-    int64_t                  size[WTT_MAX_RANK], ne[WTT_MAX_RANK],
-                             st[WTT_MAX_RANK], idx[WTT_MAX_RANK] = { 0 };
+    struct wtt_shape_ints    vb, ve, vs;
+    struct wtt_shape_slice   p;
+    const int64_t           *b = p.b, *s = p.s, *size = p.size, *st = p.st;
+    int64_t                  idx[WTT_MAX_RANK] = { 0 };
     const uint32_t          *in = x->data;
     uint32_t                *out;
     int64_t                  o = 0;
-    int                      nr = 0;
+    int                      rank = x->rank, rc;
 
-    for (int i = 0; i < m; i++) {
-        has_ellipsis |= (n->ellipsis_mask >> i) & 1;
+    if ((rc = wtt_shape_ints_read(n->src[1], n->src[1]->data, &vb, err)) != 0
+        || (rc = wtt_shape_ints_read(n->src[2], n->src[2]->data, &ve,
+                                     err)) != 0
+        || (rc = wtt_shape_ints_read(n->src[3], n->src[3]->data, &vs,
+                                     err)) != 0
+        || (rc = wtt_shape_strided_slice(n, &vb, &ve, &vs, &p, err)) != 0)
+    {
+        return rc;
     }
-    for (int i = 0; i < m || (!has_ellipsis && full < rank); i++) {
-        if (i >= m) {
-            /* No ellipsis: the dimensions left over are taken whole. */
-            b[full] = 0;
-            e[full] = 0;
-            s[full] = 1;
-            bm |= 1 << full;
-            em |= 1 << full;
-            gather[ng++] = full++;
-            continue;
-        }
-        if ((n->ellipsis_mask >> i) & 1) {
-            int after = 0, next;
-            for (int j = i + 1; j < m; j++) {
-                after += !((n->new_axis_mask >> j) & 1);
-            }
-            next = rank - after;
-            while (full < next) {
-                b[full] = 0;
-                e[full] = 0;
-                s[full] = 1;
-                bm |= 1 << full;
-                em |= 1 << full;
-                gather[ng++] = full++;
-            }
-        } else if ((n->new_axis_mask >> i) & 1) {
-            gather[ng++] = -1;
-        } else {
-            if (full >= rank) {
-                *err = "StridedSlice: more slice dimensions than the input";
-                return -1;
-            }
-            b[full] = wtt_tensor_int(n->src[1], i);
-            e[full] = wtt_tensor_int(n->src[2], i);
-            s[full] = wtt_tensor_int(n->src[3], i);
-            if ((n->begin_mask >> i) & 1) {
-                bm |= 1 << full;
-            }
-            if ((n->end_mask >> i) & 1) {
-                em |= 1 << full;
-            }
-            if ((n->shrink_axis_mask >> i) & 1) {
-                sm |= 1 << full;
-                gather[ng++] = -2;
-            } else {
-                gather[ng++] = full;
-            }
-            full++;
-        }
-    }
-    for (int d = 0; d < rank; d++) {
-        int64_t dim = x->ne[d];
-        if (s[d] == 0) {
-            *err = "StridedSlice: zero stride";
-            return -1;
-        }
-        if ((sm >> d) & 1) {
-            int64_t k = b[d] < 0 ? b[d] + dim : b[d];
-            if (k < 0 || k >= dim) {
-                *err = "StridedSlice: index out of range";
-                return -1;
-            }
-            b[d] = k;
-            s[d] = 1;
-            size[d] = 1;
-            continue;
-        }
-        if ((bm >> d) & 1) {
-            b[d] = s[d] > 0 ? 0 : dim - 1;
-        } else {
-            b[d] = b[d] < 0 ? b[d] + dim : b[d];
-            b[d] = s[d] > 0 ? (b[d] < 0 ? 0 : b[d] > dim ? dim : b[d])
-                            : (b[d] < -1 ? -1 : b[d] > dim - 1 ? dim - 1
-                                                               : b[d]);
-        }
-        if ((em >> d) & 1) {
-            e[d] = s[d] > 0 ? dim : -1;
-        } else {
-            e[d] = e[d] < 0 ? e[d] + dim : e[d];
-            e[d] = s[d] > 0 ? (e[d] < 0 ? 0 : e[d] > dim ? dim : e[d])
-                            : (e[d] < -1 ? -1 : e[d] > dim - 1 ? dim - 1
-                                                               : e[d]);
-        }
-        size[d] = s[d] > 0 ? (e[d] - b[d] + s[d] - 1) / s[d]
-                           : (b[d] - e[d] - s[d] - 1) / -s[d];
-        if (size[d] < 0) {
-            size[d] = 0;
-        }
-    }
-    for (int g = 0; g < ng; g++) {
-        if (gather[g] == -1) {
-            ne[nr++] = 1;
-        } else if (gather[g] >= 0) {
-            ne[nr++] = size[gather[g]];
-        }
-    }
-    if (wtt_tensor_alloc(&n->out, x->dtype, nr, ne) != 0) {
+    if (wtt_tensor_alloc(&n->out, x->dtype, p.out.rank, p.out.ne) != 0) {
         *err = "out of memory";
         return WTT_ENOMEM;
     }
@@ -298,7 +175,6 @@ op_strided_slice(struct wtt_node *n, const char **err)
             return 0;
         }
     }
-    strides_of(x, st);
     /* Trailing dimensions of size 1 only shorten the rows: drop them. */
     while (rank > 1 && x->ne[rank - 1] == 1) {
         rank--;
@@ -327,63 +203,33 @@ op_strided_slice(struct wtt_node *n, const char **err)
 static int
 op_join(struct wtt_node *n, const char **err)
 {
-    int                      pack = n->op == WTT_OP_PACK;
-    int                      k = pack ? n->nsrc : n->nsrc - 1;
-    const struct wtt_tensor *x0 = n->src[0];
-    int                      rank = x0->rank, axis;
-    int64_t                  ne[WTT_MAX_RANK], outer = 1;
-    int64_t                  chunks[WTT_MAX_SRC];
+    struct wtt_shape_ints    axis;
+    struct wtt_shape_join    p;
     uint32_t                *out;
+    int                      rc;
 
-    axis = pack ? n->axis : (int) wtt_tensor_int(n->src[n->nsrc - 1], 0);
-    if (axis < 0) {
-        axis += rank + pack;
+    if (n->op == WTT_OP_CONCAT && n->nsrc > 1
+        && (rc = wtt_shape_ints_read(n->src[n->nsrc - 1],
+                                     n->src[n->nsrc - 1]->data, &axis,
+                                     err)) != 0)
+    {
+        return rc;
     }
-    if (axis < 0 || axis > rank - !pack || rank + pack > WTT_MAX_RANK) {
-        *err = "Pack/Concat: bad axis";
-        return -1;
+    if ((rc = wtt_shape_join(n, n->op == WTT_OP_CONCAT ? &axis : NULL, &p,
+                             err)) != 0)
+    {
+        return rc;
     }
-    for (int i = 0; i < axis; i++) {
-        outer *= x0->ne[i];
-    }
-    for (int j = 0; j < k; j++) {
-        const struct wtt_tensor *x = n->src[j];
-        if (x->rank != rank || x->dtype != x0->dtype) {
-            *err = "Pack/Concat: inputs differ in rank or type";
-            return -1;
-        }
-        for (int i = 0; i < rank; i++) {
-            int along = !pack && i == axis;
-            if (!along && x->ne[i] != x0->ne[i]) {
-                *err = "Pack/Concat: inputs differ in shape";
-                return -1;
-            }
-        }
-    }
-    if (pack) {
-        for (int i = 0, j = 0; i <= rank; i++) {
-            ne[i] = i == axis ? k : x0->ne[j++];
-        }
-    } else {
-        for (int i = 0; i < rank; i++) {
-            ne[i] = x0->ne[i];
-        }
-        ne[axis] = 0;
-        for (int j = 0; j < k; j++) {
-            ne[axis] += n->src[j]->ne[axis];
-        }
-    }
-    if (wtt_tensor_alloc(&n->out, x0->dtype, rank + pack, ne) != 0) {
+    if (wtt_tensor_alloc(&n->out, n->src[0]->dtype, p.out.rank,
+                         p.out.ne) != 0)
+    {
         *err = "out of memory";
         return WTT_ENOMEM;
     }
     out = n->out.data;
-    for (int j = 0; j < k; j++) {
-        chunks[j] = wtt_tensor_nelem(n->src[j]) / (outer ? outer : 1);
-    }
-    for (int64_t o = 0; o < outer; o++) {
-        for (int j = 0; j < k; j++) {
-            int64_t         chunk = chunks[j];
+    for (int64_t o = 0; o < p.outer; o++) {
+        for (int j = 0; j < p.k; j++) {
+            int64_t         chunk = p.chunk[j];
             const uint32_t *src = (const uint32_t *) n->src[j]->data
                                   + o * chunk;
             if (chunk < 16) {

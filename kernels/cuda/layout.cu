@@ -3,8 +3,9 @@
  * kernels/cpu/layout.c on the GPU. Each is one thread per output element
  * computing where its value comes from; values are moved as 32-bit words,
  * so float and int32 share every body (int32 tensors run on the host, see
- * host.h). The shapes, masks and checks are computed on the host exactly
- * as the CPU does, and only the per-element gather runs on the device.
+ * host.h). The shapes, masks and checks are kernels/wtt_shape.c's, the
+ * CPU's own, computed on the host; only the per-element gather runs on the
+ * device, with the plan passed by value.
  *
  * Fusion: the graph's harmonic stacking is StridedSlice -> Pad -> ConcatV2
  * -> StridedSlice, and its constant-Q front end Transpose -> Conv2D; each
@@ -13,75 +14,34 @@
  * interface does not; they are memory-bound copies of a few MB per batch.
  */
 #include "host.h"
+#include "wtt_shape.h"
 
 
-/* Row-major element strides of `t`. */
-static void
-strides_of(const struct wtt_tensor *t, int64_t *st)
+/* Reads integer operand t on the host into *v. */
+static int
+host_ints(struct wtt_cuda_ctx *c, const struct wtt_tensor *t,
+          struct wtt_shape_ints *v, const char **err)
 {
-    int64_t s = 1;
-
-    for (int i = t->rank - 1; i >= 0; i--) {
-        st[i] = s;
-        s *= t->ne[i];
-    }
+    return wtt_cuda_host_ints(c, t, v->v, WTT_SHAPE_MAX_INTS, &v->n, err);
 }
 
 
-/* ---------------------------------------------------------------------------
- * Transpose
- * ------------------------------------------------------------------------- */
-
-struct transpose_body {
-    int             rank;
-    int64_t         ne[WTT_MAX_RANK];   /* output shape */
-    int64_t         pst[WTT_MAX_RANK];  /* input stride of each output dim */
-    const uint32_t *in;
-    uint32_t       *out;
-
-    WTT_HD void
-    operator()(int64_t o) const
-    {
-        int64_t r = o, off = 0;
-
-        for (int i = rank - 1; i >= 0; i--) {
-            off += (r % ne[i]) * pst[i];
-            r /= ne[i];
-        }
-        out[o] = in[off];
-    }
-};
-
-
+/*
+ * Makes n's output of shape `out` (x's type) and runs body over it, one
+ * element per call: on the host for int32 (x's data read there), else on
+ * the device. For the ops that gather from one input x = n->src[0].
+ */
+template <typename Body>
 static int
-op_transpose(struct wtt_node *n, const char **err)
+gather(struct wtt_node *n, const struct wtt_shape *out, Body &body,
+       const char **err)
 {
     struct wtt_cuda_ctx     *c = (struct wtt_cuda_ctx *) n->ctx;
     const struct wtt_tensor *x = n->src[0];
-    int64_t                  st[WTT_MAX_RANK], perm[WTT_CUDA_HOST_MAX], np;
-    int                      rank = x->rank, rc;
     uint32_t                 buf[WTT_CUDA_HOST_MAX];
-    transpose_body           body;
+    int                      rc;
 
-    rc = wtt_cuda_host_ints(c, n->src[1], perm, WTT_CUDA_HOST_MAX, &np, err);
-    if (rc != 0) {
-        return rc;
-    }
-    if (np != rank) {
-        *err = "Transpose: permutation does not match the rank";
-        return WTT_EFAIL;
-    }
-    strides_of(x, st);
-    body.rank = rank;
-    for (int i = 0; i < rank; i++) {
-        if (perm[i] < 0 || perm[i] >= rank) {
-            *err = "Transpose: permutation out of range";
-            return WTT_EFAIL;
-        }
-        body.ne[i] = x->ne[perm[i]];
-        body.pst[i] = st[perm[i]];
-    }
-    rc = wtt_cuda_tensor_alloc(c, &n->out, x->dtype, rank, body.ne, err);
+    rc = wtt_cuda_tensor_alloc(c, &n->out, x->dtype, out->rank, out->ne, err);
     if (rc != 0) {
         return rc;
     }
@@ -99,45 +59,70 @@ op_transpose(struct wtt_node *n, const char **err)
 
 
 /* ---------------------------------------------------------------------------
- * Pad, MirrorPad
+ * Transpose
  * ------------------------------------------------------------------------- */
 
-/* Where a padded position reads from, for MirrorPad (as layout.c). */
-WTT_HD static inline int64_t
-mirror_index(int64_t j, int64_t d, int reflect)
-{
-    if (reflect) {
-        return j < 0 ? -j : j >= d ? 2 * (d - 1) - j : j;
-    }
-    return j < 0 ? -j - 1 : j >= d ? 2 * d - 1 - j : j;
-}
-
-
-struct pad_body {
-    int             rank, mirror, reflect;
-    int64_t         ne[WTT_MAX_RANK];       /* output shape */
-    int64_t         xne[WTT_MAX_RANK];      /* input shape */
-    int64_t         before[WTT_MAX_RANK];
-    int64_t         st[WTT_MAX_RANK];       /* input strides */
-    const uint32_t *in;
-    uint32_t       *out;
+struct transpose_body {
+    struct wtt_shape_transpose p;
+    const uint32_t            *in;
+    uint32_t                  *out;
 
     WTT_HD void
     operator()(int64_t o) const
     {
         int64_t r = o, off = 0;
 
-        for (int i = rank - 1; i >= 0; i--) {
-            int64_t j = r % ne[i] - before[i];
-            r /= ne[i];
-            if (j < 0 || j >= xne[i]) {
-                if (!mirror) {
+        for (int i = p.out.rank - 1; i >= 0; i--) {
+            off += (r % p.out.ne[i]) * p.pst[i];
+            r /= p.out.ne[i];
+        }
+        out[o] = in[off];
+    }
+};
+
+
+static int
+op_transpose(struct wtt_node *n, const char **err)
+{
+    struct wtt_cuda_ctx     *c = (struct wtt_cuda_ctx *) n->ctx;
+    struct wtt_shape_ints    perm;
+    int                      rc;
+    transpose_body           body;
+
+    if ((rc = host_ints(c, n->src[1], &perm, err)) != 0
+        || (rc = wtt_shape_transpose(n, &perm, &body.p, err)) != 0)
+    {
+        return rc;
+    }
+    return gather(n, &body.p.out, body, err);
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Pad, MirrorPad
+ * ------------------------------------------------------------------------- */
+
+struct pad_body {
+    struct wtt_shape_pad p;
+    const uint32_t      *in;
+    uint32_t            *out;
+
+    WTT_HD void
+    operator()(int64_t o) const
+    {
+        int64_t r = o, off = 0;
+
+        for (int i = p.out.rank - 1; i >= 0; i--) {
+            int64_t j = r % p.out.ne[i] - p.before[i];
+            r /= p.out.ne[i];
+            if (j < 0 || j >= p.xne[i]) {
+                if (!p.mirror) {
                     out[o] = 0;
                     return;
                 }
-                j = mirror_index(j, xne[i], reflect);
+                j = wtt_shape_mirror_index(j, p.xne[i], p.reflect);
             }
-            off += j * st[i];
+            off += j * p.st[i];
         }
         out[o] = in[off];
     }
@@ -149,49 +134,16 @@ static int
 op_pad(struct wtt_node *n, const char **err)
 {
     struct wtt_cuda_ctx     *c = (struct wtt_cuda_ctx *) n->ctx;
-    const struct wtt_tensor *x = n->src[0];
-    int64_t                  p[WTT_CUDA_HOST_MAX], np;
-    int                      rank = x->rank, rc;
-    uint32_t                 buf[WTT_CUDA_HOST_MAX];
+    struct wtt_shape_ints    pads;
+    int                      rc;
     pad_body                 body;
 
-    rc = wtt_cuda_host_ints(c, n->src[1], p, WTT_CUDA_HOST_MAX, &np, err);
-    if (rc != 0) {
+    if ((rc = host_ints(c, n->src[1], &pads, err)) != 0
+        || (rc = wtt_shape_pad(n, &pads, &body.p, err)) != 0)
+    {
         return rc;
     }
-    if (np != 2 * rank) {
-        *err = "Pad: paddings do not match the rank";
-        return WTT_EFAIL;
-    }
-    body.rank = rank;
-    body.mirror = n->op == WTT_OP_MIRROR_PAD;
-    body.reflect = n->reflect;
-    for (int i = 0; i < rank; i++) {
-        body.before[i] = p[2 * i];
-        body.xne[i] = x->ne[i];
-        body.ne[i] = x->ne[i] + p[2 * i] + p[2 * i + 1];
-        if (body.mirror && (p[2 * i] >= x->ne[i] + !n->reflect
-                            || p[2 * i + 1] >= x->ne[i] + !n->reflect))
-        {
-            *err = "MirrorPad: padding larger than the input";
-            return WTT_EFAIL;
-        }
-    }
-    strides_of(x, body.st);
-    rc = wtt_cuda_tensor_alloc(c, &n->out, x->dtype, rank, body.ne, err);
-    if (rc != 0) {
-        return rc;
-    }
-    body.out = (uint32_t *) n->out.data;
-    if (x->dtype == WTT_I32) {
-        rc = wtt_cuda_host_data(c, x, buf, &body.in, err);
-        if (rc != 0) {
-            return rc;
-        }
-        return wtt_cuda_run(c, 1, wtt_tensor_nelem(&n->out), body, err);
-    }
-    body.in = (const uint32_t *) x->data;
-    return wtt_cuda_run(c, 0, wtt_tensor_nelem(&n->out), body, err);
+    return gather(n, &body.p.out, body, err);
 }
 
 
@@ -199,196 +151,44 @@ op_pad(struct wtt_node *n, const char **err)
  * StridedSlice
  * ------------------------------------------------------------------------- */
 
-/* Output element o walks size[] over every input dimension (shrunk ones
- * have size 1), which is the output's order whatever the masks add or
- * remove. */
+/* Output element o walks the plan's size[] over every input dimension
+ * (wtt_shape.h). */
 struct slice_body {
-    int             rank;
-    int64_t         size[WTT_MAX_RANK], b[WTT_MAX_RANK], s[WTT_MAX_RANK];
-    int64_t         st[WTT_MAX_RANK];
-    const uint32_t *in;
-    uint32_t       *out;
+    struct wtt_shape_slice p;
+    const uint32_t        *in;
+    uint32_t              *out;
 
     WTT_HD void
     operator()(int64_t o) const
     {
         int64_t r = o, off = 0;
 
-        for (int i = rank - 1; i >= 0; i--) {
-            off += (b[i] + (r % size[i]) * s[i]) * st[i];
-            r /= size[i];
+        for (int i = p.rank - 1; i >= 0; i--) {
+            off += (p.b[i] + (r % p.size[i]) * p.s[i]) * p.st[i];
+            r /= p.size[i];
         }
         out[o] = in[off];
     }
 };
 
 
-/* StridedSlice, after TensorFlow's dense-spec construction (layout.c's,
- * step for step). */
 static int
 op_strided_slice(struct wtt_node *n, const char **err)
 {
     struct wtt_cuda_ctx     *c = (struct wtt_cuda_ctx *) n->ctx;
-    const struct wtt_tensor *x = n->src[0];
-    int64_t                  vb[WTT_CUDA_HOST_MAX], ve[WTT_CUDA_HOST_MAX],
-                             vs[WTT_CUDA_HOST_MAX], nb, nen, nsv;
-    int                      m, rank = x->rank, full = 0, has_ellipsis = 0;
-    int64_t                  b[WTT_MAX_RANK], e[WTT_MAX_RANK], s[WTT_MAX_RANK];
-    int                      bm = 0, em = 0, sm = 0;
-    int                      gather[2 * WTT_MAX_RANK], ng = 0;
-    int64_t                  size[WTT_MAX_RANK], ne[WTT_MAX_RANK];
-    int                      nr = 0, rc;
-    uint32_t                 buf[WTT_CUDA_HOST_MAX];
+    struct wtt_shape_ints    vb, ve, vs;
+    int                      rc;
     slice_body               body;
 
-    if ((rc = wtt_cuda_host_ints(c, n->src[1], vb, WTT_CUDA_HOST_MAX, &nb,
-                                 err)) != 0
-        || (rc = wtt_cuda_host_ints(c, n->src[2], ve, WTT_CUDA_HOST_MAX,
-                                    &nen, err)) != 0
-        || (rc = wtt_cuda_host_ints(c, n->src[3], vs, WTT_CUDA_HOST_MAX,
-                                    &nsv, err)) != 0)
+    if ((rc = host_ints(c, n->src[1], &vb, err)) != 0
+        || (rc = host_ints(c, n->src[2], &ve, err)) != 0
+        || (rc = host_ints(c, n->src[3], &vs, err)) != 0
+        || (rc = wtt_shape_strided_slice(n, &vb, &ve, &vs, &body.p,
+                                         err)) != 0)
     {
         return rc;
     }
-    m = (int) nb;
-    if (nen < m || nsv < m) {
-        *err = "StridedSlice: begin, end and strides differ in length";
-        return WTT_EFAIL;
-    }
-    for (int i = 0; i < m; i++) {
-        has_ellipsis |= (n->ellipsis_mask >> i) & 1;
-    }
-    for (int i = 0; i < m || (!has_ellipsis && full < rank); i++) {
-        if (ng >= 2 * WTT_MAX_RANK) {
-            *err = "StridedSlice: too many slice dimensions";
-            return WTT_EFAIL;
-        }
-        if (i >= m) {
-            /* No ellipsis: the dimensions left over are taken whole. */
-            b[full] = 0;
-            e[full] = 0;
-            s[full] = 1;
-            bm |= 1 << full;
-            em |= 1 << full;
-            gather[ng++] = full++;
-            continue;
-        }
-        if ((n->ellipsis_mask >> i) & 1) {
-            int after = 0, next;
-            for (int j = i + 1; j < m; j++) {
-                after += !((n->new_axis_mask >> j) & 1);
-            }
-            next = rank - after;
-            while (full < next && ng < 2 * WTT_MAX_RANK) {
-                b[full] = 0;
-                e[full] = 0;
-                s[full] = 1;
-                bm |= 1 << full;
-                em |= 1 << full;
-                gather[ng++] = full++;
-            }
-        } else if ((n->new_axis_mask >> i) & 1) {
-            gather[ng++] = -1;
-        } else {
-            if (full >= rank) {
-                *err = "StridedSlice: more slice dimensions than the input";
-                return WTT_EFAIL;
-            }
-            b[full] = vb[i];
-            e[full] = ve[i];
-            s[full] = vs[i];
-            if ((n->begin_mask >> i) & 1) {
-                bm |= 1 << full;
-            }
-            if ((n->end_mask >> i) & 1) {
-                em |= 1 << full;
-            }
-            if ((n->shrink_axis_mask >> i) & 1) {
-                sm |= 1 << full;
-                gather[ng++] = -2;
-            } else {
-                gather[ng++] = full;
-            }
-            full++;
-        }
-    }
-    if (full < rank) {
-        /* An ellipsis after the last explicit dimension; layout.c leaves
-         * these unset, which never happens for a well-formed graph. */
-        *err = "StridedSlice: slice does not cover the input";
-        return WTT_EFAIL;
-    }
-    for (int d = 0; d < rank; d++) {
-        int64_t dim = x->ne[d];
-        if (s[d] == 0) {
-            *err = "StridedSlice: zero stride";
-            return WTT_EFAIL;
-        }
-        if ((sm >> d) & 1) {
-            int64_t k = b[d] < 0 ? b[d] + dim : b[d];
-            if (k < 0 || k >= dim) {
-                *err = "StridedSlice: index out of range";
-                return WTT_EFAIL;
-            }
-            b[d] = k;
-            s[d] = 1;
-            size[d] = 1;
-            continue;
-        }
-        if ((bm >> d) & 1) {
-            b[d] = s[d] > 0 ? 0 : dim - 1;
-        } else {
-            b[d] = b[d] < 0 ? b[d] + dim : b[d];
-            b[d] = s[d] > 0 ? (b[d] < 0 ? 0 : b[d] > dim ? dim : b[d])
-                            : (b[d] < -1 ? -1 : b[d] > dim - 1 ? dim - 1
-                                                               : b[d]);
-        }
-        if ((em >> d) & 1) {
-            e[d] = s[d] > 0 ? dim : -1;
-        } else {
-            e[d] = e[d] < 0 ? e[d] + dim : e[d];
-            e[d] = s[d] > 0 ? (e[d] < 0 ? 0 : e[d] > dim ? dim : e[d])
-                            : (e[d] < -1 ? -1 : e[d] > dim - 1 ? dim - 1
-                                                               : e[d]);
-        }
-        size[d] = s[d] > 0 ? (e[d] - b[d] + s[d] - 1) / s[d]
-                           : (b[d] - e[d] - s[d] - 1) / -s[d];
-        if (size[d] < 0) {
-            size[d] = 0;
-        }
-    }
-    for (int g = 0; g < ng; g++) {
-        if (nr >= WTT_MAX_RANK && gather[g] != -2) {
-            *err = "StridedSlice: result rank too large";
-            return WTT_EFAIL;
-        }
-        if (gather[g] == -1) {
-            ne[nr++] = 1;
-        } else if (gather[g] >= 0) {
-            ne[nr++] = size[gather[g]];
-        }
-    }
-    rc = wtt_cuda_tensor_alloc(c, &n->out, x->dtype, nr, ne, err);
-    if (rc != 0) {
-        return rc;
-    }
-    body.rank = rank;
-    for (int d = 0; d < rank; d++) {
-        body.size[d] = size[d];
-        body.b[d] = b[d];
-        body.s[d] = s[d];
-    }
-    strides_of(x, body.st);
-    body.out = (uint32_t *) n->out.data;
-    if (x->dtype == WTT_I32) {
-        rc = wtt_cuda_host_data(c, x, buf, &body.in, err);
-        if (rc != 0) {
-            return rc;
-        }
-        return wtt_cuda_run(c, 1, wtt_tensor_nelem(&n->out), body, err);
-    }
-    body.in = (const uint32_t *) x->data;
-    return wtt_cuda_run(c, 0, wtt_tensor_nelem(&n->out), body, err);
+    return gather(n, &body.p.out, body, err);
 }
 
 
@@ -424,71 +224,26 @@ static int
 op_join(struct wtt_node *n, const char **err)
 {
     struct wtt_cuda_ctx     *c = (struct wtt_cuda_ctx *) n->ctx;
-    int                      pack = n->op == WTT_OP_PACK;
-    int                      k = pack ? n->nsrc : n->nsrc - 1;
     const struct wtt_tensor *x0 = n->src[0];
-    int                      rank = x0->rank, axis, rc;
-    int64_t                  ne[WTT_MAX_RANK], outer = 1, total;
+    struct wtt_shape_ints    axis;
+    struct wtt_shape_join    p;
+    int64_t                  total;
+    int                      rc;
     uint32_t                 bufs[WTT_MAX_SRC][WTT_CUDA_HOST_MAX];
     join_body                body;
 
-    if (k < 1) {
-        *err = "Pack/Concat: no inputs";
-        return WTT_EFAIL;
+    if (n->op == WTT_OP_CONCAT && n->nsrc > 1
+        && (rc = host_ints(c, n->src[n->nsrc - 1], &axis, err)) != 0)
+    {
+        return rc;
     }
-    if (pack) {
-        axis = n->axis;
-    } else {
-        int64_t a[WTT_CUDA_HOST_MAX], na;
-        rc = wtt_cuda_host_ints(c, n->src[n->nsrc - 1], a, WTT_CUDA_HOST_MAX,
-                                &na, err);
-        if (rc != 0) {
-            return rc;
-        }
-        if (na < 1) {
-            *err = "Pack/Concat: bad axis";
-            return WTT_EFAIL;
-        }
-        axis = (int) a[0];
+    if ((rc = wtt_shape_join(n, n->op == WTT_OP_CONCAT ? &axis : NULL, &p,
+                             err)) != 0)
+    {
+        return rc;
     }
-    if (axis < 0) {
-        axis += rank + pack;
-    }
-    if (axis < 0 || axis > rank - !pack || rank + pack > WTT_MAX_RANK) {
-        *err = "Pack/Concat: bad axis";
-        return WTT_EFAIL;
-    }
-    for (int i = 0; i < axis; i++) {
-        outer *= x0->ne[i];
-    }
-    for (int j = 0; j < k; j++) {
-        const struct wtt_tensor *x = n->src[j];
-        if (x->rank != rank || x->dtype != x0->dtype) {
-            *err = "Pack/Concat: inputs differ in rank or type";
-            return WTT_EFAIL;
-        }
-        for (int i = 0; i < rank; i++) {
-            int along = !pack && i == axis;
-            if (!along && x->ne[i] != x0->ne[i]) {
-                *err = "Pack/Concat: inputs differ in shape";
-                return WTT_EFAIL;
-            }
-        }
-    }
-    if (pack) {
-        for (int i = 0, j = 0; i <= rank; i++) {
-            ne[i] = i == axis ? k : x0->ne[j++];
-        }
-    } else {
-        for (int i = 0; i < rank; i++) {
-            ne[i] = x0->ne[i];
-        }
-        ne[axis] = 0;
-        for (int j = 0; j < k; j++) {
-            ne[axis] += n->src[j]->ne[axis];
-        }
-    }
-    rc = wtt_cuda_tensor_alloc(c, &n->out, x0->dtype, rank + pack, ne, err);
+    rc = wtt_cuda_tensor_alloc(c, &n->out, x0->dtype, p.out.rank, p.out.ne,
+                               err);
     if (rc != 0) {
         return rc;
     }
@@ -496,11 +251,11 @@ op_join(struct wtt_node *n, const char **err)
     if (total == 0) {
         return 0;
     }
-    body.k = k;
-    body.row = total / outer;
+    body.k = p.k;
+    body.row = p.row;
     body.out = (uint32_t *) n->out.data;
-    for (int j = 0; j < k; j++) {
-        body.chunk[j] = wtt_tensor_nelem(n->src[j]) / outer;
+    for (int j = 0; j < p.k; j++) {
+        body.chunk[j] = p.chunk[j];
         if (x0->dtype == WTT_I32) {
             rc = wtt_cuda_host_data(c, n->src[j], bufs[j], &body.src[j], err);
             if (rc != 0) {
