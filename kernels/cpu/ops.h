@@ -29,9 +29,6 @@ void wtt_tensor_view(struct wtt_tensor *t, const struct wtt_tensor *src,
 
 void wtt_tensor_free(struct wtt_tensor *t);
 
-/* Reads element i of an int32 or float32 tensor as an integer. */
-int64_t wtt_tensor_int(const struct wtt_tensor *t, int64_t i);
-
 
 /* Conv2D, _FusedConv2D (conv.c). */
 int wtt_cpu_op_conv2d(struct wtt_node *n, const char **err);

@@ -1,7 +1,9 @@
 /*
- * reduce.c: Sum, Min and Max over a set of axes, with keep_dims.
+ * reduce.c: Sum, Min and Max over a set of axes, with keep_dims. The axes
+ * and the output shape are kernels/wtt_shape.c's.
  */
 #include "ops.h"
+#include "wtt_shape.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -10,11 +12,13 @@
 int
 wtt_cpu_op_reduce(struct wtt_node *n, const char **err)
 {
-    const struct wtt_tensor *x = n->src[0], *axes = n->src[1];
-    int                      red[WTT_MAX_RANK] = { 0 }, rank = x->rank, nr = 0;
-    int64_t                  ne[WTT_MAX_RANK], one[WTT_MAX_RANK],
-                             ost[WTT_MAX_RANK], idx[WTT_MAX_RANK] = { 0 };
-    int64_t                  total = wtt_tensor_nelem(x), count, s;
+    const struct wtt_tensor *x = n->src[0];
+    struct wtt_shape_ints    axes;
+    struct wtt_shape_reduce  p;
+    const int64_t           *ost = p.ost;
+    int64_t                  idx[WTT_MAX_RANK] = { 0 };
+    int64_t                  total = wtt_tensor_nelem(x), count;
+    int                      rank = x->rank, rc;
     const float             *in = x->data;
     float                   *out;
     double                  *sums = NULL;
@@ -23,24 +27,13 @@ wtt_cpu_op_reduce(struct wtt_node *n, const char **err)
         *err = "reduce: float32 only";
         return -1;
     }
-    for (int64_t i = 0; i < wtt_tensor_nelem(axes); i++) {
-        int64_t a = wtt_tensor_int(axes, i);
-        if (a < 0) {
-            a += rank;
-        }
-        if (a < 0 || a >= rank) {
-            *err = "reduce: axis out of range";
-            return -1;
-        }
-        red[a] = 1;
+    if ((rc = wtt_shape_ints_read(n->src[1], n->src[1]->data, &axes,
+                                  err)) != 0
+        || (rc = wtt_shape_reduce(n, &axes, &p, err)) != 0)
+    {
+        return rc;
     }
-    for (int i = 0; i < rank; i++) {
-        one[i] = red[i] ? 1 : x->ne[i];
-        if (!red[i] || n->keep_dims) {
-            ne[nr++] = one[i];
-        }
-    }
-    if (wtt_tensor_alloc(&n->out, WTT_F32, nr, ne) != 0) {
+    if (wtt_tensor_alloc(&n->out, WTT_F32, p.out.rank, p.out.ne) != 0) {
         *err = "out of memory";
         return WTT_ENOMEM;
     }
@@ -56,12 +49,6 @@ wtt_cpu_op_reduce(struct wtt_node *n, const char **err)
     }
     for (int64_t i = 0; i < count; i++) {
         out[i] = n->op == WTT_OP_MIN ? INFINITY : -INFINITY;
-    }
-    /* Output strides over the kept shape (reduced axes stride 0). */
-    s = 1;
-    for (int i = rank - 1; i >= 0; i--) {
-        ost[i] = red[i] ? 0 : s;
-        s *= one[i];
     }
     for (int64_t k = 0; k < total; k++) {
         int64_t o = 0;

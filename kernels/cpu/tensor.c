@@ -84,13 +84,3 @@ wtt_tensor_free(struct wtt_tensor *t)
     t->data = NULL;
     t->cap = 0;
 }
-
-
-int64_t
-wtt_tensor_int(const struct wtt_tensor *t, int64_t i)
-{
-    if (t->dtype == WTT_I32) {
-        return ((const int32_t *) t->data)[i];
-    }
-    return (int64_t) ((const float *) t->data)[i];
-}
