@@ -23,6 +23,7 @@
 #include "launch.h"
 #include "ops.h"
 #include "runtime.h"
+#include "wtt_shape.h"
 
 /* Elements of one int32 operand the host copies back from the device: a
  * shape or a parameter list, never data. */
@@ -75,20 +76,19 @@ wtt_cuda_host_data(struct wtt_cuda_ctx *c, const struct wtt_tensor *t,
 
 
 /*
- * Reads t (int32, or float32 truncated like the CPU's wtt_tensor_int) into
- * v[0..n) on the host, n = its element count, at most `max`. Returns 0 or
- * a negative kind with *err set.
+ * Reads integer operand t (int32, or float32 truncated, as the CPU reads
+ * it: wtt_shape_ints_read) into *v on the host, wherever t lives. Returns 0
+ * or a negative kind with *err set.
  */
 static inline int
 wtt_cuda_host_ints(struct wtt_cuda_ctx *c, const struct wtt_tensor *t,
-                   int64_t *v, int64_t max, int64_t *n, const char **err)
+                   struct wtt_shape_ints *v, const char **err)
 {
     uint32_t        buf[WTT_CUDA_HOST_MAX];
     const uint32_t *p;
-    int64_t         k = wtt_tensor_nelem(t);
     int             rc;
 
-    if (k > max) {
+    if (wtt_tensor_nelem(t) > WTT_SHAPE_MAX_INTS) {
         *err = "too many values in an integer parameter";
         return WTT_EFAIL;
     }
@@ -96,17 +96,7 @@ wtt_cuda_host_ints(struct wtt_cuda_ctx *c, const struct wtt_tensor *t,
     if (rc != 0) {
         return rc;
     }
-    for (int64_t i = 0; i < k; i++) {
-        if (t->dtype == WTT_I32) {
-            v[i] = (int32_t) p[i];
-        } else {
-            float f;
-            memcpy(&f, &p[i], sizeof(f));
-            v[i] = (int64_t) f;
-        }
-    }
-    *n = k;
-    return 0;
+    return wtt_shape_ints_read(t, p, v, err);
 }
 
 

@@ -17,15 +17,6 @@
 #include "wtt_shape.h"
 
 
-/* Reads integer operand t on the host into *v. */
-static int
-host_ints(struct wtt_cuda_ctx *c, const struct wtt_tensor *t,
-          struct wtt_shape_ints *v, const char **err)
-{
-    return wtt_cuda_host_ints(c, t, v->v, WTT_SHAPE_MAX_INTS, &v->n, err);
-}
-
-
 /*
  * Makes n's output of shape `out` (x's type) and runs body over it, one
  * element per call: on the host for int32 (x's data read there), else on
@@ -89,7 +80,7 @@ op_transpose(struct wtt_node *n, const char **err)
     int                      rc;
     transpose_body           body;
 
-    if ((rc = host_ints(c, n->src[1], &perm, err)) != 0
+    if ((rc = wtt_cuda_host_ints(c, n->src[1], &perm, err)) != 0
         || (rc = wtt_shape_transpose(n, &perm, &body.p, err)) != 0)
     {
         return rc;
@@ -138,7 +129,7 @@ op_pad(struct wtt_node *n, const char **err)
     int                      rc;
     pad_body                 body;
 
-    if ((rc = host_ints(c, n->src[1], &pads, err)) != 0
+    if ((rc = wtt_cuda_host_ints(c, n->src[1], &pads, err)) != 0
         || (rc = wtt_shape_pad(n, &pads, &body.p, err)) != 0)
     {
         return rc;
@@ -180,9 +171,9 @@ op_strided_slice(struct wtt_node *n, const char **err)
     int                      rc;
     slice_body               body;
 
-    if ((rc = host_ints(c, n->src[1], &vb, err)) != 0
-        || (rc = host_ints(c, n->src[2], &ve, err)) != 0
-        || (rc = host_ints(c, n->src[3], &vs, err)) != 0
+    if ((rc = wtt_cuda_host_ints(c, n->src[1], &vb, err)) != 0
+        || (rc = wtt_cuda_host_ints(c, n->src[2], &ve, err)) != 0
+        || (rc = wtt_cuda_host_ints(c, n->src[3], &vs, err)) != 0
         || (rc = wtt_shape_strided_slice(n, &vb, &ve, &vs, &body.p,
                                          err)) != 0)
     {
@@ -233,7 +224,8 @@ op_join(struct wtt_node *n, const char **err)
     join_body                body;
 
     if (n->op == WTT_OP_CONCAT && n->nsrc > 1
-        && (rc = host_ints(c, n->src[n->nsrc - 1], &axis, err)) != 0)
+        && (rc = wtt_cuda_host_ints(c, n->src[n->nsrc - 1], &axis,
+                                    err)) != 0)
     {
         return rc;
     }

@@ -87,8 +87,7 @@ wtt_cuda_op_reduce(struct wtt_node *n, const char **err)
         *err = "reduce: float32 only";
         return WTT_EFAIL;
     }
-    if ((rc = wtt_cuda_host_ints(c, n->src[1], axes.v, WTT_SHAPE_MAX_INTS,
-                                 &axes.n, err)) != 0
+    if ((rc = wtt_cuda_host_ints(c, n->src[1], &axes, err)) != 0
         || (rc = wtt_shape_reduce(n, &axes, &body.p, err)) != 0)
     {
         return rc;

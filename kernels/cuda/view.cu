@@ -41,10 +41,7 @@ op_relabel(struct wtt_node *n, const char **err)
 
     if (n->op == WTT_OP_SQUEEZE) {
         rc = wtt_shape_squeeze(n, &out, err);
-    } else if ((rc = wtt_cuda_host_ints(c, n->src[1], ints.v,
-                                        WTT_SHAPE_MAX_INTS, &ints.n,
-                                        err)) == 0)
-    {
+    } else if ((rc = wtt_cuda_host_ints(c, n->src[1], &ints, err)) == 0) {
         rc = n->op == WTT_OP_RESHAPE ? wtt_shape_reshape(n, &ints, &out, err)
                                      : wtt_shape_expand_dims(n, &ints, &out,
                                                              err);
