@@ -1,7 +1,7 @@
 /*
  * conv.c: Conv2D and _FusedConv2D (BiasAdd, then optional Relu), NHWC input,
  * HWIO filter, strides, dilations, SAME/VALID padding, as TensorFlow
- * defines them.
+ * defines them (the geometry is kernels/wtt_shape.c's).
  *
  * Accumulation order is part of the result. The official reference (tfjs'
  * CPU backend) adds the products of each output in the order filter row,
@@ -21,6 +21,7 @@
  * run time; a plain build computes the same values, more slowly).
  */
 #include "ops.h"
+#include "wtt_shape.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -35,26 +36,6 @@ typedef struct {
     size_t  wpack_n;
     const void *wsrc;
 } conv_scratch;
-
-
-/* Output size and the padding before, per TensorFlow's SAME/VALID rules. */
-static void
-out_dim(int64_t in, int64_t k, int s, int d, enum wtt_padding pad,
-        int64_t *out, int64_t *before)
-{
-    int64_t ek = (k - 1) * d + 1;
-
-    if (pad == WTT_PAD_SAME) {
-        int64_t total;
-        *out = (in + s - 1) / s;
-        total = (*out - 1) * s + ek - in;
-        total = total > 0 ? total : 0;
-        *before = total / 2;
-    } else {
-        *out = in >= ek ? (in - ek) / s + 1 : 0;
-        *before = 0;
-    }
-}
 
 
 /*
@@ -182,36 +163,33 @@ wtt_cpu_op_conv2d(struct wtt_node *n, const char **err)
 {
     const struct wtt_tensor *x = n->src[0], *w = n->src[1];
     const float             *bias = n->fused_bias ? n->src[2]->data : NULL;
+    struct wtt_shape_conv    g;
     int64_t                  N, H, W, C, KH, KW, O, OH, OW, pt, pl, K;
     int64_t                  ne[4], Opad, jn, wp;
-    int                      sh = n->strides[1], sw = n->strides[2];
-    int                      dh = n->dilations[1], dw = n->dilations[2];
+    int                      sh, sw, dh, dw, rc;
     conv_scratch            *s;
     float                   *out;
     size_t                   need;
     int                      ob, tb;
 
-    if (x->rank != 4 || w->rank != 4 || x->dtype != WTT_F32) {
-        *err = "Conv2D: expects NHWC input and HWIO filter";
-        return -1;
+    if ((rc = wtt_shape_conv2d(n, &g, err)) != 0) {
+        return rc;
     }
-    N = x->ne[0];
-    H = x->ne[1];
-    W = x->ne[2];
-    C = x->ne[3];
-    KH = w->ne[0];
-    KW = w->ne[1];
-    O = w->ne[3];
-    if (w->ne[2] != C) {
-        *err = "Conv2D: filter channels do not match the input";
-        return -1;
-    }
-    if (sh < 1 || sw < 1 || dh < 1 || dw < 1) {
-        *err = "Conv2D: bad strides or dilations";
-        return -1;
-    }
-    out_dim(H, KH, sh, dh, n->padding, &OH, &pt);
-    out_dim(W, KW, sw, dw, n->padding, &OW, &pl);
+    N = g.N;
+    H = g.H;
+    W = g.W;
+    C = g.C;
+    KH = g.KH;
+    KW = g.KW;
+    O = g.O;
+    OH = g.OH;
+    OW = g.OW;
+    pt = g.pt;
+    pl = g.pl;
+    sh = g.sh;
+    sw = g.sw;
+    dh = g.dh;
+    dw = g.dw;
     ne[0] = N;
     ne[1] = OH;
     ne[2] = OW;

@@ -46,7 +46,7 @@
 
 /* The descriptors and algorithm for one input shape. */
 typedef struct {
-    struct conv_geom             geom;
+    struct wtt_shape_conv        geom;
     cudnnTensorDescriptor_t      x_desc, y_desc;
     cudnnConvolutionDescriptor_t conv_desc;
     cudnnConvolutionFwdAlgo_t    algo;
@@ -216,7 +216,7 @@ plan_made(struct wtt_cuda_ctx *c, conv_plan *p, const char **err)
 /* The filter in KRSC, made again only when the constant it reads moved. */
 static int
 filter_of(conv_scratch *s, const struct wtt_tensor *w,
-          const struct conv_geom *g, const char **err)
+          const struct wtt_shape_conv *g, const char **err)
 {
     size_t           bytes = (size_t) (g->KH * g->KW * g->C * g->O) * 4;
     filter_krsc_body body;
@@ -250,7 +250,7 @@ filter_of(conv_scratch *s, const struct wtt_tensor *w,
 /* The input with TF's uneven SAME padding made explicit. */
 static int
 pad_input(conv_scratch *s, const struct wtt_tensor *x,
-          const struct conv_geom *g, const float **out, const char **err)
+          const struct wtt_shape_conv *g, const float **out, const char **err)
 {
     int64_t       PH = g->H + g->pt + g->pb, PW = g->W + g->pl + g->pr;
     int64_t       total = g->N * PH * PW * g->C;
@@ -298,7 +298,7 @@ fma_only(cudnnMathType_t m)
  * workspace ceiling with FMA math.
  */
 static int
-plan(conv_scratch *s, conv_plan *p, const struct conv_geom *g,
+plan(conv_scratch *s, conv_plan *p, const struct wtt_shape_conv *g,
      const char **err)
 {
     struct wtt_cuda_ctx          *c = s->c;
@@ -412,7 +412,7 @@ plan(conv_scratch *s, conv_plan *p, const struct conv_geom *g,
 /* The plan for geometry g: kept from an earlier run at that shape, or
  * made now in the slot used longest ago. */
 static int
-plan_for(conv_scratch *s, const struct conv_geom *g, conv_plan **out,
+plan_for(conv_scratch *s, const struct wtt_shape_conv *g, conv_plan **out,
          const char **err)
 {
     conv_plan *p;
@@ -461,21 +461,21 @@ workspace(struct wtt_cuda_ctx *c, size_t need, const char **err)
 extern "C" int
 wtt_cuda_op_conv2d(struct wtt_node *n, const char **err)
 {
-    struct wtt_cuda_ctx *c = (struct wtt_cuda_ctx *) n->ctx;
-    struct conv_geom     g;
-    conv_scratch        *s;
-    conv_plan           *p;
-    const float         *x;
-    int64_t              ne[4], total;
-    const float          one = 1.0f, zero = 0.0f;
-    cudnnStatus_t        st;
-    int                  rc;
+    struct wtt_cuda_ctx  *c = (struct wtt_cuda_ctx *) n->ctx;
+    struct wtt_shape_conv g;
+    conv_scratch         *s;
+    conv_plan            *p;
+    const float          *x;
+    int64_t               ne[4], total;
+    const float           one = 1.0f, zero = 0.0f;
+    cudnnStatus_t         st;
+    int                   rc;
 
     if (n->op != WTT_OP_CONV2D) {
         *err = "conv: not a convolution";
         return WTT_EFAIL;
     }
-    if ((rc = conv_geom_of(n, &g, err)) != 0) {
+    if ((rc = wtt_shape_conv2d(n, &g, err)) != 0) {
         return rc;
     }
     ne[0] = g.N;

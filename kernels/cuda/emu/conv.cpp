@@ -3,7 +3,7 @@
  * GPU, so the sums are the CPU backend's (wtt_backend_cpu on a copy of the
  * node without its bias and Relu); everything conv.cu does around cuDNN
  * runs here as on the device: the geometry and TF's SAME split
- * (conv_geom_of), the explicit padding of an uneven split (pad_nhwc_body,
+ * (wtt_shape_conv2d), the explicit padding of an uneven split (pad_nhwc_body,
  * then a VALID convolution), and the epilogue (bias_act_body) through
  * wtt_launch, from the sums into the node's own output. The CPU adds the
  * bias to the finished sum and then clamps, as the epilogue does, so the
@@ -50,19 +50,19 @@ emu_conv_free(void *p)
 extern "C" int
 wtt_cuda_op_conv2d(struct wtt_node *n, const char **err)
 {
-    struct wtt_cuda_ctx *c = (struct wtt_cuda_ctx *) n->ctx;
-    struct conv_geom     g;
-    struct wtt_node      cpu;
-    struct wtt_tensor    padded;
-    emu_conv            *s = (emu_conv *) n->scratch;
-    int64_t              ne[4];
-    int                  rc;
+    struct wtt_cuda_ctx  *c = (struct wtt_cuda_ctx *) n->ctx;
+    struct wtt_shape_conv g;
+    struct wtt_node       cpu;
+    struct wtt_tensor     padded;
+    emu_conv             *s = (emu_conv *) n->scratch;
+    int64_t               ne[4];
+    int                   rc;
 
     if (n->op != WTT_OP_CONV2D) {
         *err = "conv: not a convolution";
         return WTT_EFAIL;
     }
-    if ((rc = conv_geom_of(n, &g, err)) != 0) {
+    if ((rc = wtt_shape_conv2d(n, &g, err)) != 0) {
         return rc;
     }
     if (s == NULL) {
