@@ -18,8 +18,11 @@
  * memory.
  *
  * Errors: every function returns 0, or WTT_EFAIL with a static reason in
- * *err, the messages the CPU backend has always given. On failure the plan
- * is undefined.
+ * *err: the CPU backend's messages where it checked, and those of the
+ * checks only the CUDA backend made (a permutation out of range, slice
+ * lists of different lengths, a bias that does not match the filters),
+ * which both backends now make, and ExpandDims' axis range, which neither
+ * checked. On failure the plan is undefined.
  */
 #ifndef WTT_SHAPE_H
 #define WTT_SHAPE_H
