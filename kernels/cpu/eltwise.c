@@ -5,69 +5,8 @@
  * broadcast shape and strides are kernels/wtt_shape.c's.
  */
 #include "ops.h"
+#include "wtt_elem.h"
 #include "wtt_shape.h"
-
-#include <math.h>
-
-
-/* In double, then rounded once: the reference computes these with JS
- * (double) math on float32 values. */
-static float
-unary(enum wtt_op op, float x)
-{
-    double v = x;
-
-    switch (op) {
-    case WTT_OP_NEG:
-        return -x;
-    case WTT_OP_SQUARE:
-        return (float) (v * v);
-    case WTT_OP_SQRT:
-        return (float) sqrt(v);
-    case WTT_OP_LOG:
-        return (float) log(v);
-    case WTT_OP_SIGMOID:
-        return (float) (1.0 / (1.0 + exp(-v)));
-    default:
-        return x;
-    }
-}
-
-
-static float
-binary(enum wtt_op op, float a, float b)
-{
-    switch (op) {
-    case WTT_OP_ADD:
-        return a + b;
-    case WTT_OP_SUB:
-        return a - b;
-    case WTT_OP_MUL:
-        return a * b;
-    case WTT_OP_DIV_NO_NAN:
-        return b == 0.0f ? 0.0f : a / b;
-    default:
-        return 0.0f;
-    }
-}
-
-
-static int32_t
-binary_i(enum wtt_op op, int32_t a, int32_t b)
-{
-    switch (op) {
-    case WTT_OP_ADD:
-        return a + b;
-    case WTT_OP_SUB:
-        return a - b;
-    case WTT_OP_MUL:
-        return a * b;
-    case WTT_OP_DIV_NO_NAN:
-        return b == 0 ? 0 : a / b;
-    default:
-        return 0;
-    }
-}
 
 
 static int
@@ -94,15 +33,15 @@ op_binary(struct wtt_node *n, const char **err)
         float       *z = n->out.data;
         if (p.mode == WTT_BCAST_SAME) {
             for (o = 0; o < p.total; o++) {
-                z[o] = binary(n->op, x[o], y[o]);
+                z[o] = wtt_elem_binary_f(n->op, x[o], y[o]);
             }
         } else if (p.mode == WTT_BCAST_B_ONE) {
             for (o = 0; o < p.total; o++) {
-                z[o] = binary(n->op, x[o], y[0]);
+                z[o] = wtt_elem_binary_f(n->op, x[o], y[0]);
             }
         } else {
             for (o = 0; o < p.total; o++) {
-                z[o] = binary(n->op, x[0], y[o]);
+                z[o] = wtt_elem_binary_f(n->op, x[0], y[o]);
             }
         }
         return 0;
@@ -115,11 +54,11 @@ op_binary(struct wtt_node *n, const char **err)
         }
         if (a->dtype == WTT_F32) {
             ((float *) n->out.data)[o] =
-                binary(n->op, ((const float *) a->data)[oa],
+                wtt_elem_binary_f(n->op, ((const float *) a->data)[oa],
                        ((const float *) b->data)[ob]);
         } else {
             ((int32_t *) n->out.data)[o] =
-                binary_i(n->op, ((const int32_t *) a->data)[oa],
+                wtt_elem_binary_i(n->op, ((const int32_t *) a->data)[oa],
                          ((const int32_t *) b->data)[ob]);
         }
         for (int i = p.out.rank - 1; i >= 0; i--) {
@@ -158,7 +97,7 @@ wtt_cpu_op_eltwise(struct wtt_node *n, const char **err)
     }
     total = wtt_tensor_nelem(x);
     for (int64_t i = 0; i < total; i++) {
-        ((float *) n->out.data)[i] = unary(n->op, ((const float *) x->data)[i]);
+        ((float *) n->out.data)[i] = wtt_elem_unary(n->op, ((const float *) x->data)[i]);
     }
     return 0;
 }

@@ -17,66 +17,25 @@
  * are kernels/wtt_shape.c's, as on the CPU.
  */
 #include "host.h"
+#include "wtt_elem.h"
 #include "wtt_shape.h"
 
 #include <math.h>
 
 
+/* The arithmetic is kernels/wtt_elem.h's, the CPU's own; these overloads
+ * let one gather template serve float and int32 operands. */
 WTT_HD static inline float
-unary_f(int op, float x)
+elem_binary(int op, float a, float b)
 {
-    double v = x;
-
-    switch (op) {
-    case WTT_OP_NEG:
-        return -x;
-    case WTT_OP_SQUARE:
-        return (float) (v * v);
-    case WTT_OP_SQRT:
-        return (float) sqrt(v);
-    case WTT_OP_LOG:
-        return (float) log(v);
-    case WTT_OP_SIGMOID:
-        return (float) (1.0 / (1.0 + exp(-v)));
-    default:
-        return x;
-    }
-}
-
-
-WTT_HD static inline float
-binary_op(int op, float a, float b)
-{
-    switch (op) {
-    case WTT_OP_ADD:
-        return a + b;
-    case WTT_OP_SUB:
-        return a - b;
-    case WTT_OP_MUL:
-        return a * b;
-    case WTT_OP_DIV_NO_NAN:
-        return b == 0.0f ? 0.0f : a / b;
-    default:
-        return 0.0f;
-    }
+    return wtt_elem_binary_f(op, a, b);
 }
 
 
 WTT_HD static inline int32_t
-binary_op(int op, int32_t a, int32_t b)
+elem_binary(int op, int32_t a, int32_t b)
 {
-    switch (op) {
-    case WTT_OP_ADD:
-        return a + b;
-    case WTT_OP_SUB:
-        return a - b;
-    case WTT_OP_MUL:
-        return a * b;
-    case WTT_OP_DIV_NO_NAN:
-        return b == 0 ? 0 : a / b;
-    default:
-        return 0;
-    }
+    return wtt_elem_binary_i(op, a, b);
 }
 
 
@@ -108,7 +67,7 @@ struct binary_body {
                 ob += k * p.sb[i];
             }
         }
-        z[o] = binary_op(op, a[oa], b[ob]);
+        z[o] = elem_binary(op, a[oa], b[ob]);
     }
 };
 
@@ -121,7 +80,7 @@ struct unary_body {
     WTT_HD void
     operator()(int64_t i) const
     {
-        y[i] = unary_f(op, x[i]);
+        y[i] = wtt_elem_unary(op, x[i]);
     }
 };
 

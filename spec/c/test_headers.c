@@ -5,6 +5,7 @@
 #include "wtt_backend.h"
 #include "wtt_backend_cpu.h"
 #include "wtt_backend_reg.h"
+#include "wtt_elem.h"
 #include "wtt_reload.h"
 #include "wtt_midi.h"
 #include "wtt_model.h"
