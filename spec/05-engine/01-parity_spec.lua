@@ -6,23 +6,16 @@ local model = require "wtt.model"
 local json = require "wtt.json"
 local sys = require "wtt.sys"
 local npy = require "spec.support.npy"
-local runtime = require "wtt.runtime"
 local ffi = require "ffi"
 
-local FIXTURES = runtime.source_dir .. "/spec/fixtures"
+local goldens = require "spec.support.goldens"
+local FIXTURES = goldens.FIXTURES
 local TOLERANCE = 1e-4     -- the official CPU and WASM backends: 2.5e-5
 
-local PRESETS = {
-    python = { min_note_ms = 127.70 },
-    js = { min_note_frames = 5 },
-}
+local PRESETS = goldens.PRESETS
 
-local clips = {}
-for _, name in ipairs(sys.listdir(FIXTURES .. "/golden") or {}) do
-    if sys.exists(FIXTURES .. "/clips/" .. name .. ".wav") == "file" then
-        clips[#clips + 1] = name
-    end
-end
+local clips = goldens.clips()
+
 
 describe("engine parity with the official Basic Pitch", function()
     local m

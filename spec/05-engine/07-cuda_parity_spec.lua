@@ -14,27 +14,18 @@
 local core = require "wtt.core.model"
 local model = require "wtt.model"
 local sys = require "wtt.sys"
-local runtime = require "wtt.runtime"
 local ffi = require "ffi"
 
-local FIXTURES = runtime.source_dir .. "/spec/fixtures"
+local goldens = require "spec.support.goldens"
+local FIXTURES = goldens.FIXTURES
 -- Chosen before any GPU run (docs/engine.md, "CUDA kernels"); the worst
 -- difference each case sees is printed so a GPU run measures it.
 local TOLERANCE = 1e-3
 local BATCHES = { 1, 0 }        -- 0: the backend's default batch
 
-local PRESETS = {
-    python = { min_note_ms = 127.70 },
-    js = { min_note_frames = 5 },
-}
+local PRESETS = goldens.PRESETS
 
-local clips = {}
-for _, name in ipairs(sys.listdir(FIXTURES .. "/golden") or {}) do
-    if sys.exists(FIXTURES .. "/clips/" .. name .. ".wav") == "file" then
-        clips[#clips + 1] = name
-    end
-end
-table.sort(clips)
+local clips = goldens.clips()
 
 
 -- Why this spec cannot run here, or nil when it can.
