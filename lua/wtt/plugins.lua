@@ -40,12 +40,14 @@ local str_match = string.match
 
 local _M = {}
 
--- The queue's slots: plugin name -> functions it must provide.
+-- The slots: plugin name -> functions it must provide (the queue's
+-- policies, and the tab fingering's weights and limits).
 local SLOTS = {
     retry = { "max_attempts", "backoff_ms", "retryable" },
     timeout = { "timeout_ms" },
     priority = { "lane" },
     deadletter = { "dead_ttl_s", "final_ttl_s" },
+    tab = { "fingering_weights", "fingering_limits" },
 }
 _M.SLOTS = SLOTS
 

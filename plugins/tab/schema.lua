@@ -1,0 +1,36 @@
+-- Configuration of the tab fingering search (docs/tab.md, "Fingering").
+-- Weights are costs per unit; the search minimises their weighted sum.
+-- Override per process with WTT_TAB_<FIELD> (for example WTT_TAB_MOVE=2),
+-- or edit this file: serve and the worker reload it without a restart.
+return {
+    fields = {
+        { name = "move", type = "number", default = 0.8, min = 0, max = 100,
+          doc = "per fret the hand moves between consecutive chords" },
+        { name = "move_line", type = "number", default = 0.3, min = 0, max = 100,
+          doc = "per fret the hand moves between consecutive single notes" },
+        { name = "stretch", type = "number", default = 1.0, min = 0, max = 100,
+          doc = "per fret of span beyond two between a chord's fretted notes" },
+        { name = "height", type = "number", default = 0.02, min = 0, max = 100,
+          doc = "per fret of hand position (prefers lower positions)" },
+        { name = "open", type = "number", default = 0.1, min = 0, max = 100,
+          doc = "bonus per open string (full low on the neck, 30% above the 5th fret)" },
+        { name = "string", type = "number", default = 0.15, min = 0, max = 100,
+          doc = "per string crossed between consecutive single notes" },
+        { name = "ring", type = "number", default = 1.5, min = 0, max = 100,
+          doc = "for cutting off a note that is still sounding" },
+        { name = "skip", type = "number", default = 0.6, min = 0, max = 100,
+          doc = "per unused string inside a chord" },
+        { name = "cross", type = "number", default = 1.0, min = 0, max = 100,
+          doc = "per pair of chord notes whose strings cross their pitch order" },
+        { name = "bass", type = "number", default = 0.3, min = 0, max = 100,
+          doc = "for a chord whose fretted lowest note is not on one of the two lowest strings" },
+        { name = "span", type = "integer", default = 4, min = 1, max = 12,
+          doc = "largest fret distance between a chord's fretted notes" },
+        { name = "span_open", type = "integer", default = 5, min = 1, max = 12,
+          doc = "the same when the chord also has open strings" },
+        { name = "chord_window_ms", type = "integer", default = 35, min = 0, max = 200,
+          doc = "notes starting this close to a chord's first note join it" },
+        { name = "candidates", type = "integer", default = 48, min = 4, max = 1024,
+          doc = "fingerings kept per chord (cheapest first)" },
+    },
+}
