@@ -4,10 +4,12 @@
 
 local model = require "wtt.model"
 local notes_io = require "wtt.notes_io"
+local midi = require "wtt.midi"
+local tab_args = require "wtt.cli.tab_args"
 local sys = require "wtt.sys"
 local ffi = require "ffi"
 
-local USAGE = [[
+local USAGE = [=[
 usage: wtt transcribe IN... [-o OUT] [--midi] [--notes-json] [--notes-csv]
        [--onset-threshold X] [--frame-threshold Y] [--min-note-ms Z]
        [--min-freq HZ] [--max-freq HZ] [--no-melodia]
@@ -16,6 +18,7 @@ usage: wtt transcribe IN... [-o OUT] [--midi] [--notes-json] [--notes-csv]
        [--device auto|cpu|cuda|cuda:N] [--threads N] [--batch N]
        [--nonfinite error|zero]
        [--model DIR] [--full-tail] [--quiet]
+       [--tab [tab options]]
 
 Writes OUT/<name>.mid (the default when no output is chosen),
 <name>.notes.json, <name>.notes.csv and <name>.posteriors.npy.
@@ -25,7 +28,13 @@ tempo 120, instrument guitar (General MIDI 25, acoustic steel).
 and logs it, else the CPU and says why; cuda fails clearly without one.
 `wtt version` lists the backends and devices. --batch: windows per engine
 run (default one per thread on the CPU, what half the free GPU memory
-holds on a GPU).]]
+holds on a GPU).
+--tab also writes the tablature of the notes: OUT/<name>.tab.txt,
+<name>.tab.json, ... (--tab-format). --instrument then also picks the tab
+instrument (guitar, bass, ukulele, guitar7, bass5) and --tempo, when
+given, the tab's tempo (otherwise estimated from the notes).
+
+]=] .. tab_args.USAGE
 
 ffi.cdef [[ int isatty(int fd); ]]
 
@@ -52,6 +61,7 @@ local BOOL_FLAGS = {
     ["--multiple-pitch-bends"] = "multiple_pitch_bends",
     ["--quiet"] = "quiet",
     ["--full-tail"] = "full_tail",
+    ["--tab"] = "tab",
 }
 
 
@@ -61,8 +71,44 @@ local function fail(msg)
 end
 
 
+-- The MIDI program of --instrument: a General MIDI name, or a tab
+-- instrument's (ukulele, guitar7, bass5 have no GM program of their own).
+local function midi_instrument(name)
+    if name == nil or midi.PROGRAMS[name] then
+        return name
+    end
+    local tab = require "wtt.tab"
+    local opts = tab.options({ instrument = name })
+    return opts and opts.instrument.midi or nil
+end
+
+
+-- --tab's options, checked before any audio is read. Without --tab the tab
+-- flags are a mistake, and --instrument only a MIDI program.
+local function check_tab(o)
+    if not o.tab then
+        if o.tab_flags[1] then
+            fail(o.tab_flags[1] .. " needs --tab")
+        end
+        if o.instrument and not midi_instrument(o.instrument) then
+            fail("--instrument: unknown instrument '" .. o.instrument
+                 .. "' (docs/midi.md lists the names)")
+        end
+        return
+    end
+    local raw = o.tab_raw
+    raw.instrument = o.instrument
+    raw.tempo = o.tempo
+    local opts, err = tab_args.options(raw)
+    if not opts then
+        fail(err)
+    end
+    o.tab_opts = opts
+end
+
+
 local function parse(argv)
-    local o, inputs, i = {}, {}, 1
+    local o, inputs, i = { tab_raw = {}, tab_flags = {} }, {}, 1
     while i <= #argv do
         local a = argv[i]
         local flag, inline = a:match("^(%-%-[%w-]+)=(.*)$")
@@ -90,6 +136,21 @@ local function parse(argv)
                 v = n
             end
             o[key] = v
+        elseif tab_args.VALUES[flag] and not VALUE_FLAGS[flag] then
+            -- tab-only flags (--instrument and --tempo are also ours)
+            local v = inline
+            if not v then
+                i = i + 1
+                v = argv[i]
+            end
+            if v == nil then
+                fail(flag .. " needs a value")
+            end
+            tab_args.take(o.tab_raw, flag, v)
+            o.tab_flags[#o.tab_flags + 1] = flag
+        elseif tab_args.SWITCHES[a] then
+            tab_args.take(o.tab_raw, a)
+            o.tab_flags[#o.tab_flags + 1] = a
         elseif BOOL_FLAGS[a] then
             o[BOOL_FLAGS[a]] = true
         elseif a:sub(1, 1) == "-" and a ~= "-" then
@@ -108,7 +169,9 @@ local function parse(argv)
     if #inputs == 0 and not o.from then
         fail("no input files (see --help)")
     end
-    if not (o.midi or o.notes_json or o.notes_csv or o.posteriors) then
+    check_tab(o)
+    if not (o.midi or o.notes_json or o.notes_csv or o.posteriors or o.tab)
+    then
         o.midi = true
     end
     return o, inputs
@@ -144,9 +207,38 @@ local function stem(path)
 end
 
 
+-- The tablature of `notes` as <base>.tab.txt, ...; unplayable notes are
+-- listed on stderr. files | nil, err
+local function write_tab(o, name, notes, base, label)
+    local tab = require "wtt.tab"
+    o.tab_opts.title = name
+    local doc, err = tab.build(notes, o.tab_opts)
+    if not doc then
+        return nil, "tab: " .. tostring(err)
+    end
+    for _, line in ipairs(tab_args.unplayable_lines(doc)) do
+        io.stderr:write("wtt transcribe: ", label, ": ", line, "\n")
+    end
+    local files
+    files, err = tab_args.write(doc, o.tab_opts.formats, base)
+    if not files then
+        return nil, err
+    end
+    for _, p in ipairs(files) do
+        if (sys.file_size(p) or 0) == 0 then
+            for _, q in ipairs(files) do
+                os.remove(q)
+            end
+            return nil, p .. " is empty"
+        end
+    end
+    return files
+end
+
+
 -- Writes every requested output for one input; nil, err on the first
 -- failure (files already written for it are removed: all or nothing).
-local function write_outputs(o, name, notes, post, meta)
+local function write_outputs(o, name, notes, post, meta, label)
     local base = (o.out or ".") .. "/" .. name
     local written = {}
     local function done(path, ok, err)
@@ -166,7 +258,8 @@ local function write_outputs(o, name, notes, post, meta)
     if o.midi then
         steps[#steps + 1] = { base .. ".mid", function(p)
             return notes_io.write_midi(p, notes, {
-                tempo = o.tempo, instrument = o.instrument or "guitar",
+                tempo = o.tempo,
+                instrument = midi_instrument(o.instrument) or "guitar",
                 multiple_pitch_bends = o.multiple_pitch_bends })
         end }
     end
@@ -189,6 +282,18 @@ local function write_outputs(o, name, notes, post, meta)
         local ok, err = done(s[1], s[2](s[1]))
         if not ok then
             return nil, err
+        end
+    end
+    if o.tab then
+        local ok, err = write_tab(o, name, notes, base, label)
+        if not ok then
+            for _, p in ipairs(written) do
+                os.remove(p)
+            end
+            return nil, err
+        end
+        for _, p in ipairs(ok) do
+            written[#written + 1] = p
         end
     end
     return written
@@ -226,7 +331,7 @@ local function main(argv)
             local ok
             if notes then
                 ok, err = write_outputs(o, stem(o.from):gsub("%.posteriors$", ""),
-                                        notes, nil, { source = o.from })
+                                        notes, nil, { source = o.from }, o.from)
             end
             if not notes or not ok then
                 report(o.from, err)
@@ -255,7 +360,7 @@ local function main(argv)
             local meta = m:provenance(note_opts(o))
             meta.source = path:match("([^/]+)$")
             local files, werr = write_outputs(o, stem(path), notes, post,
-                                              meta)
+                                              meta, path)
             if not files then
                 report(path, werr)
             elseif not o.quiet then
