@@ -12,6 +12,7 @@
 #include "wtt_redis.h"
 #include "wtt_sys.h"
 #include "wtt_thread.h"
+#include "wtt_zlib.h"
 
 /* lua-cjson's entry points; its headers are not installed by Debian. */
 int luaopen_cjson(lua_State *L);
@@ -30,6 +31,7 @@ const luaL_Reg wtt_builtin_modules[] = {
     { "wtt.core.pg",          luaopen_wtt_pg },
     { "wtt.audio",            luaopen_wtt_audio },
     { "wtt.midi",             luaopen_wtt_midi },
+    { "wtt.zlib",             luaopen_wtt_zlib },
     { "wtt.core.model",       luaopen_wtt_model },
     { NULL, NULL },
 };

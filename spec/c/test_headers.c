@@ -20,6 +20,7 @@
 #include "wtt_redis.h"
 #include "wtt_sys.h"
 #include "wtt_thread.h"
+#include "wtt_zlib.h"
 #include "wtt_redis_reply.h"
 #include "wtt_frame_store.h"
 #include "wtt_notes.h"
