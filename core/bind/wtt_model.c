@@ -828,7 +828,7 @@ l_post_to_string(lua_State *L)
 
 
 /*
- * post:notes(opts) -> { {start_s, end_s, pitch, amplitude, start_frame,
+ * post:notes(opts) -> { {start_s, end_s, pitch, amplitude, onset, start_frame,
  * n_frames, bends = {...}} ... } | nil, err. opts: onset_threshold,
  * frame_threshold, min_note_frames, infer_onsets, min_freq, max_freq,
  * melodia, pitch_bends, numpy_ties.
@@ -872,6 +872,8 @@ l_post_notes(lua_State *L)
         lua_setfield(L, -2, "pitch");
         lua_pushnumber(L, notes[i].amplitude);
         lua_setfield(L, -2, "amplitude");
+        lua_pushnumber(L, notes[i].onset);
+        lua_setfield(L, -2, "onset");
         lua_pushinteger(L, notes[i].start_frame);
         lua_setfield(L, -2, "start_frame");
         lua_pushinteger(L, notes[i].n_frames);

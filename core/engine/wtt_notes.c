@@ -287,6 +287,27 @@ push_note(note_list *l, int start, int len, int col, double amp)
 }
 
 
+/* The strongest raw onset posterior of a note's pitch within a frame of its
+ * start. Melodia's notes have none there (no pluck), so tablature reads a
+ * low value as legato (hammer-on, pull-off, slide). */
+static double
+onset_at(const src_t *s, const struct wtt_note *nt)
+{
+    int    col = nt->pitch - MIDI_OFFSET;
+    double best = 0.0;
+
+    for (int r = nt->start_frame - 1; r <= nt->start_frame + 1; r++) {
+        if (r >= 0 && (size_t) r < s->post->n_frames) {
+            double v = onset_raw(s, r, col);
+            if (v > best) {
+                best = v;
+            }
+        }
+    }
+    return best;
+}
+
+
 static double
 mean_energy(const src_t *s, int from, int to, int col)
 {
@@ -604,6 +625,7 @@ wtt_notes_extract(struct wtt_posteriors *post,
         if (p->pitch_bends) {
             add_bends(post, nt, p->numpy_ties);
         }
+        nt->onset = onset_at(&s, nt);
     }
     if (wtt_frame_store_check(&rem, err, errlen) != 0
         || wtt_frame_store_check(&post->rows, err, errlen) != 0)

@@ -20,6 +20,7 @@ struct wtt_note {
     int     n_frames;
     int     pitch;          /* MIDI note number */
     double  amplitude;      /* mean frame posterior over the note, 0..1 */
+    double  onset;          /* onset posterior at the start (+-1 frame) */
     double  start_s;
     double  end_s;
     int    *bends;          /* per frame, in 1/3-semitone contour bins */

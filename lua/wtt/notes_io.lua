@@ -37,7 +37,7 @@ end
 
 --- The notes as the JSON document wtt writes (and the API serves):
 -- { <meta fields>..., "notes": [ {start_s, end_s, pitch_midi, amplitude,
--- velocity, pitch_bends: [...]}, ... ] }
+-- velocity, onset, pitch_bends: [...]}, ... ] }
 function _M.to_json(notes, meta)
     local parts = {}
     for i, n in ipairs(notes) do
@@ -46,10 +46,12 @@ function _M.to_json(notes, meta)
             bends[j] = num(b)
         end
         parts[i] = format('{"start_s":%s,"end_s":%s,"pitch_midi":%d,'
-                          .. '"amplitude":%s,"velocity":%d,'
+                          .. '"amplitude":%s,"velocity":%d,%s'
                           .. '"pitch_bends":[%s]}',
                           num(n.start_s), num(n.end_s), n.pitch,
                           num(n.amplitude), velocity(n.amplitude),
+                          n.onset and ('"onset":' .. num(n.onset) .. ",")
+                              or "",
                           concat(bends, ","))
     end
     local head = ""
