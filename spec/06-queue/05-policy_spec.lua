@@ -46,7 +46,7 @@ describe("queue policy plugins #redis", function()
         assert.is_nil(policy.last_error())
         assert.equal("files", p.source)
         assert.same({ retry = "1.0.0", timeout = "1.0.0", priority = "1.1.0",
-                      deadletter = "1.0.0" }, p.versions)
+                      deadletter = "1.0.0", tab = "1.0.0" }, p.versions)
         assert.equal(3, p.max_attempts({}))
         assert.equal(86400, p.dead_ttl_s())
         assert.equal(604800, p.final_ttl_s())
