@@ -15,6 +15,7 @@ function _M.fingering_weights(conf, instrument)
         move = conf.move, move_line = conf.move_line, stretch = conf.stretch, height = conf.height,
         open = conf.open, string = conf.string, ring = conf.ring,
         skip = conf.skip, cross = conf.cross, bass = conf.bass,
+        home = conf.home,
     }
 end
 

@@ -4,14 +4,16 @@
 -- or edit this file: serve and the worker reload it without a restart.
 return {
     fields = {
-        { name = "move", type = "number", default = 0.8, min = 0, max = 100,
+        { name = "move", type = "number", default = 0.5, min = 0, max = 100,
           doc = "per fret the hand moves between consecutive chords" },
         { name = "move_line", type = "number", default = 0.3, min = 0, max = 100,
           doc = "per fret the hand moves between consecutive single notes" },
         { name = "stretch", type = "number", default = 1.0, min = 0, max = 100,
           doc = "per fret of span beyond two between a chord's fretted notes" },
         { name = "height", type = "number", default = 0.02, min = 0, max = 100,
-          doc = "per fret of hand position (prefers lower positions)" },
+          doc = "per fret the hand sits away from its home position" },
+        { name = "home", type = "integer", default = 3, min = 0, max = 24,
+          doc = "the hand's home position (fret of the index finger)" },
         { name = "open", type = "number", default = 0.1, min = 0, max = 100,
           doc = "bonus per open string (full low on the neck, 30% above the 5th fret)" },
         { name = "string", type = "number", default = 0.15, min = 0, max = 100,
@@ -22,7 +24,7 @@ return {
           doc = "per unused string inside a chord" },
         { name = "cross", type = "number", default = 1.0, min = 0, max = 100,
           doc = "per pair of chord notes whose strings cross their pitch order" },
-        { name = "bass", type = "number", default = 0.3, min = 0, max = 100,
+        { name = "bass", type = "number", default = 1.0, min = 0, max = 100,
           doc = "for a chord whose fretted lowest note is not on one of the two lowest strings" },
         { name = "span", type = "integer", default = 4, min = 1, max = 12,
           doc = "largest fret distance between a chord's fretted notes" },

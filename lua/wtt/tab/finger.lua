@@ -4,16 +4,20 @@
 -- Notes that start together (within `chord_window_ms` of a chord's first
 -- note) form a chord. Each chord gets candidate fingerings: distinct
 -- strings, fretted notes within the span limit, on at most four distinct
--- frets (a finger holds all the notes of its fret). Each candidate has a shape cost
--- (stretch, height, open strings, skipped strings) and each pair of
--- consecutive candidates a transition cost (hand movement, string changes,
+-- frets (a finger holds all the notes of its fret). Each candidate has a
+-- shape cost (stretch beyond two frets, open strings, skipped strings,
+-- voices crossing, a fretted bass on an inner string) and each pair of
+-- consecutive candidates a transition cost (hand movement, the hand's
+-- distance from its home position, string changes between single notes,
 -- cutting off a note that still rings). The search keeps, per candidate,
 -- the cheapest path to it, so the work is (chords x candidates^2): linear
 -- in the number of notes, as candidates per chord are capped.
 --
--- Frets are counted from the capo, as tabs are written; the hand position
--- of a candidate is its lowest fretted fret, and an all-open chord keeps
--- the position the hand had (carried along the best path).
+-- Frets are counted from the capo, as tabs are written. The hand covers a
+-- box of four frets from its position (the index finger's fret) and moves
+-- only as far as a candidate's fretted notes need; an all-open chord
+-- leaves it where it was. Where the hand is depends on the path, so it is
+-- carried along the best path to each candidate.
 
 local abs = math.abs
 local floor = math.floor
@@ -208,7 +212,7 @@ local function transition(a, ca, apos, b, cb, bpos, w)
         end
     end
     if bpos then
-        cost = cost + w.height * bpos
+        cost = cost + w.height * abs(bpos - w.home)
     end
     if line then
         cost = cost + w.string * abs(sa[1] - sb[1])
@@ -358,7 +362,7 @@ function _M.run(notes, inst, w, lim, fold)
     if nc > 0 then
         local c0, p0 = {}, {}
         for j, cd in ipairs(cands[1]) do
-            c0[j], p0[j] = cd.cost + w.height * (cd.lo or 0), cd.lo
+            c0[j], p0[j] = cd.cost + w.height * abs((cd.lo or w.home) - w.home), cd.lo
         end
         cost[1], hpos[1], back[1] = c0, p0, {}
     end
