@@ -299,6 +299,24 @@ local SAMPLES = {
                                      { type = "vibrato" } } } } },
         },
     },
+    -- Chained legato (5h7p5h7) and a vibrato held through a tie across
+    -- the bar line, then a slide up and back.
+    legato = {
+        instrument = "guitar", tuning = TUNINGS.guitar,
+        measures = {
+            { { 6, { 3, 5 } },
+              { 6, { 3, 7, tech = tech({ type = "hammer_on" }) } },
+              { 6, { 3, 5, tech = tech({ type = "pull_off" }) } },
+              { 6, { 3, 7, tech = tech({ type = "hammer_on" }) } },
+              { 12, { 2, 5, tech = tech({ type = "vibrato" }) } },
+              { 12, { 2, 7, tech = tech({ type = "vibrato" }) } } },
+            { { 12, tied = true }, { 12, { 4, 7 } },
+              { 12, { 4, 9, tech = tech({ type = "slide",
+                                          direction = "up" }) } },
+              { 12, { 4, 7, tech = tech({ type = "slide",
+                                          direction = "down" }) } } },
+        },
+    },
     -- The open-chord shapes of `chords` with capo 2: same frets, sounding
     -- a whole tone higher.
     capo2 = {
