@@ -15,6 +15,7 @@ local ipairs = ipairs
 local _M = {}
 
 local BINS = 3                 -- contour bins per semitone
+local MIN_BINS = 2             -- the least a bend rises
 local LEGATO_ONSET = 0.5       -- below this, no new pluck
 local LEGATO_GAP_S = 0.05      -- the new note starts within this of the end
 local HAMMER_REACH = 4         -- frets a hammer-on or pull-off spans at most
@@ -46,7 +47,15 @@ local function from_bends(bends)
     if turns >= 4 and semis <= 1 then
         return { type = "vibrato" }
     end
-    if semis < 0.5 or peak < 0 then
+    -- A bin (a third of a semitone) is within the contour's noise: a bend
+    -- holds two bins or more for two frames or more.
+    local held = 0
+    for _, b in ipairs(bends) do
+        if b >= MIN_BINS then
+            held = held + 1
+        end
+    end
+    if held < 2 or peak < 0 then
         return nil
     end
     local last = bends[#bends]
