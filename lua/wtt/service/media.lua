@@ -1,5 +1,6 @@
 --- The media store: one flat directory (WTT_MEDIA_DIR) of files with
--- server-generated names `^[0-9a-f]{32}\.(wav|mp3|flac|ogg|mid|json|npy)$`.
+-- server-generated names `^[0-9a-f]{32}\.(wav|mp3|flac|ogg|mid|json|npy)$`,
+-- and the tab cache in its subdirectory tab/ (tab_name, tab_path).
 -- Client file names are data only (OWASP file upload rules); a name that
 -- does not match the pattern is never opened. Files are written atomically
 -- (temp file + rename in the same directory) and served with O_NOFOLLOW.
@@ -112,6 +113,46 @@ function _M.remove(name)
     if p then
         os.remove(p)
     end
+end
+
+
+-- Rendered tablature (routes/tab.lua's cache) lives in the subdirectory
+-- tab/, out of /media/'s reach, under names as strict as the store's:
+-- `^[0-9a-f]{32}\.(ascii|json|musicxml|alphatex|gp)$`, derived from the
+-- cache key.
+local TAB_DIR = "tab"
+local TAB_EXTS = { ascii = true, json = true, musicxml = true,
+                   alphatex = true, gp = true }
+
+
+--- The cache name of `key` (any string) for a tab `format`.
+function _M.tab_name(key, format)
+    assert(TAB_EXTS[format], "unknown tab format")
+    return pg.sha256hex(key):sub(1, 32) .. "." .. format
+end
+
+
+--- Full path of a valid tab cache name, or nil.
+function _M.tab_path(name)
+    if type(name) ~= "string" or #name > 41 then
+        return nil
+    end
+    local hex, ext = name:match("^([0-9a-f]+)%.(%l+)$")
+    if not hex or #hex ~= 32 or not TAB_EXTS[ext] then
+        return nil
+    end
+    return config.get().media_dir .. "/" .. TAB_DIR .. "/" .. name
+end
+
+
+--- Writes a rendered tab under its cache name atomically. true | nil, err
+function _M.write_tab(name, bytes)
+    local path = assert(_M.tab_path(name), "invalid tab cache name")
+    local dir = _M.dir() .. "/" .. TAB_DIR
+    if sys.exists(dir) ~= "dir" then
+        os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
+    end
+    return sys.write_file(path, bytes)
 end
 
 
