@@ -62,6 +62,7 @@ describe("the wtt command line", function()
             migrate = "%-%-dir DIR", queue = "COMMAND",
             worker = "%-%-web%-url",
             subscriber = "%-%-reconcile", transcribe = "%-%-notes%-json",
+            tab = "%-%-tab%-format",
         }
         for cmd, marker in pairs(own) do
             local _, code, text = wtt({ cmd, "--help" }, dir)
