@@ -214,7 +214,7 @@ end
 
 
 --- Fingering only (no rhythm): sets string and fret on a copy of `notes`.
--- @return placed, unplayable | nil, err
+-- @return placed, unplayable, stats (see finger.run) | nil, err
 function _M.finger(notes, opts)
     local list, err = prepare(notes)
     if not list then
@@ -222,9 +222,7 @@ function _M.finger(notes, opts)
     end
     local inst = opts.instrument
     local w, lim = _M.settings(inst.name)
-    local placed, unplayable = finger.run(list, inst, w, lim,
-                                          opts.fold_octaves)
-    return placed, unplayable
+    return finger.run(list, inst, w, lim, opts.fold_octaves)
 end
 
 

@@ -280,7 +280,8 @@ end
 -- @param w weights { move, stretch, height, open, string, ring, skip }
 -- @param lim { span, span_open, chord_window_ms, candidates }
 -- @param fold move out-of-range notes by octaves instead of reporting them
--- @return placed notes (in order), unplayable list
+-- @return placed notes (in order), unplayable list, stats { chords,
+--   transitions (candidate pairs weighed: the search's work) }
 function _M.run(notes, inst, w, lim, fold)
     local unplayable = {}
     local window = (lim.chord_window_ms or 35) / 1000
@@ -359,6 +360,7 @@ function _M.run(notes, inst, w, lim, fold)
     -- Viterbi.
     local nc = #chords
     local cost, back, hpos = {}, {}, {}
+    local steps = 0             -- transitions weighed (the work, for specs)
     if nc > 0 then
         local c0, p0 = {}, {}
         for j, cd in ipairs(cands[1]) do
@@ -378,6 +380,7 @@ function _M.run(notes, inst, w, lim, fold)
                 if base < best then
                     local apos = pp[m]
                     local bpos = hand_at(apos, b, box)
+                    steps = steps + 1
                     local t = base + transition(a, ca, apos, b, cbn, bpos, w)
                     if t < best then
                         best, arg, bestpos = t, m, bpos
@@ -418,7 +421,7 @@ function _M.run(notes, inst, w, lim, fold)
         return a.pitch < b.pitch
     end)
     sort(unplayable, function(a, b) return a.start_s < b.start_s end)
-    return placed, unplayable
+    return placed, unplayable, { transitions = steps, chords = nc }
 end
 
 
