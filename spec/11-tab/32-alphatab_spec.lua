@@ -139,15 +139,18 @@ local function compare(doc, got, fmt, label)
             end
         end
     end
-    local k = 0
+    -- Positions are the sums of the lengths before (the same whether an
+    -- event's `tick` counts from the piece or from its measure).
+    local k, pos = 0, 0
     for _, m in ipairs(doc.measures) do
         for _, ev in ipairs(m.events) do
             k = k + 1
             local b = got.beats[k]
             local where = ("%s: measure %d, event at tick %d"):format(
-                label, m.number, ev.tick)
+                label, m.number, pos)
             assert.is_table(b, where .. ": missing in alphaTab")
-            assert.equal(ev.tick * scale, b.tick, where .. ": position")
+            assert.equal(pos * scale, b.tick, where .. ": position")
+            pos = pos + ev.ticks
             assert.equal(ev.ticks * scale, b.duration, where .. ": length")
             local notes = ev.notes or {}
             assert.equal(ev.rest == true, b.rest, where .. ": rest")
