@@ -568,20 +568,11 @@ describe("wtt.tab.out.musicxml", function()
         assert.matches("note 1 has no string and fret", err, 1, true)
     end)
 
-    it("encodes 10,000 notes in well under 20 ms", function()
+    it("encodes a 10,000-note document whole (its speed is bench/tab.sh's)", function()
         local doc = tabdoc.large(10000)
         assert.truthy(#doc.notes >= 10000)
-        local best = math.huge
-        for i = 1, 7 do
-            local t0 = os.clock()
-            local xml = musicxml.encode(doc)
-            local ms = (os.clock() - t0) * 1000
-            assert.truthy(#xml > 0)
-            -- The first runs pay for the JIT's traces and fresh memory.
-            if i > 2 and ms < best then
-                best = ms
-            end
-        end
-        assert.truthy(best < 20, ("best of 5: %.1f ms"):format(best))
+        local xml = assert(musicxml.encode(doc))
+        local frets = select(2, xml:gsub("<fret>", ""))
+        assert.equal(#doc.notes, frets)
     end)
 end)
