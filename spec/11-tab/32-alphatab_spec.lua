@@ -336,33 +336,12 @@ describe("alphaTex and Guitar Pro encoders", function()
         assert.matches("<Pitches>35 40 45 50 55 59 64</Pitches>", xml)
     end)
 
-    it("encode 10,000 notes well under 20 ms per format", function()
-        if runtime.sanitized then
-            pending("skipped, because this build is sanitized (slow on "
-                    .. "purpose)")
-            return
-        end
-        local docs = { repetitive = tabdoc.large(10000),
-                       varied = varied_doc(10000) }
-        local report = {}
-        for _, which in ipairs({ "repetitive", "varied" }) do
-            local doc = docs[which]
+    it("encode a 10,000-note part whole (its speed is bench/tab.sh's)", function()
+        for _, doc in ipairs({ tabdoc.large(10000), varied_doc(10000) }) do
             assert.truthy(#doc.notes >= 10000)
-            for _, fmt in ipairs({ { "alphatex", alphatex },
-                                   { "gp", gp } }) do
-                local best = math.huge
-                collectgarbage("collect")
-                for _ = 1, 15 do
-                    local t0 = sys.now()
-                    assert(fmt[2].encode(doc))
-                    best = math.min(best, sys.now() - t0)
-                end
-                report[#report + 1] = ("%s %s %.1f ms"):format(
-                    fmt[1], which, best * 1000)
-                assert.truthy(best < 0.020, report[#report])
-            end
+            local tex = assert(alphatex.encode(doc))
+            local xml = assert(gp.gpif(doc))
+            assert.truthy(#tex > 0 and #xml > 0)
         end
-        io.stderr:write("  encode, best of 15: ", table.concat(report, ", "),
-                        "\n")
     end)
 end)
