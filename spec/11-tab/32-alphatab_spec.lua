@@ -7,6 +7,7 @@
 -- importers under Node (installing them with `npm ci` when missing).
 
 local json = require "wtt.json"
+local sys = require "wtt.sys"
 local runtime = require "wtt.runtime"
 local tabdoc = require "spec.support.tabdoc"
 local alphatex = require "wtt.tab.out.alphatex"
