@@ -215,7 +215,21 @@ describe("rhythm.estimate", function()
             assert.equal(8, r.beat_type)
             r = assert(rhythm.estimate(notes, { pickup = 1 }))
             assert.equal(1, r.pickup_beats)
+            assert.equal(12, r.pickup_ticks)
             assert.equal(2, r.first_downbeat)
+        end)
+
+        it("takes a pickup of a fraction of a beat", function()
+            -- an 8th before the first downbeat at 0.5 s + 0.25 s
+            local notes = play(120, 8, 4, MELODY, { seed = 6, t0 = 0.75 })
+            table.insert(notes, 1, { start_s = 0.5, end_s = 0.75, pitch = 59,
+                                     amplitude = 0.6 })
+            local r = assert(rhythm.estimate(notes, { pickup = 0.5 }))
+            assert.equal(0.5, r.pickup_beats)
+            assert.equal(6, r.pickup_ticks)
+            assert.equal(2, r.first_downbeat)
+            assert.is_true(math.abs(r.beats[2] - 0.75) < 0.03)
+            assert.is_true(r.beats[1] < 0.5)
         end)
 
         it("refuses bad overrides", function()
@@ -223,8 +237,9 @@ describe("rhythm.estimate", function()
             for _, o in ipairs({
                 { tempo = 0 }, { tempo = "fast" }, { tempo = 0 / 0 },
                 { time_signature = { 4, 3 } }, { time_signature = { 0, 4 } },
-                { time_signature = "4/4" }, { pickup = -1 }, { pickup = 1.5 },
+                { time_signature = "4/4" }, { pickup = -1 }, { pickup = 1.1 },
                 { pickup = 4 }, { time_signature = { 3, 4 }, pickup = 3 },
+                { time_signature = { 6, 8 }, pickup = 0.25 },
             }) do
                 local r, err = rhythm.estimate(notes, o)
                 assert.is_nil(r)

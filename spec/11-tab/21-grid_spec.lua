@@ -22,6 +22,7 @@ end
 -- drifting), enough for `n` beats.
 local function steady(bpm, n, opts)
     opts = opts or {}
+    local p = opts.pickup or 0
     local beats, t = {}, opts.t0 or 0
     for k = 1, n do
         beats[k] = t
@@ -29,8 +30,8 @@ local function steady(bpm, n, opts)
     end
     local ts = opts.ts or { 4, 4 }
     return { tempo_bpm = bpm, beats = beats, beats_per_measure = ts[1],
-             beat_type = ts[2], first_downbeat = (opts.pickup or 0) + 1,
-             pickup_beats = opts.pickup or 0 }
+             beat_type = ts[2], first_downbeat = math.ceil(p) + 1,
+             pickup_beats = p }
 end
 
 
@@ -55,6 +56,8 @@ end
 local function check(measures, notes, r)
     local tpb = 48 / r.beat_type
     local per = r.beats_per_measure * tpb
+    -- beats fall at pickup_ticks + k * tpb: a pickup may be half a beat
+    local shift = (r.pickup_beats * tpb) % tpb
     local flat = {}
     local start = 0
     for i, m in ipairs(measures) do
@@ -74,7 +77,7 @@ local function check(measures, notes, r)
             assert.is_true(NOTATABLE[e.ticks], "not notatable: " .. e.ticks)
             assert.is_truthy(grid.notation(e.ticks))
             assert.is_true((e.rest == true) ~= (e.notes ~= nil))
-            local a = m.start_tick + e.tick
+            local a = m.start_tick + e.tick - shift
             -- an event not starting on a beat stays within its beat
             if a % tpb ~= 0 then
                 assert.equal(math.floor(a / tpb),
@@ -132,7 +135,7 @@ local function check(measures, notes, r)
     for i, n in ipairs(notes) do
         local f = first_event[i]
         assert.is_truthy(f, "note " .. i .. " in no event")
-        assert.equal(f[1], n.tick)
+        assert.equal(f[1] + shift, n.tick)
         local len, k = 0, nil
         for j, g in ipairs(flat) do
             if g == f then
@@ -249,6 +252,28 @@ describe("grid.build", function()
         assert.same({ 4, 5 }, ms[1].events[2].notes)
     end)
 
+    it("keeps two chords apart when they round to one position", function()
+        -- the fingering's chords 1 and 2 (one string, say) 60 ms apart
+        local notes = {
+            { start_s = 0.00, end_s = 0.5, pitch = 47, chord = 1 },
+            { start_s = 0.06, end_s = 0.5, pitch = 43, chord = 2 },
+            { start_s = 0.5, end_s = 1.0, pitch = 45, chord = 3 },
+        }
+        local r = steady(120, 8)
+        local ms = assert(grid.build(notes, r))
+        check(ms, notes, r)
+        assert.equal(0, notes[1].tick)
+        assert.is_true(notes[2].tick > 0 and notes[2].tick < 12)
+        assert.equal(12, notes[3].tick)
+        assert.same({ 1 }, ms[1].events[1].notes)
+        assert.same({ 2 }, ms[1].events[2].notes)
+        -- with the collision cost gone the beat stays straight and the
+        -- second chord still moves on, to the next 16th
+        ms = assert(grid.build(notes, r, { grid_weights = { collide = 0 } }))
+        check(ms, notes, r)
+        assert.equal("n0:3 n3:9 n12:12 r24:24", show(ms[1]))
+    end)
+
     it("splits an off-beat note at the beat and ties it", function()
         -- an 8th on the "and" of 1 held to beat 3
         local notes = at_beats({ { 0, 0.5 }, { 0.5, 1.5 }, { 2, 2 } })
@@ -293,6 +318,26 @@ describe("grid.build", function()
         assert.equal(12, ms[2].start_tick)
         assert.equal("n0:48", show(ms[2]))
         assert.equal("n0:6 r6:6 r12:12 r24:24", show(ms[3]))
+    end)
+
+    it("starts a pickup of an 8th inside a beat", function()
+        -- beats[1] at 0 s; the pickup's 8th at 0.25 s, the downbeat at 0.5 s
+        local notes = at_beats({ { 0.5, 0.5 }, { 1, 1 }, { 2, 1 } })
+        local r = steady(120, 12)
+        r.pickup_beats, r.first_downbeat = 0.5, 2
+        local ms = assert(grid.build(notes, r))
+        check(ms, notes, r)
+        assert.equal(0, ms[1].number)
+        assert.equal(6, ms[1].ticks)
+        assert.equal("n0:6", show(ms[1]))
+        assert.same({ 0, 0, 4.5 }, { notes[1].tick, notes[1].measure,
+                                     notes[1].beat })
+        assert.equal(6, ms[2].start_tick)
+        assert.near(0.5, ms[2].start_s, 1e-9)
+        assert.near(0.25, ms[1].start_s, 1e-9)
+        assert.equal("n0:12 n12:12 r24:24", show(ms[2]))
+        assert.same({ 6, 1, 1 }, { notes[2].tick, notes[2].measure,
+                                   notes[2].beat })
     end)
 
     it("writes 3/4 and 6/8 measures", function()
@@ -342,6 +387,9 @@ describe("grid.build", function()
             local ts = sigs[1 + math.floor(rnd() * #sigs)]
             local bpm = 60 + rnd() * 120
             local pickup = rnd() < 0.3 and math.floor(rnd() * ts[1]) or 0
+            if pickup > 0 and ts[2] == 4 and rnd() < 0.5 then
+                pickup = pickup - 0.25 * (1 + math.floor(rnd() * 3))
+            end
             local list, b = {}, rnd() * 0.5
             local n = 1 + math.floor(rnd() * 60)
             for _ = 1, n do

@@ -5,11 +5,11 @@
 --
 -- r is wtt.tab.rhythm's estimate. Sets note.tick, .ticks, .measure, .beat
 -- and .duration on every note, and returns the measures of the tab
--- document. opts (optional) may override the cost weights below.
+-- document. opts.grid_weights (optional) overrides the cost weights below.
 
 local rhythm = require "wtt.tab.rhythm"
 
-local floor, max, min, abs = math.floor, math.max, math.min, math.abs
+local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
 
 local _M = {}
 
@@ -117,15 +117,18 @@ local function locate(beats, nb, t, k)
 end
 
 
---- The time of beat index k (0-based), extrapolated outside the beats.
+--- The time of beat position k (0-based, fractional), extrapolated
+-- outside the beats.
 local function beat_time(beats, nb, k, period)
-    if k < 0 then
-        return beats[1] + k * (nb > 1 and beats[2] - beats[1] or period)
-    elseif k < nb then
-        return beats[k + 1]
+    if nb < 2 then
+        return beats[1] + k * period
+    elseif k < 0 then
+        return beats[1] + k * (beats[2] - beats[1])
+    elseif k >= nb - 1 then
+        return beats[nb] + (k - nb + 1) * (beats[nb] - beats[nb - 1])
     end
-    return beats[nb] + (k - nb + 1) * (nb > 1 and beats[nb] - beats[nb - 1]
-                                       or period)
+    local i = floor(k)
+    return beats[i + 1] + (k - i) * (beats[i + 2] - beats[i + 1])
 end
 
 
@@ -227,8 +230,14 @@ local function check(r)
         return nil, "beat_type must be 2, 4 or 8"
     end
     local p = r.pickup_beats or 0
-    if p < 0 or p ~= floor(p) or (p >= m and p > 0) then
-        return nil, "pickup_beats must be a whole number below the measure"
+    local pt = p * WHOLE / bt
+    if type(p) ~= "number" or p < 0 or (p >= m and p > 0)
+       or pt ~= floor(pt) or pt % 3 ~= 0 then
+        return nil, "pickup_beats must be below the measure, in 16ths"
+    end
+    local fd = r.first_downbeat or ceil(p) + 1
+    if fd ~= floor(fd) or fd - 1 < p then
+        return nil, "first_downbeat must leave room for the pickup"
     end
     if not (type(r.tempo_bpm) == "number" and r.tempo_bpm > 0) then
         return nil, "tempo_bpm must be a positive number"
@@ -288,16 +297,24 @@ local function piece(at, stop, tpb, types, m0, mlen, rest)
 end
 
 
+--- See the module's head. Internally positions are in "beat ticks": tpb
+-- per beat from beats[1], so beat boundaries are multiples of tpb; the
+-- document's ticks count from u0, the pickup's start (or the first
+-- downbeat), which sits inside a beat when the pickup is a fraction of
+-- one.
 function _M.build(notes, r, opts)
     local ok, err = check(r)
     if not ok then
         return nil, err
     end
     local w = DEFAULTS
-    if opts then
+    local over = opts and opts.grid_weights
+    if over then
         w = setmetatable({}, { __index = DEFAULTS })
-        for k, v in pairs(opts) do
-            w[k] = v
+        for k in pairs(DEFAULTS) do
+            if over[k] ~= nil then
+                w[k] = over[k]
+            end
         end
     end
     local tpb = WHOLE / r.beat_type
@@ -309,6 +326,10 @@ function _M.build(notes, r, opts)
         beats = { 0 }
     end
     local nb, period = #beats, 60 / r.tempo_bpm
+    local mticks, ptick = per * tpb, pickup * tpb
+    local udown = ((r.first_downbeat or ceil(pickup) + 1) - 1) * tpb
+    local u0 = udown - ptick
+    local umin = u0 / tpb            -- nothing is placed before the start
 
     -- onsets: one per chord, at a fractional position within a beat
     local ch = rhythm.chords(notes)
@@ -318,7 +339,7 @@ function _M.build(notes, r, opts)
     for i = 1, nc do
         local x
         x, hint = locate(beats, nb, ct[i], hint)
-        x = max(0, x)
+        x = max(umin, x)
         local b = floor(x)
         bi[i], fr[i] = b, x - b
         if b >= nbeats then
@@ -326,8 +347,12 @@ function _M.build(notes, r, opts)
         end
     end
     local types = beat_types(bi, fr, nbeats, tpb, st, w)
+    if u0 % tpb ~= 0 then
+        -- a pickup starting inside a beat: that beat is written straight
+        types[floor(u0 / tpb)] = S
+    end
 
-    -- chord ticks (chords on one position become one event)
+    -- chord positions (chords on one position become one event)
     local q = {}
     local c = 1
     while c <= nc do
@@ -337,18 +362,36 @@ function _M.build(notes, r, opts)
         end
         local kind = types[bi[c]] or S
         beat_cost(fr, c, d, tpb, st[kind], kind, w, q)
+        for k = c, d do
+            if bi[k] * tpb + q[k] < u0 then
+                q[k] = u0 - bi[k] * tpb
+            end
+        end
         c = d + 1
     end
+    -- Two chords on one position would be one event, though the fingering
+    -- may have put them on one string: the later one moves a grid step on
+    -- when that is still before the next chord.
+    local pos = {}
+    for k = 1, nc do
+        local u = bi[k] * tpb + q[k]
+        local prev = pos[k - 1]
+        if prev and u <= prev then
+            local moved = prev + st[types[floor(prev / tpb)] or S]
+            local nxt_u = k < nc and bi[k + 1] * tpb + q[k + 1] or math.huge
+            u = moved < nxt_u and moved or prev
+        end
+        pos[k] = u
+    end
 
-    -- measures, enough for every chord's end
-    local mticks, ptick = per * tpb, pickup * tpb
-    local total = ptick + mticks
+    -- measures (in beat ticks until the end), enough for every chord
+    local total = udown + mticks
     local measures = {}
     local function add_measure()
         local m = #measures
-        local start = m == 0 and 0
+        local start = m == 0 and u0
                       or measures[m].start_tick + measures[m].ticks
-        local num = (m == 0 and pickup > 0) and 0 or
+        local num = (m == 0 and ptick > 0) and 0 or
                     (m == 0 and 1 or measures[m].number + 1)
         measures[m + 1] = { number = num, start_tick = start,
                             ticks = num == 0 and ptick or mticks,
@@ -387,13 +430,13 @@ function _M.build(notes, r, opts)
     end
 
     -- one voice: a chord lasts to the next chord or its own quantised end
-    local cur = 0
+    local cur = u0
     c = 1
     local fractions = {}
     while c <= nc do
-        local tick = bi[c] * tpb + q[c]
-        local d = c                   -- chords c .. d share the tick
-        while d < nc and bi[d + 1] * tpb + q[d + 1] == tick do
+        local tick = pos[c]
+        local d = c                   -- chords c .. d share the position
+        while d < nc and pos[d + 1] == tick do
             d = d + 1
         end
         -- (a chord rounded up to the next beat takes that beat's grid)
@@ -405,7 +448,7 @@ function _M.build(notes, r, opts)
             while ni > 0 do
                 evnotes[#evnotes + 1] = ni
                 local xe = locate(beats, nb, notes[ni].end_s, bi[c] + 1)
-                xe = max(0, xe)
+                xe = max(umin, xe)
                 local be = floor(xe)
                 local se = st[types[be] or S]
                 local e = be * tpb + floor((xe - be) * tpb / se + 0.5) * se
@@ -422,7 +465,7 @@ function _M.build(notes, r, opts)
             table.sort(evnotes)
         end
         if d < nc then
-            stop = min(stop, bi[d + 1] * tpb + q[d + 1])
+            stop = min(stop, pos[d + 1])
         end
         if tick > cur then
             emit(cur, tick, nil)
@@ -435,16 +478,18 @@ function _M.build(notes, r, opts)
             frac = fraction(len)
             fractions[len] = frac
         end
-        local mnum = (tick < ptick) and 0 or
-                     floor((tick - ptick) / mticks) + 1
-        local ms = mnum == 0 and 0 or ptick + (mnum - 1) * mticks
+        local mnum, ms = 0, u0
+        if tick >= udown then
+            mnum = floor((tick - udown) / mticks) + 1
+            ms = udown + (mnum - 1) * mticks
+        end
         local beat = (tick - ms) / tpb + 1
         if mnum == 0 then
             beat = beat + per - pickup
         end
         for i = 1, #evnotes do
             local n = notes[evnotes[i]]
-            n.tick, n.ticks, n.duration = tick, len, frac
+            n.tick, n.ticks, n.duration = tick - u0, len, frac
             n.measure, n.beat = mnum, beat
         end
         cur = stop
@@ -462,6 +507,10 @@ function _M.build(notes, r, opts)
     while measures[#measures].start_tick + measures[#measures].ticks
           < total do
         add_measure()
+    end
+    for i = 1, #measures do
+        local m = measures[i]
+        m.start_tick = m.start_tick - u0
     end
     return measures
 end

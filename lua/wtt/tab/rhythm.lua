@@ -8,7 +8,8 @@
 -- ({beats, beat_type}), pickup (beats before the first downbeat); each
 -- overrides what would be estimated.
 -- Returns { tempo_bpm, beats (s), beats_per_measure, beat_type,
--- first_downbeat (index into beats), pickup_beats }.
+-- first_downbeat (index into beats), pickup_beats, pickup_ticks }; a
+-- given pickup may be a fraction of a beat, in 16ths (0.5: an 8th).
 
 local bit = require "bit"
 local ffi = require "ffi"
@@ -613,10 +614,12 @@ local function check_opts(opts)
     end
     if pickup ~= nil then
         local m = ts and ts[1] or 4
-        if type(pickup) ~= "number" or pickup ~= floor(pickup)
-           or pickup < 0 or (pickup >= m and pickup > 0) then
-            return nil, "pickup must be a whole number of beats in [0, "
-                        .. (m - 1) .. "]"
+        local ticks = type(pickup) == "number"
+                      and pickup * 48 / (ts and ts[2] or 4)
+        if not ticks or pickup < 0 or (pickup >= m and pickup > 0)
+           or ticks ~= floor(ticks) or ticks % 3 ~= 0 then
+            return nil, "pickup must be a number of beats below " .. m
+                        .. ", in 16ths"
         end
     end
     return true
@@ -670,6 +673,36 @@ local function cover(frames, origin, period_s, first_t, last_end)
         beats[#beats + 1] = beats[#beats] + step
     end
     return beats
+end
+
+
+--- A given pickup of `p` beats (possibly a fraction: an 8th is 0.5):
+-- the downbeat is the tracked beat nearest p beats after the first note,
+-- and beats[1] the beat ceil(p) before it (beats are added in front or
+-- dropped as needed). Returns the beats and the downbeat's index.
+local function given_pickup(beats, p, first_t)
+    local n = #beats
+    local step = n > 1 and beats[2] - beats[1] or 0.5
+    local target = first_t + p * step
+    local down, best = 1, math.huge
+    for k = 1, n do
+        local d = abs(beats[k] - target)
+        if d < best then
+            down, best = k, d
+        end
+    end
+    local want = ceil(p) + 1
+    if down > want then
+        local out = {}
+        for k = down - want + 1, n do
+            out[#out + 1] = beats[k]
+        end
+        return out, want
+    end
+    for _ = 1, want - down do
+        table.insert(beats, 1, beats[1] - step)
+    end
+    return beats, want
 end
 
 
@@ -735,11 +768,12 @@ function _M.estimate(notes, opts)
     if chords.n == 0 then
         local period = 60 / (opts.tempo or DEFAULT_BPM)
         local m = ts and ts[1] or 4
+        local p = opts.pickup or 0
         return { tempo_bpm = opts.tempo or DEFAULT_BPM,
-                 beats = regular(0, period, (m - 1) * period),
+                 beats = regular(0, period, (m - 1 + ceil(p)) * period),
                  beats_per_measure = m, beat_type = beat_type,
-                 first_downbeat = (opts.pickup or 0) + 1,
-                 pickup_beats = opts.pickup or 0 }
+                 first_downbeat = ceil(p) + 1, pickup_beats = p,
+                 pickup_ticks = p * 48 / beat_type }
     end
 
     local first_t, last_t, last_end = chords.t[1], chords.t[chords.n], 0
@@ -781,21 +815,21 @@ function _M.estimate(notes, opts)
         tempo = floor(6000 / period_s + 0.5) / 100
     end
 
-    local m, phase
+    local m, phase, down
     if opts.pickup then
-        m, phase = ts and ts[1] or 4, opts.pickup
-        if not ts then
-            m = (meter(accents(beats, chords, period_s)))
-            if opts.pickup >= m then
-                m = 4
-            end
+        phase = opts.pickup
+        m = ts and ts[1] or (meter(accents(beats, chords, period_s)))
+        if phase >= m then
+            m = 4
         end
+        beats, down = given_pickup(beats, phase, first_t)
     else
         m, phase = meter(accents(beats, chords, period_s), ts and ts[1])
+        down = phase + 1
     end
     return { tempo_bpm = tempo, beats = beats, beats_per_measure = m,
-             beat_type = beat_type, first_downbeat = phase + 1,
-             pickup_beats = phase }
+             beat_type = beat_type, first_downbeat = down,
+             pickup_beats = phase, pickup_ticks = phase * 48 / beat_type }
 end
 
 
