@@ -213,6 +213,12 @@ describe("rhythm.estimate", function()
             r = assert(rhythm.estimate(notes, { time_signature = { 6, 8 } }))
             assert.equal(6, r.beats_per_measure)
             assert.equal(8, r.beat_type)
+            -- the tracked beat is then an 8th; tempo_bpm counts quarters
+            assert_tempo(60, r)
+            r = assert(rhythm.estimate(notes, { time_signature = { 6, 8 },
+                                                tempo = 90 }))
+            assert.equal(90, r.tempo_bpm)
+            assert.is_true(math.abs(r.beats[3] - r.beats[2] - 1 / 3) < 0.05)
             r = assert(rhythm.estimate(notes, { pickup = 1 }))
             assert.equal(1, r.pickup_beats)
             assert.equal(12, r.pickup_ticks)

@@ -252,12 +252,25 @@ describe("grid.build", function()
         assert.same({ 4, 5 }, ms[1].events[2].notes)
     end)
 
-    it("keeps two chords apart when they round to one position", function()
-        -- the fingering's chords 1 and 2 (one string, say) 60 ms apart
+    it("joins chords rounded to one position, unless a string clashes",
+       function()
+        -- a slow strum the fingering saw as two chords: one event
+        local strum = {
+            { start_s = 0.00, end_s = 0.5, pitch = 40, chord = 1, string = 6 },
+            { start_s = 0.02, end_s = 0.5, pitch = 47, chord = 1, string = 5 },
+            { start_s = 0.06, end_s = 0.5, pitch = 52, chord = 2, string = 4 },
+            { start_s = 0.5, end_s = 1.0, pitch = 45, chord = 3, string = 5 },
+        }
+        local r0 = steady(120, 8)
+        local m0 = assert(grid.build(strum, r0, { grid_weights = { collide = 0 } }))
+        check(m0, strum, r0)
+        assert.equal("n0:12 n12:12 r24:24", show(m0[1]))
+        assert.same({ 1, 2, 3 }, m0[1].events[1].notes)
+        -- two notes on string 6, 60 ms apart: two events
         local notes = {
-            { start_s = 0.00, end_s = 0.5, pitch = 47, chord = 1 },
-            { start_s = 0.06, end_s = 0.5, pitch = 43, chord = 2 },
-            { start_s = 0.5, end_s = 1.0, pitch = 45, chord = 3 },
+            { start_s = 0.00, end_s = 0.5, pitch = 47, chord = 1, string = 6 },
+            { start_s = 0.06, end_s = 0.5, pitch = 43, chord = 2, string = 6 },
+            { start_s = 0.5, end_s = 1.0, pitch = 45, chord = 3, string = 5 },
         }
         local r = steady(120, 8)
         local ms = assert(grid.build(notes, r))

@@ -13,6 +13,12 @@ local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
 
 local _M = {}
 
+-- This file runs in LuaJIT's interpreter. Its loops are short and full of
+-- branches: on a 10-minute transcription one call compiled some 200 traces,
+-- which cost more (45 ms on the first call) than they ever saved (the
+-- interpreter's warm call takes as long, about 8 ms; its first, 20 ms).
+jit.off(true, true)
+
 local DIVISIONS = 12       -- ticks per quarter note
 local WHOLE = 4 * DIVISIONS
 _M.DIVISIONS = DIVISIONS
@@ -325,7 +331,8 @@ function _M.build(notes, r, opts)
     if #beats == 0 then
         beats = { 0 }
     end
-    local nb, period = #beats, 60 / r.tempo_bpm
+    -- (tempo_bpm counts quarter notes; the beat is a beat_type note)
+    local nb, period = #beats, 60 / r.tempo_bpm * 4 / r.beat_type
     local mticks, ptick = per * tpb, pickup * tpb
     local udown = ((r.first_downbeat or ceil(pickup) + 1) - 1) * tpb
     local u0 = udown - ptick
@@ -334,6 +341,7 @@ function _M.build(notes, r, opts)
     -- onsets: one per chord, at a fractional position within a beat
     local ch = rhythm.chords(notes)
     local nc, ct, first, nxt = ch.n, ch.t, ch.first, ch.nxt
+    local ends, strings = ch.end_s, ch.string
     local bi, fr = {}, {}
     local nbeats, hint = 1, 1
     for i = 1, nc do
@@ -369,17 +377,43 @@ function _M.build(notes, r, opts)
         end
         c = d + 1
     end
-    -- Two chords on one position would be one event, though the fingering
-    -- may have put them on one string: the later one moves a grid step on
-    -- when that is still before the next chord.
-    local pos = {}
+    -- Chords rounded to one position become one event (a strum the
+    -- fingering saw as two chords), unless a string would sound twice in
+    -- it (notes placed by the fingering carry `string`): then the later
+    -- chord moves a grid step on, if that is still before the next chord.
+    local pos, used = {}, {}
     for k = 1, nc do
         local u = bi[k] * tpb + q[k]
         local prev = pos[k - 1]
+        local clash = false
         if prev and u <= prev then
-            local moved = prev + st[types[floor(prev / tpb)] or S]
-            local nxt_u = k < nc and bi[k + 1] * tpb + q[k + 1] or math.huge
-            u = moved < nxt_u and moved or prev
+            local ni = first[k]
+            while ni > 0 do
+                local sn = strings[ni]
+                if sn and used[sn] then
+                    clash = true
+                end
+                ni = nxt[ni]
+            end
+            if clash then
+                local moved = prev + st[types[floor(prev / tpb)] or S]
+                local later = k < nc and bi[k + 1] * tpb + q[k + 1]
+                              or math.huge
+                u = moved < later and moved or prev
+            else
+                u = prev
+            end
+        end
+        if u ~= prev then
+            used = {}
+        end
+        local ni = first[k]
+        while ni > 0 do
+            local sn = strings[ni]
+            if sn then
+                used[sn] = true
+            end
+            ni = nxt[ni]
         end
         pos[k] = u
     end
@@ -447,7 +481,7 @@ function _M.build(notes, r, opts)
             local ni = first[k]
             while ni > 0 do
                 evnotes[#evnotes + 1] = ni
-                local xe = locate(beats, nb, notes[ni].end_s, bi[c] + 1)
+                local xe = locate(beats, nb, ends[ni], bi[c] + 1)
                 xe = max(umin, xe)
                 local be = floor(xe)
                 local se = st[types[be] or S]

@@ -4,9 +4,11 @@
 --
 -- notes: sorted by start_s; { start_s, end_s, pitch, amplitude (0..1) or
 -- velocity (1..127), onset (optional 0..1), chord (optional group id) }.
--- opts: tempo (bpm of the time signature's beat), time_signature
+-- opts: tempo (quarter notes per minute, as tempo_bpm), time_signature
 -- ({beats, beat_type}), pickup (beats before the first downbeat); each
 -- overrides what would be estimated.
+-- The tracked beat is the time signature's beat_type note (an 8th in
+-- 6/8); tempo_bpm counts quarter notes, as MusicXML and Guitar Pro do.
 -- Returns { tempo_bpm, beats (s), beats_per_measure, beat_type,
 -- first_downbeat (index into beats), pickup_beats, pickup_ticks }; a
 -- given pickup may be a fraction of a beat, in 16ths (0.5: an 8th).
@@ -35,7 +37,7 @@ local SKIP_FACTOR = 0.8
 local TRIPLETS = 1.0
 local PEAKS = 3            -- autocorrelation peaks tried as tempos
 local DEFAULT_BPM = 120
-local PICKUP_ACCENT = 0.35 -- see best_phase
+local PICKUP_ACCENT = 0.5  -- see best_phase
 local TRIPLET_S = 0.015    -- see complexity
 
 _M.DEFAULT_BPM = DEFAULT_BPM
@@ -58,17 +60,19 @@ end
 --     { n = count, t = first start, w = strongest note, low = lowest
 --       pitch, pcs = pitch-class bit set, size = notes,
 --       first = its first note, nxt = per note: the next note of its chord
---       (0 after the last) }
+--       (0 after the last), and per note its end_s and string (from the
+--       fingering, or false) read in the same pass }
 -- so a chord's notes, ascending, are first[c], nxt[first[c]], ...
 function _M.chords(notes)
     local t, w, low, pcs, size, first, last = {}, {}, {}, {}, {}, {}, {}
-    local nxt = {}
+    local nxt, ends, strings = {}, {}, {}
     local by_id = {}
     local n, open = 0, 0       -- open: the last chordless chord
     local sorted = true
     for i = 1, #notes do
         local note = notes[i]
         local id, s0, c = note.chord, note.start_s, 0
+        ends[i], strings[i] = note.end_s, note.string or false
         if id ~= nil then
             c = by_id[id] or 0
         elseif open > 0 and s0 - t[open] <= CHORD_S then
@@ -106,7 +110,7 @@ function _M.chords(notes)
         pcs[c] = bor(pcs[c], lshift(1, p % 12))
     end
     local ch = { n = n, t = t, w = w, low = low, pcs = pcs, size = size,
-                 first = first, nxt = nxt }
+                 first = first, nxt = nxt, end_s = ends, string = strings }
     if not sorted then
         -- a chord id joined notes far apart: put the chords in time order
         local idx = {}
@@ -468,7 +472,8 @@ local function refine(env, nf, frames)
 end
 
 
---- Per-beat accents for the meter: envelope at the beat, plus the bass
+--- Per-beat accents for the meter: the strongest chord on the beat (a strum
+-- split in two is not an accent), plus the bass
 -- (the lowest note starting on the beat, against the piece's mean; only
 -- where a fifth of the onsets or more are chords) and
 -- harmony changes (a chord whose pitch classes differ from the previous
@@ -495,7 +500,7 @@ local function accents(beats, chords, period_s)
         local i = j
         local e, l, set = 0, nil, nil
         while i <= nc and ct[i] <= b + tol do
-            e = e + cw[i]
+            e = max(e, cw[i])
             l = l and min(l, clow[i]) or clow[i]
             if csize[i] > 1 then
                 set = cpcs[i]
@@ -766,7 +771,7 @@ function _M.estimate(notes, opts)
     local beat_type = ts and ts[2] or 4
     local chords = _M.chords(notes)
     if chords.n == 0 then
-        local period = 60 / (opts.tempo or DEFAULT_BPM)
+        local period = 60 / (opts.tempo or DEFAULT_BPM) * 4 / beat_type
         local m = ts and ts[1] or 4
         local p = opts.pickup or 0
         return { tempo_bpm = opts.tempo or DEFAULT_BPM,
@@ -788,7 +793,7 @@ function _M.estimate(notes, opts)
 
     local period        -- frames
     if opts.tempo then
-        period = 60 * FPS / opts.tempo
+        period = 60 * FPS / opts.tempo * 4 / beat_type
     else
         local lo = floor(60 * FPS / MAX_BPM)
         local hi = ceil(60 * FPS / MIN_BPM)
@@ -812,7 +817,7 @@ function _M.estimate(notes, opts)
         if fitted and fitted > 0.5 * period_s and fitted < 2 * period_s then
             period_s = fitted
         end
-        tempo = floor(6000 / period_s + 0.5) / 100
+        tempo = floor(6000 / period_s * 4 / beat_type + 0.5) / 100
     end
 
     local m, phase, down
