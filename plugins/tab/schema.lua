@@ -30,7 +30,7 @@ return {
           doc = "largest fret distance between a chord's fretted notes" },
         { name = "span_open", type = "integer", default = 5, min = 1, max = 12,
           doc = "the same when the chord also has open strings" },
-        { name = "chord_window_ms", type = "integer", default = 35, min = 0, max = 200,
+        { name = "chord_window_ms", type = "integer", default = 60, min = 0, max = 200,
           doc = "notes starting this close to a chord's first note join it" },
         { name = "candidates", type = "integer", default = 48, min = 4, max = 1024,
           doc = "fingerings kept per chord (cheapest first)" },

@@ -284,9 +284,9 @@ end
 --   transitions (candidate pairs weighed: the search's work) }
 function _M.run(notes, inst, w, lim, fold)
     local unplayable = {}
-    local window = (lim.chord_window_ms or 35) / 1000
-    local cap = lim.candidates or 48
-    local box = lim.box or 4
+    local window = lim.chord_window_ms / 1000
+    local cap = lim.candidates
+    local box = 4               -- frets the hand covers
 
     -- Range (and octave folding).
     local inrange = {}
