@@ -559,7 +559,7 @@ describe("wtt.tab.out.musicxml", function()
         ev.ticks = 5
         local xml, err = musicxml.encode(doc)
         assert.is_nil(xml)
-        assert.equal("musicxml: measure 2, event at tick 48: 5 ticks is not a"
+        assert.equal("musicxml: measure 2, event at tick 0: 5 ticks is not a"
                      .. " notatable length", err)
         doc = tabdoc.sample("chords")
         doc.notes[1].string = 9

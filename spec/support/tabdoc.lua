@@ -125,7 +125,8 @@ function _M.build(spec)
         local in_measure = 0
         for _, ev in ipairs(events) do
             local len = ev[1]
-            local out = { tick = tick, ticks = len }
+            -- Events count from their measure's start, notes from the piece's.
+            local out = { tick = in_measure, ticks = len }
             if ev.tied then
                 assert(prev_chord, "tied event with nothing to tie")
                 out.notes = copy_list(prev_chord)
