@@ -64,8 +64,14 @@ local opts = assert(tab.options{})
 local notes = assert(notes_in.read(notes_path))
 local placed = assert(tab.finger(notes, opts))
 local naive = finger.lowest(copy(notes), opts.instrument)
-local line = { ("chords=%d unplayable_naive=%d unplayable_wtt=%d"):format(
-    #placed, unplayable_chords(naive), unplayable_chords(placed)) }
+local chords = 0
+for i, n in ipairs(placed) do
+    if i == 1 or n.chord ~= placed[i - 1].chord then
+        chords = chords + 1
+    end
+end
+local line = { ("notes=%d chords=%d unplayable_naive=%d unplayable_wtt=%d")
+    :format(#notes, chords, unplayable_chords(naive), unplayable_chords(placed)) }
 
 -- Annotated passages.
 local passages = dofile(passages_path)

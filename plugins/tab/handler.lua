@@ -24,6 +24,7 @@ end
 function _M.fingering_limits(conf, instrument)
     return {
         span = conf.span, span_open = conf.span_open,
+        chord_gap_ms = conf.chord_gap_ms,
         chord_window_ms = conf.chord_window_ms,
         candidates = conf.candidates,
     }

@@ -285,6 +285,7 @@ end
 function _M.run(notes, inst, w, lim, fold)
     local unplayable = {}
     local window = lim.chord_window_ms / 1000
+    local gap = lim.chord_gap_ms / 1000
     local cap = lim.candidates
     local box = 4               -- frets the hand covers
 
@@ -327,13 +328,18 @@ function _M.run(notes, inst, w, lim, fold)
     local chords = {}
     local i = 1
     while i <= #inrange do
+        -- A note joins the chord when it starts within `gap` of the
+        -- chord's previous note and `window` of its first: a strum's
+        -- strings follow each other closely, and chords stay apart by more
+        -- than `gap`, so notes of two chords never sound almost at once.
         local anchor = inrange[i].start_s
-        local chord = {}
-        while i <= #inrange and inrange[i].start_s - anchor <= window do
+        local chord = { inrange[i] }
+        i = i + 1
+        while i <= #inrange and inrange[i].start_s - anchor <= window
+              and inrange[i].start_s - inrange[i - 1].start_s <= gap do
             chord[#chord + 1] = inrange[i]
             i = i + 1
         end
-        -- Each pitch once per chord: a second copy is the same sound.
         sort(chord, function(a, b)
             if a.pitch ~= b.pitch then return a.pitch < b.pitch end
             return a.start_s < b.start_s
