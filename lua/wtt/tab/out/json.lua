@@ -2,13 +2,14 @@
 --
 -- Written by hand, not with cjson: Debian's lua-cjson has no array marker,
 -- so an empty list (no techniques, nothing unplayable) would come out as
--- {}. Keys are written in a fixed order so the files diff well.
+-- {}. Keys are written in a fixed order so the files diff well. The text
+-- goes into one string buffer: a ten-minute piece has 10,000 notes, and a
+-- Lua string per number would cost more than the writing.
 
 local json = require "wtt.json"
+local buffer = require "string.buffer"
 
 local floor = math.floor
-local format = string.format
-local concat = table.concat
 local ipairs = ipairs
 local tostring = tostring
 local type = type
@@ -16,56 +17,64 @@ local type = type
 local _M = {}
 
 
-local function num(x)
+-- Numbers as LuaJIT writes them (%.14g, its own fast formatter: a
+-- printf per number was most of the time); integers without a fraction.
+local function put_num(b, x)
     if x ~= x or x == math.huge or x == -math.huge then
-        return "null"
+        b:put("null")
+    elseif x == floor(x) and x >= -2^53 and x <= 2^53 then
+        b:putf("%d", x)
+    else
+        b:put(x)
     end
-    if x == floor(x) and x >= -2^53 and x <= 2^53 then
-        return format("%d", x)
-    end
-    -- Microseconds are plenty for times and beats.
-    return format("%.6f", x)
 end
 
 
-local function str(s)
-    return json.encode(tostring(s))
-end
-
-
-local function ints(list)
-    local out = {}
+local function put_ints(b, list)
+    b:put("[")
     for i, v in ipairs(list) do
-        out[i] = num(v)
+        if i > 1 then
+            b:put(",")
+        end
+        put_num(b, v)
     end
-    return "[" .. concat(out, ",") .. "]"
+    b:put("]")
 end
 
 
--- An object with keys in `order` (absent values skipped).
-local function object(t, order)
-    local parts = {}
+-- The fields of `t` in `order` (absent values skipped), no braces.
+local function put_fields(b, t, order)
+    local first = true
     for _, k in ipairs(order) do
         local v = t[k]
         if v ~= nil then
-            local s
+            b:put(first and '"' or ',"', k, '":')
+            first = false
             local ty = type(v)
             if ty == "number" then
-                s = num(v)
+                put_num(b, v)
             elseif ty == "boolean" then
-                s = v and "true" or "false"
+                b:put(v and "true" or "false")
             elseif ty == "table" then
-                s = ints(v)
+                put_ints(b, v)
             else
-                s = str(v)
+                b:put(json.encode(tostring(v)))
             end
-            parts[#parts + 1] = '"' .. k .. '":' .. s
         end
     end
-    return "{" .. concat(parts, ",") .. "}"
 end
 
 
+local function put_object(b, t, order)
+    b:put("{")
+    put_fields(b, t, order)
+    b:put("}")
+end
+
+
+local HEAD = { "version", "title", "instrument", "tuning", "tuning_name",
+               "capo", "tempo_bpm", "time_signature", "pickup_ticks",
+               "divisions" }
 local MEASURE = { "number", "start_s", "start_tick", "ticks" }
 local TECH = { "type", "semitones", "release", "from", "direction" }
 local UNPLAYABLE = { "start_s", "end_s", "pitch_midi", "reason", "folded_to" }
@@ -73,54 +82,64 @@ local UNPLAYABLE = { "start_s", "end_s", "pitch_midi", "reason", "folded_to" }
 
 --- @return the JSON text
 function _M.encode(doc)
-    local measures = {}
+    local b = buffer.new(256 * (#doc.notes + #doc.measures) + 1024)
+    b:put("{")
+    put_fields(b, doc, HEAD)
+    b:put(',\n"measures":[\n')
     for i, m in ipairs(doc.measures) do
-        local events = {}
+        if i > 1 then
+            b:put(",\n")
+        end
+        b:putf('{"number":%d,"start_s":', m.number)
+        put_num(b, m.start_s)
+        b:putf(',"start_tick":%d,"ticks":%d,"events":[', m.start_tick,
+               m.ticks)
         for j, e in ipairs(m.events) do
+            if j > 1 then
+                b:put(",")
+            end
             if e.rest then
-                events[j] = format('{"tick":%d,"ticks":%d,"rest":true}',
-                                   e.tick, e.ticks)
+                b:putf('{"tick":%d,"ticks":%d,"rest":true}', e.tick, e.ticks)
             else
-                events[j] = format('{"tick":%d,"ticks":%d,"notes":%s%s}',
-                                   e.tick, e.ticks, ints(e.notes),
-                                   e.tied and ',"tied":true' or "")
+                b:putf('{"tick":%d,"ticks":%d,"notes":', e.tick, e.ticks)
+                put_ints(b, e.notes)
+                b:put(e.tied and ',"tied":true}' or "}")
             end
         end
-        local head = object(m, MEASURE)
-        measures[i] = head:sub(1, -2) .. ',"events":['
-                      .. concat(events, ",") .. "]}"
+        b:put("]}")
     end
-    local notes = {}
+    b:put('],\n"notes":[\n')
     for i, n in ipairs(doc.notes) do
-        local techs = ""
-        if n.techniques and n.techniques[1] then
-            local list = {}
-            for j, t in ipairs(n.techniques) do
-                list[j] = object(t, TECH)
-            end
-            techs = concat(list, ",")
+        if i > 1 then
+            b:put(",\n")
         end
-        -- One format per note: this runs 10,000 times for ten minutes.
-        notes[i] = format('{"start_s":%s,"end_s":%s,"pitch_midi":%d,'
-            .. '"velocity":%d,"string":%d,"fret":%d,"measure":%d,'
-            .. '"beat":%s,"duration":"%s","tick":%d,"ticks":%d,'
-            .. '"techniques":[%s]}',
-            num(n.start_s), num(n.end_s), n.pitch_midi, n.velocity or 0,
-            n.string, n.fret, n.measure, num(n.beat), n.duration, n.tick,
-            n.ticks, techs)
+        b:put('{"start_s":')
+        put_num(b, n.start_s)
+        b:put(',"end_s":')
+        put_num(b, n.end_s)
+        b:putf(',"pitch_midi":%d,"velocity":%d,"string":%d,"fret":%d,'
+               .. '"measure":%d,"beat":', n.pitch_midi, n.velocity or 0,
+               n.string, n.fret, n.measure)
+        put_num(b, n.beat)
+        b:putf(',"duration":"%s","tick":%d,"ticks":%d,"techniques":[',
+               n.duration, n.tick, n.ticks)
+        for j, t in ipairs(n.techniques or {}) do
+            if j > 1 then
+                b:put(",")
+            end
+            put_object(b, t, TECH)
+        end
+        b:put("]}")
     end
-    local unplayable = {}
+    b:put('],\n"unplayable":[')
     for i, u in ipairs(doc.unplayable) do
-        unplayable[i] = object(u, UNPLAYABLE)
+        if i > 1 then
+            b:put(",\n")
+        end
+        put_object(b, u, UNPLAYABLE)
     end
-    local head = object(doc, { "version", "title", "instrument", "tuning",
-                               "tuning_name", "capo", "tempo_bpm",
-                               "time_signature", "pickup_ticks",
-                               "divisions" })
-    return head:sub(1, -2)
-        .. ',\n"measures":[\n' .. concat(measures, ",\n")
-        .. '],\n"notes":[\n' .. concat(notes, ",\n")
-        .. '],\n"unplayable":[' .. concat(unplayable, ",\n") .. "]}\n"
+    b:put("]}\n")
+    return b:tostring()
 end
 
 
