@@ -1,6 +1,7 @@
 -- `wtt transcribe` end to end: real audio in, files out, read back by an
 -- independent MIDI parser (python3-mido).
 
+local cli = require "spec.support.cli"
 local json = require "wtt.json"
 local sys = require "wtt.sys"
 local runtime = require "wtt.runtime"
@@ -8,20 +9,8 @@ local runtime = require "wtt.runtime"
 local CLIPS = runtime.source_dir .. "/spec/fixtures/clips"
 local GOLDEN = runtime.source_dir .. "/spec/fixtures/golden"
 
--- Runs wtt with `args`; returns exit code, stdout, stderr.
 local function wtt(args, dir)
-    local out, err = dir .. "/stdout", dir .. "/stderr"
-    local argv = { runtime.exe }
-    for _, a in ipairs(args) do
-        argv[#argv + 1] = a
-    end
-    local pid = assert(sys.spawn(argv, { stdout = out, stderr = err }))
-    local how, code = sys.wait(pid, 120)
-    assert.equal("exited", how)
-    local o, e = sys.read_file(out) or "", sys.read_file(err) or ""
-    os.remove(out)
-    os.remove(err)
-    return code, o, e
+    return cli.wtt(args, dir, 120)
 end
 
 local MIDO = [[

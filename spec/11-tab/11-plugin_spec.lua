@@ -7,18 +7,7 @@ local tab = require "wtt.tab"
 local sys = require "wtt.sys"
 local runtime = require "wtt.runtime"
 
-local function copy_dir(from, to)
-    assert(sys.exists(to) == "dir" or os.execute("mkdir -p '" .. to .. "'"))
-    for _, name in ipairs(assert(sys.listdir(from))) do
-        local kind = sys.exists(from .. "/" .. name)
-        if kind == "dir" then
-            copy_dir(from .. "/" .. name, to .. "/" .. name)
-        elseif kind == "file" then
-            assert(sys.write_file(to .. "/" .. name,
-                                  assert(sys.read_file(from .. "/" .. name))))
-        end
-    end
-end
+local copy_dir = require("spec.support.server").copy_dir
 
 -- A line up the B string: near the nut it is cheapest on its own string;
 -- with a high cost per string crossed and none for height it stays there.

@@ -1,6 +1,7 @@
 -- `wtt tab` on notes files written here (Basic Pitch CSV, wtt JSON, MIDI),
 -- and the reader behind it (wtt.tab.notes_in).
 
+local cli = require "spec.support.cli"
 local json = require "wtt.json"
 local midi = require "wtt.midi"
 local notes_io = require "wtt.notes_io"
@@ -8,25 +9,8 @@ local notes_in = require "wtt.tab.notes_in"
 local sys = require "wtt.sys"
 local runtime = require "wtt.runtime"
 
--- Runs wtt with `args`; returns exit code, stdout, stderr.
 local function wtt(args, dir)
-    local out, err = dir .. "/.stdout", dir .. "/.stderr"
-    local argv = { runtime.exe }
-    for _, a in ipairs(args) do
-        argv[#argv + 1] = a
-    end
-    local pid = assert(sys.spawn(argv, { stdout = out, stderr = err }))
-    local how, code = sys.wait(pid, 60)
-    if not how then
-        sys.kill(pid, "KILL")
-        sys.wait(pid, 5)
-        error("wtt " .. table.concat(args, " ") .. " did not finish in 60 s")
-    end
-    assert.equal("exited", how)
-    local o, e = sys.read_file(out) or "", sys.read_file(err) or ""
-    os.remove(out)
-    os.remove(err)
-    return code, o, e
+    return cli.wtt(args, dir, 60)
 end
 
 -- A phrase in E minor pentatonic, a chord, a bent note, and one note no

@@ -3,6 +3,7 @@
 -- for: in the tab's notes (on a string and fret that sound its pitch) or
 -- in its unplayable list, never dropped.
 
+local cli = require "spec.support.cli"
 local goldens = require "spec.support.goldens"
 local json = require "wtt.json"
 local notes_in = require "wtt.tab.notes_in"
@@ -12,22 +13,7 @@ local runtime = require "wtt.runtime"
 local CLIPS = goldens.FIXTURES .. "/clips"
 
 local function wtt(args, dir)
-    local out, err = dir .. "/.stdout", dir .. "/.stderr"
-    local argv = { runtime.exe }
-    for _, a in ipairs(args) do
-        argv[#argv + 1] = a
-    end
-    local pid = assert(sys.spawn(argv, { stdout = out, stderr = err }))
-    local how, code = sys.wait(pid, 300)
-    if not how then
-        sys.kill(pid, "KILL")
-        sys.wait(pid, 5)
-        error("wtt " .. table.concat(args, " ") .. " did not finish in 300 s")
-    end
-    local o, e = sys.read_file(out) or "", sys.read_file(err) or ""
-    os.remove(out)
-    os.remove(err)
-    return code, o, e
+    return cli.wtt(args, dir, 300)
 end
 
 local function read_json(path)
