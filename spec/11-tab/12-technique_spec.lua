@@ -2,6 +2,7 @@
 -- "Techniques"): bends from pitch bends, legato from a missing pluck,
 -- let-ring from overlaps.
 
+local cli = require "spec.support.cli"
 local tab = require "wtt.tab"
 local technique = require "wtt.tab.technique"
 local runtime = require "wtt.runtime"
@@ -73,11 +74,10 @@ describe("tab techniques", function()
     it("finds the bend of the real bend clip", function()
         local dir = assert(sys.mkdtemp("wtt-tech-"))
         finally(function() sys.rmtree(dir) end)
-        local pid = assert(sys.spawn({ runtime.exe, "transcribe",
+        local code = cli.wtt({ "transcribe",
             runtime.source_dir .. "/spec/fixtures/clips/guitar_bend.wav",
-            "--notes-json", "-o", dir, "--quiet" }, { stdout = dir .. "/out", stderr = dir .. "/err" }))
-        local how, code = sys.wait(pid, 120)
-        assert.same({ "exited", 0 }, { how, code })
+            "--notes-json", "-o", dir, "--quiet" }, dir)
+        assert.equal(0, code)
         local notes = assert(require("wtt.tab.notes_in").read(dir .. "/guitar_bend.notes.json"))
         local placed = assert(tab.finger(notes, assert(tab.options{})))
         technique.annotate(placed)
