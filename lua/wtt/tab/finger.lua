@@ -131,7 +131,7 @@ local function candidates(chord, opts_of, inst, w, lim, cap)
                     s[j], f[j] = strings[j], frets[j]
                 end
                 out[#out + 1] = { strings = s, frets = f, cost = c,
-                                  lo = pos, hi = hi }
+                                  lo = pos, hi = hi, order = #out + 1 }
             end
             return
         end
@@ -161,7 +161,12 @@ local function candidates(chord, opts_of, inst, w, lim, cap)
     end
     walk(1)
     if #out > cap then
-        sort(out, function(a, b) return a.cost < b.cost end)
+        -- Equal costs keep their enumeration order, so the cut is
+        -- deterministic (table.sort is not stable).
+        sort(out, function(a, b)
+            if a.cost ~= b.cost then return a.cost < b.cost end
+            return a.order < b.order
+        end)
         for i = #out, cap + 1, -1 do
             out[i] = nil
         end
