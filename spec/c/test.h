@@ -30,6 +30,10 @@
     X(cuda_status)          \
     X(cuda_device)          \
     X(shape_rules)          \
+    X(fingering_candidates) \
+    X(fingering_rules)      \
+    X(fingering_forbidden)  \
+    X(fingering_errors)     \
     X(headers_compile)
 
 /*

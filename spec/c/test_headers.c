@@ -6,6 +6,7 @@
 #include "wtt_backend_cpu.h"
 #include "wtt_backend_reg.h"
 #include "wtt_elem.h"
+#include "wtt_fingering.h"
 #include "wtt_reload.h"
 #include "wtt_midi.h"
 #include "wtt_model.h"

@@ -1,0 +1,695 @@
+/*
+ * wtt_fingering.c: candidate fingerings and the Viterbi search of tab
+ * fingering (see wtt_fingering.h and docs/tab.md, "Fingering").
+ *
+ * The hand covers a box of four frets from its position (the index
+ * finger's fret) and moves only as far as a candidate's fretted notes need;
+ * an all-open candidate leaves it where it was. Where the hand is depends
+ * on the path, so the search carries it along the best path to each
+ * candidate. Keeping only the cheapest path to each candidate makes the
+ * work chords x candidates^2: linear in the notes, as candidates are
+ * capped.
+ */
+#include "wtt_fingering.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BOX             4       /* frets the hand covers */
+#define MAX_FINGERS     4       /* one finger per fret, a barre included */
+#define FORBIDDEN       1e9     /* two notes on one string at once */
+#define SAME_STRING_S   0.03    /* what "at once" means for two starts */
+#define RING_S          0.05    /* a note still sounding this long after */
+
+/* The hand's position is a fret >= 1; NO_POS: not placed yet (the path so
+ * far has played open strings only). */
+#define NO_POS          0
+
+
+/* -------------------------------------------------------------------------
+ * Checks
+ * ---------------------------------------------------------------------- */
+
+int
+wtt_finger_check(const struct wtt_finger_instrument *inst,
+                 const struct wtt_finger_params *p, const char **err)
+{
+    const double w[] = { p->move, p->move_line, p->stretch, p->height,
+                         p->home, p->open, p->string, p->ring, p->skip,
+                         p->cross, p->bass };
+
+    if (inst->n_strings < 1 || inst->n_strings > WTT_FINGER_MAX_STRINGS) {
+        *err = "an instrument has 1 to 12 strings";
+        return -1;
+    }
+    for (int s = 0; s < inst->n_strings; s++) {
+        if (inst->tuning[s] < 0 || inst->tuning[s] > 127) {
+            *err = "a string's open pitch must be in 0-127";
+            return -1;
+        }
+    }
+    if (inst->max_fret < 1 || inst->max_fret > WTT_FINGER_MAX_FRET
+        || inst->capo < 0 || inst->capo >= inst->max_fret)
+    {
+        *err = "capo and max_fret must satisfy 0 <= capo < max_fret <= 127";
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+        if (!isfinite(w[i])) {
+            *err = "fingering weights must be finite numbers";
+            return -1;
+        }
+    }
+    if (p->span < 0 || p->span > WTT_FINGER_MAX_FRET || p->span_open < 0
+        || p->span_open > WTT_FINGER_MAX_FRET)
+    {
+        *err = "span and span_open must be in 0-127";
+        return -1;
+    }
+    if (p->candidates < 1 || p->candidates > WTT_FINGER_MAX_CANDIDATES) {
+        *err = "candidates must be in 1-4096";
+        return -1;
+    }
+    return 0;
+}
+
+
+int
+wtt_finger_positions(const struct wtt_finger_instrument *inst, int pitch,
+                     int *strings, int *frets)
+{
+    int top = inst->max_fret - inst->capo;
+    int n = 0;
+
+    for (int s = 0; s < inst->n_strings; s++) {
+        int f = pitch - inst->tuning[s] - inst->capo;
+        if (f >= 0 && f <= top) {
+            strings[n] = s + 1;
+            frets[n] = f;
+            n++;
+        }
+    }
+    return n;
+}
+
+
+/* -------------------------------------------------------------------------
+ * Candidates
+ * ---------------------------------------------------------------------- */
+
+/*
+ * Shape cost of one assignment of `k` notes into *cost, with the lowest and
+ * highest fretted frets (NO_POS when all open). Returns 0 when the hand
+ * cannot play it. The sums run in the order of the Lua code this replaced,
+ * so costs (and ties) are the same to the last bit.
+ */
+static int
+shape_cost(const unsigned char *frets, const unsigned char *strings, int k,
+           const struct wtt_finger_params *p, int ordered, int n_strings,
+           double *cost, int *lo_out, int *hi_out)
+{
+    int    lo = INT32_MAX, hi = INT32_MIN, nfret = 0, nopen = 0;
+    int    smin = INT32_MAX, smax = INT32_MIN, span, pos;
+    double c;
+
+    for (int i = 0; i < k; i++) {
+        int f = frets[i], s = strings[i];
+        if (f > 0) {
+            nfret++;
+            if (f < lo) {
+                lo = f;
+            }
+            if (f > hi) {
+                hi = f;
+            }
+        } else {
+            nopen++;
+        }
+        if (s < smin) {
+            smin = s;
+        }
+        if (s > smax) {
+            smax = s;
+        }
+    }
+    span = nfret >= 2 ? hi - lo : 0;
+    if (span > (nopen > 0 ? p->span_open : p->span)) {
+        return 0;
+    }
+    if (nfret > MAX_FINGERS) {
+        /* One finger holds every note on its fret (a barre or a partial
+         * barre): more distinct frets than fingers is too many. */
+        int distinct = 0;
+        for (int i = 0; i < k; i++) {
+            int seen = frets[i] == 0;
+            for (int j = 0; j < i && !seen; j++) {
+                seen = frets[j] == frets[i];
+            }
+            distinct += !seen;
+        }
+        if (distinct > MAX_FINGERS) {
+            return 0;
+        }
+    }
+    pos = nfret > 0 ? lo : NO_POS;
+    /* Three fingers cover a two-fret span with no stretch. */
+    c = p->stretch * (double) (span > 2 ? span - 2 : 0);
+    if (k >= 3 && frets[0] > 0 && strings[0] < n_strings - 1) {
+        /* Comping puts the bass on the low strings: a fretted lowest note
+         * on an inner string (a low string left unused) costs. */
+        c = c + p->bass;
+    }
+    if (nopen > 0) {
+        /* Open strings are natural low on the neck, less so up high. */
+        c = c - p->open * (double) nopen
+                * ((pos == NO_POS || pos <= 5) ? 1 : 0.3);
+    }
+    c = c + p->skip * (double) ((smax - smin + 1) - k);
+    if (ordered) {
+        /* Notes come sorted by pitch: a higher note on a lower string
+         * crosses the voices, which hands avoid. */
+        for (int i = 1; i < k; i++) {
+            if (strings[i] > strings[i - 1]) {
+                c = c + p->cross;
+            }
+        }
+    }
+    *cost = c;
+    *lo_out = pos;
+    *hi_out = nfret > 0 ? hi : NO_POS;
+    return 1;
+}
+
+
+/* Cheaper first; equal costs in enumeration order (a total order). */
+static int
+better(const struct wtt_finger_candidate *a,
+       const struct wtt_finger_candidate *b)
+{
+    return a->cost < b->cost || (a->cost == b->cost && a->order < b->order);
+}
+
+
+static int
+by_rank(const void *x, const void *y)
+{
+    return better(x, y) ? -1 : 1;
+}
+
+
+/* Restores the heap (the worst kept candidate at the root) below `i`. */
+static void
+sift_down(struct wtt_finger_candidate *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, worst = i;
+        if (l < n && better(&h[worst], &h[l])) {
+            worst = l;
+        }
+        if (r < n && better(&h[worst], &h[r])) {
+            worst = r;
+        }
+        if (worst == i) {
+            return;
+        }
+        struct wtt_finger_candidate t = h[i];
+        h[i] = h[worst];
+        h[worst] = t;
+        i = worst;
+    }
+}
+
+
+/* One chord's depth-first enumeration of assignments. */
+struct walk {
+    const struct wtt_finger_instrument *inst;
+    const struct wtt_finger_params     *p;
+    int            k;
+    int            npos[WTT_FINGER_MAX_STRINGS];
+    int            pos_s[WTT_FINGER_MAX_STRINGS][WTT_FINGER_MAX_STRINGS];
+    int            pos_f[WTT_FINGER_MAX_STRINGS][WTT_FINGER_MAX_STRINGS];
+    unsigned char  strings[WTT_FINGER_MAX_STRINGS];
+    unsigned char  frets[WTT_FINGER_MAX_STRINGS];
+    unsigned       used;          /* bit s-1: string s taken */
+    long           work;          /* assignments tried */
+    int            first_only;    /* stop at the first fingering */
+    struct wtt_finger_candidate *out;   /* NULL with first_only */
+    size_t         cap;
+    size_t         n;             /* kept */
+    unsigned       found;         /* fingerings seen */
+    int            heap;          /* out is a heap (more than cap found) */
+};
+
+
+/* A complete assignment: keeps it when it is playable and among the
+ * cheapest `cap`. */
+static void
+leaf(struct walk *w)
+{
+    struct wtt_finger_candidate c;
+    int                         k = w->k;
+
+    if (!shape_cost(w->frets, w->strings, k, w->p, w->inst->ordered,
+                    w->inst->n_strings, &c.cost, &c.lo, &c.hi))
+    {
+        return;
+    }
+    c.order = w->found++;
+    if (w->first_only) {
+        return;
+    }
+    memset(c.string, 0, sizeof(c.string));
+    memset(c.fret, 0, sizeof(c.fret));
+    memcpy(c.string, w->strings, (size_t) k);
+    memcpy(c.fret, w->frets, (size_t) k);
+    if (w->n < w->cap) {
+        w->out[w->n++] = c;
+        return;
+    }
+    if (!w->heap) {
+        for (size_t i = w->n / 2; i-- > 0;) {
+            sift_down(w->out, w->n, i);
+        }
+        w->heap = 1;
+    }
+    if (better(&c, &w->out[0])) {
+        w->out[0] = c;
+        sift_down(w->out, w->n, 0);
+    }
+}
+
+
+/* Assigns notes i.. to free strings. Returns -1 when the work runs over. */
+static int
+walk(struct walk *w, int i)
+{
+    if (++w->work > WTT_FINGER_MAX_WORK) {
+        return -1;
+    }
+    if (i == w->k) {
+        leaf(w);
+        return 0;
+    }
+    for (int j = 0; j < w->npos[i]; j++) {
+        int s = w->pos_s[i][j], f = w->pos_f[i][j];
+        int ok = 1;
+
+        if (w->used & (1u << (s - 1))) {
+            continue;
+        }
+        if (f > 0) {
+            /* Prune a fretted spread that can no longer fit. */
+            for (int m = 0; m < i; m++) {
+                int g = w->frets[m];
+                if (g > 0 && abs(g - f) > w->p->span_open) {
+                    ok = 0;
+                    break;
+                }
+            }
+        }
+        if (!ok) {
+            continue;
+        }
+        w->used |= 1u << (s - 1);
+        w->strings[i] = (unsigned char) s;
+        w->frets[i] = (unsigned char) f;
+        if (walk(w, i + 1) != 0) {
+            return -1;
+        }
+        w->used &= ~(1u << (s - 1));
+        if (w->first_only && w->found > 0) {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+
+/* Enumerates one chord into `out` (cap entries, or NULL with first_only).
+ * Returns the number of fingerings found (kept: *n), or -1 with `*err`. */
+static long
+enumerate(const struct wtt_finger_instrument *inst,
+          const struct wtt_finger_params *p, const int *pitch, size_t k,
+          int first_only, struct wtt_finger_candidate *out, size_t *n,
+          const char **err)
+{
+    struct walk w;
+
+    if (k < 1 || k > (size_t) inst->n_strings) {
+        *err = "a chord has 1 to as many notes as the instrument strings";
+        return -1;
+    }
+    memset(&w, 0, sizeof(w));
+    w.inst = inst;
+    w.p = p;
+    w.k = (int) k;
+    w.first_only = first_only;
+    w.out = out;
+    w.cap = (size_t) p->candidates;
+    for (size_t i = 0; i < k; i++) {
+        if (pitch[i] < 0 || pitch[i] > 127) {
+            *err = "a pitch must be in 0-127";
+            return -1;
+        }
+        w.npos[i] = wtt_finger_positions(inst, pitch[i], w.pos_s[i],
+                                         w.pos_f[i]);
+    }
+    if (walk(&w, 0) != 0) {
+        *err = "a chord has too many fingerings to weigh";
+        return -1;
+    }
+    if (w.heap) {
+        qsort(w.out, w.n, sizeof(*w.out), by_rank);
+    }
+    if (n != NULL) {
+        *n = w.n;
+    }
+    return (long) w.found;
+}
+
+
+int
+wtt_finger_candidates(const struct wtt_finger_instrument *inst,
+                      const struct wtt_finger_params *p, const int *pitch,
+                      size_t k, struct wtt_finger_candidate *out, size_t *n,
+                      const char **err)
+{
+    return enumerate(inst, p, pitch, k, 0, out, n, err) < 0 ? -1 : 0;
+}
+
+
+int
+wtt_finger_playable(const struct wtt_finger_instrument *inst,
+                    const struct wtt_finger_params *p, const int *pitch,
+                    size_t k, const char **err)
+{
+    long found = enumerate(inst, p, pitch, k, 1, NULL, NULL, err);
+
+    return found < 0 ? -1 : found > 0;
+}
+
+
+/* -------------------------------------------------------------------------
+ * Search
+ * ---------------------------------------------------------------------- */
+
+/* Where the hand is for `b` when it was at `apos`: it covers BOX frets from
+ * its position, so it moves only as far as b's fretted notes need. */
+static int
+hand_at(int apos, const struct wtt_finger_candidate *b)
+{
+    int need;
+
+    if (b->lo == NO_POS) {
+        return apos;
+    }
+    if (apos == NO_POS) {
+        return b->lo;
+    }
+    need = b->hi - BOX + 1;
+    if (need > b->lo) {
+        return b->lo;
+    }
+    if (apos < need) {
+        return need;
+    }
+    if (apos > b->lo) {
+        return b->lo;
+    }
+    return apos;
+}
+
+
+/* A chord of the piece: its first note and size. */
+struct span {
+    size_t first;
+    int    k;
+};
+
+
+/* Transition cost from candidate `a` of chord `ca` (hand at `apos`) to
+ * `b` of chord `cb` (hand at `bpos`). */
+static double
+transition(const struct wtt_finger_piece *piece,
+           const struct wtt_finger_candidate *a, struct span ca, int apos,
+           const struct wtt_finger_candidate *b, struct span cb, int bpos,
+           const struct wtt_finger_params *p)
+{
+    const double *start = piece->start_s, *end = piece->end_s;
+    double        cost = 0;
+    double        t = start[cb.first];
+    double        dt = t - start[ca.first];
+    int           line = ca.k == 1 && cb.k == 1;
+
+    if (apos != NO_POS && bpos != NO_POS) {
+        int move = abs(bpos - apos);
+        if (move > 0) {
+            /* A hand slides along a single-note line more easily than it
+             * carries a chord shape; a long gap leaves time for either. */
+            cost = cost + (line ? p->move_line : p->move) * (double) move
+                          * (dt > 1 ? 0.5 : 1);
+        }
+    }
+    if (bpos != NO_POS) {
+        cost = cost + p->height * fabs((double) bpos - p->home);
+    }
+    if (line) {
+        cost = cost + p->string * (double) abs(a->string[0] - b->string[0]);
+    }
+    /* Notes of `a` still sounding when `b` starts: a note of `b` on the
+     * same string cuts them off (or, near-simultaneous, is impossible). */
+    for (int i = 0; i < ca.k; i++) {
+        size_t n = ca.first + (size_t) i;
+        for (int j = 0; j < cb.k; j++) {
+            if (b->string[j] != a->string[i]) {
+                continue;
+            }
+            if (start[cb.first + (size_t) j] - start[n] <= SAME_STRING_S) {
+                return FORBIDDEN;
+            }
+            if (end[n] > t + RING_S && b->fret[j] != a->fret[i]) {
+                cost = cost + p->ring;
+            }
+        }
+    }
+    return cost;
+}
+
+
+/* Checks the piece's shape; fills `spans`. */
+static int
+check_piece(const struct wtt_finger_instrument *inst,
+            const struct wtt_finger_piece *piece, struct span *spans,
+            const char **err)
+{
+    size_t first = 0;
+
+    for (size_t c = 0; c < piece->n_chords; c++) {
+        int k = piece->size[c];
+        if (k < 1 || k > inst->n_strings) {
+            *err = "a chord has 1 to as many notes as the instrument strings";
+            return -1;
+        }
+        if ((size_t) k > piece->n_notes - first) {
+            *err = "the chord sizes add up to more than the notes";
+            return -1;
+        }
+        spans[c].first = first;
+        spans[c].k = k;
+        first += (size_t) k;
+    }
+    if (first != piece->n_notes) {
+        *err = "the chord sizes add up to fewer than the notes";
+        return -1;
+    }
+    for (size_t i = 0; i < piece->n_notes; i++) {
+        if (piece->pitch[i] < 0 || piece->pitch[i] > 127) {
+            *err = "a pitch must be in 0-127";
+            return -1;
+        }
+        if (!isfinite(piece->start_s[i]) || !isfinite(piece->end_s[i])) {
+            *err = "note times must be finite";
+            return -1;
+        }
+    }
+    return 0;
+}
+
+
+/* The candidates of every chord, one pool: chord c's are
+ * pool[first[c]] .. pool[first[c + 1] - 1]. */
+struct pool {
+    struct wtt_finger_candidate *cand;
+    size_t                       n, room;
+    size_t                      *first;
+};
+
+
+static int
+grow(struct pool *pl, size_t more)
+{
+    size_t                       room;
+    struct wtt_finger_candidate *p;
+
+    if (pl->n + more <= pl->room) {
+        return 0;
+    }
+    room = pl->room > 0 ? pl->room : 1024;
+    while (room < pl->n + more) {
+        if (room > SIZE_MAX / 2 / sizeof(*p)) {
+            return -1;
+        }
+        room *= 2;
+    }
+    p = realloc(pl->cand, room * sizeof(*p));
+    if (p == NULL) {
+        return -1;
+    }
+    pl->cand = p;
+    pl->room = room;
+    return 0;
+}
+
+
+int
+wtt_finger_search(const struct wtt_finger_instrument *inst,
+                  const struct wtt_finger_params *p,
+                  const struct wtt_finger_piece *piece, int *strings,
+                  int *frets, size_t *transitions, size_t *bad_chord,
+                  const char **err)
+{
+    size_t       nc = piece->n_chords, cap = (size_t) p->candidates;
+    size_t       steps = 0, j;
+    struct span *spans = NULL;
+    struct pool  pl = { 0 };
+    double      *cost = NULL;
+    int         *hpos = NULL, *back = NULL;
+    int          rc = -1;
+
+    if (bad_chord != NULL) {
+        *bad_chord = SIZE_MAX;
+    }
+    *transitions = 0;
+    if (nc == 0) {
+        if (piece->n_notes != 0) {
+            *err = "the chord sizes add up to fewer than the notes";
+            return -1;
+        }
+        return 0;
+    }
+    if (nc > SIZE_MAX / sizeof(*spans) - 1) {
+        *err = "out of memory";
+        return -1;
+    }
+    spans = malloc(nc * sizeof(*spans));
+    pl.first = malloc((nc + 1) * sizeof(*pl.first));
+    if (spans == NULL || pl.first == NULL) {
+        *err = "out of memory";
+        goto done;
+    }
+    if (check_piece(inst, piece, spans, err) != 0) {
+        goto done;
+    }
+
+    for (size_t c = 0; c < nc; c++) {
+        size_t n;
+        if (grow(&pl, cap) != 0) {
+            *err = "out of memory";
+            goto done;
+        }
+        pl.first[c] = pl.n;
+        if (enumerate(inst, p, piece->pitch + spans[c].first,
+                      (size_t) spans[c].k, 0, pl.cand + pl.n, &n, err) < 0)
+        {
+            goto done;
+        }
+        if (n == 0) {
+            if (bad_chord != NULL) {
+                *bad_chord = c;
+            }
+            *err = "a chord has no fingering";
+            goto done;
+        }
+        pl.n += n;
+    }
+    pl.first[nc] = pl.n;
+
+    cost = malloc(pl.n * sizeof(*cost));
+    hpos = malloc(pl.n * sizeof(*hpos));
+    back = malloc(pl.n * sizeof(*back));
+    if (cost == NULL || hpos == NULL || back == NULL) {
+        *err = "out of memory";
+        goto done;
+    }
+
+    /* Forward: the cheapest path to every candidate, and where the hand is
+     * on it. */
+    for (size_t b = pl.first[0]; b < pl.first[1]; b++) {
+        const struct wtt_finger_candidate *cd = &pl.cand[b];
+        double at = cd->lo != NO_POS ? (double) cd->lo : p->home;
+        cost[b] = cd->cost + p->height * fabs(at - p->home);
+        hpos[b] = cd->lo;
+        back[b] = 0;
+    }
+    for (size_t c = 1; c < nc; c++) {
+        size_t pa = pl.first[c - 1], na = pl.first[c] - pa;
+        for (size_t b = pl.first[c]; b < pl.first[c + 1]; b++) {
+            const struct wtt_finger_candidate *cb = &pl.cand[b];
+            double best = HUGE_VAL;
+            int    arg = 0, bestpos = cb->lo;
+            for (size_t m = 0; m < na; m++) {
+                double base = cost[pa + m];
+                if (base < best) {
+                    int    apos = hpos[pa + m];
+                    int    bpos = hand_at(apos, cb);
+                    double t;
+                    steps++;
+                    t = base + transition(piece, &pl.cand[pa + m],
+                                          spans[c - 1], apos, cb, spans[c],
+                                          bpos, p);
+                    if (t < best) {
+                        best = t;
+                        arg = (int) m;
+                        bestpos = bpos;
+                    }
+                }
+            }
+            cost[b] = best + cb->cost;
+            back[b] = arg;
+            hpos[b] = bestpos;
+        }
+    }
+
+    /* Back-trace from the cheapest end. */
+    {
+        double best = HUGE_VAL;
+        j = 0;
+        for (size_t m = pl.first[nc - 1]; m < pl.first[nc]; m++) {
+            if (cost[m] < best) {
+                best = cost[m];
+                j = m - pl.first[nc - 1];
+            }
+        }
+    }
+    for (size_t c = nc; c-- > 0;) {
+        const struct wtt_finger_candidate *cd = &pl.cand[pl.first[c] + j];
+        for (int i = 0; i < spans[c].k; i++) {
+            strings[spans[c].first + (size_t) i] = cd->string[i];
+            frets[spans[c].first + (size_t) i] = cd->fret[i];
+        }
+        j = (size_t) back[pl.first[c] + j];
+    }
+    *transitions = steps;
+    rc = 0;
+
+done:
+    free(back);
+    free(hpos);
+    free(cost);
+    free(pl.cand);
+    free(pl.first);
+    free(spans);
+    return rc;
+}
