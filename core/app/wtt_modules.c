@@ -11,6 +11,7 @@
 #include "wtt_pg.h"
 #include "wtt_redis.h"
 #include "wtt_sys.h"
+#include "wtt_tab.h"
 #include "wtt_thread.h"
 #include "wtt_zlib.h"
 
@@ -33,5 +34,6 @@ const luaL_Reg wtt_builtin_modules[] = {
     { "wtt.midi",             luaopen_wtt_midi },
     { "wtt.zlib",             luaopen_wtt_zlib },
     { "wtt.core.model",       luaopen_wtt_model },
+    { "wtt.core.tab",         luaopen_wtt_tab },
     { NULL, NULL },
 };

@@ -20,6 +20,7 @@
 #include "wtt_pg.h"
 #include "wtt_redis.h"
 #include "wtt_sys.h"
+#include "wtt_tab.h"
 #include "wtt_thread.h"
 #include "wtt_zlib.h"
 #include "wtt_redis_reply.h"
