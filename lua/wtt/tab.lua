@@ -189,10 +189,18 @@ local function prepare(notes)
                     velocity = velocity_of(n), bends = n.bends,
                     onset = n.onset }
     end
-    sort(list, function(a, b)
-        if a.start_s ~= b.start_s then return a.start_s < b.start_s end
-        return a.pitch < b.pitch
-    end)
+    -- Notes files come sorted: check in one pass before paying for a sort.
+    for i = 2, #list do
+        local a, b = list[i - 1], list[i]
+        if a.start_s > b.start_s
+           or (a.start_s == b.start_s and a.pitch > b.pitch) then
+            sort(list, function(x, y)
+                if x.start_s ~= y.start_s then return x.start_s < y.start_s end
+                return x.pitch < y.pitch
+            end)
+            break
+        end
+    end
     return list
 end
 
@@ -254,14 +262,12 @@ function _M.build(notes, opts)
         return nil, err
     end
     local inst = opts.instrument
-    local out = {}
-    for i, n in ipairs(placed) do
-        out[i] = {
-            start_s = n.start_s, end_s = n.end_s, pitch_midi = n.pitch,
-            velocity = n.velocity, string = n.string, fret = n.fret,
-            measure = n.measure, beat = n.beat, duration = n.duration,
-            tick = n.tick, ticks = n.ticks, techniques = n.techniques,
-        }
+    -- The placed notes are this call's own copies: they become the
+    -- document's notes as they are (a new table per note would double the
+    -- garbage of a long piece). Their working fields (pitch, bends, onset,
+    -- chord) stay; the formats write only the document's fields.
+    for _, n in ipairs(placed) do
+        n.pitch_midi = n.pitch
     end
     return {
         version = 1,
@@ -275,7 +281,7 @@ function _M.build(notes, opts)
         pickup_ticks = r.pickup_ticks or 0,
         divisions = 12,
         measures = measures,
-        notes = out,
+        notes = placed,
         unplayable = unplayable,
     }
 end

@@ -74,9 +74,16 @@ function _M.pitch_of(name)
 end
 
 
+local NAMES = {}
+for p = 0, 127 do
+    NAMES[p] = SHARP_NAMES[p % 12 + 1] .. tostring(floor(p / 12) - 1)
+end
+
+
 --- Note name of a MIDI pitch, with sharps ("F#3").
 function _M.name_of(pitch)
-    return SHARP_NAMES[pitch % 12 + 1] .. tostring(floor(pitch / 12) - 1)
+    return NAMES[pitch] or SHARP_NAMES[pitch % 12 + 1]
+                           .. tostring(floor(pitch / 12) - 1)
 end
 
 

@@ -28,10 +28,18 @@ local DASHES = setmetatable({}, { __index = function(t, n)
 end })
 
 
+-- Fret numbers as text, made once.
+local FRETS = setmetatable({}, { __index = function(t, f)
+    local s = tostring(f)
+    t[f] = s
+    return s
+end })
+
+
 -- The token of one note: its fret with the technique letters around it.
 local function token(n, notes)
     if not n.techniques or not n.techniques[1] then
-        return tostring(n.fret)
+        return FRETS[n.fret]
     end
     local before, after = "", ""
     for _, t in ipairs(n.techniques or {}) do

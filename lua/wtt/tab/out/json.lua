@@ -42,6 +42,15 @@ local function put_ints(b, list)
 end
 
 
+-- Strings as JSON, memoised: they are few (technique types, reasons,
+-- directions, the title), written thousands of times.
+local QUOTED = setmetatable({}, { __mode = "k", __index = function(t, v)
+    local q = json.encode(tostring(v))
+    t[v] = q
+    return q
+end })
+
+
 -- The fields of `t` in `order` (absent values skipped), no braces.
 local function put_fields(b, t, order)
     local first = true
@@ -58,7 +67,7 @@ local function put_fields(b, t, order)
             elseif ty == "table" then
                 put_ints(b, v)
             else
-                b:put(json.encode(tostring(v)))
+                b:put(QUOTED[v])
             end
         end
     end

@@ -17,6 +17,9 @@ local type = type
 
 local _M = {}
 
+-- An empty list to iterate instead of allocating one per rest.
+local EMPTY = {}
+
 local HEADER = '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n'
     .. '<!DOCTYPE score-partwise PUBLIC'
     .. ' "-//Recordare//DTD MusicXML 4.0 Partwise//EN"'
@@ -147,7 +150,7 @@ end
 local function note_marks(notes)
     local starts, vibrato = {}, {}
     for i, n in ipairs(notes) do
-        for _, t in ipairs(n.techniques or {}) do
+        for _, t in ipairs(n.techniques or EMPTY) do
             if t.from and (LEGATO[t.type] or t.type == "slide") then
                 starts[t.from] = t.type
             elseif t.type == "vibrato" then
@@ -267,7 +270,7 @@ function _M.encode(doc)
     -- on its first event and legato starts on its last.
     local first_ev, last_ev = {}, {}
     for k, ev in ipairs(flat) do
-        for _, ni in ipairs(ev.notes or {}) do
+        for _, ni in ipairs(ev.notes or EMPTY) do
             if not first_ev[ni] then
                 first_ev[ni] = k
             end
@@ -473,7 +476,7 @@ function _M.encode(doc)
     end
 
     local function has_vibrato(ev)
-        for _, ni in ipairs(ev.notes or {}) do
+        for _, ni in ipairs(ev.notes or EMPTY) do
             if vibrato_notes[ni] then
                 return true
             end
@@ -482,9 +485,9 @@ function _M.encode(doc)
     end
 
     local function has_let_ring(ev)
-        for _, ni in ipairs(ev.notes or {}) do
+        for _, ni in ipairs(ev.notes or EMPTY) do
             local n = notes[ni]
-            for _, t in ipairs(n and n.techniques or {}) do
+            for _, t in ipairs(n and n.techniques or EMPTY) do
                 if t.type == "let_ring" then
                     return true
                 end
