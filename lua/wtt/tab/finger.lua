@@ -21,7 +21,6 @@ local floor = math.floor
 local max = math.max
 local min = math.min
 local huge = math.huge
-local sort = table.sort
 local remove = table.remove
 local ipairs = ipairs
 
@@ -74,8 +73,35 @@ local function flatten(chords)
 end
 
 
+-- A stable insertion sort. The lists here come nearly sorted (chords in
+-- time order, a few notes each), and unlike table.sort its comparisons
+-- are compiled Lua calls, not calls from C back into Lua.
+local function insertion_sort(list, less)
+    for i = 2, #list do
+        local v = list[i]
+        local j = i - 1
+        while j >= 1 and less(v, list[j]) do
+            list[j + 1] = list[j]
+            j = j - 1
+        end
+        list[j + 1] = v
+    end
+end
+
+
 local function by_pitch(a, b)
     if a.pitch ~= b.pitch then return a.pitch < b.pitch end
+    return a.start_s < b.start_s
+end
+
+
+local function by_time(a, b)
+    if a.start_s ~= b.start_s then return a.start_s < b.start_s end
+    return a.pitch < b.pitch
+end
+
+
+local function by_start(a, b)
     return a.start_s < b.start_s
 end
 
@@ -162,7 +188,7 @@ function _M.run(notes, inst, w, lim, fold)
             i = i + 1
         end
         if #chord > 1 then
-            sort(chord, by_pitch)
+            insertion_sort(chord, by_pitch)
         end
         chords[#chords + 1] = chord
     end
@@ -222,11 +248,8 @@ function _M.run(notes, inst, w, lim, fold)
             placed[k] = n
         end
     end
-    sort(placed, function(a, b)
-        if a.start_s ~= b.start_s then return a.start_s < b.start_s end
-        return a.pitch < b.pitch
-    end)
-    sort(unplayable, function(a, b) return a.start_s < b.start_s end)
+    insertion_sort(placed, by_time)
+    insertion_sort(unplayable, by_start)
     return placed, unplayable, { transitions = steps, chords = #chords }
 end
 
