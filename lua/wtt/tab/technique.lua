@@ -64,14 +64,27 @@ local function from_bends(bends)
 end
 
 
---- Adds `techniques` to every placed note (sorted by start).
+-- Most notes have no technique, and many only let ring: they share these
+-- two read-only lists rather than each making its own (a ten-minute piece
+-- has 10,000 notes).
+local function frozen(t)
+    return setmetatable(t, { __newindex = function()
+        error("a shared technique list is read-only", 2)
+    end })
+end
+local NONE = frozen({})
+local LET_RING = frozen({ frozen({ type = "let_ring" }) })
+
+
+--- Adds `techniques` to every placed note (sorted by start). Notes with
+-- none, or only let-ring, share one read-only list.
 function _M.annotate(notes)
     local last_on = {}         -- string -> index of its latest note
     for i, n in ipairs(notes) do
-        local t = {}
+        local t = NONE
         local b = from_bends(n.bends)
         if b then
-            t[#t + 1] = b
+            t = { b }
         end
         local j = last_on[n.string]
         if j and n.onset ~= nil and n.onset < LEGATO_ONSET then
@@ -95,6 +108,9 @@ function _M.annotate(notes)
                 if kind == "slide" then
                     e.direction = d > 0 and "up" or "down"
                 end
+                if t == NONE then
+                    t = {}
+                end
                 t[#t + 1] = e
             end
         end
@@ -110,7 +126,11 @@ function _M.annotate(notes)
         local m = notes[k]
         if m and n.end_s > m.start_s + RING_S and m.string ~= n.string then
             local t = n.techniques
-            t[#t + 1] = { type = "let_ring" }
+            if t == NONE then
+                n.techniques = LET_RING
+            else
+                t[#t + 1] = LET_RING[1]
+            end
         end
     end
     return notes
