@@ -23,6 +23,7 @@ local ipairs = ipairs
 local pairs = pairs
 local sort = table.sort
 local concat = table.concat
+local new_table = require "table.new"
 
 local _M = {}
 
@@ -176,18 +177,29 @@ end
 
 
 -- Notes in the shape the stages work on, sorted (a copy: callers keep
--- theirs).
-local function prepare(notes)
-    local list = {}
+-- theirs). For a document (`whole`), each note also holds a slot for
+-- every field the later stages set: a note table that grows past its hash
+-- size is copied into a bigger one, for every note of a long piece.
+local function prepare(notes, whole)
+    local list = new_table(#notes, 0)
     for i, n in ipairs(notes) do
         local p = n.pitch or n.pitch_midi
         if type(p) ~= "number" or type(n.start_s) ~= "number"
            or type(n.end_s) ~= "number" then
             return nil, "note " .. i .. " needs start_s, end_s and pitch"
         end
-        list[i] = { start_s = n.start_s, end_s = n.end_s, pitch = p,
-                    velocity = velocity_of(n), bends = n.bends,
-                    onset = n.onset }
+        if whole then
+            list[i] = { start_s = n.start_s, end_s = n.end_s, pitch = p,
+                        velocity = velocity_of(n), bends = n.bends,
+                        onset = n.onset, string = false, fret = false,
+                        chord = false, techniques = false, tick = false,
+                        ticks = false, duration = false, measure = false,
+                        beat = false, pitch_midi = false }
+        else
+            list[i] = { start_s = n.start_s, end_s = n.end_s, pitch = p,
+                        velocity = velocity_of(n), bends = n.bends,
+                        onset = n.onset }
+        end
     end
     -- Notes files come sorted: check in one pass before paying for a sort.
     for i = 2, #list do
@@ -221,16 +233,21 @@ function _M.fraction(ticks, divisions)
 end
 
 
---- Fingering only (no rhythm): sets string and fret on a copy of `notes`.
--- @return placed, unplayable, stats (see finger.run) | nil, err
-function _M.finger(notes, opts)
-    local list, err = prepare(notes)
+local function finger_notes(notes, opts, whole)
+    local list, err = prepare(notes, whole)
     if not list then
         return nil, err
     end
     local inst = opts.instrument
     local w, lim = _M.settings(inst.name)
     return finger.run(list, inst, w, lim, opts.fold_octaves)
+end
+
+
+--- Fingering only (no rhythm): sets string and fret on a copy of `notes`.
+-- @return placed, unplayable, stats (see finger.run) | nil, err
+function _M.finger(notes, opts)
+    return finger_notes(notes, opts, false)
 end
 
 
@@ -243,7 +260,7 @@ function _M.build(notes, opts)
     if not opts then
         opts = assert(_M.options({}))
     end
-    local placed, unplayable = _M.finger(notes, opts)
+    local placed, unplayable = finger_notes(notes, opts, true)
     if not placed then
         return nil, unplayable
     end
