@@ -338,8 +338,9 @@ function _M.build(notes, r, opts)
     local u0 = udown - ptick
     local umin = u0 / tpb            -- nothing is placed before the start
 
-    -- onsets: one per chord, at a fractional position within a beat
-    local ch = rhythm.chords(notes)
+    -- onsets: one per chord, at a fractional position within a beat (the
+    -- estimate's own chords when it was made from these notes)
+    local ch = r.chords_of == notes and r.chords or rhythm.chords(notes)
     local nc, ct, first, nxt = ch.n, ch.t, ch.first, ch.nxt
     local ends, strings = ch.end_s, ch.string
     local bi, fr = {}, {}

@@ -10,8 +10,9 @@
 -- The tracked beat is the time signature's beat_type note (an 8th in
 -- 6/8); tempo_bpm counts quarter notes, as MusicXML and Guitar Pro do.
 -- Returns { tempo_bpm, beats (s), beats_per_measure, beat_type,
--- first_downbeat (index into beats), pickup_beats, pickup_ticks }; a
--- given pickup may be a fraction of a beat, in 16ths (0.5: an 8th).
+-- first_downbeat (index into beats), pickup_beats, pickup_ticks, chords
+-- (_M.chords of these notes, for the grid) }; a given pickup may be a
+-- fraction of a beat, in 16ths (0.5: an 8th).
 
 local bit = require "bit"
 local ffi = require "ffi"
@@ -778,7 +779,8 @@ function _M.estimate(notes, opts)
                  beats = regular(0, period, (m - 1 + ceil(p)) * period),
                  beats_per_measure = m, beat_type = beat_type,
                  first_downbeat = ceil(p) + 1, pickup_beats = p,
-                 pickup_ticks = p * 48 / beat_type }
+                 pickup_ticks = p * 48 / beat_type,
+                 chords = chords, chords_of = notes }
     end
 
     local first_t, last_t, last_end = chords.t[1], chords.t[chords.n], 0
@@ -834,7 +836,8 @@ function _M.estimate(notes, opts)
     end
     return { tempo_bpm = tempo, beats = beats, beats_per_measure = m,
              beat_type = beat_type, first_downbeat = down,
-             pickup_beats = phase, pickup_ticks = phase * 48 / beat_type }
+             pickup_beats = phase, pickup_ticks = phase * 48 / beat_type,
+             chords = chords, chords_of = notes }
 end
 
 
