@@ -27,24 +27,28 @@ local ipairs = ipairs
 local _M = {}
 
 
+-- The note to remove from `chord`: the first inner note whose pitch class
+-- is doubled, else the middle one (or the last of two).
+local function pick(chord)
+    local k = #chord
+    local seen = {}
+    for i = 1, k do
+        local pc = chord[i].pitch % 12
+        seen[pc] = (seen[pc] or 0) + 1
+    end
+    for i = 2, k - 1 do
+        if seen[chord[i].pitch % 12] > 1 then
+            return i
+        end
+    end
+    return k > 2 and floor((k + 1) / 2) or k
+end
+
+
 -- Removes notes from a chord until `fits(chord)`; the removed ones are
 -- returned in order. Doubled pitch classes go first, then inner voices;
 -- the lowest and highest notes (bass and melody) go last.
 local function reduce(chord, fits, removed)
-    local function pick()
-        local k = #chord
-        local seen = {}
-        for i = 1, k do
-            local pc = chord[i].pitch % 12
-            seen[pc] = (seen[pc] or 0) + 1
-        end
-        for i = 2, k - 1 do
-            if seen[chord[i].pitch % 12] > 1 then
-                return i
-            end
-        end
-        return k > 2 and floor((k + 1) / 2) or k
-    end
     while true do
         local ok, err = fits(chord)
         if ok == nil then
@@ -53,7 +57,7 @@ local function reduce(chord, fits, removed)
         if ok then
             return true
         end
-        removed[#removed + 1] = remove(chord, pick())
+        removed[#removed + 1] = remove(chord, pick(chord))
     end
 end
 
@@ -73,36 +77,50 @@ local function flatten(chords)
 end
 
 
--- A stable insertion sort. The lists here come nearly sorted (chords in
--- time order, a few notes each), and unlike table.sort its comparisons
--- are compiled Lua calls, not calls from C back into Lua.
-local function insertion_sort(list, less)
+-- Stable insertion sorts. The lists here come nearly sorted (chords in
+-- time order, a few notes each), and unlike table.sort their comparisons
+-- are compiled, not calls from C back into Lua; each is written out for
+-- its order so no comparator is called at all.
+
+-- By pitch, then start.
+local function sort_by_pitch(list)
     for i = 2, #list do
         local v = list[i]
+        local vp, vs = v.pitch, v.start_s
         local j = i - 1
-        while j >= 1 and less(v, list[j]) do
-            list[j + 1] = list[j]
-            j = j - 1
+        while j >= 1 do
+            local u = list[j]
+            local up = u.pitch
+            if vp < up or (vp == up and vs < u.start_s) then
+                list[j + 1] = u
+                j = j - 1
+            else
+                break
+            end
         end
         list[j + 1] = v
     end
 end
 
 
-local function by_pitch(a, b)
-    if a.pitch ~= b.pitch then return a.pitch < b.pitch end
-    return a.start_s < b.start_s
-end
-
-
-local function by_time(a, b)
-    if a.start_s ~= b.start_s then return a.start_s < b.start_s end
-    return a.pitch < b.pitch
-end
-
-
-local function by_start(a, b)
-    return a.start_s < b.start_s
+-- By start, then pitch (`by_pitch` false: by start alone).
+local function sort_by_time(list, by_pitch)
+    for i = 2, #list do
+        local v = list[i]
+        local vs, vp = v.start_s, v.pitch
+        local j = i - 1
+        while j >= 1 do
+            local u = list[j]
+            local us = u.start_s
+            if vs < us or (by_pitch and vs == us and vp < u.pitch) then
+                list[j + 1] = u
+                j = j - 1
+            else
+                break
+            end
+        end
+        list[j + 1] = v
+    end
 end
 
 
@@ -139,8 +157,13 @@ function _M.run(notes, inst, w, lim, fold)
 
     -- Range (and octave folding).
     local inrange = {}
+    local fits = {}            -- pitch -> whether it has a position
     for _, n in ipairs(notes) do
-        local ok = f:positions(n.pitch)
+        local ok = fits[n.pitch]
+        if ok == nil then
+            ok = f:positions(n.pitch) and true or false
+            fits[n.pitch] = ok
+        end
         if not ok and fold then
             local lo = huge
             for _, open in ipairs(inst.tuning) do
@@ -173,8 +196,8 @@ function _M.run(notes, inst, w, lim, fold)
 
     -- Chords.
     local chords = {}
-    local i = 1
-    while i <= #inrange do
+    local i, ni = 1, #inrange
+    while i <= ni do
         -- A note joins the chord when it starts within `gap` of the
         -- chord's previous note and `window` of its first: a strum's
         -- strings follow each other closely, and chords stay apart by more
@@ -182,13 +205,13 @@ function _M.run(notes, inst, w, lim, fold)
         local anchor = inrange[i].start_s
         local chord = { inrange[i] }
         i = i + 1
-        while i <= #inrange and inrange[i].start_s - anchor <= window
+        while i <= ni and inrange[i].start_s - anchor <= window
               and inrange[i].start_s - inrange[i - 1].start_s <= gap do
             chord[#chord + 1] = inrange[i]
             i = i + 1
         end
         if #chord > 1 then
-            insertion_sort(chord, by_pitch)
+            sort_by_pitch(chord)
         end
         chords[#chords + 1] = chord
     end
@@ -248,8 +271,8 @@ function _M.run(notes, inst, w, lim, fold)
             placed[k] = n
         end
     end
-    insertion_sort(placed, by_time)
-    insertion_sort(unplayable, by_start)
+    sort_by_time(placed, true)
+    sort_by_time(unplayable, false)
     return placed, unplayable, { transitions = steps, chords = #chords }
 end
 
