@@ -2,10 +2,10 @@
 -- with two staves, standard notation on staff 1 and TAB on staff 2, the
 -- TAB staff carrying the tuning, the capo and every note's string and fret.
 --
--- The output is built as one list of string pieces joined once, and every
--- piece that depends only on a small value (a pitch, a length, a string
--- and fret) is made once per encode, so a long piece costs a few table
--- stores per note.
+-- Every piece that depends only on a small value (a pitch, a length, a
+-- string and fret) is made once per encode, and a plain note (most of
+-- them) is one such piece, so a long piece costs about one append per
+-- note and staff.
 
 local concat = table.concat
 local format = string.format
@@ -14,8 +14,17 @@ local ipairs = ipairs
 local pairs = pairs
 local tostring = tostring
 local type = type
+local new_table = require "table.new"
+local buffer = require "string.buffer"
 
 local _M = {}
+
+-- The text is written into one buffer that lives as long as the module:
+-- a fresh multi-megabyte block costs a page fault per 4 KiB on first
+-- touch, which took longer than writing the whole score. One held past
+-- KEEP_BYTES (a very long piece) is given back instead.
+local OUT = buffer.new()
+local KEEP_BYTES = 16 * 1024 * 1024
 
 -- An empty list to iterate instead of allocating one per rest.
 local EMPTY = {}
@@ -145,20 +154,44 @@ local function length_xml(ticks, divisions, voice)
 end
 
 
--- Per-note facts the events need from the techniques: which notes start
--- a legato (hammer-on, pull-off, slide) and how, and which have vibrato.
-local function note_marks(notes)
-    local starts, vibrato = {}, {}
-    for i, n in ipairs(notes) do
-        for _, t in ipairs(n.techniques or EMPTY) do
-            if t.from and (LEGATO[t.type] or t.type == "slide") then
-                starts[t.from] = t.type
-            elseif t.type == "vibrato" then
-                vibrato[i] = true
+-- Per-note facts the events need: which notes start a legato (hammer-on,
+-- pull-off, slide) and how, which have vibrato, which let ring, which
+-- carry a mark of their own on their first event (legato, slide, bend;
+-- let ring and vibrato are written per event), and the key of a note's
+-- plain element (string and fret, even; false for a note the events must
+-- look at themselves). One pass over the notes, so the events need not
+-- touch them again.
+local function note_facts(notes, tuning)
+    local starts, vibrato, rings, marked = {}, {}, {}, {}
+    local keys = new_table(#notes, 0)
+    for i = 1, #notes do
+        local n = notes[i]
+        local s, f = n.string, n.fret
+        if tuning[s] and type(f) == "number" and f >= 0 and f < 1024
+            and f % 1 == 0 then
+            keys[i] = (s * 1024 + f) * 2
+        else
+            keys[i] = false
+        end
+        local ts = n.techniques
+        if ts then
+            for j = 1, #ts do
+                local t = ts[j]
+                local ty = t.type
+                if t.from and (LEGATO[ty] or ty == "slide") then
+                    starts[t.from] = ty
+                elseif ty == "vibrato" then
+                    vibrato[i] = true
+                end
+                if ty == "let_ring" then
+                    rings[i] = true
+                elseif LEGATO[ty] or ty == "slide" or ty == "bend" then
+                    marked[i] = true
+                end
             end
         end
     end
-    return starts, vibrato
+    return starts, vibrato, rings, marked, keys
 end
 
 
@@ -264,13 +297,16 @@ function _M.encode(doc)
         doc = copy
     end
     local flat = flatten(doc)
-    local starts, vibrato_notes = note_marks(notes)
+    local starts, vibrato_notes, rings, marked, keys =
+        note_facts(notes, tuning)
 
     -- Where each note begins and ends among the events, so techniques go
     -- on its first event and legato starts on its last.
-    local first_ev, last_ev = {}, {}
-    for k, ev in ipairs(flat) do
-        for _, ni in ipairs(ev.notes or EMPTY) do
+    local first_ev, last_ev = new_table(#notes, 0), new_table(#notes, 0)
+    for k = 1, #flat do
+        local evn = flat[k].notes or EMPTY
+        for i = 1, #evn do
+            local ni = evn[i]
             if not first_ev[ni] then
                 first_ev[ni] = k
             end
@@ -280,10 +316,11 @@ function _M.encode(doc)
 
     local len_cache = { {}, {} }
 
-    local b, nb = { HEADER }, 1
+    local b = OUT
+    b:reset()
+    b:put(HEADER)
     local function put(s)
-        nb = nb + 1
-        b[nb] = s
+        b:put(s)
     end
 
     if doc.title then
@@ -386,6 +423,14 @@ function _M.encode(doc)
         return "<notations>" .. concat(nota) .. "</notations>"
     end
 
+    -- A note element with nothing but its pitch, length and staff (and on
+    -- the TAB staff its string and fret) is most of a piece: each is made
+    -- once per length (len[6]) and note key with chord membership.
+    local function plain_xml(len, staff, n, chord)
+        return note_open(tuning[n.string] + capo + n.fret, chord) .. len[5]
+            .. (staff == 1 and STAFF1_END or tab_tail(n))
+    end
+
     -- One staff's notes for one event. `staff` is 1 or 2; `k` the event's
     -- place in `flat`; `group` the tuplet state of this staff.
     local function event_xml(ev, k, staff, group, full_rest, wavy)
@@ -398,6 +443,7 @@ function _M.encode(doc)
                                    .. " notatable length", ev.tick or -1,
                                    ev.ticks)
             end
+            len[6] = {}
             lens[ev.ticks] = len
         end
         -- Tuplet brackets: start on the first triplet after straight time,
@@ -427,17 +473,14 @@ function _M.encode(doc)
         local nxt = flat[k + 1]
         local tie_next = nxt and nxt.tied and nxt.notes
         local tie_stop = ev.tied
-        for i, ni in ipairs(ev.notes) do
-            local n = notes[ni]
-            if not n or not tuning[n.string] or not n.fret then
-                return nil, format("event at tick %d: note %s has no"
-                                   .. " string and fret on this instrument",
-                                   ev.tick or -1, tostring(ni))
-            end
+        local evn = ev.notes
+        local plain_cache = len[6]
+        for i = 1, #evn do
+            local ni = evn[i]
             local tie_start = false
             if tie_next then
-                for _, nj in ipairs(tie_next) do
-                    if nj == ni then
+                for j = 1, #tie_next do
+                    if tie_next[j] == ni then
                         tie_start = true
                         break
                     end
@@ -447,53 +490,49 @@ function _M.encode(doc)
             local start = last_ev[ni] == k and starts[ni]
             local tup = i == 1 and tuplet
             local wv = i == 1 and wavy
-            put(note_open(tuning[n.string] + capo + n.fret, i > 1))
-            if tie_stop or tie_start then
-                put(len[1])
-                if tie_stop then
-                    put('<tie type="stop"/>')
+            local plain = not (tie_stop or tie_start or tup or start or wv
+                               or (first and marked[ni]))
+            local key = keys[ni]
+            if plain and key then
+                key = key + (i > 1 and 1 or 0)
+                local s = plain_cache[key]
+                if not s then
+                    s = plain_xml(len, staff, notes[ni], i > 1)
+                    plain_cache[key] = s
                 end
-                if tie_start then
-                    put('<tie type="start"/>')
+                put(s)
+            else
+                local n = notes[ni]
+                if not n or not tuning[n.string] or not n.fret then
+                    return nil, format("event at tick %d: note %s has no"
+                                       .. " string and fret on this"
+                                       .. " instrument", ev.tick or -1,
+                                       tostring(ni))
                 end
-                put(len[2])
-            else
-                put(len[5])
-            end
-            if tie_stop or tie_start or tup or start or wv
-                or (first and n.techniques and #n.techniques > 0) then
-                put(STAFF[staff])
-                put(notations_xml(n, staff, first, tie_stop, tie_start, tup,
-                                  start, wv))
-                put("</note>\n")
-            elseif staff == 1 then
-                put(STAFF1_END)
-            else
-                put(tab_tail(n))
+                if plain then
+                    put(plain_xml(len, staff, n, i > 1))
+                else
+                    put(note_open(tuning[n.string] + capo + n.fret, i > 1))
+                    if tie_stop or tie_start then
+                        put(len[1])
+                        if tie_stop then
+                            put('<tie type="stop"/>')
+                        end
+                        if tie_start then
+                            put('<tie type="start"/>')
+                        end
+                        put(len[2])
+                    else
+                        put(len[5])
+                    end
+                    put(STAFF[staff])
+                    put(notations_xml(n, staff, first, tie_stop, tie_start,
+                                      tup, start, wv))
+                    put("</note>\n")
+                end
             end
         end
         return true
-    end
-
-    local function has_vibrato(ev)
-        for _, ni in ipairs(ev.notes or EMPTY) do
-            if vibrato_notes[ni] then
-                return true
-            end
-        end
-        return false
-    end
-
-    local function has_let_ring(ev)
-        for _, ni in ipairs(ev.notes or EMPTY) do
-            local n = notes[ni]
-            for _, t in ipairs(n and n.techniques or EMPTY) do
-                if t.type == "let_ring" then
-                    return true
-                end
-            end
-        end
-        return false
     end
 
     local k0 = 0            -- events of earlier measures
@@ -502,7 +541,10 @@ function _M.encode(doc)
     local wavy_open = { false, false }
     local full = doc.time_signature[1] * divisions * 4
         / doc.time_signature[2]
-    for mi, m in ipairs(doc.measures) do
+    local measures = doc.measures
+    local nmeasures = #measures
+    for mi = 1, nmeasures do
+        local m = measures[mi]
         local implicit = m.number == 0 and ' implicit="yes"' or ""
         put('<measure number="' .. m.number .. '"' .. implicit .. ">\n")
         if mi == 1 then
@@ -510,43 +552,64 @@ function _M.encode(doc)
             put(tempo_xml(doc.tempo_bpm))
         end
         local events = m.events
-        local full_rest = #events == 1 and m.ticks == full
+        local nevents = #events
+        local full_rest = nevents == 1 and m.ticks == full
         -- A measure starts a new tuplet group whatever the last one did.
         groups[1].sum, groups[2].sum = 0, 0
         for staff = 1, 2 do
             if staff == 2 then
                 put("<backup><duration>" .. m.ticks .. "</duration></backup>\n")
             end
-            for j, ev in ipairs(events) do
-                local k = k0 + j
+            local group = groups[staff]
+            for j = 1, nevents do
+                local ev = events[j]
+                local evn = ev.notes or EMPTY
                 if staff == 2 and not ev.tied and not ev.rest then
-                    local rings = has_let_ring(ev)
-                    if rings and not ringing then
+                    local rs = false
+                    for i = 1, #evn do
+                        if rings[evn[i]] then
+                            rs = true
+                            break
+                        end
+                    end
+                    if rs and not ringing then
                         put(LET_RING)
                     end
-                    ringing = rings
+                    ringing = rs
                 end
-                local vib, wavy = has_vibrato(ev), nil
+                local vib, wavy = false, nil
+                for i = 1, #evn do
+                    if vibrato_notes[evn[i]] then
+                        vib = true
+                        break
+                    end
+                end
                 if vib ~= wavy_open[staff] then
                     wavy = vib and WAVY_START[staff] or WAVY_STOP[staff]
                     wavy_open[staff] = vib
                 end
-                local ok, err = event_xml(ev, k, staff, groups[staff],
+                local ok, err = event_xml(ev, k0 + j, staff, group,
                                           full_rest, wavy)
                 if not ok then
                     return nil, "musicxml: measure " .. m.number .. ", " .. err
                 end
             end
         end
-        k0 = k0 + #events
-        if mi == #doc.measures then
+        k0 = k0 + nevents
+        if mi == nmeasures then
             put('<barline location="right"><bar-style>light-heavy'
                 .. "</bar-style></barline>\n")
         end
         put("</measure>\n")
     end
     put("</part>\n</score-partwise>\n")
-    return concat(b, "", 1, nb)
+    local xml = b:tostring()
+    if #xml > KEEP_BYTES then
+        b:free()
+    else
+        b:reset()
+    end
+    return xml
 end
 
 return _M
