@@ -4,7 +4,10 @@
 -- so an empty list (no techniques, nothing unplayable) would come out as
 -- {}. Keys are written in a fixed order so the files diff well. The text
 -- goes into one string buffer: a ten-minute piece has 10,000 notes, and a
--- Lua string per number would cost more than the writing.
+-- Lua string per number would cost more than the writing. The buffer
+-- lives as long as the module: a fresh multi-megabyte block costs a page
+-- fault per 4 KiB on first touch, which took longer than the writing. One
+-- held past KEEP_BYTES (a very long piece) is given back instead.
 
 local json = require "wtt.json"
 local buffer = require "string.buffer"
@@ -15,6 +18,9 @@ local tostring = tostring
 local type = type
 
 local _M = {}
+
+local OUT = buffer.new()
+local KEEP_BYTES = 16 * 1024 * 1024
 
 
 -- Numbers as LuaJIT writes them (%.14g, its own fast formatter: a
@@ -91,7 +97,8 @@ local UNPLAYABLE = { "start_s", "end_s", "pitch_midi", "reason", "folded_to" }
 
 --- @return the JSON text
 function _M.encode(doc)
-    local b = buffer.new(256 * (#doc.notes + #doc.measures) + 1024)
+    local b = OUT
+    b:reset()
     b:put("{")
     put_fields(b, doc, HEAD)
     b:put(',\n"measures":[\n')
@@ -148,7 +155,13 @@ function _M.encode(doc)
         put_object(b, u, UNPLAYABLE)
     end
     b:put("]}\n")
-    return b:tostring()
+    local text = b:tostring()
+    if #text > KEEP_BYTES then
+        b:free()
+    else
+        b:reset()
+    end
+    return text
 end
 
 
