@@ -7,6 +7,7 @@
 -- reads as rhythm. A tied continuation shows only dashes.
 
 local instrument = require "wtt.tab.instrument"
+local buffer = require "string.buffer"
 
 local floor = math.floor
 local max = math.max
@@ -20,9 +21,15 @@ local _M = {}
 
 local WIDTH = 80
 
--- Runs of dashes by length (the encoder asks for the same few often).
+-- Runs of dashes and of spaces by length (the encoder asks for the same
+-- few often).
 local DASHES = setmetatable({}, { __index = function(t, n)
     local s = rep("-", n)
+    t[n] = s
+    return s
+end })
+local SPACES = setmetatable({}, { __index = function(t, n)
+    local s = rep(" ", n)
     t[n] = s
     return s
 end })
@@ -36,13 +43,26 @@ local FRETS = setmetatable({}, { __index = function(t, f)
 end })
 
 
+-- The text is written into buffers that live as long as the module (the
+-- whole tab, one per string for the system being filled and for the
+-- measure being written): fresh ones cost a page fault per 4 KiB on first
+-- touch, and a table of pieces per measure and event was most of the
+-- garbage. A whole tab held past KEEP_BYTES (a very long piece) is given
+-- back instead.
+local OUT = buffer.new()
+local KEEP_BYTES = 16 * 1024 * 1024
+local NUMBERS = buffer.new()
+local ROWS, CELLS = {}, {}
+
+
 -- The token of one note: its fret with the technique letters around it.
-local function token(n, notes)
-    if not n.techniques or not n.techniques[1] then
+local function token(n)
+    local ts = n.techniques
+    if not ts or not ts[1] then
         return FRETS[n.fret]
     end
     local before, after = "", ""
-    for _, t in ipairs(n.techniques or {}) do
+    for _, t in ipairs(ts) do
         local ty = t.type
         if ty == "hammer_on" then
             before = "h"
@@ -59,49 +79,50 @@ local function token(n, notes)
             after = after .. "~"
         end
     end
+    if before == "" and after == "" and n.fret then
+        return FRETS[n.fret]
+    end
     return before .. tostring(n.fret) .. after
 end
 
 
--- One measure as per-string column strings (without bar lines).
-local function measure_cells(m, doc, nstrings)
-    local rows = {}
+-- One measure into CELLS[1..nstrings], per string (without bar lines).
+-- `tokens` is scratch, empty between events.
+local function measure_cells(m, notes, nstrings, tokens)
     for s = 1, nstrings do
-        rows[s] = {}
+        CELLS[s]:reset()
     end
-    for _, ev in ipairs(m.events) do
+    local events = m.events
+    for j = 1, #events do
+        local ev = events[j]
         local dashes = max(1, floor(ev.ticks / 3 + 0.5))
-        if ev.notes and not ev.tied then
-            local tokens, w = {}, 1
-            for _, i in ipairs(ev.notes) do
-                local n = doc.notes[i]
-                local tk = token(n, doc.notes)
+        local evn = ev.notes
+        if evn and not ev.tied then
+            local w = 1
+            for _, i in ipairs(evn) do
+                local n = notes[i]
+                local tk = token(n)
                 tokens[n.string] = tk
                 w = max(w, #tk)
             end
             for s = 1, nstrings do
                 local tk = tokens[s]
-                local r = rows[s]
                 if tk then
-                    r[#r + 1] = tk
-                    r[#r + 1] = DASHES[w - #tk + dashes]
+                    CELLS[s]:put(tk, DASHES[w - #tk + dashes])
                 else
-                    r[#r + 1] = DASHES[w + dashes]
+                    CELLS[s]:put(DASHES[w + dashes])
                 end
+            end
+            for _, i in ipairs(evn) do
+                tokens[notes[i].string] = nil
             end
         else
             local d = DASHES[1 + dashes]
             for s = 1, nstrings do
-                local r = rows[s]
-                r[#r + 1] = d
+                CELLS[s]:put(d)
             end
         end
     end
-    local out = {}
-    for s = 1, nstrings do
-        out[s] = concat(rows[s])
-    end
-    return out
 end
 
 
@@ -128,65 +149,86 @@ end
 --- @return the tab as text
 function _M.encode(doc)
     local nstrings = #doc.tuning
+    if nstrings == 0 and #doc.measures > 0 then
+        error("ascii.encode: a tuning with no strings", 2)
+    end
+    for s = #ROWS + 1, nstrings do
+        ROWS[s], CELLS[s] = buffer.new(), buffer.new()
+    end
     local labels = instrument.labels(doc.tuning)
     local lw = 0
     for _, l in ipairs(labels) do
         lw = max(lw, #l)
     end
-    local lines = header(doc)
-    lines[#lines + 1] = ""
+    local b = OUT
+    b:reset()
+    for _, line in ipairs(header(doc)) do
+        b:put(line, "\n")
+    end
+    b:put("\n")
 
     -- Systems: as many whole measures as fit in WIDTH columns.
-    local sys_rows, sys_numbers, used = nil, nil, 0
+    local open, used = false, 0
     local function flush()
-        if not sys_rows then
+        if not open then
             return
         end
-        lines[#lines + 1] = concat(sys_numbers)
+        b:put(NUMBERS, "\n")
         for s = 1, nstrings do
-            lines[#lines + 1] = concat(sys_rows[s]) .. "|"
+            b:put(ROWS[s], "|\n")
         end
-        lines[#lines + 1] = ""
-        sys_rows = nil
+        b:put("\n")
+        open = false
     end
-    for _, m in ipairs(doc.measures) do
-        local cells = measure_cells(m, doc, nstrings)
-        local w = #cells[1] + 1
-        if sys_rows and used + w + 1 > WIDTH then
+    local notes, tokens = doc.notes, {}
+    local measures = doc.measures
+    for mi = 1, #measures do
+        local m = measures[mi]
+        measure_cells(m, notes, nstrings, tokens)
+        local w = #CELLS[1] + 1
+        if open and used + w + 1 > WIDTH then
             flush()
         end
-        if not sys_rows then
-            sys_rows, sys_numbers = {}, { rep(" ", lw + 1) }
+        if not open then
+            NUMBERS:reset()
+            NUMBERS:put(SPACES[lw + 1])
             for s = 1, nstrings do
-                sys_rows[s] = { labels[s] .. rep(" ", lw - #labels[s]) }
+                ROWS[s]:reset()
+                ROWS[s]:put(labels[s], SPACES[lw - #labels[s]])
             end
-            used = lw
+            used, open = lw, true
         end
         local num = tostring(m.number)
-        sys_numbers[#sys_numbers + 1] = num .. rep(" ", max(0, w - #num))
+        NUMBERS:put(num, SPACES[max(0, w - #num)])
         for s = 1, nstrings do
-            local r = sys_rows[s]
-            r[#r + 1] = "|" .. cells[s]
+            ROWS[s]:put("|", CELLS[s])
         end
         used = used + w
     end
     flush()
 
     if #doc.unplayable > 0 then
-        lines[#lines + 1] = "Not playable on this instrument:"
+        b:put("Not playable on this instrument:\n")
         for _, u in ipairs(doc.unplayable) do
-            lines[#lines + 1] = format("  %8.3f s  %-4s (MIDI %d)  %s%s",
+            b:put(format("  %8.3f s  %-4s (MIDI %d)  %s%s",
                 u.start_s, instrument.name_of(u.pitch_midi), u.pitch_midi,
                 u.reason == "out_of_range" and "out of range"
                     or "more notes than strings can hold",
                 u.folded_to and (", played as "
-                                 .. instrument.name_of(u.folded_to)) or "")
+                                 .. instrument.name_of(u.folded_to)) or ""),
+                "\n")
         end
-        lines[#lines + 1] = ""
+        b:put("\n")
     end
-    lines[#lines + 1] = "h hammer-on  p pull-off  b bend  r release  "
-                        .. "/ slide up  \\ slide down  ~ vibrato"
-    return concat(lines, "\n") .. "\n"
+    b:put("h hammer-on  p pull-off  b bend  r release  "
+          .. "/ slide up  \\ slide down  ~ vibrato\n")
+    local text = b:tostring()
+    if #text > KEEP_BYTES then
+        b:free()
+    else
+        b:reset()
+    end
+    return text
 end
 
 
