@@ -99,6 +99,9 @@ local UNPLAYABLE = { "start_s", "end_s", "pitch_midi", "reason", "folded_to" }
 function _M.encode(doc)
     local b = OUT
     b:reset()
+    -- Room for the whole text at once on a first call (about 230 bytes a
+    -- note), rather than growing it by copies.
+    b:reserve(256 * (#doc.notes + #doc.measures) + 1024)
     b:put("{")
     put_fields(b, doc, HEAD)
     b:put(',\n"measures":[\n')

@@ -318,6 +318,9 @@ function _M.encode(doc)
 
     local b = OUT
     b:reset()
+    -- Room for the whole score at once on a first call (about 400 bytes a
+    -- note), rather than growing it by copies.
+    b:reserve(448 * #notes + 4096)
     b:put(HEADER)
     local function put(s)
         b:put(s)
