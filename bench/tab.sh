@@ -43,7 +43,7 @@ tools/clips/make.sh --long "$TMP/long.wav" "$SECS" >&2
 NOTES=$TMP/long.notes.json
 
 log "the tab stage on its notes"
-r=$("$WTT" run "$HERE/run.lua" "$NOTES")
+r=$("$WTT" run "$HERE/run.lua" "$NOTES" 15)
 echo "$r"
 c=$("$WTT" run "$HERE/compare.lua" "$NOTES" spec/support/tab_passages.lua \
     ${GS:+"$TMP/gs" "$GS"})
