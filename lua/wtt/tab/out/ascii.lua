@@ -8,6 +8,7 @@
 
 local instrument = require "wtt.tab.instrument"
 local buffer = require "string.buffer"
+local held = require "wtt.tab.out.held"
 
 local floor = math.floor
 local max = math.max
@@ -46,11 +47,9 @@ end })
 -- The text is written into buffers that live as long as the module (the
 -- whole tab, one per string for the system being filled and for the
 -- measure being written): fresh ones cost a page fault per 4 KiB on first
--- touch, and a table of pieces per measure and event was most of the
--- garbage. A whole tab held past KEEP_BYTES (a very long piece) is given
--- back instead.
-local OUT = buffer.new()
-local KEEP_BYTES = 16 * 1024 * 1024
+-- touch (wtt.tab.out.held), and a table of pieces per measure and event
+-- was most of the garbage.
+local OUT = held.new()
 local NUMBERS = buffer.new()
 local ROWS, CELLS = {}, {}
 
@@ -222,13 +221,7 @@ function _M.encode(doc)
     end
     b:put("h hammer-on  p pull-off  b bend  r release  "
           .. "/ slide up  \\ slide down  ~ vibrato\n")
-    local text = b:tostring()
-    if #text > KEEP_BYTES then
-        b:free()
-    else
-        b:reset()
-    end
-    return text
+    return held.take(b)
 end
 
 

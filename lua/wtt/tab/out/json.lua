@@ -4,13 +4,11 @@
 -- so an empty list (no techniques, nothing unplayable) would come out as
 -- {}. Keys are written in a fixed order so the files diff well. The text
 -- goes into one string buffer: a ten-minute piece has 10,000 notes, and a
--- Lua string per number would cost more than the writing. The buffer
--- lives as long as the module: a fresh multi-megabyte block costs a page
--- fault per 4 KiB on first touch, which took longer than the writing. One
--- held past KEEP_BYTES (a very long piece) is given back instead.
+-- Lua string per number would cost more than the writing. The buffer is
+-- held between calls (wtt.tab.out.held says why).
 
 local json = require "wtt.json"
-local buffer = require "string.buffer"
+local held = require "wtt.tab.out.held"
 
 local floor = math.floor
 local ipairs = ipairs
@@ -19,8 +17,7 @@ local type = type
 
 local _M = {}
 
-local OUT = buffer.new()
-local KEEP_BYTES = 16 * 1024 * 1024
+local OUT = held.new()
 
 
 -- Numbers as LuaJIT writes them (%.14g, its own fast formatter: a
@@ -158,13 +155,7 @@ function _M.encode(doc)
         put_object(b, u, UNPLAYABLE)
     end
     b:put("]}\n")
-    local text = b:tostring()
-    if #text > KEEP_BYTES then
-        b:free()
-    else
-        b:reset()
-    end
-    return text
+    return held.take(b)
 end
 
 

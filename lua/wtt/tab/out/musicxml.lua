@@ -15,16 +15,13 @@ local pairs = pairs
 local tostring = tostring
 local type = type
 local new_table = require "table.new"
-local buffer = require "string.buffer"
+local held = require "wtt.tab.out.held"
 
 local _M = {}
 
--- The text is written into one buffer that lives as long as the module:
--- a fresh multi-megabyte block costs a page fault per 4 KiB on first
--- touch, which took longer than writing the whole score. One held past
--- KEEP_BYTES (a very long piece) is given back instead.
-local OUT = buffer.new()
-local KEEP_BYTES = 16 * 1024 * 1024
+-- The text is written into one buffer held between calls
+-- (wtt.tab.out.held says why).
+local OUT = held.new()
 
 -- An empty list to iterate instead of allocating one per rest.
 local EMPTY = {}
@@ -606,13 +603,7 @@ function _M.encode(doc)
         put("</measure>\n")
     end
     put("</part>\n</score-partwise>\n")
-    local xml = b:tostring()
-    if #xml > KEEP_BYTES then
-        b:free()
-    else
-        b:reset()
-    end
-    return xml
+    return held.take(b)
 end
 
 return _M
