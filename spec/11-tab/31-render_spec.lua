@@ -87,6 +87,18 @@ local function sorted_field(doc, field)
 end
 
 
+-- Marks the running test pending, with the reason, when a tool is
+-- missing; true then.
+local function skipped(missing, what)
+    if missing then
+        pending("skipped, because " .. missing .. " is not installed "
+                .. "(scripts/bootstrap installs " .. what .. ")")
+        return true
+    end
+    return false
+end
+
+
 describe("MuseScore 3 renders wtt's MusicXML", function()
     local dir, missing
 
@@ -118,9 +130,7 @@ describe("MuseScore 3 renders wtt's MusicXML", function()
     end
 
     it("draws the open chords on one page with wtt's frets", function()
-        if missing then
-            pending("skipped, because " .. missing .. " is not installed "
-                    .. "(scripts/bootstrap installs it)")
+        if skipped(missing, "it") then
             return
         end
         local doc = tabdoc.sample("chords")
@@ -131,9 +141,7 @@ describe("MuseScore 3 renders wtt's MusicXML", function()
 
     it("draws every technique without an import error, one fret per note",
        function()
-        if missing then
-            pending("skipped, because " .. missing .. " is not installed "
-                    .. "(scripts/bootstrap installs it)")
+        if skipped(missing, "it") then
             return
         end
         local doc = tabdoc.sample("techniques")
@@ -144,9 +152,7 @@ describe("MuseScore 3 renders wtt's MusicXML", function()
 
     it("lays 40 measures out over more than one page, every fret drawn",
        function()
-        if missing then
-            pending("skipped, because " .. missing .. " is not installed "
-                    .. "(scripts/bootstrap installs it)")
+        if skipped(missing, "it") then
             return
         end
         local doc = tabdoc.large(360)
@@ -195,9 +201,7 @@ describe("LilyPond renders wtt's MusicXML through musicxml2ly", function()
     end)
 
     it("converts and engraves without an error", function()
-        if missing then
-            pending("skipped, because " .. missing .. " is not installed "
-                    .. "(scripts/bootstrap installs lilypond)")
+        if skipped(missing, "lilypond") then
             return
         end
         -- Warnings are LilyPond's limits, not broken input: a second
@@ -210,9 +214,7 @@ describe("LilyPond renders wtt's MusicXML through musicxml2ly", function()
 
     it("writes each single note's string number in the techniques sample",
        function()
-        if missing then
-            pending("skipped, because " .. missing .. " is not installed "
-                    .. "(scripts/bootstrap installs lilypond)")
+        if skipped(missing, "lilypond") then
             return
         end
         local pdf = dir .. "/techniques.pdf"
@@ -222,9 +224,7 @@ describe("LilyPond renders wtt's MusicXML through musicxml2ly", function()
     end)
 
     it("engraves the open chords on one page", function()
-        if missing then
-            pending("skipped, because " .. missing .. " is not installed "
-                    .. "(scripts/bootstrap installs lilypond)")
+        if skipped(missing, "lilypond") then
             return
         end
         assert.equal(1, pages(dir .. "/chords.pdf", dir))
