@@ -109,6 +109,17 @@ end
 
 local function parse(argv)
     local o, inputs, i = { tab_raw = {}, tab_flags = {} }, {}, 1
+    -- A value flag's value: after "=", else the next argument.
+    local function value(flag, inline)
+        if inline then
+            return inline
+        end
+        i = i + 1
+        if argv[i] == nil then
+            fail(flag .. " needs a value")
+        end
+        return argv[i]
+    end
     while i <= #argv do
         local a = argv[i]
         local flag, inline = a:match("^(%-%-[%w-]+)=(.*)$")
@@ -117,14 +128,7 @@ local function parse(argv)
             print(USAGE)
             os.exit(0)
         elseif VALUE_FLAGS[flag] then
-            local v = inline
-            if not v then
-                i = i + 1
-                v = argv[i]
-            end
-            if v == nil then
-                fail(flag .. " needs a value")
-            end
+            local v = value(flag, inline)
             local key = VALUE_FLAGS[flag]
             if NUMERIC[key] then
                 local n = tonumber(v)
@@ -138,14 +142,7 @@ local function parse(argv)
             o[key] = v
         elseif tab_args.VALUES[flag] and not VALUE_FLAGS[flag] then
             -- tab-only flags (--instrument and --tempo are also ours)
-            local v = inline
-            if not v then
-                i = i + 1
-                v = argv[i]
-            end
-            if v == nil then
-                fail(flag .. " needs a value")
-            end
+            local v = value(flag, inline)
             tab_args.take(o.tab_raw, flag, v)
             o.tab_flags[#o.tab_flags + 1] = flag
         elseif tab_args.SWITCHES[a] then
