@@ -6,8 +6,10 @@
  * it owns: (1) check the arguments and make the result tables, sized, so
  * filling them allocates nothing; (2) copy the notes into one C buffer,
  * freeing it before any raise, and run the search with no Lua on the
- * stack; (3) fill the results and free the buffer. The other methods read
- * one chord at a time into arrays on the C stack.
+ * stack; (3) fill the results and free the buffer. run, whose answer is
+ * many tables, keeps its arrays in a userdata instead (see struct
+ * run_buf). The other methods read one chord at a time into arrays on
+ * the C stack.
  */
 #include "wtt_tab.h"
 #include "wtt_fingering.h"
@@ -171,6 +173,8 @@ l_fingering(lua_State *L)
         f.p.span = int_field(L, 3, "span");
         f.p.span_open = int_field(L, 3, "span_open");
         f.p.candidates = int_field(L, 3, "candidates");
+        f.p.chord_gap_ms = number_field(L, 3, "chord_gap_ms");
+        f.p.chord_window_ms = number_field(L, 3, "chord_window_ms");
         f.has_params = 1;
     } else {
         /* Positions only: limits that pass the check. */
@@ -250,74 +254,6 @@ l_playable(lua_State *L)
         return 2;
     }
     lua_pushboolean(L, rc);                               /* .. ok */
-    return 1;
-}
-
-
-/* The size of chord `c` (1-based) from the array at `idx`; raises unless
- * it is an integer (the C check bounds it). Stack unchanged. */
-static int
-size_at(lua_State *L, int idx, size_t c)
-{
-    int k = 0;
-
-    lua_rawgeti(L, idx, (int) c);                         /* .. k */
-    if (lua_type(L, -1) != LUA_TNUMBER
-        || !as_int(lua_tonumber(L, -1), 0, 1000000, &k))
-    {
-        luaL_error(L, "fingering: size %d must be an integer", (int) c);
-    }
-    lua_pop(L, 1);                                        /* .. */
-    return k;
-}
-
-
-/*
- * f:unplayable(pitches, sizes) -> { chord indexes } | nil, err. Stack:
- * before [f pitches sizes], after [f pitches sizes list] or [.. nil err].
- */
-static int
-l_unplayable(lua_State *L)
-{
-    struct fingering *f = check_searcher(L);
-    int               pitch[WTT_FINGER_MAX_STRINGS];
-    const char       *err;
-    size_t            n, nc, first = 0, found = 0;
-
-    luaL_checktype(L, 2, LUA_TTABLE);
-    luaL_checktype(L, 3, LUA_TTABLE);
-    n = lua_objlen(L, 2);
-    nc = lua_objlen(L, 3);
-    lua_newtable(L);                                      /* .. list */
-    for (size_t c = 1; c <= nc; c++) {
-        int k = size_at(L, 3, c);
-        int rc;
-        if (k < 1 || k > f->inst.n_strings || (size_t) k > n - first) {
-            lua_pushnil(L);
-            lua_pushliteral(L, "a chord has 1 to as many notes as the "
-                            "instrument strings, and the sizes add up "
-                            "to the notes");             /* .. nil err */
-            return 2;
-        }
-        read_chord(L, 2, first, (size_t) k, pitch);
-        rc = wtt_finger_playable(&f->inst, &f->p, pitch, (size_t) k, &err);
-        if (rc < 0) {
-            lua_pushnil(L);
-            lua_pushstring(L, err);                       /* .. nil err */
-            return 2;
-        }
-        if (rc == 0) {
-            lua_pushinteger(L, (lua_Integer) c);
-            lua_rawseti(L, -2, (int) ++found);            /* .. list */
-        }
-        first += (size_t) k;
-    }
-    if (first != n) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "the chord sizes add up to fewer than the "
-                        "notes");                         /* .. nil err */
-        return 2;
-    }
     return 1;
 }
 
@@ -429,11 +365,201 @@ l_search(lua_State *L)
 }
 
 
+
+/* -------------------------------------------------------------------------
+ * The whole fingering: f:run
+ * ---------------------------------------------------------------------- */
+
+static const char *const REASONS[] = {
+    NULL, "out_of_range", "out_of_range", "too_many_notes",
+};
+
+/* f:run's notes and answer, in one block: a full userdata, so a Lua error
+ * (a note that is not a table, memory running out while the answer's
+ * tables are made) leaves it to the collector, never leaks it. */
+struct run_buf {
+    double                     *pitch, *start_s, *end_s;   /* in's */
+    struct wtt_finger_notes     in;
+    struct wtt_finger_placement out;
+};
+
+
+/* Makes the block for `n` notes at the top of the stack. */
+static struct run_buf *
+push_run_buf(lua_State *L, size_t n)
+{
+    struct run_buf *b;
+    char           *at;
+    size_t          bytes = sizeof(*b) + n * (3 * sizeof(double)
+                            + sizeof(size_t)
+                            + 2 * sizeof(struct wtt_finger_unplayable)
+                            + 4 * sizeof(int));
+
+    b = lua_newuserdata(L, bytes);                        /* .. buf */
+    at = (char *) (b + 1);
+    /* Widest types first: every array stays aligned. */
+    b->pitch = (double *) at;
+    b->start_s = b->pitch + n;
+    b->end_s = b->start_s + n;
+    b->in.pitch = b->pitch;
+    b->in.start_s = b->start_s;
+    b->in.end_s = b->end_s;
+    b->in.n = n;
+    b->out.unplayable = (struct wtt_finger_unplayable *) (b->end_s + n);
+    b->out.placed = (size_t *) (b->out.unplayable + 2 * n);
+    b->out.pitch = (int *) (b->out.placed + n);
+    b->out.string = b->out.pitch + n;
+    b->out.fret = b->out.string + n;
+    b->out.chord = b->out.fret + n;
+    return b;
+}
+
+
+/* Number field at key index `key` of the table at the top; raises unless
+ * it is a number. Stack unchanged. */
+static double
+note_number(lua_State *L, int key, size_t i)
+{
+    double v;
+
+    lua_pushvalue(L, key);                                /* .. n k */
+    lua_rawget(L, -2);                                    /* .. n v */
+    if (lua_type(L, -1) != LUA_TNUMBER) {
+        luaL_error(L, "fingering: note %d needs a numeric %s", (int) i,
+                   lua_tostring(L, key));
+    }
+    v = lua_tonumber(L, -1);
+    lua_pop(L, 1);                                        /* .. n */
+    return v;
+}
+
+
+/* Sets integer field at key index `key` of the table at the top. */
+static void
+set_int(lua_State *L, int key, int v)
+{
+    lua_pushvalue(L, key);
+    lua_pushinteger(L, v);                                /* .. n k v */
+    lua_rawset(L, -3);                                    /* .. n */
+}
+
+
+static void
+set_num(lua_State *L, const char *key, double v)
+{
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, key);
+}
+
+
+/* The unplayable list's entry for `u`, pushed. */
+static void
+push_unplayable(lua_State *L, const struct run_buf *b,
+                const struct wtt_finger_unplayable *u)
+{
+    int folded = u->reason == WTT_FINGER_FOLDED;
+
+    /* Fields in the order (and so the layout) the Lua code made them. */
+    lua_createtable(L, 0, folded ? 5 : 4);                /* .. u */
+    set_num(L, "start_s", b->in.start_s[u->note]);
+    set_num(L, "end_s", b->in.end_s[u->note]);
+    set_num(L, "pitch_midi", u->reason == WTT_FINGER_TOO_MANY
+                             ? (double) u->pitch : b->in.pitch[u->note]);
+    lua_pushstring(L, REASONS[u->reason]);
+    lua_setfield(L, -2, "reason");
+    if (folded) {
+        set_num(L, "folded_to", u->pitch);
+    }
+}
+
+
+/*
+ * f:run(notes, fold) -> placed, unplayable, transitions, chords | nil,
+ * err. `notes` (sorted by start_s, then pitch) get string, fret and chord
+ * set, and pitch when folded; placed lists them by start, then pitch;
+ * unplayable is new tables { start_s, end_s, pitch_midi, reason,
+ * folded_to? }. Stack: before [f notes fold?], after
+ * [f notes fold keys buf placed unplayable transitions chords] or
+ * [.. nil err].
+ */
+static int
+l_run(lua_State *L)
+{
+    struct fingering *f = check_searcher(L);
+    int               fold = lua_toboolean(L, 3);
+    int               k_pitch, k_string, placed_at;
+    struct run_buf   *b;
+    const char       *err;
+    size_t            n;
+
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 3);
+    n = lua_objlen(L, 2);
+    if (n > (size_t) 1 << 26) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "too many notes");             /* .. nil err */
+        return 2;
+    }
+    /* The keys, pushed once: a raw get or set with a key on the stack
+     * does not hash the name again for every note. */
+    lua_pushliteral(L, "pitch");
+    k_pitch = lua_gettop(L);
+    lua_pushliteral(L, "start_s");
+    lua_pushliteral(L, "end_s");
+    lua_pushliteral(L, "string");
+    k_string = lua_gettop(L);
+    lua_pushliteral(L, "fret");
+    lua_pushliteral(L, "chord");                          /* .. keys */
+    b = push_run_buf(L, n);                               /* .. keys buf */
+
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, 2, (int) i + 1);                   /* .. note */
+        if (!lua_istable(L, -1)) {
+            return luaL_error(L, "fingering: note %d must be a table",
+                              (int) i + 1);
+        }
+        b->pitch[i] = note_number(L, k_pitch, i + 1);
+        b->start_s[i] = note_number(L, k_pitch + 1, i + 1);
+        b->end_s[i] = note_number(L, k_pitch + 2, i + 1);
+        lua_pop(L, 1);                                    /* .. */
+    }
+    if (wtt_finger_run(&f->inst, &f->p, &b->in, fold, &b->out, &err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);                           /* .. nil err */
+        return 2;
+    }
+
+    lua_createtable(L, (int) b->out.n_placed, 0);         /* .. placed */
+    placed_at = lua_gettop(L);
+    for (size_t j = 0; j < b->out.n_placed; j++) {
+        size_t i = b->out.placed[j];
+        lua_rawgeti(L, 2, (int) i + 1);                   /* .. note */
+        set_int(L, k_string, b->out.string[i]);
+        set_int(L, k_string + 1, b->out.fret[i]);
+        set_int(L, k_string + 2, b->out.chord[i]);
+        lua_rawseti(L, placed_at, (int) j + 1);           /* .. */
+    }
+    lua_createtable(L, (int) b->out.n_unplayable, 0);     /* .. unpl */
+    for (size_t j = 0; j < b->out.n_unplayable; j++) {
+        const struct wtt_finger_unplayable *u = &b->out.unplayable[j];
+        if (u->reason == WTT_FINGER_FOLDED) {
+            lua_rawgeti(L, 2, (int) u->note + 1);         /* .. note */
+            set_int(L, k_pitch, u->pitch);
+            lua_pop(L, 1);                                /* .. */
+        }
+        push_unplayable(L, b, u);                         /* .. unpl u */
+        lua_rawseti(L, -2, (int) j + 1);                  /* .. unpl */
+    }
+    lua_pushnumber(L, (lua_Number) b->out.transitions);
+    lua_pushinteger(L, (lua_Integer) b->out.n_chords);
+    return 4;
+}
+
 static const luaL_Reg fingering_methods[] = {
     { "positions",  l_positions },
     { "playable",   l_playable },
-    { "unplayable", l_unplayable },
     { "search",     l_search },
+    { "run",        l_run },
     { NULL, NULL },
 };
 

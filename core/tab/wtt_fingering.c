@@ -9,6 +9,11 @@
  * candidate. Keeping only the cheapest path to each candidate makes the
  * work chords x candidates^2: linear in the notes, as candidates are
  * capped.
+ *
+ * wtt_finger_run keeps the order of operations of the Lua code it
+ * replaced (lua/wtt/tab/finger.lua before it drove this), comparisons and
+ * sorts included, so the same notes get the same strings, frets, chords
+ * and unplayable list.
  */
 #include "wtt_fingering.h"
 
@@ -38,7 +43,8 @@ wtt_finger_check(const struct wtt_finger_instrument *inst,
 {
     const double w[] = { p->move, p->move_line, p->stretch, p->height,
                          p->home, p->open, p->string, p->ring, p->skip,
-                         p->cross, p->bass };
+                         p->cross, p->bass, p->chord_gap_ms,
+                         p->chord_window_ms };
 
     if (inst->n_strings < 1 || inst->n_strings > WTT_FINGER_MAX_STRINGS) {
         *err = "an instrument has 1 to 12 strings";
@@ -58,7 +64,8 @@ wtt_finger_check(const struct wtt_finger_instrument *inst,
     }
     for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
         if (!isfinite(w[i])) {
-            *err = "fingering weights must be finite numbers";
+            *err = "fingering weights and chord windows must be finite "
+                   "numbers";
             return -1;
         }
     }
@@ -691,5 +698,379 @@ done:
     free(pl.cand);
     free(pl.first);
     free(spans);
+    return rc;
+}
+
+
+/* -------------------------------------------------------------------------
+ * A piece, from its notes
+ * ---------------------------------------------------------------------- */
+
+/* 2^53: beyond it a double no longer holds every integer. */
+#define EXACT_INT       9007199254740992.0
+
+/* The instrument's reach: which MIDI notes have a position, and the lowest
+ * and highest pitch its strings give. */
+struct reach {
+    unsigned char has[128];
+    int           lo, hi;
+};
+
+
+static void
+reach_of(const struct wtt_finger_instrument *inst, struct reach *r)
+{
+    int strings[WTT_FINGER_MAX_STRINGS], frets[WTT_FINGER_MAX_STRINGS];
+
+    for (int q = 0; q < 128; q++) {
+        r->has[q] = wtt_finger_positions(inst, q, strings, frets) > 0;
+    }
+    r->lo = INT32_MAX;
+    r->hi = INT32_MIN;
+    for (int s = 0; s < inst->n_strings; s++) {
+        int low = inst->tuning[s] + inst->capo;
+        int high = inst->tuning[s] + inst->max_fret;
+        r->lo = low < r->lo ? low : r->lo;
+        r->hi = high > r->hi ? high : r->hi;
+    }
+}
+
+
+/* `v` as a MIDI note the instrument has; -1 when it is not one. */
+static int
+in_reach(const struct reach *r, double v)
+{
+    if (!(v >= 0 && v <= 127) || v != (double) (int) v) {
+        return -1;
+    }
+    return r->has[(int) v] ? (int) v : -1;
+}
+
+
+/* `v` moved up by octaves to the lowest pitch or above, then down to the
+ * highest or below; -1 when that is not a note the instrument has. */
+static int
+folded(const struct reach *r, double v)
+{
+    int64_t q;
+
+    if (!(fabs(v) < EXACT_INT) || v != floor(v)) {
+        return -1;
+    }
+    q = (int64_t) v;
+    if (q < r->lo) {
+        q += 12 * ((r->lo - q + 11) / 12);
+    }
+    if (q > r->hi) {
+        q -= 12 * ((q - r->hi + 11) / 12);
+    }
+    if (q < 0 || q > 127 || !r->has[q]) {
+        return -1;
+    }
+    return (int) q;
+}
+
+
+/* Stable insertion sort of note indexes by start, then (with `pitch`) by
+ * pitch. The lists come nearly sorted: chords in time order, a few notes
+ * each. */
+static void
+sort_by_time(size_t *idx, size_t n, const double *start, const int *pitch)
+{
+    for (size_t i = 1; i < n; i++) {
+        size_t v = idx[i];
+        double vs = start[v];
+        size_t j = i;
+        while (j > 0) {
+            size_t u = idx[j - 1];
+            double us = start[u];
+            if (vs < us || (vs == us && pitch[v] < pitch[u])) {
+                idx[j] = u;
+                j--;
+            } else {
+                break;
+            }
+        }
+        idx[j] = v;
+    }
+}
+
+
+/* The same for the unplayable list, by start alone. */
+static void
+sort_unplayable(struct wtt_finger_unplayable *list, size_t n,
+                const double *start)
+{
+    for (size_t i = 1; i < n; i++) {
+        struct wtt_finger_unplayable v = list[i];
+        double                       vs = start[v.note];
+        size_t                       j = i;
+        while (j > 0 && vs < start[list[j - 1].note]) {
+            list[j] = list[j - 1];
+            j--;
+        }
+        list[j] = v;
+    }
+}
+
+
+/* A chord's notes by pitch, then start (stable). */
+static void
+sort_chord(size_t *idx, size_t n, const int *pitch, const double *start)
+{
+    for (size_t i = 1; i < n; i++) {
+        size_t v = idx[i];
+        int    vp = pitch[v];
+        double vs = start[v];
+        size_t j = i;
+        while (j > 0) {
+            size_t u = idx[j - 1];
+            if (vp < pitch[u] || (vp == pitch[u] && vs < start[u])) {
+                idx[j] = u;
+                j--;
+            } else {
+                break;
+            }
+        }
+        idx[j] = v;
+    }
+}
+
+
+/* The note of a chord (sorted by pitch) to remove: the first inner note
+ * whose pitch class is doubled, else the middle one (the lower of two),
+ * or of two notes the higher; the bass and the melody go last. */
+static size_t
+pick(const size_t *chord, size_t k, const int *pitch)
+{
+    size_t seen[12] = { 0 };
+
+    for (size_t i = 0; i < k; i++) {
+        seen[pitch[chord[i]] % 12]++;
+    }
+    for (size_t i = 1; i + 1 < k; i++) {
+        if (seen[pitch[chord[i]] % 12] > 1) {
+            return i;
+        }
+    }
+    return k > 2 ? (k + 1) / 2 - 1 : k - 1;
+}
+
+
+/* Whether a chord of `k` notes (1..n_strings) has a fingering: 1, 0, or
+ * -1 with `*err`. */
+static int
+chord_playable(const struct wtt_finger_instrument *inst,
+               const struct wtt_finger_params *p, const size_t *chord,
+               size_t k, const int *pitch, const char **err)
+{
+    int pc[WTT_FINGER_MAX_STRINGS];
+
+    for (size_t i = 0; i < k; i++) {
+        pc[i] = pitch[chord[i]];
+    }
+    return wtt_finger_playable(inst, p, pc, k, err);
+}
+
+
+/* Removes notes from a chord of `*k` until it has no more notes than
+ * strings and a fingering; each removed goes to the unplayable list.
+ * Returns 0, or -1 with `*err`. */
+static int
+reduce(const struct wtt_finger_instrument *inst,
+       const struct wtt_finger_params *p, size_t *chord, size_t *k,
+       struct wtt_finger_placement *out, const char **err)
+{
+    for (;;) {
+        int    ok = 0;
+        size_t at;
+
+        if (*k <= (size_t) inst->n_strings) {
+            ok = chord_playable(inst, p, chord, *k, out->pitch, err);
+            if (ok < 0) {
+                return -1;
+            }
+        }
+        if (ok) {
+            return 0;
+        }
+        at = pick(chord, *k, out->pitch);
+        out->unplayable[out->n_unplayable].note = chord[at];
+        out->unplayable[out->n_unplayable].reason = WTT_FINGER_TOO_MANY;
+        out->unplayable[out->n_unplayable].pitch = out->pitch[chord[at]];
+        out->n_unplayable++;
+        memmove(chord + at, chord + at + 1, (*k - at - 1) * sizeof(*chord));
+        (*k)--;
+    }
+}
+
+
+/* Range checks and folding: the notes that have a position go to
+ * `inrange`, the others to the unplayable list. Returns their count. */
+static size_t
+ranges(const struct wtt_finger_instrument *inst,
+       const struct wtt_finger_notes *notes, int fold, size_t *inrange,
+       struct wtt_finger_placement *out)
+{
+    struct reach r;
+    size_t       ni = 0;
+
+    reach_of(inst, &r);
+    for (size_t i = 0; i < notes->n; i++) {
+        int q = in_reach(&r, notes->pitch[i]);
+        int reason = WTT_FINGER_OUT_OF_RANGE;
+
+        if (q < 0 && fold) {
+            q = folded(&r, notes->pitch[i]);
+            reason = WTT_FINGER_FOLDED;
+        }
+        out->pitch[i] = q;
+        if (q < 0 || reason == WTT_FINGER_FOLDED) {
+            struct wtt_finger_unplayable *u =
+                &out->unplayable[out->n_unplayable++];
+            u->note = i;
+            u->reason = q < 0 ? WTT_FINGER_OUT_OF_RANGE : reason;
+            u->pitch = q;
+        }
+        if (q >= 0) {
+            inrange[ni++] = i;
+        }
+    }
+    return ni;
+}
+
+
+/* Groups `member` (the in-range notes, in order) into chords: chord c is
+ * member[first[c]] .. + size[c] - 1, sorted by pitch. Returns the count. */
+static size_t
+group(const struct wtt_finger_params *p, const double *start,
+      const int *pitch, size_t *member, size_t ni, size_t *first, int *size)
+{
+    double window = p->chord_window_ms / 1000;
+    double gap = p->chord_gap_ms / 1000;
+    size_t nc = 0, i = 0;
+
+    while (i < ni) {
+        /* A note joins the chord when it starts within `gap` of the
+         * chord's previous note and `window` of its first: a strum's
+         * strings follow each other closely, and chords stay apart by
+         * more than `gap`, so notes of two chords never sound almost at
+         * once. */
+        size_t f = i;
+        double anchor = start[member[i]];
+        i++;
+        while (i < ni && start[member[i]] - anchor <= window
+               && start[member[i]] - start[member[i - 1]] <= gap)
+        {
+            i++;
+        }
+        if (i - f > 1) {
+            sort_chord(member + f, i - f, pitch, start);
+        }
+        first[nc] = f;
+        size[nc] = (int) (i - f);
+        nc++;
+    }
+    return nc;
+}
+
+
+int
+wtt_finger_run(const struct wtt_finger_instrument *inst,
+               const struct wtt_finger_params *p,
+               const struct wtt_finger_notes *notes, int fold,
+               struct wtt_finger_placement *out, const char **err)
+{
+    size_t                  n = notes->n, ni, nc, kept = 0;
+    size_t                 *member = NULL, *first = NULL;
+    int                    *size = NULL, *pitch = NULL, *strings = NULL;
+    int                    *frets = NULL;
+    double                 *start = NULL, *end = NULL;
+    struct wtt_finger_piece piece;
+    int                     rc = -1;
+
+    out->n_placed = out->n_unplayable = out->n_chords = 0;
+    out->transitions = 0;
+    if (n > (size_t) INT32_MAX) {
+        *err = "too many notes";
+        return -1;
+    }
+    /* n + 1: no malloc(0), whose NULL would read as out of memory. */
+    member = malloc((n + 1) * sizeof(*member));
+    first = malloc((n + 1) * sizeof(*first));
+    size = malloc((n + 1) * sizeof(*size));
+    pitch = malloc((n + 1) * sizeof(*pitch));
+    strings = malloc((n + 1) * sizeof(*strings));
+    frets = malloc((n + 1) * sizeof(*frets));
+    start = malloc((n + 1) * sizeof(*start));
+    end = malloc((n + 1) * sizeof(*end));
+    if (member == NULL || first == NULL || size == NULL || pitch == NULL
+        || strings == NULL || frets == NULL || start == NULL || end == NULL)
+    {
+        *err = "out of memory";
+        goto done;
+    }
+
+    ni = ranges(inst, notes, fold, member, out);
+    nc = group(p, notes->start_s, out->pitch, member, ni, first, size);
+
+    /* Chords the hand cannot hold lose notes; the others are copied as the
+     * search's piece (a chord only shrinks, so `member` compacts in
+     * place). */
+    for (size_t c = 0; c < nc; c++) {
+        size_t k = (size_t) size[c];
+        memmove(member + kept, member + first[c], k * sizeof(*member));
+        first[c] = kept;
+        if (reduce(inst, p, member + kept, &k, out, err) != 0) {
+            goto done;
+        }
+        for (size_t j = kept; j < kept + k; j++) {
+            pitch[j] = out->pitch[member[j]];
+            start[j] = notes->start_s[member[j]];
+            end[j] = notes->end_s[member[j]];
+        }
+        size[c] = (int) k;
+        kept += k;
+    }
+
+    piece.pitch = pitch;
+    piece.start_s = start;
+    piece.end_s = end;
+    piece.n_notes = kept;
+    piece.size = size;
+    piece.n_chords = nc;
+    if (wtt_finger_search(inst, p, &piece, strings, frets, &out->transitions,
+                          NULL, err) != 0)
+    {
+        goto done;
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        out->string[i] = out->fret[i] = out->chord[i] = 0;
+    }
+    for (size_t c = 0; c < nc; c++) {
+        for (size_t j = first[c]; j < first[c] + (size_t) size[c]; j++) {
+            size_t note = member[j];
+            out->string[note] = strings[j];
+            out->fret[note] = frets[j];
+            out->chord[note] = (int) c + 1;
+            out->placed[j] = note;
+        }
+    }
+    out->n_placed = kept;
+    out->n_chords = nc;
+    sort_by_time(out->placed, kept, notes->start_s, out->pitch);
+    sort_unplayable(out->unplayable, out->n_unplayable, notes->start_s);
+    rc = 0;
+
+done:
+    free(end);
+    free(start);
+    free(frets);
+    free(strings);
+    free(pitch);
+    free(size);
+    free(first);
+    free(member);
     return rc;
 }

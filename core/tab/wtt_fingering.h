@@ -3,22 +3,23 @@
  * the candidate fingerings of each chord and a Viterbi search through the
  * whole piece for the cheapest path, the hand's position carried along it.
  *
- * Plain C over libc: no Lua, no allocation the caller must free. The Lua
- * side (lua/wtt/tab/finger.lua) checks ranges and folds octaves, groups
- * notes into chords, removes notes from chords that cannot be fingered
- * (asking wtt_finger_playable), and assigns what wtt_finger_search returns.
+ * Plain C over libc: no Lua, no allocation the caller must free.
+ * wtt_finger_run is the whole fingering of a piece, from its notes to
+ * their strings and frets: range checks and octave folding, chord
+ * grouping, removing notes from chords that cannot be fingered, the
+ * search, and the list of notes it could not play. The Lua side
+ * (lua/wtt/tab/finger.lua, through core/bind/wtt_tab.c) copies the notes
+ * in and the answer out.
  *
  *     struct wtt_finger_instrument inst = {
  *         .n_strings = 6, .tuning = { 64, 59, 55, 50, 45, 40 },
  *         .capo = 0, .max_fret = 22, .ordered = 1 };
  *     struct wtt_finger_params p = { ... the tab plugin's settings ... };
- *     struct wtt_finger_piece piece = { pitch, start_s, end_s, n_notes,
- *                                       size, n_chords };
+ *     struct wtt_finger_notes notes = { pitch, start_s, end_s, n };
+ *     struct wtt_finger_placement out = { ... arrays of n (2n) ... };
  *     const char *err;
- *     size_t transitions;
  *     if (wtt_finger_check(&inst, &p, &err) != 0
- *         || wtt_finger_search(&inst, &p, &piece, strings, frets,
- *                              &transitions, NULL, &err) != 0)
+ *         || wtt_finger_run(&inst, &p, &notes, fold, &out, &err) != 0)
  *     {
  *         report(err);
  *     }
@@ -69,6 +70,9 @@ struct wtt_finger_params {
     int    span;          /* largest fret distance of fretted notes */
     int    span_open;     /* the same with open strings */
     int    candidates;    /* fingerings kept per chord, 1..4096 */
+    double chord_gap_ms;  /* a note this close to a chord's previous note
+                             joins it ... */
+    double chord_window_ms;  /* ... when this close to its first */
 };
 
 /* One fingering of a chord: note i on string[i], fret[i]. */
@@ -95,9 +99,54 @@ struct wtt_finger_piece {
     size_t        n_chords;   /* the sizes sum to n_notes */
 };
 
+/* Why a note is listed as unplayable (docs/tab.md, "Fingering"). */
+enum wtt_finger_reason {
+    WTT_FINGER_OUT_OF_RANGE = 1,  /* no position on the instrument */
+    WTT_FINGER_FOLDED,            /* none either: moved by octaves into
+                                     range, and placed there */
+    WTT_FINGER_TOO_MANY           /* removed from a chord that could not
+                                     be fingered */
+};
+
+struct wtt_finger_unplayable {
+    size_t note;      /* index into the notes */
+    int    reason;    /* enum wtt_finger_reason */
+    int    pitch;     /* FOLDED: the pitch it moved to; TOO_MANY: the pitch
+                         it had (folded or not); OUT_OF_RANGE: -1 (the
+                         note's own, which may not be an integer) */
+};
+
+/* A piece's notes, sorted by start, then pitch; the caller's, only read.
+ * A pitch that is not a MIDI note the instrument has is out of range. */
+struct wtt_finger_notes {
+    const double *pitch;
+    const double *start_s;
+    const double *end_s;
+    size_t        n;
+};
+
+/* What wtt_finger_run writes: arrays the caller allocates, `n` entries
+ * each (the notes' count) and 2n for `unplayable` (a folded note may also
+ * be removed from its chord). */
+struct wtt_finger_placement {
+    int    *pitch;      /* the pitch played (folded or not); -1 when the
+                           note is out of range */
+    int    *string;     /* 0 for a note not placed */
+    int    *fret;
+    int    *chord;      /* the chord's number, from 1; 0 not placed */
+    size_t *placed;     /* the placed notes' indexes, by start, then pitch
+                           (the order of the chords on ties) */
+    size_t  n_placed;
+    struct wtt_finger_unplayable *unplayable;   /* by start (out of range
+                           first on ties, then removals chord by chord) */
+    size_t  n_unplayable;
+    size_t  n_chords;
+    size_t  transitions;   /* candidate pairs weighed (the search's work) */
+};
+
 /*
  * Checks an instrument and settings: 1-12 strings, pitches and frets in
- * range, finite weights, limits in range. Returns 0, or -1 with `*err`.
+ * range, finite weights and chord windows, limits in range. Returns 0, or -1 with `*err`.
  * The other functions assume checked arguments.
  */
 int wtt_finger_check(const struct wtt_finger_instrument *inst,
@@ -147,5 +196,25 @@ int wtt_finger_search(const struct wtt_finger_instrument *inst,
                       const struct wtt_finger_piece *piece,
                       int *strings, int *frets, size_t *transitions,
                       size_t *bad_chord, const char **err);
+
+/*
+ * The fingering of a piece (docs/tab.md, "Fingering"). A note without a
+ * position is listed OUT_OF_RANGE, or with `fold` moved by octaves (up
+ * above the lowest open string, then down below the highest fret) and,
+ * when that has a position, listed FOLDED and played there. Notes that
+ * start within chord_gap_ms of the chord's previous note and
+ * chord_window_ms of its first form a chord, sorted by pitch, then start.
+ * A chord with more notes than strings, then one without a fingering,
+ * loses notes until it fits: the first inner note whose pitch class is
+ * doubled, else the middle one (the lower of two), or of two notes the
+ * higher; each is listed TOO_MANY. Then the search of
+ * wtt_finger_search. Returns 0 with `*out` filled, or -1 with `*err`
+ * (out of memory, a chord with too many fingerings to weigh, times that
+ * are not finite).
+ */
+int wtt_finger_run(const struct wtt_finger_instrument *inst,
+                   const struct wtt_finger_params *p,
+                   const struct wtt_finger_notes *notes, int fold,
+                   struct wtt_finger_placement *out, const char **err);
 
 #endif

@@ -177,9 +177,10 @@ end
 
 
 -- Notes in the shape the stages work on, sorted (a copy: callers keep
--- theirs). For a document (`whole`), each note also holds a slot for
--- every field the later stages set: a note table that grows past its hash
--- size is copied into a bigger one, for every note of a long piece.
+-- theirs). Each note holds a slot for the fields the fingering sets (in
+-- C, core/bind/wtt_tab.c), and for a document (`whole`) for every field
+-- the later stages set: a note table that grows past its hash size is
+-- copied into a bigger one, for every note of a long piece.
 local function prepare(notes, whole)
     local list = new_table(#notes, 0)
     for i, n in ipairs(notes) do
@@ -198,7 +199,8 @@ local function prepare(notes, whole)
         else
             list[i] = { start_s = n.start_s, end_s = n.end_s, pitch = p,
                         velocity = velocity_of(n), bends = n.bends,
-                        onset = n.onset }
+                        onset = n.onset, string = false, fret = false,
+                        chord = false }
         end
     end
     -- Notes files come sorted: check in one pass before paying for a sort.

@@ -1,4 +1,4 @@
--- wtt.core.tab: the C fingering search's Lua face (core/bind/wtt_tab.c):
+-- wtt.core.tab: the C fingering's Lua face (core/bind/wtt_tab.c):
 -- expected failures come back as nil, err; misuse raises.
 
 local core = require "wtt.core.tab"
@@ -35,6 +35,46 @@ describe("wtt.core.tab", function()
         assert.same({ {}, {}, 0 }, { f:search({}, {}, {}, {}) })
     end)
 
+    it("fingers a piece from its notes, and lists what it cannot play", function()
+        local f = assert(core.fingering(GUITAR, settings()))
+        local function note(p, t, e) return { pitch = p, start_s = t, end_s = e or t + 1 } end
+        local notes = {
+            note(30, 0, 0.5),                                       -- below E2
+            note(48, 1), note(52, 1.01), note(60, 1.02), note(55, 1.03), note(64, 1.04),
+            note(40, 3), note(45, 3), note(50, 3.01), note(55, 3.01), note(59, 3.02),
+            note(64, 3.02), note(69, 3.03),                         -- 7 notes
+            note(64, 5),
+        }
+        local placed, un, transitions, chords = f:run(notes, false)
+        assert.equal(12, #placed)
+        assert.equal(3, chords)
+        assert.is_true(transitions > 0)
+        -- By start, then pitch; the strummed open C (x32010) is chord 1.
+        local got = {}
+        for i, n in ipairs(placed) do
+            got[i] = { n.pitch, n.string, n.fret, n.chord }
+            assert.equal(n.pitch, GUITAR.tuning[n.string] + n.fret)
+        end
+        assert.same({ { 48, 5, 3, 1 }, { 52, 4, 2, 1 }, { 60, 2, 1, 1 },
+                      { 55, 3, 0, 1 }, { 64, 1, 0, 1 } }, { unpack(got, 1, 5) })
+        assert.same({ 64, 3 }, { got[12][1], got[12][4] })
+        -- Out of range first (by start), then the inner A2 that doubles the
+        -- top A4's pitch class, removed from the seven.
+        assert.same({ { start_s = 0, end_s = 0.5, pitch_midi = 30, reason = "out_of_range" },
+                      { start_s = 3, end_s = 4, pitch_midi = 45, reason = "too_many_notes" } },
+                    un)
+        assert.is_false(notes[1].string or false)
+
+        -- Folded: moved up an octave, placed, and listed with folded_to.
+        notes = { note(30, 0, 0.5), note(100, 1) }
+        placed, un = f:run(notes, true)
+        assert.same({ 42, 76 }, { placed[1].pitch, placed[2].pitch })
+        assert.same({ start_s = 0, end_s = 0.5, pitch_midi = 30, reason = "out_of_range",
+                      folded_to = 42 }, un[1])
+        assert.equal(76, un[2].folded_to)
+        assert.same({ {}, {}, 0, 0 }, { f:run({}) })
+    end)
+
     it("names the chords with no fingering and tests one chord", function()
         local w, lim = settings()
         lim.span, lim.span_open = 1, 1
@@ -42,7 +82,6 @@ describe("wtt.core.tab", function()
         -- A stretch of five frets on the three lowest strings.
         assert.is_false(f:playable({ 41, 47, 53 }))
         assert.is_true(f:playable({ 40 }))
-        assert.same({ 2 }, f:unplayable({ 40, 41, 47, 53 }, { 1, 3 }))
         local s, err = f:search({ 40, 41, 47, 53 }, { 0, 1, 1, 1 },
                                 { 1, 2, 2, 2 }, { 1, 3 })
         assert.is_nil(s)
@@ -63,9 +102,14 @@ describe("wtt.core.tab", function()
         ok, err = f:playable({ 40, 45, 50, 55, 59, 64, 69 })
         assert.is_nil(ok)
         assert.matches("as many notes as the instrument strings", err)
-        ok, err = f:unplayable({ 40, 45 }, { 1 })
+        ok, err = f:run({ { pitch = 40, start_s = 0 / 0, end_s = 1 } })
         assert.is_nil(ok)
-        assert.matches("fewer than the notes", err)
+        assert.equal("note times must be finite", err)
+        w, lim = settings()
+        lim.chord_window_ms = 1 / 0
+        ok, err = core.fingering(GUITAR, w, lim)
+        assert.is_nil(ok)
+        assert.matches("finite", err)
         ok, err = f:search({ 40 }, { 0 }, { 1 }, { 2 })
         assert.is_nil(ok)
         assert.is_string(err)
@@ -82,6 +126,14 @@ describe("wtt.core.tab", function()
         assert.has_error(function() f:search({ 40 }, { 0, 1 }, { 1 }, { 1 }) end)
         assert.has_error(function() f:search({ 40.5 }, { 0 }, { 1 }, { 1 }) end)
         assert.has_error(function() f:playable({ "E2" }) end)
+        assert.has_error(function() f:run("notes") end)
+        assert.has_error(function() f:run({ 40 }) end)
+        assert.has_error(function() f:run({ { pitch = "E2", start_s = 0, end_s = 1 } }) end)
+        assert.has_error(function()
+            local w, lim = settings()
+            lim.chord_gap_ms = nil
+            core.fingering(GUITAR, w, lim)
+        end)
         local positions_only = assert(core.fingering(GUITAR))
         assert.has_error(function() positions_only:playable({ 40 }) end)
     end)

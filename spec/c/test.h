@@ -34,6 +34,10 @@
     X(fingering_rules)      \
     X(fingering_forbidden)  \
     X(fingering_errors)     \
+    X(fingering_run_chords) \
+    X(fingering_run_reduce) \
+    X(fingering_run_fold)   \
+    X(fingering_run_errors) \
     X(headers_compile)
 
 /*

@@ -1,7 +1,8 @@
 /*
- * test_fingering.c: the tab fingering search (core/tab/wtt_fingering.h):
- * a known chord's candidates, the span and four-finger rules, two notes on
- * one string at once, and the errors of bad input.
+ * test_fingering.c: the tab fingering (core/tab/wtt_fingering.h): a known
+ * chord's candidates, the span and four-finger rules, two notes on one
+ * string at once, the errors of bad input, and wtt_finger_run's chord
+ * windows, reduction order, folding and unplayable list.
  */
 #include "test.h"
 #include "wtt_fingering.h"
@@ -32,7 +33,7 @@ defaults(void)
         .move = 0.5, .move_line = 0.3, .stretch = 1.0, .height = 0.02,
         .home = 3, .open = 0.1, .string = 0.15, .ring = 1.5, .skip = 0.6,
         .cross = 1.0, .bass = 1.0, .span = 4, .span_open = 5,
-        .candidates = NCAND,
+        .candidates = NCAND, .chord_gap_ms = 35, .chord_window_ms = 100,
     };
     return p;
 }
@@ -185,6 +186,9 @@ test_fingering_errors(void)
     p.ring = NAN;
     ASSERT(wtt_finger_check(&GUITAR, &p, &err) == -1);
     p = defaults();
+    p.chord_window_ms = INFINITY;
+    ASSERT(wtt_finger_check(&GUITAR, &p, &err) == -1);
+    p = defaults();
 
     /* Chords of no notes, more notes than strings, a pitch out of MIDI. */
     ASSERT(wtt_finger_candidates(&GUITAR, &p, pitch, 0, out, &n, &err)
@@ -228,5 +232,270 @@ test_fingering_errors(void)
                                  &bad_chord, &err) == -1);
         ASSERT(bad_chord == SIZE_MAX);
     }
+    return 0;
+}
+
+
+/* -------------------------------------------------------------------------
+ * wtt_finger_run
+ * ---------------------------------------------------------------------- */
+
+#define RUN_MAX 16
+
+/* A piece of up to RUN_MAX notes and room for its answer. */
+struct run_case {
+    double                       pitch[RUN_MAX], start[RUN_MAX];
+    double                       end[RUN_MAX];
+    int                          out_pitch[RUN_MAX], string[RUN_MAX];
+    int                          fret[RUN_MAX], chord[RUN_MAX];
+    size_t                       placed[RUN_MAX];
+    struct wtt_finger_unplayable unplayable[2 * RUN_MAX];
+    struct wtt_finger_notes      notes;
+    struct wtt_finger_placement  out;
+};
+
+
+/* Sets up `rc` for `n` notes of `pitch` and `start` (each 0.5 s long). */
+static void
+run_case(struct run_case *rc, const double *pitch, const double *start,
+         size_t n)
+{
+    memset(rc, 0, sizeof(*rc));
+    for (size_t i = 0; i < n; i++) {
+        rc->pitch[i] = pitch[i];
+        rc->start[i] = start[i];
+        rc->end[i] = start[i] + 0.5;
+    }
+    rc->notes.pitch = rc->pitch;
+    rc->notes.start_s = rc->start;
+    rc->notes.end_s = rc->end;
+    rc->notes.n = n;
+    rc->out.pitch = rc->out_pitch;
+    rc->out.string = rc->string;
+    rc->out.fret = rc->fret;
+    rc->out.chord = rc->chord;
+    rc->out.placed = rc->placed;
+    rc->out.unplayable = rc->unplayable;
+}
+
+
+int
+test_fingering_run_chords(void)
+{
+    /* 0-90 ms: each within 35 ms of the previous and 100 ms of the first,
+     * one chord. 120 ms is 30 ms after the previous but past the window:
+     * a new chord. 156 ms is 36 ms after it: another. */
+    struct wtt_finger_params p = defaults();
+    const double    pitch[] = { 64, 52, 55, 60, 67, 69 };
+    const double    start[] = { 0, 0.03, 0.06, 0.09, 0.12, 0.156 };
+    const int       chord[] = { 1, 1, 1, 1, 2, 3 };
+    struct run_case rc;
+    const char     *err = NULL;
+
+    run_case(&rc, pitch, start, 6);
+    ASSERT(wtt_finger_run(&GUITAR, &p, &rc.notes, 0, &rc.out, &err) == 0);
+    ASSERT(rc.out.n_chords == 3 && rc.out.n_placed == 6);
+    ASSERT(rc.out.n_unplayable == 0 && rc.out.transitions > 0);
+    for (size_t i = 0; i < 6; i++) {
+        ASSERT(rc.chord[i] == chord[i]);
+        ASSERT(rc.out_pitch[i] == (int) pitch[i]);
+        ASSERT(GUITAR.tuning[rc.string[i] - 1] + rc.fret[i] == pitch[i]);
+        /* Placed by start (here the notes' order). */
+        ASSERT(rc.placed[i] == i);
+    }
+    /* Notes of one chord on distinct strings. */
+    for (size_t i = 0; i < 4; i++) {
+        for (size_t j = i + 1; j < 4; j++) {
+            ASSERT(rc.string[i] != rc.string[j]);
+        }
+    }
+    /* A wider window takes in the fifth note, a wider gap the sixth. */
+    p.chord_window_ms = 120;
+    ASSERT(wtt_finger_run(&GUITAR, &p, &rc.notes, 0, &rc.out, &err) == 0);
+    ASSERT(rc.out.n_chords == 2 && rc.chord[4] == 1 && rc.chord[5] == 2);
+    p.chord_window_ms = 200;
+    p.chord_gap_ms = 37;
+    ASSERT(wtt_finger_run(&GUITAR, &p, &rc.notes, 0, &rc.out, &err) == 0);
+    ASSERT(rc.out.n_chords == 1);
+
+    /* Equal starts: placed by the pitch played (33 folds to 45). */
+    {
+        const double pitch2[] = { 33, 44 };
+        const double start2[] = { 0, 0 };
+        p = defaults();
+        run_case(&rc, pitch2, start2, 2);
+        ASSERT(wtt_finger_run(&GUITAR, &p, &rc.notes, 1, &rc.out, &err)
+               == 0);
+        ASSERT(rc.placed[0] == 1 && rc.placed[1] == 0);
+        ASSERT(rc.chord[0] == 1 && rc.chord[1] == 1);
+    }
+    return 0;
+}
+
+
+int
+test_fingering_run_reduce(void)
+{
+    struct wtt_finger_params p = defaults();
+    struct run_case          rc;
+    const char              *err = NULL;
+
+    /* SPREAD has one position a pitch. Frets 1 2 3 6 (span 5), no pitch
+     * class doubled: the middle note goes (the lower of two: 42), then of
+     * 21 63 86 (frets 1 3 6) the middle, then of two the higher. The
+     * notes come out of pitch order: the chord is sorted first. */
+    {
+        const double pitch[] = { 63, 86, 21, 42 };
+        const double start[] = { 0, 0, 0, 0 };
+        const size_t removed[] = { 3, 0, 1 };
+        run_case(&rc, pitch, start, 4);
+        ASSERT(wtt_finger_run(&SPREAD, &p, &rc.notes, 0, &rc.out, &err)
+               == 0);
+        ASSERT(rc.out.n_placed == 1 && rc.placed[0] == 2);
+        ASSERT(rc.string[2] == 5 && rc.fret[2] == 1 && rc.chord[2] == 1);
+        ASSERT(rc.chord[0] == 0 && rc.string[1] == 0 && rc.fret[3] == 0);
+        ASSERT(rc.out.n_unplayable == 3);
+        for (size_t i = 0; i < 3; i++) {
+            ASSERT(rc.unplayable[i].note == removed[i]);
+            ASSERT(rc.unplayable[i].reason == WTT_FINGER_TOO_MANY);
+            ASSERT(rc.unplayable[i].pitch == (int) pitch[removed[i]]);
+        }
+    }
+    /* The same chord strummed: the list is by start, removals in order on
+     * ties (63 and 86 at 0 s, then 42). */
+    {
+        const double pitch[] = { 63, 86, 21, 42 };
+        const double start[] = { 0, 0, 0.01, 0.02 };
+        const size_t removed[] = { 0, 1, 3 };
+        run_case(&rc, pitch, start, 4);
+        ASSERT(wtt_finger_run(&SPREAD, &p, &rc.notes, 0, &rc.out, &err)
+               == 0);
+        ASSERT(rc.out.n_unplayable == 3);
+        for (size_t i = 0; i < 3; i++) {
+            ASSERT(rc.unplayable[i].note == removed[i]);
+        }
+    }
+    /* Six notes on five strings: first down to five (the middle, 42),
+     * then until playable (21 and 22 share string 5): 63, then 22. */
+    {
+        const double pitch[] = { 21, 22, 42, 63, 84, 104 };
+        const double start[] = { 0, 0, 0, 0, 0, 0 };
+        const size_t removed[] = { 2, 3, 1 };
+        run_case(&rc, pitch, start, 6);
+        ASSERT(wtt_finger_run(&SPREAD, &p, &rc.notes, 0, &rc.out, &err)
+               == 0);
+        ASSERT(rc.out.n_placed == 3 && rc.out.n_unplayable == 3);
+        for (size_t i = 0; i < 3; i++) {
+            ASSERT(rc.unplayable[i].note == removed[i]);
+        }
+    }
+    /* A doubled pitch class goes first: the first inner note with one
+     * (G3, doubled by G4), not the middle. The rest is playable. */
+    {
+        const double pitch[] = { 40, 45, 50, 55, 60, 64, 67 };
+        const double start[] = { 1, 1, 1, 1, 1, 1, 1 };
+        run_case(&rc, pitch, start, 7);
+        ASSERT(wtt_finger_run(&GUITAR, &p, &rc.notes, 0, &rc.out, &err)
+               == 0);
+        ASSERT(rc.out.n_placed == 6 && rc.out.n_unplayable == 1);
+        ASSERT(rc.unplayable[0].note == 3 && rc.unplayable[0].pitch == 55);
+        ASSERT(rc.chord[0] == 1 && rc.chord[6] == 1 && rc.chord[3] == 0);
+    }
+    return 0;
+}
+
+
+int
+test_fingering_run_fold(void)
+{
+    /* The guitar plays 40 (E2) to 86 (E6 at the 22nd fret). */
+    struct wtt_finger_params p = defaults();
+    const double    pitch[] = { 28, 100, 60.5, 64 };
+    const double    start[] = { 0, 1, 2, 3 };
+    struct run_case rc;
+    const char     *err = NULL;
+
+    run_case(&rc, pitch, start, 4);
+    ASSERT(wtt_finger_run(&GUITAR, &p, &rc.notes, 0, &rc.out, &err) == 0);
+    ASSERT(rc.out.n_placed == 1 && rc.placed[0] == 3);
+    ASSERT(rc.out.n_unplayable == 3);
+    for (size_t i = 0; i < 3; i++) {
+        ASSERT(rc.unplayable[i].note == i);
+        ASSERT(rc.unplayable[i].reason == WTT_FINGER_OUT_OF_RANGE);
+        ASSERT(rc.unplayable[i].pitch == -1 && rc.out_pitch[i] == -1);
+        ASSERT(rc.chord[i] == 0);
+    }
+
+    /* Folded: up an octave to 40, down two (88 is still too high) to 76;
+     * a pitch that is not a MIDI note stays out of range. */
+    ASSERT(wtt_finger_run(&GUITAR, &p, &rc.notes, 1, &rc.out, &err) == 0);
+    ASSERT(rc.out.n_placed == 3 && rc.out.n_unplayable == 3);
+    ASSERT(rc.placed[0] == 0 && rc.placed[1] == 1 && rc.placed[2] == 3);
+    ASSERT(rc.unplayable[0].reason == WTT_FINGER_FOLDED);
+    ASSERT(rc.unplayable[0].pitch == 40 && rc.out_pitch[0] == 40);
+    ASSERT(rc.string[0] == 6 && rc.fret[0] == 0 && rc.chord[0] == 1);
+    ASSERT(rc.unplayable[1].reason == WTT_FINGER_FOLDED);
+    ASSERT(rc.unplayable[1].pitch == 76 && rc.out_pitch[1] == 76);
+    ASSERT(rc.unplayable[2].reason == WTT_FINGER_OUT_OF_RANGE);
+    ASSERT(rc.unplayable[2].note == 2);
+
+    /* Between strings with no fret for it: folding does not move it. */
+    {
+        const double gap[] = { 33, 130 };
+        const double t[] = { 0, 1 };
+        run_case(&rc, gap, t, 2);
+        ASSERT(wtt_finger_run(&SPREAD, &p, &rc.notes, 1, &rc.out, &err)
+               == 0);
+        ASSERT(rc.out.n_unplayable == 2);
+        ASSERT(rc.unplayable[0].reason == WTT_FINGER_OUT_OF_RANGE);
+        ASSERT(rc.unplayable[1].reason == WTT_FINGER_FOLDED);
+        ASSERT(rc.unplayable[1].pitch == 106 && rc.string[1] == 1);
+    }
+
+    /* A folded note removed from its chord is listed twice, at its folded
+     * pitch the second time: 31 -> 43, a doubled G. A note out of range
+     * later than the chord comes after the removal. */
+    {
+        const double chord[] = { 40, 31, 45, 50, 60, 64, 67, 20 };
+        const double t[] = { 1, 1, 1, 1, 1, 1, 1, 5 };
+        run_case(&rc, chord, t, 8);
+        p.candidates = 4;
+        ASSERT(wtt_finger_run(&GUITAR, &p, &rc.notes, 1, &rc.out, &err)
+               == 0);
+        ASSERT(rc.out.n_placed == 7 && rc.out.n_unplayable == 3);
+        ASSERT(rc.unplayable[0].note == 1);
+        ASSERT(rc.unplayable[0].reason == WTT_FINGER_FOLDED);
+        ASSERT(rc.unplayable[1].note == 1 && rc.unplayable[1].pitch == 43);
+        ASSERT(rc.unplayable[1].reason == WTT_FINGER_TOO_MANY);
+        ASSERT(rc.unplayable[2].note == 7);
+        ASSERT(rc.unplayable[2].reason == WTT_FINGER_FOLDED);
+        ASSERT(rc.out_pitch[7] == 44 && rc.chord[7] == 2);
+    }
+    return 0;
+}
+
+
+int
+test_fingering_run_errors(void)
+{
+    struct wtt_finger_params p = defaults();
+    const double    pitch[] = { 64, 20, 65 };
+    double          start[] = { 0, NAN, 1 };
+    struct run_case rc;
+    const char     *err = NULL;
+
+    /* A note out of range is never searched: its time does not matter. */
+    run_case(&rc, pitch, start, 3);
+    ASSERT(wtt_finger_run(&GUITAR, &p, &rc.notes, 0, &rc.out, &err) == 0);
+    ASSERT(rc.out.n_placed == 2 && rc.out.n_unplayable == 1);
+    rc.start[2] = INFINITY;
+    ASSERT(wtt_finger_run(&GUITAR, &p, &rc.notes, 0, &rc.out, &err) == -1);
+    ASSERT_STR_EQ("note times must be finite", err);
+
+    /* No notes: nothing placed, nothing listed. */
+    run_case(&rc, pitch, start, 0);
+    ASSERT(wtt_finger_run(&GUITAR, &p, &rc.notes, 1, &rc.out, &err) == 0);
+    ASSERT(rc.out.n_placed == 0 && rc.out.n_unplayable == 0);
+    ASSERT(rc.out.n_chords == 0 && rc.out.transitions == 0);
     return 0;
 }
