@@ -348,7 +348,13 @@ enumerate(const struct wtt_finger_instrument *inst,
         *err = "a chord has 1 to as many notes as the instrument strings";
         return -1;
     }
-    memset(&w, 0, sizeof(w));
+    /* Only the scalars need clearing: the walk writes every array entry
+     * before it reads it, and this runs twice a chord. */
+    w.used = 0;
+    w.work = 0;
+    w.n = 0;
+    w.found = 0;
+    w.heap = 0;
     w.inst = inst;
     w.p = p;
     w.k = (int) k;
@@ -525,38 +531,101 @@ check_piece(const struct wtt_finger_instrument *inst,
 }
 
 
-/* The candidates of every chord, one pool: chord c's are
- * pool[first[c]] .. pool[first[c + 1] - 1]. */
-struct pool {
-    struct wtt_finger_candidate *cand;
-    size_t                       n, room;
-    size_t                      *first;
+/*
+ * What the back-trace needs of every candidate, chord after chord: its
+ * strings and frets (k bytes each) and the index of the previous chord's
+ * candidate on its cheapest path (two bytes, little end first: candidates
+ * number at most 4096). Full candidates are kept for two chords only, the
+ * one searched and the one before: a first call touches a tenth of the
+ * memory that keeping them all did, and page faults were most of its
+ * time.
+ */
+struct trail {
+    unsigned char *bytes;
+    size_t         n, room;
+    size_t        *at;        /* chord c's records start at bytes[at[c]] */
 };
 
 
+/* Room for `more` bytes. */
 static int
-grow(struct pool *pl, size_t more)
+trail_room(struct trail *tr, size_t more)
 {
-    size_t                       room;
-    struct wtt_finger_candidate *p;
+    size_t         room;
+    unsigned char *b;
 
-    if (pl->n + more <= pl->room) {
+    if (more <= tr->room - tr->n) {
         return 0;
     }
-    room = pl->room > 0 ? pl->room : 1024;
-    while (room < pl->n + more) {
-        if (room > SIZE_MAX / 2 / sizeof(*p)) {
+    room = tr->room > 0 ? tr->room : 16384;
+    while (room - tr->n < more) {
+        if (room > SIZE_MAX / 2) {
             return -1;
         }
         room *= 2;
     }
-    p = realloc(pl->cand, room * sizeof(*p));
-    if (p == NULL) {
+    b = realloc(tr->bytes, room);
+    if (b == NULL) {
         return -1;
     }
-    pl->cand = p;
-    pl->room = room;
+    tr->bytes = b;
+    tr->room = room;
     return 0;
+}
+
+
+/* One chord's step of the search: its `nb` candidates `cb` get the cost of
+ * the cheapest path to them (`cost`) and where the hand is on it (`hpos`),
+ * from the previous chord's `na` candidates `ca` (NULL for the first
+ * chord), and their records go to the trail. Returns the candidate pairs
+ * weighed. */
+static size_t
+step(const struct wtt_finger_piece *piece, const struct wtt_finger_params *p,
+     const struct wtt_finger_candidate *ca, size_t na, const double *acost,
+     const int *apos_of, struct span sa,
+     const struct wtt_finger_candidate *cb, size_t nb, struct span sb,
+     double *cost, int *hpos, unsigned char *rec)
+{
+    size_t steps = 0;
+    int    k = sb.k;
+
+    for (size_t b = 0; b < nb; b++) {
+        const struct wtt_finger_candidate *cd = &cb[b];
+        int                                arg = 0;
+
+        if (ca == NULL) {
+            double at = cd->lo != NO_POS ? (double) cd->lo : p->home;
+            cost[b] = cd->cost + p->height * fabs(at - p->home);
+            hpos[b] = cd->lo;
+        } else {
+            double best = HUGE_VAL;
+            int    bestpos = cd->lo;
+            for (size_t m = 0; m < na; m++) {
+                double base = acost[m];
+                if (base < best) {
+                    int    apos = apos_of[m];
+                    int    bpos = hand_at(apos, cd);
+                    double t;
+                    steps++;
+                    t = base + transition(piece, &ca[m], sa, apos, cd, sb,
+                                          bpos, p);
+                    if (t < best) {
+                        best = t;
+                        arg = (int) m;
+                        bestpos = bpos;
+                    }
+                }
+            }
+            cost[b] = best + cd->cost;
+            hpos[b] = bestpos;
+        }
+        memcpy(rec, cd->string, (size_t) k);
+        memcpy(rec + k, cd->fret, (size_t) k);
+        rec[2 * k] = (unsigned char) (arg & 0xff);
+        rec[2 * k + 1] = (unsigned char) (arg >> 8);
+        rec += 2 * k + 2;
+    }
+    return steps;
 }
 
 
@@ -567,13 +636,15 @@ wtt_finger_search(const struct wtt_finger_instrument *inst,
                   int *frets, size_t *transitions, size_t *bad_chord,
                   const char **err)
 {
-    size_t       nc = piece->n_chords, cap = (size_t) p->candidates;
-    size_t       steps = 0, j;
-    struct span *spans = NULL;
-    struct pool  pl = { 0 };
-    double      *cost = NULL;
-    int         *hpos = NULL, *back = NULL;
-    int          rc = -1;
+    size_t                       nc = piece->n_chords;
+    size_t                       cap = (size_t) p->candidates;
+    size_t                       steps = 0, na = 0, j;
+    struct span                 *spans = NULL;
+    struct trail                 tr = { 0 };
+    struct wtt_finger_candidate *cand = NULL, *ca, *cb;
+    double                      *cost = NULL, *acost, *bcost;
+    int                         *hpos = NULL, *apos, *bpos;
+    int                          rc = -1;
 
     if (bad_chord != NULL) {
         *bad_chord = SIZE_MAX;
@@ -591,8 +662,14 @@ wtt_finger_search(const struct wtt_finger_instrument *inst,
         return -1;
     }
     spans = malloc(nc * sizeof(*spans));
-    pl.first = malloc((nc + 1) * sizeof(*pl.first));
-    if (spans == NULL || pl.first == NULL) {
+    tr.at = malloc(nc * sizeof(*tr.at));
+    /* Two chords' candidates, costs and hand positions. */
+    cand = malloc(2 * cap * sizeof(*cand));
+    cost = malloc(2 * cap * sizeof(*cost));
+    hpos = malloc(2 * cap * sizeof(*hpos));
+    if (spans == NULL || tr.at == NULL || cand == NULL || cost == NULL
+        || hpos == NULL)
+    {
         *err = "out of memory";
         goto done;
     }
@@ -600,72 +677,49 @@ wtt_finger_search(const struct wtt_finger_instrument *inst,
         goto done;
     }
 
+    /* Forward: the cheapest path to every candidate, and where the hand is
+     * on it, chord by chord. */
+    ca = cand;
+    cb = cand + cap;
+    acost = cost;
+    bcost = cost + cap;
+    apos = hpos;
+    bpos = hpos + cap;
     for (size_t c = 0; c < nc; c++) {
-        size_t n;
-        if (grow(&pl, cap) != 0) {
-            *err = "out of memory";
-            goto done;
-        }
-        pl.first[c] = pl.n;
+        size_t nb, rec = 2 * (size_t) spans[c].k + 2;
         if (enumerate(inst, p, piece->pitch + spans[c].first,
-                      (size_t) spans[c].k, 0, pl.cand + pl.n, &n, err) < 0)
+                      (size_t) spans[c].k, 0, cb, &nb, err) < 0)
         {
             goto done;
         }
-        if (n == 0) {
+        if (nb == 0) {
             if (bad_chord != NULL) {
                 *bad_chord = c;
             }
             *err = "a chord has no fingering";
             goto done;
         }
-        pl.n += n;
-    }
-    pl.first[nc] = pl.n;
-
-    cost = malloc(pl.n * sizeof(*cost));
-    hpos = malloc(pl.n * sizeof(*hpos));
-    back = malloc(pl.n * sizeof(*back));
-    if (cost == NULL || hpos == NULL || back == NULL) {
-        *err = "out of memory";
-        goto done;
-    }
-
-    /* Forward: the cheapest path to every candidate, and where the hand is
-     * on it. */
-    for (size_t b = pl.first[0]; b < pl.first[1]; b++) {
-        const struct wtt_finger_candidate *cd = &pl.cand[b];
-        double at = cd->lo != NO_POS ? (double) cd->lo : p->home;
-        cost[b] = cd->cost + p->height * fabs(at - p->home);
-        hpos[b] = cd->lo;
-        back[b] = 0;
-    }
-    for (size_t c = 1; c < nc; c++) {
-        size_t pa = pl.first[c - 1], na = pl.first[c] - pa;
-        for (size_t b = pl.first[c]; b < pl.first[c + 1]; b++) {
-            const struct wtt_finger_candidate *cb = &pl.cand[b];
-            double best = HUGE_VAL;
-            int    arg = 0, bestpos = cb->lo;
-            for (size_t m = 0; m < na; m++) {
-                double base = cost[pa + m];
-                if (base < best) {
-                    int    apos = hpos[pa + m];
-                    int    bpos = hand_at(apos, cb);
-                    double t;
-                    steps++;
-                    t = base + transition(piece, &pl.cand[pa + m],
-                                          spans[c - 1], apos, cb, spans[c],
-                                          bpos, p);
-                    if (t < best) {
-                        best = t;
-                        arg = (int) m;
-                        bestpos = bpos;
-                    }
-                }
-            }
-            cost[b] = best + cb->cost;
-            back[b] = arg;
-            hpos[b] = bestpos;
+        if (trail_room(&tr, nb * rec) != 0) {
+            *err = "out of memory";
+            goto done;
+        }
+        tr.at[c] = tr.n;
+        steps += step(piece, p, c > 0 ? ca : NULL, na, acost, apos,
+                      c > 0 ? spans[c - 1] : spans[c], cb, nb, spans[c],
+                      bcost, bpos, tr.bytes + tr.n);
+        tr.n += nb * rec;
+        /* This chord is the next one's previous. */
+        {
+            struct wtt_finger_candidate *tc = ca;
+            double                      *tcost = acost;
+            int                         *tpos = apos;
+            ca = cb;
+            cb = tc;
+            acost = bcost;
+            bcost = tcost;
+            apos = bpos;
+            bpos = tpos;
+            na = nb;
         }
     }
 
@@ -673,30 +727,32 @@ wtt_finger_search(const struct wtt_finger_instrument *inst,
     {
         double best = HUGE_VAL;
         j = 0;
-        for (size_t m = pl.first[nc - 1]; m < pl.first[nc]; m++) {
-            if (cost[m] < best) {
-                best = cost[m];
-                j = m - pl.first[nc - 1];
+        for (size_t m = 0; m < na; m++) {
+            if (acost[m] < best) {
+                best = acost[m];
+                j = m;
             }
         }
     }
     for (size_t c = nc; c-- > 0;) {
-        const struct wtt_finger_candidate *cd = &pl.cand[pl.first[c] + j];
-        for (int i = 0; i < spans[c].k; i++) {
-            strings[spans[c].first + (size_t) i] = cd->string[i];
-            frets[spans[c].first + (size_t) i] = cd->fret[i];
+        int                  k = spans[c].k;
+        const unsigned char *r = tr.bytes + tr.at[c]
+                                 + j * (2 * (size_t) k + 2);
+        for (int i = 0; i < k; i++) {
+            strings[spans[c].first + (size_t) i] = r[i];
+            frets[spans[c].first + (size_t) i] = r[k + i];
         }
-        j = (size_t) back[pl.first[c] + j];
+        j = (size_t) r[2 * k] | (size_t) r[2 * k + 1] << 8;
     }
     *transitions = steps;
     rc = 0;
 
 done:
-    free(back);
     free(hpos);
     free(cost);
-    free(pl.cand);
-    free(pl.first);
+    free(cand);
+    free(tr.bytes);
+    free(tr.at);
     free(spans);
     return rc;
 }
@@ -940,38 +996,51 @@ ranges(const struct wtt_finger_instrument *inst,
 }
 
 
-/* Groups `member` (the in-range notes, in order) into chords: chord c is
- * member[first[c]] .. + size[c] - 1, sorted by pitch. Returns the count. */
+/* The end of the chord that starts at member[f] (of `ni`): a note joins
+ * it when it starts within `gap` of the chord's previous note and
+ * `window` of its first. A strum's strings follow each other closely, and
+ * chords stay apart by more than `gap`, so notes of two chords never
+ * sound almost at once. */
 static size_t
-group(const struct wtt_finger_params *p, const double *start,
-      const int *pitch, size_t *member, size_t ni, size_t *first, int *size)
+chord_end(const double *start, const size_t *member, size_t f, size_t ni,
+          double window, double gap)
 {
-    double window = p->chord_window_ms / 1000;
-    double gap = p->chord_gap_ms / 1000;
-    size_t nc = 0, i = 0;
+    double anchor = start[member[f]];
+    size_t i = f + 1;
 
-    while (i < ni) {
-        /* A note joins the chord when it starts within `gap` of the
-         * chord's previous note and `window` of its first: a strum's
-         * strings follow each other closely, and chords stay apart by
-         * more than `gap`, so notes of two chords never sound almost at
-         * once. */
-        size_t f = i;
-        double anchor = start[member[i]];
+    while (i < ni && start[member[i]] - anchor <= window
+           && start[member[i]] - start[member[i - 1]] <= gap)
+    {
         i++;
-        while (i < ni && start[member[i]] - anchor <= window
-               && start[member[i]] - start[member[i - 1]] <= gap)
-        {
-            i++;
-        }
-        if (i - f > 1) {
-            sort_chord(member + f, i - f, pitch, start);
-        }
-        first[nc] = f;
-        size[nc] = (int) (i - f);
-        nc++;
     }
-    return nc;
+    return i;
+}
+
+
+/* wtt_finger_run's working arrays, one block: the search's piece (the
+ * kept notes, chord by chord), and its answer. */
+struct work {
+    double *start, *end;
+    int    *pitch, *size, *strings, *frets;
+};
+
+
+static int
+work_alloc(struct work *w, size_t n)
+{
+    /* n + 1: no malloc(0), whose NULL would read as out of memory. */
+    size_t m = n + 1;
+
+    w->start = malloc(m * (2 * sizeof(double) + 4 * sizeof(int)));
+    if (w->start == NULL) {
+        return -1;
+    }
+    w->end = w->start + m;
+    w->pitch = (int *) (w->end + m);
+    w->size = w->pitch + m;
+    w->strings = w->size + m;
+    w->frets = w->strings + m;
+    return 0;
 }
 
 
@@ -981,13 +1050,14 @@ wtt_finger_run(const struct wtt_finger_instrument *inst,
                const struct wtt_finger_notes *notes, int fold,
                struct wtt_finger_placement *out, const char **err)
 {
-    size_t                  n = notes->n, ni, nc, kept = 0;
-    size_t                 *member = NULL, *first = NULL;
-    int                    *size = NULL, *pitch = NULL, *strings = NULL;
-    int                    *frets = NULL;
-    double                 *start = NULL, *end = NULL;
+    double                  window = p->chord_window_ms / 1000;
+    double                  gap = p->chord_gap_ms / 1000;
+    size_t                  n = notes->n, ni, nc = 0, kept = 0, i = 0;
+    /* The in-range notes, then the kept ones chord by chord: the placed
+     * list before it is sorted by time. */
+    size_t                 *member = out->placed;
+    struct work             w;
     struct wtt_finger_piece piece;
-    int                     rc = -1;
 
     out->n_placed = out->n_unplayable = out->n_chords = 0;
     out->transitions = 0;
@@ -995,82 +1065,65 @@ wtt_finger_run(const struct wtt_finger_instrument *inst,
         *err = "too many notes";
         return -1;
     }
-    /* n + 1: no malloc(0), whose NULL would read as out of memory. */
-    member = malloc((n + 1) * sizeof(*member));
-    first = malloc((n + 1) * sizeof(*first));
-    size = malloc((n + 1) * sizeof(*size));
-    pitch = malloc((n + 1) * sizeof(*pitch));
-    strings = malloc((n + 1) * sizeof(*strings));
-    frets = malloc((n + 1) * sizeof(*frets));
-    start = malloc((n + 1) * sizeof(*start));
-    end = malloc((n + 1) * sizeof(*end));
-    if (member == NULL || first == NULL || size == NULL || pitch == NULL
-        || strings == NULL || frets == NULL || start == NULL || end == NULL)
-    {
+    if (work_alloc(&w, n) != 0) {
         *err = "out of memory";
-        goto done;
+        return -1;
     }
 
     ni = ranges(inst, notes, fold, member, out);
-    nc = group(p, notes->start_s, out->pitch, member, ni, first, size);
-
-    /* Chords the hand cannot hold lose notes; the others are copied as the
-     * search's piece (a chord only shrinks, so `member` compacts in
-     * place). */
-    for (size_t c = 0; c < nc; c++) {
-        size_t k = (size_t) size[c];
-        memmove(member + kept, member + first[c], k * sizeof(*member));
-        first[c] = kept;
+    /* Each chord, sorted by pitch, loses the notes the hand cannot hold
+     * and moves down to follow the kept ones (a chord only shrinks, so
+     * `member` compacts in place). */
+    while (i < ni) {
+        size_t f = i, k;
+        i = chord_end(notes->start_s, member, f, ni, window, gap);
+        k = i - f;
+        if (k > 1) {
+            sort_chord(member + f, k, out->pitch, notes->start_s);
+        }
+        memmove(member + kept, member + f, k * sizeof(*member));
         if (reduce(inst, p, member + kept, &k, out, err) != 0) {
-            goto done;
+            free(w.start);
+            return -1;
         }
         for (size_t j = kept; j < kept + k; j++) {
-            pitch[j] = out->pitch[member[j]];
-            start[j] = notes->start_s[member[j]];
-            end[j] = notes->end_s[member[j]];
+            w.pitch[j] = out->pitch[member[j]];
+            w.start[j] = notes->start_s[member[j]];
+            w.end[j] = notes->end_s[member[j]];
         }
-        size[c] = (int) k;
+        w.size[nc++] = (int) k;
         kept += k;
     }
 
-    piece.pitch = pitch;
-    piece.start_s = start;
-    piece.end_s = end;
+    piece.pitch = w.pitch;
+    piece.start_s = w.start;
+    piece.end_s = w.end;
     piece.n_notes = kept;
-    piece.size = size;
+    piece.size = w.size;
     piece.n_chords = nc;
-    if (wtt_finger_search(inst, p, &piece, strings, frets, &out->transitions,
-                          NULL, err) != 0)
+    if (wtt_finger_search(inst, p, &piece, w.strings, w.frets,
+                          &out->transitions, NULL, err) != 0)
     {
-        goto done;
+        free(w.start);
+        return -1;
     }
 
-    for (size_t i = 0; i < n; i++) {
-        out->string[i] = out->fret[i] = out->chord[i] = 0;
+    for (size_t j = 0; j < n; j++) {
+        out->string[j] = out->fret[j] = out->chord[j] = 0;
     }
+    kept = 0;
     for (size_t c = 0; c < nc; c++) {
-        for (size_t j = first[c]; j < first[c] + (size_t) size[c]; j++) {
-            size_t note = member[j];
-            out->string[note] = strings[j];
-            out->fret[note] = frets[j];
+        for (int j = 0; j < w.size[c]; j++, kept++) {
+            size_t note = member[kept];
+            out->string[note] = w.strings[kept];
+            out->fret[note] = w.frets[kept];
             out->chord[note] = (int) c + 1;
-            out->placed[j] = note;
         }
     }
+    free(w.start);
     out->n_placed = kept;
     out->n_chords = nc;
     sort_by_time(out->placed, kept, notes->start_s, out->pitch);
     sort_unplayable(out->unplayable, out->n_unplayable, notes->start_s);
-    rc = 0;
-
-done:
-    free(end);
-    free(start);
-    free(frets);
-    free(strings);
-    free(pitch);
-    free(size);
-    free(first);
-    free(member);
-    return rc;
+    return 0;
 }

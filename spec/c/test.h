@@ -38,6 +38,7 @@
     X(fingering_run_reduce) \
     X(fingering_run_fold)   \
     X(fingering_run_errors) \
+    X(fingering_search_many) \
     X(headers_compile)
 
 /*

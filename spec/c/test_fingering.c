@@ -390,16 +390,17 @@ test_fingering_run_reduce(void)
         }
     }
     /* A doubled pitch class goes first: the first inner note with one
-     * (G3, doubled by G4), not the middle. The rest is playable. */
+     * (G2, doubled by G3), not the middle (E3). The rest is an open C
+     * with the low E, playable. */
     {
-        const double pitch[] = { 40, 45, 50, 55, 60, 64, 67 };
+        const double pitch[] = { 40, 43, 48, 52, 55, 60, 64 };
         const double start[] = { 1, 1, 1, 1, 1, 1, 1 };
         run_case(&rc, pitch, start, 7);
         ASSERT(wtt_finger_run(&GUITAR, &p, &rc.notes, 0, &rc.out, &err)
                == 0);
         ASSERT(rc.out.n_placed == 6 && rc.out.n_unplayable == 1);
-        ASSERT(rc.unplayable[0].note == 3 && rc.unplayable[0].pitch == 55);
-        ASSERT(rc.chord[0] == 1 && rc.chord[6] == 1 && rc.chord[3] == 0);
+        ASSERT(rc.unplayable[0].note == 1 && rc.unplayable[0].pitch == 43);
+        ASSERT(rc.chord[0] == 1 && rc.chord[6] == 1 && rc.chord[1] == 0);
     }
     return 0;
 }
@@ -497,5 +498,50 @@ test_fingering_run_errors(void)
     ASSERT(wtt_finger_run(&GUITAR, &p, &rc.notes, 1, &rc.out, &err) == 0);
     ASSERT(rc.out.n_placed == 0 && rc.out.n_unplayable == 0);
     ASSERT(rc.out.n_chords == 0 && rc.out.transitions == 0);
+    return 0;
+}
+
+
+int
+test_fingering_search_many(void)
+{
+    /* Twelve strings tuned alike: a fretted three-note chord has 1,320
+     * fingerings, all kept in enumeration order with 4096 candidates. The
+     * cheapest keeps the fretted bass on the two lowest strings and the
+     * voices in order, (11, 10, 9): the 1,199th. The path back from the
+     * next chord must find it past the first 256. */
+    struct wtt_finger_instrument twelve = {
+        .n_strings = 12,
+        .tuning = { 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40 },
+        .capo = 0, .max_fret = 12, .ordered = 1 };
+    struct wtt_finger_params     p = defaults();
+    const int                    pitch[] = { 41, 42, 43, 40 };
+    const int                    size[] = { 3, 1 };
+    const double                 start[] = { 0, 0, 0, 1 };
+    const double                 end[] = { 0.5, 0.5, 0.5, 1.5 };
+    struct wtt_finger_piece      piece = { pitch, start, end, 4, size, 2 };
+    static struct wtt_finger_candidate out[WTT_FINGER_MAX_CANDIDATES];
+    int                          strings[4], frets[4];
+    size_t                       n = 0, best = 0, steps;
+    const char                  *err = NULL;
+
+    p.candidates = WTT_FINGER_MAX_CANDIDATES;
+    ASSERT(wtt_finger_check(&twelve, &p, &err) == 0);
+    ASSERT(wtt_finger_candidates(&twelve, &p, pitch, 3, out, &n, &err)
+           == 0);
+    ASSERT(n == 1320);
+    for (size_t i = 1; i < n; i++) {
+        if (out[i].cost < out[best].cost) {
+            best = i;
+        }
+    }
+    ASSERT(best == 1198);
+    ASSERT(out[best].string[0] == 11 && out[best].string[2] == 9);
+
+    ASSERT(wtt_finger_search(&twelve, &p, &piece, strings, frets, &steps,
+                             NULL, &err) == 0);
+    ASSERT(strings[0] == 11 && strings[1] == 10 && strings[2] == 9);
+    ASSERT(frets[0] == 1 && frets[1] == 2 && frets[2] == 3);
+    ASSERT(frets[3] == 0);
     return 0;
 }
