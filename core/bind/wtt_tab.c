@@ -444,6 +444,7 @@ set_int(lua_State *L, int key, int v)
 }
 
 
+/* Sets number field `key` of the table at the top. */
 static void
 set_num(lua_State *L, const char *key, double v)
 {
@@ -554,6 +555,7 @@ l_run(lua_State *L)
     lua_pushinteger(L, (lua_Integer) b->out.n_chords);
     return 4;
 }
+
 
 static const luaL_Reg fingering_methods[] = {
     { "positions",  l_positions },

@@ -827,9 +827,9 @@ folded(const struct reach *r, double v)
 }
 
 
-/* Stable insertion sort of note indexes by start, then (with `pitch`) by
- * pitch. The lists come nearly sorted: chords in time order, a few notes
- * each. */
+/* Stable insertion sort of note indexes by start, then pitch. The lists
+ * come nearly sorted (chords in time order, a few notes each), and the
+ * order on ties is the Lua code's. */
 static void
 sort_by_time(size_t *idx, size_t n, const double *start, const int *pitch)
 {
