@@ -34,6 +34,16 @@
     X(fingering_rules)      \
     X(fingering_forbidden)  \
     X(fingering_errors)     \
+    X(rhythm_group)         \
+    X(rhythm_envelope)      \
+    X(rhythm_candidates)    \
+    X(rhythm_track)         \
+    X(rhythm_period)        \
+    X(rhythm_complexity)    \
+    X(rhythm_beats)         \
+    X(rhythm_fitted_period) \
+    X(rhythm_meter)         \
+    X(rhythm_pickup)        \
     X(headers_compile)
 
 /*
