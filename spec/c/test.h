@@ -39,6 +39,16 @@
     X(fingering_run_fold)   \
     X(fingering_run_errors) \
     X(fingering_search_many) \
+    X(rhythm_group)         \
+    X(rhythm_envelope)      \
+    X(rhythm_candidates)    \
+    X(rhythm_track)         \
+    X(rhythm_period)        \
+    X(rhythm_complexity)    \
+    X(rhythm_beats)         \
+    X(rhythm_fitted_period) \
+    X(rhythm_meter)         \
+    X(rhythm_pickup)        \
     X(headers_compile)
 
 /*
