@@ -12,6 +12,7 @@
 #include "wtt_redis.h"
 #include "wtt_sys.h"
 #include "wtt_tab.h"
+#include "wtt_tab_out.h"
 #include "wtt_thread.h"
 #include "wtt_zlib.h"
 
@@ -35,5 +36,6 @@ const luaL_Reg wtt_builtin_modules[] = {
     { "wtt.zlib",             luaopen_wtt_zlib },
     { "wtt.core.model",       luaopen_wtt_model },
     { "wtt.core.tab",         luaopen_wtt_tab },
+    { "wtt.core.tabout",      luaopen_wtt_tab_out },
     { NULL, NULL },
 };

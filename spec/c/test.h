@@ -34,6 +34,11 @@
     X(fingering_rules)      \
     X(fingering_forbidden)  \
     X(fingering_errors)     \
+    X(tabdoc_json)          \
+    X(tabdoc_musicxml)      \
+    X(tabdoc_errors)        \
+    X(tabdoc_text)          \
+    X(tabdoc_numbers)       \
     X(headers_compile)
 
 /*
