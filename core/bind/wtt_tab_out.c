@@ -104,10 +104,15 @@ vec_reserve(struct vec *v, size_t n, size_t size)
     while (cap < v->len + n) {
         cap *= 2;
     }
-    data = realloc(v->data, cap * size);
+    /* Large arrays in huge pages, as the text (wtt_tab_alloc). */
+    data = wtt_tab_alloc(cap * size);
     if (data == NULL) {
         return -1;
     }
+    if (v->len > 0) {
+        memcpy(data, v->data, v->len * size);
+    }
+    free(v->data);
     v->data = data;
     v->cap = cap;
     return 0;

@@ -218,9 +218,10 @@ part_of(const struct wtt_tabdoc *doc)
 {
     const struct wtt_tab_str *inst = &doc->instrument;
 
-    for (size_t i = 0; inst->s != NULL && i < sizeof(PARTS) / sizeof(PARTS[0]);
-         i++)
-    {
+    if (inst->s == NULL) {
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(PARTS) / sizeof(PARTS[0]); i++) {
         if (strlen(PARTS[i].instrument) == inst->len
             && memcmp(PARTS[i].instrument, inst->s, inst->len) == 0)
         {
@@ -845,10 +846,11 @@ wtt_tab_musicxml(const struct wtt_tabdoc *doc, struct wtt_tab_text *out,
     if (doc->n_measures == 0) {
         /* Silence still makes a score: one bar of rest. */
         if (!(w.full >= 0 && w.full <= 1e9) || w.full != floor(w.full)) {
+            /* As the Lua writer's %d put it: truncated. */
+            long long shown = w.full >= -9e18 && w.full <= 9e18
+                              ? (long long) w.full : (long long) INT64_MIN;
             snprintf(err, err_size, "musicxml: measure 1, event at tick 0: "
-                     "%lld ticks is not a notatable length",
-                     w.full >= -9e18 && w.full <= 9e18 ? (long long) w.full
-                                                       : (long long) INT64_MIN);
+                     "%lld ticks is not a notatable length", shown);
             return -1;
         }
         silence = *doc;

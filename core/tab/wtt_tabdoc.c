@@ -176,26 +176,31 @@ wtt_tab_text_clear(struct wtt_tab_text *t)
 
 
 /*
- * A block of `cap` bytes for the text. A block of megabytes is asked for
- * in transparent huge pages: touching fresh memory costs a page fault per
- * 4 KiB, and on a virtual machine that took longer than writing the text
- * (about 20 ms for the 3.4 MB of a ten-minute piece's MusicXML, against
- * half a millisecond in huge pages). Where the kernel has none to give,
+ * Memory of half a megabyte or more comes in transparent huge pages:
+ * touching fresh memory costs a page fault per 4 KiB, and on a virtual
+ * machine that took longer than writing the text (about 20 ms for the
+ * 3.4 MB of a ten-minute piece's MusicXML, against half a millisecond in
+ * huge pages). The block is rounded up to whole huge pages, as the kernel
+ * gives them only for aligned 2 MiB ranges. Where it has none to give,
  * the block is ordinary memory.
  */
-static char *
-text_alloc(size_t cap)
+void *
+wtt_tab_alloc(size_t bytes)
 {
     void *p;
 
-    if (cap < HUGE_PAGE) {
-        return malloc(cap);
+    if (bytes < HUGE_PAGE / 4) {
+        return malloc(bytes == 0 ? 1 : bytes);
     }
-    if (posix_memalign(&p, HUGE_PAGE, cap) != 0) {
+    if (bytes > SIZE_MAX - HUGE_PAGE) {
+        return NULL;
+    }
+    bytes = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    if (posix_memalign(&p, HUGE_PAGE, bytes) != 0) {
         return NULL;
     }
 #ifdef MADV_HUGEPAGE
-    (void) madvise(p, cap, MADV_HUGEPAGE);
+    (void) madvise(p, bytes, MADV_HUGEPAGE);
 #endif
     return p;
 }
@@ -225,10 +230,11 @@ wtt_tab_text_reserve(struct wtt_tab_text *t, size_t extra)
         cap = cap > (WTT_TAB_TEXT_MAX + 1) / 2 ? WTT_TAB_TEXT_MAX + 1
                                                 : cap * 2;
     }
-    if (cap >= HUGE_PAGE) {
+    if (cap >= HUGE_PAGE / 4) {
+        /* The huge pages wtt_tab_alloc rounds up to, all usable. */
         cap = (cap + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
     }
-    data = text_alloc(cap);
+    data = wtt_tab_alloc(cap);
     if (data == NULL) {
         t->failed = 1;
         return -1;

@@ -166,6 +166,13 @@ int wtt_tabdoc_check(const struct wtt_tabdoc *doc, char *err,
 /* The kind of a technique's type string (WTT_TECH_OTHER when unknown). */
 enum wtt_tab_tech_kind wtt_tab_tech_kind(const struct wtt_tab_str *type);
 
+/*
+ * `bytes` of memory (uninitialised) for a large array or text: from half
+ * a megabyte up, in transparent huge pages (see wtt_tabdoc.c for why).
+ * NULL when there is none. Free it with free().
+ */
+void *wtt_tab_alloc(size_t bytes);
+
 
 /* -------------------------------------------------------------------------
  * The text buffer

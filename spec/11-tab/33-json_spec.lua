@@ -32,7 +32,8 @@ describe("wtt.tab.out.json", function()
         for _ = 1, 2000 do
             values[#values + 1] = math.random(0, 6000000) / 10000
             values[#values + 1] = math.random(1, 2^20) * 2^math.random(-40, 5)
-            values[#values + 1] = (math.random() - 0.5) * 10^math.random(-12, 20)
+            values[#values + 1] = (math.random() - 0.5)
+                                  * 10^math.random(-12, 20)
         end
         local doc = tabdoc.large(#values)
         for i, x in ipairs(values) do

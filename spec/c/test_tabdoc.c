@@ -22,7 +22,8 @@
  */
 static const struct wtt_tab_technique TECHS[] = {
     { .type = STR("let_ring") },
-    { .type = STR("bend"), .has = WTT_TECH_HAS_SEMITONES | WTT_TECH_HAS_RELEASE,
+    { .type = STR("bend"),
+      .has = WTT_TECH_HAS_SEMITONES | WTT_TECH_HAS_RELEASE,
       .semitones = 1.5, .release = 1 },
     { .type = STR("hammer_on"), .has = WTT_TECH_HAS_FROM, .from = 3 },
     { .type = STR("vibrato") },
@@ -459,6 +460,19 @@ test_tabdoc_text(void)
     ASSERT(text_is(&t, "ok"));
     wtt_tab_text_free(&t);
     ASSERT(t.data == NULL && t.len == 0 && t.cap == 0);
+    /* Small and large blocks, all of them writable. */
+    {
+        size_t sizes[] = { 0, 100, ((size_t) 1 << 19) - 1, (size_t) 1 << 19,
+                           ((size_t) 3 << 20) + 5 };
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+            char *p = wtt_tab_alloc(sizes[i]);
+            ASSERT(p != NULL);
+            memset(p, 0x5a, sizes[i]);
+            ASSERT(sizes[i] == 0 || p[sizes[i] - 1] == 0x5a);
+            free(p);
+        }
+        ASSERT(wtt_tab_alloc(SIZE_MAX - 1) == NULL);
+    }
     /* A writer reports the failure. */
     {
         struct wtt_tabdoc d = tiny();
