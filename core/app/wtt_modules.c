@@ -13,6 +13,7 @@
 #include "wtt_sys.h"
 #include "wtt_tab.h"
 #include "wtt_tab_rhythm.h"
+#include "wtt_tab_out.h"
 #include "wtt_thread.h"
 #include "wtt_zlib.h"
 
@@ -37,5 +38,6 @@ const luaL_Reg wtt_builtin_modules[] = {
     { "wtt.core.model",       luaopen_wtt_model },
     { "wtt.core.tab",         luaopen_wtt_tab },
     { "wtt.core.rhythm",      luaopen_wtt_tab_rhythm },
+    { "wtt.core.tabout",      luaopen_wtt_tab_out },
     { NULL, NULL },
 };

@@ -49,6 +49,11 @@
     X(rhythm_fitted_period) \
     X(rhythm_meter)         \
     X(rhythm_pickup)        \
+    X(tabdoc_json)          \
+    X(tabdoc_musicxml)      \
+    X(tabdoc_errors)        \
+    X(tabdoc_text)          \
+    X(tabdoc_numbers)       \
     X(headers_compile)
 
 /*

@@ -23,6 +23,8 @@
 #include "wtt_sys.h"
 #include "wtt_tab.h"
 #include "wtt_tab_rhythm.h"
+#include "wtt_tab_out.h"
+#include "wtt_tabdoc.h"
 #include "wtt_thread.h"
 #include "wtt_zlib.h"
 #include "wtt_redis_reply.h"
