@@ -316,7 +316,7 @@ run_script(const char *path, int argc, char **argv)
         return 1;
     }
     rc = wtt_vm_run_file(L, path, argc, argv);
-    lua_close(L);
+    wtt_vm_close(L);
     return rc;
 }
 

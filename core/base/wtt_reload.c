@@ -341,7 +341,7 @@ validate(struct wtt_generation *g, struct failure *fail)
         return -1;
     }
     rc = build(L, g, fail);
-    lua_close(L);
+    wtt_vm_close(L);
     return rc;
 }
 

@@ -2,6 +2,7 @@
  * wtt_vm.c: creation of LuaJIT states and module resolution (see wtt_vm.h).
  */
 #include "wtt_vm.h"
+#include "wtt_lalloc.h"
 #include "wtt_util.h"
 
 #include <lauxlib.h>
@@ -168,7 +169,7 @@ os_exit(lua_State *L)
         status = (int) luaL_optinteger(L, 1, EXIT_SUCCESS);
     }
     if (lua_isnoneornil(L, 2) || lua_toboolean(L, 2)) {
-        lua_close(L);            /* from a coroutine too: the whole state */
+        wtt_vm_close(L);         /* from a coroutine too: the whole state */
     }
     exit(status);
     return 0;                    /* not reached */
@@ -184,6 +185,9 @@ wtt_vm_new(void)
     if (L == NULL) {
         return NULL;
     }
+    /* Large blocks in kept huge-page mappings (wtt_lalloc.h says why);
+     * without the memory for it, LuaJIT's allocator does all. */
+    (void) wtt_lalloc_install(L);
     luaL_openlibs(L);
     lua_getglobal(L, "os");                              /* os */
     lua_pushcfunction(L, os_exit);                       /* os exit */
@@ -276,4 +280,11 @@ wtt_vm_run_file(lua_State *L, const char *path, int argc, char **argv)
         return 1;
     }
     return 0;
+}
+
+
+void
+wtt_vm_close(lua_State *L)
+{
+    wtt_lalloc_close(L);
 }

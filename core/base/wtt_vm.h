@@ -55,9 +55,13 @@ const struct wtt_paths *wtt_vm_paths(void);
 /*
  * Creates a state as described above. Returns NULL only when LuaJIT cannot
  * allocate the state; the caller owns the result and closes it with
- * lua_close() on the same thread.
+ * wtt_vm_close() on the same thread.
  */
 lua_State *wtt_vm_new(void);
+
+/* Closes a state from wtt_vm_new (lua_close, then what its allocator kept:
+ * core/base/wtt_lalloc.h). */
+void wtt_vm_close(lua_State *L);
 
 /*
  * Calls the function below `nargs` arguments with a traceback message

@@ -95,7 +95,7 @@ thread_main(void *p)
             snprintf(error, sizeof(error), "%s failed (see the log)",
                      j->path);
         }
-        lua_close(L);
+        wtt_vm_close(L);
     }
     pthread_mutex_lock(&j->lock);
     j->done = 1;

@@ -54,6 +54,8 @@
     X(tabdoc_errors)        \
     X(tabdoc_text)          \
     X(tabdoc_numbers)       \
+    X(lalloc_reuse)         \
+    X(lalloc_keep_limit)    \
     X(headers_compile)
 
 /*

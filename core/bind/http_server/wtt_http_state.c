@@ -50,7 +50,7 @@ wtt__http_thread_ctx(void)
 void
 wtt__http_slot_close(slot_t *s)
 {
-    lua_close(s->L);
+    wtt_vm_close(s->L);
     free(s);
 }
 
@@ -99,7 +99,7 @@ wtt__http_current_slot(tctx_t *t)
         if (L == NULL) {
             snprintf(err, sizeof(err), "cannot create a Lua state");
         } else {
-            lua_close(L);
+            wtt_vm_close(L);
         }
         t->failed_gen = wtt_reload_id(g);
         wtt_log(WTT_LOG_ERROR, "http.state_build_failed", "error", err, NULL);

@@ -1,0 +1,204 @@
+/*
+ * wtt_lalloc.c: the Lua states' allocator for large blocks (see
+ * wtt_lalloc.h).
+ */
+#include "wtt_lalloc.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define HUGE_PAGE   ((size_t) 2 << 20)
+#define KEPT_SLOTS  8
+
+struct lalloc {
+    lua_Alloc inner;
+    void     *inner_ud;
+    struct {
+        void  *p;
+        size_t len;
+    }         kept[KEPT_SLOTS];
+    size_t    kept_bytes;
+    int       closing;     /* lua_close is freeing everything: keep none */
+};
+
+
+static size_t
+map_len(size_t size)
+{
+    return (size + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+}
+
+
+/* A fresh mapping of `len` bytes (a multiple of HUGE_PAGE) aligned to
+ * HUGE_PAGE, so the kernel can back it with huge pages, or NULL. */
+static void *
+map_new(size_t len)
+{
+    size_t   over = len + HUGE_PAGE;
+    uint8_t *p = mmap(NULL, over, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    size_t   head;
+
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+    head = (HUGE_PAGE - ((uintptr_t) p & (HUGE_PAGE - 1))) & (HUGE_PAGE - 1);
+    if (head > 0) {
+        munmap(p, head);
+    }
+    if (over - head > len) {
+        munmap(p + head + len, over - head - len);
+    }
+    /* Advice only: without THP the mapping still works, page by page. */
+    (void) madvise(p + head, len, MADV_HUGEPAGE);
+    return p + head;
+}
+
+
+/* The smallest kept mapping of at least `len` bytes (and at most twice
+ * that, so a small block does not pin a large one), taken out of the
+ * cache; else a fresh one. */
+static void *
+map_get(struct lalloc *a, size_t len)
+{
+    int best = -1;
+
+    for (int i = 0; i < KEPT_SLOTS; i++) {
+        size_t l = a->kept[i].len;
+        if (a->kept[i].p != NULL && l >= len && l <= 2 * len
+            && (best < 0 || l < a->kept[best].len))
+        {
+            best = i;
+        }
+    }
+    if (best >= 0) {
+        void *p = a->kept[best].p;
+        a->kept_bytes -= a->kept[best].len;
+        a->kept[best].p = NULL;
+        a->kept[best].len = 0;
+        return p;
+    }
+    return map_new(len);
+}
+
+
+/* Keeps a freed mapping for reuse while there is room, giving back the
+ * smallest kept ones to make it; else unmaps it. */
+static void
+map_put(struct lalloc *a, void *p, size_t len)
+{
+    if (a->closing || len > WTT_LALLOC_KEEP) {
+        munmap(p, len);
+        return;
+    }
+    for (;;) {
+        int slot = -1, small = -1;
+        for (int i = 0; i < KEPT_SLOTS; i++) {
+            if (a->kept[i].p == NULL) {
+                slot = i;
+            } else if (small < 0 || a->kept[i].len < a->kept[small].len) {
+                small = i;
+            }
+        }
+        if (slot >= 0 && a->kept_bytes + len <= WTT_LALLOC_KEEP) {
+            a->kept[slot].p = p;
+            a->kept[slot].len = len;
+            a->kept_bytes += len;
+            return;
+        }
+        /* Every slot full, or no room: some mapping is kept (len fits
+         * WTT_LALLOC_KEEP alone), so `small` names one. */
+        munmap(a->kept[small].p, a->kept[small].len);
+        a->kept_bytes -= a->kept[small].len;
+        a->kept[small].p = NULL;
+        a->kept[small].len = 0;
+    }
+}
+
+
+/* lua_Alloc. LuaJIT always passes a block's true old size, which says
+ * which allocator owns it. */
+static void *
+lalloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct lalloc *a = ud;
+    int            was_big = ptr != NULL && osize >= WTT_LALLOC_BIG;
+    int            big = nsize >= WTT_LALLOC_BIG;
+    void          *p;
+
+    if (!was_big && !big) {
+        return a->inner(a->inner_ud, ptr, osize, nsize);
+    }
+    if (nsize == 0) {
+        map_put(a, ptr, map_len(osize));
+        return NULL;
+    }
+    if (was_big && big && map_len(osize) == map_len(nsize)) {
+        return ptr;
+    }
+    p = big ? map_get(a, map_len(nsize))
+            : a->inner(a->inner_ud, NULL, 0, nsize);
+    if (p == NULL) {
+        return NULL;     /* LuaJIT keeps the old block on failure */
+    }
+    if (ptr != NULL) {
+        memcpy(p, ptr, osize < nsize ? osize : nsize);
+        if (was_big) {
+            map_put(a, ptr, map_len(osize));
+        } else {
+            a->inner(a->inner_ud, ptr, osize, 0);
+        }
+    }
+    return p;
+}
+
+
+int
+wtt_lalloc_install(lua_State *L)
+{
+    struct lalloc *a = calloc(1, sizeof(*a));
+
+    if (a == NULL) {
+        return -1;
+    }
+    a->inner = lua_getallocf(L, &a->inner_ud);
+    lua_setallocf(L, lalloc, a);
+    return 0;
+}
+
+
+void
+wtt_lalloc_close(lua_State *L)
+{
+    void          *ud;
+    struct lalloc *a = NULL;
+
+    if (lua_getallocf(L, &ud) == lalloc) {
+        a = ud;
+        a->closing = 1;
+    }
+    lua_close(L);
+    if (a == NULL) {
+        return;
+    }
+    for (int i = 0; i < KEPT_SLOTS; i++) {
+        if (a->kept[i].p != NULL) {
+            munmap(a->kept[i].p, a->kept[i].len);
+        }
+    }
+    free(a);
+}
+
+
+size_t
+wtt_lalloc_kept(lua_State *L)
+{
+    void *ud;
+
+    if (lua_getallocf(L, &ud) != lalloc) {
+        return 0;
+    }
+    return ((struct lalloc *) ud)->kept_bytes;
+}

@@ -1,0 +1,92 @@
+/*
+ * test_lalloc.c: the Lua states' allocator for large blocks.
+ */
+#include "test.h"
+#include "wtt_lalloc.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+
+/* Runs `code` in L; 0 when it ran without error. */
+static int
+run(lua_State *L, const char *code)
+{
+    if (luaL_dostring(L, code) != 0) {
+        fprintf(stderr, "lua: %s\n", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    return 0;
+}
+
+
+int
+test_lalloc_reuse(void)
+{
+    lua_State *L = luaL_newstate();
+    size_t     kept;
+
+    ASSERT(L != NULL);
+    ASSERT(wtt_lalloc_install(L) == 0);
+    luaL_openlibs(L);
+    ASSERT(wtt_lalloc_kept(L) == 0);
+
+    /* A 3 MB string lives in a mapping (4 MiB); once collected, it is
+     * kept (LuaJIT's work buffer, shrunk by the collector, may be kept too). */
+    ASSERT(run(L, "big = string.rep('ab', 1500000)") == 0);
+    kept = wtt_lalloc_kept(L);
+    ASSERT(run(L, "big = nil; collectgarbage(); collectgarbage()") == 0);
+    ASSERT(wtt_lalloc_kept(L) >= kept + ((size_t) 4 << 20));
+    kept = wtt_lalloc_kept(L);
+
+    /* The next one of a like size takes it back, and reads right. */
+    ASSERT(run(L, "big = ('xy'):rep(1400000)") == 0);
+    ASSERT(wtt_lalloc_kept(L) <= kept - ((size_t) 4 << 20));
+    ASSERT(run(L, "assert(#big == 2800000 and big:sub(-3) == 'yxy')") == 0);
+
+    /* Blocks that cross the threshold both ways keep their contents: a
+     * table's array part grows from small to big, a buffer shrinks. */
+    ASSERT(run(L, "local t = {} for i = 1, 300000 do t[i] = i end "
+                  "for i = 1, 300000, 997 do assert(t[i] == i) end "
+                  "local b = require('string.buffer').new() "
+                  "for i = 1, 200000 do b:put('0123456789') end "
+                  "assert(#b == 2000000) b:skip(1999990) "
+                  "assert(b:tostring() == '0123456789')") == 0);
+
+    /* A small block never lands in the cache. */
+    ASSERT(run(L, "big = nil; collectgarbage(); local s = string.rep('a', "
+                  "1000); s = nil; collectgarbage()") == 0);
+    ASSERT(wtt_lalloc_kept(L) <= WTT_LALLOC_KEEP);
+    wtt_lalloc_close(L);
+    return 0;
+}
+
+
+int
+test_lalloc_keep_limit(void)
+{
+    lua_State *L = luaL_newstate();
+
+    ASSERT(L != NULL);
+    ASSERT(wtt_lalloc_install(L) == 0);
+    luaL_openlibs(L);
+    /* Ten strings of 3 MB freed at once: at most WTT_LALLOC_KEEP is kept,
+     * and a string larger than that is never kept. */
+    ASSERT(run(L, "local t = {} for i = 1, 10 do "
+                  "t[i] = string.rep(string.char(64 + i), 3000000) end "
+                  "t = nil collectgarbage() collectgarbage()") == 0);
+    ASSERT(wtt_lalloc_kept(L) > 0);
+    ASSERT(wtt_lalloc_kept(L) <= WTT_LALLOC_KEEP);
+    ASSERT(run(L, "local s = string.rep('z', 20000000) s = nil "
+                  "collectgarbage() collectgarbage()") == 0);
+    ASSERT(wtt_lalloc_kept(L) <= WTT_LALLOC_KEEP);
+    wtt_lalloc_close(L);
+
+    /* Closing a state without the wrapper is plain lua_close. */
+    L = luaL_newstate();
+    ASSERT(L != NULL);
+    ASSERT(wtt_lalloc_kept(L) == 0);
+    wtt_lalloc_close(L);
+    return 0;
+}
