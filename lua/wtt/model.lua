@@ -224,11 +224,14 @@ function _M.note_options(opts)
     if type(rules) == "table" then
         rules = table.concat(rules, ",")
     end
+    local d = o.mode ~= "official" and core.note_defaults({ mode = o.mode })
+    if d and rules == nil then
+        rules = d.rules
+    end
     local frames = o.min_note_frames
     if not frames then
-        if opts.min_note_ms == nil and o.mode and o.mode ~= "official" then
-            local d = core.note_defaults({ mode = o.mode })
-            frames = d and d.min_note_frames
+        if opts.min_note_ms == nil and d then
+            frames = d.min_note_frames
         end
         frames = frames or math.floor(o.min_note_ms / 1000 * 22050 / 256 + 0.5)
     end

@@ -34,6 +34,14 @@
     X(fingering_rules)      \
     X(fingering_forbidden)  \
     X(fingering_errors)     \
+    X(notes_guitar_modes)   \
+    X(notes_guitar_official_untouched) \
+    X(notes_guitar_ghost)   \
+    X(notes_guitar_weak)    \
+    X(notes_guitar_retrigger) \
+    X(notes_guitar_split)   \
+    X(notes_guitar_bend)    \
+    X(notes_guitar_range_register) \
     X(headers_compile)
 
 /*
