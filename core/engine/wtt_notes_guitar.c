@@ -28,6 +28,7 @@
 #define SYNC_WINDOW  6          /* frames around a note where a root's
                                    attack is looked for */
 #define SYNC_ONSET   0.3        /* an onset posterior that counts as one */
+#define STRUM_ONSET  0.5        /* an onset of a string in a strum */
 
 
 const char *const wtt_notes_rule_names[] = {
@@ -65,6 +66,7 @@ wtt_notes_guitar_defaults(int mode)
     t.register_pitch = 64;          /* E4 */
     t.onset_low = 0.5;
     t.onset_high = 0.6;
+    t.strum_min = 4;
     if (mode == WTT_NOTES_BASS) {
         t.lowest = 23;              /* B0, a five-string's low B */
         t.highest = 72;             /* C5, a six-string's high C, 24th fret */
@@ -279,6 +281,28 @@ attacked(const ctx_t *x, int r, int c)
     }
     return on >= x->t->attack_onset_min
            && rise_at(x, r, c) >= x->t->attack_rise;
+}
+
+
+/* How many pitch columns other than c have an onset posterior of
+ * STRUM_ONSET or more within 3 frames of r: the strings of a strum. */
+static int
+strum_at(const ctx_t *x, int r, int c)
+{
+    int count = 0;
+
+    for (int q = 0; q < N_PITCH; q++) {
+        if (q == c) {
+            continue;
+        }
+        for (int i = r - 3; i <= r + 3; i++) {
+            if (onset_v(x, i, q) >= STRUM_ONSET) {
+                count++;
+                break;
+            }
+        }
+    }
+    return count;
 }
 
 
@@ -588,9 +612,13 @@ rule_register(const ctx_t *x, list_t *l)
 
     for (size_t i = 0; i < l->n; i++) {
         struct wtt_note *nt = &l->v[i];
-        double thr = nt->pitch <= t->register_pitch ? t->onset_low
-                                                    : t->onset_high;
-        if (onset_near(x, nt->start_frame, nt->pitch - MIDI_OFFSET) < thr) {
+        int    c = nt->pitch - MIDI_OFFSET;
+        double on = onset_near(x, nt->start_frame, c);
+
+        if (on < t->onset_low
+            || (nt->pitch > t->register_pitch && on < t->onset_high
+                && strum_at(x, nt->start_frame, c) < t->strum_min))
+        {
             nt->n_frames = 0;
         }
     }

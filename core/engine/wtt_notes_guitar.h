@@ -23,7 +23,7 @@
  *              neighbouring pitches are dropped;
  *   range      notes above the instrument's highest note are dropped;
  *   register   a note needs a stronger onset in the high register, where
- *              overtones live.
+ *              overtones live, unless it is part of a strum.
  *
  * docs/engine.md ("Guitar mode") gives each rule's measured effect on the
  * development set (docs/accuracy.md).
@@ -97,9 +97,12 @@ struct wtt_guitar_tuning {
     int    lowest, highest;
 
     /* register: the onset posterior a note needs, onset_low up to
-     * register_pitch (MIDI), onset_high above it. */
+     * register_pitch (MIDI), onset_high above it unless strum_min other
+     * pitches or more have an onset of 0.5 within 3 frames of its start (a
+     * strum, whose high strings an up-stroke hits lightly). */
     int    register_pitch;
     double onset_low, onset_high;
+    int    strum_min;
 };
 
 /* The default settings of WTT_NOTES_GUITAR or WTT_NOTES_BASS (their range
