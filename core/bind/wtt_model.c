@@ -20,6 +20,7 @@
 #include "wtt_audio.h"
 #include "wtt_backend_reg.h"
 #include "wtt_notes.h"
+#include "wtt_notes_guitar.h"
 #include "wtt_pipeline.h"
 #include "wtt_util.h"
 
@@ -827,11 +828,41 @@ l_post_to_string(lua_State *L)
 }
 
 
+/* Reads the mode and rules of the options table at idx into *np (the
+ * mode's default parameters, then its rules). Returns 0, or -1 with `err`
+ * for an unknown mode or rule. */
+static int
+note_mode(lua_State *L, int idx, struct wtt_notes_params *np, char *err,
+          size_t errlen)
+{
+    const char *mode = wtt_lua_opt_string(L, idx, "mode", "official", NULL);
+    const char *rules = wtt_lua_opt_string(L, idx, "rules", NULL, NULL);
+    int         m = wtt_notes_mode_parse(mode);
+
+    if (m < 0) {
+        snprintf(err, errlen, "unknown mode '%.40s' (official, guitar or "
+                 "bass)", mode);
+        return -1;
+    }
+    *np = wtt_notes_mode_params(m);
+    if (rules != NULL) {
+        if (m == WTT_NOTES_OFFICIAL) {
+            snprintf(err, errlen, "rules need mode guitar or bass");
+            return -1;
+        }
+        return wtt_notes_rules_parse(rules, &np->rules, err, errlen);
+    }
+    return 0;
+}
+
+
 /*
  * post:notes(opts) -> { {start_s, end_s, pitch, amplitude, onset, start_frame,
- * n_frames, bends = {...}} ... } | nil, err. opts: onset_threshold,
- * frame_threshold, min_note_frames, infer_onsets, min_freq, max_freq,
- * melodia, pitch_bends, numpy_ties.
+ * n_frames, bends = {...}} ... } | nil, err. opts: mode ("official",
+ * "guitar", "bass"), rules (comma-separated names; default: the mode's),
+ * onset_threshold, frame_threshold, min_note_frames, infer_onsets,
+ * min_freq, max_freq, melodia, pitch_bends, numpy_ties (defaults: the
+ * mode's). An unknown mode or rule is nil, err.
  */
 static int
 l_post_notes(lua_State *L)
@@ -843,6 +874,11 @@ l_post_notes(lua_State *L)
     char                    err[256];
 
     if (lua_istable(L, 2)) {
+        if (note_mode(L, 2, &np, err, sizeof(err)) != 0) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "notes failed: %s", err);
+            return 2;
+        }
         np.onset_threshold = wtt_lua_opt_number(L, 2, "onset_threshold",
                                                 np.onset_threshold, 0, 1);
         np.frame_threshold = wtt_lua_opt_number(L, 2, "frame_threshold",
@@ -851,10 +887,12 @@ l_post_notes(lua_State *L)
             L, 2, "min_note_frames", np.min_note_frames, 0, 1e6);
         np.min_freq_hz = wtt_lua_opt_number(L, 2, "min_freq", 0, 0, 1e6);
         np.max_freq_hz = wtt_lua_opt_number(L, 2, "max_freq", 0, 0, 1e6);
-        np.infer_onsets = wtt_lua_opt_bool(L, 2, "infer_onsets", 1);
-        np.melodia = wtt_lua_opt_bool(L, 2, "melodia", 1);
-        np.pitch_bends = wtt_lua_opt_bool(L, 2, "pitch_bends", 1);
-        np.numpy_ties = wtt_lua_opt_bool(L, 2, "numpy_ties", 0);
+        np.infer_onsets = wtt_lua_opt_bool(L, 2, "infer_onsets",
+                                           np.infer_onsets);
+        np.melodia = wtt_lua_opt_bool(L, 2, "melodia", np.melodia);
+        np.pitch_bends = wtt_lua_opt_bool(L, 2, "pitch_bends",
+                                          np.pitch_bends);
+        np.numpy_ties = wtt_lua_opt_bool(L, 2, "numpy_ties", np.numpy_ties);
     }
     if (wtt_notes_extract(&p->p, &np, &notes, &n, err, sizeof(err)) != 0) {
         lua_pushnil(L);
@@ -1045,6 +1083,51 @@ static const luaL_Reg model_methods[] = {
     { NULL, NULL },
 };
 
+/*
+ * core.note_defaults(opts) -> { mode, rules, onset_threshold,
+ * frame_threshold, min_note_frames, melodia, infer_onsets } | nil, err.
+ * opts: a mode name, or { mode = , rules = }: the mode's defaults, with
+ * `rules` parsed (so it checks a mode and a rule list). rules comes back as
+ * comma-separated names, "" for official.
+ */
+static int
+l_note_defaults(lua_State *L)
+{
+    struct wtt_notes_params np;
+    char                    err[256], rules[256];
+
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        lua_createtable(L, 0, 1);
+        lua_pushvalue(L, 1);
+        lua_setfield(L, -2, "mode");
+        lua_replace(L, 1);
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (note_mode(L, 1, &np, err, sizeof(err)) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    wtt_notes_rules_format(np.rules, rules, sizeof(rules));
+    lua_createtable(L, 0, 7);
+    lua_pushstring(L, wtt_notes_mode_name(np.mode));
+    lua_setfield(L, -2, "mode");
+    lua_pushstring(L, rules);
+    lua_setfield(L, -2, "rules");
+    lua_pushnumber(L, np.onset_threshold);
+    lua_setfield(L, -2, "onset_threshold");
+    lua_pushnumber(L, np.frame_threshold);
+    lua_setfield(L, -2, "frame_threshold");
+    lua_pushinteger(L, np.min_note_frames);
+    lua_setfield(L, -2, "min_note_frames");
+    lua_pushboolean(L, np.melodia);
+    lua_setfield(L, -2, "melodia");
+    lua_pushboolean(L, np.infer_onsets);
+    lua_setfield(L, -2, "infer_onsets");
+    return 1;
+}
+
+
 static const luaL_Reg post_methods[] = {
     { "n_frames",  l_post_n_frames },
     { "storage",   l_post_storage },
@@ -1078,6 +1161,8 @@ luaopen_wtt_model(lua_State *L)
     lua_setfield(L, -2, "backends");
     lua_pushcfunction(L, l_devices);
     lua_setfield(L, -2, "devices");
+    lua_pushcfunction(L, l_note_defaults);
+    lua_setfield(L, -2, "note_defaults");
     lua_pushinteger(L, WTT_SAMPLE_RATE);
     lua_setfield(L, -2, "SAMPLE_RATE");
     return 1;

@@ -17,6 +17,7 @@
  * at most MELODIA_SLICE cells are held at a time.
  */
 #include "wtt_notes.h"
+#include "wtt_notes_guitar.h"
 #include "wtt_util.h"
 
 #include <math.h>
@@ -488,8 +489,9 @@ melodia(const src_t *s, struct wtt_frame_store *rem, int n,
 
 /* Pitch bends: per frame, the contour bin nearest the note (Gaussian
  * weighted, 25 bins each side) relative to the note's own bin. */
-static void
-add_bends(struct wtt_posteriors *post, struct wtt_note *note, int numpy_ties)
+void
+wtt_notes_bends(struct wtt_posteriors *post, struct wtt_note *note,
+                int numpy_ties)
 {
     double gauss[2 * BEND_TOL + 1];
     double bin = 36.0 * log2(440.0 * pow(2.0, (note->pitch - 69.0) / 12.0)
@@ -565,6 +567,9 @@ wtt_notes_extract(struct wtt_posteriors *post,
 
     *out = NULL;
     *count = 0;
+    if (p->mode != WTT_NOTES_OFFICIAL) {
+        return wtt_notes_guitar_extract(post, p, out, count, err, errlen);
+    }
     /* A negative frame threshold would also break the melodia slices,
      * which order positive floats by their bits. */
     if (p->min_note_frames < 0 || p->energy_tolerance < 1
@@ -623,7 +628,7 @@ wtt_notes_extract(struct wtt_posteriors *post,
                     + (wtt_notes_frame_time(nt->start_frame + nt->n_frames)
                        - nt->start_s);
         if (p->pitch_bends) {
-            add_bends(post, nt, p->numpy_ties);
+            wtt_notes_bends(post, nt, p->numpy_ties);
         }
         nt->onset = onset_at(&s, nt);
     }

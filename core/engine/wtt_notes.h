@@ -27,6 +27,16 @@ struct wtt_note {
     int     n_bends;
 };
 
+/* Decoding modes: the official post-processing, or one for plucked strings
+ * (wtt_notes_guitar.h) with its rules and the instrument's range. */
+enum wtt_notes_mode {
+    WTT_NOTES_OFFICIAL = 0,
+    WTT_NOTES_GUITAR = 1,
+    WTT_NOTES_BASS = 2
+};
+
+struct wtt_guitar_tuning;
+
 struct wtt_notes_params {
     double onset_threshold;   /* 0.5 */
     double frame_threshold;   /* 0.3 */
@@ -38,6 +48,11 @@ struct wtt_notes_params {
     int    energy_tolerance;  /* 11 */
     int    pitch_bends;       /* 1: compute bends from the contours */
     int    numpy_ties;        /* 0: JS argMax (last index among ties) */
+    int    mode;              /* enum wtt_notes_mode; 0: official */
+    unsigned rules;           /* guitar and bass: WTT_RULE_* bits */
+    /* guitar and bass: the rules' settings; NULL: the mode's defaults
+     * (wtt_notes_guitar_defaults) */
+    const struct wtt_guitar_tuning *tuning;
 };
 
 struct wtt_notes_params wtt_notes_default_params(void);
@@ -53,7 +68,8 @@ double wtt_notes_frame_time(int frame);
  * Extracts notes from `post` (not const: reading it moves its row cache).
  * On success *out is an array of *n notes the caller frees with
  * wtt_notes_free. Returns 0, or -1 with `err` (out of memory, thresholds
- * out of range, or an I/O error on the posteriorgram files).
+ * out of range, an unknown mode, or an I/O error on the posteriorgram
+ * files). A mode other than official goes to wtt_notes_guitar_extract.
  */
 int wtt_notes_extract(struct wtt_posteriors *post,
                       const struct wtt_notes_params *p,
@@ -61,5 +77,12 @@ int wtt_notes_extract(struct wtt_posteriors *post,
                       char *err, size_t errlen);
 
 void wtt_notes_free(struct wtt_note *notes, size_t n);
+
+/* Fills note->bends (malloc'd, note->n_frames values) from the contours:
+ * per frame, the contour bin nearest the note's pitch (Gaussian weighted,
+ * 25 bins each side) relative to the pitch's own bin, as the official
+ * addPitchBendsToNoteEvents. */
+void wtt_notes_bends(struct wtt_posteriors *post, struct wtt_note *note,
+                     int numpy_ties);
 
 #endif

@@ -24,6 +24,7 @@ local DEFAULTS = {
     melodia = true,
     infer_onsets = true,
     multiple_pitch_bends = false,
+    mode = "official",
 }
 _M.DEFAULTS = DEFAULTS
 
@@ -176,7 +177,40 @@ function _M.batch_items(self)
 end
 
 
+--- The decoding modes and their rules (docs/engine.md, "Guitar mode").
+_M.MODES = { "official", "guitar", "bass" }
+_M.RULES = { "ghost", "weak", "retrigger", "split", "bend", "range",
+             "register" }
+
+
+--- Checks a mode and a rule list (a comma-separated string or a list of
+-- names). @return the mode's defaults { mode, rules, onset_threshold,
+-- frame_threshold, min_note_frames, melodia, infer_onsets } with rules as
+-- given (comma-separated) | nil, err
+function _M.check_mode(mode, rules)
+    if mode ~= nil and type(mode) ~= "string" then
+        return nil, "mode must be a string (official, guitar or bass)"
+    end
+    if type(rules) == "table" then
+        for _, r in ipairs(rules) do
+            if type(r) ~= "string" or r:find(",", 1, true) then
+                return nil, "rules must be a list of rule names"
+            end
+        end
+        rules = table.concat(rules, ",")
+    elseif rules ~= nil and type(rules) ~= "string" then
+        return nil, "rules must be a comma-separated string or a list"
+    end
+    return core.note_defaults({ mode = mode or "official", rules = rules })
+end
+
+
 --- Note-extraction options from the CLI-style ones (milliseconds, Hz).
+-- `mode` ("official", the default, "guitar" or "bass") picks the decoding
+-- and its defaults (guitar and bass: a 4-frame minimum note and all their
+-- rules); `rules` (a comma-separated string or a list) names the rules of
+-- guitar and bass. Thresholds given override the mode's. An unknown mode
+-- or rule is left for post:notes to refuse (nil, err).
 function _M.note_options(opts)
     opts = opts or {}
     local o = {}
@@ -186,11 +220,24 @@ function _M.note_options(opts)
     for k, v in pairs(opts) do
         o[k] = v
     end
+    local rules = o.rules
+    if type(rules) == "table" then
+        rules = table.concat(rules, ",")
+    end
+    local d = o.mode ~= "official" and core.note_defaults({ mode = o.mode })
+    if d and rules == nil then
+        rules = d.rules
+    end
     local frames = o.min_note_frames
     if not frames then
-        frames = math.floor(o.min_note_ms / 1000 * 22050 / 256 + 0.5)
+        if opts.min_note_ms == nil and d then
+            frames = d.min_note_frames
+        end
+        frames = frames or math.floor(o.min_note_ms / 1000 * 22050 / 256 + 0.5)
     end
     return {
+        mode = o.mode,
+        rules = rules,
         onset_threshold = o.onset_threshold,
         frame_threshold = o.frame_threshold,
         min_note_frames = frames,

@@ -17,6 +17,8 @@ local OPTION_SETS = {
     banded = { min_freq = 110, max_freq = 880 },
     raw_onsets = { infer_onsets = false, melodia = false },
     numpy = { numpy_ties = true, frame_threshold = 0.2 },
+    guitar = { mode = "guitar" },
+    guitar_banded = { mode = "bass", min_freq = 40, max_freq = 400 },
 }
 
 -- A posteriorgram file of at least `frames` rows: a real one (the engine's

@@ -160,8 +160,10 @@ describe("transcribe then tab, on the golden clips", function()
     it("wtt transcribe --notes-json, then wtt tab on the notes files, "
        .. "gives the same tab; so do the CSV and the MIDI", function()
         local notes_dir = mkdir(dir .. "/notes")
+        -- --tab for a guitar decodes in guitar mode: so must these
         local argv = { "transcribe", "-o", notes_dir, "--quiet",
-                       "--notes-json", "--notes-csv", "--midi" }
+                       "--notes-json", "--notes-csv", "--midi",
+                       "--mode", "guitar" }
         for _, p in ipairs(clip_paths()) do
             argv[#argv + 1] = p
         end

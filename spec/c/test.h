@@ -56,6 +56,14 @@
     X(tabdoc_numbers)       \
     X(lalloc_reuse)         \
     X(lalloc_keep_limit)    \
+    X(notes_guitar_modes)   \
+    X(notes_guitar_official_untouched) \
+    X(notes_guitar_ghost)   \
+    X(notes_guitar_weak)    \
+    X(notes_guitar_retrigger) \
+    X(notes_guitar_split)   \
+    X(notes_guitar_bend)    \
+    X(notes_guitar_range_register) \
     X(headers_compile)
 
 /*

@@ -30,6 +30,7 @@
 #include "wtt_redis_reply.h"
 #include "wtt_frame_store.h"
 #include "wtt_notes.h"
+#include "wtt_notes_guitar.h"
 #include "wtt_util.h"
 #include "wtt_vm.h"
 /* The private headers of split bindings must stand on their own too. */

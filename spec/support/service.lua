@@ -207,16 +207,25 @@ end
 
 --- A posteriorgram .npy ([frames, 440] float32) with one clear note.
 function _M.npy(frames, pitch_index)
+    local p = pitch_index or 39
+    return _M.npy_with(frames, function(buf)
+        for f = 20, 120 do
+            buf[f * 440 + p] = 0.9              -- frame posterior
+            if f >= 20 and f <= 22 then
+                buf[f * 440 + 88 + p] = 0.9     -- onset
+            end
+        end
+    end)
+end
+
+
+--- A posteriorgram .npy of `frames` rows (default 200) that fill(buf)
+-- writes: buf is the zeroed float[frames * 440], row-major.
+function _M.npy_with(frames, fill)
     local ffi = require "ffi"
     frames = frames or 200
     local buf = ffi.new("float[?]", frames * 440)
-    local p = pitch_index or 39
-    for f = 20, 120 do
-        buf[f * 440 + p] = 0.9                  -- frame posterior
-        if f >= 20 and f <= 22 then
-            buf[f * 440 + 88 + p] = 0.9         -- onset
-        end
-    end
+    fill(buf)
     local header = "{'descr': '<f4', 'fortran_order': False, 'shape': ("
         .. frames .. ", 440), }"
     local total = 10 + #header + 1

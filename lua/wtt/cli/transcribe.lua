@@ -13,6 +13,7 @@ local USAGE = [=[
 usage: wtt transcribe IN... [-o OUT] [--midi] [--notes-json] [--notes-csv]
        [--onset-threshold X] [--frame-threshold Y] [--min-note-ms Z]
        [--min-freq HZ] [--max-freq HZ] [--no-melodia]
+       [--mode official|guitar|bass] [--rules LIST]
        [--multiple-pitch-bends] [--tempo BPM] [--instrument NAME]
        [--save-posteriors] [--from-posteriors FILE]
        [--device auto|cpu|cuda|cuda:N] [--threads N] [--batch N]
@@ -24,6 +25,14 @@ Writes OUT/<name>.mid (the default when no output is chosen),
 <name>.notes.json, <name>.notes.csv and <name>.posteriors.npy.
 Defaults: onset 0.5, frame 0.3, minimum note 127.70 ms, melodia on,
 tempo 120, instrument guitar (General MIDI 25, acoustic steel).
+--mode picks the decoding: official (the default: Basic Pitch's own,
+bit-identical), or guitar / bass, for plucked strings (docs/engine.md,
+"Guitar mode": overtone ghosts, retriggers, re-plucks and bends handled
+from the posteriorgrams; minimum note 46 ms unless --min-note-ms is
+given). With --tab for a guitar (guitar, guitar7) or a bass (bass, bass5)
+the default is that mode. --rules LIST (guitar and bass only) applies only
+the rules named: ghost, weak, retrigger, split, bend, range, register,
+all or none, comma-separated (default all).
 --device (default WTT_DEVICE, else auto) auto takes the first usable GPU
 and logs it, else the CPU and says why; cuda fails clearly without one.
 `wtt version` lists the backends and devices. --batch: windows per engine
@@ -48,6 +57,7 @@ local VALUE_FLAGS = {
     ["--device"] = "device", ["--threads"] = "threads",
     ["--batch"] = "batch",
     ["--nonfinite"] = "nonfinite", ["--model"] = "model",
+    ["--mode"] = "mode", ["--rules"] = "rules",
 }
 local NUMERIC = {
     onset_threshold = { 0, 1 }, frame_threshold = { 0, 1 },
@@ -104,6 +114,33 @@ local function check_tab(o)
         fail(err)
     end
     o.tab_opts = opts
+end
+
+
+-- The decoding mode: --mode, else guitar or bass when a tab is asked for
+-- one, else official; --rules checked against it.
+local TAB_MODES = { guitar = "guitar", guitar7 = "guitar", bass = "bass",
+                    bass5 = "bass" }
+
+local function check_mode(o)
+    if o.mode == nil and o.tab then
+        o.mode = TAB_MODES[o.tab_opts.instrument.name]
+    end
+    if o.mode ~= nil and o.mode ~= "official" and o.mode ~= "guitar"
+       and o.mode ~= "bass"
+    then
+        fail("--mode must be official, guitar or bass, got '" .. o.mode
+             .. "'")
+    end
+    if o.rules ~= nil then
+        if o.mode == nil or o.mode == "official" then
+            fail("--rules needs --mode guitar or bass")
+        end
+        local ok, err = model.check_mode(o.mode, o.rules)
+        if not ok then
+            fail("--rules: " .. err)
+        end
+    end
 end
 
 
@@ -167,6 +204,7 @@ local function parse(argv)
         fail("no input files (see --help)")
     end
     check_tab(o)
+    check_mode(o)
     if not (o.midi or o.notes_json or o.notes_csv or o.posteriors or o.tab)
     then
         o.midi = true
@@ -303,6 +341,7 @@ local function note_opts(o)
         min_note_ms = o.min_note_ms, min_freq = o.min_freq,
         max_freq = o.max_freq, melodia = not o.no_melodia,
         nonfinite = o.nonfinite, full_tail = o.full_tail,
+        mode = o.mode, rules = o.rules,
     }
 end
 

@@ -35,6 +35,15 @@ local CHECKS = {
     melodia = function(v)
         return type(v) == "boolean", "a boolean"
     end,
+    mode = function(v)
+        return v == "official" or v == "guitar" or v == "bass",
+               "official, guitar or bass"
+    end,
+    rules = function(v)
+        return type(v) == "string" or (type(v) == "table" and #v > 0),
+               "a comma-separated string or a list of rule names (ghost, "
+               .. "weak, retrigger, split, bend, range, register, all, none)"
+    end,
 }
 
 
@@ -82,6 +91,15 @@ function _M.validate(opts, with_outputs)
     end
     if out.min_freq and out.max_freq and out.min_freq >= out.max_freq then
         return nil, "min_freq must be below max_freq"
+    end
+    if out.rules ~= nil then
+        if out.mode ~= "guitar" and out.mode ~= "bass" then
+            return nil, "rules needs mode guitar or bass"
+        end
+        local ok, err = require("wtt.model").check_mode(out.mode, out.rules)
+        if not ok then
+            return nil, "rules: " .. err
+        end
     end
     return out, outputs or _M.DEFAULT_OUTPUTS
 end

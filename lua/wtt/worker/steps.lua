@@ -20,15 +20,20 @@ _M.worker = worker
 local ENGINE_OPTIONS = {
     "onset_threshold", "frame_threshold", "min_note_ms", "min_note_frames",
     "min_freq", "max_freq", "melodia", "infer_onsets", "full_tail",
-    "numpy_ties", "nonfinite",
+    "numpy_ties", "nonfinite", "mode", "rules",
 }
 
 
--- Audio errors that no retry will fix (see core/bind/wtt_audio.c).
+-- Errors that no retry will fix: the audio's (see core/bind/wtt_audio.c)
+-- and a decoding mode or rule the engine does not know (options that did
+-- not come through the API's checks; core/bind/wtt_model.c).
 local function bad_audio(err)
-    return (err:match("^open failed") or err:match("^decode failed")
-            or err:match("^probe failed") or err:match("unsupported format"))
-           and not err:find("out of memory", 1, true)
+    return ((err:match("^open failed") or err:match("^decode failed")
+             or err:match("^probe failed") or err:match("unsupported format"))
+            and not err:find("out of memory", 1, true))
+           or err:match("^notes failed: unknown mode")
+           or err:match("^notes failed: unknown rule")
+           or err:match("^notes failed: rules need")
 end
 
 

@@ -1,0 +1,723 @@
+/*
+ * wtt_notes_guitar.c: the decoding mode for plucked strings (see
+ * wtt_notes_guitar.h).
+ *
+ * The official decoding runs first (wtt_notes_extract in official mode,
+ * without bends), then each enabled rule is one pass over the note list, in
+ * this order: range, retrigger, split, ghost, weak, bend, register. A pass
+ * marks the notes it removes with n_frames = 0 and drops them at its end.
+ * Last, every note gets its amplitude, onset, times and bends from the
+ * posteriorgrams as the official code computes them.
+ *
+ * The passes read a few frames around each note through wtt_post_get, so
+ * they cost little beside the inference, and keep working when the rows are
+ * in a file (wtt_frame_store). The decisions were chosen on the tuning
+ * half of the development set (docs/accuracy.md, docs/engine.md).
+ */
+#include "wtt_notes_guitar.h"
+#include "wtt_util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N_PITCH      WTT_N_PITCHES
+#define MIDI_OFFSET  21
+#define GUITAR_MIN_NOTE_FRAMES 4
+#define SYNC_WINDOW  6          /* frames around a note where a root's
+                                   attack is looked for */
+#define SYNC_ONSET   0.3        /* an onset posterior that counts as one */
+#define STRUM_ONSET  0.5        /* an onset of a string in a strum */
+
+
+const char *const wtt_notes_rule_names[] = {
+    "ghost", "weak", "retrigger", "split", "bend", "range", "register", NULL
+};
+
+
+struct wtt_guitar_tuning
+wtt_notes_guitar_defaults(int mode)
+{
+    struct wtt_guitar_tuning t;
+
+    memset(&t, 0, sizeof(t));
+    t.attack_onset = 0.7;
+    t.attack_onset_min = 0.5;
+    t.attack_rise = 0.1;
+    t.ghost_frames = 10;
+    t.ghost_root_min = 0.3;
+    t.ghost_sync = 2;
+    t.ghost_interval[0] = 12;       /* the octave (2nd harmonic) */
+    t.ghost_ratio[0] = 0.65;
+    t.ghost_interval[1] = 19;       /* the 3rd harmonic */
+    t.ghost_ratio[1] = 0.4;
+    t.ghost_interval[2] = 24;       /* the 4th */
+    t.ghost_ratio[2] = 0.7;
+    t.ghost_interval[3] = 28;       /* the 5th */
+    t.ghost_ratio[3] = 0.7;
+    t.weak_amp = 0.4;
+    t.weak_rise = 0.25;
+    t.retrigger_gap = 2;
+    t.split_margin = 8;
+    t.bend_max = 2;
+    t.bend_level = 0.3;
+    t.bend_onset = 0.7;
+    t.register_pitch = 64;          /* E4 */
+    t.onset_low = 0.5;
+    t.onset_high = 0.6;
+    t.strum_min = 4;
+    if (mode == WTT_NOTES_BASS) {
+        t.lowest = 23;              /* B0, a five-string's low B */
+        t.highest = 72;             /* C5, a six-string's high C, 24th fret */
+    } else {
+        t.lowest = 28;              /* E1: drop tunings and basses pass */
+        t.highest = 88;             /* E6, the top string's 24th fret */
+    }
+    return t;
+}
+
+
+struct wtt_notes_params
+wtt_notes_mode_params(int mode)
+{
+    struct wtt_notes_params p = wtt_notes_default_params();
+
+    if (mode == WTT_NOTES_GUITAR || mode == WTT_NOTES_BASS) {
+        p.mode = mode;
+        p.rules = WTT_RULES_DEFAULT;
+        p.min_note_frames = GUITAR_MIN_NOTE_FRAMES;
+    }
+    return p;
+}
+
+
+int
+wtt_notes_mode_parse(const char *name)
+{
+    if (strcmp(name, "official") == 0) {
+        return WTT_NOTES_OFFICIAL;
+    }
+    if (strcmp(name, "guitar") == 0) {
+        return WTT_NOTES_GUITAR;
+    }
+    if (strcmp(name, "bass") == 0) {
+        return WTT_NOTES_BASS;
+    }
+    return -1;
+}
+
+
+const char *
+wtt_notes_mode_name(int mode)
+{
+    switch (mode) {
+    case WTT_NOTES_OFFICIAL:
+        return "official";
+    case WTT_NOTES_GUITAR:
+        return "guitar";
+    case WTT_NOTES_BASS:
+        return "bass";
+    default:
+        return NULL;
+    }
+}
+
+
+int
+wtt_notes_rules_parse(const char *list, unsigned *rules, char *err,
+                      size_t errlen)
+{
+    unsigned    mask = 0;
+    const char *s = list;
+
+    *rules = 0;
+    while (*s != '\0') {
+        size_t len = strcspn(s, ",");
+        int    found = 0;
+
+        if (len == 3 && strncmp(s, "all", 3) == 0) {
+            mask |= WTT_RULES_ALL;
+            found = 1;
+        } else if (len == 4 && strncmp(s, "none", 4) == 0) {
+            found = 1;
+        }
+        for (int i = 0; !found && wtt_notes_rule_names[i] != NULL; i++) {
+            if (strlen(wtt_notes_rule_names[i]) == len
+                && strncmp(s, wtt_notes_rule_names[i], len) == 0)
+            {
+                mask |= 1u << i;
+                found = 1;
+            }
+        }
+        if (!found) {
+            snprintf(err, errlen, "unknown rule '%.*s' (ghost, weak, "
+                     "retrigger, split, bend, range, register, all or none)",
+                     len > 40 ? 40 : (int) len, s);
+            return -1;
+        }
+        s += len;
+        if (*s == ',') {
+            s++;
+        }
+    }
+    *rules = mask;
+    return 0;
+}
+
+
+void
+wtt_notes_rules_format(unsigned rules, char *buf, size_t len)
+{
+    size_t used = 0;
+
+    if (len == 0) {
+        return;
+    }
+    buf[0] = '\0';
+    for (int i = 0; wtt_notes_rule_names[i] != NULL; i++) {
+        if (rules & (1u << i)) {
+            int k = snprintf(buf + used, len - used, "%s%s",
+                             used > 0 ? "," : "", wtt_notes_rule_names[i]);
+            if (k < 0 || (size_t) k >= len - used) {
+                return;
+            }
+            used += (size_t) k;
+        }
+    }
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Reading the posteriorgrams
+ * ------------------------------------------------------------------------- */
+
+typedef struct {
+    struct wtt_posteriors          *post;
+    int                             n;          /* frames */
+    int                             lo, hi;     /* columns read, as the
+                                                   official min/max freq */
+    const struct wtt_guitar_tuning *t;
+} ctx_t;
+
+
+static double
+frame_v(const ctx_t *x, int r, int c)
+{
+    if (r < 0 || r >= x->n || c < x->lo || c >= x->hi) {
+        return 0.0;
+    }
+    return wtt_post_get(x->post, (size_t) r, WTT_POST_FRAMES + (size_t) c);
+}
+
+
+static double
+onset_v(const ctx_t *x, int r, int c)
+{
+    if (r < 0 || r >= x->n || c < x->lo || c >= x->hi) {
+        return 0.0;
+    }
+    return wtt_post_get(x->post, (size_t) r, WTT_POST_ONSETS + (size_t) c);
+}
+
+
+/* The highest onset posterior of pitch column c within a frame of r (the
+ * official note's `onset`). */
+static double
+onset_near(const ctx_t *x, int r, int c)
+{
+    double best = 0.0;
+
+    for (int i = r - 1; i <= r + 1; i++) {
+        double v = onset_v(x, i, c);
+        if (v > best) {
+            best = v;
+        }
+    }
+    return best;
+}
+
+
+static int
+onset_peak(const ctx_t *x, int r, int c)
+{
+    double v = onset_v(x, r, c);
+
+    return v > onset_v(x, r - 1, c) && v >= onset_v(x, r + 1, c);
+}
+
+
+/* How much the frame activation of column c rises at r: the highest of
+ * frames r..r+3 minus the lowest of r-3..r-1. */
+static double
+rise_at(const ctx_t *x, int r, int c)
+{
+    double lo = 1.0, hi = 0.0;
+
+    for (int i = r - 3; i < r; i++) {
+        double v = frame_v(x, i, c);
+        if (v < lo) {
+            lo = v;
+        }
+    }
+    for (int i = r; i <= r + 3; i++) {
+        double v = frame_v(x, i, c);
+        if (v > hi) {
+            hi = v;
+        }
+    }
+    return hi - lo;
+}
+
+
+/* Whether the string of pitch column c is attacked at frame r. */
+static int
+attacked(const ctx_t *x, int r, int c)
+{
+    double on = onset_near(x, r, c);
+
+    if (on >= x->t->attack_onset) {
+        return 1;
+    }
+    return on >= x->t->attack_onset_min
+           && rise_at(x, r, c) >= x->t->attack_rise;
+}
+
+
+/* How many pitch columns other than c have an onset posterior of
+ * STRUM_ONSET or more within 3 frames of r: the strings of a strum. */
+static int
+strum_at(const ctx_t *x, int r, int c)
+{
+    int count = 0;
+
+    for (int q = 0; q < N_PITCH; q++) {
+        if (q == c) {
+            continue;
+        }
+        for (int i = r - 3; i <= r + 3; i++) {
+            if (onset_v(x, i, q) >= STRUM_ONSET) {
+                count++;
+                break;
+            }
+        }
+    }
+    return count;
+}
+
+
+static double
+mean_frames(const ctx_t *x, int from, int to, int c)
+{
+    double sum = 0.0;
+
+    if (to <= from) {
+        return 0.0;
+    }
+    for (int r = from; r < to; r++) {
+        sum += frame_v(x, r, c);
+    }
+    return sum / (double) (to - from);
+}
+
+
+/* ---------------------------------------------------------------------------
+ * The note list
+ * ------------------------------------------------------------------------- */
+
+typedef struct {
+    struct wtt_note *v;
+    size_t           n, cap;
+} list_t;
+
+
+static int
+note_end(const struct wtt_note *a)
+{
+    return a->start_frame + a->n_frames;
+}
+
+
+static int
+by_pitch_start(const void *pa, const void *pb)
+{
+    const struct wtt_note *a = pa, *b = pb;
+
+    if (a->pitch != b->pitch) {
+        return a->pitch < b->pitch ? -1 : 1;
+    }
+    if (a->start_frame != b->start_frame) {
+        return a->start_frame < b->start_frame ? -1 : 1;
+    }
+    return (a->n_frames < b->n_frames) - (a->n_frames > b->n_frames);
+}
+
+
+static int
+by_start_pitch(const void *pa, const void *pb)
+{
+    const struct wtt_note *a = pa, *b = pb;
+
+    if (a->start_frame != b->start_frame) {
+        return a->start_frame < b->start_frame ? -1 : 1;
+    }
+    if (a->pitch != b->pitch) {
+        return a->pitch < b->pitch ? -1 : 1;
+    }
+    return (a->n_frames < b->n_frames) - (a->n_frames > b->n_frames);
+}
+
+
+/* Drops the notes marked removed (n_frames 0). */
+static void
+compact(list_t *l)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->v[i].n_frames > 0) {
+            l->v[k++] = l->v[i];
+        }
+    }
+    l->n = k;
+}
+
+
+static void
+push(list_t *l, const struct wtt_note *nt)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->v = wtt_realloc(l->v, l->cap * sizeof(*l->v));
+    }
+    l->v[l->n++] = *nt;
+}
+
+
+/* ---------------------------------------------------------------------------
+ * The rules
+ * ------------------------------------------------------------------------- */
+
+static void
+rule_range(const ctx_t *x, list_t *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->v[i].pitch < x->t->lowest || l->v[i].pitch > x->t->highest) {
+            l->v[i].n_frames = 0;
+        }
+    }
+    compact(l);
+}
+
+
+/* Joins a note to the one before it on its pitch when it starts where that
+ * one ends with no attack of its own. */
+static void
+rule_retrigger(const ctx_t *x, list_t *l)
+{
+    qsort(l->v, l->n, sizeof(*l->v), by_pitch_start);
+    for (size_t i = 0; i < l->n;) {
+        struct wtt_note *a = &l->v[i];
+        size_t           j = i + 1;
+
+        for (; j < l->n && l->v[j].pitch == a->pitch; j++) {
+            struct wtt_note *b = &l->v[j];
+            if (b->start_frame - note_end(a) > x->t->retrigger_gap
+                || attacked(x, b->start_frame, b->pitch - MIDI_OFFSET))
+            {
+                break;
+            }
+            if (note_end(b) > note_end(a)) {
+                a->n_frames = note_end(b) - a->start_frame;
+            }
+            b->n_frames = 0;
+        }
+        i = j;
+    }
+    compact(l);
+}
+
+
+/* Cuts a note where its own pitch is attacked again (an onset peak that is
+ * an attack), at least split_margin frames from either end. */
+static void
+rule_split(const ctx_t *x, list_t *l)
+{
+    int m = x->t->split_margin;
+
+    /* l->n grows as pieces are pushed, so each piece is examined too. */
+    for (size_t i = 0; i < l->n; i++) {
+        int c = l->v[i].pitch - MIDI_OFFSET;
+        int s = l->v[i].start_frame, e = note_end(&l->v[i]);
+
+        for (int r = s + m; r <= e - m; r++) {
+            struct wtt_note piece;
+            if (!onset_peak(x, r, c) || !attacked(x, r, c)) {
+                continue;
+            }
+            piece = l->v[i];
+            piece.start_frame = r;
+            piece.n_frames = e - r;
+            l->v[i].n_frames = r - s;
+            push(l, &piece);
+            break;
+        }
+    }
+}
+
+
+/* Whether the pitch column r, below a note starting at s, was ringing or
+ * attacked with the note (see struct wtt_guitar_tuning, ghost). */
+static int
+in_sync(const ctx_t *x, int s, int r)
+{
+    double best = 0.0;
+    int    at = s;
+
+    for (int i = s - SYNC_WINDOW; i <= s + SYNC_WINDOW; i++) {
+        double v = onset_v(x, i, r);
+        if (v > best) {
+            best = v;
+            at = i;
+        }
+    }
+    return best < SYNC_ONSET || abs(at - s) <= x->t->ghost_sync;
+}
+
+
+static void
+rule_ghost(const ctx_t *x, list_t *l)
+{
+    const struct wtt_guitar_tuning *t = x->t;
+
+    for (size_t i = 0; i < l->n; i++) {
+        struct wtt_note *nt = &l->v[i];
+        int              c = nt->pitch - MIDI_OFFSET;
+        int              s = nt->start_frame;
+        int              e = s + (nt->n_frames < t->ghost_frames
+                                  ? nt->n_frames : t->ghost_frames);
+        double           own = mean_frames(x, s, e, c);
+
+        for (int k = 0; k < 4 && t->ghost_interval[k] != 0; k++) {
+            int    r = c - t->ghost_interval[k];
+            double root;
+            if (r < 0 || r >= N_PITCH) {
+                continue;
+            }
+            root = mean_frames(x, s, e, r);
+            if (root >= t->ghost_root_min && own < t->ghost_ratio[k] * root
+                && in_sync(x, s, r))
+            {
+                nt->n_frames = 0;
+                break;
+            }
+        }
+    }
+    compact(l);
+}
+
+
+static void
+rule_weak(const ctx_t *x, list_t *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        struct wtt_note *nt = &l->v[i];
+        int              c = nt->pitch - MIDI_OFFSET;
+
+        if (mean_frames(x, nt->start_frame, note_end(nt), c) < x->t->weak_amp
+            && rise_at(x, nt->start_frame, c) < x->t->weak_rise)
+        {
+            nt->n_frames = 0;
+        }
+    }
+    compact(l);
+}
+
+
+/* Where a bent note ends: from its end, the activation is followed from
+ * frame to frame to the strongest column within a semitone of the last
+ * one and bend_max of the note's own, while it stays at bend_level, shows
+ * no new attack (an onset peak of bend_onset) and, off the note's pitch,
+ * was silent when the note was plucked (else it is another string). The
+ * note's own end when the activation never left its pitch. */
+static int
+bend_end(const ctx_t *x, const struct wtt_note *a)
+{
+    const struct wtt_guitar_tuning *t = x->t;
+    int c = a->pitch - MIDI_OFFSET, at = c, e = note_end(a), bent = 0;
+
+    for (; e < x->n; e++) {
+        int    best = -1;
+        double v = 0.0;
+        for (int q = at - 1; q <= at + 1; q++) {
+            if (abs(q - c) <= t->bend_max && frame_v(x, e, q) > v) {
+                v = frame_v(x, e, q);
+                best = q;
+            }
+        }
+        if (best < 0 || v < t->bend_level
+            || (best != c
+                && frame_v(x, a->start_frame + 2, best) >= t->bend_level)
+            || (onset_v(x, e, best) >= t->bend_onset
+                && onset_peak(x, e, best)))
+        {
+            break;
+        }
+        bent |= best != c;
+        at = best;
+    }
+    return bent ? e : note_end(a);
+}
+
+
+/* Grows each bent note to its end and drops the notes that start inside it
+ * within bend_max semitones with no attack of their own (its pieces). */
+static void
+rule_bend(const ctx_t *x, list_t *l)
+{
+    const struct wtt_guitar_tuning *t = x->t;
+
+    qsort(l->v, l->n, sizeof(*l->v), by_start_pitch);
+    for (size_t i = 0; i < l->n; i++) {
+        struct wtt_note *a = &l->v[i];
+        int              e;
+
+        if (a->n_frames == 0) {
+            continue;
+        }
+        e = bend_end(x, a);
+        for (size_t j = i + 1; j < l->n && l->v[j].start_frame < e; j++) {
+            struct wtt_note *b = &l->v[j];
+            if (b->n_frames == 0 || abs(b->pitch - a->pitch) > t->bend_max
+                || onset_near(x, b->start_frame, b->pitch - MIDI_OFFSET)
+                   >= t->bend_onset)
+            {
+                continue;
+            }
+            if (note_end(b) > e && b->pitch == a->pitch) {
+                e = note_end(b);
+            }
+            b->n_frames = 0;
+        }
+        a->n_frames = e - a->start_frame;
+    }
+    compact(l);
+}
+
+
+static void
+rule_register(const ctx_t *x, list_t *l)
+{
+    const struct wtt_guitar_tuning *t = x->t;
+
+    for (size_t i = 0; i < l->n; i++) {
+        struct wtt_note *nt = &l->v[i];
+        int    c = nt->pitch - MIDI_OFFSET;
+        double on = onset_near(x, nt->start_frame, c);
+
+        if (on < t->onset_low
+            || (nt->pitch > t->register_pitch && on < t->onset_high
+                && strum_at(x, nt->start_frame, c) < t->strum_min))
+        {
+            nt->n_frames = 0;
+        }
+    }
+    compact(l);
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Extraction
+ * ------------------------------------------------------------------------- */
+
+/* The columns the official decoding reads for a min/max frequency (its
+ * constrainFrequency, with Array.fill's index rules). */
+static int
+freq_column(double hz)
+{
+    double t = trunc(12.0 * (log2(hz) - log2(440.0)) + 69.0 - MIDI_OFFSET);
+
+    if (t < 0) {
+        t = N_PITCH + t < 0 ? 0 : N_PITCH + t;
+    }
+    return t > N_PITCH ? N_PITCH : (int) t;
+}
+
+
+int
+wtt_notes_guitar_extract(struct wtt_posteriors *post,
+                         const struct wtt_notes_params *p,
+                         struct wtt_note **out, size_t *count, char *err,
+                         size_t errlen)
+{
+    static const struct {
+        unsigned bit;
+        void   (*pass)(const ctx_t *, list_t *);
+    } passes[] = {
+        { WTT_RULE_RANGE, rule_range },
+        { WTT_RULE_RETRIGGER, rule_retrigger },
+        { WTT_RULE_SPLIT, rule_split },
+        { WTT_RULE_GHOST, rule_ghost },
+        { WTT_RULE_WEAK, rule_weak },
+        { WTT_RULE_BEND, rule_bend },
+        { WTT_RULE_REGISTER, rule_register },
+    };
+    struct wtt_guitar_tuning t;
+    struct wtt_notes_params  base = *p;
+    ctx_t                    x;
+    list_t                   l = { NULL, 0, 0 };
+
+    *out = NULL;
+    *count = 0;
+    if (p->mode != WTT_NOTES_GUITAR && p->mode != WTT_NOTES_BASS) {
+        snprintf(err, errlen, "unknown decoding mode %d", p->mode);
+        return -1;
+    }
+    if ((p->rules & ~WTT_RULES_ALL) != 0) {
+        snprintf(err, errlen, "unknown rule bits 0x%x", p->rules);
+        return -1;
+    }
+    t = p->tuning != NULL ? *p->tuning : wtt_notes_guitar_defaults(p->mode);
+    base.mode = WTT_NOTES_OFFICIAL;
+    base.tuning = NULL;
+    base.pitch_bends = 0;
+    if (wtt_notes_extract(post, &base, &l.v, &l.n, err, errlen) != 0) {
+        return -1;
+    }
+    l.cap = l.n;
+    x.post = post;
+    x.n = (int) post->n_frames;
+    x.lo = p->min_freq_hz > 0 ? freq_column(p->min_freq_hz) : 0;
+    x.hi = p->max_freq_hz > 0 ? freq_column(p->max_freq_hz) : N_PITCH;
+    x.t = &t;
+
+    for (size_t k = 0; k < sizeof(passes) / sizeof(passes[0]); k++) {
+        if (p->rules & passes[k].bit) {
+            passes[k].pass(&x, &l);
+        }
+    }
+    compact(&l);
+    qsort(l.v, l.n, sizeof(*l.v), by_start_pitch);
+
+    for (size_t i = 0; i < l.n; i++) {
+        struct wtt_note *nt = &l.v[i];
+        int              c = nt->pitch - MIDI_OFFSET;
+        nt->amplitude = mean_frames(&x, nt->start_frame, note_end(nt), c);
+        nt->onset = onset_near(&x, nt->start_frame, c);
+        nt->start_s = wtt_notes_frame_time(nt->start_frame);
+        nt->end_s = nt->start_s
+                    + (wtt_notes_frame_time(note_end(nt)) - nt->start_s);
+        nt->bends = NULL;
+        nt->n_bends = 0;
+        if (p->pitch_bends) {
+            wtt_notes_bends(post, nt, p->numpy_ties);
+        }
+    }
+    if (wtt_frame_store_check(&post->rows, err, errlen) != 0) {
+        wtt_notes_free(l.v, l.n);
+        return -1;
+    }
+    *out = l.v;
+    *count = l.n;
+    return 0;
+}

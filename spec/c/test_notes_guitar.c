@@ -1,0 +1,397 @@
+/*
+ * test_notes_guitar.c: the guitar decoding mode's rules on small synthetic
+ * posteriorgrams (core/engine/wtt_notes_guitar.c): each rule changes what
+ * it should and nothing when it is off, the official mode is untouched, and
+ * modes and rule lists parse or fail clearly.
+ */
+#include "test.h"
+#include "wtt_notes.h"
+#include "wtt_notes_guitar.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#define COLS   WTT_POST_COLS
+#define FRAMES 200
+#define COL(midi) ((midi) - 21)
+
+typedef struct {
+    float rows[FRAMES * COLS];
+} synth_t;
+
+
+static synth_t *
+synth_new(void)
+{
+    return calloc(1, sizeof(synth_t));
+}
+
+
+/* A sounding pitch: frame activation `level` over [from, to), its contour
+ * at the pitch's bin, and (onset > 0) an onset peak at `from`. */
+static void
+sound(synth_t *s, int from, int to, int midi, float level, float onset)
+{
+    int c = COL(midi);
+
+    for (int r = from; r < to; r++) {
+        s->rows[r * COLS + WTT_POST_FRAMES + c] = level;
+        s->rows[r * COLS + WTT_POST_CONTOURS + 3 * c] = level;
+    }
+    if (onset > 0) {
+        s->rows[from * COLS + WTT_POST_ONSETS + c] = onset;
+        s->rows[(from - 1) * COLS + WTT_POST_ONSETS + c] = onset * 0.3f;
+        s->rows[(from + 1) * COLS + WTT_POST_ONSETS + c] = onset * 0.5f;
+    }
+}
+
+
+/* Decodes `s` in `mode` with the rules named in `rules` (NULL: the mode's
+ * default). Returns the count, or -1 on an error. */
+static long
+decode(const synth_t *s, int mode, const char *rules,
+       struct wtt_note **notes)
+{
+    struct wtt_posteriors   post;
+    struct wtt_notes_params p = wtt_notes_mode_params(mode);
+    size_t                  n = 0;
+    char                    err[256];
+    int                     rc;
+
+    if (rules != NULL
+        && wtt_notes_rules_parse(rules, &p.rules, err, sizeof(err)) != 0)
+    {
+        return -1;
+    }
+    wtt_frame_store_init(&post.rows, COLS, SIZE_MAX);
+    post.n_frames = FRAMES;
+    post.n_samples = FRAMES * 256;
+    if (wtt_frame_store_append(&post.rows, s->rows, FRAMES, err,
+                               sizeof(err)) != 0)
+    {
+        wtt_posteriors_free(&post);
+        return -1;
+    }
+    rc = wtt_notes_extract(&post, &p, notes, &n, err, sizeof(err));
+    wtt_posteriors_free(&post);
+    return rc == 0 ? (long) n : -1;
+}
+
+
+static int
+count_pitch(const struct wtt_note *v, long n, int midi)
+{
+    int k = 0;
+
+    for (long i = 0; i < n; i++) {
+        k += v[i].pitch == midi;
+    }
+    return k;
+}
+
+
+static const struct wtt_note *
+find_pitch(const struct wtt_note *v, long n, int midi)
+{
+    for (long i = 0; i < n; i++) {
+        if (v[i].pitch == midi) {
+            return &v[i];
+        }
+    }
+    return NULL;
+}
+
+
+int
+test_notes_guitar_modes(void)
+{
+    unsigned rules;
+    char     err[256], buf[256];
+
+    ASSERT(wtt_notes_mode_parse("official") == WTT_NOTES_OFFICIAL);
+    ASSERT(wtt_notes_mode_parse("guitar") == WTT_NOTES_GUITAR);
+    ASSERT(wtt_notes_mode_parse("bass") == WTT_NOTES_BASS);
+    ASSERT(wtt_notes_mode_parse("Guitar") == -1);
+    ASSERT(wtt_notes_mode_parse("") == -1);
+    ASSERT_STR_EQ(wtt_notes_mode_name(WTT_NOTES_BASS), "bass");
+    ASSERT(wtt_notes_mode_name(7) == NULL);
+
+    ASSERT(wtt_notes_rules_parse("ghost,bend", &rules, err, sizeof(err))
+           == 0);
+    ASSERT(rules == (WTT_RULE_GHOST | WTT_RULE_BEND));
+    wtt_notes_rules_format(rules, buf, sizeof(buf));
+    ASSERT_STR_EQ(buf, "ghost,bend");
+    ASSERT(wtt_notes_rules_parse("all", &rules, err, sizeof(err)) == 0);
+    ASSERT(rules == WTT_RULES_ALL);
+    ASSERT(wtt_notes_rules_parse("none", &rules, err, sizeof(err)) == 0);
+    ASSERT(rules == 0);
+    ASSERT(wtt_notes_rules_parse("", &rules, err, sizeof(err)) == 0);
+    ASSERT(rules == 0);
+    ASSERT(wtt_notes_rules_parse("ghost,bogus", &rules, err, sizeof(err))
+           == -1);
+    ASSERT(strstr(err, "unknown rule 'bogus'") != NULL);
+    ASSERT(wtt_notes_rules_parse("ghosts", &rules, err, sizeof(err)) == -1);
+    ASSERT(wtt_notes_rules_parse("ghost,", &rules, err, sizeof(err)) == 0);
+    ASSERT(rules == WTT_RULE_GHOST);
+
+    /* The official parameters are the official mode's. */
+    {
+        struct wtt_notes_params a = wtt_notes_default_params();
+        struct wtt_notes_params b = wtt_notes_mode_params(WTT_NOTES_OFFICIAL);
+        struct wtt_notes_params g = wtt_notes_mode_params(WTT_NOTES_GUITAR);
+        ASSERT(memcmp(&a, &b, sizeof(a)) == 0);
+        ASSERT(g.mode == WTT_NOTES_GUITAR && g.rules == WTT_RULES_DEFAULT);
+        ASSERT(g.min_note_frames == 4);
+    }
+    return 0;
+}
+
+
+int
+test_notes_guitar_official_untouched(void)
+{
+    synth_t                *s = synth_new();
+    struct wtt_note        *a = NULL, *b = NULL;
+    struct wtt_posteriors   post;
+    struct wtt_notes_params p = wtt_notes_default_params();
+    size_t                  na = 0, nb = 0;
+    char                    err[256];
+    int                     rc;
+
+    /* a chord with an octave ghost and a retrigger */
+    sound(s, 10, 90, 45, 0.8f, 0.9f);
+    sound(s, 10, 60, 57, 0.35f, 0.8f);
+    sound(s, 40, 120, 52, 0.7f, 0.9f);
+    s->rows[60 * COLS + WTT_POST_ONSETS + COL(45)] = 0.6f;
+    wtt_frame_store_init(&post.rows, COLS, SIZE_MAX);
+    post.n_frames = FRAMES;
+    post.n_samples = FRAMES * 256;
+    rc = wtt_frame_store_append(&post.rows, s->rows, FRAMES, err,
+                                sizeof(err));
+    /* rules and tuning are ignored by the official mode */
+    ASSERT(rc == 0);
+    ASSERT(wtt_notes_extract(&post, &p, &a, &na, err, sizeof(err)) == 0);
+    p.rules = WTT_RULES_ALL;
+    ASSERT(wtt_notes_extract(&post, &p, &b, &nb, err, sizeof(err)) == 0);
+    ASSERT(na == nb && na >= 4);
+    for (size_t i = 0; i < na; i++) {
+        ASSERT(a[i].pitch == b[i].pitch);
+        ASSERT(a[i].start_frame == b[i].start_frame);
+        ASSERT(a[i].n_frames == b[i].n_frames);
+        ASSERT(a[i].amplitude == b[i].amplitude);
+        ASSERT(a[i].n_bends == b[i].n_bends);
+        ASSERT(memcmp(a[i].bends, b[i].bends,
+                      sizeof(int) * (size_t) a[i].n_bends) == 0);
+    }
+    wtt_notes_free(a, na);
+    wtt_notes_free(b, nb);
+
+    /* an unknown mode or rule bit fails clearly */
+    p.mode = 9;
+    ASSERT(wtt_notes_extract(&post, &p, &a, &na, err, sizeof(err)) == -1);
+    ASSERT(strstr(err, "mode") != NULL);
+    p.mode = WTT_NOTES_GUITAR;
+    p.rules = 1u << 20;
+    ASSERT(wtt_notes_extract(&post, &p, &a, &na, err, sizeof(err)) == -1);
+    ASSERT(strstr(err, "rule") != NULL);
+    wtt_posteriors_free(&post);
+    free(s);
+    return 0;
+}
+
+
+int
+test_notes_guitar_ghost(void)
+{
+    synth_t         *s = synth_new();
+    struct wtt_note *v;
+    long             n;
+
+    /* A2 with an octave ghost (A3 at under half its activation, attacked
+     * with it) and a 3rd-harmonic ghost (E4); later D3 with a real octave
+     * (D4 as loud as it). */
+    sound(s, 10, 70, 45, 0.8f, 0.9f);
+    sound(s, 10, 50, 57, 0.35f, 0.8f);
+    sound(s, 10, 40, 64, 0.3f, 0.7f);
+    sound(s, 100, 160, 50, 0.8f, 0.9f);
+    sound(s, 101, 160, 62, 0.75f, 0.9f);
+
+    n = decode(s, WTT_NOTES_OFFICIAL, NULL, &v);
+    ASSERT(n == 5);
+    wtt_notes_free(v, (size_t) n);
+
+    n = decode(s, WTT_NOTES_GUITAR, "ghost", &v);
+    ASSERT(n == 3);
+    ASSERT(count_pitch(v, n, 45) == 1 && count_pitch(v, n, 57) == 0);
+    ASSERT(count_pitch(v, n, 64) == 0);
+    ASSERT(count_pitch(v, n, 50) == 1 && count_pitch(v, n, 62) == 1);
+    wtt_notes_free(v, (size_t) n);
+
+    /* off: the ghosts stay */
+    n = decode(s, WTT_NOTES_GUITAR, "none", &v);
+    ASSERT(n == 5);
+    wtt_notes_free(v, (size_t) n);
+    free(s);
+    return 0;
+}
+
+
+int
+test_notes_guitar_weak(void)
+{
+    synth_t         *s = synth_new();
+    struct wtt_note *v;
+    long             n;
+
+    /* G3 swells slowly to a weak level (a resonance) and gets an onset at
+     * 20 with no rise. C3 is weak too but rises from silence: a soft
+     * pluck. */
+    for (int r = 3; r < 20; r++) {
+        s->rows[r * COLS + WTT_POST_FRAMES + COL(55)] = 0.02f * (float) (r - 2);
+    }
+    sound(s, 20, 60, 55, 0.35f, 0.0f);
+    s->rows[20 * COLS + WTT_POST_ONSETS + COL(55)] = 0.9f;
+    sound(s, 100, 140, 48, 0.35f, 0.9f);
+
+    n = decode(s, WTT_NOTES_GUITAR, "none", &v);
+    ASSERT(count_pitch(v, n, 55) >= 1 && count_pitch(v, n, 48) == 1);
+    wtt_notes_free(v, (size_t) n);
+    n = decode(s, WTT_NOTES_GUITAR, "weak", &v);
+    ASSERT(n == 1 && v[0].pitch == 48);
+    wtt_notes_free(v, (size_t) n);
+    free(s);
+    return 0;
+}
+
+
+int
+test_notes_guitar_retrigger(void)
+{
+    synth_t         *s = synth_new();
+    struct wtt_note *v;
+    long             n;
+
+    /* E3 rings from 10 to 150; at 60 its onset blips to 0.6 with no rise
+     * (another string was plucked): one note. At 100 it is re-plucked
+     * (onset 0.9): two notes. */
+    sound(s, 10, 150, 52, 0.7f, 0.9f);
+    s->rows[60 * COLS + WTT_POST_ONSETS + COL(52)] = 0.6f;
+    s->rows[100 * COLS + WTT_POST_ONSETS + COL(52)] = 0.9f;
+
+    n = decode(s, WTT_NOTES_OFFICIAL, NULL, &v);
+    ASSERT(n == 3);
+    wtt_notes_free(v, (size_t) n);
+
+    n = decode(s, WTT_NOTES_GUITAR, "retrigger", &v);
+    ASSERT(n == 2);
+    ASSERT(v[0].start_frame == 10 && v[0].n_frames == 90);
+    ASSERT(v[1].start_frame == 100);
+    wtt_notes_free(v, (size_t) n);
+
+    n = decode(s, WTT_NOTES_GUITAR, "none", &v);
+    ASSERT(n == 3);
+    wtt_notes_free(v, (size_t) n);
+    free(s);
+    return 0;
+}
+
+
+int
+test_notes_guitar_split(void)
+{
+    synth_t         *s = synth_new();
+    struct wtt_note *v;
+    long             n;
+
+    /* A3 plucked at 10 and again at 60: the activation dips and rises, and
+     * the onset posterior has a flat top over two frames, which the
+     * official peak picking (strictly above both neighbours) passes by. */
+    sound(s, 10, 120, 57, 0.8f, 0.9f);
+    for (int r = 56; r < 60; r++) {
+        s->rows[r * COLS + WTT_POST_FRAMES + COL(57)] = 0.45f;
+    }
+    s->rows[60 * COLS + WTT_POST_ONSETS + COL(57)] = 0.8f;
+    s->rows[61 * COLS + WTT_POST_ONSETS + COL(57)] = 0.8f;
+
+    n = decode(s, WTT_NOTES_GUITAR, "none", &v);
+    ASSERT(n == 1);
+    wtt_notes_free(v, (size_t) n);
+
+    n = decode(s, WTT_NOTES_GUITAR, "split", &v);
+    ASSERT(n == 2);
+    ASSERT(v[0].start_frame == 10 && v[0].n_frames == 50);
+    ASSERT(v[1].start_frame == 60 && v[1].pitch == 57);
+    wtt_notes_free(v, (size_t) n);
+    free(s);
+    return 0;
+}
+
+
+int
+test_notes_guitar_bend(void)
+{
+    synth_t               *s = synth_new();
+    struct wtt_note       *v;
+    const struct wtt_note *a;
+    long                   n;
+
+    /* G3 plucked at 10, bent a whole tone up through G#3 (frames 30-45)
+     * to A3 (45-70), released back through G#3 to G3 (75-100). */
+    sound(s, 10, 30, 55, 0.8f, 0.9f);
+    sound(s, 30, 45, 56, 0.8f, 0.0f);
+    sound(s, 45, 70, 57, 0.8f, 0.0f);
+    sound(s, 70, 75, 56, 0.8f, 0.0f);
+    sound(s, 75, 100, 55, 0.8f, 0.0f);
+    /* Later, E3 and then F3 plucked (onset 0.9): two notes, not a bend. */
+    sound(s, 130, 150, 52, 0.8f, 0.9f);
+    sound(s, 150, 180, 53, 0.8f, 0.9f);
+
+    n = decode(s, WTT_NOTES_OFFICIAL, NULL, &v);
+    ASSERT(count_pitch(v, n, 56) + count_pitch(v, n, 57) >= 2);
+    wtt_notes_free(v, (size_t) n);
+
+    n = decode(s, WTT_NOTES_GUITAR, "bend", &v);
+    ASSERT(count_pitch(v, n, 56) == 0 && count_pitch(v, n, 57) == 0);
+    ASSERT(count_pitch(v, n, 55) == 1);
+    a = find_pitch(v, n, 55);
+    ASSERT(a->start_frame == 10 && a->n_frames == 90);
+    /* the bends follow the contour: 0, up to +6 bins (a whole tone), 0 */
+    ASSERT(a->n_bends == 90);
+    ASSERT(a->bends[5] == 0 && a->bends[40] == 6 && a->bends[85] == 0);
+    ASSERT(a->bends[25] == 3);
+    ASSERT(count_pitch(v, n, 52) == 1 && count_pitch(v, n, 53) == 1);
+    wtt_notes_free(v, (size_t) n);
+    free(s);
+    return 0;
+}
+
+
+int
+test_notes_guitar_range_register(void)
+{
+    synth_t         *s = synth_new();
+    struct wtt_note *v;
+    long             n;
+
+    sound(s, 10, 60, 93, 0.8f, 0.9f);       /* A6: above a guitar */
+    sound(s, 10, 60, 76, 0.8f, 0.9f);       /* E5: above a bass */
+    sound(s, 70, 120, 40, 0.8f, 0.9f);      /* E2 */
+    sound(s, 130, 180, 71, 0.8f, 0.55f);    /* B4, a weak onset up high */
+    sound(s, 130, 180, 43, 0.8f, 0.55f);    /* G2, the same down low */
+
+    n = decode(s, WTT_NOTES_GUITAR, "none", &v);
+    ASSERT(n == 5);
+    wtt_notes_free(v, (size_t) n);
+    n = decode(s, WTT_NOTES_GUITAR, "range", &v);
+    ASSERT(n == 4 && count_pitch(v, n, 93) == 0);
+    wtt_notes_free(v, (size_t) n);
+    n = decode(s, WTT_NOTES_BASS, "range", &v);
+    ASSERT(n == 3 && count_pitch(v, n, 40) == 1 && count_pitch(v, n, 43) == 1
+           && count_pitch(v, n, 71) == 1);
+    wtt_notes_free(v, (size_t) n);
+    n = decode(s, WTT_NOTES_GUITAR, "register", &v);
+    ASSERT(n == 4 && count_pitch(v, n, 71) == 0);
+    wtt_notes_free(v, (size_t) n);
+    free(s);
+    return 0;
+}
