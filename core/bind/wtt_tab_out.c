@@ -46,6 +46,11 @@ static const char *const KEYS[N_KEYS] = {
     "semitones", "release", "from", "direction", "reason", "folded_to",
 };
 
+/* What a format reads beyond the head, the measures and each note's
+ * string, fret and techniques. */
+#define READ_NOTE_TIMES     1u  /* every other field of a note */
+#define READ_UNPLAYABLE     2u  /* the unplayable list */
+
 /* Where the reader is, for its error messages. */
 enum place { P_HEAD, P_MEASURE, P_EVENT, P_NOTE, P_TECH, P_UNPLAYABLE };
 
@@ -71,8 +76,8 @@ struct reader {
     int           keys;         /* stack index of KEYS[0] */
     struct store *st;
     const char   *format;       /* the error messages' prefix */
-    int           whole;        /* read every field (else what MusicXML
-                                   needs: no note timing, no unplayable) */
+    unsigned      read;         /* READ_*: what beyond a note's string,
+                                   fret and techniques */
     enum place    place;
     size_t        i, j;         /* 1-based indexes of the place */
     struct {
@@ -649,7 +654,7 @@ read_note(struct reader *r, int t, struct wtt_tab_note *n)
     int        type;
 
     memset(n, 0, sizeof(*n));
-    if (r->whole) {
+    if (r->read & READ_NOTE_TIMES) {
         for (size_t i = 0; i < N_NOTE_KEYS; i++) {
             lua_pushvalue(L, r->keys + NOTE_KEYS[i]);
             lua_rawget(L, t);
@@ -862,7 +867,7 @@ read_doc(struct reader *r, int doc, struct wtt_tabdoc *d)
     memset(d, 0, sizeof(*d));
     if (read_head(r, doc, d) != 0 || read_measures(r, doc) != 0
         || read_notes(r, doc) != 0
-        || (r->whole && read_unplayable(r, doc) != 0))
+        || ((r->read & READ_UNPLAYABLE) && read_unplayable(r, doc) != 0))
     {
         return -1;
     }
@@ -894,7 +899,7 @@ typedef int (*writer_fn)(const struct wtt_tabdoc *, struct wtt_tab_text *,
  * before [doc], after [doc text] or [doc nil err].
  */
 static int
-encode(lua_State *L, const char *format, int whole, writer_fn write)
+encode(lua_State *L, const char *format, unsigned read, writer_fn write)
 {
     struct reader     r;
     struct wtt_tabdoc d;
@@ -907,7 +912,7 @@ encode(lua_State *L, const char *format, int whole, writer_fn write)
     r.L = L;
     r.st = lua_touserdata(L, lua_upvalueindex(1));
     r.format = format;
-    r.whole = whole;
+    r.read = read;
     r.keys = 2;
     for (int k = 0; k < N_KEYS; k++) {
         lua_pushstring(L, KEYS[k]);                   /* doc keys.. */
@@ -934,7 +939,8 @@ encode(lua_State *L, const char *format, int whole, writer_fn write)
 static int
 l_json(lua_State *L)
 {
-    return encode(L, "json", 1, wtt_tab_json);
+    return encode(L, "json", READ_NOTE_TIMES | READ_UNPLAYABLE,
+                  wtt_tab_json);
 }
 
 
@@ -946,6 +952,30 @@ l_musicxml(lua_State *L)
 }
 
 
+/* tabout.ascii(doc) -> text | nil, err */
+static int
+l_ascii(lua_State *L)
+{
+    return encode(L, "ascii", READ_UNPLAYABLE, wtt_tab_ascii);
+}
+
+
+/* tabout.alphatex(doc) -> text | nil, err */
+static int
+l_alphatex(lua_State *L)
+{
+    return encode(L, "alphatex", 0, wtt_tab_alphatex);
+}
+
+
+/* tabout.gpif(doc) -> xml | nil, err */
+static int
+l_gpif(lua_State *L)
+{
+    return encode(L, "gp", 0, wtt_tab_gpif);
+}
+
+
 static const luaL_Reg store_meta[] = {
     { "__gc", l_store_gc },
     { NULL, NULL },
@@ -954,6 +984,9 @@ static const luaL_Reg store_meta[] = {
 static const luaL_Reg tabout_funcs[] = {
     { "json",     l_json },
     { "musicxml", l_musicxml },
+    { "ascii",    l_ascii },
+    { "alphatex", l_alphatex },
+    { "gpif",     l_gpif },
     { NULL, NULL },
 };
 
