@@ -6,6 +6,10 @@
  * All memory a call uses belongs to one userdata, the module's store (an
  * upvalue of its functions), so a Lua error (out of memory) unwinds past
  * nothing unowned, and the arrays and the text are kept for the next call.
+ * The arrays start in one block sized from the lists' lengths before they
+ * are read: on a first call, arrays grown by doubling touched a hundred
+ * fresh pages, each a page fault, where one block in a huge page takes
+ * one (wtt_tab_alloc).
  * The field names are pushed once per call and looked up with lua_rawget,
  * so no key string is hashed per note.
  */
@@ -59,6 +63,17 @@ struct vec {
     void   *data;
     size_t  len;
     size_t  cap;
+    int     borrowed;   /* data lies in the store's block */
+};
+
+/* The store's arrays, in the order of store_arrays. */
+enum array { A_MEASURES, A_EVENTS, A_EVENT_NOTES, A_NOTES, A_TECHNIQUES,
+             A_UNPLAYABLE, N_ARRAYS };
+
+static const size_t ARRAY_SIZE[N_ARRAYS] = {
+    sizeof(struct wtt_tab_measure), sizeof(struct wtt_tab_event),
+    sizeof(int), sizeof(struct wtt_tab_note),
+    sizeof(struct wtt_tab_technique), sizeof(struct wtt_tab_unplayable),
 };
 
 struct store {
@@ -68,6 +83,8 @@ struct store {
     struct vec          notes;          /* struct wtt_tab_note */
     struct vec          techniques;     /* struct wtt_tab_technique */
     struct vec          unplayable;     /* struct wtt_tab_unplayable */
+    char               *block;          /* where the arrays start */
+    size_t              block_size;
     struct wtt_tab_text text;
 };
 
@@ -117,9 +134,12 @@ vec_reserve(struct vec *v, size_t n, size_t size)
     if (v->len > 0) {
         memcpy(data, v->data, v->len * size);
     }
-    free(v->data);
+    if (!v->borrowed) {
+        free(v->data);
+    }
     v->data = data;
     v->cap = cap;
+    v->borrowed = 0;
     return 0;
 }
 
@@ -127,36 +147,105 @@ vec_reserve(struct vec *v, size_t n, size_t size)
 static void
 vec_free(struct vec *v)
 {
-    free(v->data);
+    if (!v->borrowed) {
+        free(v->data);
+    }
     v->data = NULL;
     v->len = 0;
     v->cap = 0;
+    v->borrowed = 0;
+}
+
+
+static struct vec *
+store_array(struct store *st, enum array a)
+{
+    switch (a) {
+    case A_MEASURES:    return &st->measures;
+    case A_EVENTS:      return &st->events;
+    case A_EVENT_NOTES: return &st->event_notes;
+    case A_NOTES:       return &st->notes;
+    case A_TECHNIQUES:  return &st->techniques;
+    default:            return &st->unplayable;
+    }
 }
 
 
 static size_t
-store_bytes(const struct store *st)
+store_bytes(struct store *st)
 {
-    return st->measures.cap * sizeof(struct wtt_tab_measure)
-           + st->events.cap * sizeof(struct wtt_tab_event)
-           + st->event_notes.cap * sizeof(int)
-           + st->notes.cap * sizeof(struct wtt_tab_note)
-           + st->techniques.cap * sizeof(struct wtt_tab_technique)
-           + st->unplayable.cap * sizeof(struct wtt_tab_unplayable)
-           + st->text.cap;
+    size_t bytes = st->block_size + st->text.cap;
+
+    for (int a = 0; a < N_ARRAYS; a++) {
+        const struct vec *v = store_array(st, (enum array) a);
+        if (!v->borrowed) {
+            bytes += v->cap * ARRAY_SIZE[a];
+        }
+    }
+    return bytes;
 }
 
 
 static void
 store_free(struct store *st)
 {
-    vec_free(&st->measures);
-    vec_free(&st->events);
-    vec_free(&st->event_notes);
-    vec_free(&st->notes);
-    vec_free(&st->techniques);
-    vec_free(&st->unplayable);
+    for (int a = 0; a < N_ARRAYS; a++) {
+        vec_free(store_array(st, (enum array) a));
+    }
+    free(st->block);
+    st->block = NULL;
+    st->block_size = 0;
     wtt_tab_text_free(&st->text);
+}
+
+
+/*
+ * Lays the (empty) arrays out in the store's block for `count` elements
+ * each, the block made larger when it must be. An array that kept memory
+ * of its own big enough keeps it. Without the memory for a block, the
+ * arrays grow on their own.
+ */
+static void
+store_plan(struct store *st, const size_t count[N_ARRAYS])
+{
+    size_t at[N_ARRAYS], total = 0;
+
+    for (int a = 0; a < N_ARRAYS; a++) {
+        const struct vec *v = store_array(st, (enum array) a);
+        at[a] = total;
+        if (!v->borrowed && v->cap >= count[a]) {
+            continue;
+        }
+        if (count[a] > (SIZE_MAX / 4 - total) / ARRAY_SIZE[a]) {
+            return;
+        }
+        /* Each array on a cache line of its own. */
+        total += (count[a] * ARRAY_SIZE[a] + 63) / 64 * 64;
+    }
+    if (total > st->block_size) {
+        for (int a = 0; a < N_ARRAYS; a++) {
+            struct vec *v = store_array(st, (enum array) a);
+            if (v->borrowed) {
+                vec_free(v);
+            }
+        }
+        free(st->block);
+        st->block = wtt_tab_alloc(total);
+        st->block_size = st->block != NULL ? total : 0;
+        if (st->block == NULL) {
+            return;
+        }
+    }
+    for (int a = 0; a < N_ARRAYS; a++) {
+        struct vec *v = store_array(st, (enum array) a);
+        if (!v->borrowed && v->cap >= count[a]) {
+            continue;
+        }
+        vec_free(v);
+        v->data = st->block + at[a];
+        v->cap = count[a];
+        v->borrowed = 1;
+    }
 }
 
 
@@ -858,6 +947,59 @@ read_head(struct reader *r, int doc, struct wtt_tabdoc *d)
 }
 
 
+/* The length of the list at the top of the stack (0 when it is no
+ * table); pops it. */
+static size_t
+pop_len(lua_State *L)
+{
+    size_t n = lua_type(L, -1) == LUA_TTABLE ? lua_objlen(L, -1) : 0;
+
+    lua_pop(L, 1);
+    return n;
+}
+
+
+/*
+ * Lays the store's arrays out for the document at `doc` (store_plan):
+ * measures, events, notes and unplayable notes as long as their lists,
+ * the notes of the events and the techniques as long as they usually are
+ * (an array grows past it if need be). Malformed fields count as empty;
+ * reading them reports them.
+ */
+static void
+plan_arrays(struct reader *r, int doc)
+{
+    lua_State *L = r->L;
+    size_t     count[N_ARRAYS] = { 0 };
+
+    field(r, doc, K_MEASURES);
+    if (lua_type(L, -1) == LUA_TTABLE) {
+        int list = lua_gettop(L);
+        count[A_MEASURES] = lua_objlen(L, list);
+        for (size_t i = 1; i <= count[A_MEASURES]; i++) {
+            lua_rawgeti(L, list, (int) i);
+            if (lua_type(L, -1) == LUA_TTABLE) {
+                field(r, list + 1, K_EVENTS);
+                count[A_EVENTS] += pop_len(L);
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    field(r, doc, K_NOTES);
+    count[A_NOTES] = pop_len(L);
+    if (r->read & READ_UNPLAYABLE) {
+        field(r, doc, K_UNPLAYABLE);
+        count[A_UNPLAYABLE] = pop_len(L);
+    }
+    /* A chord's notes once each, and again in each event tied to it. */
+    count[A_EVENT_NOTES] = count[A_NOTES] + count[A_EVENTS] / 4 + 64;
+    /* Notes share technique lists, and most have none. */
+    count[A_TECHNIQUES] = count[A_NOTES] / 8 + 64;
+    store_plan(r->st, count);
+}
+
+
 /* Reads the document at `doc` into `d`, its arrays in the store. */
 static int
 read_doc(struct reader *r, int doc, struct wtt_tabdoc *d)
@@ -865,6 +1007,7 @@ read_doc(struct reader *r, int doc, struct wtt_tabdoc *d)
     struct store *st = r->st;
 
     memset(d, 0, sizeof(*d));
+    plan_arrays(r, doc);
     if (read_head(r, doc, d) != 0 || read_measures(r, doc) != 0
         || read_notes(r, doc) != 0
         || ((r->read & READ_UNPLAYABLE) && read_unplayable(r, doc) != 0))

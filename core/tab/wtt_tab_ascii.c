@@ -33,14 +33,24 @@ struct slot {
     size_t len;
 };
 
+/* One event of the measure being written: its column's width and a slot
+ * per string (n_strings of them from `slot`). */
+struct column {
+    size_t    width;
+    long long dashes;
+    size_t    slot;
+    int       notes;        /* shows notes (else only dashes) */
+};
+
 struct writer {
     const struct wtt_tabdoc *doc;
     struct wtt_tab_text     *out;
     struct wtt_tab_facts     facts;
     struct wtt_tab_text      rows[WTT_TABDOC_MAX_STRINGS];
     struct wtt_tab_text      numbers;
-    struct wtt_tab_text      tokens;    /* one event's tokens */
-    struct slot              slots[WTT_TABDOC_MAX_STRINGS];
+    struct wtt_tab_text      tokens;    /* the measure's tokens */
+    struct column           *columns;   /* per event of the measure */
+    struct slot             *slots;     /* per event and string */
     char                     labels[WTT_TABDOC_MAX_STRINGS][3];
     size_t                   label_len[WTT_TABDOC_MAX_STRINGS];
     size_t                   lw;        /* the widest label */
@@ -200,18 +210,28 @@ put_token(struct writer *w, struct wtt_tab_text *t, int ni)
 }
 
 
-/* The tokens of event `ev`, one slot per string (the last note on a
- * string wins; notes on no string of the tuning only widen the column);
- * `*width` is the widest token, at least 1. Returns 0, or -1. */
+/* Dashes after an event of `ticks`: one per 16th, at least one. */
+static long long
+dashes_of(int ticks)
+{
+    double d = floor((double) ticks / 3 + 0.5);
+
+    return d < 1 ? 1 : (long long) d;
+}
+
+
+/* The tokens of event `ev` (the measure's column `c`), one slot per
+ * string (the last note on a string wins; notes on no string of the
+ * tuning only widen the column); the column is as wide as the widest
+ * token, at least 1. Returns 0, or -1. */
 static int
 event_tokens(struct writer *w, const struct wtt_tab_event *ev,
-             const struct wtt_tab_measure *m, size_t *width)
+             const struct wtt_tab_measure *m, struct column *c)
 {
     const struct wtt_tabdoc *doc = w->doc;
+    struct slot             *slots = w->slots + c->slot;
     size_t                   wd = 1;
 
-    wtt_tab_text_clear(&w->tokens);
-    memset(w->slots, 0, sizeof(struct slot) * (size_t) doc->n_strings);
     for (size_t i = 0; i < ev->n_notes; i++) {
         int                        ni = doc->event_notes[ev->note_first + i];
         const struct wtt_tab_note *n;
@@ -239,91 +259,73 @@ event_tokens(struct writer *w, const struct wtt_tab_event *ev,
             wd = sl.len;
         }
         if (n->string >= 1 && n->string <= doc->n_strings) {
-            w->slots[n->string - 1] = sl;
+            slots[n->string - 1] = sl;
         }
     }
-    *width = wd;
+    c->width = wd;
     return 0;
 }
 
 
-/* Dashes after an event of `ticks`: one per 16th, at least one. */
-static long long
-dashes_of(int ticks)
-{
-    double d = floor((double) ticks / 3 + 0.5);
-
-    return d < 1 ? 1 : (long long) d;
-}
-
-
-/* Whether an event shows its notes (else only dashes). */
+/* The columns of measure `m`, and its width (without its bar line).
+ * Returns 0, or -1. */
 static int
-shows_notes(const struct wtt_tab_event *ev)
+measure_columns(struct writer *w, const struct wtt_tab_measure *m,
+                long long *width)
 {
-    return ev->n_notes > 0 && !ev->tied;
-}
+    const struct wtt_tabdoc *doc = w->doc;
+    long long                total = 0;
 
-
-/* The columns of measure `m` (without its bar line). Returns 0, or -1. */
-static int
-measure_width(struct writer *w, const struct wtt_tab_measure *m,
-              long long *width)
-{
-    long long total = 0;
-
+    wtt_tab_text_clear(&w->tokens);
+    memset(w->slots, 0, sizeof(struct slot) * (size_t) doc->n_strings
+                        * m->n_events);
     for (size_t j = 0; j < m->n_events; j++) {
-        const struct wtt_tab_event *ev = &w->doc->events[m->event_first + j];
-        size_t                      wd = 1;
-        if (shows_notes(ev) && event_tokens(w, ev, m, &wd) != 0) {
+        const struct wtt_tab_event *ev = &doc->events[m->event_first + j];
+        struct column              *c = &w->columns[j];
+        c->width = 1;
+        c->dashes = dashes_of(ev->ticks);
+        c->slot = j * (size_t) doc->n_strings;
+        /* An event with no notes, or a tied continuation: dashes. */
+        c->notes = ev->n_notes > 0 && !ev->tied;
+        if (c->notes && event_tokens(w, ev, m, c) != 0) {
             return -1;
         }
-        total += (long long) wd + dashes_of(ev->ticks);
+        total += (long long) c->width + c->dashes;
     }
     *width = total;
     return 0;
 }
 
 
-/* Appends measure `m`'s cells to the rows. Returns 0, or -1. */
-static int
+/* Appends the measure's columns to the rows. */
+static void
 put_cells(struct writer *w, const struct wtt_tab_measure *m)
 {
     const struct wtt_tabdoc *doc = w->doc;
 
     for (int s = 0; s < doc->n_strings; s++) {
-        wtt_tab_text_lit(&w->rows[s], "|");
-    }
-    for (size_t j = 0; j < m->n_events; j++) {
-        const struct wtt_tab_event *ev = &doc->events[m->event_first + j];
-        long long                   dashes = dashes_of(ev->ticks);
-        size_t                      wd;
-        if (!shows_notes(ev)) {
-            for (int s = 0; s < doc->n_strings; s++) {
-                wtt_tab_text_fill(&w->rows[s], '-', 1 + dashes);
+        struct wtt_tab_text *row = &w->rows[s];
+        wtt_tab_text_lit(row, "|");
+        for (size_t j = 0; j < m->n_events; j++) {
+            const struct column *c = &w->columns[j];
+            const struct slot   *sl = &w->slots[c->slot + (size_t) s];
+            if (!c->notes) {
+                wtt_tab_text_fill(row, '-', 1 + c->dashes);
+                continue;
             }
-            continue;
-        }
-        if (event_tokens(w, ev, m, &wd) != 0) {
-            return -1;
-        }
-        for (int s = 0; s < doc->n_strings; s++) {
-            const struct slot *sl = &w->slots[s];
-            if (sl->set && sl->at == SIZE_MAX) {
-                wtt_tab_text_int(&w->rows[s], sl->fret);
-                wtt_tab_text_fill(&w->rows[s], '-',
-                                  (long long) (wd - sl->len) + dashes);
-            } else if (sl->set) {
-                wtt_tab_text_put(&w->rows[s], w->tokens.data + sl->at,
-                                 sl->len);
-                wtt_tab_text_fill(&w->rows[s], '-',
-                                  (long long) (wd - sl->len) + dashes);
+            if (!sl->set) {
+                wtt_tab_text_fill(row, '-', (long long) c->width + c->dashes);
+                continue;
+            }
+            if (sl->at == SIZE_MAX) {
+                wtt_tab_text_int(row, sl->fret);
             } else {
-                wtt_tab_text_fill(&w->rows[s], '-', (long long) wd + dashes);
+                wtt_tab_text_put(row, w->tokens.data + sl->at, sl->len);
             }
+            wtt_tab_text_fill(row, '-',
+                              (long long) (c->width - sl->len) + c->dashes);
         }
     }
-    return 0;
 }
 
 
@@ -354,9 +356,7 @@ put_systems(struct writer *w)
     for (size_t mi = 0; mi < doc->n_measures; mi++) {
         const struct wtt_tab_measure *m = &doc->measures[mi];
         long long                     width;
-        char                          num[16];
-        int                           nl;
-        if (measure_width(w, m, &width) != 0) {
+        if (measure_columns(w, m, &width) != 0) {
             return -1;
         }
         width += 1;                                 /* its bar line */
@@ -375,12 +375,10 @@ put_systems(struct writer *w)
             w->used = (long long) w->lw;
             w->open = 1;
         }
-        nl = snprintf(num, sizeof(num), "%d", m->number);
-        wtt_tab_text_put(&w->numbers, num, (size_t) nl);
-        wtt_tab_text_fill(&w->numbers, ' ', width - nl);
-        if (put_cells(w, m) != 0) {
-            return -1;
-        }
+        wtt_tab_text_int(&w->numbers, m->number);
+        wtt_tab_text_fill(&w->numbers, ' ',
+                          width - (long long) int_len(m->number));
+        put_cells(w, m);
         w->used += width;
     }
     flush(w);
@@ -461,7 +459,35 @@ writer_free(struct writer *w)
     }
     wtt_tab_text_free(&w->numbers);
     wtt_tab_text_free(&w->tokens);
+    free(w->columns);
+    free(w->slots);
     wtt_tab_facts_free(&w->facts);
+}
+
+
+/* The facts, and room for the columns of the longest measure. */
+static int
+writer_alloc(struct writer *w)
+{
+    const struct wtt_tabdoc *doc = w->doc;
+    size_t                   most = 1;
+
+    for (size_t mi = 0; mi < doc->n_measures; mi++) {
+        if (doc->measures[mi].n_events > most) {
+            most = doc->measures[mi].n_events;
+        }
+    }
+    if (most > SIZE_MAX / sizeof(struct slot) / WTT_TABDOC_MAX_STRINGS) {
+        return -1;
+    }
+    w->columns = malloc(most * sizeof(struct column));
+    w->slots = malloc(most * (size_t) doc->n_strings * sizeof(struct slot));
+    if (w->columns == NULL || w->slots == NULL
+        || wtt_tab_facts_init(&w->facts, doc) != 0)
+    {
+        return -1;
+    }
+    return 0;
 }
 
 
@@ -499,7 +525,8 @@ wtt_tab_ascii(const struct wtt_tabdoc *doc, struct wtt_tab_text *out,
     w.out = out;
     w.err = err;
     w.err_size = err_size;
-    if (wtt_tab_facts_init(&w.facts, doc) != 0) {
+    if (writer_alloc(&w) != 0) {
+        writer_free(&w);
         snprintf(err, err_size, "ascii: out of memory");
         return -1;
     }

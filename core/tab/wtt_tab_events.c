@@ -164,11 +164,22 @@ wtt_tab_pitch_name(int pitch, char buf[WTT_TAB_PITCH_NAME_SIZE])
     const char *name = wtt_tab_pitch_class_name(pitch, &len);
     /* floor(pitch / 12) - 1, as Lua divides */
     long long   octave = (long long) floor((double) pitch / 12) - 1;
-    int         n;
+    char        digits[24], *p = digits + sizeof(digits);
+    uint64_t    u = octave < 0 ? (uint64_t) -octave : (uint64_t) octave;
+    size_t      n;
 
+    do {
+        *--p = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (octave < 0) {
+        *--p = '-';
+    }
+    n = (size_t) (digits + sizeof(digits) - p);
     memcpy(buf, name, len);
-    n = snprintf(buf + len, WTT_TAB_PITCH_NAME_SIZE - len, "%lld", octave);
-    return len + (size_t) n;
+    memcpy(buf + len, p, n);
+    buf[len + n] = '\0';
+    return len + n;
 }
 
 

@@ -54,6 +54,11 @@
     X(tabdoc_errors)        \
     X(tabdoc_text)          \
     X(tabdoc_numbers)       \
+    X(tabdoc_ascii)         \
+    X(tabdoc_alphatex)      \
+    X(tabdoc_gpif)          \
+    X(tabdoc_writer_errors) \
+    X(tabdoc_events)        \
     X(headers_compile)
 
 /*
