@@ -452,19 +452,6 @@ str_field(struct reader *r, int t, enum key k, int optional,
 }
 
 
-/* Whether the field is truthy, as the Lua writers tested it. */
-static int
-truthy_field(struct reader *r, int t, enum key k)
-{
-    int v;
-
-    field(r, t, k);
-    v = lua_toboolean(r->L, -1);
-    lua_pop(r->L, 1);
-    return v;
-}
-
-
 /* Pushes the table field t[KEYS[k]]; with `optional`, nil and false push
  * nothing and answer 1. Returns 0 (pushed), 1 (absent) or -1. */
 static int
@@ -548,30 +535,48 @@ int_list(struct reader *r, struct vec *v, const char *key, size_t *n)
  * Reading the document
  * ---------------------------------------------------------------------- */
 
+/* The fields of an event, in the order they are pushed. */
+static const enum key EVENT_KEYS[] = {
+    K_TICK, K_TICKS, K_REST, K_TIED, K_NOTES,
+};
+#define N_EVENT_KEYS (sizeof(EVENT_KEYS) / sizeof(EVENT_KEYS[0]))
+
+
+/* The event at `t` (its fields pushed at once, then read by index). */
 static int
 read_event(struct reader *r, int t, struct wtt_tab_event *e)
 {
-    int rc;
+    lua_State *L = r->L;
+    int        v = t + 1;       /* the first value */
+    int        type;
 
-    if (int_field(r, t, K_TICK, 0, 0, &e->tick) != 0
-        || int_field(r, t, K_TICKS, 0, 0, &e->ticks) != 0)
+    for (size_t i = 0; i < N_EVENT_KEYS; i++) {
+        lua_pushvalue(L, r->keys + EVENT_KEYS[i]);
+        lua_rawget(L, t);
+    }
+    if (int_at(r, v, K_TICK, 0, 0, &e->tick) != 0
+        || int_at(r, v + 1, K_TICKS, 0, 0, &e->ticks) != 0)
     {
         return -1;
     }
-    e->rest = truthy_field(r, t, K_REST);
-    e->tied = truthy_field(r, t, K_TIED);
+    e->rest = lua_toboolean(L, v + 2);
+    e->tied = lua_toboolean(L, v + 3);
     e->note_first = r->st->event_notes.len;
     e->n_notes = 0;
-    /* A rest's notes are optional, and only MusicXML's vibrato looks. */
-    rc = table_field(r, t, K_NOTES, e->rest);
-    if (rc < 0) {
-        return -1;
-    }
-    if (rc == 0 && int_list(r, &r->st->event_notes, "notes", &e->n_notes)
-                   != 0)
+    /* A rest's notes are optional (nil or false), and only MusicXML's
+     * vibrato looks. */
+    type = lua_type(L, v + 4);
+    if (type == LUA_TTABLE) {
+        lua_settop(L, v + 4);
+        if (int_list(r, &r->st->event_notes, "notes", &e->n_notes) != 0) {
+            return -1;
+        }
+    } else if (!e->rest || !(type == LUA_TNIL || (type == LUA_TBOOLEAN
+                                                  && !lua_toboolean(L, v + 4))))
     {
-        return -1;
+        return bad_at(r, v + 4, "notes", "a table");
     }
+    lua_settop(L, t);
     return 0;
 }
 
@@ -837,17 +842,25 @@ read_notes(struct reader *r, int doc)
 }
 
 
+/* The fields of an unplayable note, in the order they are pushed. */
+static const enum key UNPLAYABLE_KEYS[] = {
+    K_START_S, K_END_S, K_PITCH_MIDI, K_REASON, K_FOLDED_TO,
+};
+#define N_UNPLAYABLE_KEYS (sizeof(UNPLAYABLE_KEYS) / sizeof(UNPLAYABLE_KEYS[0]))
+
+
 static int
 read_unplayable(struct reader *r, int doc)
 {
     lua_State    *L = r->L;
     struct store *st = r->st;
-    int           list;
+    int           list, v;
 
     if (table_field(r, doc, K_UNPLAYABLE, 0) != 0) {
         return -1;
     }
     list = lua_gettop(L);
+    v = list + 2;               /* the first value, after the element */
     for (size_t i = 1;; i++) {
         struct wtt_tab_unplayable u;
         int                       rc = element(r, list, i, P_UNPLAYABLE);
@@ -859,21 +872,25 @@ read_unplayable(struct reader *r, int doc)
             break;
         }
         memset(&u, 0, sizeof(u));
-        if (num_field(r, list + 1, K_START_S, &u.start_s) != 0
-            || num_field(r, list + 1, K_END_S, &u.end_s) != 0
-            || num_field(r, list + 1, K_PITCH_MIDI, &u.pitch_midi) != 0
-            || str_field(r, list + 1, K_REASON, 0, &u.reason) != 0)
+        for (size_t k = 0; k < N_UNPLAYABLE_KEYS; k++) {
+            lua_pushvalue(L, r->keys + UNPLAYABLE_KEYS[k]);
+            lua_rawget(L, list + 1);
+        }
+        if (num_at(r, v, K_START_S, &u.start_s) != 0
+            || num_at(r, v + 1, K_END_S, &u.end_s) != 0
+            || num_at(r, v + 2, K_PITCH_MIDI, &u.pitch_midi) != 0
+            || str_at(r, v + 3, K_REASON, 0, &u.reason) != 0)
         {
             return -1;
         }
-        type = field(r, list + 1, K_FOLDED_TO);
+        type = lua_type(L, v + 4);
         if (type == LUA_TNUMBER) {
             u.has_folded_to = 1;
-            u.folded_to = lua_tonumber(L, -1);
+            u.folded_to = lua_tonumber(L, v + 4);
         } else if (type != LUA_TNIL) {
-            return bad(r, "folded_to", "a number");
+            return bad_at(r, v + 4, "folded_to", "a number");
         }
-        lua_pop(L, 2);
+        lua_settop(L, list);
         if (vec_reserve(&st->unplayable, 1, sizeof(u)) != 0) {
             return out_of_memory(r);
         }
