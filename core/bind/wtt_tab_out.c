@@ -701,6 +701,13 @@ read_techniques(struct reader *r, struct wtt_tab_note *n)
     }
     n->tech_first = st->techniques.len;
     n->n_tech = 0;
+    /* Most notes have a list of their own, empty. */
+    lua_rawgeti(L, list, 1);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 2);
+        return 0;
+    }
+    lua_pop(L, 1);
     for (size_t j = 1;; j++) {
         struct wtt_tab_technique tc;
         int                      rc = element(r, list, j, P_TECH);

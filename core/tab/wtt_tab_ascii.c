@@ -8,8 +8,8 @@
  * dashes in proportion to its length (a 16th gets one), so the spacing
  * reads as rhythm. A tied continuation shows only dashes. A system's rows
  * are kept until it is full, since the text goes string by string; a
- * measure is measured before it is written, to know whether it starts the
- * next system.
+ * measure's columns are laid out (each event's tokens made once) before
+ * it is written, to know whether it starts the next system.
  */
 #include "wtt_tab_events.h"
 
@@ -531,8 +531,9 @@ wtt_tab_ascii(const struct wtt_tabdoc *doc, struct wtt_tab_text *out,
         return -1;
     }
     make_labels(&w);
-    /* About 16 bytes a note; growing past it copies the text. */
-    if (doc->n_notes < WTT_TAB_TEXT_MAX / 32) {
+    /* About 16 bytes a note and 70 an unplayable note; growing past it
+     * copies the text. */
+    if (doc->n_notes + doc->n_unplayable < WTT_TAB_TEXT_MAX / 128) {
         (void) wtt_tab_text_reserve(out, 24 * doc->n_notes
                                          + 80 * doc->n_unplayable + 1024);
     }

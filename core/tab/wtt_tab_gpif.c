@@ -775,7 +775,9 @@ wtt_tab_gpif(const struct wtt_tabdoc *doc, struct wtt_tab_text *out,
     if (rc == 0) {
         /* About 100 bytes a measure and 30 a note, beats and notes
          * shared; growing past it copies the text. */
-        if (doc->n_measures + doc->n_event_notes < WTT_TAB_TEXT_MAX / 256) {
+        if (doc->n_measures + doc->n_events + doc->n_event_notes
+            < WTT_TAB_TEXT_MAX / 256)
+        {
             (void) wtt_tab_text_reserve(out, 160 * doc->n_measures
                                              + 16 * doc->n_events
                                              + 200 * w.notes.n
