@@ -6,6 +6,10 @@
  * All memory a call uses belongs to one userdata, the module's store (an
  * upvalue of its functions), so a Lua error (out of memory) unwinds past
  * nothing unowned, and the arrays and the text are kept for the next call.
+ * The arrays start in one block sized from the lists' lengths before they
+ * are read: on a first call, arrays grown by doubling touched a hundred
+ * fresh pages, each a page fault, where one block in a huge page takes
+ * one (wtt_tab_alloc).
  * The field names are pushed once per call and looked up with lua_rawget,
  * so no key string is hashed per note.
  */
@@ -46,6 +50,11 @@ static const char *const KEYS[N_KEYS] = {
     "semitones", "release", "from", "direction", "reason", "folded_to",
 };
 
+/* What a format reads beyond the head, the measures and each note's
+ * string, fret and techniques. */
+#define READ_NOTE_TIMES     1u  /* every other field of a note */
+#define READ_UNPLAYABLE     2u  /* the unplayable list */
+
 /* Where the reader is, for its error messages. */
 enum place { P_HEAD, P_MEASURE, P_EVENT, P_NOTE, P_TECH, P_UNPLAYABLE };
 
@@ -54,6 +63,17 @@ struct vec {
     void   *data;
     size_t  len;
     size_t  cap;
+    int     borrowed;   /* data lies in the store's block */
+};
+
+/* The store's arrays, in the order of store_arrays. */
+enum array { A_MEASURES, A_EVENTS, A_EVENT_NOTES, A_NOTES, A_TECHNIQUES,
+             A_UNPLAYABLE, N_ARRAYS };
+
+static const size_t ARRAY_SIZE[N_ARRAYS] = {
+    sizeof(struct wtt_tab_measure), sizeof(struct wtt_tab_event),
+    sizeof(int), sizeof(struct wtt_tab_note),
+    sizeof(struct wtt_tab_technique), sizeof(struct wtt_tab_unplayable),
 };
 
 struct store {
@@ -63,6 +83,8 @@ struct store {
     struct vec          notes;          /* struct wtt_tab_note */
     struct vec          techniques;     /* struct wtt_tab_technique */
     struct vec          unplayable;     /* struct wtt_tab_unplayable */
+    char               *block;          /* where the arrays start */
+    size_t              block_size;
     struct wtt_tab_text text;
 };
 
@@ -71,8 +93,8 @@ struct reader {
     int           keys;         /* stack index of KEYS[0] */
     struct store *st;
     const char   *format;       /* the error messages' prefix */
-    int           whole;        /* read every field (else what MusicXML
-                                   needs: no note timing, no unplayable) */
+    unsigned      read;         /* READ_*: what beyond a note's string,
+                                   fret and techniques */
     enum place    place;
     size_t        i, j;         /* 1-based indexes of the place */
     struct {
@@ -112,9 +134,12 @@ vec_reserve(struct vec *v, size_t n, size_t size)
     if (v->len > 0) {
         memcpy(data, v->data, v->len * size);
     }
-    free(v->data);
+    if (!v->borrowed) {
+        free(v->data);
+    }
     v->data = data;
     v->cap = cap;
+    v->borrowed = 0;
     return 0;
 }
 
@@ -122,36 +147,105 @@ vec_reserve(struct vec *v, size_t n, size_t size)
 static void
 vec_free(struct vec *v)
 {
-    free(v->data);
+    if (!v->borrowed) {
+        free(v->data);
+    }
     v->data = NULL;
     v->len = 0;
     v->cap = 0;
+    v->borrowed = 0;
+}
+
+
+static struct vec *
+store_array(struct store *st, enum array a)
+{
+    switch (a) {
+    case A_MEASURES:    return &st->measures;
+    case A_EVENTS:      return &st->events;
+    case A_EVENT_NOTES: return &st->event_notes;
+    case A_NOTES:       return &st->notes;
+    case A_TECHNIQUES:  return &st->techniques;
+    default:            return &st->unplayable;
+    }
 }
 
 
 static size_t
-store_bytes(const struct store *st)
+store_bytes(struct store *st)
 {
-    return st->measures.cap * sizeof(struct wtt_tab_measure)
-           + st->events.cap * sizeof(struct wtt_tab_event)
-           + st->event_notes.cap * sizeof(int)
-           + st->notes.cap * sizeof(struct wtt_tab_note)
-           + st->techniques.cap * sizeof(struct wtt_tab_technique)
-           + st->unplayable.cap * sizeof(struct wtt_tab_unplayable)
-           + st->text.cap;
+    size_t bytes = st->block_size + st->text.cap;
+
+    for (int a = 0; a < N_ARRAYS; a++) {
+        const struct vec *v = store_array(st, (enum array) a);
+        if (!v->borrowed) {
+            bytes += v->cap * ARRAY_SIZE[a];
+        }
+    }
+    return bytes;
 }
 
 
 static void
 store_free(struct store *st)
 {
-    vec_free(&st->measures);
-    vec_free(&st->events);
-    vec_free(&st->event_notes);
-    vec_free(&st->notes);
-    vec_free(&st->techniques);
-    vec_free(&st->unplayable);
+    for (int a = 0; a < N_ARRAYS; a++) {
+        vec_free(store_array(st, (enum array) a));
+    }
+    free(st->block);
+    st->block = NULL;
+    st->block_size = 0;
     wtt_tab_text_free(&st->text);
+}
+
+
+/*
+ * Lays the (empty) arrays out in the store's block for `count` elements
+ * each, the block made larger when it must be. An array that kept memory
+ * of its own big enough keeps it. Without the memory for a block, the
+ * arrays grow on their own.
+ */
+static void
+store_plan(struct store *st, const size_t count[N_ARRAYS])
+{
+    size_t at[N_ARRAYS], total = 0;
+
+    for (int a = 0; a < N_ARRAYS; a++) {
+        const struct vec *v = store_array(st, (enum array) a);
+        at[a] = total;
+        if (!v->borrowed && v->cap >= count[a]) {
+            continue;
+        }
+        if (count[a] > (SIZE_MAX / 4 - total) / ARRAY_SIZE[a]) {
+            return;
+        }
+        /* Each array on a cache line of its own. */
+        total += (count[a] * ARRAY_SIZE[a] + 63) / 64 * 64;
+    }
+    if (total > st->block_size) {
+        for (int a = 0; a < N_ARRAYS; a++) {
+            struct vec *v = store_array(st, (enum array) a);
+            if (v->borrowed) {
+                vec_free(v);
+            }
+        }
+        free(st->block);
+        st->block = wtt_tab_alloc(total);
+        st->block_size = st->block != NULL ? total : 0;
+        if (st->block == NULL) {
+            return;
+        }
+    }
+    for (int a = 0; a < N_ARRAYS; a++) {
+        struct vec *v = store_array(st, (enum array) a);
+        if (!v->borrowed && v->cap >= count[a]) {
+            continue;
+        }
+        vec_free(v);
+        v->data = st->block + at[a];
+        v->cap = count[a];
+        v->borrowed = 1;
+    }
 }
 
 
@@ -358,19 +452,6 @@ str_field(struct reader *r, int t, enum key k, int optional,
 }
 
 
-/* Whether the field is truthy, as the Lua writers tested it. */
-static int
-truthy_field(struct reader *r, int t, enum key k)
-{
-    int v;
-
-    field(r, t, k);
-    v = lua_toboolean(r->L, -1);
-    lua_pop(r->L, 1);
-    return v;
-}
-
-
 /* Pushes the table field t[KEYS[k]]; with `optional`, nil and false push
  * nothing and answer 1. Returns 0 (pushed), 1 (absent) or -1. */
 static int
@@ -454,30 +535,48 @@ int_list(struct reader *r, struct vec *v, const char *key, size_t *n)
  * Reading the document
  * ---------------------------------------------------------------------- */
 
+/* The fields of an event, in the order they are pushed. */
+static const enum key EVENT_KEYS[] = {
+    K_TICK, K_TICKS, K_REST, K_TIED, K_NOTES,
+};
+#define N_EVENT_KEYS (sizeof(EVENT_KEYS) / sizeof(EVENT_KEYS[0]))
+
+
+/* The event at `t` (its fields pushed at once, then read by index). */
 static int
 read_event(struct reader *r, int t, struct wtt_tab_event *e)
 {
-    int rc;
+    lua_State *L = r->L;
+    int        v = t + 1;       /* the first value */
+    int        type;
 
-    if (int_field(r, t, K_TICK, 0, 0, &e->tick) != 0
-        || int_field(r, t, K_TICKS, 0, 0, &e->ticks) != 0)
+    for (size_t i = 0; i < N_EVENT_KEYS; i++) {
+        lua_pushvalue(L, r->keys + EVENT_KEYS[i]);
+        lua_rawget(L, t);
+    }
+    if (int_at(r, v, K_TICK, 0, 0, &e->tick) != 0
+        || int_at(r, v + 1, K_TICKS, 0, 0, &e->ticks) != 0)
     {
         return -1;
     }
-    e->rest = truthy_field(r, t, K_REST);
-    e->tied = truthy_field(r, t, K_TIED);
+    e->rest = lua_toboolean(L, v + 2);
+    e->tied = lua_toboolean(L, v + 3);
     e->note_first = r->st->event_notes.len;
     e->n_notes = 0;
-    /* A rest's notes are optional, and only MusicXML's vibrato looks. */
-    rc = table_field(r, t, K_NOTES, e->rest);
-    if (rc < 0) {
-        return -1;
-    }
-    if (rc == 0 && int_list(r, &r->st->event_notes, "notes", &e->n_notes)
-                   != 0)
+    /* A rest's notes are optional (nil or false), and only MusicXML's
+     * vibrato looks. */
+    type = lua_type(L, v + 4);
+    if (type == LUA_TTABLE) {
+        lua_settop(L, v + 4);
+        if (int_list(r, &r->st->event_notes, "notes", &e->n_notes) != 0) {
+            return -1;
+        }
+    } else if (!e->rest || !(type == LUA_TNIL || (type == LUA_TBOOLEAN
+                                                  && !lua_toboolean(L, v + 4))))
     {
-        return -1;
+        return bad_at(r, v + 4, "notes", "a table");
     }
+    lua_settop(L, t);
     return 0;
 }
 
@@ -602,6 +701,13 @@ read_techniques(struct reader *r, struct wtt_tab_note *n)
     }
     n->tech_first = st->techniques.len;
     n->n_tech = 0;
+    /* Most notes have a list of their own, empty. */
+    lua_rawgeti(L, list, 1);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 2);
+        return 0;
+    }
+    lua_pop(L, 1);
     for (size_t j = 1;; j++) {
         struct wtt_tab_technique tc;
         int                      rc = element(r, list, j, P_TECH);
@@ -649,7 +755,7 @@ read_note(struct reader *r, int t, struct wtt_tab_note *n)
     int        type;
 
     memset(n, 0, sizeof(*n));
-    if (r->whole) {
+    if (r->read & READ_NOTE_TIMES) {
         for (size_t i = 0; i < N_NOTE_KEYS; i++) {
             lua_pushvalue(L, r->keys + NOTE_KEYS[i]);
             lua_rawget(L, t);
@@ -743,17 +849,25 @@ read_notes(struct reader *r, int doc)
 }
 
 
+/* The fields of an unplayable note, in the order they are pushed. */
+static const enum key UNPLAYABLE_KEYS[] = {
+    K_START_S, K_END_S, K_PITCH_MIDI, K_REASON, K_FOLDED_TO,
+};
+#define N_UNPLAYABLE_KEYS (sizeof(UNPLAYABLE_KEYS) / sizeof(UNPLAYABLE_KEYS[0]))
+
+
 static int
 read_unplayable(struct reader *r, int doc)
 {
     lua_State    *L = r->L;
     struct store *st = r->st;
-    int           list;
+    int           list, v;
 
     if (table_field(r, doc, K_UNPLAYABLE, 0) != 0) {
         return -1;
     }
     list = lua_gettop(L);
+    v = list + 2;               /* the first value, after the element */
     for (size_t i = 1;; i++) {
         struct wtt_tab_unplayable u;
         int                       rc = element(r, list, i, P_UNPLAYABLE);
@@ -765,21 +879,25 @@ read_unplayable(struct reader *r, int doc)
             break;
         }
         memset(&u, 0, sizeof(u));
-        if (num_field(r, list + 1, K_START_S, &u.start_s) != 0
-            || num_field(r, list + 1, K_END_S, &u.end_s) != 0
-            || num_field(r, list + 1, K_PITCH_MIDI, &u.pitch_midi) != 0
-            || str_field(r, list + 1, K_REASON, 0, &u.reason) != 0)
+        for (size_t k = 0; k < N_UNPLAYABLE_KEYS; k++) {
+            lua_pushvalue(L, r->keys + UNPLAYABLE_KEYS[k]);
+            lua_rawget(L, list + 1);
+        }
+        if (num_at(r, v, K_START_S, &u.start_s) != 0
+            || num_at(r, v + 1, K_END_S, &u.end_s) != 0
+            || num_at(r, v + 2, K_PITCH_MIDI, &u.pitch_midi) != 0
+            || str_at(r, v + 3, K_REASON, 0, &u.reason) != 0)
         {
             return -1;
         }
-        type = field(r, list + 1, K_FOLDED_TO);
+        type = lua_type(L, v + 4);
         if (type == LUA_TNUMBER) {
             u.has_folded_to = 1;
-            u.folded_to = lua_tonumber(L, -1);
+            u.folded_to = lua_tonumber(L, v + 4);
         } else if (type != LUA_TNIL) {
-            return bad(r, "folded_to", "a number");
+            return bad_at(r, v + 4, "folded_to", "a number");
         }
-        lua_pop(L, 2);
+        lua_settop(L, list);
         if (vec_reserve(&st->unplayable, 1, sizeof(u)) != 0) {
             return out_of_memory(r);
         }
@@ -853,6 +971,59 @@ read_head(struct reader *r, int doc, struct wtt_tabdoc *d)
 }
 
 
+/* The length of the list at the top of the stack (0 when it is no
+ * table); pops it. */
+static size_t
+pop_len(lua_State *L)
+{
+    size_t n = lua_type(L, -1) == LUA_TTABLE ? lua_objlen(L, -1) : 0;
+
+    lua_pop(L, 1);
+    return n;
+}
+
+
+/*
+ * Lays the store's arrays out for the document at `doc` (store_plan):
+ * measures, events, notes and unplayable notes as long as their lists,
+ * the notes of the events and the techniques as long as they usually are
+ * (an array grows past it if need be). Malformed fields count as empty;
+ * reading them reports them.
+ */
+static void
+plan_arrays(struct reader *r, int doc)
+{
+    lua_State *L = r->L;
+    size_t     count[N_ARRAYS] = { 0 };
+
+    field(r, doc, K_MEASURES);
+    if (lua_type(L, -1) == LUA_TTABLE) {
+        int list = lua_gettop(L);
+        count[A_MEASURES] = lua_objlen(L, list);
+        for (size_t i = 1; i <= count[A_MEASURES]; i++) {
+            lua_rawgeti(L, list, (int) i);
+            if (lua_type(L, -1) == LUA_TTABLE) {
+                field(r, list + 1, K_EVENTS);
+                count[A_EVENTS] += pop_len(L);
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    field(r, doc, K_NOTES);
+    count[A_NOTES] = pop_len(L);
+    if (r->read & READ_UNPLAYABLE) {
+        field(r, doc, K_UNPLAYABLE);
+        count[A_UNPLAYABLE] = pop_len(L);
+    }
+    /* A chord's notes once each, and again in each event tied to it. */
+    count[A_EVENT_NOTES] = count[A_NOTES] + count[A_EVENTS] / 4 + 64;
+    /* Notes share technique lists, and most have none. */
+    count[A_TECHNIQUES] = count[A_NOTES] / 8 + 64;
+    store_plan(r->st, count);
+}
+
+
 /* Reads the document at `doc` into `d`, its arrays in the store. */
 static int
 read_doc(struct reader *r, int doc, struct wtt_tabdoc *d)
@@ -860,9 +1031,10 @@ read_doc(struct reader *r, int doc, struct wtt_tabdoc *d)
     struct store *st = r->st;
 
     memset(d, 0, sizeof(*d));
+    plan_arrays(r, doc);
     if (read_head(r, doc, d) != 0 || read_measures(r, doc) != 0
         || read_notes(r, doc) != 0
-        || (r->whole && read_unplayable(r, doc) != 0))
+        || ((r->read & READ_UNPLAYABLE) && read_unplayable(r, doc) != 0))
     {
         return -1;
     }
@@ -894,7 +1066,7 @@ typedef int (*writer_fn)(const struct wtt_tabdoc *, struct wtt_tab_text *,
  * before [doc], after [doc text] or [doc nil err].
  */
 static int
-encode(lua_State *L, const char *format, int whole, writer_fn write)
+encode(lua_State *L, const char *format, unsigned read, writer_fn write)
 {
     struct reader     r;
     struct wtt_tabdoc d;
@@ -907,7 +1079,7 @@ encode(lua_State *L, const char *format, int whole, writer_fn write)
     r.L = L;
     r.st = lua_touserdata(L, lua_upvalueindex(1));
     r.format = format;
-    r.whole = whole;
+    r.read = read;
     r.keys = 2;
     for (int k = 0; k < N_KEYS; k++) {
         lua_pushstring(L, KEYS[k]);                   /* doc keys.. */
@@ -934,7 +1106,8 @@ encode(lua_State *L, const char *format, int whole, writer_fn write)
 static int
 l_json(lua_State *L)
 {
-    return encode(L, "json", 1, wtt_tab_json);
+    return encode(L, "json", READ_NOTE_TIMES | READ_UNPLAYABLE,
+                  wtt_tab_json);
 }
 
 
@@ -946,6 +1119,30 @@ l_musicxml(lua_State *L)
 }
 
 
+/* tabout.ascii(doc) -> text | nil, err */
+static int
+l_ascii(lua_State *L)
+{
+    return encode(L, "ascii", READ_UNPLAYABLE, wtt_tab_ascii);
+}
+
+
+/* tabout.alphatex(doc) -> text | nil, err */
+static int
+l_alphatex(lua_State *L)
+{
+    return encode(L, "alphatex", 0, wtt_tab_alphatex);
+}
+
+
+/* tabout.gpif(doc) -> xml | nil, err */
+static int
+l_gpif(lua_State *L)
+{
+    return encode(L, "gp", 0, wtt_tab_gpif);
+}
+
+
 static const luaL_Reg store_meta[] = {
     { "__gc", l_store_gc },
     { NULL, NULL },
@@ -954,6 +1151,9 @@ static const luaL_Reg store_meta[] = {
 static const luaL_Reg tabout_funcs[] = {
     { "json",     l_json },
     { "musicxml", l_musicxml },
+    { "ascii",    l_ascii },
+    { "alphatex", l_alphatex },
+    { "gpif",     l_gpif },
     { NULL, NULL },
 };
 

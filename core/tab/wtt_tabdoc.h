@@ -1,7 +1,8 @@
 /*
  * wtt_tabdoc.h: the tab document (docs/tab.md, "The tab document") as
  * plain C structs, the text buffer the tab formats are written into, and
- * the writers of the JSON and MusicXML formats.
+ * the writers of the tab formats: JSON, MusicXML, ASCII, alphaTex and
+ * Guitar Pro's GPIF (core/tab/wtt_tab_*.c).
  *
  * Plain C over libc: no Lua. The binding (core/bind/wtt_tab_out.c) reads
  * a Lua document into these structs; any other caller may build one by
@@ -272,5 +273,23 @@ int wtt_tab_json(const struct wtt_tabdoc *doc, struct wtt_tab_text *out,
  * with no string and fret on the instrument. */
 int wtt_tab_musicxml(const struct wtt_tabdoc *doc, struct wtt_tab_text *out,
                      char *err, size_t err_size);
+
+/* ASCII tab (docs/tab.md), systems wrapped at 80 columns.
+ * Fails on an event's note that is not in the document, a bend with no
+ * semitones or an unplayable pitch that is no whole number. */
+int wtt_tab_ascii(const struct wtt_tabdoc *doc, struct wtt_tab_text *out,
+                  char *err, size_t err_size);
+
+/* alphaTex (docs/tab.md, "alphaTex and Guitar Pro"). Fails on an event
+ * that is not one notatable value ("measure M: an event of T ticks (D per
+ * quarter) is not one notatable value"), a note that is not in the
+ * document or a bend with no semitones. */
+int wtt_tab_alphatex(const struct wtt_tabdoc *doc, struct wtt_tab_text *out,
+                     char *err, size_t err_size);
+
+/* The GPIF XML of a Guitar Pro 7 file, Content/score.gpif (docs/tab.md,
+ * "alphaTex and Guitar Pro"); it fails as wtt_tab_alphatex does. */
+int wtt_tab_gpif(const struct wtt_tabdoc *doc, struct wtt_tab_text *out,
+                 char *err, size_t err_size);
 
 #endif

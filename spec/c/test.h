@@ -64,6 +64,11 @@
     X(notes_guitar_split)   \
     X(notes_guitar_bend)    \
     X(notes_guitar_range_register) \
+    X(tabdoc_ascii)         \
+    X(tabdoc_alphatex)      \
+    X(tabdoc_gpif)          \
+    X(tabdoc_writer_errors) \
+    X(tabdoc_events)        \
     X(headers_compile)
 
 /*

@@ -25,6 +25,7 @@
 #include "wtt_tab_rhythm.h"
 #include "wtt_tab_out.h"
 #include "wtt_tabdoc.h"
+#include "wtt_tab_events.h"
 #include "wtt_thread.h"
 #include "wtt_zlib.h"
 #include "wtt_redis_reply.h"
