@@ -1061,6 +1061,43 @@ read_doc(struct reader *r, int doc, struct wtt_tabdoc *d)
 typedef int (*writer_fn)(const struct wtt_tabdoc *, struct wtt_tab_text *,
                          char *, size_t);
 
+/* Reads the document at stack index 1 into `d` (the store's arrays),
+ * with the fields `read` names; the reader's keys go above the caller's
+ * values and are popped again. Stack: unchanged. */
+static int
+read_into(lua_State *L, struct reader *r, const char *format, unsigned read,
+          struct wtt_tabdoc *d)
+{
+    int top = lua_gettop(L), rc;
+
+    luaL_checkstack(L, N_KEYS + 32, "tabout: keys");
+    memset(r, 0, sizeof(*r));
+    r->L = L;
+    r->st = lua_touserdata(L, lua_upvalueindex(1));
+    r->format = format;
+    r->read = read;
+    r->keys = top + 1;
+    for (int k = 0; k < N_KEYS; k++) {
+        lua_pushstring(L, KEYS[k]);                   /* ... keys.. */
+    }
+    store_reset(r->st);
+    rc = read_doc(r, 1, d);
+    lua_settop(L, top);                               /* ... */
+    return rc;
+}
+
+
+/* Pushes nil and the reader's error, clearing the store. */
+static int
+fail(lua_State *L, struct reader *r)
+{
+    store_reset(r->st);
+    lua_pushnil(L);
+    lua_pushstring(L, r->err);
+    return 2;
+}
+
+
 /*
  * Reads the document (argument 1) and writes it with `write`. Stack:
  * before [doc], after [doc text] or [doc nil err].
@@ -1070,31 +1107,13 @@ encode(lua_State *L, const char *format, unsigned read, writer_fn write)
 {
     struct reader     r;
     struct wtt_tabdoc d;
-    int               rc;
 
     luaL_checktype(L, 1, LUA_TTABLE);
-    lua_settop(L, 1);
-    luaL_checkstack(L, N_KEYS + 32, "tabout: keys");
-    memset(&r, 0, sizeof(r));
-    r.L = L;
-    r.st = lua_touserdata(L, lua_upvalueindex(1));
-    r.format = format;
-    r.read = read;
-    r.keys = 2;
-    for (int k = 0; k < N_KEYS; k++) {
-        lua_pushstring(L, KEYS[k]);                   /* doc keys.. */
-    }
-    store_reset(r.st);
-    rc = read_doc(&r, 1, &d);
     lua_settop(L, 1);                                 /* doc */
-    if (rc == 0) {
-        rc = write(&d, &r.st->text, r.err, sizeof(r.err));
-    }
-    if (rc != 0) {
-        store_reset(r.st);
-        lua_pushnil(L);
-        lua_pushstring(L, r.err);                     /* doc nil err */
-        return 2;
+    if (read_into(L, &r, format, read, &d) != 0
+        || write(&d, &r.st->text, r.err, sizeof(r.err)) != 0)
+    {
+        return fail(L, &r);
     }
     lua_pushlstring(L, r.st->text.data, r.st->text.len);  /* doc text */
     store_reset(r.st);
@@ -1143,6 +1162,79 @@ l_gpif(lua_State *L)
 }
 
 
+/* The formats `many` writes: name (as lua/wtt/tab.lua names them; "gp"
+ * is its GPIF, which Lua zips), the fields its writer reads, the writer. */
+static const struct {
+    const char *name;
+    unsigned    read;
+    writer_fn   write;
+} FORMATS[] = {
+    { "ascii",    READ_UNPLAYABLE,                   wtt_tab_ascii },
+    { "json",     READ_NOTE_TIMES | READ_UNPLAYABLE, wtt_tab_json },
+    { "musicxml", 0,                                 wtt_tab_musicxml },
+    { "alphatex", 0,                                 wtt_tab_alphatex },
+    { "gp",       0,                                 wtt_tab_gpif },
+};
+#define N_FORMATS (sizeof(FORMATS) / sizeof(FORMATS[0]))
+
+
+/*
+ * tabout.many(doc, formats) -> { [format] = text } | nil, err
+ * Reads the document once, with the fields all of `formats` (a list of
+ * names in FORMATS) need, and writes each: what `wtt tab` does with
+ * several formats, at one reading's cost. Stack: before [doc formats],
+ * after [doc formats result] or [doc formats nil err].
+ */
+static int
+l_many(lua_State *L)
+{
+    struct reader     r;
+    struct wtt_tabdoc d;
+    unsigned          read = 0, want = 0;
+    size_t            n;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    n = lua_objlen(L, 2);
+    for (size_t i = 1; i <= n; i++) {
+        const char *f;
+        size_t      k;
+        lua_rawgeti(L, 2, (int) i);
+        f = lua_tostring(L, -1);
+        for (k = 0; f != NULL && k < N_FORMATS; k++) {
+            if (strcmp(f, FORMATS[k].name) == 0) {
+                break;
+            }
+        }
+        if (f == NULL || k == N_FORMATS) {
+            return luaL_argerror(L, 2, "a format of the tab writers");
+        }
+        lua_pop(L, 1);
+        want |= 1u << k;
+        read |= FORMATS[k].read;
+    }
+    lua_settop(L, 2);                                 /* doc formats */
+    if (read_into(L, &r, "tab", read, &d) != 0) {
+        return fail(L, &r);
+    }
+    lua_createtable(L, 0, (int) n);                   /* doc formats res */
+    for (size_t k = 0; k < N_FORMATS; k++) {
+        if (!(want & (1u << k))) {
+            continue;
+        }
+        r.format = FORMATS[k].name;
+        wtt_tab_text_clear(&r.st->text);
+        if (FORMATS[k].write(&d, &r.st->text, r.err, sizeof(r.err)) != 0) {
+            return fail(L, &r);
+        }
+        lua_pushlstring(L, r.st->text.data, r.st->text.len);
+        lua_setfield(L, -2, FORMATS[k].name);         /* doc formats res */
+    }
+    store_reset(r.st);
+    return 1;
+}
+
+
 static const luaL_Reg store_meta[] = {
     { "__gc", l_store_gc },
     { NULL, NULL },
@@ -1154,6 +1246,7 @@ static const luaL_Reg tabout_funcs[] = {
     { "ascii",    l_ascii },
     { "alphatex", l_alphatex },
     { "gpif",     l_gpif },
+    { "many",     l_many },
     { NULL, NULL },
 };
 

@@ -5,6 +5,7 @@
 --     local opts, err, option = tab.options{ tuning = "drop_d", capo = "2" }
 --     local doc = assert(tab.build(notes, opts))
 --     local bytes, content_type, ext = tab.encode(doc, "musicxml")
+--     local all = tab.encode_many(doc)   -- every format, one reading
 --
 -- build runs fingering (weights from the `tab` plugin, hot-reloaded like
 -- the queue's policies), techniques, rhythm and the measure grid, and
@@ -318,6 +319,35 @@ function _M.encode(doc, format)
         return nil, err
     end
     return bytes, info[1], info[2]
+end
+
+
+--- The document in each of `formats` (default: FORMATS), read out of Lua
+-- once for all of them (`encode` reads it per call).
+-- @return { [format] = { bytes, content_type, ext } } | nil, err, format
+function _M.encode_many(doc, formats)
+    formats = formats or _M.FORMATS
+    for _, f in ipairs(formats) do
+        if not FORMAT_INFO[f] then
+            return nil, "unknown tab format '" .. tostring(f) .. "'", f
+        end
+    end
+    local texts, err = require("wtt.core.tabout").many(doc, formats)
+    if not texts then
+        return nil, err
+    end
+    local out = {}
+    for _, f in ipairs(formats) do
+        local bytes = texts[f]
+        if f == "gp" then
+            bytes, err = require("wtt.tab.out.gp").pack(bytes)
+            if not bytes then
+                return nil, err, f
+            end
+        end
+        out[f] = { bytes, FORMAT_INFO[f][1], FORMAT_INFO[f][2] }
+    end
+    return out
 end
 
 

@@ -104,15 +104,16 @@ function _M.write(doc, formats, base)
         end
         return nil, err
     end
+    local out, err, bad = tab().encode_many(doc, formats)
+    if not out then
+        return nil, (bad and bad .. ": " or "") .. tostring(err)
+    end
     for _, f in ipairs(formats) do
-        local bytes, ctype_or_err, ext = tab().encode(doc, f)
-        if not bytes then
-            return undo(f .. ": " .. tostring(ctype_or_err))
-        end
+        local bytes, ext = out[f][1], out[f][3]
         local path = base .. "." .. ext
-        local ok, err = sys.write_file(path, bytes)
+        local ok, werr = sys.write_file(path, bytes)
         if not ok then
-            return undo("cannot write " .. path .. ": " .. tostring(err))
+            return undo("cannot write " .. path .. ": " .. tostring(werr))
         end
         written[#written + 1] = path
     end

@@ -49,6 +49,13 @@ function _M.encode(doc)
     if not xml then
         return nil, err
     end
+    return _M.pack(xml)
+end
+
+
+--- The .gp file around a GPIF text (as `gpif` makes it).
+-- @return the .gp bytes | nil, err
+function _M.pack(xml)
     return zip.archive({
         { name = "VERSION", data = "7.0", store = true },
         { name = "Content/score.gpif", data = xml },
