@@ -13,6 +13,8 @@
 #include "wtt_sys.h"
 #include "wtt_tab.h"
 #include "wtt_tab_rhythm.h"
+#include "wtt_tab_grid.h"
+#include "wtt_tab_technique.h"
 #include "wtt_thread.h"
 #include "wtt_zlib.h"
 
@@ -37,5 +39,7 @@ const luaL_Reg wtt_builtin_modules[] = {
     { "wtt.core.model",       luaopen_wtt_model },
     { "wtt.core.tab",         luaopen_wtt_tab },
     { "wtt.core.rhythm",      luaopen_wtt_tab_rhythm },
+    { "wtt.core.grid",        luaopen_wtt_tab_grid },
+    { "wtt.core.technique",   luaopen_wtt_tab_technique },
     { NULL, NULL },
 };

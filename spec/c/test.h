@@ -49,6 +49,15 @@
     X(rhythm_fitted_period) \
     X(rhythm_meter)         \
     X(rhythm_pickup)        \
+    X(grid_quantise)        \
+    X(grid_triplets)        \
+    X(grid_join)            \
+    X(grid_pieces)          \
+    X(grid_pickup)          \
+    X(grid_errors)          \
+    X(technique_contour)    \
+    X(technique_legato_kinds) \
+    X(technique_pass)       \
     X(headers_compile)
 
 /*
