@@ -28,7 +28,6 @@ wtt_tech_contour_start(struct wtt_tech_contour *c)
     c->held = 0;
     c->peak = 0;
     c->prev = 0;
-    c->last = 0;
     c->turns = 0;
     c->dir = 0;
 }
@@ -38,32 +37,36 @@ void
 wtt_tech_contour_add(struct wtt_tech_contour *c, const double *bins,
                      size_t n)
 {
+    /* (in locals: the bins could alias the contour, as far as the
+     * compiler knows) */
+    size_t count = c->n, at = c->at, held = c->held;
+    double peak = c->peak, prev = count == 0 && n > 0 ? bins[0] : c->prev;
+    int    turns = c->turns, dir = c->dir;
+
     for (size_t k = 0; k < n; k++) {
-        double b = bins[k], d;
-        if (c->n == 0) {
-            c->prev = b;
+        double b = bins[k], d = b - prev;
+        count++;
+        if (fabs(b) > fabs(peak)) {
+            peak = b;
+            at = count;
         }
-        c->n++;
-        if (fabs(b) > fabs(c->peak)) {
-            c->peak = b;
-            c->at = c->n;
-        }
-        d = b - c->prev;
         if (d != 0) {
             int s = d > 0 ? 1 : -1;
-            if (c->dir != 0 && s != c->dir) {
-                c->turns++;
-            }
-            c->dir = s;
+            turns += dir != 0 && s != dir;
+            dir = s;
         }
-        c->prev = b;
+        prev = b;
         /* A bin (a third of a semitone) is within the contour's noise: a
          * bend holds two bins or more for two frames or more. */
-        if (b >= MIN_BINS) {
-            c->held++;
-        }
-        c->last = b;
+        held += b >= MIN_BINS;
     }
+    c->n = count;
+    c->at = at;
+    c->held = held;
+    c->peak = peak;
+    c->prev = prev;
+    c->turns = turns;
+    c->dir = dir;
 }
 
 
@@ -89,7 +92,7 @@ wtt_tech_contour_end(const struct wtt_tech_contour *c,
     }
     out->type = WTT_TECH_BEND;
     out->semitones = semis;
-    out->release = c->at < c->n && c->last * 2 < c->peak;
+    out->release = c->at < c->n && c->prev * 2 < c->peak;
 }
 
 

@@ -54,7 +54,7 @@ struct wtt_tech_contour {
     size_t n;            /* bins read */
     size_t at;           /* 1-based: the first bin of the largest size */
     size_t held;         /* bins of 2 or more */
-    double peak, prev, last;
+    double peak, prev;   /* the largest bin; the last bin */
     int    turns, dir;   /* changes of direction; the last direction */
 };
 

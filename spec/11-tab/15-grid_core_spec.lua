@@ -130,6 +130,22 @@ describe("wtt.core.technique", function()
         assert.equal(technique.annotate({}, NONE, RING)[1], nil)
     end)
 
+    it("reads a long contour whole", function()
+        -- 5,000 bins (read in pieces): the bend comes at the end
+        local bends = {}
+        for k = 1, 5000 do
+            bends[k] = k > 4500 and 6 or 1
+        end
+        local notes = { { start_s = 0, end_s = 60, string = 1, fret = 2,
+                          chord = 1, bends = bends } }
+        technique.annotate(notes, NONE, RING)
+        assert.same({ { type = "bend", semitones = 2, release = false } },
+                    notes[1].techniques)
+        bends[5000] = 2
+        technique.annotate(notes, NONE, RING)
+        assert.is_true(notes[1].techniques[1].release)
+    end)
+
     it("raises on misuse", function()
         for _, bad in ipairs({
             { string = 65 }, { string = "1" }, { fret = "x" },
