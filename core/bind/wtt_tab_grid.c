@@ -6,10 +6,11 @@
  * asks for them (no copy of the piece), and the document's tables are
  * made as the measures, chord groups and events come out: a first call's
  * time is mostly fresh memory, so the C side keeps only its per-chord and
- * per-beat arrays. Setting the notes' fields is the rest: their tables,
- * out of cache on a first call, are prefetched a few notes ahead. Those live in malloc'd scratch owned by userdata whose
+ * per-beat arrays. Those live in malloc'd scratch owned by userdata whose
  * __gc frees them, so a raise (a wrong type, Lua out of memory while a
  * table is made) leaks nothing; a normal return frees them at once.
+ * Setting the notes' fields is much of the rest: their tables, out of
+ * cache on a first call, are prefetched a few notes ahead.
  */
 #include "wtt_tab_grid.h"
 #include "wtt_grid.h"

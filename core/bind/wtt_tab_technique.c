@@ -49,11 +49,11 @@ static const char *const KEYS[N_KEYS] = {
     "bend", "vibrato", "hammer_on", "pull_off", "slide", "up", "down",
 };
 
-/* The legato kinds' names by enum wtt_tech_type. */
+/* The legato kinds' names by enum wtt_technique_type. */
 static const int LEGATO_NAME[] = {
-    [WTT_TECH_HAMMER_ON] = V_HAMMER_ON,
-    [WTT_TECH_PULL_OFF] = V_PULL_OFF,
-    [WTT_TECH_SLIDE] = V_SLIDE,
+    [WTT_TECHNIQUE_HAMMER_ON] = V_HAMMER_ON,
+    [WTT_TECHNIQUE_PULL_OFF] = V_PULL_OFF,
+    [WTT_TECHNIQUE_SLIDE] = V_SLIDE,
 };
 
 /* The sink's state: stack slots. */
@@ -114,16 +114,16 @@ number(lua_State *L, int idx, size_t i, const char *name)
  * `unpack` is at `up`. Stack unchanged. */
 static void
 read_contour(lua_State *L, int idx, int up, size_t i,
-             struct wtt_tech_bend *out)
+             struct wtt_technique_bend *out)
 {
-    struct wtt_tech_contour c;
-    double                  bins[CHUNK];
-    int                     top = lua_gettop(L);
-    size_t                  n;
+    struct wtt_technique_contour c;
+    double                       bins[CHUNK];
+    int                          top = lua_gettop(L);
+    size_t                       n;
 
-    wtt_tech_contour_start(&c);
+    wtt_technique_contour_start(&c);
     if (!lua_toboolean(L, idx)) {
-        wtt_tech_contour_end(&c, out);
+        wtt_technique_contour_end(&c, out);
         return;
     }
     if (!lua_istable(L, idx)) {
@@ -150,11 +150,11 @@ read_contour(lua_State *L, int idx, int up, size_t i,
                                "list of numbers", (int) i);
                 }
             }
-            wtt_tech_contour_add(&c, bins, (size_t) m);
+            wtt_technique_contour_add(&c, bins, (size_t) m);
         }
         lua_settop(L, top);                               /* .. */
     }
-    wtt_tech_contour_end(&c, out);
+    wtt_technique_contour_end(&c, out);
 }
 
 
@@ -203,7 +203,7 @@ prefetch_ahead(lua_State *L, int notes, int k_bends, size_t i, size_t count)
  */
 static void
 read_note(lua_State *L, int keys, int up, size_t i, int prev,
-          struct wtt_tech_note *n)
+          struct wtt_technique_note *n)
 {
     int    note = lua_gettop(L), f = note + 1;
     double s;
@@ -217,10 +217,10 @@ read_note(lua_State *L, int keys, int up, size_t i, int prev,
     }
     s = lua_tonumber(L, f + K_STRING);
     if (lua_type(L, f + K_STRING) != LUA_TNUMBER || !(s >= 1)
-        || s > WTT_TECH_MAX_STRING || s != floor(s))
+        || s > WTT_TECHNIQUE_MAX_STRING || s != floor(s))
     {
         luaL_error(L, "technique: note %d needs an integer string in 1-%d",
-                   (int) i, WTT_TECH_MAX_STRING);
+                   (int) i, WTT_TECHNIQUE_MAX_STRING);
     }
     n->string = (int) s;
     n->fret = number(L, f + K_FRET, i, "fret");
@@ -251,11 +251,11 @@ set_name(struct ctx *x, int key, int value)
 
 /* Pushes the entry of a bend or vibrato. */
 static void
-push_bend(struct ctx *x, const struct wtt_tech_bend *b)
+push_bend(struct ctx *x, const struct wtt_technique_bend *b)
 {
     lua_State *L = x->L;
 
-    if (b->type == WTT_TECH_VIBRATO) {
+    if (b->type == WTT_TECHNIQUE_VIBRATO) {
         lua_createtable(L, 0, 1);                         /* .. e */
         set_name(x, K_TYPE, V_VIBRATO);
         return;
@@ -273,10 +273,10 @@ push_bend(struct ctx *x, const struct wtt_tech_bend *b)
 
 /* Pushes the entry of a legato. */
 static void
-push_legato(struct ctx *x, const struct wtt_tech_result *r)
+push_legato(struct ctx *x, const struct wtt_technique_result *r)
 {
     lua_State *L = x->L;
-    int        slide = r->legato == WTT_TECH_SLIDE;
+    int        slide = r->legato == WTT_TECHNIQUE_SLIDE;
 
     lua_createtable(L, 0, slide ? 3 : 2);                 /* .. e */
     set_name(x, K_TYPE, LEGATO_NAME[r->legato]);
@@ -291,12 +291,12 @@ push_legato(struct ctx *x, const struct wtt_tech_result *r)
 
 /* The pass's sink: sets the note's techniques. */
 static void
-done(void *ctx, const struct wtt_tech_result *r)
+done(void *ctx, const struct wtt_technique_result *r)
 {
     struct ctx *x = ctx;
     lua_State  *L = x->L;
-    int         own = (r->bend.type != WTT_TECH_NONE)
-                      + (r->legato != WTT_TECH_NONE);
+    int         own = (r->bend.type != WTT_TECHNIQUE_NONE)
+                      + (r->legato != WTT_TECHNIQUE_NONE);
 
     lua_rawgeti(L, x->notes, (int) r->note);              /* .. note */
     lua_pushvalue(L, x->keys + K_TECHNIQUES);             /* .. note k */
@@ -306,11 +306,11 @@ done(void *ctx, const struct wtt_tech_result *r)
     } else {
         int k = 0;
         lua_createtable(L, own + r->let_ring, 0);         /* .. note k t */
-        if (r->bend.type != WTT_TECH_NONE) {
+        if (r->bend.type != WTT_TECHNIQUE_NONE) {
             push_bend(x, &r->bend);
             lua_rawseti(L, -2, ++k);
         }
-        if (r->legato != WTT_TECH_NONE) {
+        if (r->legato != WTT_TECHNIQUE_NONE) {
             push_legato(x, r);
             lua_rawseti(L, -2, ++k);
         }
@@ -332,13 +332,13 @@ done(void *ctx, const struct wtt_tech_result *r)
 static int
 l_annotate(lua_State *L)
 {
-    struct wtt_tech_pass p;
-    struct wtt_tech_note n;
-    struct ctx           x;
-    struct scratch      *s;
-    const char          *err;
-    size_t               count;
-    int                  prev, top;
+    struct wtt_technique_pass p;
+    struct wtt_technique_note n;
+    struct ctx                x;
+    struct scratch           *s;
+    const char               *err;
+    size_t                    count;
+    int                       prev, top;
 
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -362,25 +362,25 @@ l_annotate(lua_State *L)
     }
     /* one chord's notes: at most all of them (only as much is touched as
      * the largest chord needs) */
-    s = scratch_new(L, count * sizeof(struct wtt_tech_result));
+    s = scratch_new(L, count * sizeof(struct wtt_technique_result));
     if (s->p == NULL) {
         return luaL_error(L, "technique: out of memory");
     }
     if (!lua_checkstack(L, N_READ + 16)) {
         return luaL_error(L, "technique: stack overflow");
     }
-    wtt_tech_pass_init(&p, s->p, count, done, &x);
+    wtt_technique_pass_init(&p, s->p, count, done, &x);
     top = lua_gettop(L);
     for (size_t i = 1; i <= count; i++) {
         prefetch_ahead(L, 1, x.keys + K_BENDS, i, count);
         lua_rawgeti(L, 1, (int) i);                       /* .. note */
         read_note(L, x.keys, lua_upvalueindex(1), i, prev, &n);
         lua_settop(L, top);                               /* .. */
-        if (wtt_tech_pass_add(&p, &n, &err) != 0) {
+        if (wtt_technique_pass_add(&p, &n, &err) != 0) {
             return luaL_error(L, "technique: note %d: %s", (int) i, err);
         }
     }
-    wtt_tech_pass_end(&p);
+    wtt_technique_pass_end(&p);
     free(s->p);
     s->p = NULL;
     lua_pushvalue(L, 1);                                  /* .. notes */

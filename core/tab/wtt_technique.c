@@ -21,7 +21,7 @@
 
 
 void
-wtt_tech_contour_start(struct wtt_tech_contour *c)
+wtt_technique_contour_start(struct wtt_technique_contour *c)
 {
     c->n = 0;
     c->at = 1;
@@ -34,8 +34,8 @@ wtt_tech_contour_start(struct wtt_tech_contour *c)
 
 
 void
-wtt_tech_contour_add(struct wtt_tech_contour *c, const double *bins,
-                     size_t n)
+wtt_technique_contour_add(struct wtt_technique_contour *c,
+                          const double *bins, size_t n)
 {
     /* (in locals: the bins could alias the contour, as far as the
      * compiler knows) */
@@ -71,12 +71,12 @@ wtt_tech_contour_add(struct wtt_tech_contour *c, const double *bins,
 
 
 void
-wtt_tech_contour_end(const struct wtt_tech_contour *c,
-                     struct wtt_tech_bend *out)
+wtt_technique_contour_end(const struct wtt_technique_contour *c,
+                          struct wtt_technique_bend *out)
 {
     double semis;
 
-    out->type = WTT_TECH_NONE;
+    out->type = WTT_TECHNIQUE_NONE;
     out->semitones = 0;
     out->release = 0;
     if (c->n < MIN_LEN) {
@@ -84,36 +84,37 @@ wtt_tech_contour_end(const struct wtt_tech_contour *c,
     }
     semis = floor(fabs(c->peak) / BINS * 2 + 0.5) / 2;
     if (c->turns >= VIBRATO_TURNS && semis <= 1) {
-        out->type = WTT_TECH_VIBRATO;
+        out->type = WTT_TECHNIQUE_VIBRATO;
         return;
     }
     if (c->held < 2 || c->peak < 0) {
         return;
     }
-    out->type = WTT_TECH_BEND;
+    out->type = WTT_TECHNIQUE_BEND;
     out->semitones = semis;
     out->release = c->at < c->n && c->prev * 2 < c->peak;
 }
 
 
 int
-wtt_tech_legato_kind(double from, double to, int *up)
+wtt_technique_legato_kind(double from, double to, int *up)
 {
     double d = to - from;
 
     *up = d > 0;
     if (fabs(d) > HAMMER_REACH || (from == 0 && d < 0)) {
-        return WTT_TECH_SLIDE;
+        return WTT_TECHNIQUE_SLIDE;
     }
-    return d > 0 ? WTT_TECH_HAMMER_ON : WTT_TECH_PULL_OFF;
+    return d > 0 ? WTT_TECHNIQUE_HAMMER_ON : WTT_TECHNIQUE_PULL_OFF;
 }
 
 
 void
-wtt_tech_pass_init(struct wtt_tech_pass *p, struct wtt_tech_result *run,
-                   size_t cap, wtt_tech_done done, void *ctx)
+wtt_technique_pass_init(struct wtt_technique_pass *p,
+                        struct wtt_technique_result *run, size_t cap,
+                        wtt_technique_done done, void *ctx)
 {
-    for (int s = 0; s < WTT_TECH_MAX_STRING; s++) {
+    for (int s = 0; s < WTT_TECHNIQUE_MAX_STRING; s++) {
         p->last[s].note = 0;
         p->last[s].fret = 0;
         p->last[s].end_s = 0;
@@ -132,12 +133,13 @@ wtt_tech_pass_init(struct wtt_tech_pass *p, struct wtt_tech_result *run,
  * (the next note starts another chord), and a note lets ring when it
  * still sounds as the next chord starts on another string. */
 static void
-close_chord(struct wtt_tech_pass *p, const struct wtt_tech_note *next)
+close_chord(struct wtt_technique_pass *p,
+            const struct wtt_technique_note *next)
 {
     for (size_t k = 0; k < p->n_run; k++) {
-        struct wtt_tech_result *r = &p->run[k];
+        struct wtt_technique_result *r = &p->run[k];
         if (k + 1 < p->n_run) {
-            r->legato = WTT_TECH_NONE;
+            r->legato = WTT_TECHNIQUE_NONE;
         }
         if (next != NULL && r->end_s > next->start_s + RING_S
             && next->string != r->string)
@@ -151,13 +153,13 @@ close_chord(struct wtt_tech_pass *p, const struct wtt_tech_note *next)
 
 
 int
-wtt_tech_pass_add(struct wtt_tech_pass *p, const struct wtt_tech_note *n,
-                  const char **err)
+wtt_technique_pass_add(struct wtt_technique_pass *p,
+                       const struct wtt_technique_note *n, const char **err)
 {
-    struct wtt_tech_result *r;
-    size_t                  i;
+    struct wtt_technique_result *r;
+    size_t                       i;
 
-    if (n->string < 1 || n->string > WTT_TECH_MAX_STRING) {
+    if (n->string < 1 || n->string > WTT_TECHNIQUE_MAX_STRING) {
         *err = "a string out of range";
         return -1;
     }
@@ -172,7 +174,7 @@ wtt_tech_pass_add(struct wtt_tech_pass *p, const struct wtt_tech_note *n,
     r = &p->run[p->n_run++];
     r->note = i;
     r->bend = n->bend;
-    r->legato = WTT_TECH_NONE;
+    r->legato = WTT_TECHNIQUE_NONE;
     r->from = 0;
     r->up = 0;
     r->let_ring = 0;
@@ -189,7 +191,7 @@ wtt_tech_pass_add(struct wtt_tech_pass *p, const struct wtt_tech_note *n,
             && (i == 1 || !n->same_chord || i - 1 == j)
             && fret != n->fret && n->start_s - end_s <= LEGATO_GAP_S)
         {
-            r->legato = wtt_tech_legato_kind(fret, n->fret, &r->up);
+            r->legato = wtt_technique_legato_kind(fret, n->fret, &r->up);
             r->from = j;
         }
     }
@@ -201,7 +203,7 @@ wtt_tech_pass_add(struct wtt_tech_pass *p, const struct wtt_tech_note *n,
 
 
 void
-wtt_tech_pass_end(struct wtt_tech_pass *p)
+wtt_technique_pass_end(struct wtt_technique_pass *p)
 {
     close_chord(p, NULL);
 }

@@ -11,16 +11,16 @@
  * each note's fields and contour straight from its Lua table and makes the
  * techniques' tables:
  *
- *     struct wtt_tech_pass p;
- *     wtt_tech_pass_init(&p, run, cap, done, ctx);
+ *     struct wtt_technique_pass p;
+ *     wtt_technique_pass_init(&p, run, cap, done, ctx);
  *     for (each note, in order) {
- *         struct wtt_tech_contour c;
- *         wtt_tech_contour_start(&c);
- *         wtt_tech_contour_add(&c, bins, n);     (as often as needed)
- *         wtt_tech_contour_end(&c, &note.bend);
- *         if (wtt_tech_pass_add(&p, &note, &err) != 0) ...
+ *         struct wtt_technique_contour c;
+ *         wtt_technique_contour_start(&c);
+ *         wtt_technique_contour_add(&c, bins, n);   (as often as needed)
+ *         wtt_technique_contour_end(&c, &note.bend);
+ *         if (wtt_technique_pass_add(&p, &note, &err) != 0) ...
  *     }
- *     if (wtt_tech_pass_end(&p, &err) != 0) ...
+ *     wtt_technique_pass_end(&p);
  *
  * A note's techniques are final when the next chord starts (its let-ring
  * depends on it): the pass holds the notes of the current chord and hands
@@ -37,20 +37,20 @@
 
 #include <stddef.h>
 
-#define WTT_TECH_MAX_STRING 64      /* strings are 1 .. this */
+#define WTT_TECHNIQUE_MAX_STRING 64      /* strings are 1 .. this */
 
-enum wtt_tech_type {
-    WTT_TECH_NONE = 0,
-    WTT_TECH_BEND,
-    WTT_TECH_VIBRATO,
-    WTT_TECH_HAMMER_ON,
-    WTT_TECH_PULL_OFF,
-    WTT_TECH_SLIDE,
+enum wtt_technique_type {
+    WTT_TECHNIQUE_NONE = 0,
+    WTT_TECHNIQUE_BEND,
+    WTT_TECHNIQUE_VIBRATO,
+    WTT_TECHNIQUE_HAMMER_ON,
+    WTT_TECHNIQUE_PULL_OFF,
+    WTT_TECHNIQUE_SLIDE,
 };
 
 /* A pitch-bend contour (1/3-semitone bins per frame, relative to the
  * note's pitch) read a few bins at a time. */
-struct wtt_tech_contour {
+struct wtt_technique_contour {
     size_t n;            /* bins read */
     size_t at;           /* 1-based: the first bin of the largest size */
     size_t held;         /* bins of 2 or more */
@@ -59,53 +59,54 @@ struct wtt_tech_contour {
 };
 
 /* What a contour shows. */
-struct wtt_tech_bend {
-    int    type;         /* WTT_TECH_NONE, _BEND or _VIBRATO */
+struct wtt_technique_bend {
+    int    type;         /* WTT_TECHNIQUE_NONE, _BEND or _VIBRATO */
     double semitones;    /* a bend's height, in half steps */
     int    release;      /* a bend that comes back down */
 };
 
 /* A note as the pass reads it. */
-struct wtt_tech_note {
-    double               start_s, end_s;
-    double               fret;
-    double               onset;       /* the onset posterior, 0..1 */
-    int                  has_onset;   /* 0: unknown (no legato) */
-    int                  string;      /* 1 .. WTT_TECH_MAX_STRING */
-    int                  same_chord;  /* its chord is the previous note's */
-    struct wtt_tech_bend bend;        /* from its contour */
+struct wtt_technique_note {
+    double                    start_s, end_s;
+    double                    fret;
+    double                    onset;       /* the onset posterior, 0..1 */
+    int                       has_onset;   /* 0: unknown (no legato) */
+    int                       string;      /* 1 .. MAX_STRING */
+    int                       same_chord;  /* the previous note's chord */
+    struct wtt_technique_bend bend;        /* from its contour */
 };
 
 /* A note's techniques, final. */
-struct wtt_tech_result {
-    size_t               note;        /* 1-based, in the order added */
-    struct wtt_tech_bend bend;
-    int                  legato;      /* WTT_TECH_NONE or _HAMMER_ON ... */
-    size_t               from;        /* the legato's first note */
-    int                  up;          /* a slide's direction */
-    int                  let_ring;
+struct wtt_technique_result {
+    size_t                    note;       /* 1-based, in the order added */
+    struct wtt_technique_bend bend;
+    int                       legato;     /* NONE, HAMMER_ON ... SLIDE */
+    size_t                    from;       /* the legato's first note */
+    int                       up;         /* a slide's direction */
+    int                       let_ring;
     /* the pass's own: the note's end and string, for its let-ring */
-    double               end_s;
-    int                  string;
+    double                    end_s;
+    int                       string;
 };
 
-typedef void (*wtt_tech_done)(void *ctx, const struct wtt_tech_result *r);
+typedef void (*wtt_technique_done)(void *ctx,
+                                   const struct wtt_technique_result *r);
 
-struct wtt_tech_pass {
+struct wtt_technique_pass {
     struct {
-        size_t note;                  /* 0: none yet */
+        size_t note;                      /* 0: none yet */
         double fret, end_s;
-    }                       last[WTT_TECH_MAX_STRING];
-    struct wtt_tech_result *run;      /* the current chord's notes */
-    size_t                  n_run, cap;
-    size_t                  n;        /* notes added */
-    wtt_tech_done           done;
-    void                   *ctx;
+    }                            last[WTT_TECHNIQUE_MAX_STRING];
+    struct wtt_technique_result *run;     /* the current chord's notes */
+    size_t                       n_run, cap;
+    size_t                       n;       /* notes added */
+    wtt_technique_done           done;
+    void                        *ctx;
 };
 
-void wtt_tech_contour_start(struct wtt_tech_contour *c);
-void wtt_tech_contour_add(struct wtt_tech_contour *c, const double *bins,
-                          size_t n);
+void wtt_technique_contour_start(struct wtt_technique_contour *c);
+void wtt_technique_contour_add(struct wtt_technique_contour *c,
+                               const double *bins, size_t n);
 
 /*
  * What the contour shows: vibrato (four turns or more within a semitone),
@@ -113,31 +114,33 @@ void wtt_tech_contour_add(struct wtt_tech_contour *c, const double *bins,
  * when it ends below half its height), or nothing (fewer than three
  * bins, a dip).
  */
-void wtt_tech_contour_end(const struct wtt_tech_contour *c,
-                          struct wtt_tech_bend *out);
+void wtt_technique_contour_end(const struct wtt_technique_contour *c,
+                               struct wtt_technique_bend *out);
 
 /*
  * The kind of legato from fret `from` to fret `to` (different frets): a
  * slide beyond four frets or from an open string down, else a hammer-on
  * up or a pull-off down. Sets *up for a slide's direction.
  */
-int wtt_tech_legato_kind(double from, double to, int *up);
+int wtt_technique_legato_kind(double from, double to, int *up);
 
 /*
  * Starts a pass: `run` has room for `cap` notes of one chord (a chord of
  * more is an error); `done` gets every note's result.
  */
-void wtt_tech_pass_init(struct wtt_tech_pass *p, struct wtt_tech_result *run,
-                        size_t cap, wtt_tech_done done, void *ctx);
+void wtt_technique_pass_init(struct wtt_technique_pass *p,
+                             struct wtt_technique_result *run, size_t cap,
+                             wtt_technique_done done, void *ctx);
 
 /*
  * Adds the next note (sorted by start). Returns 0, or -1 with `*err` for
  * a string out of range or a chord of more than `cap` notes.
  */
-int wtt_tech_pass_add(struct wtt_tech_pass *p, const struct wtt_tech_note *n,
-                      const char **err);
+int wtt_technique_pass_add(struct wtt_technique_pass *p,
+                           const struct wtt_technique_note *n,
+                           const char **err);
 
 /* Hands the last chord's notes to `done`. */
-void wtt_tech_pass_end(struct wtt_tech_pass *p);
+void wtt_technique_pass_end(struct wtt_technique_pass *p);
 
 #endif
