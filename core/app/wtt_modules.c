@@ -14,6 +14,8 @@
 #include "wtt_tab.h"
 #include "wtt_tab_rhythm.h"
 #include "wtt_tab_out.h"
+#include "wtt_tab_grid.h"
+#include "wtt_tab_technique.h"
 #include "wtt_thread.h"
 #include "wtt_zlib.h"
 
@@ -39,5 +41,7 @@ const luaL_Reg wtt_builtin_modules[] = {
     { "wtt.core.tab",         luaopen_wtt_tab },
     { "wtt.core.rhythm",      luaopen_wtt_tab_rhythm },
     { "wtt.core.tabout",      luaopen_wtt_tab_out },
+    { "wtt.core.grid",        luaopen_wtt_tab_grid },
+    { "wtt.core.technique",   luaopen_wtt_tab_technique },
     { NULL, NULL },
 };

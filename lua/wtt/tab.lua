@@ -276,19 +276,17 @@ function _M.build(notes, opts)
     if not r then
         return nil, err
     end
+    -- The placed notes are this call's own copies: they become the
+    -- document's notes as they are (a new table per note would double the
+    -- garbage of a long piece), pitch_midi set by the grid as it writes
+    -- their other fields. Their working fields (pitch, bends, onset,
+    -- chord) stay; the formats write only the document's fields.
     local measures
-    measures, err = grid.build(placed, r, opts)
+    measures, err = grid.build(placed, r, opts, true)
     if not measures then
         return nil, err
     end
     local inst = opts.instrument
-    -- The placed notes are this call's own copies: they become the
-    -- document's notes as they are (a new table per note would double the
-    -- garbage of a long piece). Their working fields (pitch, bends, onset,
-    -- chord) stay; the formats write only the document's fields.
-    for _, n in ipairs(placed) do
-        n.pitch_midi = n.pitch
-    end
     return {
         version = 1,
         title = opts.title,

@@ -69,6 +69,15 @@
     X(tabdoc_gpif)          \
     X(tabdoc_writer_errors) \
     X(tabdoc_events)        \
+    X(grid_quantise)        \
+    X(grid_triplets)        \
+    X(grid_join)            \
+    X(grid_pieces)          \
+    X(grid_pickup)          \
+    X(grid_errors)          \
+    X(technique_contour)    \
+    X(technique_legato_kinds) \
+    X(technique_pass)       \
     X(headers_compile)
 
 /*
