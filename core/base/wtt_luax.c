@@ -5,6 +5,7 @@
 #include "wtt_util.h"
 
 #include <lauxlib.h>
+#include <stdlib.h>
 #include <string.h>
 
 
@@ -159,4 +160,55 @@ wtt_lua_class(lua_State *L, const char *name, const luaL_Reg *meta,
         }
     }
     lua_pop(L, 1);
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Scratch memory
+ * ------------------------------------------------------------------------- */
+
+#define SCRATCH_MT "wtt.scratch"
+
+struct scratch {
+    void *p;
+};
+
+
+static int
+scratch_gc(lua_State *L)
+{
+    struct scratch *s = luaL_checkudata(L, 1, SCRATCH_MT);
+
+    free(s->p);
+    s->p = NULL;
+    return 0;
+}
+
+
+void *
+wtt_lua_scratch(lua_State *L, size_t bytes, int zero)
+{
+    struct scratch *s = lua_newuserdata(L, sizeof(*s));   /* .. scratch */
+
+    s->p = NULL;
+    if (luaL_newmetatable(L, SCRATCH_MT)) {               /* .. sc mt */
+        lua_pushcfunction(L, scratch_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);                              /* .. scratch */
+    if (bytes == 0) {
+        bytes = 1;
+    }
+    s->p = zero ? calloc(bytes, 1) : malloc(bytes);
+    return s->p;
+}
+
+
+void
+wtt_lua_scratch_release(lua_State *L, int idx)
+{
+    struct scratch *s = luaL_checkudata(L, idx, SCRATCH_MT);
+
+    free(s->p);
+    s->p = NULL;
 }

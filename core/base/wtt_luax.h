@@ -52,4 +52,15 @@ int wtt_lua_push_errno(lua_State *L, const char *op, const char *what,
 void wtt_lua_class(lua_State *L, const char *name, const luaL_Reg *meta,
                    const luaL_Reg *methods);
 
+/*
+ * Pushes a userdata owning `bytes` of heap memory (zeroed when `zero`),
+ * freed by its __gc, so a binding that raises part-way leaks nothing.
+ * Returns the memory, or NULL when out of memory (the userdata is pushed
+ * either way). Stack: before [...], after [... scratch].
+ */
+void *wtt_lua_scratch(lua_State *L, size_t bytes, int zero);
+
+/* Frees the memory of the scratch at `idx` now, rather than at its __gc. */
+void wtt_lua_scratch_release(lua_State *L, int idx);
+
 #endif

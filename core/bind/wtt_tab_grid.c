@@ -20,13 +20,9 @@
 #include <math.h>
 #include <stdlib.h>
 
-#define SCRATCH_MT "wtt.core.grid.scratch"
 #define AHEAD_NOTE 8         /* notes ahead a note's table is prefetched */
 #define NOTE_BYTES 512       /* a note's table and its hash part */
 
-struct scratch {
-    void *p;
-};
 
 /* The keys the tables are made with, pushed once in this order: a raw
  * set with a key on the stack does not hash the name again. */
@@ -63,33 +59,6 @@ struct ctx {
 /* -------------------------------------------------------------------------
  * Scratch
  * ---------------------------------------------------------------------- */
-
-static int
-scratch_gc(lua_State *L)
-{
-    struct scratch *s = luaL_checkudata(L, 1, SCRATCH_MT);
-
-    free(s->p);
-    s->p = NULL;
-    return 0;
-}
-
-
-/* Pushes a scratch owning `bytes` of memory and returns it; NULL (the
- * scratch still pushed) when out of memory. Stack: before [...], after
- * [... scratch]. */
-static struct scratch *
-scratch_new(lua_State *L, size_t bytes)
-{
-    struct scratch *s = lua_newuserdata(L, sizeof(*s));   /* .. scratch */
-
-    s->p = NULL;
-    luaL_getmetatable(L, SCRATCH_MT);
-    lua_setmetatable(L, -2);
-    s->p = malloc(bytes > 0 ? bytes : 1);
-    return s;
-}
-
 
 static int
 fail(lua_State *L, const char *err)
@@ -425,7 +394,8 @@ l_build(lua_State *L)
     struct wtt_grid_work    work;
     struct wtt_grid         g;
     struct ctx              x;
-    struct scratch         *s1, *s2;
+    void                   *m1, *m2;
+    int                     s1, s2;
     const char             *err;
     double                 *beats, nc_v, guess;
     size_t                  nb, nc;
@@ -463,12 +433,13 @@ l_build(lua_State *L)
     nc = (size_t) nc_v;
 
     /* The beats and the per-chord arrays: doubles first, aligned. */
-    s1 = scratch_new(L, (nb > 0 ? nb : 1) * sizeof(double)
-                        + nc * (2 * sizeof(double) + sizeof(int32_t)));
-    if (s1->p == NULL) {                                  /* .. beats s1 */
+    m1 = wtt_lua_scratch(L, (nb > 0 ? nb : 1) * sizeof(double)
+                            + nc * (2 * sizeof(double) + sizeof(int32_t)), 0);
+    s1 = lua_gettop(L);
+    if (m1 == NULL) {                                  /* .. beats s1 */
         return fail(L, "out of memory");
     }
-    beats = s1->p;
+    beats = m1;
     for (size_t k = 0; k < nb; k++) {
         beats[k] = entry(L, beats_at, k + 1, "beats");
     }
@@ -506,12 +477,13 @@ l_build(lua_State *L)
         return fail(L, err);
     }
     /* Per beat its type and back pointers; the largest group's notes. */
-    s2 = scratch_new(L, x.n_notes * sizeof(size_t)
-                        + work.nbeats * 4);               /* .. s2 */
-    if (s2->p == NULL) {
+    m2 = wtt_lua_scratch(L, x.n_notes * sizeof(size_t)
+                            + work.nbeats * 4, 0);        /* .. s2 */
+    s2 = lua_gettop(L);
+    if (m2 == NULL) {
         return fail(L, "out of memory");
     }
-    work.notes = s2->p;
+    work.notes = m2;
     work.n_cap = x.n_notes;
     at = (char *) (work.notes + x.n_notes);
     work.types = (uint8_t *) at;
@@ -540,18 +512,11 @@ l_build(lua_State *L)
     if (wtt_grid_write(&g, &src, &sink, &work, &err) != 0) {
         return fail(L, err);
     }
-    free(s1->p);
-    s1->p = NULL;
-    free(s2->p);
-    s2->p = NULL;
+    wtt_lua_scratch_release(L, s1);
+    wtt_lua_scratch_release(L, s2);
     return 1;
 }
 
-
-static const luaL_Reg scratch_meta[] = {
-    { "__gc", scratch_gc },
-    { NULL, NULL },
-};
 
 static const luaL_Reg grid_funcs[] = {
     { "build", l_build },
@@ -562,7 +527,6 @@ static const luaL_Reg grid_funcs[] = {
 int
 luaopen_wtt_tab_grid(lua_State *L)
 {
-    wtt_lua_class(L, SCRATCH_MT, scratch_meta, NULL);
     lua_newtable(L);                                      /* grid */
     luaL_register(L, NULL, grid_funcs);
     return 1;

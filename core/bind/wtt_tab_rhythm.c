@@ -20,7 +20,6 @@
 
 #define ONSETS_MT   "wtt.core.rhythm.onsets"
 #define ENVELOPE_MT "wtt.core.rhythm.envelope"
-#define SCRATCH_MT  "wtt.core.rhythm.scratch"
 
 /* Onsets: the grouping's arrays, kept where they were made (calloc'd,
  * sized for a chord a note, touched only as far as used); __gc frees
@@ -37,41 +36,11 @@ struct envelope {
     double                *v;
 };
 
-struct scratch {
-    void *p;
-};
 
 
 /* -------------------------------------------------------------------------
  * Scratch
  * ---------------------------------------------------------------------- */
-
-static int
-scratch_gc(lua_State *L)
-{
-    struct scratch *s = luaL_checkudata(L, 1, SCRATCH_MT);
-
-    free(s->p);
-    s->p = NULL;
-    return 0;
-}
-
-
-/* Pushes a scratch owning `bytes` of zeroed memory and returns it; NULL
- * (the scratch still pushed) when out of memory. Stack: before [...],
- * after [... scratch]. */
-static void *
-scratch_new(lua_State *L, size_t bytes)
-{
-    struct scratch *s = lua_newuserdata(L, sizeof(*s));   /* .. scratch */
-
-    s->p = NULL;
-    luaL_getmetatable(L, SCRATCH_MT);                     /* .. sc mt */
-    lua_setmetatable(L, -2);                              /* .. scratch */
-    s->p = calloc(bytes > 0 ? bytes : 1, 1);
-    return s->p;
-}
-
 
 static int
 fail(lua_State *L, const char *err)
@@ -102,7 +71,7 @@ unpack(lua_State *L, int idx, const char *what, size_t *n)
         luaL_argerror(L, idx, what);
     }
     *n = len / sizeof(double);
-    v = scratch_new(L, len);
+    v = wtt_lua_scratch(L, len, 1);
     if (v != NULL) {
         memcpy(v, s, len);
     }
@@ -485,8 +454,8 @@ l_beats(lua_State *L)
     }
     cap = nb + WTT_RHYTHM_MAX_LEAD + 64;
     /* Doubles first: the frames' int32s would misalign them. */
-    fine = scratch_new(L, nb * (sizeof(double) + sizeof(int32_t))
-                          + cap * sizeof(double));        /* .. sc */
+    fine = wtt_lua_scratch(L, nb * (sizeof(double) + sizeof(int32_t))
+                              + cap * sizeof(double), 1); /* .. sc */
     if (fine == NULL) {
         return fail(L, "out of memory");
     }
@@ -503,7 +472,7 @@ l_beats(lua_State *L)
     }
     if (n > cap) {
         /* A note lasting far past the last onset: the beats go on. */
-        beats = scratch_new(L, n * sizeof(double));       /* .. sc sc2 */
+        beats = wtt_lua_scratch(L, n * sizeof(double), 1);       /* .. sc sc2 */
         if (beats == NULL) {
             return fail(L, "out of memory");
         }
@@ -562,7 +531,7 @@ l_accents(lua_State *L)
     const char                     *err;
 
     beats = unpack(L, 2, "packed beats expected", &n);    /* .. sc */
-    acc = scratch_new(L, n * sizeof(double));             /* .. sc sc2 */
+    acc = wtt_lua_scratch(L, n * sizeof(double), 1);             /* .. sc sc2 */
     if (beats == NULL || acc == NULL) {
         return fail(L, "out of memory");
     }
@@ -621,7 +590,7 @@ l_pickup(lua_State *L)
     if (n == 0) {
         return luaL_argerror(L, 1, "no beats");
     }
-    out = scratch_new(L, (n + 33) * sizeof(double));      /* .. sc sc2 */
+    out = wtt_lua_scratch(L, (n + 33) * sizeof(double), 1);      /* .. sc sc2 */
     if (beats == NULL || out == NULL) {
         return fail(L, "out of memory");
     }
@@ -634,11 +603,6 @@ l_pickup(lua_State *L)
 
 static const luaL_Reg onsets_meta[] = {
     { "__gc", onsets_gc },
-    { NULL, NULL },
-};
-
-static const luaL_Reg scratch_meta[] = {
-    { "__gc", scratch_gc },
     { NULL, NULL },
 };
 
@@ -660,7 +624,6 @@ luaopen_wtt_tab_rhythm(lua_State *L)
 {
     wtt_lua_class(L, ONSETS_MT, onsets_meta, NULL);
     wtt_lua_class(L, ENVELOPE_MT, NULL, NULL);
-    wtt_lua_class(L, SCRATCH_MT, scratch_meta, NULL);
     lua_newtable(L);                                      /* rhythm */
     luaL_register(L, NULL, rhythm_funcs);
     lua_pushnumber(L, WTT_RHYTHM_FPS);

@@ -23,7 +23,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-#define SCRATCH_MT "wtt.core.technique.scratch"
 #define CHUNK      64        /* contour bins handed to the pass at once */
 #define UNPACK_MAX 4096      /* bins unpacked at once (LuaJIT's limit: 8000) */
 #define AHEAD_NOTE 8         /* notes ahead a note's table is prefetched */
@@ -31,9 +30,6 @@
 #define NOTE_BYTES 512       /* a note's table and its hash part */
 #define BINS_BYTES 448       /* a contour's table and some 45 bins */
 
-struct scratch {
-    void *p;
-};
 
 /* The keys and values used, pushed once in this order: a raw get or set
  * with a key on the stack does not hash the name again. The first N_READ
@@ -63,32 +59,6 @@ struct ctx {
     int        none, let_ring, ring_entry;
     int        keys;
 };
-
-
-static int
-scratch_gc(lua_State *L)
-{
-    struct scratch *s = luaL_checkudata(L, 1, SCRATCH_MT);
-
-    free(s->p);
-    s->p = NULL;
-    return 0;
-}
-
-
-/* Pushes a scratch owning `bytes` of memory and returns it (p NULL when
- * out of memory). Stack: before [...], after [... scratch]. */
-static struct scratch *
-scratch_new(lua_State *L, size_t bytes)
-{
-    struct scratch *s = lua_newuserdata(L, sizeof(*s));   /* .. scratch */
-
-    s->p = NULL;
-    luaL_getmetatable(L, SCRATCH_MT);
-    lua_setmetatable(L, -2);
-    s->p = malloc(bytes > 0 ? bytes : 1);
-    return s;
-}
 
 
 /* -------------------------------------------------------------------------
@@ -335,7 +305,8 @@ l_annotate(lua_State *L)
     struct wtt_technique_pass p;
     struct wtt_technique_note n;
     struct ctx                x;
-    struct scratch           *s;
+    void                     *buf;
+    int                       buf_at;
     const char               *err;
     size_t                    count;
     int                       prev, top;
@@ -362,14 +333,15 @@ l_annotate(lua_State *L)
     }
     /* one chord's notes: at most all of them (only as much is touched as
      * the largest chord needs) */
-    s = scratch_new(L, count * sizeof(struct wtt_technique_result));
-    if (s->p == NULL) {
+    buf = wtt_lua_scratch(L, count * sizeof(struct wtt_technique_result), 0);
+    buf_at = lua_gettop(L);
+    if (buf == NULL) {
         return luaL_error(L, "technique: out of memory");
     }
     if (!lua_checkstack(L, N_READ + 16)) {
         return luaL_error(L, "technique: stack overflow");
     }
-    wtt_technique_pass_init(&p, s->p, count, done, &x);
+    wtt_technique_pass_init(&p, buf, count, done, &x);
     top = lua_gettop(L);
     for (size_t i = 1; i <= count; i++) {
         prefetch_ahead(L, 1, x.keys + K_BENDS, i, count);
@@ -381,22 +353,15 @@ l_annotate(lua_State *L)
         }
     }
     wtt_technique_pass_end(&p);
-    free(s->p);
-    s->p = NULL;
+    wtt_lua_scratch_release(L, buf_at);
     lua_pushvalue(L, 1);                                  /* .. notes */
     return 1;
 }
 
 
-static const luaL_Reg scratch_meta[] = {
-    { "__gc", scratch_gc },
-    { NULL, NULL },
-};
-
 int
 luaopen_wtt_tab_technique(lua_State *L)
 {
-    wtt_lua_class(L, SCRATCH_MT, scratch_meta, NULL);
     lua_newtable(L);                                      /* technique */
     lua_getglobal(L, "unpack");                           /* .. t unpack */
     if (!lua_isfunction(L, -1)) {

@@ -16,8 +16,9 @@
 
 #include <stdio.h>
 
-/* Track name and General MIDI program (0-based) per instrument; the first
- * is the default. */
+/* Track name and General MIDI program (0-based) per instrument, in the
+ * order of WTT_TAB_TRACKS (wtt_tab_track_index); the first is the
+ * default. */
 static const struct {
     const char *instrument;
     const char *name;
@@ -37,25 +38,6 @@ struct writer {
     char                    *err;
     size_t                   err_size;
 };
-
-
-static int
-track_of(const struct wtt_tabdoc *doc)
-{
-    const struct wtt_tab_str *inst = &doc->instrument;
-
-    if (inst->s == NULL) {
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof(TRACKS) / sizeof(TRACKS[0]); i++) {
-        if (strlen(TRACKS[i].instrument) == inst->len
-            && memcmp(TRACKS[i].instrument, inst->s, inst->len) == 0)
-        {
-            return (int) i;
-        }
-    }
-    return 0;
-}
 
 
 /* A quoted string: quotes, backslashes and control characters escaped
@@ -102,7 +84,7 @@ put_header(struct writer *w)
 {
     const struct wtt_tabdoc *doc = w->doc;
     struct wtt_tab_text     *t = w->t;
-    int                      track = track_of(doc);
+    int                      track = wtt_tab_track_index(doc);
 
     if (doc->title.s != NULL && doc->title.len > 0) {
         wtt_tab_text_lit(t, "\\title ");

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char *const SHARP_NAMES[12] = {
     "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
@@ -228,4 +229,23 @@ wtt_tab_text_fill(struct wtt_tab_text *t, char c, long long n)
         wtt_tab_text_put(t, run, k);
         n -= (long long) k;
     }
+}
+
+
+int
+wtt_tab_track_index(const struct wtt_tabdoc *doc)
+{
+    static const char *const names[] = WTT_TAB_TRACKS;
+    const struct wtt_tab_str *inst = &doc->instrument;
+
+    for (size_t i = 0; inst->s != NULL && i < sizeof(names) / sizeof(*names);
+         i++)
+    {
+        if (strlen(names[i]) == inst->len
+            && memcmp(names[i], inst->s, inst->len) == 0)
+        {
+            return (int) i;
+        }
+    }
+    return 0;
 }

@@ -24,6 +24,14 @@
 #define WTT_ORIGIN_HOPO     1       /* a hammer-on or pull-off */
 #define WTT_ORIGIN_SLIDE    2
 
+/* The instruments the alphaTex and GPIF writers name a track for, in the
+ * order their track tables follow. */
+#define WTT_TAB_TRACKS { "guitar", "guitar7", "bass", "bass5", "ukulele" }
+
+/* The place of the document's instrument in WTT_TAB_TRACKS; 0 (a guitar)
+ * for one not listed there. */
+int wtt_tab_track_index(const struct wtt_tabdoc *doc);
+
 /* Room for a pitch's name ("C#-12345678") and its NUL. */
 #define WTT_TAB_PITCH_NAME_SIZE 16
 

@@ -39,7 +39,8 @@
 
 /* Track name, General MIDI program (0-based), clef and written octave per
  * instrument (guitars and basses are written an octave above where they
- * sound); the first is the default. */
+ * sound), in the order of WTT_TAB_TRACKS (wtt_tab_track_index); the first
+ * is the default. */
 static const struct {
     const char *instrument;
     const char *name;
@@ -429,25 +430,6 @@ put_cdata(struct writer *w, const char *s, size_t n)
 }
 
 
-static int
-track_of(const struct wtt_tabdoc *doc)
-{
-    const struct wtt_tab_str *inst = &doc->instrument;
-
-    if (inst->s == NULL) {
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof(TRACKS) / sizeof(TRACKS[0]); i++) {
-        if (strlen(TRACKS[i].instrument) == inst->len
-            && memcmp(TRACKS[i].instrument, inst->s, inst->len) == 0)
-        {
-            return (int) i;
-        }
-    }
-    return 0;
-}
-
-
 static void
 put_head(struct writer *w)
 {
@@ -764,7 +746,7 @@ wtt_tab_gpif(const struct wtt_tabdoc *doc, struct wtt_tab_text *out,
     w.t = out;
     w.err = err;
     w.err_size = err_size;
-    w.track = track_of(doc);
+    w.track = wtt_tab_track_index(doc);
     wtt_tab_text_init(&w.notes.bytes);
     wtt_tab_text_init(&w.beats.bytes);
     if (writer_alloc(&w) != 0) {
