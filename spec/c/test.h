@@ -64,6 +64,7 @@
     X(notes_guitar_split)   \
     X(notes_guitar_bend)    \
     X(notes_guitar_range_register) \
+    X(notes_guitar_strum)   \
     X(headers_compile)
 
 /*
