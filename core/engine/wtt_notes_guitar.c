@@ -4,8 +4,10 @@
  *
  * The official decoding runs first (wtt_notes_extract in official mode,
  * without bends), then each enabled rule is one pass over the note list, in
- * this order: range, retrigger, split, ghost, weak, bend, register. A pass
- * marks the notes it removes with n_frames = 0 and drops them at its end.
+ * this order: range, retrigger, split, ghost, weak, bend, register (strum
+ * is no pass of its own: it makes retrigger, ghost and weak spare the
+ * strings of a strum). A pass marks the notes it removes with n_frames = 0
+ * and drops them at its end.
  * Last, every note gets its amplitude, onset, times and bends from the
  * posteriorgrams as the official code computes them.
  *
@@ -13,11 +15,20 @@
  * they cost little beside the inference, and keep working when the rows are
  * in a file (wtt_frame_store). The decisions were chosen on the tuning
  * half of the development set (docs/accuracy.md, docs/engine.md).
+ *
+ * Built with -DWTT_GUITAR_EXPERIMENT (never in a release), the extraction
+ * reads overrides of the settings from WTT_GUITAR_TUNE ("weak_amp=0.38,
+ * strum_weak=6", the field names of struct wtt_guitar_tuning) and appends
+ * a line per note a rule removes or joins to the file WTT_GUITAR_TRACE
+ * ("rule pitch start end [into_start into_end]", frames; "clip" before
+ * each decoding). The settings were searched that way, decoding saved
+ * posteriorgrams as bench/accuracy/redecode.lua does.
  */
 #include "wtt_notes_guitar.h"
 #include "wtt_util.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +43,8 @@
 
 
 const char *const wtt_notes_rule_names[] = {
-    "ghost", "weak", "retrigger", "split", "bend", "range", "register", NULL
+    "ghost", "weak", "retrigger", "split", "bend", "range", "register",
+    "strum", NULL
 };
 
 
@@ -42,32 +54,52 @@ wtt_notes_guitar_defaults(int mode)
     struct wtt_guitar_tuning t;
 
     memset(&t, 0, sizeof(t));
-    t.attack_onset = 0.7;
+    t.attack_onset = 0.75;
     t.attack_onset_min = 0.5;
     t.attack_rise = 0.1;
     t.ghost_frames = 10;
     t.ghost_root_min = 0.3;
-    t.ghost_sync = 2;
+    t.ghost_sync = 3;
     t.ghost_interval[0] = 12;       /* the octave (2nd harmonic) */
-    t.ghost_ratio[0] = 0.65;
+    t.ghost_ratio[0] = 0.6;
     t.ghost_interval[1] = 19;       /* the 3rd harmonic */
     t.ghost_ratio[1] = 0.4;
     t.ghost_interval[2] = 24;       /* the 4th */
     t.ghost_ratio[2] = 0.7;
     t.ghost_interval[3] = 28;       /* the 5th */
     t.ghost_ratio[3] = 0.7;
-    t.weak_amp = 0.4;
+    t.weak_amp = 0.38;
     t.weak_rise = 0.25;
+    t.weak_low_pitch = 42;          /* F#2: drop tunings' low strings */
+    t.weak_low_scale = 0.7;
     t.retrigger_gap = 2;
+    t.retrigger_peak = 0.35;
     t.split_margin = 8;
     t.bend_max = 2;
     t.bend_level = 0.3;
     t.bend_onset = 0.7;
     t.register_pitch = 64;          /* E4 */
     t.onset_low = 0.5;
-    t.onset_high = 0.6;
+    t.onset_high = 0.55;
     t.strum_min = 4;
+    t.strum_ghost = 5;
+    t.strum_ghost_ratio = 0.4;
+    t.strum_weak = 6;
+    t.strum_weak_onset = 0.8;
+    t.strum_retrigger = 5;
+    t.strum_retrigger_onset = 0.5;
     if (mode == WTT_NOTES_BASS) {
+        /* A bass is not strummed and its low notes are its notes: the
+         * settings before the strum rule, the low bar and the onset peak
+         * test of retrigger (which cost the tuning half's bass clips 0.071:
+         * docs/engine.md). */
+        t.attack_onset = 0.7;
+        t.ghost_sync = 2;
+        t.ghost_ratio[0] = 0.65;
+        t.weak_amp = 0.4;
+        t.weak_low_pitch = 0;
+        t.retrigger_peak = 2.0;     /* never: a peak is at most 1 */
+        t.onset_high = 0.6;
         t.lowest = 23;              /* B0, a five-string's low B */
         t.highest = 72;             /* C5, a six-string's high C, 24th fret */
     } else {
@@ -152,7 +184,8 @@ wtt_notes_rules_parse(const char *list, unsigned *rules, char *err,
         }
         if (!found) {
             snprintf(err, errlen, "unknown rule '%.*s' (ghost, weak, "
-                     "retrigger, split, bend, range, register, all or none)",
+                     "retrigger, split, bend, range, register, strum, all "
+                     "or none)",
                      len > 40 ? 40 : (int) len, s);
             return -1;
         }
@@ -198,7 +231,86 @@ typedef struct {
     int                             lo, hi;     /* columns read, as the
                                                    official min/max freq */
     const struct wtt_guitar_tuning *t;
+    int                             strum;      /* WTT_RULE_STRUM is on */
 } ctx_t;
+
+
+#ifdef WTT_GUITAR_EXPERIMENT
+/* Experiment builds only (see the top of this file). */
+static FILE *trace_f;
+
+static void
+trace(const char *rule, const struct wtt_note *a, const struct wtt_note *into)
+{
+    if (trace_f == NULL) {
+        return;
+    }
+    fprintf(trace_f, "%s %d %d %d", rule, a->pitch, a->start_frame,
+            a->start_frame + a->n_frames);
+    if (into != NULL) {
+        fprintf(trace_f, " %d %d", into->start_frame,
+                into->start_frame + into->n_frames);
+    }
+    fputc('\n', trace_f);
+}
+
+#define TUNE_INT(f)    { #f, offsetof(struct wtt_guitar_tuning, f), 1 }
+#define TUNE_DOUBLE(f) { #f, offsetof(struct wtt_guitar_tuning, f), 0 }
+
+static void
+tune_from_env(struct wtt_guitar_tuning *t)
+{
+    static const struct {
+        const char *name;
+        size_t      off;
+        int         is_int;
+    } fields[] = {
+        TUNE_DOUBLE(attack_onset), TUNE_DOUBLE(attack_onset_min),
+        TUNE_DOUBLE(attack_rise), TUNE_INT(ghost_frames),
+        TUNE_DOUBLE(ghost_root_min), TUNE_INT(ghost_sync),
+        TUNE_DOUBLE(ghost_ratio[0]), TUNE_DOUBLE(ghost_ratio[1]),
+        TUNE_DOUBLE(ghost_ratio[2]), TUNE_DOUBLE(ghost_ratio[3]),
+        TUNE_DOUBLE(weak_amp), TUNE_DOUBLE(weak_rise),
+        TUNE_INT(weak_low_pitch), TUNE_DOUBLE(weak_low_scale),
+        TUNE_INT(retrigger_gap), TUNE_DOUBLE(retrigger_peak),
+        TUNE_INT(split_margin), TUNE_INT(bend_max), TUNE_DOUBLE(bend_level),
+        TUNE_DOUBLE(bend_onset), TUNE_INT(lowest), TUNE_INT(highest),
+        TUNE_INT(register_pitch), TUNE_DOUBLE(onset_low),
+        TUNE_DOUBLE(onset_high), TUNE_INT(strum_min), TUNE_INT(strum_ghost),
+        TUNE_DOUBLE(strum_ghost_ratio), TUNE_INT(strum_weak),
+        TUNE_DOUBLE(strum_weak_onset), TUNE_INT(strum_retrigger),
+        TUNE_DOUBLE(strum_retrigger_onset),
+    };
+    const char *env = getenv("WTT_GUITAR_TUNE");
+    const char *tf = getenv("WTT_GUITAR_TRACE");
+
+    trace_f = tf != NULL ? fopen(tf, "a") : NULL;
+    if (trace_f != NULL) {
+        fputs("clip\n", trace_f);
+    }
+    for (const char *s = env; s != NULL && *s != '\0';) {
+        size_t len = strcspn(s, "=");
+        for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
+            if (strlen(fields[k].name) == len
+                && strncmp(s, fields[k].name, len) == 0 && s[len] == '=')
+            {
+                char *at = (char *) t + fields[k].off;
+                if (fields[k].is_int) {
+                    *(int *) at = atoi(s + len + 1);
+                } else {
+                    *(double *) at = atof(s + len + 1);
+                }
+            }
+        }
+        s = strchr(s, ',');
+        s = s != NULL ? s + 1 : NULL;
+    }
+}
+
+#define TRACE(rule, a, into) trace(rule, a, into)
+#else
+#define TRACE(rule, a, into) ((void) 0)
+#endif
 
 
 static double
@@ -306,6 +418,42 @@ strum_at(const ctx_t *x, int r, int c)
 }
 
 
+/* Whether a note of column c starting at r is a string of a strum: the
+ * strum rule is on, `min` other pitches or more are attacked with it
+ * (strum_at) and its own onset reaches `onset`. */
+static int
+in_strum(const ctx_t *x, int r, int c, int min, double onset)
+{
+    return x->strum && onset_near(x, r, c) >= onset
+           && strum_at(x, r, c) >= min;
+}
+
+
+/* How far the highest onset posterior of column c within 2 frames of r
+ * stands above the onsets around it: the peak minus the higher of the
+ * lowest onset of the 6 frames before it and that of the 6 after. */
+static double
+onset_prominence(const ctx_t *x, int r, int c)
+{
+    double peak = 0.0, before = 1.0, after = 1.0;
+    int    at = r;
+
+    for (int i = r - 2; i <= r + 2; i++) {
+        if (onset_v(x, i, c) > peak) {
+            peak = onset_v(x, i, c);
+            at = i;
+        }
+    }
+    for (int i = at - 6; i < at; i++) {
+        before = fmin(before, onset_v(x, i, c));
+    }
+    for (int i = at + 1; i <= at + 6; i++) {
+        after = fmin(after, onset_v(x, i, c));
+    }
+    return peak - fmax(before, after);
+}
+
+
 static double
 mean_frames(const ctx_t *x, int from, int to, int c)
 {
@@ -403,6 +551,7 @@ rule_range(const ctx_t *x, list_t *l)
 {
     for (size_t i = 0; i < l->n; i++) {
         if (l->v[i].pitch < x->t->lowest || l->v[i].pitch > x->t->highest) {
+            TRACE("range", &l->v[i], NULL);
             l->v[i].n_frames = 0;
         }
     }
@@ -411,7 +560,8 @@ rule_range(const ctx_t *x, list_t *l)
 
 
 /* Joins a note to the one before it on its pitch when it starts where that
- * one ends with no attack of its own. */
+ * one ends with no attack of its own: not attacked, no sharp onset peak
+ * (retrigger_peak) and, with the strum rule, not re-struck in a strum. */
 static void
 rule_retrigger(const ctx_t *x, list_t *l)
 {
@@ -422,11 +572,17 @@ rule_retrigger(const ctx_t *x, list_t *l)
 
         for (; j < l->n && l->v[j].pitch == a->pitch; j++) {
             struct wtt_note *b = &l->v[j];
+            int              c = b->pitch - MIDI_OFFSET;
             if (b->start_frame - note_end(a) > x->t->retrigger_gap
-                || attacked(x, b->start_frame, b->pitch - MIDI_OFFSET))
+                || attacked(x, b->start_frame, c)
+                || onset_prominence(x, b->start_frame, c)
+                   >= x->t->retrigger_peak
+                || in_strum(x, b->start_frame, c, x->t->strum_retrigger,
+                            x->t->strum_retrigger_onset))
             {
                 break;
             }
+            TRACE("retrigger", b, a);
             if (note_end(b) > note_end(a)) {
                 a->n_frames = note_end(b) - a->start_frame;
             }
@@ -506,8 +662,12 @@ rule_ghost(const ctx_t *x, list_t *l)
             }
             root = mean_frames(x, s, e, r);
             if (root >= t->ghost_root_min && own < t->ghost_ratio[k] * root
-                && in_sync(x, s, r))
+                && in_sync(x, s, r)
+                && !(t->ghost_interval[k] == 12
+                     && own >= t->strum_ghost_ratio * root
+                     && in_strum(x, s, c, t->strum_ghost, 0.0)))
             {
+                TRACE("ghost", nt, NULL);
                 nt->n_frames = 0;
                 break;
             }
@@ -520,13 +680,22 @@ rule_ghost(const ctx_t *x, list_t *l)
 static void
 rule_weak(const ctx_t *x, list_t *l)
 {
+    const struct wtt_guitar_tuning *t = x->t;
+
     for (size_t i = 0; i < l->n; i++) {
         struct wtt_note *nt = &l->v[i];
         int              c = nt->pitch - MIDI_OFFSET;
+        double           bar = t->weak_amp;
 
-        if (mean_frames(x, nt->start_frame, note_end(nt), c) < x->t->weak_amp
-            && rise_at(x, nt->start_frame, c) < x->t->weak_rise)
+        if (nt->pitch < t->weak_low_pitch) {
+            bar *= t->weak_low_scale;
+        }
+        if (mean_frames(x, nt->start_frame, note_end(nt), c) < bar
+            && rise_at(x, nt->start_frame, c) < t->weak_rise
+            && !in_strum(x, nt->start_frame, c, t->strum_weak,
+                         t->strum_weak_onset))
         {
+            TRACE("weak", nt, NULL);
             nt->n_frames = 0;
         }
     }
@@ -597,6 +766,7 @@ rule_bend(const ctx_t *x, list_t *l)
             if (note_end(b) > e && b->pitch == a->pitch) {
                 e = note_end(b);
             }
+            TRACE("bend", b, a);
             b->n_frames = 0;
         }
         a->n_frames = e - a->start_frame;
@@ -619,6 +789,7 @@ rule_register(const ctx_t *x, list_t *l)
             || (nt->pitch > t->register_pitch && on < t->onset_high
                 && strum_at(x, nt->start_frame, c) < t->strum_min))
         {
+            TRACE("register", nt, NULL);
             nt->n_frames = 0;
         }
     }
@@ -678,6 +849,9 @@ wtt_notes_guitar_extract(struct wtt_posteriors *post,
         return -1;
     }
     t = p->tuning != NULL ? *p->tuning : wtt_notes_guitar_defaults(p->mode);
+#ifdef WTT_GUITAR_EXPERIMENT
+    tune_from_env(&t);
+#endif
     base.mode = WTT_NOTES_OFFICIAL;
     base.tuning = NULL;
     base.pitch_bends = 0;
@@ -690,6 +864,7 @@ wtt_notes_guitar_extract(struct wtt_posteriors *post,
     x.lo = p->min_freq_hz > 0 ? freq_column(p->min_freq_hz) : 0;
     x.hi = p->max_freq_hz > 0 ? freq_column(p->max_freq_hz) : N_PITCH;
     x.t = &t;
+    x.strum = (p->rules & WTT_RULE_STRUM) != 0;
 
     for (size_t k = 0; k < sizeof(passes) / sizeof(passes[0]); k++) {
         if (p->rules & passes[k].bit) {
@@ -697,6 +872,12 @@ wtt_notes_guitar_extract(struct wtt_posteriors *post,
         }
     }
     compact(&l);
+#ifdef WTT_GUITAR_EXPERIMENT
+    if (trace_f != NULL) {
+        fclose(trace_f);
+        trace_f = NULL;
+    }
+#endif
     qsort(l.v, l.n, sizeof(*l.v), by_start_pitch);
 
     for (size_t i = 0; i < l.n; i++) {

@@ -10,10 +10,11 @@
  *              harmonic below it (12, 19, 24 or 28 semitones), attacked with
  *              it, is that note's overtone: dropped;
  *   weak       a note whose activation stays weak and whose start shows no
- *              rise is a resonance, not a pluck: dropped;
+ *              rise is a resonance, not a pluck: dropped (low strings, whose
+ *              activation reads weaker, with a lower bar);
  *   retrigger  a note that starts where the one before it on its pitch ends,
- *              with no attack of its own (weak onset, no rise), is that note
- *              ringing on: joined to it;
+ *              with no attack of its own (weak onset, no rise, no sharp
+ *              onset peak), is that note ringing on: joined to it;
  *   split      a note whose own pitch is attacked again inside it is two
  *              plucks: cut there;
  *   bend       a note whose activation moves to a neighbouring pitch (a
@@ -23,7 +24,11 @@
  *              neighbouring pitches are dropped;
  *   range      notes above the instrument's highest note are dropped;
  *   register   a note needs a stronger onset in the high register, where
- *              overtones live, unless it is part of a strum.
+ *              overtones live, unless it is part of a strum;
+ *   strum      the strings of a strum (many pitches attacked together) are
+ *              spared: an octave above another string is a doubled string,
+ *              not a ghost; a weak string with a strong onset is struck; a
+ *              ringing string with an onset is struck again, not a retrigger.
  *
  * docs/engine.md ("Guitar mode") gives each rule's measured effect on the
  * development set (docs/accuracy.md).
@@ -42,7 +47,8 @@
 #define WTT_RULE_BEND      (1u << 4)
 #define WTT_RULE_RANGE     (1u << 5)
 #define WTT_RULE_REGISTER  (1u << 6)
-#define WTT_RULES_ALL      ((1u << 7) - 1)
+#define WTT_RULE_STRUM     (1u << 7)
+#define WTT_RULES_ALL      ((1u << 8) - 1)
 
 /* The rules guitar and bass apply when none are named. */
 #define WTT_RULES_DEFAULT  WTT_RULES_ALL
@@ -67,21 +73,33 @@ struct wtt_guitar_tuning {
      * ghost_interval[i] semitones below (which must reach ghost_root_min)
      * makes it a ghost, when that pitch's strongest onset within 6 frames
      * is under 0.3 (it was ringing) or within ghost_sync frames of the
-     * note's start (attacked with it). An interval of 0 ends the list. */
+     * note's start (attacked with it). An interval of 0 ends the list.
+     * With the strum rule, an octave (12) whose own activation is at least
+     * strum_ghost_ratio times the root's, in a strum of strum_ghost other
+     * pitches (strum_at), is a doubled string and stays. */
     int    ghost_frames;
     double ghost_root_min;
     int    ghost_sync;
     int    ghost_interval[4];
     double ghost_ratio[4];
 
-    /* weak: a mean frame activation over the note under weak_amp and a
-     * rise at its start under weak_rise. */
+    /* weak: a mean frame activation over the note under weak_amp (times
+     * weak_low_scale below MIDI weak_low_pitch) and a rise at its start
+     * under weak_rise. With the strum rule, a note with an onset of
+     * strum_weak_onset in a strum of strum_weak other pitches stays. */
     double weak_amp;
     double weak_rise;
+    int    weak_low_pitch;
+    double weak_low_scale;
 
     /* retrigger: a note starting at most retrigger_gap frames after the
-     * end of the one before it on its pitch. */
+     * end of the one before it on its pitch, not attacked and with an onset
+     * peak that stands less than retrigger_peak above the onsets around it
+     * (the higher of the lowest within 6 frames before and after). With the
+     * strum rule, a note with an onset of strum_retrigger_onset in a strum
+     * of strum_retrigger other pitches is struck again and stays. */
     int    retrigger_gap;
+    double retrigger_peak;
 
     /* split: an onset peak at least split_margin frames from either end. */
     int    split_margin;
@@ -103,6 +121,14 @@ struct wtt_guitar_tuning {
     int    register_pitch;
     double onset_low, onset_high;
     int    strum_min;
+
+    /* strum: see ghost, weak and retrigger. */
+    int    strum_ghost;
+    double strum_ghost_ratio;
+    int    strum_weak;
+    double strum_weak_onset;
+    int    strum_retrigger;
+    double strum_retrigger_onset;
 };
 
 /* The default settings of WTT_NOTES_GUITAR or WTT_NOTES_BASS (their range

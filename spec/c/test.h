@@ -78,6 +78,7 @@
     X(technique_contour)    \
     X(technique_legato_kinds) \
     X(technique_pass)       \
+    X(notes_guitar_strum)   \
     X(headers_compile)
 
 /*

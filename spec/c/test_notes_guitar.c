@@ -133,6 +133,12 @@ test_notes_guitar_modes(void)
     ASSERT(wtt_notes_rules_parse("ghosts", &rules, err, sizeof(err)) == -1);
     ASSERT(wtt_notes_rules_parse("ghost,", &rules, err, sizeof(err)) == 0);
     ASSERT(rules == WTT_RULE_GHOST);
+    ASSERT(wtt_notes_rules_parse("strum,weak", &rules, err, sizeof(err))
+           == 0);
+    ASSERT(rules == (WTT_RULE_STRUM | WTT_RULE_WEAK));
+    wtt_notes_rules_format(WTT_RULES_ALL, buf, sizeof(buf));
+    ASSERT_STR_EQ(buf, "ghost,weak,retrigger,split,bend,range,register,"
+                  "strum");
 
     /* The official parameters are the official mode's. */
     {
@@ -245,18 +251,29 @@ test_notes_guitar_weak(void)
 
     /* G3 swells slowly to a weak level (a resonance) and gets an onset at
      * 20 with no rise. C3 is weak too but rises from silence: a soft
-     * pluck. */
+     * pluck. B1 swells the same way to a lower level, which is not weak
+     * for a low string in guitar mode (its bar is 0.7 x weak_amp below
+     * F#2), and is for a bass. */
     for (int r = 3; r < 20; r++) {
         s->rows[r * COLS + WTT_POST_FRAMES + COL(55)] = 0.02f * (float) (r - 2);
     }
     sound(s, 20, 60, 55, 0.35f, 0.0f);
     s->rows[20 * COLS + WTT_POST_ONSETS + COL(55)] = 0.9f;
     sound(s, 100, 140, 48, 0.35f, 0.9f);
+    for (int r = 143; r < 160; r++) {
+        s->rows[r * COLS + WTT_POST_FRAMES + COL(35)] = 0.015f * (float) (r - 142);
+    }
+    sound(s, 160, 190, 35, 0.3f, 0.0f);
+    s->rows[160 * COLS + WTT_POST_ONSETS + COL(35)] = 0.9f;
 
     n = decode(s, WTT_NOTES_GUITAR, "none", &v);
     ASSERT(count_pitch(v, n, 55) >= 1 && count_pitch(v, n, 48) == 1);
+    ASSERT(count_pitch(v, n, 35) >= 1);
     wtt_notes_free(v, (size_t) n);
     n = decode(s, WTT_NOTES_GUITAR, "weak", &v);
+    ASSERT(n == 2 && v[0].pitch == 48 && v[1].pitch == 35);
+    wtt_notes_free(v, (size_t) n);
+    n = decode(s, WTT_NOTES_BASS, "weak", &v);
     ASSERT(n == 1 && v[0].pitch == 48);
     wtt_notes_free(v, (size_t) n);
     free(s);
@@ -271,25 +288,39 @@ test_notes_guitar_retrigger(void)
     struct wtt_note *v;
     long             n;
 
-    /* E3 rings from 10 to 150; at 60 its onset blips to 0.6 with no rise
-     * (another string was plucked): one note. At 100 it is re-plucked
-     * (onset 0.9): two notes. */
+    /* E3 rings from 10 to 150; around 60 its onset swells to 0.6 and back
+     * over a bed of 0.4, with no rise (another string was plucked): one
+     * note. At 100 it is re-plucked (onset 0.9): two notes. A3 rings from
+     * 10 to 150 too and its onset peaks sharply to 0.6 at 60, from nothing:
+     * plucked again, two notes. */
     sound(s, 10, 150, 52, 0.7f, 0.9f);
+    for (int r = 50; r <= 70; r++) {
+        s->rows[r * COLS + WTT_POST_ONSETS + COL(52)] = 0.4f;
+    }
+    s->rows[58 * COLS + WTT_POST_ONSETS + COL(52)] = 0.5f;
+    s->rows[59 * COLS + WTT_POST_ONSETS + COL(52)] = 0.55f;
     s->rows[60 * COLS + WTT_POST_ONSETS + COL(52)] = 0.6f;
+    s->rows[61 * COLS + WTT_POST_ONSETS + COL(52)] = 0.55f;
+    s->rows[62 * COLS + WTT_POST_ONSETS + COL(52)] = 0.5f;
     s->rows[100 * COLS + WTT_POST_ONSETS + COL(52)] = 0.9f;
+    sound(s, 10, 150, 57, 0.7f, 0.9f);
+    s->rows[60 * COLS + WTT_POST_ONSETS + COL(57)] = 0.6f;
 
     n = decode(s, WTT_NOTES_OFFICIAL, NULL, &v);
-    ASSERT(n == 3);
+    ASSERT(count_pitch(v, n, 52) == 3 && count_pitch(v, n, 57) == 2);
     wtt_notes_free(v, (size_t) n);
 
     n = decode(s, WTT_NOTES_GUITAR, "retrigger", &v);
-    ASSERT(n == 2);
+    ASSERT(n == 4);
+    ASSERT(count_pitch(v, n, 52) == 2 && count_pitch(v, n, 57) == 2);
     ASSERT(v[0].start_frame == 10 && v[0].n_frames == 90);
-    ASSERT(v[1].start_frame == 100);
+    ASSERT(v[0].pitch == 52);
+    ASSERT(find_pitch(v + 2, n - 2, 57)->start_frame == 60);
+    ASSERT(find_pitch(v + 2, n - 2, 52)->start_frame == 100);
     wtt_notes_free(v, (size_t) n);
 
     n = decode(s, WTT_NOTES_GUITAR, "none", &v);
-    ASSERT(n == 3);
+    ASSERT(n == 5);
     wtt_notes_free(v, (size_t) n);
     free(s);
     return 0;
@@ -376,8 +407,8 @@ test_notes_guitar_range_register(void)
     sound(s, 10, 60, 93, 0.8f, 0.9f);       /* A6: above a guitar */
     sound(s, 10, 60, 76, 0.8f, 0.9f);       /* E5: above a bass */
     sound(s, 70, 120, 40, 0.8f, 0.9f);      /* E2 */
-    sound(s, 130, 180, 71, 0.8f, 0.55f);    /* B4, a weak onset up high */
-    sound(s, 130, 180, 43, 0.8f, 0.55f);    /* G2, the same down low */
+    sound(s, 130, 180, 71, 0.8f, 0.52f);    /* B4, a weak onset up high */
+    sound(s, 130, 180, 43, 0.8f, 0.52f);    /* G2, the same down low */
 
     n = decode(s, WTT_NOTES_GUITAR, "none", &v);
     ASSERT(n == 5);
@@ -391,6 +422,100 @@ test_notes_guitar_range_register(void)
     wtt_notes_free(v, (size_t) n);
     n = decode(s, WTT_NOTES_GUITAR, "register", &v);
     ASSERT(n == 4 && count_pitch(v, n, 71) == 0);
+    wtt_notes_free(v, (size_t) n);
+    free(s);
+    return 0;
+}
+
+
+/* How many notes of pitch `midi` start at frame `at`. */
+static int
+starts_at(const struct wtt_note *v, long n, int midi, int at)
+{
+    int k = 0;
+
+    for (long i = 0; i < n; i++) {
+        k += v[i].pitch == midi && v[i].start_frame == at;
+    }
+    return k;
+}
+
+
+/* A strum at `at`: the strings attacked two by two, a frame apart, each
+ * at `level` with an onset of 0.9. */
+static void
+strum_chord(synth_t *s, int at, int to, const int *pitches, int n,
+            float level)
+{
+    for (int i = 0; i < n; i++) {
+        sound(s, at + i / 2, to, pitches[i], level, 0.9f);
+    }
+}
+
+
+int
+test_notes_guitar_strum(void)
+{
+    static const int c_major[] = { 43, 48, 52, 55, 64 };
+    static const int a_major[] = { 45, 50, 55, 59, 64, 69 };
+    synth_t         *s = synth_new();
+    struct wtt_note *v;
+    long             n;
+
+    /* 1. A C chord (G2 in the bass) strummed at 10 whose C4 (an octave
+     * over C3) reads at half C3's activation: a ghost to the ghost rule
+     * alone, a doubled string in a strum. */
+    strum_chord(s, 10, 60, c_major, 5, 0.7f);
+    sound(s, 12, 60, 60, 0.35f, 0.9f);
+    /* 2. An A chord at 70 with a weak F3 (0.32, rising from 0.1) and a
+     * strong onset: weak alone, kept in the strum. */
+    strum_chord(s, 70, 110, a_major, 6, 0.7f);
+    for (int r = 62; r < 70; r++) {
+        s->rows[r * COLS + WTT_POST_FRAMES + COL(53)] = 0.1f;
+    }
+    sound(s, 70, 110, 53, 0.32f, 0.85f);
+    /* 3. E2 rings from 120 to 190; at 150 the other strings of the chord
+     * are struck and its onset swells to 0.6 over a bed of 0.4 (no sharp
+     * peak, no rise): ringing on to retrigger alone, struck again in the
+     * strum. */
+    sound(s, 120, 190, 40, 0.7f, 0.9f);
+    strum_chord(s, 150, 190, a_major, 6, 0.7f);
+    for (int r = 140; r <= 160; r++) {
+        s->rows[r * COLS + WTT_POST_ONSETS + COL(40)] = 0.4f;
+    }
+    s->rows[149 * COLS + WTT_POST_ONSETS + COL(40)] = 0.55f;
+    s->rows[150 * COLS + WTT_POST_ONSETS + COL(40)] = 0.6f;
+    s->rows[151 * COLS + WTT_POST_ONSETS + COL(40)] = 0.55f;
+
+    n = decode(s, WTT_NOTES_GUITAR, "ghost", &v);
+    ASSERT(starts_at(v, n, 60, 12) == 0);
+    wtt_notes_free(v, (size_t) n);
+    n = decode(s, WTT_NOTES_GUITAR, "ghost,strum", &v);
+    ASSERT(starts_at(v, n, 60, 12) == 1);
+    wtt_notes_free(v, (size_t) n);
+
+    n = decode(s, WTT_NOTES_GUITAR, "weak", &v);
+    ASSERT(starts_at(v, n, 60, 12) == 1 && starts_at(v, n, 53, 70) == 0);
+    wtt_notes_free(v, (size_t) n);
+    n = decode(s, WTT_NOTES_GUITAR, "weak,strum", &v);
+    ASSERT(starts_at(v, n, 53, 70) == 1);
+    wtt_notes_free(v, (size_t) n);
+
+    n = decode(s, WTT_NOTES_GUITAR, "retrigger", &v);
+    ASSERT(count_pitch(v, n, 40) == 1 && starts_at(v, n, 40, 120) == 1);
+    wtt_notes_free(v, (size_t) n);
+    n = decode(s, WTT_NOTES_GUITAR, "retrigger,strum", &v);
+    ASSERT(count_pitch(v, n, 40) == 2 && starts_at(v, n, 40, 150) == 1);
+    wtt_notes_free(v, (size_t) n);
+
+    /* strum alone changes nothing */
+    n = decode(s, WTT_NOTES_GUITAR, "strum", &v);
+    {
+        struct wtt_note *w;
+        long             m = decode(s, WTT_NOTES_GUITAR, "none", &w);
+        ASSERT(m == n);
+        wtt_notes_free(w, (size_t) m);
+    }
     wtt_notes_free(v, (size_t) n);
     free(s);
     return 0;

@@ -463,6 +463,101 @@ def make_arpeggio(rng, program, tempo):
     return part, f'arpeggio over {"-".join(prog)}, {sub} per beat, let ring'
 
 
+def barre_shape(shape, fret):
+    """Frets (string 6 .. 1) of a movable barre chord: the E, Em, A or Am shape at `fret`."""
+    f = fret
+    return {
+        'E': [f, f + 2, f + 2, f + 1, f, f], 'Em': [f, f + 2, f + 2, f, f, f],
+        'A': [None, f, f + 2, f + 2, f + 2, f], 'Am': [None, f, f + 2, f + 2, f + 1, f],
+    }[shape]
+
+
+def make_restrum(rng, program, tempo):
+    """One chord re-strummed many times (8ths or 16ths) before the next, open and barre chords:
+    down-strums that sometimes skip the lowest strings, light up-strums on the top 2-5 strings,
+    strings 5-20 ms apart. A string rings until it is struck again or the chord changes."""
+    part = Part(program)
+    beat = 60.0 / tempo
+    sixteenths = tempo <= 100 and rng.random() < 0.6
+    sub = 4 if sixteenths else 2
+    pattern = rng.choice(['D.DUD.DUD.DUD.DU', 'D.DU.UDUD.DU.UDU', 'DUDUDUDUDUDUDUDU', 'D..UD.DUD..UD.DU']
+                         if sixteenths else ['DDDDDDDD', 'D.DUD.DU', 'DUDUDUDU', 'D.DU.UDU'])
+    spacing = rng.uniform(0.005, 0.012 if sixteenths else 0.020)
+    chords = []
+    for _ in range(4):
+        if rng.random() < 0.5:
+            name = rng.choice(sorted(SHAPES))
+            chords.append((name, [(i, STANDARD[i] + f) for i, f in enumerate(SHAPES[name]) if f is not None]))
+        else:
+            shape, fret = rng.choice(['E', 'Em', 'A', 'Am']), rng.randint(1, 7)
+            chords.append((f'{shape}@{fret}', [(i, STANDARD[i] + f) for i, f in enumerate(barre_shape(shape, fret))
+                                               if f is not None]))
+    t = LEAD_IN
+    end = rng.uniform(9.0, 13.0)
+    k = 0
+    names = []
+    while t + 4 * beat < end:
+        name, pitches = chords[k % len(chords)]
+        names.append(name)
+        bars = rng.choice([1, 1, 2])
+        chord_end = t + 4 * beat * bars
+        steps = 4 * sub * bars
+        for i in range(steps):
+            c = pattern[i % len(pattern)]
+            if c == '.':
+                continue
+            tt = human(rng, t + i * beat / sub, 4)
+            if c == 'D':
+                skip = rng.choice([0, 0, 0, 1, 2]) if len(pitches) > 4 else 0
+                order = pitches[skip:]
+                v = vel(rng, 96 if i % sub == 0 else 86, 8)
+            else:
+                order = list(reversed(pitches))[:rng.choice([2, 3, 3, 4, 5])]
+                v = vel(rng, 72, 10)
+            for j, (s, p) in enumerate(order):
+                part.note(s, tt + j * spacing, chord_end + 0.05 - (tt + j * spacing), p, v - 2 * j)
+        t = chord_end
+        k += 1
+    return part, f're-strummed {"-".join(names)}, {pattern} in {"16ths" if sixteenths else "8ths"}, ' \
+                 f'strings {spacing * 1000:.0f} ms apart'
+
+
+def make_dropriff(rng, program, tempo):
+    """Drop-tuned riffs (D2, C2 or B1 on the low string) in 16ths: palm-muted chugs on the open low
+    string (30-55% of a 16th), gallops, single notes on the two low strings and one-finger power
+    chords (root, fifth, octave on strings 6-4)."""
+    part = Part(program)
+    low = rng.choice([38, 36, 35])
+    step = 60.0 / tempo / 4
+    pm = rng.uniform(0.3, 0.55)
+    cells = ['cccc', 'c.cc', 'cc.c', 'P...', 'P.cc', 'ccN.', 'N.N.', 'cNcN', 'c.P.', 'PPcc']
+    riff = [rng.choice(cells) for _ in range(4)]
+    frets = [rng.choice([1, 2, 3, 5, 6, 7, 8]) for _ in range(8)]
+    t = LEAD_IN
+    end = rng.uniform(8.0, 11.0)
+    bar = 0
+    while t + 16 * step < end:
+        for b, cell in enumerate(riff):
+            for i, c in enumerate(cell):
+                tt = human(rng, t + (4 * b + i) * step, 3)
+                if c == 'c':
+                    part.note(0, tt, step * pm * rng.uniform(0.85, 1.15), low, vel(rng, 84, 8))
+                elif c == 'N':
+                    f = frets[(4 * b + i + bar) % len(frets)]
+                    pitch = low + f if f <= 5 else low + 7 + f - 5      # string 6, or string 5 above fret 5
+                    part.note(0 if f <= 5 else 1, tt, step * rng.uniform(0.7, 0.95), pitch, vel(rng, 94, 6))
+                elif c == 'P':
+                    f = frets[(b + bar + i) % len(frets)]
+                    rest = 1                                 # held until the cell's next event
+                    while i + rest < len(cell) and cell[i + rest] == '.':
+                        rest += 1
+                    power_chord(part, rng, tt, low + f, step * rest * 0.95, vel(rng, 100, 6), 0.004)
+        t += 16 * step
+        bar += 1
+    return part, f'drop tuning riff, low string {low}, 16ths, palm mutes {pm * 100:.0f}% of a 16th, cells ' \
+                 f'{" ".join(riff)}'
+
+
 # ---------------------------------------------------------------------------------------------
 # GuitarSet excerpts
 
@@ -516,6 +611,8 @@ KINDS = [
     ('bass', 8, ['bass_finger', 'bass_pick'], (80, 140), make_bass),
     ('drop', 6, ['distortion', 'overdriven', 'clean'], (100, 140), make_drop),
     ('arpeggio', 6, ['nylon', 'steel', 'clean'], (60, 110), make_arpeggio),
+    ('restrum', 10, ['steel', 'nylon', 'clean', 'jazz', 'overdriven'], (70, 130), make_restrum),
+    ('dropriff', 8, ['distortion', 'overdriven', 'clean', 'muted'], (90, 150), make_dropriff),
 ]
 GUITARSET_PROGRAMS = ['nylon', 'steel', 'clean', 'jazz']
 NOISES = ['none', 'none', 'none', 'white30', 'white20', 'pink25', 'pink15']

@@ -27,12 +27,12 @@ Defaults: onset 0.5, frame 0.3, minimum note 127.70 ms, melodia on,
 tempo 120, instrument guitar (General MIDI 25, acoustic steel).
 --mode picks the decoding: official (the default: Basic Pitch's own,
 bit-identical), or guitar / bass, for plucked strings (docs/engine.md,
-"Guitar mode": overtone ghosts, retriggers, re-plucks and bends handled
-from the posteriorgrams; minimum note 46 ms unless --min-note-ms is
-given). With --tab for a guitar (guitar, guitar7) or a bass (bass, bass5)
-the default is that mode. --rules LIST (guitar and bass only) applies only
-the rules named: ghost, weak, retrigger, split, bend, range, register,
-all or none, comma-separated (default all).
+"Guitar mode": overtone ghosts, retriggers, re-plucks, bends and strums
+handled from the posteriorgrams; minimum note 46 ms unless --min-note-ms
+is given). With --tab for a guitar (guitar, guitar7) or a bass (bass,
+bass5) the default is that mode. --rules LIST (guitar and bass only)
+applies only the rules named: ghost, weak, retrigger, split, bend, range,
+register, strum, all or none, comma-separated (default all).
 --device (default WTT_DEVICE, else auto) auto takes the first usable GPU
 and logs it, else the CPU and says why; cuda fails clearly without one.
 `wtt version` lists the backends and devices. --batch: windows per engine
