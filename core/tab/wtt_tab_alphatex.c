@@ -40,45 +40,6 @@ struct writer {
 };
 
 
-/* A quoted string: quotes, backslashes and control characters escaped
- * (\n \r \t, the others \u00XX). */
-static void
-put_quoted(struct wtt_tab_text *t, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t            run = 0;
-
-    wtt_tab_text_lit(t, "\"");
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char) s[i];
-        char          esc[6] = { '\\', 0, 0, 0, 0, 0 };
-        size_t        len = 2;
-        if (c >= 0x20 && c != 0x7f && c != '"' && c != '\\') {
-            continue;
-        }
-        wtt_tab_text_put(t, s + run, i - run);
-        run = i + 1;
-        switch (c) {
-        case '"':  esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            len = 6;
-        }
-        wtt_tab_text_put(t, esc, len);
-    }
-    wtt_tab_text_put(t, s + run, n - run);
-    wtt_tab_text_lit(t, "\"");
-}
-
-
 static void
 put_header(struct writer *w)
 {
@@ -88,11 +49,12 @@ put_header(struct writer *w)
 
     if (doc->title.s != NULL && doc->title.len > 0) {
         wtt_tab_text_lit(t, "\\title ");
-        put_quoted(t, doc->title.s, doc->title.len);
+        wtt_tab_text_quoted(t, doc->title.s, doc->title.len, 0);
         wtt_tab_text_lit(t, "\n");
     }
     wtt_tab_text_lit(t, "\\track ");
-    put_quoted(t, TRACKS[track].name, strlen(TRACKS[track].name));
+    wtt_tab_text_quoted(t, TRACKS[track].name, strlen(TRACKS[track].name),
+                        0);
     wtt_tab_text_lit(t, " { instrument ");
     wtt_tab_text_int(t, TRACKS[track].program);
     wtt_tab_text_lit(t, " }\n\\staff { score tabs }\n\\tuning (");
@@ -102,7 +64,7 @@ put_header(struct writer *w)
         if (s > 0) {
             wtt_tab_text_lit(t, " ");
         }
-        put_quoted(t, name, len);
+        wtt_tab_text_quoted(t, name, len, 0);
     }
     wtt_tab_text_lit(t, ")\n");
     if (doc->capo > 0) {

@@ -580,7 +580,8 @@ wtt_tab_text_jsonnum(struct wtt_tab_text *t, double x)
 
 
 void
-wtt_tab_text_jsonstr(struct wtt_tab_text *t, const char *s, size_t n)
+wtt_tab_text_quoted(struct wtt_tab_text *t, const char *s, size_t n,
+                    int json)
 {
     static const char hex[] = "0123456789abcdef";
     size_t            run = 0;
@@ -588,24 +589,28 @@ wtt_tab_text_jsonstr(struct wtt_tab_text *t, const char *s, size_t n)
     wtt_tab_text_lit(t, "\"");
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char) s[i];
-        char          esc[6];
+        char          esc[6] = { '\\', 0, 0, 0, 0, 0 };
         size_t        len = 2;
-        if (c >= 0x20 && c != '"' && c != '\\' && c != '/' && c != 0x7f) {
+        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f
+            && !(json && c == '/'))
+        {
             continue;
         }
         wtt_tab_text_put(t, s + run, i - run);
         run = i + 1;
-        esc[0] = '\\';
         switch (c) {
         case '"':  esc[1] = '"'; break;
         case '\\': esc[1] = '\\'; break;
         case '/':  esc[1] = '/'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
         case '\n': esc[1] = 'n'; break;
         case '\r': esc[1] = 'r'; break;
         case '\t': esc[1] = 't'; break;
+        case '\b': esc[1] = json ? 'b' : 0; break;
+        case '\f': esc[1] = json ? 'f' : 0; break;
         default:
+            break;
+        }
+        if (esc[1] == 0) {
             esc[1] = 'u';
             esc[2] = '0';
             esc[3] = '0';
@@ -617,4 +622,11 @@ wtt_tab_text_jsonstr(struct wtt_tab_text *t, const char *s, size_t n)
     }
     wtt_tab_text_put(t, s + run, n - run);
     wtt_tab_text_lit(t, "\"");
+}
+
+
+void
+wtt_tab_text_jsonstr(struct wtt_tab_text *t, const char *s, size_t n)
+{
+    wtt_tab_text_quoted(t, s, n, 1);
 }

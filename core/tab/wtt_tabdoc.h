@@ -254,6 +254,12 @@ void wtt_tab_text_jsonnum(struct wtt_tab_text *t, double x);
  * control characters and DEL as \u00XX, bytes above 127 as they are). */
 void wtt_tab_text_jsonstr(struct wtt_tab_text *t, const char *s, size_t n);
 
+/* A quoted string with quotes, backslashes, \n \r \t and the other
+ * control characters and DEL (\u00XX) escaped, as alphaTex reads it;
+ * with `json`, also '/' and \b \f as JSON (wtt_tab_text_jsonstr). */
+void wtt_tab_text_quoted(struct wtt_tab_text *t, const char *s, size_t n,
+                         int json);
+
 
 /* -------------------------------------------------------------------------
  * The writers
