@@ -68,8 +68,8 @@ wtt_notes_guitar_defaults(int mode)
     t.ghost_ratio[2] = 0.7;
     t.ghost_interval[3] = 28;       /* the 5th */
     t.ghost_ratio[3] = 0.7;
-    t.weak_amp = 0.38;
-    t.weak_rise = 0.25;
+    t.weak_amp = 0.4;
+    t.weak_rise = 0.3;
     t.weak_low_pitch = 42;          /* F#2: drop tunings' low strings */
     t.weak_low_scale = 0.7;
     t.retrigger_gap = 2;
@@ -80,14 +80,16 @@ wtt_notes_guitar_defaults(int mode)
     t.bend_onset = 0.7;
     t.register_pitch = 64;          /* E4 */
     t.onset_low = 0.5;
-    t.onset_high = 0.55;
+    t.onset_high = 0.5;
     t.strum_min = 4;
     t.strum_ghost = 5;
-    t.strum_ghost_ratio = 0.4;
-    t.strum_weak = 6;
-    t.strum_weak_onset = 0.8;
+    t.strum_ghost_ratio = 0.3;
+    t.strum_weak = 8;
+    t.strum_weak_onset = 0.9;
     t.strum_retrigger = 5;
-    t.strum_retrigger_onset = 0.5;
+    t.strum_retrigger_onset = 0.6;
+    t.keep_frames = 13;
+    t.keep_strum = 2;
     if (mode == WTT_NOTES_BASS) {
         /* A bass is not strummed and its low notes are its notes: the
          * settings before the strum rule, the low bar and the onset peak
@@ -97,9 +99,15 @@ wtt_notes_guitar_defaults(int mode)
         t.ghost_sync = 2;
         t.ghost_ratio[0] = 0.65;
         t.weak_amp = 0.4;
+        t.weak_rise = 0.25;
         t.weak_low_pitch = 0;
         t.retrigger_peak = 2.0;     /* never: a peak is at most 1 */
         t.onset_high = 0.6;
+        t.strum_ghost_ratio = 0.4;
+        t.strum_weak = 6;
+        t.strum_weak_onset = 0.8;
+        t.strum_retrigger_onset = 0.5;
+        t.keep_frames = 0;
         t.lowest = 23;              /* B0, a five-string's low B */
         t.highest = 72;             /* C5, a six-string's high C, 24th fret */
     } else {
@@ -279,7 +287,8 @@ tune_from_env(struct wtt_guitar_tuning *t)
         TUNE_DOUBLE(onset_high), TUNE_INT(strum_min), TUNE_INT(strum_ghost),
         TUNE_DOUBLE(strum_ghost_ratio), TUNE_INT(strum_weak),
         TUNE_DOUBLE(strum_weak_onset), TUNE_INT(strum_retrigger),
-        TUNE_DOUBLE(strum_retrigger_onset),
+        TUNE_DOUBLE(strum_retrigger_onset), TUNE_INT(keep_frames),
+        TUNE_INT(keep_strum),
     };
     const char *env = getenv("WTT_GUITAR_TUNE");
     const char *tf = getenv("WTT_GUITAR_TRACE");
@@ -426,6 +435,19 @@ in_strum(const ctx_t *x, int r, int c, int min, double onset)
 {
     return x->strum && onset_near(x, r, c) >= onset
            && strum_at(x, r, c) >= min;
+}
+
+
+/* Whether weak or bend must keep a note: a long one among other attacks
+ * (struct wtt_guitar_tuning, keep_frames). */
+static int
+kept(const ctx_t *x, const struct wtt_note *nt)
+{
+    const struct wtt_guitar_tuning *t = x->t;
+
+    return x->strum && t->keep_frames > 0 && nt->n_frames >= t->keep_frames
+           && strum_at(x, nt->start_frame, nt->pitch - MIDI_OFFSET)
+              >= t->keep_strum;
 }
 
 
@@ -693,7 +715,8 @@ rule_weak(const ctx_t *x, list_t *l)
         if (mean_frames(x, nt->start_frame, note_end(nt), c) < bar
             && rise_at(x, nt->start_frame, c) < t->weak_rise
             && !in_strum(x, nt->start_frame, c, t->strum_weak,
-                         t->strum_weak_onset))
+                         t->strum_weak_onset)
+            && !kept(x, nt))
         {
             TRACE("weak", nt, NULL);
             nt->n_frames = 0;
@@ -759,7 +782,8 @@ rule_bend(const ctx_t *x, list_t *l)
             struct wtt_note *b = &l->v[j];
             if (b->n_frames == 0 || abs(b->pitch - a->pitch) > t->bend_max
                 || onset_near(x, b->start_frame, b->pitch - MIDI_OFFSET)
-                   >= t->bend_onset)
+                   >= t->bend_onset
+                || kept(x, b))
             {
                 continue;
             }

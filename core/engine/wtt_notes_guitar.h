@@ -28,7 +28,9 @@
  *   strum      the strings of a strum (many pitches attacked together) are
  *              spared: an octave above another string is a doubled string,
  *              not a ghost; a weak string with a strong onset is struck; a
- *              ringing string with an onset is struck again, not a retrigger.
+ *              ringing string with an onset is struck again, not a retrigger;
+ *              a long note among other attacks is neither resonance nor a
+ *              bend's piece.
  *
  * docs/engine.md ("Guitar mode") gives each rule's measured effect on the
  * development set (docs/accuracy.md).
@@ -129,6 +131,14 @@ struct wtt_guitar_tuning {
     double strum_weak_onset;
     int    strum_retrigger;
     double strum_retrigger_onset;
+
+    /* strum, too: weak and bend never remove a note of keep_frames frames
+     * or more (0: off) that starts with keep_strum other pitches attacked
+     * (strum_at). Inside strummed chords the notes these rules take for
+     * resonance or a bend's pieces were real strings about as often as
+     * not, and a long note is one the official decoding keeps. */
+    int    keep_frames;
+    int    keep_strum;
 };
 
 /* The default settings of WTT_NOTES_GUITAR or WTT_NOTES_BASS (their range

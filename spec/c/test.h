@@ -79,6 +79,7 @@
     X(technique_legato_kinds) \
     X(technique_pass)       \
     X(notes_guitar_strum)   \
+    X(notes_guitar_keep)    \
     X(headers_compile)
 
 /*

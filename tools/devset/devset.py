@@ -600,7 +600,7 @@ def make_guitarset(seg, program):
 # ---------------------------------------------------------------------------------------------
 # The plan
 
-# kind -> (number of clips, programs cycled through, tempo range, generator)
+# kind -> (number of clips in each half, programs cycled through, tempo range, generator)
 KINDS = [
     ('riff', 10, ['clean', 'overdriven', 'steel', 'distortion', 'nylon'], (100, 160), make_riff),
     ('power', 6, ['overdriven', 'distortion', 'clean'], (90, 150), make_power),
@@ -618,12 +618,13 @@ GUITARSET_PROGRAMS = ['nylon', 'steel', 'clean', 'jazz']
 NOISES = ['none', 'none', 'none', 'white30', 'white20', 'pink25', 'pink15']
 
 
-def split_of(i, nprog):
-    """Tuning or test for the i-th clip of a kind whose programs cycle with period nprog:
-    alternate; with an even period, swap the phase on each pass through the programs, so that every
-    program lands in both halves (an odd period does that by itself)."""
-    phase = i // nprog if nprog % 2 == 0 else 0
-    return 'test' if (i + phase) % 2 == 1 else 'tuning'
+def split_of(i, count):
+    """Tuning or test for the i-th clip of a kind of `count` clips per half. The first `count` clips
+    of each kind are the tuning half: the set's first version alternated them between the halves,
+    and its test half was looked at while the guitar mode was tuned, so they all tune now. Clips
+    count..2*count-1 are the test half, generated for the second version and used only to report
+    (docs/accuracy.md, "Split")."""
+    return 'tuning' if i < count else 'test'
 
 
 def plan(out, gs_dir=None):
@@ -649,7 +650,7 @@ def plan(out, gs_dir=None):
                          bent=str(sum(1 for n in truth if 'bends' in n)), desc=desc))
 
     for kind, count, progs, (tlo, thi), gen in KINDS:
-        for i in range(count):
+        for i in range(2 * count):
             name = f'{kind}_{i:02d}'
             rng = random.Random(name)
             prog_name = progs[i % len(progs)]
@@ -660,7 +661,7 @@ def plan(out, gs_dir=None):
             else:
                 part, desc = gen(rng, program, tempo)
             reverb = 'large' if kind == 'arpeggio' and i % 2 == 0 else ('room' if kind == 'arpeggio' else None)
-            emit(name, kind, prog_name, tempo, split_of(i, len(progs)), part, desc, rng, reverb)
+            emit(name, kind, prog_name, tempo, split_of(i, count), part, desc, rng, reverb)
 
     if gs_dir:
         segs = []
