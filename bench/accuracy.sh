@@ -18,9 +18,10 @@
 # The last line reads
 #   RESULT accuracy official_f1=<x> guitar_f1=<x> worst_clip_delta=<x> cost_pct=<x>
 # official_f1 / guitar_f1: mean onset F1 over the test half's clips; worst_clip_delta: the lowest
-# (guitar - official) onset F1 of a test clip; cost_pct: the guitar mode's transcription CPU time
-# (user + system, all clips) over official's in this run, minus 1, in percent. A mode that did not
-# run prints na.
+# (guitar - official) onset F1 of a test clip; cost_pct: what the guitar mode's decoding costs
+# beyond official's (bench/accuracy/decode_cost.lua: both decode the same saved posteriorgrams,
+# best of 5), in percent of official's transcription CPU time (user + system, all clips) in this
+# run. A mode that did not run prints na.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WTT=${WTT:-build/wtt}
@@ -86,6 +87,15 @@ for mode in $MODES; do
         --tsv "$OUT/$mode.tsv" --quiet
     ran+=("$mode")
 done
+
+# 2b. the decoding's own cost: the posteriorgrams once, then each mode decodes them all
+rm -f "$OUT/decode_cost.txt"
+if [ "${#ran[@]}" -gt 1 ]; then
+    rm -rf "$OUT/post"
+    mkdir -p "$OUT/post"
+    "$WTT" transcribe "$DEVSET"/clips/*.wav --save-posteriors -o "$OUT/post" --quiet >/dev/null
+    "$WTT" run bench/accuracy/decode_cost.lua "$OUT/post" "$OUT/decode_cost.txt" "${ran[@]}" >&2
+fi
 
 # 3. the report
 "$WTT" run bench/accuracy/compare.lua "$DEVSET" "$OUT" $MODES

@@ -1,7 +1,8 @@
 -- The report of bench/accuracy.sh: modes side by side on the development set.
 -- usage: wtt run bench/accuracy/compare.lua DEVSET OUT MODE...
 --   OUT/<mode>.json: tools/score_notes.lua --set output; OUT/<mode>.time: "wall user sys" seconds
---   of that mode's transcription. A mode without its json did not run: its columns read na.
+--   of that mode's transcription; OUT/decode_cost.txt: "MODE SECONDS" lines, each mode's decoding
+--   time (bench/accuracy/decode_cost.lua). A mode without its json did not run: its columns read na.
 local json = require "wtt.json"
 local score = assert(loadfile("tools/score_notes.lua"))("--as-module")
 
@@ -183,10 +184,19 @@ for _, m in ipairs(modes) do
 end
 
 local function val(x, f) return x and string.format(f or "%.4f", x) or "na" end
+-- The mode's cost: its extra decoding time (decode_cost.txt, from bench/accuracy/decode_cost.lua)
+-- over official's whole transcription time. The difference of the two transcriptions' times is
+-- printed above, but on a shared machine it is noise of the same size as the cost.
+local decode = {}
+for line in (read(out .. "/decode_cost.txt") or ""):gmatch("[^\n]+") do
+    local m, s = line:match("^(%S+) ([%d.]+)$")
+    if m then decode[m] = tonumber(s) end
+end
 local cost
-if times.official and times.guitar and times.official.cpu > 0 then
-    cost = 100 * (times.guitar.cpu / times.official.cpu - 1)
+if times.official and decode.official and decode.guitar and times.official.cpu > 0 then
+    print(string.format("decoding, all clips: official %.3f s, guitar %.3f s CPU", decode.official, decode.guitar))
+    cost = 100 * (decode.guitar - decode.official) / times.official.cpu
 end
 print(string.format("RESULT accuracy official_f1=%s guitar_f1=%s worst_clip_delta=%s cost_pct=%s",
                     val(means.official and means.official.test), val(means.guitar and means.guitar.test),
-                    val(worst.guitar), val(cost, "%.1f")))
+                    val(worst.guitar), val(cost, "%.2f")))
