@@ -69,15 +69,15 @@ wtt_notes_guitar_defaults(int mode)
     t.ghost_interval[3] = 28;       /* the 5th */
     t.ghost_ratio[3] = 0.7;
     t.weak_amp = 0.4;
-    t.weak_rise = 0.3;
+    t.weak_rise = 0.25;
     t.weak_low_pitch = 42;          /* F#2: drop tunings' low strings */
     t.weak_low_scale = 0.7;
     t.retrigger_gap = 2;
-    t.retrigger_peak = 0.35;
+    t.retrigger_peak = 0.3;
     t.split_margin = 8;
     t.bend_max = 2;
     t.bend_level = 0.3;
-    t.bend_onset = 0.7;
+    t.bend_onset = 0.8;
     t.register_pitch = 64;          /* E4 */
     t.onset_low = 0.5;
     t.onset_high = 0.5;
@@ -85,10 +85,10 @@ wtt_notes_guitar_defaults(int mode)
     t.strum_ghost = 5;
     t.strum_ghost_ratio = 0.3;
     t.strum_weak = 8;
-    t.strum_weak_onset = 0.9;
+    t.strum_weak_onset = 0.7;
     t.strum_retrigger = 5;
     t.strum_retrigger_onset = 0.6;
-    t.keep_frames = 13;
+    t.keep_frames = 15;
     t.keep_strum = 2;
     if (mode == WTT_NOTES_BASS) {
         /* A bass is not strummed and its low notes are its notes: the
@@ -99,7 +99,7 @@ wtt_notes_guitar_defaults(int mode)
         t.ghost_sync = 2;
         t.ghost_ratio[0] = 0.65;
         t.weak_amp = 0.4;
-        t.weak_rise = 0.25;
+        t.bend_onset = 0.7;
         t.weak_low_pitch = 0;
         t.retrigger_peak = 2.0;     /* never: a peak is at most 1 */
         t.onset_high = 0.6;
