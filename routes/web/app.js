@@ -254,7 +254,11 @@ async function loadNotes(id) {
   const notes = Array.isArray(doc.notes) ? doc.notes : [];
   roll.setNotes(notes, state.duration);
   roll.paint();
-  $('note-count').textContent = String(notes.length);
+  const count = $('note-count');
+  count.textContent = String(notes.length);
+  // Which notes the tab below is written from (tests wait on these).
+  state.notesVersion = (state.notesVersion || 0) + 1;
+  count.dataset.version = String(state.notesVersion);
   return notes.length;
 }
 
@@ -264,6 +268,7 @@ async function renderTab(id) {
   const seq = ++state.tabSeq;
   const t0 = performance.now();
   const t = options.tab();
+  const version = state.notesVersion;
   $('tab-status').textContent = 'Writing the tab…';
   await tabReady;
   try {
@@ -276,6 +281,7 @@ async function renderTab(id) {
     if (seq !== state.tabSeq) return null;
     const ms = Math.round(performance.now() - t0);
     $('tab').dataset.key = `${t.instrument}/${t.tuning}/${t.capo}`;
+    $('tab').dataset.notes = String(version);
     $('tab-status').textContent = `Tab for ${t.tuning.replace(/_/g, ' ')} tuning${t.capo !== '0' ? `, capo ${t.capo}` : ''} (${ms} ms).`;
     $('tab').dataset.ms = String(ms);
     return ms;

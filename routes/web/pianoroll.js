@@ -51,6 +51,11 @@ export class PianoRoll {
     if (lo > hi) { lo = 40; hi = 84; }
     this.lo = Math.max(0, lo - 3);
     this.hi = Math.min(127, hi + 3);
+    if (!this.zoomed) {
+      // A short piece fits the box; a long one starts at a readable zoom.
+      const w = this.wrap.clientWidth || 800;
+      this.pxPerS = Math.max(MIN_PX_PER_S, Math.min(MAX_PX_PER_S, Math.max(80, w / this.duration)));
+    }
     this.layout();
   }
 
@@ -76,6 +81,7 @@ export class PianoRoll {
   zoom(f) {
     const w = this.wrap.clientWidth;
     const center = this.timeAt(w / 2);
+    this.zoomed = true;
     this.pxPerS = Math.max(MIN_PX_PER_S, Math.min(MAX_PX_PER_S, this.pxPerS * f));
     this.layout();
     this.wrap.scrollLeft = Math.max(0, center * this.pxPerS - w / 2);
@@ -170,7 +176,10 @@ export class PianoRoll {
       c.fillStyle = `rgba(11, 95, 165, ${v})`;
       c.fillRect(x, yOf(n.pitch_midi) + 1, nw, Math.max(1, rowH - 2));
       const bends = n.pitch_bends;
-      if (bends && bends.length > 1 && bends.some((b) => b !== 0)) {
+      // A curve where the pitch moves by two thirds of a semitone or more:
+      // a steady offset (an instrument tuned a little sharp) or a wobble of
+      // one step is in many sustained notes and is not a bend.
+      if (bends && bends.length > 1 && Math.max(...bends) - Math.min(...bends) >= 2) {
         c.strokeStyle = '#d35400';
         c.lineWidth = 1.5;
         c.beginPath();

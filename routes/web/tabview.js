@@ -68,12 +68,32 @@ export class TabView {
     this.api = new at.AlphaTabApi(this.el, this.settings());
     const api = this.api;
     api.scoreLoaded.on((score) => this.applySync(score));
+    // With lazy loading (alphaTab's default: a long piece draws only what
+    // is in view), renderFinished means "laid out"; the tab is on screen
+    // when the first partial image after it has been placed.
+    let laidOut = false;
+    const onScreen = () => {
+      if (!laidOut) return;
+      laidOut = false;
+      clearTimeout(this.fallback);
+      requestAnimationFrame(() => {
+        const done = this.waiting;
+        this.waiting = [];
+        this.el.dataset.rendered = String(Number(this.el.dataset.rendered || 0) + 1);
+        for (const f of done) f();
+      });
+    };
     api.renderFinished.on(() => {
-      const done = this.waiting;
-      this.waiting = [];
-      this.el.dataset.rendered = String(Number(this.el.dataset.rendered || 0) + 1);
-      for (const f of done) f();
+      laidOut = true;
+      const r = this.el.getBoundingClientRect();
+      if (r.bottom < 0 || r.top > window.innerHeight) {
+        onScreen();   // out of view: nothing is drawn until it is scrolled to
+      } else {
+        // In view, everything may have been drawn already.
+        this.fallback = setTimeout(onScreen, 1000);
+      }
     });
+    api.renderer.partialRenderFinished.on(onScreen);
     api.error.on((e) => {
       this.status.textContent = `The tab could not be drawn (${e && e.message ? e.message : e}).`;
     });
