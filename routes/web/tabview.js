@@ -112,7 +112,11 @@ export class TabView {
       set playbackRate(v) { audio.playbackRate = v; },
       get masterVolume() { return audio.volume; },
       set masterVolume(v) { audio.volume = v; },
-      seekTo(ms) { if (Math.abs(audio.currentTime - ms / 1000) > 0.02) audio.currentTime = ms / 1000; },
+      seekTo(ms) {
+        // alphaTab seeks to its first sync point on load; a seek before the
+        // recording's metadata is there can leave the element seeking.
+        if (audio.readyState >= 1 && Math.abs(audio.currentTime - ms / 1000) > 0.02) audio.currentTime = ms / 1000;
+      },
       play() { if (audio.paused) audio.play().catch(() => {}); },
       pause() { if (!audio.paused) audio.pause(); },
     };

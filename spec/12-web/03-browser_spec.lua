@@ -190,6 +190,13 @@ describe("the page in chromium #redis #pg #browser", function()
         assert.equal("guitar/half_step_down/0", facts.tab_key)
         assert.is_true(facts.tab_changed)
 
+        -- the recording: a click on the piano roll seeks it and moves the
+        -- tab's cursor; playing it moves the cursor too
+        assert.is_true(facts.seek.to > facts.seek.from + 0.5, context)
+        assert.is_true(facts.seek.cursor_moved, context)
+        assert.is_true(facts.played.to > 0.3, context)
+        assert.is_true(facts.played.cursor_moved, context)
+
         -- 7. the downloaded MIDI is the route's
         local midi = assert(srv:request("GET", "/transcribe/midi/" .. id .. "/"))
         assert.equal(200, midi.status)

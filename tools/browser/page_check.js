@@ -226,6 +226,37 @@ async function run(browser) {
   facts.tab_ms = Number(await page.$eval('#tab', (e) => e.dataset.ms));
   await shot(page, '05-tuning');
 
+  // The recording and the cursors: a click on the piano roll seeks the
+  // recording, and alphaTab's beat cursor follows it; playing moves both.
+  stage('playback');
+  const where = () => page.evaluate(() => ({
+    t: document.getElementById('audio').currentTime,
+    beat: (document.querySelector('#tab .at-cursor-beat') || { style: {} }).style.transform || '',
+  }));
+  await page.$eval('#roll', (e) => e.scrollIntoView({ block: 'center' }));
+  await page.waitForFunction(() => document.getElementById('audio').readyState >= 1);
+  const box = await (await page.$('#roll')).boundingBox();
+  const beforeSeek = await where();
+  await page.mouse.click(box.x + box.width * 0.6, box.y + box.height / 2);
+  await page.waitForFunction((t) => Math.abs(document.getElementById('audio').currentTime - t) > 0.5, {},
+    beforeSeek.t);
+  await sleep(200);
+  const afterSeek = await where();
+  facts.seek = { from: beforeSeek.t, to: afterSeek.t, cursor_moved: afterSeek.beat !== beforeSeek.beat };
+  await page.evaluate(() => new Promise((resolve) => {
+    const a = document.getElementById('audio');
+    a.addEventListener('seeked', resolve, { once: true });
+    a.currentTime = 0.2;
+  }));
+  const startBeat = (await where()).beat;
+  await page.evaluate(() => { document.getElementById('audio').play(); });
+  // (headless chromium's audio clock may run slow on a busy machine: the
+  // element's time snaps back to what was really played when it pauses)
+  await page.waitForFunction(() => document.getElementById('audio').currentTime > 0.8);
+  await page.evaluate(() => document.getElementById('audio').pause());
+  const played = await where();
+  facts.played = { to: played.t, cursor_moved: played.beat !== startBeat };
+
   // 7. the MIDI download
   stage('download');
   await page.click('#downloads a[data-kind="MIDI"]');
