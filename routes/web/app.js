@@ -277,6 +277,7 @@ async function renderTab(id) {
       : Promise.all([Promise.resolve(''), Promise.resolve(null), api.tabText(id, 'ascii', t)]);
     const [tex, doc, ascii] = await wanted;
     if (seq !== state.tabSeq) return null;
+    $('tab').dataset.fetchMs = String(Math.round(performance.now() - t0));
     await tab.show(tex, doc, ascii);
     if (seq !== state.tabSeq) return null;
     const ms = Math.round(performance.now() - t0);
@@ -482,9 +483,13 @@ async function start() {
 
   refreshHistory();
   document.body.dataset.ready = '1';
+  performance.mark('wtt:interactive');
 
   // alphaTab is large: it loads after the page is usable.
-  tabReady = tab.init(cfg.alphatab || null);
+  tabReady = tab.init(cfg.alphatab || null).then((ok) => {
+    performance.mark('wtt:alphatab');
+    return ok;
+  });
 
   const id = new URLSearchParams(window.location.search).get('id');
   if (id && UUID.test(id)) open(id);

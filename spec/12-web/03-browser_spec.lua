@@ -149,6 +149,11 @@ describe("the page in chromium #redis #pg #browser", function()
         assert.matches("up to 256 MB", facts.limit_text)
         assert.matches("guitar_strum%.wav", facts.chosen_text)
         assert.equal(1, facts.generate_requests)
+        -- with the SSE route on this server the page listens to it
+        local cfg = assert(srv:json("GET", "/transcribe/config/")).json
+        if cfg.events then
+            assert.is_true(facts.events_requests >= 1, context)
+        end
 
         -- 3. the bar moved: a progress update between its ends
         assert.is_true(facts.progress_events >= 1, context)
