@@ -14,23 +14,20 @@ local _M = {}
 
 _M.VENDOR_PREFIX = "/vendor/alphatab/"
 
--- What the page may load, and why each source is there (docs/web.md "CSP"):
--- scripts only from this origin, never inline; alphaTab's render worker
--- and audio worklet are module files of this origin (worker-src 'self');
--- its renderer writes the SVG/canvas elements of the score, and sets
--- positions with element.style (CSSOM, which CSP does not govern); it also
--- adds one <style> element with the music font's @font-face, which needs
--- style-src 'unsafe-inline' (styles only: scripts stay strict); blob: for
--- the piano roll's and the synthesizer's generated media; data: images for
--- alphaTab's cursors.
+-- What the page may load (docs/web.md "Content-Security-Policy"): scripts
+-- only from this origin, never inline; alphaTab's render worker and audio
+-- worklet are module files of this origin (worker-src 'self'). alphaTab
+-- adds two <style> elements (the music font's @font-face, its own classes)
+-- and writes the score's SVG with style attributes, which needs style-src
+-- 'unsafe-inline' (styles only: scripts stay strict).
 _M.CSP = table.concat({
     "default-src 'self'",
     "script-src 'self'",
     "worker-src 'self'",
     "style-src 'self' 'unsafe-inline'",
-    "img-src 'self' data: blob:",
+    "img-src 'self'",
     "font-src 'self'",
-    "media-src 'self' blob:",
+    "media-src 'self'",
     "connect-src 'self'",
     "object-src 'none'",
     "base-uri 'none'",
