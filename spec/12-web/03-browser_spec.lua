@@ -149,6 +149,8 @@ describe("the page in chromium #redis #pg #browser", function()
         assert.matches("up to 256 MB", facts.limit_text)
         assert.matches("guitar_strum%.wav", facts.chosen_text)
         assert.equal(1, facts.generate_requests)
+        -- a text file offered as a recording: refused in plain words
+        assert.matches("not audio the server can read", facts.refusal_text)
         -- with the SSE route on this server the page listens to it
         local cfg = assert(srv:json("GET", "/transcribe/config/")).json
         if cfg.events then
@@ -216,7 +218,7 @@ describe("the page in chromium #redis #pg #browser", function()
                        .. tostring(facts.phone_overflow) .. " px")
 
         -- 9. a screenshot of each stage
-        for _, name in ipairs({ "01-open", "02-progress", "03-result", "04-retuned",
+        for _, name in ipairs({ "01-open", "01b-refused", "02-progress", "03-result", "04-retuned",
                                 "05-tuning", "06-history", "07-phone" }) do
             assert.equal("file", sys.exists(out .. "/" .. name .. ".png"), name)
         end
