@@ -1,5 +1,5 @@
 -- The public transcription API (docs/api.md): upload, generate, status,
--- midi, notes, retune. The worker-facing endpoints are in routes/worker.lua,
+-- midi, notes (JSON or CSV), audio (the upload itself), retune. The worker-facing endpoints are in routes/worker.lua,
 -- the metrics in routes/metrics.lua.
 --
 -- PostgreSQL is the system of record: a row is written before its task is
@@ -272,8 +272,71 @@ local function get_midi(req)
 end
 
 
+-- ?format=csv: the notes as `wtt transcribe --notes-csv` writes them
+-- (the official header, bends as extra columns), made from the stored
+-- notes file.
+local function notes_csv(req)
+    local db = web.db()
+    local row = row_or_404(db, req.params.id, "status, notes_path")
+    local path = row.status == "completed" and media.path(nonnull(row.notes_path))
+    local bytes = path and require("wtt.sys").read_file(path)
+    if not bytes then
+        abort(404, "not_ready", "no csv result for this id (status "
+              .. row.status .. ")")
+    end
+    local ok, doc = pcall(json.decode, bytes)
+    if not ok or type(doc) ~= "table" or type(doc.notes) ~= "table" then
+        error("stored notes file unreadable: " .. tostring(row.notes_path))
+    end
+    local notes = {}
+    for i, n in ipairs(doc.notes) do
+        notes[i] = { start_s = n.start_s, end_s = n.end_s, pitch = n.pitch_midi,
+                     amplitude = n.amplitude, bends = n.pitch_bends }
+    end
+    return 200, require("wtt.notes_io").to_csv(notes), {
+        ["Content-Type"] = "text/csv; charset=utf-8",
+        ["X-Content-Type-Options"] = "nosniff",
+        ["Content-Disposition"] = 'attachment; filename="' .. req.params.id
+                                  .. '.csv"',
+    }
+end
+
+
 local function get_notes(req)
+    local fmt = req.query.format
+    if fmt == "csv" then
+        return notes_csv(req)
+    elseif fmt ~= nil and fmt ~= "json" then
+        abort(422, "invalid", "format must be json or csv")
+    end
     return result_file(req, "notes_path", "application/json", "json")
+end
+
+
+---------------------------------------------------------------- audio
+
+local AUDIO_TYPES = { wav = "audio/wav", mp3 = "audio/mpeg",
+                      flac = "audio/flac", ogg = "audio/ogg" }
+
+-- The uploaded recording itself, for the page's player: inline, with
+-- Range (browsers seek by ranges). It never changes under its id.
+local function get_audio(req)
+    local db = web.db()
+    local row = row_or_404(db, req.params.id, "audio_path")
+    local name = nonnull(row.audio_path)
+    local ext = type(name) == "string" and name:match("%.(%w+)$")
+    local path = AUDIO_TYPES[ext] and media.path(name)
+    if not path then
+        abort(404, "not_found", "no recording for this id")
+    end
+    return http.file(req, path, {
+        content_type = AUDIO_TYPES[ext], nofollow = true,
+        headers = {
+            ["Content-Disposition"] = 'inline; filename="' .. req.params.id
+                                      .. "." .. ext .. '"',
+            ["Cache-Control"] = "private, max-age=86400",
+        },
+    })
 end
 
 
@@ -342,5 +405,6 @@ return {
     { "GET", "/transcribe/status/:id/", status },
     { "GET", "/transcribe/midi/:id/", get_midi },
     { "GET", "/transcribe/notes/:id/", get_notes },
+    { "GET", "/transcribe/audio/:id/", get_audio },
     { "POST", "/transcribe/retune/:id/", retune, JSON_BODY },
 }

@@ -152,6 +152,18 @@ local function slash_redirect(router, ctx, method, path, id)
 end
 
 
+-- The router of the generation this Lua state serves (a state serves one
+-- generation), so a route can tell what the server offers: the page's
+-- configuration says whether the SSE route is there (routes/web.lua).
+local active_router
+
+
+--- True when `method path` reaches a route of this state's generation.
+function _M.has_route(method, path)
+    return active_router ~= nil and active_router:match(method, path) ~= nil
+end
+
+
 --- Builds generation `files` and returns its dispatch function.
 -- @return dispatch | nil, { file, line, message }
 function _M.new(files, generation)
@@ -163,6 +175,7 @@ function _M.new(files, generation)
     -- the build validated (wtt.policy reads it).
     plugins.activate(app.plugins)
     local router = app.router
+    active_router = router
     local limits = httpd.limits()
 
     return function(ctx, method, path, id, has_body, content_type)
