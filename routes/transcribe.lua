@@ -359,7 +359,7 @@ local function retune(req)
     end
     local model = require "wtt.model"
     local notes_io = require "wtt.notes_io"
-    local post, err = model.load_posteriors(ppath)
+    local post, err = require("wtt.service.posteriors").open(row.posteriors_path, ppath)
     if not post then
         error(err)
     end

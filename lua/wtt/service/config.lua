@@ -16,6 +16,7 @@
 -- | WTT_SUBSCRIBER_TICK_S | 1 | poll fallback: the subscriber drains at least this often |
 -- | WTT_IDEMPOTENCY_TTL_S | 86400 | how long an Idempotency-Key's answer is kept |
 -- | WTT_CLIENT_ID_HEADER | unset | request header naming the client (fairness); unset: the peer address |
+-- | WTT_RETUNE_CACHE_MB | 128 | posteriorgrams kept in memory for re-tunes, per serving thread (wtt.service.posteriors) |
 
 local http_server = require "wtt.core.http_server"
 
