@@ -192,6 +192,7 @@ wtt__http_req_unref(req_t *r)
     if (--r->refs > 0) {
         return;
     }
+    wtt__http_park_forget(r);
     if (r->pp != NULL) {
         MHD_destroy_post_processor(r->pp);
         r->pp = NULL;
