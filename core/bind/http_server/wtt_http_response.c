@@ -382,9 +382,9 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
              * to it: its socket stays open). Ending the body instead makes
              * libmicrohttpd write the last chunk on the socket shut down
              * here, and that failed write closes and frees the
-             * connection at once. */
+             * connection at once. The stream did not finish: on_close
+             * hears so (stream_done stays 0). */
             drop_connection(r);
-            r->stream_done = 1;
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
         if (r->pend_off < r->pend_len) {
