@@ -193,6 +193,10 @@ local ok, err = pcall(function()
                 WTT_KEY_PREFIX = false },
         stdout = wlog, stderr = wlog,
     }))
+    -- This process's own collector would pause its reads (a cycle over a
+    -- thousand clients' events): it waits until the measurement is over.
+    collectgarbage("collect")
+    collectgarbage("stop")
     local next_sample = sys.now()
     local done = sse.wait(clients, function()
         if sys.now() >= next_sample then
@@ -207,6 +211,7 @@ local ok, err = pcall(function()
         return true
     end, 600, { mon:fd() }, on_mon)
     on_mon()
+    collectgarbage("restart")
     sample()
     assert(done, "not every stream ended; worker log:\n"
            .. (sys.read_file(wlog) or ""))
@@ -243,6 +248,21 @@ local ok, err = pcall(function()
         end
     end
     table.sort(lat)
+    if os.getenv("WEB_PER_EVENT") then
+        for _, d in ipairs(dones) do
+            local l = {}
+            for _, c in ipairs(clients) do
+                for _, ev in ipairs(c:named("progress")) do
+                    if sse.data(ev).done == d then
+                        l[#l + 1] = (ev.t - published[d]) * 1000
+                    end
+                end
+            end
+            table.sort(l)
+            say("event %d: min %.1f p50 %.1f p99 %.1f max %.1f ms", d, l[1],
+                percentile(l, 0.5), percentile(l, 0.99), l[#l])
+        end
+    end
     local fds_during, rss_during = peak_fds, peak_rss
 
     -- The worker's keep-alive connection to web is no client's: it goes

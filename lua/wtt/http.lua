@@ -143,7 +143,8 @@ end
 -- `next_chunk()` returns a string to send, `false` when it has nothing yet
 -- (it is asked again after `poll_ms`, or after `ms` when it returns
 -- `false, ms`; sooner when a waker from httpd.waker wakes it), or nil to
--- end the response.
+-- end the response. `text, ms` sends text and then waits as `false, ms`
+-- would, without asking again first.
 -- `on_close(finished)` runs once when the response ends, also when the
 -- client went away (`finished` is false then).
 -- `sndbuf` (bytes, optional) caps the kernel's send buffer of the socket,

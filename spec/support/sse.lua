@@ -196,12 +196,17 @@ end
 -- read; the bytes are parsed later (parse_pending), so that a poll that
 -- finds many clients readable stamps each at its own read, not after the
 -- parsing of the others.
-local function read_pending(self)
+-- With `once`, one read (poll said the socket is readable; what arrives
+-- later, it says again).
+local function read_pending(self, once)
     while self.conn do
         local data, err, how = self.conn:recv(1024 * 1024, 0)
         if data then
             self.pending = self.pending or {}
             self.pending[#self.pending + 1] = { data, sys.now() }
+            if once then
+                break
+            end
         elseif err == "timeout" then
             break
         else
@@ -306,7 +311,7 @@ function _M.wait(clients, done, timeout, extra, on_ready)
                 local ready = {}
                 for i = 0, k - 1 do
                     if fds[i].revents ~= 0 and type(owner[i]) == "table" then
-                        read_pending(owner[i])
+                        read_pending(owner[i], true)
                         ready[#ready + 1] = owner[i]
                     end
                 end

@@ -10,7 +10,10 @@
  *     waker (wtt_http_server.h) and wakes it when data arrives;
  *   - the client hanging up: libmicrohttpd does not watch a suspended
  *     socket, so the timer thread does (EPOLLRDHUP), and ends the stream
- *     at once instead of at its next write;
+ *     at once instead of at its next write. The socket is registered at
+ *     the stream's first park and stays until the request ends
+ *     (edge-triggered: one report when the client hangs up, parked or
+ *     not), so parking costs no system call of its own;
  *   - the server stopping.
  *
  * Every list and flag here is under `park_lock`. Lock order: park_lock,
@@ -77,21 +80,39 @@ unpark(req_t *r)
     }
     r->park_prev = r->park_next = NULL;
     r->parked = 0;
-    if (r->park_fd >= 0) {
-        epoll_ctl(epfd, EPOLL_CTL_DEL, r->park_fd, NULL);
-    }
     MHD_resume_connection(r->conn);
+}
+
+
+/* Watches the stream's socket for a hang-up, once per request. Under
+ * park_lock. */
+static void
+watch(req_t *r)
+{
+    const union MHD_ConnectionInfo *ci;
+    struct epoll_event              ev;
+
+    if (r->park_fd != 0) {
+        return;                 /* watched already (> 0), or cannot (-1) */
+    }
+    ci = MHD_get_connection_info(r->conn,
+                                 MHD_CONNECTION_INFO_CONNECTION_FD);
+    r->park_fd = -1;
+    if (ci == NULL || ci->connect_fd <= 0) {
+        return;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = r;
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, ci->connect_fd, &ev) == 0) {
+        r->park_fd = ci->connect_fd;
+    }
 }
 
 
 int
 wtt__http_park(req_t *r, uint64_t at)
 {
-    const union MHD_ConnectionInfo *ci;
-    struct epoll_event              ev;
-
-    ci = MHD_get_connection_info(r->conn,
-                                 MHD_CONNECTION_INFO_CONNECTION_FD);
     pthread_mutex_lock(&park_lock);
     if ((r->waker != NULL && atomic_load(&r->waker->woken)) || quit
         || atomic_load(&wtt__http_stopping))
@@ -110,17 +131,7 @@ wtt__http_park(req_t *r, uint64_t at)
         parked->park_prev = r;
     }
     parked = r;
-    r->park_fd = ci != NULL ? ci->connect_fd : -1;
-    if (r->park_fd >= 0) {
-        /* Level-triggered: the socket leaves the set when the stream is
-         * resumed, so one report is all it can give. */
-        memset(&ev, 0, sizeof(ev));
-        ev.events = EPOLLRDHUP;
-        ev.data.ptr = r;
-        if (epoll_ctl(epfd, EPOLL_CTL_ADD, r->park_fd, &ev) != 0) {
-            r->park_fd = -1;    /* not watched: found at its next write */
-        }
-    }
+    watch(r);
     if (at < planned_ms) {
         kick();
     }
@@ -134,13 +145,21 @@ wtt__http_park_forget(req_t *r)
 {
     struct wtt_http_waker *w = r->waker;
 
-    if (w == NULL) {
+    if (w == NULL && r->park_fd == 0) {
         return;
     }
     pthread_mutex_lock(&park_lock);
-    w->r = NULL;
-    w->fd = -1;
-    r->waker = NULL;
+    if (r->park_fd > 0) {
+        /* Before the socket closes (after the request), or the next
+         * request on this connection registers it again. */
+        epoll_ctl(epfd, EPOLL_CTL_DEL, r->park_fd, NULL);
+    }
+    r->park_fd = 0;
+    if (w != NULL) {
+        w->r = NULL;
+        w->fd = -1;
+        r->waker = NULL;
+    }
     pthread_mutex_unlock(&park_lock);
     wtt_http_waker_unref(w);
 }
@@ -209,7 +228,7 @@ wtt_http_waker_drop(struct wtt_http_waker *w)
     pthread_mutex_lock(&park_lock);
     r = w->r;
     if (r != NULL) {
-        r->gone = 1;
+        atomic_store(&r->gone, 1);
         if (r->parked) {
             unpark(r);
         } else if (w->fd >= 0) {
@@ -282,12 +301,15 @@ timer_main(void *arg)
                 continue;
             }
             /* Requests are recycled, never freed while the server runs,
-             * so a report harvested before its stream was resumed points
-             * at valid memory; only a stream still parked on a socket that
-             * really hung up is ended. */
-            if (r->parked && r->park_fd >= 0 && hung_up(r->park_fd)) {
-                r->gone = 1;
-                unpark(r);
+             * so a report harvested before its request ended points at
+             * valid memory, maybe of a later request: only a request whose
+             * own socket really hung up is ended (at once when parked,
+             * else at its next call of the stream). */
+            if (r->park_fd > 0 && hung_up(r->park_fd)) {
+                atomic_store(&r->gone, 1);
+                if (r->parked) {
+                    unpark(r);
+                }
             }
         }
         pthread_mutex_unlock(&park_lock);

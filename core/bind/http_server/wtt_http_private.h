@@ -144,10 +144,15 @@ typedef struct req {
     /* parking (wtt_http_park.c): under the park lock */
     struct wtt_http_waker    *waker;      /* made by httpd.waker, or NULL */
     int                       parked;     /* suspended, in the park list */
-    int                       gone;       /* end now: the client hung up or
-                                             a waker dropped it */
+    atomic_int                gone;       /* end now: the client hung up or
+                                             a waker dropped it (set by
+                                             other threads) */
     int                       park_fd;    /* the socket, watched for a
-                                             hangup while parked */
+                                             hang-up from the first park
+                                             (0: not yet, -1: cannot) */
+    int                       park_after; /* ms to park once `pend` is
+                                             sent (next_chunk's `text, ms`),
+                                             or -1 */
     uint64_t                  resume_at;
     struct req               *park_prev;
     struct req               *park_next;

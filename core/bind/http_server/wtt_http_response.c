@@ -366,6 +366,20 @@ wtt__http_finish_lua(req_t *r, lua_State *L, int rc, int base)
  * Streaming responses
  * ------------------------------------------------------------------------- */
 
+/* How long next_chunk asked to park (its second value), or `def`. */
+static lua_Number
+park_ms(lua_State *L, int idx, lua_Number def)
+{
+    lua_Number ms = lua_type(L, idx) == LUA_TNUMBER ? lua_tonumber(L, idx)
+                                                    : def;
+
+    if (!(ms >= 0)) {
+        ms = def;
+    }
+    return ms > 3600e3 ? 3600e3 : ms;
+}
+
+
 static ssize_t
 stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -375,11 +389,11 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     size_t     n;
 
     for (;;) {
-        if (r->gone) {
-            /* The client hung up while parked, or a waker dropped it. An
-             * error here would leave the connection marked closed but
-             * never cleaned up (libmicrohttpd 0.9.75 does not come back
-             * to it: its socket stays open). Ending the body instead makes
+        if (atomic_load(&r->gone)) {
+            /* The client hung up, or a waker dropped it. An error here
+             * would leave the connection marked closed but never cleaned
+             * up (libmicrohttpd 0.9.75 does not come back to it: its
+             * socket stays open). Ending the body instead makes
              * libmicrohttpd write the last chunk on the socket shut down
              * here, and that failed write closes and frees the
              * connection at once. The stream did not finish: on_close
@@ -398,6 +412,16 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         }
         if (r->stream_done || atomic_load(&wtt__http_stopping)) {
             return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        if (r->park_after >= 0) {
+            /* next_chunk said with its last text that nothing follows
+             * for now: park without asking again (a wake since then
+             * keeps it from parking, wtt__http_park). */
+            uint64_t at = wtt_now_ms() + (uint64_t) r->park_after;
+            r->park_after = -1;
+            if (wtt__http_park(r, at)) {
+                return 0;
+            }
         }
         if (r->waker != NULL) {
             /* Cleared before asking: a wake from now on keeps the stream
@@ -432,6 +456,9 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             memcpy(r->pend, s, len);
             r->pend_len = len;
             r->pend_off = 0;
+            /* `text, ms`: park once it is sent. */
+            r->park_after = lua_type(L, base + 2) == LUA_TNUMBER
+                            ? (int) park_ms(L, base + 2, 0) : -1;
             lua_settop(L, base);
             continue;
         }
@@ -439,15 +466,8 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             /* Nothing to send yet: park the connection for poll_ms, or
              * for what next_chunk asked (`false, ms`); a waker or the
              * client hanging up resumes it sooner. */
-            lua_Number ms = lua_type(L, base + 2) == LUA_TNUMBER
-                            ? lua_tonumber(L, base + 2) : r->poll_ms;
+            lua_Number ms = park_ms(L, base + 2, r->poll_ms);
             lua_settop(L, base);
-            if (!(ms >= 0)) {
-                ms = r->poll_ms;
-            }
-            if (ms > 3600e3) {
-                ms = 3600e3;
-            }
             if (wtt__http_park(r, wtt_now_ms() + (uint64_t) ms)) {
                 return 0;
             }

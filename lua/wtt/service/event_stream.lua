@@ -203,8 +203,8 @@ local function start(self, out)
 end
 
 
---- The stream's next_chunk: text to send, `false, ms` to park (a message
--- resumes it sooner), or nil at the end.
+--- The stream's next_chunk: `text, ms` (send, then park), `false, ms`
+-- (park; a message resumes it sooner), or nil at the end.
 function stream.next(self)
     if self.done then
         return nil
@@ -239,12 +239,11 @@ function stream.next(self)
             resync(self, out, t - self.heartbeat_s)
         end
     end
-    if #out > 0 then
-        return concat(out)
-    end
     if self.done then
-        return nil
+        return #out > 0 and concat(out) or nil
     end
+    -- Until the next heartbeat, poll or sync deadline, unless a message
+    -- wakes it sooner; with text, that wait follows the text at once.
     local wake = self.heartbeat_at
     if self.client and not self.synced then
         wake = min(wake, self.sync_by)
@@ -252,7 +251,11 @@ function stream.next(self)
     if (self.waiting or not self.client) and self.check_at then
         wake = min(wake, self.check_at)
     end
-    return false, ceil(math.max(0, wake - t) * 1000)
+    local ms = ceil(math.max(0, wake - t) * 1000)
+    if #out > 0 then
+        return concat(out), ms
+    end
+    return false, ms
 end
 
 
