@@ -26,8 +26,8 @@ local function events(req)
         not_found()
     end
     local db = web.db()
-    local rows = web.check(db:read("SELECT status, task_claim FROM audio_midi "
-                                   .. "WHERE id = $1", id))
+    local rows = web.check(db:read("SELECT status, task_id, task_claim "
+                                   .. "FROM audio_midi WHERE id = $1", id))
     local row = rows[1]
     if not row then
         not_found()
@@ -44,7 +44,8 @@ local function events(req)
         -- reconnecting.
         return 204, "", { ["Cache-Control"] = "no-store" }
     end
-    local s = event_stream.new(req._ctx, id, last_run, last_phase)
+    local s = event_stream.new(req._ctx, id, nonnull(row.task_id), last_run,
+                               last_phase)
     return 200, http.stream(function() return s:next() end, {
         on_close = function() s:close() end,
         poll_ms = 1000,

@@ -199,6 +199,31 @@ describe("event streams #redis #pg", function()
         assert.equal(204, again.status)
     end)
 
+    it("follows a queued task's place in the line", function()
+        local _, first = new_task()
+        local id, second = new_task()
+        local c = open(id)
+        local s = sse.data(c.events[1])
+        assert.equal("queued", s.status)
+        assert.equal(2, s.position)
+        local cl = claim(first)
+        assert.truthy(wait({ c }, function()
+            return #c:named("state") >= 2
+        end, 10), log())
+        s = data_of(c, "state")[2]
+        assert.equal("queued", s.status)
+        assert.equal(1, s.position)
+        local cl2 = claim(second)
+        assert.truthy(wait({ c }, function()
+            return #c:named("state") >= 3
+        end), log())
+        assert.equal("processing", data_of(c, "state")[3].status)
+        assert_ids_increase(c)
+        assert(q:complete(first, cl, {}))
+        assert(q:complete(second, cl2, {}))
+        assert.truthy(wait({ c }, function() return c.ended end), log())
+    end)
+
     it("resumes after Last-Event-ID without repeating what the client has",
        function()
         local id, task_id = new_task()

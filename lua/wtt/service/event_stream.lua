@@ -28,7 +28,6 @@ local log = require "wtt.log"
 local sys = require "wtt.sys"
 local config = require "wtt.service.config"
 local task_events = require "wtt.service.task_events"
-local tasks = require "wtt.service.tasks"
 local sse = require "wtt.sse"
 
 local after = task_events.after
@@ -43,17 +42,19 @@ _M.RETRY_MS = 2000        -- the client's reconnection delay
 _M.WAIT_SYNC_S = 1        -- without a sync by then, the state is read anyway
 _M.POLL_S = 1             -- re-read period with no fan-out (no task yet)
 _M.FINISH_POLL_S = 0.1    -- re-read period while the row catches up
+_M.POSITION_S = 2         -- re-read period of a queued task's position
 
 local stream = {}
 local stream_mt = { __index = stream }
 
 
---- A stream of upload `id` for the request `ctx` (req._ctx), resuming
--- after event (last_run, last_phase) when the client sent Last-Event-ID.
-function _M.new(ctx, id, last_run, last_phase)
+--- A stream of upload `id` for the request `ctx` (req._ctx), whose row
+-- named task `task_id` (or none yet), resuming after event (last_run,
+-- last_phase) when the client sent Last-Event-ID.
+function _M.new(ctx, id, task_id, last_run, last_phase)
     local cfg = config.get()
     return setmetatable({
-        ctx = ctx, id = id,
+        ctx = ctx, id = id, first_task = task_id,
         last_run = last_run, last_phase = last_phase,
         heartbeat_s = cfg.sse_heartbeat_s,
         capacity = cfg.sse_buffer,
@@ -132,6 +133,9 @@ local function resync(self, out, since)
     if self.waiting then
         self.check_at = now() + _M.FINISH_POLL_S
     end
+    -- The line moves without a message for this task: look again now
+    -- and then (reads a second old serve every stream of the thread).
+    self.position_at = s.queued and now() + _M.POSITION_S or nil
     follow(self, s.task_id)
 end
 
@@ -191,12 +195,9 @@ local function start(self, out)
     out[#out + 1] = sse.retry(_M.RETRY_MS)
     local t = now()
     self.heartbeat_at = t + self.heartbeat_s
-    local row = task_events.row(self.id, t)
-    if row == false then
-        self.done = true
-        return
-    end
-    follow(self, row and tasks.nonnull(row.task_id) or nil)
+    -- The task the route found; the state is read once its channels are
+    -- subscribed (the sync), or now when there is nothing to follow.
+    follow(self, self.first_task)
     if not self.client then
         resync(self, out, t)
     end
@@ -232,6 +233,10 @@ function stream.next(self)
             resync(self, out, self.seen_at + 1e-6)
         end
     end
+    if not self.done and self.synced and self.position_at
+       and t >= self.position_at then
+        resync(self, out, t - 1)
+    end
     if not self.done and t >= self.heartbeat_at then
         out[#out + 1] = ": hb\n\n"
         self.heartbeat_at = t + self.heartbeat_s
@@ -250,6 +255,9 @@ function stream.next(self)
     end
     if (self.waiting or not self.client) and self.check_at then
         wake = min(wake, self.check_at)
+    end
+    if self.synced and self.position_at then
+        wake = min(wake, self.position_at)
     end
     local ms = ceil(math.max(0, wake - t) * 1000)
     if #out > 0 then

@@ -259,8 +259,9 @@ end
 
 
 --- The events that say where upload `id` stands now, read after `since`:
--- { events = {...}, task_id, terminal, waiting, gone } | nil, err.
+-- { events = {...}, task_id, terminal, waiting, queued, gone } | nil, err.
 --   terminal  the last event ends the stream (completed or failed)
+--   queued    the task waits in a lane: its position may change
 --   waiting   the task ended in Redis but the row does not say so yet
 --             (the subscriber records it in a moment): look again soon
 --   gone      there is no such row (any more)
@@ -296,6 +297,7 @@ function _M.snapshot(id, since)
             ev[1] = state_event(t.claim + 1, queued_phase(t.position),
                                 t.position and "queued" or "pending",
                                 t.position)
+            out.queued = t.position ~= nil
         else
             -- completed or failed in Redis: the row follows.
             out.waiting = true
