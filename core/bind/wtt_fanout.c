@@ -910,20 +910,21 @@ l_hub_stopping(lua_State *L)
  * ------------------------------------------------------------------------- */
 
 /*
- * fanout.start(script) -> true | nil, err: runs the Lua file `script` (the
- * hub loop) on its own thread with its own state, once per process; later
- * calls answer true at once.
+ * fanout.start(script, arg) -> true | nil, err: runs the Lua file `script`
+ * (the hub loop) with `arg` (a string: its `...`) on its own thread with
+ * its own state, once per process; later calls answer true at once.
  */
 static int
 l_start(lua_State *L)
 {
     const char *script = luaL_checkstring(L, 1);
+    const char *arg = luaL_optstring(L, 2, "");
     char        err[256];
     int         ok = 1;
 
     pthread_mutex_lock(&hub_lock);
     if (!hub_started && !atomic_load(&hub_stopping)) {
-        hub_thread = wtt_thread_start_file(script, "", err, sizeof(err));
+        hub_thread = wtt_thread_start_file(script, arg, err, sizeof(err));
         ok = hub_thread != NULL;
         hub_started = ok;
     }

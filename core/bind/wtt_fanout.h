@@ -30,7 +30,7 @@
  * Lua API (docs/web.md):
  *
  *   local fanout = require "wtt.core.fanout"
- *   fanout.start(script)                 -- the hub thread, once
+ *   fanout.start(script, redis_url)      -- the hub thread, once
  *   local c = fanout.open({ { "task:progress:ab12" },
  *                           { "task:completed", "ab12" } },
  *                         65536, waker)  -- waker: httpd.waker(ctx) or nil

@@ -5,13 +5,14 @@
 --     local fanout = require "wtt.fanout"
 --     local c, err = fanout.open({ { "task:progress:" .. id },
 --                                  { "task:completed", id } },
---                                { capacity = 65536, waker = w })
+--                                { capacity = 65536, waker = w,
+--                                  redis_url = "redis://127.0.0.1:6379" })
 --     local kind, stamp, channel, payload = c:take()
 --     c:close()
 --
 -- The first open starts the hub thread (lua/wtt/fanout/thread.lua), which
--- connects to REDIS_URL and keeps exactly the channels some client follows
--- subscribed.
+-- connects to that open's `redis_url` and keeps exactly the channels some
+-- client follows subscribed.
 
 local core = require "wtt.core.fanout"
 
@@ -33,11 +34,13 @@ end
 
 
 --- Opens a client on `routes` (array of { channel, key? }).
--- @param opts { capacity = bytes (default 64 KiB), waker = httpd.waker(...) }
+-- @param opts { capacity = bytes (default 64 KiB), waker = httpd.waker(...),
+--   redis_url = the hub's Redis (used by the open that starts it) }
 -- @return client | nil, err (the hub thread could not start)
 function _M.open(routes, opts)
     opts = opts or {}
-    local ok, err = core.start(hub_script())
+    local ok, err = core.start(hub_script(), opts.redis_url
+                                             or "redis://127.0.0.1:6379")
     if not ok then
         return nil, err
     end

@@ -13,7 +13,6 @@
 local core = require "wtt.core.fanout"
 local redis = require "wtt.redis"
 local internal = require "wtt.redis.internal"
-local config = require "wtt.service.config"
 local log = require "wtt.log"
 local sys = require "wtt.sys"
 
@@ -94,10 +93,10 @@ local function serve(conn, timeout)
 end
 
 
---- Runs the hub until wtt_fanout_stop (serve's shutdown).
-function _M.run()
-    local cfg = config.get()
-    local client = assert(redis.connect(cfg.redis_url, {
+--- Runs the hub on the Redis at `url` until wtt_fanout_stop (serve's
+-- shutdown).
+function _M.run(url)
+    local client = assert(redis.connect(url, {
         lazy = true, connect_timeout = 3, timeout = 5, backoff_max = 2,
     }))
     local rcfg = client.cfg

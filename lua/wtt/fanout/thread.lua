@@ -7,8 +7,10 @@ local core = require "wtt.core.fanout"
 local hub = require "wtt.fanout.hub"
 local log = require "wtt.log"
 
+local redis_url = ...
+
 while not core.hub_stopping() do
-    local ok, err = pcall(hub.run)
+    local ok, err = pcall(hub.run, redis_url)
     if core.hub_stopping() then
         break
     end

@@ -97,6 +97,7 @@ local function follow(self, task_id)
     end
     local c, err = fanout.open(task_events.routes(task_id), {
         capacity = self.capacity, waker = self.waker,
+        redis_url = config.get().redis_url,
     })
     if not c then
         -- Not fatal: the stream polls the state instead.
