@@ -149,7 +149,7 @@ wtt__http_park_forget(req_t *r)
         return;
     }
     pthread_mutex_lock(&park_lock);
-    if (r->park_fd > 0) {
+    if (r->park_fd > 0 && epfd >= 0) {
         /* Before the socket closes (after the request), or the next
          * request on this connection registers it again. */
         epoll_ctl(epfd, EPOLL_CTL_DEL, r->park_fd, NULL);
@@ -366,7 +366,11 @@ wtt__http_timer_stop(void)
     pthread_mutex_unlock(&park_lock);
     pthread_join(timer_tid, NULL);
     timer_started = 0;
+    /* Requests that end from now on unregister nothing (the set goes with
+     * epfd); under the lock, so none uses a descriptor number reused. */
+    pthread_mutex_lock(&park_lock);
     close(epfd);
     close(kick_fd);
     epfd = kick_fd = -1;
+    pthread_mutex_unlock(&park_lock);
 }
