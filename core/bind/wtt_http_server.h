@@ -78,8 +78,10 @@ int wtt_http_run(void);
  * too far behind): it is cut even while blocked on a full socket.
  *
  * All four are thread-safe and may outlive the request: once it ended,
- * waking and dropping do nothing. Never call them with a lock held that a
- * serving thread may wait for inside a stream's Lua code.
+ * waking and dropping do nothing. Waking and dropping take the server's
+ * park lock and libmicrohttpd's own, which never wait for anything else;
+ * a producer is best to call them after releasing its own lock, so that
+ * streams reading their data do not wait behind the system calls.
  */
 #define WTT_HTTP_WAKER_MT "wtt.core.http_server.waker"
 
