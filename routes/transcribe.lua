@@ -8,7 +8,6 @@
 -- the subscriber (lua/wtt/subscriber.lua) records their results.
 
 local http = require "wtt.http"
-local json = require "wtt.json"
 local pg = require "wtt.pg"
 local audio = require "wtt.audio"
 local config = require "wtt.service.config"
@@ -16,6 +15,7 @@ local conn = require "wtt.service.conn"
 local idempotency = require "wtt.service.idempotency"
 local media = require "wtt.service.media"
 local options = require "wtt.service.options"
+local status_doc = require "wtt.service.status"
 local tasks = require "wtt.service.tasks"
 local web = require "wtt.service.web"
 
@@ -205,48 +205,18 @@ end
 
 ---------------------------------------------------------------- status
 
-local function parse_progress(s)
-    if type(s) ~= "string" then
-        return nil
-    end
-    local d, t = s:match("^(%d+)/(%d+)$")
-    if not d then
-        return nil
-    end
-    return { done = tonumber(d), total = tonumber(t) }
-end
-
-
 local function status(req)
     local db = web.db()
-    local row = row_or_404(db, req.params.id, "id, status, task_id, progress, "
-        .. "midi_path, notes_path, error_message, note_count, duration_s")
-    local progress = parse_progress(nonnull(row.progress))
-    local state = row.status
-    -- While running, the task hash is fresher than the row (progress
-    -- events are throttled, and pub/sub may have dropped a `claimed`).
-    if (state == "pending" or state == "processing") and nonnull(row.task_id) then
+    local row = row_or_404(db, req.params.id, status_doc.COLUMNS)
+    local t
+    if status_doc.running(row) then
         local q = conn.queue()
         if q then
-            local ok, t = pcall(q.get, q, row.task_id)
-            if ok and type(t) == "table" and t.status == "processing" then
-                state = "processing"
-                progress = parse_progress(t.progress) or progress
-            end
+            local ok, hash = pcall(q.get, q, row.task_id)
+            t = ok and hash or nil
         end
     end
-    local completed = row.status == "completed"
-    return 200, {
-        id = row.id,
-        status = state,
-        task_id = row.task_id,
-        progress = progress or json.null,
-        has_midi = completed and nonnull(row.midi_path) ~= nil,
-        has_notes = completed and nonnull(row.notes_path) ~= nil,
-        error = row.error_message,
-        note_count = row.note_count,
-        duration_s = row.duration_s,
-    }
+    return 200, status_doc.doc(row, t)
 end
 
 

@@ -6,6 +6,7 @@
  * environment only.
  */
 #include "wtt_build_facts.h"
+#include "wtt_fanout.h"
 #include "wtt_http_server.h"
 #include "wtt_log.h"
 #include "wtt_modules.h"
@@ -286,6 +287,11 @@ cmd_serve(int argc, char **argv)
     rc = wtt_http_run();
     if (sub != NULL) {
         stop_subscriber(sub);
+    }
+    /* The event streams have ended with the server: the fan-out hub's
+     * Redis connection can close (docs/web.md). */
+    if (wtt_fanout_stop(SUBSCRIBER_STOP_S) != 0) {
+        wtt_log(WTT_LOG_WARN, "serve.fanout_stuck", NULL);
     }
     return rc;
 }

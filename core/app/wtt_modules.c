@@ -3,6 +3,7 @@
  */
 #include "wtt_modules.h"
 #include "wtt_audio.h"
+#include "wtt_fanout.h"
 #include "wtt_http_client.h"
 #include "wtt_http_server.h"
 #include "wtt_log.h"
@@ -33,6 +34,7 @@ const luaL_Reg wtt_builtin_modules[] = {
     { "wtt.core.http_server", luaopen_wtt_http_server },
     { "wtt.http_client",      luaopen_wtt_http_client },
     { "wtt.core.redis",       luaopen_wtt_redis },
+    { "wtt.core.fanout",      luaopen_wtt_fanout },
     { "wtt.core.pg",          luaopen_wtt_pg },
     { "wtt.audio",            luaopen_wtt_audio },
     { "wtt.midi",             luaopen_wtt_midi },

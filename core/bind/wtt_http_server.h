@@ -32,6 +32,8 @@ struct wtt_http_config {
     double   shutdown_grace_s;
     int      access_log;
     char     tmp_dir[256];
+    char     per_ip_exempt[1024];  /* addresses and CIDR ranges exempt from
+                                      per_ip_limit (reverse proxies) */
 };
 
 /*
@@ -60,6 +62,37 @@ int wtt_http_start(const struct wtt_http_config *cfg);
  * threads and closes their states. Returns the process exit status (0).
  */
 int wtt_http_run(void);
+
+/*
+ * Wakers: how another thread tells a streamed response that it has data.
+ *
+ * A stream with nothing to send parks (no thread is held) until its
+ * poll_ms run out. A route whose data comes from another thread (the
+ * fan-out hub, wtt_fanout.h) takes a waker with httpd.waker(ctx) from the
+ * stream's own next_chunk or handler: a userdata (metatable
+ * WTT_HTTP_WAKER_MT) holding a reference. The producer takes the pointer
+ * with wtt_http_check_waker and its own reference, and calls
+ * wtt_http_waker_wake after queueing data: the stream is resumed at once
+ * (or, when it is running, asks for data again before it parks, so no
+ * wake is lost). wtt_http_waker_drop ends the stream (a client that fell
+ * too far behind): it is cut even while blocked on a full socket.
+ *
+ * All four are thread-safe and may outlive the request: once it ended,
+ * waking and dropping do nothing. Waking and dropping take the server's
+ * park lock and libmicrohttpd's own, which never wait for anything else;
+ * a producer is best to call them after releasing its own lock, so that
+ * streams reading their data do not wait behind the system calls.
+ */
+#define WTT_HTTP_WAKER_MT "wtt.core.http_server.waker"
+
+struct wtt_http_waker;
+
+/* The waker in the userdata at `idx` (raises a Lua error otherwise). */
+struct wtt_http_waker *wtt_http_check_waker(lua_State *L, int idx);
+void wtt_http_waker_ref(struct wtt_http_waker *w);
+void wtt_http_waker_unref(struct wtt_http_waker *w);
+void wtt_http_waker_wake(struct wtt_http_waker *w);
+void wtt_http_waker_drop(struct wtt_http_waker *w);
 
 /* Lua module `wtt.core.http_server`. */
 int luaopen_wtt_http_server(lua_State *L);

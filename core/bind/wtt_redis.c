@@ -1733,6 +1733,28 @@ l_broken(lua_State *L)
 }
 
 
+/*
+ * conn:fd() -> descriptor | nil: the socket, for a caller that waits on
+ * it together with other descriptors (the fan-out hub, lua/wtt/fanout/).
+ * Only to wait for it to become readable: every read and write still goes
+ * through the connection. After a read(0) that timed out nothing is
+ * buffered (not in OpenSSL either), so a readable socket is the one sign
+ * of what comes next. nil once the connection is closed or broken.
+ */
+static int
+l_fd(lua_State *L)
+{
+    conn_t *c = check_conn(L);
+
+    if (!c->has_fd || c->closed || c->broken) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushinteger(L, c->fd);
+    return 1;
+}
+
+
 /* conn:settimeout(seconds) -> previous timeout */
 static int
 l_settimeout(lua_State *L)
@@ -1814,6 +1836,7 @@ static const luaL_Reg conn_methods[] = {
     { "read",       l_read },
     { "alive",      l_alive },
     { "broken",     l_broken },
+    { "fd",         l_fd },
     { "settimeout", l_settimeout },
     { "close",      l_close },
     { "__gc",       l_close },

@@ -141,9 +141,14 @@ end
 
 --- A streamed (chunked) response fed by `next_chunk`.
 -- `next_chunk()` returns a string to send, `false` when it has nothing yet
--- (it is asked again after `poll_ms`), or nil to end the response.
+-- (it is asked again after `poll_ms`, or after `ms` when it returns
+-- `false, ms`; sooner when a waker from httpd.waker wakes it), or nil to
+-- end the response. `text, ms` sends text and then waits as `false, ms`
+-- would, without asking again first.
 -- `on_close(finished)` runs once when the response ends, also when the
 -- client went away (`finished` is false then).
+-- `sndbuf` (bytes, optional) caps the kernel's send buffer of the socket,
+-- so a client that stops reading holds at most that much there.
 -- @return a body for `return 200, http.stream(...), headers`
 function _M.stream(next_chunk, opts)
     opts = opts or {}
@@ -152,6 +157,7 @@ function _M.stream(next_chunk, opts)
         next = next_chunk,
         on_close = opts.on_close,
         poll_ms = opts.poll_ms or 100,
+        sndbuf = opts.sndbuf,
     }
 end
 

@@ -268,6 +268,53 @@ l_keep(lua_State *L)
 
 
 /* ---------------------------------------------------------------------------
+ * wtt.core.http_server: wakers (wtt_http_server.h)
+ * ------------------------------------------------------------------------- */
+
+/*
+ * httpd.waker(ctx) -> waker | nil, err: a handle another thread can wake
+ * this request's stream with (in the handler or the stream's next_chunk).
+ */
+static int
+l_waker(lua_State *L)
+{
+    req_t                  *r = check_req(L);
+    struct wtt_http_waker **ud;
+
+    REQ_OR_NIL(r);
+    ud = lua_newuserdata(L, sizeof(*ud));
+    *ud = wtt__http_waker_of(r);
+    wtt_http_waker_ref(*ud);
+    luaL_getmetatable(L, WTT_HTTP_WAKER_MT);
+    lua_setmetatable(L, -2);
+    return 1;
+}
+
+
+static int
+waker_gc(lua_State *L)
+{
+    struct wtt_http_waker **ud = luaL_checkudata(L, 1, WTT_HTTP_WAKER_MT);
+
+    wtt_http_waker_unref(*ud);
+    *ud = NULL;
+    return 0;
+}
+
+
+struct wtt_http_waker *
+wtt_http_check_waker(lua_State *L, int idx)
+{
+    struct wtt_http_waker **ud = luaL_checkudata(L, idx, WTT_HTTP_WAKER_MT);
+
+    if (*ud == NULL) {
+        luaL_argerror(L, idx, "waker already released");
+    }
+    return *ud;
+}
+
+
+/* ---------------------------------------------------------------------------
  * wtt.core.http_server: files for responses
  * ------------------------------------------------------------------------- */
 
@@ -447,6 +494,7 @@ static const luaL_Reg httpd_funcs[] = {
     { "files",      l_files },
     { "form",       l_form },
     { "keep",       l_keep },
+    { "waker",      l_waker },
     { "open",       l_open },
     { "reload",     l_reload },
     { "rollback",   l_rollback },
@@ -469,6 +517,11 @@ luaopen_wtt_http_server(lua_State *L)
         lua_pushcfunction(L, file_close);
         lua_setfield(L, -2, "close");
         lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    if (luaL_newmetatable(L, WTT_HTTP_WAKER_MT)) {
+        lua_pushcfunction(L, waker_gc);
+        lua_setfield(L, -2, "__gc");
     }
     lua_pop(L, 1);
     lua_newtable(L);

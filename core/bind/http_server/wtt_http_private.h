@@ -8,8 +8,13 @@
  *                        callbacks) and serving (start, signals, drain);
  *   wtt_http_state.c     each serving thread's context and Lua states, and
  *                        the request objects;
- *   wtt_http_watchdog.c  the route deadline, and the timer thread that
- *                        enforces it and resumes parked streams;
+ *   wtt_http_watchdog.c  the route deadline (the hook that interrupts a
+ *                        route past it);
+ *   wtt_http_park.c      the timer thread: parked streams (resumed at
+ *                        their deadline, by a waker, or when the client
+ *                        hangs up), wakers, and the watchdog's scans;
+ *   wtt_http_peers.c     the per-address connection limit with its
+ *                        exempt addresses (reverse proxies);
  *   wtt_http_response.c  responses: C errors, a route's return values and
  *                        Lua-fed streams;
  *   wtt_http_body.c      request bodies: raw buffers, multipart forms with
@@ -136,10 +141,37 @@ typedef struct req {
     size_t                    pend_len;
     size_t                    pend_off;
     int                       stream_done;
+    /* parking (wtt_http_park.c): under the park lock */
+    struct wtt_http_waker    *waker;      /* made by httpd.waker, or NULL */
+    int                       parked;     /* suspended, in the park list */
+    atomic_int                gone;       /* end now: the client hung up or
+                                             a waker dropped it (set by
+                                             other threads) */
+    int                       park_fd;    /* the socket, watched for a
+                                             hang-up from the first park
+                                             (0: not yet, -1: cannot) */
+    int                       park_after; /* ms to park once `pend` is
+                                             sent (next_chunk's `text, ms`),
+                                             or -1 */
     uint64_t                  resume_at;
-    struct req               *timer_next;
+    struct req               *park_prev;
+    struct req               *park_next;
     struct req               *next_free;
 } req_t;
+
+/*
+ * A waker (wtt_http_server.h) is shared by the request, the Lua userdata
+ * httpd.waker made and whatever produces the stream's data; the last
+ * reference frees it. `r` and `fd` are read and cleared under the park
+ * lock: once the request ends, `r` is NULL and waking does nothing.
+ */
+struct wtt_http_waker {
+    atomic_int   refs;
+    atomic_int   woken;      /* set by a wake, cleared by the stream before
+                                it asks for data */
+    req_t       *r;
+    int          fd;
+};
 
 /* A file descriptor handed from Lua to a file response. */
 typedef struct {
@@ -212,12 +244,33 @@ void wtt__http_on_watchdog_signal(int sig);
 /* lua_pcall(L, nargs, nresults, 0) under the route deadline. */
 int wtt__http_call_lua(tctx_t *t, lua_State *L, int nargs, int nresults);
 
-/* Parks `r` (its connection already suspended) until `at` (ms, wtt_now_ms)
- * or until the server stops; the timer thread resumes it. */
-void wtt__http_timer_schedule(req_t *r, uint64_t at);
+/* Raises a watchdog signal on every thread whose route is past its
+ * deadline (the timer thread calls it every tick). */
+void wtt__http_watchdog_scan(uint64_t now_ms);
 
-/* Starts the timer thread; once, from wtt_http_start. */
-void wtt__http_timer_start(void);
+
+/* ---------------------------------------------------------------------------
+ * wtt_http_park.c
+ * ------------------------------------------------------------------------- */
+
+/*
+ * Parks the stream `r` (on its own thread, inside its content reader):
+ * suspends the connection until `at` (ms, wtt_now_ms), a wake of its
+ * waker, the client hanging up, or the server stopping. Returns 1 when
+ * parked, 0 when a wake came in since the stream last asked for data (then
+ * it must ask again instead).
+ */
+int wtt__http_park(req_t *r, uint64_t at);
+
+/* The request ends: its waker stops reaching it. */
+void wtt__http_park_forget(req_t *r);
+
+/* The waker of `r`, made on first use (the request holds one reference;
+ * the caller takes its own). */
+struct wtt_http_waker *wtt__http_waker_of(req_t *r);
+
+/* Starts the timer thread; once, from wtt_http_start. 0 or -1 (logged). */
+int wtt__http_timer_start(void);
 
 /* Wakes the timer thread now, so parked streams see `stopping` at once. */
 void wtt__http_timer_wake(void);
@@ -225,6 +278,27 @@ void wtt__http_timer_wake(void);
 /* Resumes every parked connection (they must be, before MHD_stop_daemon),
  * then stops the timer thread and joins it. */
 void wtt__http_timer_stop(void);
+
+
+/* ---------------------------------------------------------------------------
+ * wtt_http_peers.c
+ * ------------------------------------------------------------------------- */
+
+/*
+ * Reads WTT_PER_IP_EXEMPT into the exempt list. Returns the per-address
+ * limit libmicrohttpd should enforce itself: the configured one without
+ * exemptions, else 0 (wtt__http_on_connection counts instead).
+ */
+unsigned wtt__http_peers_init(const struct wtt_http_config *c);
+
+/* Whether wtt__http_on_connection must be installed (exemptions set). */
+int wtt__http_peers_counting(void);
+
+/* MHD_OPTION_NOTIFY_CONNECTION: counts connections per address, cutting
+ * one that is over the limit, except from exempt addresses. */
+void wtt__http_on_connection(void *cls, struct MHD_Connection *conn,
+                             void **socket_context,
+                             enum MHD_ConnectionNotificationCode toe);
 
 
 /* ---------------------------------------------------------------------------

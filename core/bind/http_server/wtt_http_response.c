@@ -187,10 +187,36 @@ static void stream_free(void *cls);
 
 
 /*
+ * Caps the kernel's send buffer of a stream's socket. Linux grows it up to
+ * tcp_wmem's maximum (megabytes) for a client that does not read, so a
+ * stream's own bounded buffer would only fill after that much: the cap
+ * keeps what one slow client can hold small, and makes it fall behind
+ * (and be dropped, docs/web.md) soon.
+ */
+static void
+limit_sndbuf(req_t *r, lua_Number bytes)
+{
+    const union MHD_ConnectionInfo *ci;
+    int                             v;
+
+    if (!(bytes >= 4096 && bytes <= 64 * 1024 * 1024)) {
+        return;
+    }
+    v = (int) bytes;
+    ci = MHD_get_connection_info(r->conn,
+                                 MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci != NULL) {
+        setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+    }
+}
+
+
+/*
  * Builds the response from the Lua values at stack index `idx`:
  * status, body, headers, default content type. `body` is a string, nil, or
  * a table made by wtt.http: { kind = "file", fd = <file>, offset, length }
- * or { kind = "stream", next = fn, on_close = fn, poll_ms = n }.
+ * or { kind = "stream", next = fn, on_close = fn, poll_ms = n,
+ * sndbuf = bytes | nil }.
  */
 static enum MHD_Result
 respond_lua(req_t *r, lua_State *L, int idx)
@@ -250,6 +276,11 @@ respond_lua(req_t *r, lua_State *L, int idx)
             r->on_close_ref = luaL_ref(L, LUA_REGISTRYINDEX);
             lua_getfield(L, idx + 1, "poll_ms");
             r->poll_ms = (int) luaL_optinteger(L, -1, 100);
+            lua_pop(L, 1);
+            lua_getfield(L, idx + 1, "sndbuf");
+            if (lua_isnumber(L, -1)) {
+                limit_sndbuf(r, lua_tonumber(L, -1));
+            }
             lua_pop(L, 1);
             r->refs++;
             resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
@@ -335,6 +366,20 @@ wtt__http_finish_lua(req_t *r, lua_State *L, int rc, int base)
  * Streaming responses
  * ------------------------------------------------------------------------- */
 
+/* How long next_chunk asked to park (its second value), or `def`. */
+static lua_Number
+park_ms(lua_State *L, int idx, lua_Number def)
+{
+    lua_Number ms = lua_type(L, idx) == LUA_TNUMBER ? lua_tonumber(L, idx)
+                                                    : def;
+
+    if (!(ms >= 0)) {
+        ms = def;
+    }
+    return ms > 3600e3 ? 3600e3 : ms;
+}
+
+
 static ssize_t
 stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -344,6 +389,18 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     size_t     n;
 
     for (;;) {
+        if (atomic_load(&r->gone)) {
+            /* The client hung up, or a waker dropped it. An error here
+             * would leave the connection marked closed but never cleaned
+             * up (libmicrohttpd 0.9.75 does not come back to it: its
+             * socket stays open). Ending the body instead makes
+             * libmicrohttpd write the last chunk on the socket shut down
+             * here, and that failed write closes and frees the
+             * connection at once. The stream did not finish: on_close
+             * hears so (stream_done stays 0). */
+            drop_connection(r);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
         if (r->pend_off < r->pend_len) {
             n = r->pend_len - r->pend_off;
             if (n > max) {
@@ -356,10 +413,25 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         if (r->stream_done || atomic_load(&wtt__http_stopping)) {
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
+        if (r->park_after >= 0) {
+            /* next_chunk said with its last text that nothing follows
+             * for now: park without asking again (a wake since then
+             * keeps it from parking, wtt__http_park). */
+            uint64_t at = wtt_now_ms() + (uint64_t) r->park_after;
+            r->park_after = -1;
+            if (wtt__http_park(r, at)) {
+                return 0;
+            }
+        }
+        if (r->waker != NULL) {
+            /* Cleared before asking: a wake from now on keeps the stream
+             * from parking (wtt__http_park). */
+            atomic_store(&r->waker->woken, 0);
+        }
         base = lua_gettop(L);
         lua_rawgeti(L, LUA_REGISTRYINDEX, r->stream_ref);
         wtt__http_tls_req = r;
-        rc = wtt__http_call_lua(r->t, L, 0, 1);
+        rc = wtt__http_call_lua(r->t, L, 0, 2);
         wtt__http_tls_req = NULL;
         if (rc != 0) {
             const char *msg = lua_tostring(L, -1);
@@ -369,28 +441,37 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             drop_connection(r);
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
-        if (lua_isnil(L, -1)) {
+        if (lua_isnil(L, base + 1)) {
             lua_settop(L, base);
             r->stream_done = 1;
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
-        if (lua_type(L, -1) == LUA_TSTRING && lua_objlen(L, -1) > 0) {
+        if (lua_type(L, base + 1) == LUA_TSTRING
+            && lua_objlen(L, base + 1) > 0)
+        {
             size_t      len;
-            const char *s = lua_tolstring(L, -1, &len);
+            const char *s = lua_tolstring(L, base + 1, &len);
             free(r->pend);
             r->pend = wtt_malloc(len);
             memcpy(r->pend, s, len);
             r->pend_len = len;
             r->pend_off = 0;
+            /* `text, ms`: park once it is sent. */
+            r->park_after = lua_type(L, base + 2) == LUA_TNUMBER
+                            ? (int) park_ms(L, base + 2, 0) : -1;
             lua_settop(L, base);
             continue;
         }
-        lua_settop(L, base);
-        /* Nothing to send yet: park the connection, the timer thread wakes
-         * it after poll_ms. */
-        MHD_suspend_connection(r->conn);
-        wtt__http_timer_schedule(r, wtt_now_ms() + (uint64_t) r->poll_ms);
-        return 0;
+        {
+            /* Nothing to send yet: park the connection for poll_ms, or
+             * for what next_chunk asked (`false, ms`); a waker or the
+             * client hanging up resumes it sooner. */
+            lua_Number ms = park_ms(L, base + 2, r->poll_ms);
+            lua_settop(L, base);
+            if (wtt__http_park(r, wtt_now_ms() + (uint64_t) ms)) {
+                return 0;
+            }
+        }
     }
 }
 

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -94,6 +95,8 @@ wtt_http_config_from_env(struct wtt_http_config *c)
                     && strcmp(wtt_env("WTT_ACCESS_LOG", "on"), "0") != 0;
     snprintf(c->tmp_dir, sizeof(c->tmp_dir), "%s",
              wtt_env("WTT_TMP_DIR", wtt_env("TMPDIR", "/tmp")));
+    snprintf(c->per_ip_exempt, sizeof(c->per_ip_exempt), "%s",
+             wtt_env("WTT_PER_IP_EXEMPT", ""));
     if (c->threads < 1) {
         c->threads = 1;
     }
@@ -437,6 +440,48 @@ drain(const struct wtt_http_config *c)
 static sigset_t serve_signals;
 
 
+/* Descriptors the process needs besides its connections: the listening
+ * socket, epoll and eventfds, Redis and PostgreSQL connections per thread,
+ * files being served or uploaded, log and library descriptors. */
+#define FD_RESERVE 256
+
+
+/*
+ * Raises the soft limit on open files to the hard limit: every connection
+ * is a descriptor, and the usual soft limit (1024) is below what
+ * WTT_CONN_LIMIT allows plus what the process needs besides (a thousand
+ * event streams would fail at accept). Warns when even the hard limit is
+ * too low for the connection limit.
+ */
+static void
+raise_nofile(const struct wtt_http_config *c)
+{
+    struct rlimit rl;
+    char          soft[24], need[24];
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            rl.rlim_cur = was;
+        }
+    }
+    if (rl.rlim_cur != RLIM_INFINITY
+        && rl.rlim_cur < (rlim_t) c->conn_limit + FD_RESERVE)
+    {
+        snprintf(soft, sizeof(soft), "%llu", (unsigned long long) rl.rlim_cur);
+        snprintf(need, sizeof(need), "%llu",
+                 (unsigned long long) c->conn_limit + FD_RESERVE);
+        wtt_log(WTT_LOG_WARN, "serve.nofile_low", "nofile", soft, "needs",
+                need, "detail", "raise the hard limit (LimitNOFILE=, "
+                "ulimit -Hn) or lower WTT_CONN_LIMIT", NULL);
+    }
+}
+
+
 int
 wtt_http_start(const struct wtt_http_config *c)
 {
@@ -446,7 +491,7 @@ wtt_http_start(const struct wtt_http_config *c)
     struct sigaction        sa;
     char                    err[1024], url[128], threads[16];
     const union MHD_DaemonInfo *di;
-    unsigned int            flags;
+    unsigned int            flags, per_ip;
     int                     port;
 
     wtt__http_cfg = *c;
@@ -470,6 +515,7 @@ wtt_http_start(const struct wtt_http_config *c)
     sigemptyset(&sa.sa_mask);
     sigaction(WATCHDOG_SIGNAL, &sa, NULL);
 
+    raise_nofile(c);
     if (wtt_reload_init(err, sizeof(err)) != 0) {
         wtt_log(WTT_LOG_ERROR, "serve.failed", "error", err, NULL);
         return -1;
@@ -477,6 +523,7 @@ wtt_http_start(const struct wtt_http_config *c)
     if (resolve_listen(c, &ss, &sslen) != 0) {
         return -1;
     }
+    per_ip = wtt__http_peers_init(c);
     flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO
             | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) {
@@ -487,7 +534,7 @@ wtt_http_start(const struct wtt_http_config *c)
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned) c->threads,
         MHD_OPTION_CONNECTION_LIMIT, c->conn_limit,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, c->per_ip_limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, c->conn_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, c->max_header_bytes,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
@@ -496,6 +543,10 @@ wtt_http_start(const struct wtt_http_config *c)
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
         MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, NULL,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+        /* Last: without exemptions it is left out (MHD counts). */
+        wtt__http_peers_counting() ? MHD_OPTION_NOTIFY_CONNECTION
+                                   : MHD_OPTION_END,
+        wtt__http_on_connection, NULL,
         MHD_OPTION_END);
     if (daemon_ == NULL) {
         wtt_log(WTT_LOG_ERROR, "serve.failed", "error",
@@ -505,7 +556,11 @@ wtt_http_start(const struct wtt_http_config *c)
     (void) sslen;
     di = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
     port = di != NULL ? di->port : c->listen_port;
-    wtt__http_timer_start();
+    if (wtt__http_timer_start() != 0) {
+        MHD_stop_daemon(daemon_);
+        daemon_ = NULL;
+        return -1;
+    }
 
     snprintf(url, sizeof(url), ss.ss_family == AF_INET6 ? "http://[%s]:%d/"
                                                         : "http://%s:%d/",

@@ -147,6 +147,7 @@ wtt__http_req_new(tctx_t *t, struct MHD_Connection *conn)
     r->refs = 1;
     r->cont_ref = LUA_NOREF;
     r->stream_ref = LUA_NOREF;
+    r->park_after = -1;
     r->on_close_ref = LUA_NOREF;
     r->start_ns = wtt_now_ns();
     return r;
@@ -192,6 +193,7 @@ wtt__http_req_unref(req_t *r)
     if (--r->refs > 0) {
         return;
     }
+    wtt__http_park_forget(r);
     if (r->pp != NULL) {
         MHD_destroy_post_processor(r->pp);
         r->pp = NULL;

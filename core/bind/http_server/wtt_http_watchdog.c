@@ -1,11 +1,11 @@
 /*
- * wtt_http_watchdog.c: the route deadline and the timer thread.
+ * wtt_http_watchdog.c: the route deadline.
  *
  * Lua code that runs past WTT_ROUTE_TIMEOUT is interrupted: the timer
- * thread signals the stuck thread, whose handler installs a count hook that
- * raises. Hooks only fire in interpreted code, so route and plugin chunks
- * are compiled with jit.off (lua/wtt/app.lua); docs/http.md explains the
- * trade. The same thread resumes streams parked until they have data.
+ * thread (wtt_http_park.c) signals the stuck thread, whose handler installs
+ * a count hook that raises. Hooks only fire in interpreted code, so route
+ * and plugin chunks are compiled with jit.off (lua/wtt/app.lua);
+ * docs/http.md explains the trade.
  */
 #include "wtt_http_private.h"
 #include "wtt_log.h"
@@ -14,13 +14,6 @@
 #include <errno.h>
 #include <signal.h>
 #include <time.h>
-
-static pthread_mutex_t         timer_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t          timer_cond = PTHREAD_COND_INITIALIZER;
-static req_t                  *timer_list;
-static int                     timer_quit;
-static pthread_t               timer_tid;
-
 
 /* ---------------------------------------------------------------------------
  * Watchdog
@@ -86,8 +79,8 @@ wtt__http_call_lua(tctx_t *t, lua_State *L, int nargs, int nresults)
 }
 
 
-static void
-watchdog_scan(uint64_t now)
+void
+wtt__http_watchdog_scan(uint64_t now)
 {
     pthread_mutex_lock(&wtt__http_threads_lock);
     for (tctx_t *t = wtt__http_all_threads; t != NULL; t = t->next_all) {
@@ -99,92 +92,4 @@ watchdog_scan(uint64_t now)
         }
     }
     pthread_mutex_unlock(&wtt__http_threads_lock);
-}
-
-
-/* ---------------------------------------------------------------------------
- * Timer thread: watchdog scans and resuming suspended streams
- * ------------------------------------------------------------------------- */
-
-void
-wtt__http_timer_schedule(req_t *r, uint64_t at)
-{
-    pthread_mutex_lock(&timer_lock);
-    r->resume_at = at;
-    r->timer_next = timer_list;
-    timer_list = r;
-    pthread_cond_signal(&timer_cond);
-    pthread_mutex_unlock(&timer_lock);
-}
-
-
-static void *
-timer_main(void *arg)
-{
-    pthread_mutex_lock(&timer_lock);
-    while (!timer_quit) {
-        uint64_t        now = wtt_now_ms(), next = now + 50;
-        struct timespec ts;
-
-        for (req_t **pp = &timer_list; *pp != NULL;) {
-            req_t *r = *pp;
-            if (r->resume_at <= now || atomic_load(&wtt__http_stopping)) {
-                *pp = r->timer_next;
-                MHD_resume_connection(r->conn);
-            } else {
-                if (r->resume_at < next) {
-                    next = r->resume_at;
-                }
-                pp = &r->timer_next;
-            }
-        }
-        pthread_mutex_unlock(&timer_lock);
-        watchdog_scan(now);
-        pthread_mutex_lock(&timer_lock);
-        if (timer_quit) {
-            break;
-        }
-        clock_gettime(CLOCK_REALTIME, &ts);
-        {
-            uint64_t wait = next > now ? next - now : 1;
-            ts.tv_nsec += (long) (wait % 1000) * 1000000L;
-            ts.tv_sec += (time_t) (wait / 1000) + ts.tv_nsec / 1000000000L;
-            ts.tv_nsec %= 1000000000L;
-        }
-        pthread_cond_timedwait(&timer_cond, &timer_lock, &ts);
-    }
-    pthread_mutex_unlock(&timer_lock);
-    return NULL;
-}
-
-
-void
-wtt__http_timer_start(void)
-{
-    pthread_create(&timer_tid, NULL, timer_main, NULL);
-}
-
-
-void
-wtt__http_timer_wake(void)
-{
-    pthread_mutex_lock(&timer_lock);
-    pthread_cond_signal(&timer_cond);
-    pthread_mutex_unlock(&timer_lock);
-}
-
-
-void
-wtt__http_timer_stop(void)
-{
-    pthread_mutex_lock(&timer_lock);
-    /* Every parked stream must be resumed before MHD_stop_daemon. */
-    for (req_t *r = timer_list; r != NULL; r = r->timer_next) {
-        MHD_resume_connection(r->conn);
-    }
-    timer_list = NULL;
-    timer_quit = 1;
-    pthread_cond_signal(&timer_cond);
-    pthread_mutex_unlock(&timer_lock);
-    pthread_join(timer_tid, NULL);
 }

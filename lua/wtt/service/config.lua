@@ -17,6 +17,8 @@
 -- | WTT_IDEMPOTENCY_TTL_S | 86400 | how long an Idempotency-Key's answer is kept |
 -- | WTT_CLIENT_ID_HEADER | unset | request header naming the client (fairness); unset: the peer address |
 -- | WTT_RETUNE_CACHE_MB | 128 | posteriorgrams kept in memory for re-tunes, per serving thread (wtt.service.posteriors) |
+-- | WTT_SSE_HEARTBEAT_S | 15 | event streams: seconds between heartbeat comments (docs/web.md) |
+-- | WTT_SSE_BUFFER_KB | 64 | event streams: each client's buffer; a client that falls this far behind is dropped |
 
 local http_server = require "wtt.core.http_server"
 
@@ -25,6 +27,14 @@ local _M = {}
 local function num(name, default)
     local v = tonumber(os.getenv(name) or "")
     if v == nil then
+        return default
+    end
+    return v
+end
+
+
+local function positive(v, default)
+    if v ~= v or v <= 0 or v == math.huge then
         return default
     end
     return v
@@ -58,6 +68,8 @@ function _M.load()
         tick_s = num("WTT_SUBSCRIBER_TICK_S", 1),
         idempotency_ttl_s = num("WTT_IDEMPOTENCY_TTL_S", 86400),
         client_id_header = str("WTT_CLIENT_ID_HEADER"),
+        sse_heartbeat_s = positive(num("WTT_SSE_HEARTBEAT_S", 15), 15),
+        sse_buffer = positive(num("WTT_SSE_BUFFER_KB", 64), 64) * 1024,
     }
 end
 
