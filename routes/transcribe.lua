@@ -8,6 +8,7 @@
 -- the subscriber (lua/wtt/subscriber.lua) records their results.
 
 local http = require "wtt.http"
+local json = require "wtt.json"
 local pg = require "wtt.pg"
 local audio = require "wtt.audio"
 local config = require "wtt.service.config"

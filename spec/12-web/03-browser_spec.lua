@@ -151,11 +151,10 @@ describe("the page in chromium #redis #pg #browser", function()
         assert.equal(1, facts.generate_requests)
         -- a text file offered as a recording: refused in plain words
         assert.matches("not audio the server can read", facts.refusal_text)
-        -- with the SSE route on this server the page listens to it
+        -- the page listens to the event stream (polling is only its fallback)
         local cfg = assert(srv:json("GET", "/transcribe/config/")).json
-        if cfg.events then
-            assert.is_true(facts.events_requests >= 1, context)
-        end
+        assert.is_true(cfg.events)
+        assert.is_true(facts.events_requests >= 1, context)
 
         -- 3. the bar moved: a progress update between its ends
         assert.is_true(facts.progress_events >= 1, context)
