@@ -9,97 +9,30 @@
 --   -> MIDI download whose notes are those of `wtt transcribe` on the clip
 
 local helpers = require "spec.support.server"
-local pgh = require "spec.support.pg"
-local rh = require "spec.support.redis"
+local real_stack = require "spec.support.real_stack"
 local json = require "wtt.json"
 local sys = require "wtt.sys"
 local midi = require "wtt.midi"
-local runtime = require "wtt.runtime"
 
 local CLIP = helpers.FIXTURES .. "/clips/guitar_strum.wav"
-local TOKEN = "spec-e2e-worker-token-0123456789"
-
-
--- Runs `wtt ARGS...` to completion; returns its exit code and output.
-local function wtt(args, env, log)
-    local argv = { runtime.exe }
-    for _, a in ipairs(args) do
-        argv[#argv + 1] = a
-    end
-    local pid = assert(sys.spawn(argv, { env = env, stdout = log,
-                                         stderr = log }))
-    local how, code = sys.wait(pid, 120)
-    if not how then
-        sys.kill(pid, "KILL")
-        sys.wait(pid, 5)
-    end
-    return how == "exited" and code or -1, sys.read_file(log) or ""
-end
+local wtt = real_stack.wtt
 
 
 describe("the stack end to end #redis #pg", function()
-    local pgsrv, rsrv, srv, tmp, media
-    local worker_pid, worker_log
+    local stack, srv, rsrv, tmp
 
     setup(function()
-        tmp = assert(sys.mkdtemp("wtt-e2e-"))
-        media = tmp .. "/media"
-        assert(os.execute("mkdir -p '" .. media .. "'"))
-        pgsrv = pgh.start()
-        rsrv = rh.start({ appendonly = true,
-                          args = { "--maxmemory-policy", "noeviction" } })
-
-        local code, out = wtt({ "migrate" }, { DATABASE_URL = pgsrv.url },
-                              tmp .. "/migrate.log")
-        assert(code == 0, "wtt migrate failed:\n" .. out)
-
-        srv = helpers.serve({
-            routes = runtime.source_dir .. "/routes",
-            env = {
-                DATABASE_URL = pgsrv.url,
-                REDIS_URL = rsrv.url,
-                WTT_MEDIA_DIR = media,
-                WTT_WORKER_TOKEN = TOKEN,
-                WTT_SUBSCRIBER_TICK_S = "0.2",
-                WTT_KEY_PREFIX = false,
-            },
-        })
-        local ready = helpers.eventually(function()
-            local res = srv:request("GET", "/readyz")
-            return res and res.status == 200
-        end, 20)
-        assert(ready, "wtt serve not ready:\n" .. srv:log_text())
-
-        -- The worker gets no DATABASE_URL: it reaches web over HTTP only.
-        worker_log = tmp .. "/worker.log"
-        worker_pid = assert(sys.spawn({ runtime.exe, "worker" }, {
-            env = {
-                REDIS_URL = rsrv.url, WTT_WEB_URL = srv.url,
-                WTT_WORKER_TOKEN = TOKEN, WTT_DEVICE = "cpu",
-                WTT_POLL_INTERVAL = "0.5", DATABASE_URL = false,
-                WTT_KEY_PREFIX = false,
-            },
-            stdout = worker_log, stderr = worker_log,
-        }))
+        stack = real_stack.start({ name = "e2e", redis = { appendonly = true } })
+        srv, rsrv, tmp = stack.srv, stack.redis, stack.tmp
+        stack:start_worker()
     end)
 
     teardown(function()
-        if worker_pid then
-            sys.kill(worker_pid, "TERM")
-            if not sys.wait(worker_pid, 30) then
-                sys.kill(worker_pid, "KILL")
-                sys.wait(worker_pid, 5)
-            end
-        end
-        if srv then srv:stop() end
-        if rsrv then rsrv:stop() end
-        if pgsrv then pgsrv:stop() end
-        if tmp then sys.rmtree(tmp) end
+        if stack then stack:stop() end
     end)
 
     local function logs()
-        return "\n--- serve ---\n" .. (srv and srv:log_text() or "")
-            .. "\n--- worker ---\n" .. (sys.read_file(worker_log) or "")
+        return stack:logs()
     end
 
     it("upload -> generate -> progress -> completed -> the engine's MIDI",

@@ -5,56 +5,25 @@
 -- order, and end with the status the status route answers.
 
 local helpers = require "spec.support.server"
-local pgh = require "spec.support.pg"
-local rh = require "spec.support.redis"
+local real_stack = require "spec.support.real_stack"
 local sse = require "spec.support.sse"
-local sys = require "wtt.sys"
-local runtime = require "wtt.runtime"
 
 local CLIP = helpers.FIXTURES .. "/clips/guitar_strum.wav"
-local TOKEN = "spec-e2e-events-token-0123456789"
 
 describe("the event stream of a real task #redis #pg", function()
-    local pgsrv, rsrv, srv, tmp, worker_pid, worker_log
+    local stack, srv
 
     setup(function()
-        tmp = assert(sys.mkdtemp("wtt-e2e-events-"))
-        assert(os.execute("mkdir -p '" .. tmp .. "/media'"))
-        pgsrv = pgh.start()
-        rsrv = rh.start({ args = { "--maxmemory-policy", "noeviction" } })
-        local pid = assert(sys.spawn({ runtime.exe, "migrate" }, {
-            env = { DATABASE_URL = pgsrv.url },
-            stdout = tmp .. "/migrate.log", stderr = tmp .. "/migrate.log" }))
-        local how, code = sys.wait(pid, 60)
-        assert(how == "exited" and code == 0,
-               "wtt migrate failed:\n" .. (sys.read_file(tmp .. "/migrate.log") or ""))
-        srv = helpers.serve({
-            routes = runtime.source_dir .. "/routes",
-            env = {
-                DATABASE_URL = pgsrv.url, REDIS_URL = rsrv.url,
-                WTT_MEDIA_DIR = tmp .. "/media", WTT_WORKER_TOKEN = TOKEN,
-                WTT_SUBSCRIBER_TICK_S = "0.2", WTT_KEY_PREFIX = false,
-            },
-        })
+        stack = real_stack.start({ name = "e2e-events" })
+        srv = stack.srv
     end)
 
     teardown(function()
-        if worker_pid then
-            sys.kill(worker_pid, "TERM")
-            if not sys.wait(worker_pid, 30) then
-                sys.kill(worker_pid, "KILL")
-                sys.wait(worker_pid, 5)
-            end
-        end
-        if srv then srv:stop() end
-        if rsrv then rsrv:stop() end
-        if pgsrv then pgsrv:stop() end
-        if tmp then sys.rmtree(tmp) end
+        if stack then stack:stop() end
     end)
 
     local function logs()
-        return "\n--- serve ---\n" .. (srv and srv:log_text() or "")
-            .. "\n--- worker ---\n" .. (worker_log and sys.read_file(worker_log) or "")
+        return stack:logs()
     end
 
     it("shows queued, processing, every window and completed, in order",
@@ -79,16 +48,7 @@ describe("the event stream of a real task #redis #pg", function()
         assert.equal("queued", sse.data(c.events[1]).status)
 
         -- The worker starts only now, so everything it does is live.
-        worker_log = tmp .. "/worker.log"
-        worker_pid = assert(sys.spawn({ runtime.exe, "worker" }, {
-            env = {
-                REDIS_URL = rsrv.url, WTT_WEB_URL = srv.url,
-                WTT_WORKER_TOKEN = TOKEN, WTT_DEVICE = "cpu",
-                WTT_POLL_INTERVAL = "0.5", DATABASE_URL = false,
-                WTT_KEY_PREFIX = false,
-            },
-            stdout = worker_log, stderr = worker_log,
-        }))
+        stack:start_worker()
         assert.truthy(sse.wait({ c }, function() return c.ended end, 120),
                       "the stream did not end" .. logs())
         assert.equal("end", c.ended)

@@ -16,14 +16,12 @@
 -- the bar between its ends, whether it hears SSE events or polls.
 
 local helpers = require "spec.support.server"
-local pgh = require "spec.support.pg"
-local rh = require "spec.support.redis"
+local real_stack = require "spec.support.real_stack"
 local sys = require "wtt.sys"
 local json = require "wtt.json"
 local runtime = require "wtt.runtime"
 
 local CLIP = helpers.FIXTURES .. "/clips/guitar_strum.wav"
-local TOKEN = "spec-web-worker-token-0123456789"
 local RUN = runtime.source_dir .. "/tools/browser/run.sh"
 local CHROMIUM = os.getenv("CHROMIUM") or "/usr/bin/chromium"
 
@@ -34,21 +32,6 @@ local function out_dir()
         dir = runtime.exe:match("^(.*)/[^/]+$") .. "/spec-out"
     end
     return dir .. "/12-web"
-end
-
-
-local function wtt(args, env, log)
-    local argv = { runtime.exe }
-    for _, a in ipairs(args) do
-        argv[#argv + 1] = a
-    end
-    local pid = assert(sys.spawn(argv, { env = env, stdout = log, stderr = log }))
-    local how, code = sys.wait(pid, 120)
-    if not how then
-        sys.kill(pid, "KILL")
-        sys.wait(pid, 5)
-    end
-    return how == "exited" and code or -1, sys.read_file(log) or ""
 end
 
 
@@ -68,55 +51,19 @@ describe("the page in chromium #redis #pg #browser", function()
         return
     end
 
-    local pgsrv, rsrv, srv, tmp, worker_pid, worker_log, out
+    local stack, srv, out
 
     setup(function()
-        tmp = assert(sys.mkdtemp("wtt-web-e2e-"))
         out = out_dir()
         sys.rmtree(out)
-        assert(os.execute("mkdir -p '" .. out .. "' '" .. tmp .. "/media'"))
-        pgsrv = pgh.start()
-        rsrv = rh.start({ args = { "--maxmemory-policy", "noeviction" } })
-        local code, text = wtt({ "migrate" }, { DATABASE_URL = pgsrv.url },
-                               tmp .. "/migrate.log")
-        assert(code == 0, "wtt migrate failed:\n" .. text)
-        srv = helpers.serve({
-            routes = runtime.source_dir .. "/routes",
-            env = {
-                DATABASE_URL = pgsrv.url, REDIS_URL = rsrv.url,
-                WTT_MEDIA_DIR = tmp .. "/media", WTT_WORKER_TOKEN = TOKEN,
-                WTT_SUBSCRIBER_TICK_S = "0.2", WTT_KEY_PREFIX = false,
-                WTT_ACCESS_LOG = "off",
-            },
-        })
-        assert(helpers.eventually(function()
-            local res = srv:request("GET", "/readyz")
-            return res and res.status == 200
-        end, 20), "wtt serve not ready:\n" .. srv:log_text())
-        worker_log = tmp .. "/worker.log"
-        worker_pid = assert(sys.spawn({ runtime.exe, "worker" }, {
-            env = {
-                REDIS_URL = rsrv.url, WTT_WEB_URL = srv.url,
-                WTT_WORKER_TOKEN = TOKEN, WTT_DEVICE = "cpu",
-                WTT_POLL_INTERVAL = "0.2", DATABASE_URL = false,
-                WTT_KEY_PREFIX = false, WTT_WORKER_TEST_WINDOW_SLEEP = "1",
-            },
-            stdout = worker_log, stderr = worker_log,
-        }))
+        assert(os.execute("mkdir -p '" .. out .. "'"))
+        stack = real_stack.start({ name = "web-e2e", serve_env = { WTT_ACCESS_LOG = "off" } })
+        srv = stack.srv
+        stack:start_worker({ WTT_POLL_INTERVAL = "0.2", WTT_WORKER_TEST_WINDOW_SLEEP = "1" })
     end)
 
     teardown(function()
-        if worker_pid then
-            sys.kill(worker_pid, "TERM")
-            if not sys.wait(worker_pid, 30) then
-                sys.kill(worker_pid, "KILL")
-                sys.wait(worker_pid, 5)
-            end
-        end
-        if srv then srv:stop() end
-        if rsrv then rsrv:stop() end
-        if pgsrv then pgsrv:stop() end
-        if tmp then sys.rmtree(tmp) end
+        if stack then stack:stop() end
     end)
 
     it("upload, progress, tab and piano roll, retune, tuning, download, history",
@@ -133,7 +80,8 @@ describe("the page in chromium #redis #pg #browser", function()
         local text = sys.read_file(stdout) or ""
         local facts = text ~= "" and json.decode(text:match("[^\n]+")) or {}
         local context = "\n--- page_check ---\n" .. (sys.read_file(stderr) or "")
-            .. "\n" .. text .. "\n--- worker ---\n" .. (sys.read_file(worker_log) or "")
+            .. "\n" .. text .. "\n--- worker ---\n"
+            .. (sys.read_file(stack.worker_log) or "")
             .. "\n--- serve ---\n" .. srv:log_text():sub(-4000)
         assert(how == "exited" and code == 0, "page_check failed (" .. tostring(how)
                .. " " .. tostring(code) .. "): " .. tostring(facts.error) .. context)

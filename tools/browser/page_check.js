@@ -92,11 +92,22 @@ async function run(browser) {
     if (r.method() === 'POST' && u.includes('/transcribe/retune/')) facts.retune_requests += 1;
     if (u.includes('/transcribe/events/')) facts.events_requests += 1;
   });
-  page.on('requestfailed', (r) => {
+  page.on('requestfailed', async (r) => {
     const why = r.failure() ? r.failure().errorText : '';
     // A reload cancels what the old document had open (its stream, the
     // media element's range request): that is the navigation, not a fault.
     if (reloading && why === 'net::ERR_ABORTED') return;
+    // The page closes its event stream itself once the stream has told it
+    // the task's end (watch.js), which may be before the server ends the
+    // response: Chromium reports that as an aborted request. Any other
+    // abort of the stream is a fault.
+    if (why === 'net::ERR_ABORTED' && r.url().includes('/transcribe/events/')) {
+      const status = await page.evaluate(() => {
+        const el = document.getElementById('state');
+        return el ? el.dataset.status : null;
+      }).catch(() => null);
+      if (status === 'completed' || status === 'failed') return;
+    }
     facts.failed_requests.push(`${r.method()} ${r.url()} ${why}`);
   });
   page.on('response', (r) => {

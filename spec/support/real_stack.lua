@@ -1,0 +1,123 @@
+--- The whole service with nothing simulated, for end-to-end specs: a real
+-- PostgreSQL and redis-server, `wtt migrate`, `wtt serve` with the
+-- repository's routes and its subscriber thread, and real `wtt worker`
+-- processes that reach web over HTTP only (no DATABASE_URL).
+--
+--   local stack = real_stack.start({ name = "e2e" })
+--   local pid = stack:start_worker({ WTT_POLL_INTERVAL = "0.2" })
+--   ... stack.srv:json("POST", "/transcribe/upload/", ...) ...
+--   stack:stop()
+
+local helpers = require "spec.support.server"
+local pgh = require "spec.support.pg"
+local rh = require "spec.support.redis"
+local sys = require "wtt.sys"
+local runtime = require "wtt.runtime"
+
+local _M = {}
+
+_M.TOKEN = "spec-real-stack-worker-token-0123"
+
+
+--- Runs `wtt ARGS...` to completion (120 s at most) with `env`, its output
+-- in the file `log`. Returns its exit code (-1 when it did not exit) and
+-- the output.
+function _M.wtt(args, env, log)
+    local argv = { runtime.exe }
+    for _, a in ipairs(args) do
+        argv[#argv + 1] = a
+    end
+    local pid = assert(sys.spawn(argv, { env = env, stdout = log, stderr = log }))
+    local how, code = sys.wait(pid, 120)
+    if not how then
+        sys.kill(pid, "KILL")
+        sys.wait(pid, 5)
+    end
+    return how == "exited" and code or -1, sys.read_file(log) or ""
+end
+
+
+local stack = {}
+stack.__index = stack
+
+
+--- Starts PostgreSQL, Redis (noeviction; `redis` adds redis.start options),
+-- migrates, and starts `wtt serve` (`serve_env` adds to its environment)
+-- and waits until it is ready. Raises with the logs when a part fails.
+function _M.start(opts)
+    opts = opts or {}
+    local self = setmetatable({ workers = {} }, stack)
+    self.tmp = assert(sys.mkdtemp("wtt-" .. (opts.name or "stack") .. "-"))
+    self.media = self.tmp .. "/media"
+    assert(os.execute("mkdir -p '" .. self.media .. "'"))
+    self.pg = pgh.start()
+    local ropts = { args = { "--maxmemory-policy", "noeviction" } }
+    for k, v in pairs(opts.redis or {}) do
+        ropts[k] = v
+    end
+    self.redis = rh.start(ropts)
+    local code, out = _M.wtt({ "migrate" }, { DATABASE_URL = self.pg.url },
+                             self.tmp .. "/migrate.log")
+    assert(code == 0, "wtt migrate failed:\n" .. out)
+    local env = {
+        DATABASE_URL = self.pg.url, REDIS_URL = self.redis.url,
+        WTT_MEDIA_DIR = self.media, WTT_WORKER_TOKEN = _M.TOKEN,
+        WTT_SUBSCRIBER_TICK_S = "0.2", WTT_KEY_PREFIX = false,
+    }
+    for k, v in pairs(opts.serve_env or {}) do
+        env[k] = v
+    end
+    self.srv = helpers.serve({ routes = runtime.source_dir .. "/routes", env = env })
+    assert(helpers.eventually(function()
+        local res = self.srv:request("GET", "/readyz")
+        return res and res.status == 200
+    end, 20), "wtt serve not ready:\n" .. self.srv:log_text())
+    return self
+end
+
+
+--- Starts a `wtt worker` on the CPU against this stack (`env` adds to its
+-- environment); its output goes to self.worker_log. Returns its pid.
+function stack:start_worker(env)
+    self.worker_log = self.tmp .. "/worker.log"
+    local wenv = {
+        REDIS_URL = self.redis.url, WTT_WEB_URL = self.srv.url,
+        WTT_WORKER_TOKEN = _M.TOKEN, WTT_DEVICE = "cpu",
+        WTT_POLL_INTERVAL = "0.5", DATABASE_URL = false, WTT_KEY_PREFIX = false,
+    }
+    for k, v in pairs(env or {}) do
+        wenv[k] = v
+    end
+    local pid = assert(sys.spawn({ runtime.exe, "worker" }, {
+        env = wenv, stdout = self.worker_log, stderr = self.worker_log }))
+    self.workers[#self.workers + 1] = pid
+    return pid
+end
+
+
+--- web's and the worker's output, for assertion messages.
+function stack:logs()
+    return "\n--- serve ---\n" .. (self.srv and self.srv:log_text() or "")
+        .. "\n--- worker ---\n"
+        .. (self.worker_log and sys.read_file(self.worker_log) or "")
+end
+
+
+--- Stops the workers (TERM, then KILL after 30 s), web, Redis and
+-- PostgreSQL, and removes the temporary directory.
+function stack:stop()
+    for _, pid in ipairs(self.workers) do
+        sys.kill(pid, "TERM")
+        if not sys.wait(pid, 30) then
+            sys.kill(pid, "KILL")
+            sys.wait(pid, 5)
+        end
+    end
+    self.workers = {}
+    if self.srv then self.srv:stop() end
+    if self.redis then self.redis:stop() end
+    if self.pg then self.pg:stop() end
+    if self.tmp then sys.rmtree(self.tmp) end
+end
+
+return _M
