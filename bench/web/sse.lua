@@ -167,14 +167,7 @@ local ok, err = pcall(function()
         peak_fds = math.max(peak_fds, fds(srv.pid))
     end
     local function all(pred)
-        return function()
-            for _, c in ipairs(clients) do
-                if not pred(c) then
-                    return false
-                end
-            end
-            return true
-        end
+        return sse.all(clients, pred)
     end
     assert(sse.wait(clients, all(function(c) return #c.events >= 1 end), 60),
            "not every client got the state")

@@ -125,6 +125,19 @@ describe("event streams #redis #pg", function()
         return #assert(sys.listdir("/proc/" .. e.srv.pid .. "/fd"))
     end
 
+    -- True once the subscriptions are back to `before` (within `timeout` s).
+    local function subscriptions_back(task_id, before, timeout)
+        return eventually(function()
+            local now = subscriptions(task_id)
+            for k, v in pairs(before) do
+                if now[k] ~= v then
+                    return false
+                end
+            end
+            return true
+        end, timeout)
+    end
+
 
     it("answers 404 for an unknown id, JSON like every error", function()
         for _, id in ipairs({ "8a1c2d3e-0000-4000-8000-000000000000",
@@ -300,15 +313,7 @@ describe("event streams #redis #pg", function()
         for _, c in ipairs(clients) do
             c:close()
         end
-        assert.truthy(eventually(function()
-            local now = subscriptions(task_id)
-            for k, v in pairs(before) do
-                if now[k] ~= v then
-                    return false
-                end
-            end
-            return true
-        end, 5), "subscriptions left: " .. json.encode(subscriptions(task_id))
+        assert.truthy(subscriptions_back(task_id, before, 5), "subscriptions left: " .. json.encode(subscriptions(task_id))
                  .. log())
         assert.truthy(eventually(function() return open_fds() <= fds end, 5),
                       "descriptors: " .. open_fds() .. " > " .. fds)
@@ -413,14 +418,7 @@ describe("event streams #redis #pg", function()
             clients[i] = open(id, { nowait = true })
         end
         local function all(pred)
-            return function()
-                for _, c in ipairs(clients) do
-                    if not pred(c) then
-                        return false
-                    end
-                end
-                return true
-            end
+            return sse.all(clients, pred)
         end
         assert.truthy(wait(clients, all(function(c)
             return #c.events >= 1
@@ -451,15 +449,8 @@ describe("event streams #redis #pg", function()
             assert_ids_increase(c)
             c:close()      -- as a page does once its task is done
         end
-        assert.truthy(eventually(function()
-            local now = subscriptions(task_id)
-            for k, v in pairs(before) do
-                if now[k] ~= v then
-                    return false
-                end
-            end
-            return true
-        end, 10), json.encode(subscriptions(task_id)))
+        assert.truthy(subscriptions_back(task_id, before, 10),
+                      json.encode(subscriptions(task_id)))
         assert.truthy(eventually(function() return open_fds() <= fds end, 10),
                       "descriptors: " .. open_fds() .. " > " .. fds)
     end)

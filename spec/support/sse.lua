@@ -324,6 +324,19 @@ function _M.wait(clients, done, timeout, extra, on_ready)
 end
 
 
+--- A condition for _M.wait: pred(c) holds for every client of `clients`.
+function _M.all(clients, pred)
+    return function()
+        for _, c in ipairs(clients) do
+            if not pred(c) then
+                return false
+            end
+        end
+        return true
+    end
+end
+
+
 --- Decodes an event's JSON data.
 function _M.data(e)
     return require("wtt.json").decode(e.data)
