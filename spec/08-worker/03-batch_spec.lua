@@ -71,13 +71,17 @@ describe("wtt worker --batch-tasks #redis", function()
             claimed_at[h.claimed_at] = (claimed_at[h.claimed_at] or 0) + 1
         end
         -- Batches of 3, 3 and 1, each claimed by one script call (one
-        -- `now` for the whole batch).
+        -- `now` for the whole batch). `now` is in milliseconds and --noop
+        -- takes no time, so two calls can fall in the same millisecond:
+        -- their groups then read as one (3 + 1, 3 + 3 or all three).
         local sizes = {}
         for _, c in pairs(claimed_at) do
             sizes[#sizes + 1] = c
         end
         table.sort(sizes)
-        assert.same({ 1, 3, 3 }, sizes)
+        local key = table.concat(sizes, ",")
+        assert.truthy(({ ["1,3,3"] = true, ["3,4"] = true, ["1,6"] = true,
+                         ["7"] = true })[key], "batch sizes " .. key)
         assert.matches("batch_tasks=3", w.text(), 1, true)
     end)
 
