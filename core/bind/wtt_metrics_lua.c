@@ -2,18 +2,21 @@
  * wtt_metrics_lua.c: the `wtt.core.metrics` Lua module (see
  * wtt_metrics_lua.h).
  *
- * The listener is one thread with a blocking accept loop: a scrape is one
- * short request every few seconds, so it needs no event loop, and it runs
- * no Lua (the store renders in C), so a worker busy in the model still
- * answers.
+ * The listener is one thread serving one connection at a time: a scrape
+ * is one short request every few seconds, so it needs no event loop, and
+ * it runs no Lua (the store renders in C), so a worker busy in the model
+ * still answers. It stops and is joined when its state closes.
  */
 #include "wtt_metrics_lua.h"
 #include "wtt_metrics.h"
 #include "wtt_log.h"
+#include "wtt_util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -238,28 +241,68 @@ serve_one(int fd)
 }
 
 
+/* A listener: its socket, the pipe that wakes its thread to stop, and the
+ * thread. The userdata lives in the registry of the state that started it,
+ * so closing that state (os.exit closes it) stops the thread and joins it:
+ * nothing runs on in a process that is ending. */
+struct listener {
+    int       fd;
+    int       wake[2];
+    pthread_t tid;
+    int       started;
+};
+
+#define LISTENER_MT  "wtt.metrics.listener"
+
+
 static void *
 listener_main(void *arg)
 {
-    int             ls = (int) (intptr_t) arg;
-    struct timeval  tv = { 2, 0 };
+    struct listener *l = arg;
+    struct timeval   tv = { 2, 0 };
+    char             ebuf[128];
 
     for (;;) {
-        int fd = accept(ls, NULL, NULL);
+        struct pollfd pf[2] = { { l->fd, POLLIN, 0 },
+                                { l->wake[0], POLLIN, 0 } };
+        int           fd;
+
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            wtt_log(WTT_LOG_ERROR, "metrics.poll_failed", "error",
+                    wtt_strerror(errno, ebuf, sizeof(ebuf)), NULL);
+            return NULL;
+        }
+        if (pf[1].revents != 0) {
+            return NULL;          /* stopping */
+        }
+        if (pf[0].revents == 0) {
+            continue;
+        }
+        /* The listening socket is non-blocking (a connection reset between
+         * poll and accept must not block the thread past a stop); the
+         * accepted one is blocking, with timeouts. */
+        fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE
-                || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN
+                || errno == EWOULDBLOCK || errno == EPROTO)
             {
-                if (errno != EINTR && errno != ECONNABORTED) {
-                    usleep(100 * 1000);
-                }
+                continue;
+            }
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS
+                || errno == ENOMEM)
+            {
+                usleep(100 * 1000);
                 continue;
             }
             wtt_log(WTT_LOG_ERROR, "metrics.accept_failed", "error",
-                    strerror(errno), NULL);
+                    wtt_strerror(errno, ebuf, sizeof(ebuf)), NULL);
             return NULL;
         }
-        /* A client that never sends its request cannot hold the thread. */
+        /* A client that never sends its request cannot hold the thread
+         * (nor a stop) for more than these. */
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         serve_one(fd);
@@ -268,23 +311,69 @@ listener_main(void *arg)
 }
 
 
+/* Stops the thread, joins it and closes the sockets; again is a no-op. */
+static void
+listener_stop(struct listener *l)
+{
+    if (l->started) {
+        ssize_t w;
+        do {
+            w = write(l->wake[1], "x", 1);
+        } while (w < 0 && errno == EINTR);
+        pthread_join(l->tid, NULL);
+        l->started = 0;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (l->wake[i] >= 0) {
+            close(l->wake[i]);
+            l->wake[i] = -1;
+        }
+    }
+    if (l->fd >= 0) {
+        close(l->fd);
+        l->fd = -1;
+    }
+}
+
+
+static int
+l_listener_gc(lua_State *L)
+{
+    listener_stop(luaL_checkudata(L, 1, LISTENER_MT));
+    return 0;
+}
+
+
+/* nil, "<addr>: <reason>" after closing what `l` holds so far. */
+static int
+listen_failed(lua_State *L, struct listener *l, const char *addr,
+              const char *reason)
+{
+    listener_stop(l);
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", addr, reason);
+    return 2;
+}
+
+
 /*
  * metrics.listen("HOST:PORT") -> port | nil, err: serves GET /metrics on a
- * thread of its own for the rest of the process (port 0: any free port,
- * the one bound is returned). "[::1]:PORT" for IPv6.
+ * thread of its own until the calling state is closed (port 0: any free
+ * port, the one bound is returned). "[::1]:PORT" for IPv6.
  */
 static int
 l_listen(lua_State *L)
 {
-    const char     *addr = luaL_checkstring(L, 1);
-    const char     *colon = strrchr(addr, ':');
-    char            host[256], port[16], bound[NI_MAXSERV];
-    struct addrinfo hints, *res = NULL;
+    const char      *addr = luaL_checkstring(L, 1);
+    const char      *colon = strrchr(addr, ':');
+    char             host[256], port[16], bound[NI_MAXSERV];
+    struct addrinfo  hints, *res = NULL;
     struct sockaddr_storage ss;
-    socklen_t       sslen = sizeof(ss);
-    pthread_t       tid;
-    int             fd, rc, one = 1;
-    size_t          hl;
+    socklen_t        sslen = sizeof(ss);
+    struct listener *l;
+    int              rc, one = 1;
+    size_t           hl;
+    char             ebuf[128];
 
     if (colon == NULL || colon[1] == '\0' || (size_t) (colon - addr) >= sizeof(host)
         || strlen(colon + 1) >= sizeof(port))
@@ -302,48 +391,74 @@ l_listen(lua_State *L)
         host[hl] = '\0';
     }
     snprintf(port, sizeof(port), "%s", colon + 1);
+    /* getaddrinfo takes "99999" and binds its low 16 bits. */
+    if (strspn(port, "0123456789") != strlen(port) || atol(port) > 65535) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "bad port in '%s' (0 to 65535)", addr);
+        return 2;
+    }
+
+    /* The userdata first: from here on its finalizer closes what is
+     * opened, whichever step fails (or raises). */
+    l = lua_newuserdata(L, sizeof(*l));
+    l->fd = l->wake[0] = l->wake[1] = -1;
+    l->started = 0;
+    luaL_getmetatable(L, LISTENER_MT);
+    lua_setmetatable(L, -2);
+
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
     rc = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &res);
     if (rc != 0 || res == NULL) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s: %s", addr, gai_strerror(rc));
-        return 2;
+        if (res != NULL) {
+            freeaddrinfo(res);
+        }
+        return listen_failed(L, l, addr,
+                             rc != 0 ? wtt_lowercase(gai_strerror(rc), ebuf,
+                                                     sizeof(ebuf))
+                                     : "no address");
     }
-    fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC,
-                res->ai_protocol);
-    if (fd < 0) {
-        freeaddrinfo(res);
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s: %s", addr, strerror(errno));
-        return 2;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 16) != 0) {
+    l->fd = socket(res->ai_family,
+                   res->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                   res->ai_protocol);
+    if (l->fd < 0) {
         int e = errno;
         freeaddrinfo(res);
-        close(fd);
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s: %s", addr, strerror(e));
-        return 2;
+        return listen_failed(L, l, addr,
+                             wtt_strerror(e, ebuf, sizeof(ebuf)));
+    }
+    setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(l->fd, res->ai_addr, res->ai_addrlen) != 0
+        || listen(l->fd, 16) != 0)
+    {
+        int e = errno;
+        freeaddrinfo(res);
+        return listen_failed(L, l, addr,
+                             wtt_strerror(e, ebuf, sizeof(ebuf)));
     }
     freeaddrinfo(res);
-    if (getsockname(fd, (struct sockaddr *) &ss, &sslen) != 0
+    if (getsockname(l->fd, (struct sockaddr *) &ss, &sslen) != 0
         || getnameinfo((struct sockaddr *) &ss, sslen, NULL, 0, bound,
                        sizeof(bound), NI_NUMERICSERV) != 0)
     {
         snprintf(bound, sizeof(bound), "%s", port);
     }
-    rc = pthread_create(&tid, NULL, listener_main, (void *) (intptr_t) fd);
-    if (rc != 0) {
-        close(fd);
-        lua_pushnil(L);
-        lua_pushfstring(L, "cannot start the listener: %s", strerror(rc));
-        return 2;
+    if (pipe2(l->wake, O_CLOEXEC) != 0) {
+        return listen_failed(L, l, addr,
+                             wtt_strerror(errno, ebuf, sizeof(ebuf)));
     }
-    pthread_detach(tid);
+    rc = pthread_create(&l->tid, NULL, listener_main, l);
+    if (rc != 0) {
+        char reason[160];
+        snprintf(reason, sizeof(reason), "cannot start the listener: %s",
+                 wtt_strerror(rc, ebuf, sizeof(ebuf)));
+        return listen_failed(L, l, addr, reason);
+    }
+    l->started = 1;
+    /* Anchored for the state's life; its __gc runs at lua_close. */
+    luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushinteger(L, atoi(bound));
     return 1;
 }
@@ -362,6 +477,11 @@ luaopen_wtt_metrics(lua_State *L)
         { NULL, NULL },
     };
 
+    if (luaL_newmetatable(L, LISTENER_MT)) {
+        lua_pushcfunction(L, l_listener_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
     lua_newtable(L);
     luaL_register(L, NULL, fns);
     return 1;

@@ -125,7 +125,8 @@ function _M.render()
 end
 
 
---- Serves GET /metrics on `addr` ("HOST:PORT") from a thread of its own.
+--- Serves GET /metrics on `addr` ("HOST:PORT") from a thread of its own,
+-- stopped and joined when this state closes (os.exit closes it).
 -- @return port | nil, err
 function _M.listen(addr)
     return core.listen(addr)
