@@ -154,7 +154,15 @@ wtt_metrics_family(const char *name, const char *help,
         snprintf(err, errlen, "bad metric name '%s'", name ? name : "");
         return -1;
     }
-    if (nlabels < 0 || nlabels > WTT_METRICS_MAX_LABELS) {
+    if (type != WTT_METRIC_COUNTER && type != WTT_METRIC_GAUGE
+        && type != WTT_METRIC_HISTOGRAM)
+    {
+        snprintf(err, errlen, "%s: unknown metric type %d", name, (int) type);
+        return -1;
+    }
+    if (nlabels < 0 || nlabels > WTT_METRICS_MAX_LABELS
+        || (nlabels > 0 && labels == NULL))
+    {
         snprintf(err, errlen, "%s: at most %d labels", name,
                  WTT_METRICS_MAX_LABELS);
         return -1;
@@ -169,7 +177,9 @@ wtt_metrics_family(const char *name, const char *help,
     if (type != WTT_METRIC_HISTOGRAM) {
         nbuckets = 0;
     } else {
-        if (nbuckets < 1 || nbuckets > WTT_METRICS_MAX_BUCKETS) {
+        if (nbuckets < 1 || nbuckets > WTT_METRICS_MAX_BUCKETS
+            || buckets == NULL)
+        {
             snprintf(err, errlen, "%s: 1 to %d buckets", name,
                      WTT_METRICS_MAX_BUCKETS);
             return -1;
@@ -277,6 +287,10 @@ wtt_metrics_series(int fi, const char *const *values)
         return NULL;
     }
     f = &families[fi];
+    if (values == NULL && f->nlabels > 0) {
+        pthread_mutex_unlock(&lock);
+        return NULL;
+    }
     for (s = f->series; s != NULL; s = s->next) {
         if (values_equal(f, s, values)) {
             pthread_mutex_unlock(&lock);
@@ -328,10 +342,18 @@ wtt_metrics_add(wtt_series_t *s, double v)
     if (s == NULL || !isfinite(v)) {
         return;
     }
-    if (families[s->family].type == WTT_METRIC_COUNTER && v < 0) {
+    switch (families[s->family].type) {
+    case WTT_METRIC_COUNTER:
+        if (v >= 0) {
+            add_double(&s->value, v);
+        }
+        return;
+    case WTT_METRIC_GAUGE:
+        add_double(&s->value, v);
+        return;
+    default:             /* a histogram's value is its sum: not added to */
         return;
     }
-    add_double(&s->value, v);
 }
 
 

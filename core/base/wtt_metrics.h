@@ -53,10 +53,12 @@ int wtt_metrics_find(const char *name);
 
 /* The series of family `f` with these label values (as many as the
  * family's labels), made on first use. NULL when `f` is not a family, the
- * family is full, or memory runs out. */
+ * family is full, `values` is NULL for a family with labels, or memory
+ * runs out. */
 wtt_series_t *wtt_metrics_series(int f, const char *const *values);
 
-/* Counter and gauge: adds `v` (a counter ignores v < 0). */
+/* Counter and gauge: adds `v` (a counter ignores v < 0; a histogram,
+ * anything). */
 void wtt_metrics_add(wtt_series_t *s, double v);
 /* Gauge: sets `v`. */
 void wtt_metrics_set(wtt_series_t *s, double v);
