@@ -56,6 +56,7 @@
     X(tabdoc_numbers)       \
     X(lalloc_reuse)         \
     X(lalloc_keep_limit)    \
+    X(lalloc_total)         \
     X(metrics_threads)      \
     X(metrics_escaping)     \
     X(metrics_histogram)    \
