@@ -7,6 +7,7 @@
 #include "wtt_http_client.h"
 #include "wtt_http_server.h"
 #include "wtt_log.h"
+#include "wtt_metrics_lua.h"
 #include "wtt_midi.h"
 #include "wtt_model.h"
 #include "wtt_pg.h"
@@ -39,6 +40,7 @@ const luaL_Reg wtt_builtin_modules[] = {
     { "wtt.audio",            luaopen_wtt_audio },
     { "wtt.midi",             luaopen_wtt_midi },
     { "wtt.zlib",             luaopen_wtt_zlib },
+    { "wtt.core.metrics",     luaopen_wtt_metrics },
     { "wtt.core.model",       luaopen_wtt_model },
     { "wtt.core.tab",         luaopen_wtt_tab },
     { "wtt.core.rhythm",      luaopen_wtt_tab_rhythm },

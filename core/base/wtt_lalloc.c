@@ -4,6 +4,8 @@
  */
 #include "wtt_lalloc.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,24 @@ struct lalloc {
     }         kept[KEPT_SLOTS];
     size_t    kept_bytes;
     int       closing;     /* lua_close is freeing everything: keep none */
+    /* Bytes the state holds. Written by the state's thread alone (a plain
+     * load and store, no read-modify-write on a shared line), read by the
+     * metrics collector through the list below. */
+    _Atomic long long bytes;
+    struct lalloc    *prev, *next;
 };
+
+/* Every wrapper, so the process's Lua memory is their sum. */
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lalloc  *all;
+
+
+static void
+account(struct lalloc *a, long long delta)
+{
+    long long v = atomic_load_explicit(&a->bytes, memory_order_relaxed);
+    atomic_store_explicit(&a->bytes, v + delta, memory_order_relaxed);
+}
 
 
 static size_t
@@ -121,9 +140,8 @@ map_put(struct lalloc *a, void *p, size_t len)
 /* lua_Alloc. LuaJIT always passes a block's true old size, which says
  * which allocator owns it. */
 static void *
-lalloc(void *ud, void *ptr, size_t osize, size_t nsize)
+alloc_block(struct lalloc *a, void *ptr, size_t osize, size_t nsize)
 {
-    struct lalloc *a = ud;
     int            was_big = ptr != NULL && osize >= WTT_LALLOC_BIG;
     int            big = nsize >= WTT_LALLOC_BIG;
     void          *p;
@@ -155,6 +173,20 @@ lalloc(void *ud, void *ptr, size_t osize, size_t nsize)
 }
 
 
+static void *
+lalloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct lalloc *a = ud;
+    size_t         old = ptr != NULL ? osize : 0;
+    void          *p = alloc_block(a, ptr, osize, nsize);
+
+    if (p != NULL || nsize == 0) {
+        account(a, (long long) nsize - (long long) old);
+    }
+    return p;
+}
+
+
 int
 wtt_lalloc_install(lua_State *L)
 {
@@ -164,8 +196,32 @@ wtt_lalloc_install(lua_State *L)
         return -1;
     }
     a->inner = lua_getallocf(L, &a->inner_ud);
+    /* What the state allocated before the wrapper, freed through it. */
+    atomic_init(&a->bytes, (long long) lua_gc(L, LUA_GCCOUNT, 0) * 1024
+                           + lua_gc(L, LUA_GCCOUNTB, 0));
     lua_setallocf(L, lalloc, a);
+    pthread_mutex_lock(&all_lock);
+    a->next = all;
+    if (all != NULL) {
+        all->prev = a;
+    }
+    all = a;
+    pthread_mutex_unlock(&all_lock);
     return 0;
+}
+
+
+long long
+wtt_lalloc_total_bytes(void)
+{
+    long long sum = 0;
+
+    pthread_mutex_lock(&all_lock);
+    for (struct lalloc *a = all; a != NULL; a = a->next) {
+        sum += atomic_load_explicit(&a->bytes, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&all_lock);
+    return sum;
 }
 
 
@@ -183,6 +239,16 @@ wtt_lalloc_close(lua_State *L)
     if (a == NULL) {
         return;
     }
+    pthread_mutex_lock(&all_lock);
+    if (a->prev != NULL) {
+        a->prev->next = a->next;
+    } else {
+        all = a->next;
+    }
+    if (a->next != NULL) {
+        a->next->prev = a->prev;
+    }
+    pthread_mutex_unlock(&all_lock);
     for (int i = 0; i < KEPT_SLOTS; i++) {
         if (a->kept[i].p != NULL) {
             munmap(a->kept[i].p, a->kept[i].len);

@@ -46,4 +46,8 @@ void wtt_lalloc_close(lua_State *L);
 /* Bytes of freed mappings `L`'s wrapper keeps for reuse (0 without one). */
 size_t wtt_lalloc_kept(lua_State *L);
 
+/* Bytes held by every state with the wrapper, summed (the metrics'
+ * wtt_lua_memory_bytes). */
+long long wtt_lalloc_total_bytes(void);
+
 #endif

@@ -54,6 +54,7 @@ static struct failure   last_failure;
 static int              have_failure;
 static uint64_t         next_id = 1;
 static _Atomic uint64_t active_id;
+static _Atomic uint64_t failures;     /* reloads refused since start */
 
 
 /* ---------------------------------------------------------------------------
@@ -372,6 +373,7 @@ record_failure(struct failure *f, const char *reason)
     pthread_mutex_lock(&lock);
     last_failure = *f;
     have_failure = 1;
+    atomic_fetch_add(&failures, 1);
     pthread_mutex_unlock(&lock);
     snprintf(line, sizeof(line), "%d", f->line);
     wtt_log(WTT_LOG_ERROR, "reload.failed", "reason", reason,
@@ -480,6 +482,13 @@ uint64_t
 wtt_reload_current_id(void)
 {
     return atomic_load_explicit(&active_id, memory_order_acquire);
+}
+
+
+uint64_t
+wtt_reload_failures(void)
+{
+    return atomic_load_explicit(&failures, memory_order_relaxed);
 }
 
 

@@ -27,6 +27,9 @@ struct wtt_generation;
  */
 int wtt_reload_init(char *err, size_t errlen);
 
+/* Reloads refused (a generation that did not build) since start. */
+uint64_t wtt_reload_failures(void);
+
 /* Id of the active generation (0 before wtt_reload_init); lock-free. */
 uint64_t wtt_reload_current_id(void);
 

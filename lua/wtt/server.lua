@@ -21,6 +21,7 @@ local log = require "wtt.log"
 local json = require "wtt.json"
 local httpd = require "wtt.core.http_server"
 local on_error = require("wtt.chunk").on_error
+local set_route = httpd.set_route
 
 local type = type
 local pairs = pairs
@@ -197,6 +198,9 @@ function _M.new(files, generation)
             return error_response(404, "not_found", "no route for " .. path,
                                   id)
         end
+        -- The pattern, not the path: the request metrics' route label
+        -- must stay bounded (docs/metrics.md).
+        set_route(ctx, route.path)
         local req = request_new(ctx, method, path, id, params)
         if route.auth then
             -- Before the body: C has read only the headers so far.

@@ -26,6 +26,7 @@
 
 local json = require "wtt.json"
 local log = require "wtt.log"
+local metrics = require "wtt.metrics"
 local pg = require "wtt.pg"
 local sys = require "wtt.sys"
 local redis = require "wtt.redis"
@@ -191,6 +192,18 @@ function _M.record_hash(self, id, t)
         return nil, "database: " .. tostring(err) .. " (" .. tostring(state) .. ")"
     end
     if n > 0 then
+        -- Counted once per recorded transition: a duplicate event updates
+        -- no row (n == 0), so the counter matches the rows.
+        if t.status == "completed" then
+            metrics.task_completed(t)
+            local res = decode(t.result)
+            local d, s = tonumber(res.duration_s), tonumber(res.infer_s)
+            if d and s and s > 0 then
+                metrics.observe("wtt_inference_realtime_factor", d / s)
+            end
+        elseif t.status == "failed" then
+            metrics.inc("wtt_tasks_failed_total")
+        end
         self.recorded = self.recorded + 1
         log.info("subscriber.recorded", { task = id, status = t.status })
     end

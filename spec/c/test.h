@@ -56,6 +56,14 @@
     X(tabdoc_numbers)       \
     X(lalloc_reuse)         \
     X(lalloc_keep_limit)    \
+    X(lalloc_total)         \
+    X(metrics_threads)      \
+    X(metrics_escaping)     \
+    X(metrics_histogram)    \
+    X(metrics_counter_gauge) \
+    X(metrics_series_cap)   \
+    X(metrics_bad_input)    \
+    X(metrics_store_full)   \
     X(notes_guitar_modes)   \
     X(notes_guitar_official_untouched) \
     X(notes_guitar_ghost)   \

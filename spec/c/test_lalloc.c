@@ -6,6 +6,7 @@
 
 #include <lauxlib.h>
 #include <lualib.h>
+#include <pthread.h>
 
 
 /* Runs `code` in L; 0 when it ran without error. */
@@ -88,5 +89,69 @@ test_lalloc_keep_limit(void)
     ASSERT(L != NULL);
     ASSERT(wtt_lalloc_kept(L) == 0);
     wtt_lalloc_close(L);
+    return 0;
+}
+
+
+/* A state made, used and closed, over and over: its thread's share of
+ * lalloc_total's churn. */
+static void *
+churn_main(void *arg)
+{
+    int *failed = arg;
+
+    for (int i = 0; i < 50 && !*failed; i++) {
+        lua_State *L = luaL_newstate();
+        if (L == NULL || wtt_lalloc_install(L) != 0) {
+            *failed = 1;
+            break;
+        }
+        luaL_openlibs(L);
+        if (run(L, "local t = {} for i = 1, 2000 do t[i] = tostring(i) end")
+            != 0)
+        {
+            *failed = 1;
+        }
+        wtt_lalloc_close(L);
+    }
+    return NULL;
+}
+
+
+int
+test_lalloc_total(void)
+{
+    long long  base = wtt_lalloc_total_bytes(), held;
+    lua_State *L = luaL_newstate();
+    pthread_t  tid[3];
+    int        failed[3] = { 0, 0, 0 };
+
+    ASSERT(L != NULL);
+    ASSERT(wtt_lalloc_install(L) == 0);
+    luaL_openlibs(L);
+    held = wtt_lalloc_total_bytes() - base;
+    /* The state's own count, as LuaJIT keeps it. */
+    ASSERT(held == (long long) lua_gc(L, LUA_GCCOUNT, 0) * 1024
+                   + lua_gc(L, LUA_GCCOUNTB, 0));
+    ASSERT(run(L, "big = string.rep('ab', 1500000)") == 0);
+    ASSERT(wtt_lalloc_total_bytes() - base >= held + 3000000);
+
+    /* States come and go on other threads while this one sums them. */
+    for (int i = 0; i < 3; i++) {
+        ASSERT(pthread_create(&tid[i], NULL, churn_main, &failed[i]) == 0);
+    }
+    for (int i = 0; i < 200; i++) {
+        ASSERT(wtt_lalloc_total_bytes() - base >= held + 3000000);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(tid[i], NULL);
+        ASSERT(!failed[i]);
+    }
+    ASSERT(wtt_lalloc_total_bytes() - base
+           == (long long) lua_gc(L, LUA_GCCOUNT, 0) * 1024
+              + lua_gc(L, LUA_GCCOUNTB, 0));
+    wtt_lalloc_close(L);
+    /* Closed states leave the sum. */
+    ASSERT(wtt_lalloc_total_bytes() == base);
     return 0;
 }

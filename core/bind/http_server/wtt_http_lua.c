@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <lauxlib.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -184,6 +185,21 @@ l_client(lua_State *L)
     lua_pushstring(L, buf);
     lua_pushinteger(L, port);
     return 2;
+}
+
+
+/* httpd.set_route(ctx, pattern): the route pattern the request matched,
+ * the `route` label of its request metrics (wtt_metrics.h). */
+static int
+l_set_route(lua_State *L)
+{
+    req_t      *r = check_req(L);
+    const char *pattern = luaL_checkstring(L, 2);
+
+    if (r != NULL) {
+        snprintf(r->route, sizeof(r->route), "%s", pattern);
+    }
+    return 0;
 }
 
 
@@ -491,6 +507,7 @@ static const luaL_Reg httpd_funcs[] = {
     { "query",      l_query },
     { "client",     l_client },
     { "body",       l_body },
+    { "set_route",  l_set_route },
     { "files",      l_files },
     { "form",       l_form },
     { "keep",       l_keep },

@@ -106,6 +106,8 @@ typedef struct req {
     char                      id[48];
     char                      method[16];
     char                      path[256];  /* for the access log */
+    char                      route[96];  /* the matched route's pattern
+                                             (metrics label), or "" */
     uint64_t                  start_ns;
     int                       status;
     int                       defer;      /* hold the response (see queue) */

@@ -25,6 +25,7 @@
 #include "wtt_http_private.h"
 #include "wtt_reload.h"
 #include "wtt_log.h"
+#include "wtt_metrics.h"
 #include "wtt_util.h"
 #include "wtt_vm.h"
 
@@ -339,6 +340,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         r->pending = NULL;
         MHD_destroy_response(resp);
     }
+    wtt_metrics_http_request(r->method, r->route, r->status,
+                             (double) (wtt_now_ns() - r->start_ns) / 1e9);
     if (wtt__http_cfg.access_log) {
         char status[8], ms[24];
         snprintf(status, sizeof(status), "%d", r->status);

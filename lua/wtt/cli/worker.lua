@@ -46,6 +46,8 @@ cancel it and hand it back to the queue; exit 0.
   --device-fault-backoff S
                          WTT_DEVICE_FAULT_BACKOFF: seconds without
                          claiming after a device fault, doubling (5)
+  --metrics-listen ADDR  WTT_METRICS_LISTEN: serve Prometheus metrics on
+                         HOST:PORT at /metrics (off; docs/metrics.md)
   --noop                 WTT_WORKER_NOOP=1: no download or inference;
                          complete at once (queue benchmarks)
   --once                 process one task (or one batch), then exit (tests)
@@ -63,6 +65,7 @@ local OPTIONS = {
     ["--device"] = { "device", "WTT_DEVICE" },
     ["--threads"] = { "threads", "WTT_WORKER_THREADS", "int" },
     ["--id"] = { "id", "WTT_WORKER_ID" },
+    ["--metrics-listen"] = { "metrics_listen", "WTT_METRICS_LISTEN" },
     ["--max-download"] = { "max_download", "WTT_MAX_DOWNLOAD", "int" },
     ["--grace"] = { "grace", "WTT_SHUTDOWN_GRACE", "num" },
     ["--poll"] = { "poll", "WTT_POLL_INTERVAL", "pos" },
@@ -154,5 +157,23 @@ local cfg = parse({ ... })
 local w, err = worker.new(cfg)
 if not w then
     fail(2, "%s", err)
+end
+if cfg.metrics_listen then
+    -- Before the first claim, so the families show at zero; a listener
+    -- that cannot bind is a start failure, not a silent gap in the graphs.
+    local metrics = require "wtt.metrics"
+    metrics.declare({ "wtt_worker_tasks_total", "wtt_worker_windows_total",
+                      "wtt_worker_task_run_seconds",
+                      "wtt_worker_device_faults_total",
+                      "wtt_worker_batch_tasks",
+                      "wtt_inference_realtime_factor",
+                      "wtt_tasks_retried_total",
+                      "wtt_tasks_dead_lettered_total" })
+    local port, lerr = metrics.listen(cfg.metrics_listen)
+    if not port then
+        fail(1, "--metrics-listen: %s", lerr)
+    end
+    require("wtt.log").info("worker.metrics_listening",
+                            { addr = cfg.metrics_listen, port = port })
 end
 os.exit(w:run())

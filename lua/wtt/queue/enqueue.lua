@@ -4,6 +4,7 @@
 
 local json = require "cjson.safe"
 local internal = require "wtt.queue.internal"
+local metrics = require "wtt.metrics"
 local S = require("wtt.queue.scripts").scripts
 
 local type = type
@@ -68,6 +69,7 @@ function queue.enqueue(self, task)
     if not res then
         return nil, err
     end
+    metrics.inc("wtt_tasks_enqueued_total", 1, res[2])
     return true, res[2]
 end
 

@@ -5,6 +5,7 @@
 -- `wtt.queue.REAP_BATCH`, `REAP_SCAN`, `REAP_CALLS` and `ORPHAN_SCAN`.
 
 local internal = require "wtt.queue.internal"
+local metrics = require "wtt.metrics"
 local S = require("wtt.queue.scripts").scripts
 
 local clock = internal.clock
@@ -67,6 +68,8 @@ function queue.reap(self)
         if not n then
             return nil, d
         end
+        metrics.inc("wtt_tasks_retried_total", n, "timeout")
+        metrics.inc("wtt_tasks_dead_lettered_total", d, "timeout")
         requeued, dead, adopted = requeued + n, dead + d, adopted + a
         if not more then
             break

@@ -5,6 +5,7 @@
 -- on every worker (handle_batch, process_batch).
 
 local log = require "wtt.log"
+local metrics = require "wtt.metrics"
 local sys = require "wtt.sys"
 local thread = require "wtt.thread"
 local steps = require "wtt.worker.steps"
@@ -196,6 +197,12 @@ function worker.process_batch(self, tasks)
         if j.dir then
             sys.rmtree(j.dir)
         end
+    end
+    metrics.observe("wtt_worker_batch_tasks", #tasks)
+    local spent = sys.now() - self.task_started
+    for _, j in ipairs(jobs) do
+        metrics.inc("wtt_worker_tasks_total", 1, tostring(j.outcome))
+        metrics.observe("wtt_worker_task_run_seconds", spent)
     end
     thread.set(self.key .. ".task", nil)
     thread.set(self.key .. ".wps", nil)

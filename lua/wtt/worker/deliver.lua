@@ -4,6 +4,7 @@
 -- puts on every worker (deliver).
 
 local log = require "wtt.log"
+local metrics = require "wtt.metrics"
 local notes_io = require "wtt.notes_io"
 local options_of = require("wtt.worker.steps").options_of
 
@@ -39,6 +40,9 @@ function worker.deliver(self, job, notes, post, infer_s)
     local options = options_of(task)
     local duration_s = tonumber(payload.duration_s)
                        or post:n_frames() / 86
+    if infer_s > 0 then
+        metrics.observe("wtt_inference_realtime_factor", duration_s / infer_s)
+    end
     log.info("task.transcribed", { n_notes = #notes,
                                    infer_s = string.format("%.3f", infer_s),
                                    duration_s = duration_s })
@@ -100,6 +104,8 @@ function worker.deliver(self, job, notes, post, infer_s)
         notes = doc.notes or (task.id .. ".notes.json"),
         n_notes = tonumber(doc.n_notes) or #notes, duration_s = duration_s,
         provenance = provenance,
+        -- seconds of inference, so web can chart the realtime factor too
+        infer_s = infer_s,
     }
     if wants(payload.outputs, "posteriors") then
         result.posteriors = doc.posteriors or (task.id .. ".posteriors.npy")

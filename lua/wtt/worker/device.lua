@@ -7,6 +7,7 @@
 -- and its loop.
 
 local log = require "wtt.log"
+local metrics = require "wtt.metrics"
 local thread = require "wtt.thread"
 
 local _M = {}
@@ -43,6 +44,7 @@ function worker.device_fault(self, err, tasks)
     self.fault_pending = true
     err = tostring(err)
     log.set_id(nil)
+    metrics.inc("wtt_worker_device_faults_total")
     log.error("worker.device_fault", { error = err,
                                        faults = self.device_faults,
                                        max = self.cfg.max_device_faults,

@@ -5,6 +5,7 @@
 -- (handle, process).
 
 local log = require "wtt.log"
+local metrics = require "wtt.metrics"
 local sys = require "wtt.sys"
 local thread = require "wtt.thread"
 local steps = require "wtt.worker.steps"
@@ -107,6 +108,9 @@ function worker.process(self, task)
     if dir then
         sys.rmtree(dir)
     end
+    metrics.inc("wtt_worker_tasks_total", 1, tostring(outcome))
+    metrics.observe("wtt_worker_task_run_seconds",
+                    sys.now() - self.task_started)
     self.done = self.done + 1
     self.task = nil
     log.set_id(nil)

@@ -6,6 +6,7 @@
 -- `engine_opts` and `options_of` serve the other parts.
 
 local log = require "wtt.log"
+local metrics = require "wtt.metrics"
 local sys = require "wtt.sys"
 local thread = require "wtt.thread"
 
@@ -70,6 +71,11 @@ end
 function worker.fail(self, task, err, retryable)
     local how, ferr = self.q:fail(task.id, task.claim, err, retryable)
     if how then
+        if how == "dead" then
+            metrics.inc("wtt_tasks_dead_lettered_total", 1, "error")
+        else
+            metrics.inc("wtt_tasks_retried_total", 1, "error")
+        end
         log.warn("task.failed", { error = err, retryable = retryable,
                                   outcome = how, attempts = task.attempts })
         return how == "dead" and "dead" or "retry"
@@ -120,6 +126,7 @@ function worker.on_window(self, job, jobs, started)
         if cfg.test_window_sleep > 0 then
             sys.sleep(cfg.test_window_sleep)
         end
+        metrics.inc("wtt_worker_windows_total", done - (job.windows or 0))
         job.windows = done
         local elapsed = sys.now() - started
         if elapsed > 0 then
