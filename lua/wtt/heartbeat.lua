@@ -56,6 +56,23 @@ local last_error
 local HEALTH = { "healthy", "device_faults", "last_device_error" }
 
 
+
+-- Whether a claim the heartbeat script called stale was taken away, as
+-- opposed to ended by this worker. The script says "stale" for any task
+-- that is no longer processing, and a task this worker has just completed
+-- looks like that until the worker stops listing it (the list is cleared
+-- after the result is delivered): a task no longer listed, or completed
+-- under this very claim, was not taken away. (The reaper never completes
+-- a task, so a reaped claim still reads as taken away.)
+local function taken_away(key, id, claim)
+    local now = " " .. (thread.get(key .. ".task") or "") .. " "
+    if not now:find(" " .. id .. " " .. claim .. " ", 1, true) then
+        return false
+    end
+    local h = q:get(id)
+    return not (h and h.claim == claim and h.status == "completed")
+end
+
 local function beat()
     local info = {}
     for k, v in pairs(cfg.info or {}) do
@@ -93,9 +110,12 @@ local function beat()
         if not was then
             hb, herr = q:heartbeat(h.id, h.claim)
         end
-        if was or (not hb and (herr == "stale"
-                               or (herr and herr:find("stale", 1, true))))
-        then
+        local is_stale = not hb and (herr == "stale"
+                                     or (herr and herr:find("stale", 1, true)))
+        if is_stale and not taken_away(key, h.id, h.claim) then
+            hb, herr, is_stale = true, nil, false
+        end
+        if was or is_stale then
             if not was then
                 log.warn("worker.heartbeat_stale", { task = h.id,
                                                      claim = h.claim })
