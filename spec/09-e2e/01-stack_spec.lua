@@ -48,11 +48,7 @@ describe("the stack end to end #redis #pg", function()
         assert.is_true(#ref.notes > 0)
 
         -- 1. upload
-        local res = assert(srv:json("POST", "/transcribe/upload/", {
-            multipart = { { name = "file", file = CLIP,
-                            filename = "guitar_strum.wav",
-                            content_type = "audio/wav" } },
-        }))
+        local res = stack:upload(CLIP)
         assert.equal(201, res.status, res.body)
         local id = res.json.audio_midi_id
         assert.is_string(id)

@@ -28,11 +28,7 @@ describe("the event stream of a real task #redis #pg", function()
 
     it("shows queued, processing, every window and completed, in order",
        function()
-        local res = assert(srv:json("POST", "/transcribe/upload/", {
-            multipart = { { name = "file", file = CLIP,
-                            filename = "guitar_strum.wav",
-                            content_type = "audio/wav" } },
-        }))
+        local res = stack:upload(CLIP)
         assert.equal(201, res.status, res.body)
         local id = res.json.audio_midi_id
         local g = assert(srv:json("POST", "/transcribe/generate/", {

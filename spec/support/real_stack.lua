@@ -95,6 +95,17 @@ function stack:start_worker(env)
 end
 
 
+--- Uploads the WAV file at `path` through web; returns the answer
+-- (assert 201 and read json.audio_midi_id in the spec).
+function stack:upload(path)
+    return assert(self.srv:json("POST", "/transcribe/upload/", {
+        multipart = { { name = "file", file = path,
+                        filename = path:match("[^/]+$"),
+                        content_type = "audio/wav" } },
+    }))
+end
+
+
 --- web's and the worker's output, for assertion messages.
 function stack:logs()
     return "\n--- serve ---\n" .. (self.srv and self.srv:log_text() or "")
