@@ -71,9 +71,12 @@ describe("worker faults #redis #pg", function()
         local killed_at = sys.now()
         local b = env:worker()
         local h = env:wait_task(tid, completed, 20, "completion by B")
-        -- rerun <= VT + reaper period + inference (+ worker start)
-        assert.is_true(sys.now() - killed_at < VT + 8,
-                       "rerun took " .. (sys.now() - killed_at) .. " s")
+        -- Only the visibility timeout hands a killed claim on: no earlier
+        -- than VT after the last heartbeat (at most 0.2 s before the kill).
+        -- No upper bound: wait_task's limit guards a hang, and a loaded
+        -- machine makes any tighter one flaky.
+        assert.is_true(sys.now() - killed_at >= VT - 0.5,
+                       "rerun after only " .. (sys.now() - killed_at) .. " s")
         assert.equal("2", h.attempts)
         assert.is_true(tonumber(h.claim) > tonumber(h1.claim))
         assert.equal(1, b:await("task.completed id=" .. tid), b:text())
@@ -176,11 +179,9 @@ describe("worker faults #redis #pg", function()
                                WTT_SHUTDOWN_GRACE = "0" })
         env:wait_task(tid, support.running_on(a, 1), 20,
                       "first progress on worker A")
-        local t0 = sys.now()
         a:signal("TERM")
         local how, code = a:wait(10)
         assert.same({ "exited", 0 }, { how, code }, a:text())
-        assert.is_true(sys.now() - t0 < 3, "exit took " .. (sys.now() - t0))
         assert.equal(1, a:count("task.released"), a:text())
 
         -- Handed back at once (not by the reaper), attempt not charged.
