@@ -141,9 +141,8 @@ end
 -- Renders `fmt` from the notes file `source` (a media name).
 local function render(source, opts, fmt, tab)
     local notes_in = require "wtt.tab.notes_in"
-    local path = media.path(source)
     local kind = notes_in.kind(source)
-    local bytes, err = sys.read_file(path)
+    local bytes, err = media.read(source)
     if not bytes then
         error("cannot read the notes file " .. source .. ": " .. tostring(err))
     end

@@ -226,15 +226,18 @@ end
 local function result_file(req, column, content_type, ext)
     local db = web.db()
     local row = row_or_404(db, req.params.id, "status, " .. column .. " AS path")
-    local path = row.status == "completed" and media.path(nonnull(row.path))
-    if not path then
+    local status, body, headers
+    if row.status == "completed" then
+        status, body, headers = media.serve(req, nonnull(row.path), {
+            content_type = content_type,
+            download_name = req.params.id .. "." .. ext,
+        })
+    end
+    if not status then
         abort(404, "not_ready", "no " .. ext .. " result for this id (status "
               .. row.status .. ")")
     end
-    return http.file(req, path, {
-        content_type = content_type, nofollow = true,
-        download_name = req.params.id .. "." .. ext,
-    })
+    return status, body, headers
 end
 
 
@@ -249,8 +252,7 @@ end
 local function notes_csv(req)
     local db = web.db()
     local row = row_or_404(db, req.params.id, "status, notes_path")
-    local path = row.status == "completed" and media.path(nonnull(row.notes_path))
-    local bytes = path and require("wtt.sys").read_file(path)
+    local bytes = row.status == "completed" and media.read(nonnull(row.notes_path))
     if not bytes then
         abort(404, "not_ready", "no csv result for this id (status "
               .. row.status .. ")")
@@ -296,18 +298,21 @@ local function get_audio(req)
     local row = row_or_404(db, req.params.id, "audio_path")
     local name = nonnull(row.audio_path)
     local ext = type(name) == "string" and name:match("%.(%w+)$")
-    local path = AUDIO_TYPES[ext] and media.path(name)
-    if not path then
+    local status, body, headers
+    if AUDIO_TYPES[ext] then
+        status, body, headers = media.serve(req, name, {
+            content_type = AUDIO_TYPES[ext],
+            headers = {
+                ["Content-Disposition"] = 'inline; filename="' .. req.params.id
+                                          .. "." .. ext .. '"',
+                ["Cache-Control"] = "private, max-age=86400",
+            },
+        })
+    end
+    if not status then
         abort(404, "not_found", "no recording for this id")
     end
-    return http.file(req, path, {
-        content_type = AUDIO_TYPES[ext], nofollow = true,
-        headers = {
-            ["Content-Disposition"] = 'inline; filename="' .. req.params.id
-                                      .. "." .. ext .. '"',
-            ["Cache-Control"] = "private, max-age=86400",
-        },
-    })
+    return status, body, headers
 end
 
 
@@ -324,8 +329,14 @@ local function retune(req)
     if row.status ~= "completed" then
         abort(409, "conflict", "the transcription is " .. row.status .. ", not completed")
     end
-    local ppath = media.path(nonnull(row.posteriors_path))
-    if not ppath or not media.exists(row.posteriors_path) then
+    -- The loader reads a path: with the pg store, this replica's cached
+    -- copy (fetched on the first re-tune here, then kept in memory by
+    -- wtt.service.posteriors).
+    local ppath, perr = media.local_path(nonnull(row.posteriors_path))
+    if not ppath then
+        if perr ~= "not found" then
+            error("cannot read the posteriorgram: " .. tostring(perr))
+        end
         abort(409, "conflict", "no posteriorgram is stored for this transcription")
     end
     local model = require "wtt.model"
@@ -340,11 +351,13 @@ local function retune(req)
         abort(422, "invalid", tostring(err))
     end
     local mname, nname = media.new_name("mid"), media.new_name("json")
-    media.dir()
-    local ok
-    ok, err = notes_io.write_midi(media.path(mname), notes, { instrument = "guitar" })
+    local mbytes, ok
+    mbytes, err = notes_io.encode_midi(notes, { instrument = "guitar" })
+    if mbytes then
+        ok, err = media.put(mname, mbytes)
+    end
     if ok then
-        ok, err = media.write(nname, notes_io.to_json(notes, { retune = opts }))
+        ok, err = media.put(nname, notes_io.to_json(notes, { retune = opts }))
     end
     if not ok then
         media.remove(mname)

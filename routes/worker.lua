@@ -33,16 +33,21 @@ local NPY_MAGIC = "\147NUMPY"
 
 ---------------------------------------------------------------- media
 
+-- From whichever store is configured (wtt.service.media): with the
+-- PostgreSQL store any replica serves what any other received.
 local function get_media(req)
     local name = req.params.name
-    local path = media.path(name)
-    if not path then
+    local status, body, headers
+    if media.valid_name(name) then
+        status, body, headers = media.serve(req, name, {
+            content_type = MEDIA_TYPES[name:match("%.(%w+)$")],
+            download_name = name,
+        })
+    end
+    if not status then
         abort(404, "not_found", "no such media file")
     end
-    return http.file(req, path, {
-        content_type = MEDIA_TYPES[name:match("%.(%w+)$")], nofollow = true,
-        download_name = name,
-    })
+    return status, body, headers
 end
 
 
@@ -97,7 +102,7 @@ local function write_parts(id, mbytes, nbytes, pbytes)
         end
         local name = media.content_name(id .. ":" .. kind, bytes, ext)
         if not media.exists(name) then
-            local ok, err = media.write(name, bytes)
+            local ok, err = media.put(name, bytes)
             if not ok then
                 for _, c in ipairs(created) do
                     media.remove(c)
