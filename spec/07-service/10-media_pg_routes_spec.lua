@@ -1,0 +1,203 @@
+-- The service routes with the shared media store (WTT_MEDIA_STORE=pg) on a
+-- real PostgreSQL, Redis and `wtt serve`: uploads land in media_objects and
+-- not on disk; GET /media/ answers full and ranged requests (206, 416,
+-- Content-Length, Content-Range) as the directory store does; a replayed
+-- result stores nothing twice and a refused one leaves no object; the
+-- downloads, the CSV, the tab cache, retune and the page's audio all read
+-- through the store. Each large object belongs to a media_objects row.
+
+local S = require "spec.support.service"
+local helpers = require "spec.support.server"
+local json = require "wtt.json"
+local sys = require "wtt.sys"
+
+local AUTH = { Authorization = "Bearer " .. S.TOKEN }
+local NOTES = json.encode({ notes = { { start_s = 0.25, end_s = 0.75,
+                                        pitch_midi = 60, amplitude = 0.8,
+                                        pitch_bends = {} } } })
+
+
+describe("service routes on the PostgreSQL media store #redis #pg", function()
+    local e
+
+    setup(function()
+        e = S.start({ serve_env = { WTT_MEDIA_STORE = "pg",
+                                    WTT_SUBSCRIBER = "on" } })
+    end)
+    teardown(function()
+        if e then e:stop() end
+    end)
+
+    local function objects()
+        return assert(e.db:query("SELECT count(*)::int AS n "
+                                 .. "FROM media_objects"))[1].n
+    end
+
+    local function large_objects()
+        return assert(e.db:query("SELECT count(*)::int AS n "
+                                 .. "FROM pg_largeobject_metadata"))[1].n
+    end
+
+    local function object(name)
+        return assert(e.db:query("SELECT size FROM media_objects "
+                                 .. "WHERE name = $1", name))[1]
+    end
+
+    local function media_get(name, range)
+        local h = { Authorization = AUTH.Authorization, Range = range }
+        return assert(e.srv:request("GET", "/media/" .. name, { headers = h }))
+    end
+
+    it("stores an upload as a large object, not on disk", function()
+        local wav = S.wav(0.5)
+        local res = e:upload(wav)
+        assert.equal(201, res.status, res.body)
+        local row = e:row(res.json.audio_midi_id)
+        assert.equal(#wav, object(row.audio_path).size)
+        assert.is_nil(sys.exists(e.media .. "/" .. row.audio_path))
+        assert.equal(objects(), large_objects())
+    end)
+
+    it("serves /media/ with Range as the directory store does", function()
+        local wav = S.wav(0.5)
+        local name = e:row(e:upload(wav).json.audio_midi_id).audio_path
+        local size = #wav
+
+        local r = media_get(name)
+        assert.equal(200, r.status)
+        assert.equal(wav, r.body)
+        assert.equal(tostring(size), r.headers["content-length"])
+        assert.equal("bytes", r.headers["accept-ranges"])
+        assert.equal("audio/wav", r.headers["content-type"])
+
+        r = media_get(name, "bytes=10-19")
+        assert.equal(206, r.status)
+        assert.equal(wav:sub(11, 20), r.body)
+        assert.equal("10", r.headers["content-length"])
+        assert.equal("bytes 10-19/" .. size, r.headers["content-range"])
+
+        r = media_get(name, "bytes=-100")
+        assert.equal(206, r.status)
+        assert.equal(wav:sub(-100), r.body)
+        assert.equal(("bytes %d-%d/%d"):format(size - 100, size - 1, size),
+                     r.headers["content-range"])
+
+        r = media_get(name, "bytes=" .. (size - 5) .. "-99999999")
+        assert.equal(206, r.status)
+        assert.equal(wav:sub(-5), r.body)
+
+        r = media_get(name, "bytes=" .. size .. "-")
+        assert.equal(416, r.status)
+        assert.equal("bytes */" .. size, r.headers["content-range"])
+
+        -- several ranges: the whole file, as http.file answers them
+        r = media_get(name, "bytes=0-1,5-6")
+        assert.equal(200, r.status)
+        assert.equal(wav, r.body)
+
+        assert.equal(404, media_get(string.rep("a", 32) .. ".wav").status)
+        assert.equal(404, media_get("..%2f..%2fetc%2fpasswd").status)
+        assert.equal(401, assert(e.srv:request("GET", "/media/" .. name)).status)
+    end)
+
+    it("stores a replayed result once; a refused one leaves no object",
+       function()
+        local id = e:upload(S.wav(0.3)).json.audio_midi_id
+        local task_id = e:generate(id, {}).json.task_id
+        e:claim(task_id, 3)
+        local function post(midi_bytes)
+            return e.srv:json("POST", "/transcribe/_result/" .. task_id .. "/", {
+                headers = AUTH, multipart = {
+                    { name = "claim", value = "3" },
+                    { name = "midi", data = midi_bytes, filename = "a.mid" },
+                    { name = "notes", data = NOTES, filename = "a.json" },
+                } })
+        end
+        local before = objects()
+        local first = post(S.midi_bytes(60))
+        assert.equal(200, first.status, first.body)
+        assert.equal(before + 2, objects())
+        local again = post(S.midi_bytes(60))
+        assert.equal(200, again.status, again.body)
+        assert.is_true(again.json.replay)
+        assert.equal(first.json.midi, again.json.midi)
+        assert.equal(before + 2, objects())
+        local other = post(S.midi_bytes(61))
+        assert.equal(409, other.status, other.body)
+        assert.equal(before + 2, objects())
+        assert.equal(objects(), large_objects())
+
+        e:complete(task_id, { midi = first.json.midi, notes = first.json.notes,
+                              n_notes = 1 })
+        assert.truthy(S.eventually(function()
+            return e:row(id).status == "completed"
+        end, 10), e.srv:log_text())
+
+        -- the downloads read through the store
+        local m = e.srv:request("GET", "/transcribe/midi/" .. id .. "/")
+        assert.equal(200, m.status)
+        assert.equal(S.midi_bytes(60), m.body)
+        assert.equal(tostring(#m.body), m.headers["content-length"])
+        local part = e.srv:request("GET", "/transcribe/midi/" .. id .. "/",
+                                   { headers = { Range = "bytes=0-3" } })
+        assert.equal(206, part.status)
+        assert.equal("MThd", part.body)
+        local csv = e.srv:request("GET", "/transcribe/notes/" .. id
+                                  .. "/?format=csv")
+        assert.equal(200, csv.status, csv.body .. e.srv:log_text())
+        assert.matches("\n[%d%.]+,[%d%.]+,60", csv.body)
+
+        -- the tab cache: rendered from the stored notes, then a hit
+        local t1 = e.srv:request("GET", "/transcribe/tab/" .. id .. "/")
+        assert.equal(200, t1.status, t1.body .. e.srv:log_text())
+        assert.equal("miss", t1.headers["x-wtt-cache"])
+        local t2 = e.srv:request("GET", "/transcribe/tab/" .. id .. "/")
+        assert.equal(200, t2.status, t2.body)
+        assert.equal("hit", t2.headers["x-wtt-cache"])
+        assert.equal(t1.body, t2.body)
+
+        -- the page's audio
+        local a = e.srv:request("GET", "/transcribe/audio/" .. id .. "/",
+                                { headers = { Range = "bytes=0-3" } })
+        assert.equal(206, a.status)
+        assert.equal("RIFF", a.body)
+    end)
+
+    it("retunes from the stored posteriorgram into new objects", function()
+        local id = e:upload(S.wav(0.3)).json.audio_midi_id
+        local task_id = e:generate(id, { outputs = { "midi", "notes",
+                                                     "posteriors" } })
+                         .json.task_id
+        e:claim(task_id, 1)
+        local res = e.srv:json("POST", "/transcribe/_result/" .. task_id .. "/", {
+            headers = AUTH, multipart = {
+                { name = "claim", value = "1" },
+                { name = "midi", data = S.midi_bytes(45), filename = "a.mid" },
+                { name = "notes", data = '{"notes":[]}', filename = "a.json" },
+                { name = "posteriors", data = S.npy(200, 20),
+                  filename = "a.npy" },
+            } })
+        assert.equal(200, res.status, res.body)
+        e:complete(task_id, { midi = res.json.midi, notes = res.json.notes,
+                              posteriors = res.json.posteriors, n_notes = 0 })
+        assert.truthy(S.eventually(function()
+            return e:row(id).status == "completed"
+        end, 10), e.srv:log_text())
+
+        local r = e.srv:json("POST", "/transcribe/retune/" .. id .. "/",
+                             { body = json.encode({}) })
+        assert.equal(200, r.status, r.body)
+        assert.is_true(r.json.n_notes > 0)
+        local row = e:row(id)
+        assert.is_not.equal(res.json.midi, row.midi_path)
+        assert.truthy(object(row.midi_path))
+        assert.truthy(object(row.notes_path))
+        local m = e.srv:request("GET", "/transcribe/midi/" .. id .. "/")
+        assert.equal(200, m.status)
+        assert.equal("MThd", m.body:sub(1, 4))
+        local n = e.srv:json("GET", "/transcribe/notes/" .. id .. "/")
+        assert.equal(r.json.n_notes, #n.json.notes)
+        assert.equal(objects(), large_objects())
+        assert.equal(200, e.srv:json("GET", "/livez").status)
+    end)
+end)
