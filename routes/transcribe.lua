@@ -234,6 +234,9 @@ local function result_file(req, column, content_type, ext)
         })
     end
     if not status then
+        if body then                -- nil, err: the store failed
+            web.unavailable("media store", body)
+        end
         abort(404, "not_ready", "no " .. ext .. " result for this id (status "
               .. row.status .. ")")
     end
@@ -252,7 +255,13 @@ end
 local function notes_csv(req)
     local db = web.db()
     local row = row_or_404(db, req.params.id, "status, notes_path")
-    local bytes = row.status == "completed" and media.read(nonnull(row.notes_path))
+    local bytes, rerr
+    if row.status == "completed" then
+        bytes, rerr = media.read(nonnull(row.notes_path))
+        if not bytes and rerr ~= "not found" then
+            web.unavailable("media store", rerr)
+        end
+    end
     if not bytes then
         abort(404, "not_ready", "no csv result for this id (status "
               .. row.status .. ")")
@@ -310,6 +319,9 @@ local function get_audio(req)
         })
     end
     if not status then
+        if body then                -- nil, err: the store failed
+            web.unavailable("media store", body)
+        end
         abort(404, "not_found", "no recording for this id")
     end
     return status, body, headers
@@ -335,7 +347,7 @@ local function retune(req)
     local ppath, perr = media.local_path(nonnull(row.posteriors_path))
     if not ppath then
         if perr ~= "not found" then
-            error("cannot read the posteriorgram: " .. tostring(perr))
+            web.unavailable("media store", perr)
         end
         abort(409, "conflict", "no posteriorgram is stored for this transcription")
     end

@@ -37,14 +37,17 @@ local NPY_MAGIC = "\147NUMPY"
 -- PostgreSQL store any replica serves what any other received.
 local function get_media(req)
     local name = req.params.name
-    local status, body, headers
-    if media.valid_name(name) then
-        status, body, headers = media.serve(req, name, {
-            content_type = MEDIA_TYPES[name:match("%.(%w+)$")],
-            download_name = name,
-        })
+    if not media.valid_name(name) then
+        abort(404, "not_found", "no such media file")
     end
+    local status, body, headers = media.serve(req, name, {
+        content_type = MEDIA_TYPES[name:match("%.(%w+)$")],
+        download_name = name,
+    })
     if not status then
+        if body then                -- nil, err: the store failed
+            web.unavailable("media store", body)
+        end
         abort(404, "not_found", "no such media file")
     end
     return status, body, headers
@@ -101,7 +104,14 @@ local function write_parts(id, mbytes, nbytes, pbytes)
             return
         end
         local name = media.content_name(id .. ":" .. kind, bytes, ext)
-        if not media.exists(name) then
+        local there, eerr = media.exists(name)
+        if there == nil then
+            for _, c in ipairs(created) do
+                media.remove(c)
+            end
+            web.unavailable("media store", eerr)
+        end
+        if not there then
             local ok, err = media.put(name, bytes)
             if not ok then
                 for _, c in ipairs(created) do

@@ -200,4 +200,27 @@ describe("service routes on the PostgreSQL media store #redis #pg", function()
         assert.equal(objects(), large_objects())
         assert.equal(200, e.srv:json("GET", "/livez").status)
     end)
+
+    it("answers 503 while PostgreSQL is down, and serves again after",
+       function()
+        local wav = S.wav(0.2)
+        local name = e:row(e:upload(wav).json.audio_midi_id).audio_path
+        assert.equal(200, media_get(name).status)
+        e.db:close()
+        e.db = nil
+        -- a clean stop: the test server runs with synchronous_commit off,
+        -- so a crash (kill) could lose the upload's commit itself
+        assert(e.pgsrv:pg_ctl("-w", "-t", "30", "-m", "fast", "stop"))
+        local r = media_get(name)
+        assert.equal(503, r.status, r.body)
+        assert.matches("media store unavailable", r.body)
+        assert.truthy(r.headers["retry-after"])
+        assert.equal(200, e.srv:json("GET", "/livez").status)
+        e.pgsrv:start()
+        assert.truthy(S.eventually(function()
+            local res = media_get(name)
+            return res.status == 200 and res.body == wav
+        end, 20), e.srv:log_text())
+        e.db = assert(require("wtt.pg").connect(e.pgsrv.url))
+    end)
 end)

@@ -139,13 +139,18 @@ function _M.keep_upload(req, file, name)
 end
 
 
---- True when `name` is a valid name the store holds.
+--- True when `name` is a valid name the store holds | nil, err (the
+-- store could not tell: its database is down).
 function _M.exists(name)
-    return _M.valid_name(name) and _M.store():exists(name) == true
+    if not _M.valid_name(name) then
+        return false
+    end
+    return _M.store():exists(name)
 end
 
 
---- All bytes of `name` | nil, err (nil, "not found" for an invalid name).
+--- All bytes of `name` | nil, "not found" (an invalid or missing name)
+-- | nil, err.
 function _M.read(name)
     if not _M.valid_name(name) then
         return nil, "not found"
@@ -178,6 +183,7 @@ end
 --- Answers a GET for `name` with Range support (http.file's semantics).
 -- @param opts http.file's { content_type, download_name, headers }
 -- @return status, body, headers | nil for an invalid or missing name
+--   | nil, err (the store failed: answer 503)
 function _M.serve(req, name, opts)
     if not _M.valid_name(name) then
         return nil

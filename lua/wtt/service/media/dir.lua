@@ -139,15 +139,23 @@ function _M.size(self, name)
 end
 
 
---- All of `name`'s bytes | nil, err.
+--- All of `name`'s bytes | nil, "not found" | nil, err.
 function _M.read(self, name)
-    return sys.read_file(self:path(name))
+    local path = self:path(name)
+    if sys.exists(path) ~= "file" then
+        return nil, "not found"
+    end
+    return sys.read_file(path)
 end
 
 
 --- `len` bytes of `name` from byte `off` (fewer at the end) | nil, err.
 function _M.read_range(self, name, off, len)
-    local f, err = io_open(self:path(name), "rb")
+    local path = self:path(name)
+    if sys.exists(path) ~= "file" then
+        return nil, "not found"
+    end
+    local f, err = io_open(path, "rb")
     if not f then
         return nil, err
     end

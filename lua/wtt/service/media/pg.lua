@@ -224,8 +224,13 @@ local function lookup(self, name)
 end
 
 
+--- true | false | nil, err (the database failed).
 function _M.exists(self, name)
-    return lookup(self, name) ~= nil
+    local row, err = lookup(self, name)
+    if err then
+        return nil, err
+    end
+    return row ~= nil
 end
 
 
@@ -439,14 +444,11 @@ end
 -- statuses, Content-Range and Content-Length as a file): short answers
 -- straight from PostgreSQL, long ones from this replica's cached copy.
 -- @return status, body, headers | nil when there is no such name
---   (raises on a database failure: the route answers 500)
+--   | nil, err (the database failed)
 function _M.serve(self, req, name, opts)
     local row, err = lookup(self, name)
     if not row then
-        if err then
-            error(err)
-        end
-        return nil
+        return nil, err
     end
     local status, off, len, headers = http.range_answer(req, row.size, opts)
     if status == 416 then
@@ -457,7 +459,7 @@ function _M.serve(self, req, name, opts)
         if len > 0 then
             bytes, err = lo_range(self, row.oid, off, len)
             if not bytes then
-                error(err)
+                return nil, err
             end
         end
         return status, bytes, headers
@@ -465,10 +467,7 @@ function _M.serve(self, req, name, opts)
     local path
     path, err = self:local_path(name)
     if not path then
-        if err == "not found" then
-            return nil
-        end
-        error(err)
+        return nil, err ~= "not found" and err or nil
     end
     opts = opts or {}
     opts.nofollow = true
