@@ -149,6 +149,11 @@ local function write(self, name, next_chunk)
     if err == ALREADY then
         return true
     end
+    if type(err) == "table" then
+        -- An abort (the route deadline) caught by the transaction's pcall:
+        -- rolled back, and passed on so the route answers as it asks.
+        error(err, 0)
+    end
     return nil, sql_err("cannot store " .. name, err, state)
 end
 
@@ -410,22 +415,34 @@ function _M.local_path(self, name)
     if not f then
         return nil, "media cache: " .. tostring(err)
     end
-    local off, ok = 0, true
-    while ok and off < row.size do
-        local n = math.min(_M.CHUNK, row.size - off)
-        local s
-        s, err = lo_range(self, row.oid, off, n)
-        if not s then
-            ok = false
-        elseif #s ~= n then
-            ok, err = false, "media store: " .. name .. " is shorter than "
-                             .. "its recorded size"
-        else
-            ok, err = f:write(s)
+    -- pcall: an error raised here (the route deadline's, out of memory)
+    -- must not leave the temp file behind; it is raised again after.
+    local pok, ok, werr = pcall(function()
+        local off = 0
+        while off < row.size do
+            local n = math.min(_M.CHUNK, row.size - off)
+            local s, e = lo_range(self, row.oid, off, n)
+            if not s then
+                return nil, e
+            end
+            if #s ~= n then
+                return nil, "media store: " .. name .. " is shorter than "
+                            .. "its recorded size"
+            end
+            local wok, we = f:write(s)
+            if not wok then
+                return nil, we
+            end
             off = off + n
         end
-    end
+        return true
+    end)
     local closed, cerr = f:close()
+    if not pok then
+        os_remove(tmp)
+        error(ok, 0)
+    end
+    err = werr
     if ok and closed then
         ok, err = os_rename(tmp, path)
     else
