@@ -344,19 +344,29 @@ local function retune(req)
     -- The loader reads a path: with the pg store, this replica's cached
     -- copy (fetched on the first re-tune here, then kept in memory by
     -- wtt.service.posteriors).
-    local ppath, perr = media.local_path(nonnull(row.posteriors_path))
-    if not ppath then
-        if perr ~= "not found" then
-            web.unavailable("media store", perr)
+    local posteriors = require "wtt.service.posteriors"
+    local pname, found = nonnull(row.posteriors_path), false
+    local post, err
+    if media.valid_name(pname) and posteriors.held(pname) then
+        found = true
+        post, err = posteriors.open(pname)
+    else
+        post, err = media.with_local_path(pname, function(path)
+            found = true
+            return posteriors.open(pname, path)
+        end)
+    end
+    if not post then
+        if found then
+            error(err)
+        end
+        if err ~= "not found" then
+            web.unavailable("media store", err)
         end
         abort(409, "conflict", "no posteriorgram is stored for this transcription")
     end
     local model = require "wtt.model"
     local notes_io = require "wtt.notes_io"
-    local post, err = require("wtt.service.posteriors").open(row.posteriors_path, ppath)
-    if not post then
-        error(err)
-    end
     local notes
     notes, err = post:notes(model.note_options(opts))
     if not notes then

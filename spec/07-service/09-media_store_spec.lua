@@ -324,6 +324,38 @@ describe("media store #pg", function()
                 assert(store:local_path(names[1]))))
         end)
 
+        it("fetches a copy again when it vanished under its reader",
+           function()
+            -- another serving thread's eviction, between the fetch and the
+            -- reader opening the file
+            local store = BACKENDS.pg()
+            local name, bytes = media.new_name("npy"), blob(3000, 4)
+            assert(store:put(name, bytes))
+            local calls = 0
+            local got = store:with_local_path(name, function(path)
+                calls = calls + 1
+                if calls == 1 then
+                    os.remove(path)
+                    error("open failed: No such file or directory")
+                end
+                return sys.read_file(path)
+            end)
+            assert.equal(2, calls)
+            assert.equal(bytes, got)
+            -- a reader that fails with the copy in place is not retried
+            calls = 0
+            local v, err = store:with_local_path(name, function()
+                calls = calls + 1
+                return nil, "bad posteriorgram"
+            end)
+            assert.equal(1, calls)
+            assert.is_nil(v)
+            assert.equal("bad posteriorgram", err)
+            assert.has_error(function()
+                store:with_local_path(name, function() error("boom", 0) end)
+            end, "boom")
+        end)
+
         it("sends a long answer from its cached copy", function()
             local store = BACKENDS.pg()
             local name, bytes = media.new_name("wav"), blob(50000, 9)

@@ -188,6 +188,14 @@ describe("service routes on the PostgreSQL media store #redis #pg", function()
                              { body = json.encode({}) })
         assert.equal(200, r.status, r.body)
         assert.is_true(r.json.n_notes > 0)
+        -- the loader read this replica's copy
+        assert.equal("file", sys.exists(e.media .. "/cache/"
+                                         .. res.json.posteriors))
+        -- again: from memory (or the copy), the same notes
+        local r2 = e.srv:json("POST", "/transcribe/retune/" .. id .. "/",
+                              { body = json.encode({}) })
+        assert.equal(200, r2.status, r2.body)
+        assert.equal(r.json.n_notes, r2.json.n_notes)
         local row = e:row(id)
         assert.is_not.equal(res.json.midi, row.midi_path)
         assert.truthy(object(row.midi_path))

@@ -180,6 +180,19 @@ function _M.local_path(name)
 end
 
 
+--- Calls `fn(path)` with a local file holding `name` and returns what it
+-- returns; with the pg store, fetched again and `fn` called once more when
+-- `fn` failed because another serving thread evicted the cached copy
+-- meanwhile.
+-- @return fn's results | nil, err (invalid or missing name, store failure)
+function _M.with_local_path(name, fn)
+    if not _M.valid_name(name) then
+        return nil, "not found"
+    end
+    return _M.store():with_local_path(name, fn)
+end
+
+
 --- Answers a GET for `name` with Range support (http.file's semantics).
 -- @param opts http.file's { content_type, download_name, headers }
 -- @return status, body, headers | nil for an invalid or missing name

@@ -184,6 +184,17 @@ function _M.local_path(self, name)
 end
 
 
+--- Calls `fn(path)` with the file of `name` and returns what it returns
+-- | nil, "not found".
+function _M.with_local_path(self, name, fn)
+    local path, err = self:local_path(name)
+    if not path then
+        return nil, err
+    end
+    return fn(path)
+end
+
+
 --- Answers a GET for `name` (Range included) from the file.
 -- @return status, body, headers | nil when there is no such name
 function _M.serve(self, req, name, opts)

@@ -24,6 +24,8 @@ local pg = require "wtt.pg"
 local sys = require "wtt.sys"
 
 local io_open = io.open
+local select = select
+local unpack = unpack
 local os_remove = os.remove
 local os_rename = os.rename
 local str_sub = string.sub
@@ -86,6 +88,11 @@ end
 local function sql_err(what, err, state)
     return "media store: " .. what .. ": " .. tostring(err)
            .. (state and " (" .. state .. ")" or "")
+end
+
+
+local function pack(...)
+    return { n = select("#", ...), ... }
 end
 
 
@@ -457,6 +464,30 @@ function _M.local_path(self, name)
 end
 
 
+--- Calls `fn(path)` with this replica's copy of `name` and returns what it
+-- returns. Another serving thread (its own Lua state, its own idea of what
+-- is recent) may evict the copy between the fetch and `fn` opening it:
+-- when `fn` fails (returns nil or raises) and the copy is gone, it is
+-- fetched again and `fn` called once more.
+-- @return fn's results | nil, err (no such name, the store failed)
+function _M.with_local_path(self, name, fn)
+    for attempt = 1, 2 do
+        local path, err = self:local_path(name)
+        if not path then
+            return nil, err
+        end
+        local res = pack(pcall(fn, path))
+        local failed = not res[1] or res[2] == nil
+        if not failed or attempt == 2 or sys.exists(path) == "file" then
+            if not res[1] then
+                error(res[2], 0)
+            end
+            return unpack(res, 2, res.n)
+        end
+    end
+end
+
+
 --- Answers a GET for `name`, Range included (http.range_answer: the same
 -- statuses, Content-Range and Content-Length as a file): short answers
 -- straight from PostgreSQL, long ones from this replica's cached copy.
@@ -481,14 +512,15 @@ function _M.serve(self, req, name, opts)
         end
         return status, bytes, headers
     end
-    local path
-    path, err = self:local_path(name)
-    if not path then
-        return nil, err ~= "not found" and err or nil
-    end
     opts = opts or {}
     opts.nofollow = true
-    return http.file(req, path, opts)
+    local a, b, c = self:with_local_path(name, function(path)
+        return http.file(req, path, opts)
+    end)
+    if not a then
+        return nil, b ~= "not found" and b or nil
+    end
+    return a, b, c
 end
 
 
