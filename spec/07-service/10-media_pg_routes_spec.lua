@@ -22,7 +22,8 @@ describe("service routes on the PostgreSQL media store #redis #pg", function()
 
     setup(function()
         e = S.start({ serve_env = { WTT_MEDIA_STORE = "pg",
-                                    WTT_SUBSCRIBER = "on" } })
+                                    WTT_SUBSCRIBER = "on" },
+                      max_upload = 8 * 1024 * 1024 })
     end)
     teardown(function()
         if e then e:stop() end
@@ -98,6 +99,30 @@ describe("service routes on the PostgreSQL media store #redis #pg", function()
         assert.equal(404, media_get(string.rep("a", 32) .. ".wav").status)
         assert.equal(404, media_get("..%2f..%2fetc%2fpasswd").status)
         assert.equal(401, assert(e.srv:request("GET", "/media/" .. name)).status)
+    end)
+
+    it("serves a recording over 4 MiB from the replica's copy, with Range",
+       function()
+        local wav = S.wav(110, 22050, 220)        -- about 4.9 MB
+        assert.is_true(#wav > 4 * 1048576)
+        local name = e:row(e:upload(wav).json.audio_midi_id).audio_path
+        assert.is_nil(sys.exists(e.media .. "/cache/" .. name))
+        local r = media_get(name)
+        assert.equal(200, r.status)
+        assert.equal(tostring(#wav), r.headers["content-length"])
+        assert.is_true(r.body == wav, "the body differs from the upload")
+        assert.equal(#wav, sys.file_size(e.media .. "/cache/" .. name))
+        r = media_get(name, "bytes=1000-")
+        assert.equal(206, r.status)
+        assert.equal(tostring(#wav - 1000), r.headers["content-length"])
+        assert.equal(("bytes 1000-%d/%d"):format(#wav - 1, #wav),
+                     r.headers["content-range"])
+        assert.is_true(r.body == wav:sub(1001))
+        -- a copy deleted by hand (the cache is safe to delete) comes back
+        assert(os.remove(e.media .. "/cache/" .. name))
+        r = media_get(name)
+        assert.equal(200, r.status)
+        assert.is_true(r.body == wav)
     end)
 
     it("stores a replayed result once; a refused one leaves no object",
