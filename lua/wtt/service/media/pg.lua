@@ -13,8 +13,8 @@
 --
 -- C code that needs a path (the posteriorgram loader) and large downloads
 -- read through a local cache: a directory of complete copies keyed by name,
--- written atomically and bounded to `cache_bytes` (least recently used by
--- this process first out). Names are never reused, so a copy never goes
+-- written atomically and bounded to `cache_bytes` (what this serving
+-- thread used least recently goes first). Names are never reused, so a copy never goes
 -- stale; a removed name's copy is deleted with it here, and ages out of
 -- other replicas' caches. The tab cache (rendered tablature, derived and
 -- cheap to redo) lives in the same bounded directory, per replica.
