@@ -141,9 +141,8 @@ end
 -- Renders `fmt` from the notes file `source` (a media name).
 local function render(source, opts, fmt, tab)
     local notes_in = require "wtt.tab.notes_in"
-    local path = media.path(source)
     local kind = notes_in.kind(source)
-    local bytes, err = sys.read_file(path)
+    local bytes, err = media.read(source)
     if not bytes then
         error("cannot read the notes file " .. source .. ": " .. tostring(err))
     end
@@ -177,7 +176,14 @@ local function get_tab(req)
     -- the notes file, or the MIDI when only MIDI was asked for
     local source = row.status == "completed"
         and (nonnull(row.notes_path) or nonnull(row.midi_path))
-    if not source or not media.exists(source) then
+    local there, eerr = false, nil
+    if source then
+        there, eerr = media.exists(source)
+        if there == nil then
+            web.unavailable("media store", eerr)
+        end
+    end
+    if not there then
         abort(404, "not_ready", "no notes for this id (status "
               .. tostring(row.status) .. ")")
     end

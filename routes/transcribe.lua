@@ -226,15 +226,21 @@ end
 local function result_file(req, column, content_type, ext)
     local db = web.db()
     local row = row_or_404(db, req.params.id, "status, " .. column .. " AS path")
-    local path = row.status == "completed" and media.path(nonnull(row.path))
-    if not path then
+    local status, body, headers
+    if row.status == "completed" then
+        status, body, headers = media.serve(req, nonnull(row.path), {
+            content_type = content_type,
+            download_name = req.params.id .. "." .. ext,
+        })
+    end
+    if not status then
+        if body then                -- nil, err: the store failed
+            web.unavailable("media store", body)
+        end
         abort(404, "not_ready", "no " .. ext .. " result for this id (status "
               .. row.status .. ")")
     end
-    return http.file(req, path, {
-        content_type = content_type, nofollow = true,
-        download_name = req.params.id .. "." .. ext,
-    })
+    return status, body, headers
 end
 
 
@@ -249,8 +255,13 @@ end
 local function notes_csv(req)
     local db = web.db()
     local row = row_or_404(db, req.params.id, "status, notes_path")
-    local path = row.status == "completed" and media.path(nonnull(row.notes_path))
-    local bytes = path and require("wtt.sys").read_file(path)
+    local bytes, rerr
+    if row.status == "completed" then
+        bytes, rerr = media.read(nonnull(row.notes_path))
+        if not bytes and rerr ~= "not found" then
+            web.unavailable("media store", rerr)
+        end
+    end
     if not bytes then
         abort(404, "not_ready", "no csv result for this id (status "
               .. row.status .. ")")
@@ -296,18 +307,24 @@ local function get_audio(req)
     local row = row_or_404(db, req.params.id, "audio_path")
     local name = nonnull(row.audio_path)
     local ext = type(name) == "string" and name:match("%.(%w+)$")
-    local path = AUDIO_TYPES[ext] and media.path(name)
-    if not path then
+    local status, body, headers
+    if AUDIO_TYPES[ext] then
+        status, body, headers = media.serve(req, name, {
+            content_type = AUDIO_TYPES[ext],
+            headers = {
+                ["Content-Disposition"] = 'inline; filename="' .. req.params.id
+                                          .. "." .. ext .. '"',
+                ["Cache-Control"] = "private, max-age=86400",
+            },
+        })
+    end
+    if not status then
+        if body then                -- nil, err: the store failed
+            web.unavailable("media store", body)
+        end
         abort(404, "not_found", "no recording for this id")
     end
-    return http.file(req, path, {
-        content_type = AUDIO_TYPES[ext], nofollow = true,
-        headers = {
-            ["Content-Disposition"] = 'inline; filename="' .. req.params.id
-                                      .. "." .. ext .. '"',
-            ["Cache-Control"] = "private, max-age=86400",
-        },
-    })
+    return status, body, headers
 end
 
 
@@ -324,27 +341,45 @@ local function retune(req)
     if row.status ~= "completed" then
         abort(409, "conflict", "the transcription is " .. row.status .. ", not completed")
     end
-    local ppath = media.path(nonnull(row.posteriors_path))
-    if not ppath or not media.exists(row.posteriors_path) then
+    -- The loader reads a path: with the pg store, this replica's cached
+    -- copy (fetched on the first re-tune here, then kept in memory by
+    -- wtt.service.posteriors).
+    local posteriors = require "wtt.service.posteriors"
+    local pname, found = nonnull(row.posteriors_path), false
+    local post, err
+    if media.valid_name(pname) and posteriors.held(pname) then
+        found = true
+        post, err = posteriors.open(pname)
+    else
+        post, err = media.with_local_path(pname, function(path)
+            found = true
+            return posteriors.open(pname, path)
+        end)
+    end
+    if not post then
+        if found then
+            error(err)
+        end
+        if err ~= "not found" then
+            web.unavailable("media store", err)
+        end
         abort(409, "conflict", "no posteriorgram is stored for this transcription")
     end
     local model = require "wtt.model"
     local notes_io = require "wtt.notes_io"
-    local post, err = require("wtt.service.posteriors").open(row.posteriors_path, ppath)
-    if not post then
-        error(err)
-    end
     local notes
     notes, err = post:notes(model.note_options(opts))
     if not notes then
         abort(422, "invalid", tostring(err))
     end
     local mname, nname = media.new_name("mid"), media.new_name("json")
-    media.dir()
-    local ok
-    ok, err = notes_io.write_midi(media.path(mname), notes, { instrument = "guitar" })
+    local mbytes, ok
+    mbytes, err = notes_io.encode_midi(notes, { instrument = "guitar" })
+    if mbytes then
+        ok, err = media.put(mname, mbytes)
+    end
     if ok then
-        ok, err = media.write(nname, notes_io.to_json(notes, { retune = opts }))
+        ok, err = media.put(nname, notes_io.to_json(notes, { retune = opts }))
     end
     if not ok then
         media.remove(mname)

@@ -33,16 +33,24 @@ local NPY_MAGIC = "\147NUMPY"
 
 ---------------------------------------------------------------- media
 
+-- From whichever store is configured (wtt.service.media): with the
+-- PostgreSQL store any replica serves what any other received.
 local function get_media(req)
     local name = req.params.name
-    local path = media.path(name)
-    if not path then
+    if not media.valid_name(name) then
         abort(404, "not_found", "no such media file")
     end
-    return http.file(req, path, {
-        content_type = MEDIA_TYPES[name:match("%.(%w+)$")], nofollow = true,
+    local status, body, headers = media.serve(req, name, {
+        content_type = MEDIA_TYPES[name:match("%.(%w+)$")],
         download_name = name,
     })
+    if not status then
+        if body then                -- nil, err: the store failed
+            web.unavailable("media store", body)
+        end
+        abort(404, "not_found", "no such media file")
+    end
+    return status, body, headers
 end
 
 
@@ -96,8 +104,15 @@ local function write_parts(id, mbytes, nbytes, pbytes)
             return
         end
         local name = media.content_name(id .. ":" .. kind, bytes, ext)
-        if not media.exists(name) then
-            local ok, err = media.write(name, bytes)
+        local there, eerr = media.exists(name)
+        if there == nil then
+            for _, c in ipairs(created) do
+                media.remove(c)
+            end
+            web.unavailable("media store", eerr)
+        end
+        if not there then
+            local ok, err = media.put(name, bytes)
             if not ok then
                 for _, c in ipairs(created) do
                     media.remove(c)

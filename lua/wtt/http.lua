@@ -94,17 +94,18 @@ end
 _M.parse_range = parse_range
 
 
---- Serves a file, honouring a Range request header.
+--- The status, byte range and headers of an answer with a body of `size`
+-- bytes, honouring a Range request header (one range; junk or several
+-- ranges get the whole body). Shared by file() and bodies that do not come
+-- from a local file (wtt.service.media's PostgreSQL store), so both answer
+-- a range the same way.
 -- @param req the request (for its Range header)
--- @param path file to send (regular files only)
--- @param opts { content_type, download_name, nofollow, headers }
--- @return status, body, headers (return them from the route)
-function _M.file(req, path, opts)
+-- @param size the body's length in bytes
+-- @param opts { content_type, download_name, headers }
+-- @return status (200, 206 or 416), offset, length, headers; a 416 has
+--   no body (offset and length are nil)
+function _M.range_answer(req, size, opts)
     opts = opts or {}
-    local fd, size = httpd.open(path, opts.nofollow)
-    if not fd then
-        _M.abort(404, "not_found", "no such file")
-    end
     local headers = {
         ["Content-Type"] = opts.content_type or "application/octet-stream",
         ["Accept-Ranges"] = "bytes",
@@ -122,17 +123,33 @@ function _M.file(req, path, opts)
     end
     local offset, length = parse_range(req:header("Range"), size)
     if offset == false then
-        fd:close()
         headers["Content-Range"] = "bytes */" .. str_format("%d", size)
-        return 416, "", headers
+        return 416, nil, nil, headers
     end
-    local status = 200
     if offset then
-        status = 206
         headers["Content-Range"] = str_format("bytes %d-%d/%d", offset,
                                               offset + length - 1, size)
-    else
-        offset, length = 0, size
+        return 206, offset, length, headers
+    end
+    return 200, 0, size, headers
+end
+
+
+--- Serves a file, honouring a Range request header.
+-- @param req the request (for its Range header)
+-- @param path file to send (regular files only)
+-- @param opts { content_type, download_name, nofollow, headers }
+-- @return status, body, headers (return them from the route)
+function _M.file(req, path, opts)
+    opts = opts or {}
+    local fd, size = httpd.open(path, opts.nofollow)
+    if not fd then
+        _M.abort(404, "not_found", "no such file")
+    end
+    local status, offset, length, headers = _M.range_answer(req, size, opts)
+    if status == 416 then
+        fd:close()
+        return 416, "", headers
     end
     return status, { kind = FILE_KIND, fd = fd, offset = offset,
                      length = length }, headers

@@ -87,9 +87,8 @@ function _M.write(path, data)
 end
 
 
---- Writes a Standard MIDI File. opts: tempo, program/instrument,
--- multiple_pitch_bends.
-function _M.write_midi(path, notes, opts)
+-- midi.encode/midi.write's notes and options from `notes` and `opts`.
+local function midi_args(notes, opts)
     opts = opts or {}
     local program = opts.program
     if not program and opts.instrument then
@@ -103,11 +102,32 @@ function _M.write_midi(path, notes, opts)
         list[i] = { start_s = n.start_s, end_s = n.end_s, pitch = n.pitch,
                     amplitude = n.amplitude, bends = n.bends }
     end
-    return midi.write(path, list, {
+    return list, {
         tempo = opts.tempo, program = program,
         multiple_pitch_bends = opts.multiple_pitch_bends,
-    })
+    }
 end
 
+
+--- Writes a Standard MIDI File. opts: tempo, program/instrument,
+-- multiple_pitch_bends.
+function _M.write_midi(path, notes, opts)
+    local list, mopts = midi_args(notes, opts)
+    if not list then
+        return nil, mopts
+    end
+    return midi.write(path, list, mopts)
+end
+
+
+--- The bytes of the Standard MIDI File write_midi would write (for stores
+-- that take bytes, not paths) | nil, err.
+function _M.encode_midi(notes, opts)
+    local list, mopts = midi_args(notes, opts)
+    if not list then
+        return nil, mopts
+    end
+    return midi.encode(list, mopts)
+end
 
 return _M

@@ -12,6 +12,9 @@
 --   url      web's base URL: GET /healthz must answer 200 (optional)
 --   media    WTT_MEDIA_DIR: result files are checked against the rows
 --            (optional)
+--   media_store  "pg": the result files are checked in the shared store
+--            (table media_objects, needs db) instead of a directory, and
+--            every large object must belong to a row of it (optional)
 --   task_ids ids to check from their task hashes alone (tasks enqueued
 --            through the queue API, with no row) (optional)
 --   timeout  seconds to wait for the state to settle (default 5): a task
@@ -257,7 +260,15 @@ function _M.violations(env)
                         fail("file %s is named by two rows", name)
                     end
                     referenced[name] = row.id
-                    if env.media then
+                    if env.media_store == "pg" then
+                        local sr = assert(env.db:query(
+                            "SELECT size FROM media_objects WHERE name = $1",
+                            name))
+                        if not sr[1] or sr[1].size == 0 then
+                            fail("row %s: %s object %s is missing or empty",
+                                 row.id, k, name)
+                        end
+                    elseif env.media then
                         local size = sys.file_size(env.media .. "/" .. name)
                         if not size or size == 0 then
                             fail("row %s: %s file %s is missing or empty",
@@ -267,13 +278,29 @@ function _M.violations(env)
                 end
             end
         end
-        if env.media then
-            for _, name in ipairs(sys.listdir(env.media) or {}) do
-                local ext = name:match("^%x+%.(%a+)$")
-                if ext and RESULT_EXT[ext] and not referenced[name] then
-                    fail("result file %s belongs to no completed row "
-                         .. "(a duplicate or refused result)", name)
-                end
+        local stored
+        if env.media_store == "pg" then
+            stored = {}
+            for _, o in ipairs(assert(env.db:query(
+                    "SELECT name FROM media_objects"))) do
+                stored[#stored + 1] = o.name
+            end
+            local orphans = assert(env.db:query(
+                "SELECT count(*)::int AS n FROM pg_largeobject_metadata m "
+                .. "WHERE NOT EXISTS (SELECT 1 FROM media_objects o "
+                .. "WHERE o.oid = m.oid)"))[1].n
+            if orphans > 0 then
+                fail("%d large objects belong to no media_objects row",
+                     orphans)
+            end
+        elseif env.media then
+            stored = sys.listdir(env.media) or {}
+        end
+        for _, name in ipairs(stored or {}) do
+            local ext = name:match("^%x+%.(%a+)$")
+            if ext and RESULT_EXT[ext] and not referenced[name] then
+                fail("result file %s belongs to no completed row "
+                     .. "(a duplicate or refused result)", name)
             end
         end
     end

@@ -67,12 +67,38 @@ function _M.start(opts)
     for k, v in pairs(opts.serve_env or {}) do
         env[k] = v
     end
-    self.srv = helpers.serve({ routes = runtime.source_dir .. "/routes", env = env })
-    assert(helpers.eventually(function()
-        local res = self.srv:request("GET", "/readyz")
-        return res and res.status == 200
-    end, 20), "wtt serve not ready:\n" .. self.srv:log_text())
+    self.serve_env = env
+    self.webs = {}
+    self.srv = self:start_web()
     return self
+end
+
+
+--- Starts a `wtt serve` on this stack's PostgreSQL and Redis with the
+-- environment of the first (`env` adds to it) and its own media directory,
+-- and waits until it is ready. The first is self.srv; another is a replica
+-- behind the same services. Returns its handle; stop() stops them all.
+function stack:start_web(env)
+    local n = #self.webs + 1
+    local wenv = {}
+    for k, v in pairs(self.serve_env) do
+        wenv[k] = v
+    end
+    if n > 1 then
+        wenv.WTT_MEDIA_DIR = self.media .. "-" .. n
+        assert(os.execute("mkdir -p '" .. wenv.WTT_MEDIA_DIR .. "'"))
+    end
+    for k, v in pairs(env or {}) do
+        wenv[k] = v
+    end
+    local srv = helpers.serve({ routes = runtime.source_dir .. "/routes",
+                                env = wenv })
+    self.webs[n] = srv
+    assert(helpers.eventually(function()
+        local res = srv:request("GET", "/readyz")
+        return res and res.status == 200
+    end, 20), "wtt serve not ready:\n" .. srv:log_text())
+    return srv
 end
 
 
@@ -108,8 +134,12 @@ end
 
 --- web's and the worker's output, for assertion messages.
 function stack:logs()
-    return "\n--- serve ---\n" .. (self.srv and self.srv:log_text() or "")
-        .. "\n--- worker ---\n"
+    local out = {}
+    for i, srv in ipairs(self.webs or {}) do
+        out[#out + 1] = "\n--- serve " .. (i > 1 and i or "") .. " ---\n"
+                        .. srv:log_text()
+    end
+    return table.concat(out) .. "\n--- worker ---\n"
         .. (self.worker_log and sys.read_file(self.worker_log) or "")
 end
 
@@ -125,7 +155,10 @@ function stack:stop()
         end
     end
     self.workers = {}
-    if self.srv then self.srv:stop() end
+    for i = #(self.webs or {}), 1, -1 do
+        self.webs[i]:stop()
+    end
+    self.webs = {}
     if self.redis then self.redis:stop() end
     if self.pg then self.pg:stop() end
     if self.tmp then sys.rmtree(self.tmp) end

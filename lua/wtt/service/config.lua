@@ -5,7 +5,9 @@
 -- |---|---|---|
 -- | DATABASE_URL | unset | PostgreSQL (the system of record) |
 -- | REDIS_URL | redis://127.0.0.1:6379 | the queue |
--- | WTT_MEDIA_DIR | ./media | uploads and results, flat, generated names |
+-- | WTT_MEDIA_STORE | dir | where media live: dir (WTT_MEDIA_DIR, one web host) or pg (PostgreSQL large objects, shared by every web replica; docs/operations.md) |
+-- | WTT_MEDIA_DIR | ./media | dir: uploads and results, flat, generated names; pg: this replica's local cache (cache/) |
+-- | WTT_MEDIA_CACHE_MB | 1024 | pg: the most the local cache holds (copies for path readers and large downloads, rendered tabs) |
 -- | WTT_WORKER_TOKEN | unset | bearer token for /media/ and /_result/ (unset: refused) |
 -- | WTT_KEY_PREFIX | "" | queue key prefix ("{wtt}:" on Redis Cluster) |
 -- | WTT_MAX_UPLOAD | 256 MiB | largest upload: the server's multipart cap, read from it (docs/http.md) |
@@ -50,12 +52,25 @@ local function str(name, default)
 end
 
 
+-- The media store backends (wtt.service.media): anything else is refused
+-- at startup, not at the first upload.
+local MEDIA_STORES = { dir = true, pg = true }
+
+
 function _M.load()
+    local media_store = str("WTT_MEDIA_STORE", "dir")
+    if not MEDIA_STORES[media_store] then
+        error("WTT_MEDIA_STORE must be 'dir' or 'pg', not '"
+              .. media_store .. "'", 0)
+    end
     return {
         database_url = str("DATABASE_URL"),
         redis_url = str("REDIS_URL", "redis://127.0.0.1:6379"),
         redis_configured = str("REDIS_URL") ~= nil,
+        media_store = media_store,
         media_dir = str("WTT_MEDIA_DIR", "media"),
+        media_cache_bytes = positive(num("WTT_MEDIA_CACHE_MB", 1024), 1024)
+                            * 1048576,
         worker_token = str("WTT_WORKER_TOKEN"),
         key_prefix = os.getenv("WTT_KEY_PREFIX") or "",
         -- One source: the server's own limit and default, so the route

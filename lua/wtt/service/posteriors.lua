@@ -81,6 +81,13 @@ function _M.open(name, path)
 end
 
 
+--- True when this state holds the posteriorgram of `name` in memory (open
+-- needs no file for it then).
+function _M.held(name)
+    return entries[name] ~= nil
+end
+
+
 --- What the cache holds and has done: { entries, bytes, budget, hits,
 -- misses, evictions }.
 function _M.stats()
