@@ -66,7 +66,11 @@ _M.eventually = support_eventually
 -- @param opts { env = extra environment of `wtt serve` (false unsets),
 --   redis = extra options of spec.support.redis start (tls = true: every
 --   process gets the throwaway CA and client certificate through
---   WTT_REDIS_CA_FILE, WTT_REDIS_CERT, WTT_REDIS_KEY) }
+--   WTT_REDIS_CA_FILE, WTT_REDIS_CERT, WTT_REDIS_KEY; host, wrap: on
+--   another address, e.g. in a network namespace), pg = options of
+--   spec.support.pg start (host, password, hba, wrap), web = { host =
+--   the address `wtt serve` listens on (127.0.0.1), wrap = function(argv)
+--   returning the command line to run instead } }
 function _M.start(opts)
     opts = opts or {}
     local self = setmetatable({ workers = {}, prefix = _M.PREFIX,
@@ -75,7 +79,7 @@ function _M.start(opts)
         self.tmp = assert(sys.mkdtemp("wtt-faults-"))
         self.media = self.tmp .. "/media"
         assert(os.execute("mkdir -p '" .. self.media .. "'"))
-        self.pgsrv = pgh.start()
+        self.pgsrv = pgh.start(opts.pg)
         self.db = assert(pg.connect(self.pgsrv.url))
         assert(migrate.run(self.db, { dir = runtime.source_dir
                                              .. "/lua/migrations" }))
@@ -96,8 +100,10 @@ function _M.start(opts)
         self.r = assert(self.rsrv:client(self.rsrv.tls and {
             cert = self.rsrv.tls.client.cert,
             key = self.rsrv.tls.client.key } or nil))
+        self.web = opts.web or {}
+        self.host = self.web.host or "127.0.0.1"
         self.port = assert(sys.free_port())
-        self.url = "http://127.0.0.1:" .. self.port
+        self.url = "http://" .. self.host .. ":" .. self.port
         self.serve_env = policy_env({
             DATABASE_URL = self.pgsrv.url,
             REDIS_URL = self.rsrv.url,
@@ -108,7 +114,7 @@ function _M.start(opts)
             WTT_SUBSCRIBER_TICK_S = "0.2",
             WTT_RECONCILE_INTERVAL_S = "0.5",
             WTT_RECONCILE_GRACE_S = "0",
-            WTT_LISTEN = "127.0.0.1:" .. self.port,
+            WTT_LISTEN = self.host .. ":" .. self.port,
             WTT_ROUTES_DIR = runtime.source_dir .. "/routes",
             WTT_THREADS = "2",
             WTT_ADMIN_TOKEN = helpers.ADMIN_TOKEN,
@@ -135,7 +141,11 @@ end
 function env_mt.serve_start(self, wait)
     self.serve_n = (self.serve_n or 0) + 1
     self.serve_log = self.tmp .. "/serve-" .. self.serve_n .. ".log"
-    self.serve_pid = assert(sys.spawn({ runtime.exe, "serve" }, {
+    local argv = { runtime.exe, "serve" }
+    if self.web.wrap then
+        argv = self.web.wrap(argv)
+    end
+    self.serve_pid = assert(sys.spawn(argv, {
         env = self.serve_env, stdout = self.serve_log,
         stderr = self.serve_log }))
     local up = _M.eventually(function()
@@ -229,8 +239,10 @@ local worker_mt = {}
 worker_mt.__index = worker_mt
 
 --- Spawns `wtt worker` (no DATABASE_URL). env: extra environment; args:
--- extra flags. Returns a handle { pid, id, log, text(), wait(), kill() }.
-function env_mt.worker(self, env, args)
+-- extra flags; wrap: a function returning the command line to run instead
+-- (e.g. inside a network namespace). Returns a handle { pid, id, log,
+-- text(), wait(), kill() }.
+function env_mt.worker(self, env, args, wrap)
     self.nworkers = self.nworkers + 1
     local id = "flt-w" .. self.nworkers .. "-" .. sys.getpid()
     local dir = self.tmp .. "/" .. id
@@ -255,6 +267,9 @@ function env_mt.worker(self, env, args)
     local argv = { runtime.exe, "worker" }
     for _, a in ipairs(args or {}) do
         argv[#argv + 1] = a
+    end
+    if wrap then
+        argv = wrap(argv)
     end
     local log = dir .. "/worker.log"
     local pid = assert(sys.spawn(argv, { env = e, stdout = log,

@@ -1,4 +1,5 @@
---- Spec helper: a real PostgreSQL 15 in a temp dir, on a random loopback port.
+--- Spec helper: a real PostgreSQL 15 in a temp dir, on a random loopback port
+-- (or on another address of this machine: opts.host, opts.wrap).
 --
 --     local pgh = require "spec.support.pg"
 --     local srv = pgh.start()          -- initdb + pg_ctl start, trust auth
@@ -36,13 +37,17 @@ end)()
 
 -- Runs argv to completion with output appended to `log`; returns true or
 -- nil, err naming the command. `as_pg`: as the postgres user when root.
-local function run(argv, log, timeout, as_pg)
+-- `wrap`: a function returning the command line to run instead (outermost).
+local function run(argv, log, timeout, as_pg, wrap)
     if as_pg and IS_ROOT then
         local wrapped = { "runuser", "-u", "postgres", "--" }
         for _, a in ipairs(argv) do
             wrapped[#wrapped + 1] = a
         end
         argv = wrapped
+    end
+    if wrap then
+        argv = wrap(argv)
     end
     local pid, err = sys.spawn(argv, { stdout = log, stderr = log,
                                        cwd = "/" })
@@ -79,7 +84,7 @@ end
 
 function server_mt.pg_ctl(self, ...)
     local argv = { _M.BIN .. "/pg_ctl", "-D", self.data, ... }
-    return run(argv, self.log, 60, true)
+    return run(argv, self.log, 60, true, self.wrap)
 end
 
 
@@ -113,10 +118,23 @@ end
 function server_mt.createdb(self, name)
     assert(type(name) == "string" and name:match("^[%a_][%w_]*$"),
            "createdb: plain identifier expected")
-    check(self, run({ _M.BIN .. "/createdb", "-h", "127.0.0.1",
+    local with_password = self.password and function(argv)
+        table.insert(argv, 1, "PGPASSWORD=" .. self.password)
+        table.insert(argv, 1, "env")
+        return argv
+    end
+    check(self, run({ _M.BIN .. "/createdb", "-h", self.host,
                       "-p", tostring(self.port), "-U", "postgres", name },
-                    self.log, 30, false))
-    return ("postgresql://postgres@127.0.0.1:%d/%s"):format(self.port, name)
+                    self.log, 30, false, with_password))
+    return self:url_for(name)
+end
+
+
+--- The URL of database `name` on this server.
+function server_mt.url_for(self, name)
+    return ("postgresql://postgres%s@%s:%d/%s"):format(
+        self.password and (":" .. self.password) or "", self.host,
+        self.port, name)
 end
 
 
@@ -138,7 +156,15 @@ end
 
 
 --- Starts a fresh server.
--- @param opts { conf = { name = value, ... } extra postgresql.conf lines }
+-- @param opts { conf = { name = value, ... } extra postgresql.conf lines,
+--   host = the listen address, also in the URL (default 127.0.0.1; a
+--   private address of this machine, such as a network namespace's from
+--   spec/support/netns.lua: the spec must reach it), password = the
+--   postgres user's password (TCP logins then need it: scram-sha-256;
+--   the unix socket stays trust), hba = { extra pg_hba.conf lines, e.g.
+--   "host all all 10.1.2.0/24 scram-sha-256" }, wrap = function(argv)
+--   returning the command line that starts the server instead (e.g.
+--   inside that namespace) }
 -- @return server { url, port, dir, data, log, stop, restart, kill, start,
 --   createdb }
 function _M.start(opts)
@@ -151,21 +177,39 @@ function _M.start(opts)
         server_log = dir .. "/server.log",
         port = assert(sys.free_port()),
         running = false,
+        host = opts.host or "127.0.0.1",
+        password = opts.password,
+        wrap = opts.wrap,
     }, server_mt)
-    self.url = ("postgresql://postgres@127.0.0.1:%d/postgres"):format(
-        self.port)
+    self.url = self:url_for("postgres")
 
     local ok, err = pcall(function()
         if IS_ROOT then
             check(self, run({ "chown", "postgres:postgres", dir }, self.log))
         end
-        check(self, run({ _M.BIN .. "/initdb", "-D", self.data, "-A", "trust",
-                          "-U", "postgres", "-E", "UTF8", "--locale=C",
-                          "--no-sync", "--no-instructions" },
-                        self.log, 120, true))
+        local initdb = { _M.BIN .. "/initdb", "-D", self.data, "-A", "trust",
+                         "-U", "postgres", "-E", "UTF8", "--locale=C",
+                         "--no-sync", "--no-instructions" }
+        if opts.password then
+            local pwfile = dir .. "/pwfile"
+            assert(sys.write_file(pwfile, opts.password .. "\n"))
+            if IS_ROOT then
+                check(self, run({ "chown", "postgres:postgres", pwfile },
+                                self.log))
+            end
+            for _, a in ipairs({ "--auth-host=scram-sha-256",
+                                 "--auth-local=trust",
+                                 "--pwfile=" .. pwfile }) do
+                initdb[#initdb + 1] = a
+            end
+        end
+        check(self, run(initdb, self.log, 120, true))
+        if opts.password then
+            os.remove(dir .. "/pwfile")
+        end
 
         local conf = {
-            listen_addresses = "'127.0.0.1'",
+            listen_addresses = "'" .. self.host .. "'",
             port = tostring(self.port),
             unix_socket_directories = "'" .. dir .. "'",
             fsync = "off",
@@ -185,6 +229,12 @@ function _M.start(opts)
             f:write(k, " = ", v, "\n")
         end
         f:close()
+        if opts.hba then
+            f = assert(io.open(self.data .. "/pg_hba.conf", "a"))
+            f:write("\n# spec.support.pg\n", table.concat(opts.hba, "\n"),
+                    "\n")
+            f:close()
+        end
         self:start()
     end)
     if not ok then

@@ -1,4 +1,5 @@
---- Spec helper: real `redis-server` processes on random loopback ports.
+--- Spec helper: real `redis-server` processes on random loopback ports
+-- (or on another address of this machine: opts.host, opts.wrap).
 --
 --     local rh = require "spec.support.redis"
 --     local srv = rh.start({ appendonly = true, tls = true })
@@ -125,7 +126,7 @@ end
 local function server_argv(self)
     local o = self.opts
     local argv = { _M.REDIS_SERVER,
-        "--bind", "127.0.0.1",
+        "--bind", self.host,
         "--save", "",
         "--appendonly", o.appendonly and "yes" or "no",
         "--appendfsync", o.appendfsync or "everysec",
@@ -166,7 +167,7 @@ end
 -- password): "PONG" once the dataset is loaded, else an error reply text
 -- ("LOADING ...") or nil.
 local function probe(self)
-    local c = core.connect("127.0.0.1", self.port, {
+    local c = core.connect(self.host, self.port, {
         tls = self.tls and true or nil, verify = false,
         cert = self.tls and self.tls.client.cert or nil,
         key = self.tls and self.tls.client.key or nil,
@@ -192,8 +193,11 @@ end
 local function launch(self, wait)
     local log = self.dir .. "/redis.log"
     self.log = log
-    local pid = assert(sys.spawn(server_argv(self),
-                                 { stdout = log, stderr = log }))
+    local argv = server_argv(self)
+    if self.opts.wrap then
+        argv = self.opts.wrap(argv)
+    end
+    local pid = assert(sys.spawn(argv, { stdout = log, stderr = log }))
     self.pid = pid
     local deadline = sys.now() + (wait or 10)
     while sys.now() < deadline do
@@ -219,11 +223,17 @@ end
 -- @param opts { appendonly = bool, appendfsync = "everysec"|"always",
 --   password = string, tls = bool, tls_hosts = { names for the server
 --   cert }, tls_auth_clients = bool, unixsocket = bool, args = { extra
---   redis-server arguments }, wait = seconds }
+--   redis-server arguments }, wait = seconds, host = the address to bind
+--   and to put in the URL (default 127.0.0.1; a private address of
+--   this machine, such as a network namespace's from
+--   spec/support/netns.lua: the spec must reach it), wrap = function(argv)
+--   returning the command line to run instead (e.g. inside that
+--   namespace: net:argv("redis", argv)) }
 -- @return server { url, port, dir, ca_file, pid, password, socket, ... }
 function _M.start(opts)
     opts = opts or {}
-    local self = setmetatable({ opts = opts }, server_mt)
+    local self = setmetatable({ opts = opts,
+                                host = opts.host or "127.0.0.1" }, server_mt)
     self.dir = assert(sys.mkdtemp("wtt-redis-"))
     if opts.tls then
         local ca = _M.make_ca(self.dir, "ca")
@@ -249,7 +259,7 @@ function _M.start(opts)
         if ok then
             local auth = opts.password and (":" .. opts.password .. "@") or ""
             self.url = (opts.tls and "rediss" or "redis") .. "://" .. auth
-                       .. "127.0.0.1:" .. self.port .. "/0"
+                       .. self.host .. ":" .. self.port .. "/0"
             return self
         end
         if not log:find("already in use", 1, true) then
