@@ -673,11 +673,18 @@ wtt_http_run(void)
     atomic_store(&wtt__http_draining, 1);
     drain_period(c);
 
-    /* Stop accepting. libmicrohttpd's threads let go of the listening
-     * socket only when they next wake, so it is closed after
-     * MHD_stop_daemon; connections already accepted keep being served. */
+    /* Stop accepting; connections already accepted keep being served.
+     * libmicrohttpd's threads may still be inside accept() on the
+     * listening socket, so it is closed only after MHD_stop_daemon; shut
+     * down now, it stops listening at once (Linux): a new connection is
+     * refused, which a load balancer retries elsewhere with nothing sent,
+     * instead of waiting in the backlog to be reset with its request. */
     atomic_store(&wtt__http_stopping, 1);
     ls = MHD_quiesce_daemon(daemon_);
+    if (ls != MHD_INVALID_SOCKET && shutdown(ls, SHUT_RDWR) != 0) {
+        wtt_log(WTT_LOG_WARN, "serve.listen_shutdown_failed", "error",
+                strerror(errno), NULL);
+    }
     wtt_log(WTT_LOG_INFO, "serve.not_accepting", NULL);
     drain(c);
 
