@@ -9,7 +9,9 @@
 -- (spec/support/rolling_load.lua) uploads, generates, polls statuses,
 -- downloads MIDI files and checks health through HAProxy while the spec
 -- restarts replica A (SIGTERM, wait for exit 0, start again, wait until
--- HAProxy has it UP), then replica B.
+-- HAProxy has it UP), then replica B. An event stream open on each replica
+-- (through HAProxy) must end cleanly when its replica stops, and the
+-- reconnect be served.
 --
 -- The media store: the replicas share WTT_MEDIA_DIR here (one host). To
 -- run the same spec on the PostgreSQL store, set WTT_MEDIA_STORE=pg in the
@@ -152,6 +154,33 @@ describe("rolling restart behind HAProxy #redis #pg", function()
         return table.concat(out)
     end
 
+    -- The process that answered: the first 8 hex digits of the request
+    -- id are its own (docs/http.md).
+    local function process_of(res_id)
+        return res_id and res_id:sub(1, 8)
+    end
+
+    local function replica_process(i)
+        local res = assert(replicas[i]:request("GET", "/livez"))
+        return process_of(res.headers["x-request-id"])
+    end
+
+    -- An event stream through HAProxy, read by hand so its end shows:
+    -- { conn, process, raw }.
+    local function open_stream(id)
+        local conn = assert(sys.tcp_connect("127.0.0.1", ports.lb))
+        assert(conn:send("GET /transcribe/events/" .. id .. "/ HTTP/1.1\r\n"
+                         .. "Host: lb\r\nAccept: text/event-stream\r\n\r\n"))
+        local raw = ""
+        assert(helpers.eventually(function()
+            raw = raw .. (conn:recv(65536, 0.1) or "")
+            return raw:find("\r\n\r\n", 1, true)
+        end, 10), "no answer to the event stream: " .. raw)
+        assert.equal(200, helpers.status_of(raw), raw)
+        return { conn = conn, raw = raw,
+                 process = process_of(raw:match("\r\n[Xx]%-[Rr]equest%-[Ii]d: (%x+)")) }
+    end
+
     setup(function()
         need("haproxy")
         tmp = assert(sys.mkdtemp("wtt-rolling-"))
@@ -230,6 +259,31 @@ describe("rolling restart behind HAProxy #redis #pg", function()
         local load_pid = assert(sys.spawn({ runtime.exe, "run", LOAD, job },
                                           { stdout = llog, stderr = llog }))
 
+        -- An upload followed by event streams (one on each replica), as
+        -- the web page does; generated only once both replicas restarted,
+        -- so the streams stay open until their replica stops.
+        local up = assert(httpc.request({ url = lb_url .. "/transcribe/upload/",
+            method = "POST", timeout = 30,
+            multipart = { { name = "file", file = wav,
+                            filename = "sse.wav", content_type = "audio/wav" } } }))
+        assert.equal(201, up.status, up.body)
+        local sse_id = json.decode(up.body).audio_midi_id
+        local want = { [replica_process(1)] = 1, [replica_process(2)] = 2 }
+        local streams = {}
+        for _ = 1, 20 do
+            local st = open_stream(sse_id)
+            local i = want[st.process]
+            if i and not streams[i] then
+                streams[i] = st
+            else
+                st.conn:close()
+            end
+            if streams[1] and streams[2] then
+                break
+            end
+        end
+        assert(streams[1] and streams[2], "no event stream on each replica")
+
         -- Load first, then the rolling restart: A, then B, each only once
         -- the other is back in rotation.
         sys.sleep(2)
@@ -256,6 +310,17 @@ describe("rolling restart behind HAProxy #redis #pg", function()
             assert.truthy(down:find("Layer7 wrong status, code: 503", 1, true),
                           down)
             local stopped_s = sys.now() - t0
+            -- Its event stream ended with the last chunk (through
+            -- HAProxy), and the reconnect an EventSource makes is served.
+            local st = streams[i]
+            assert(helpers.eventually(function()
+                st.raw = st.raw .. (st.conn:recv(65536, 0.1) or "")
+                return st.raw:find("\r\n0\r\n\r\n$")
+            end, 10), "the event stream of replica " .. i .. " did not end "
+                      .. "cleanly: " .. st.raw:sub(-80))
+            st.conn:close()
+            local again = open_stream(sse_id)
+            again.conn:close()
             sys.rmtree(old.dir)
             replicas[i] = nil
             start_replica(i)
@@ -265,6 +330,11 @@ describe("rolling restart behind HAProxy #redis #pg", function()
             sys.sleep(1)
         end
         sys.sleep(2)
+        local g = assert(httpc.request({ url = lb_url .. "/transcribe/generate/",
+            method = "POST", timeout = 30,
+            headers = { ["Content-Type"] = "application/json" },
+            body = json.encode({ audio_midi_id = sse_id, options = {} }) }))
+        assert.equal(202, g.status, g.body)
         assert(sys.write_file(stop, "stop"))
         local how, code = sys.wait(load_pid, 420)
         if not how then
@@ -318,9 +388,16 @@ describe("rolling restart behind HAProxy #redis #pg", function()
             assert.equal("1", h, "task " .. t.task_id .. " was claimed "
                          .. tostring(h) .. " times" .. logs())
         end
+        -- The load's tasks and the one the event streams followed.
+        assert(helpers.eventually(function()
+            local res = httpc.request({ timeout = 5,
+                url = lb_url .. "/transcribe/status/" .. sse_id .. "/" })
+            return res and res.status == 200
+                   and json.decode(res.body).status == "completed"
+        end, 60), "the streamed upload's task did not complete" .. logs())
         local rows = assert(db:read(
             "SELECT count(*) AS n FROM audio_midi WHERE status = 'completed'"))
-        assert.equal(#tasks, tonumber(rows[1].n))
+        assert.equal(#tasks + 1, tonumber(rows[1].n))
         inv.check({ r = r, db = db, url = lb_url, timeout = 20,
                     media = MEDIA_STORE == "dir" and media or nil })
         r:close()
