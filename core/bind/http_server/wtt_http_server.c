@@ -681,11 +681,17 @@ wtt_http_run(void)
      * instead of waiting in the backlog to be reset with its request. */
     atomic_store(&wtt__http_stopping, 1);
     ls = MHD_quiesce_daemon(daemon_);
-    if (ls != MHD_INVALID_SOCKET && shutdown(ls, SHUT_RDWR) != 0) {
+    if (ls == MHD_INVALID_SOCKET) {
+        /* Not expected (MHD_ALLOW_SUSPEND_RESUME brings the ITC quiescing
+         * needs): new connections are then accepted until the daemon
+         * stops, and answered like any other. */
+        wtt_log(WTT_LOG_WARN, "serve.quiesce_failed", NULL);
+    } else if (shutdown(ls, SHUT_RDWR) != 0) {
         wtt_log(WTT_LOG_WARN, "serve.listen_shutdown_failed", "error",
                 strerror(errno), NULL);
+    } else {
+        wtt_log(WTT_LOG_INFO, "serve.not_accepting", NULL);
     }
-    wtt_log(WTT_LOG_INFO, "serve.not_accepting", NULL);
     drain(c);
 
     wtt__http_timer_stop();
