@@ -116,8 +116,8 @@ wtt_http_config_from_env(struct wtt_http_config *c)
                          / 1000.0;
     c->shutdown_grace_s = (double) env_size("WTT_SHUTDOWN_GRACE_MS", 10000)
                           / 1000.0;
-    /* Covers a load balancer's health checks: interval x fall (2 s x 2 in
-     * docker/haproxy/haproxy.cfg) plus one check in flight. */
+    /* Covers a load balancer's health checks: interval x fall plus one
+     * check's timeout (1 s x 2 + 1 s in docker/haproxy/haproxy.cfg). */
     c->drain_s = env_seconds("WTT_DRAIN_S", 5.0);
     c->access_log = strcasecmp(wtt_env("WTT_ACCESS_LOG", "on"), "off") != 0
                     && strcmp(wtt_env("WTT_ACCESS_LOG", "on"), "0") != 0;
