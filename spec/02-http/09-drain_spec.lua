@@ -155,6 +155,47 @@ describe("wtt serve: the drain on SIGTERM #http", function()
         assert.truthy(log:find("event=http.drained unfinished=0", 1, true))
     end)
 
+    it("serves the connections still in the backlog when accepting "
+       .. "stops", function()
+        -- One serving thread, busy in a slow handler: a connection made
+        -- meanwhile waits in the kernel's backlog, unaccepted, when the
+        -- drain ends.
+        srv:stop()
+        srv = helpers.serve({ threads = 1, env = { WTT_DRAIN_S = DRAIN_S } })
+        local busy = assert(sys.tcp_connect("127.0.0.1", srv.port))
+        assert(busy:send("GET /sleep/1500?mark=busy HTTP/1.1\r\n"
+                         .. "Host: x\r\n\r\n"))
+        assert.truthy(helpers.eventually(function()
+            return sys.exists(srv.dir .. "/busy")
+        end, 5), "the slow request never reached its handler")
+        sys.kill(srv.pid, "TERM")
+        assert.truthy(helpers.eventually(function()
+            return log_has(srv, "serve.stopping")
+        end, 10))
+        local queued = assert(sys.tcp_connect("127.0.0.1", srv.port))
+        assert(queued:send("GET /hello/ HTTP/1.1\r\nHost: x\r\n\r\n"))
+        sys.kill(srv.pid, "TERM")
+        assert.truthy(helpers.eventually(function()
+            return log_has(srv, "serve.not_accepting")
+        end, 10), "accepting never stopped")
+        local status = parse(busy:recv_all(10))
+        busy:close()
+        assert.equal(200, status)
+        local raw, how = queued:recv_all(10)
+        queued:close()
+        assert.equal("closed", how)
+        status = parse(raw)
+        assert.equal(200, status, raw)
+        local exit_how, code = sys.wait(srv.pid, 20)
+        srv.stopped = true
+        local log = srv:log_text()
+        sys.rmtree(srv.dir)
+        assert.equal("exited", exit_how)
+        assert.equal(0, code)
+        assert.truthy(log:find("event=serve.not_accepting backlog=1", 1,
+                               true), log)
+    end)
+
     it("stops accepting by itself once WTT_DRAIN_S has passed", function()
         srv:stop()
         srv = helpers.serve({ env = { WTT_DRAIN_S = "0.5" } })

@@ -30,6 +30,7 @@
 #include "wtt_vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <netdb.h>
 #include <signal.h>
@@ -490,6 +491,52 @@ drain_period(const struct wtt_http_config *c)
 }
 
 
+/*
+ * Hands the connections still waiting in the listening socket's backlog
+ * (the kernel completed them, no serving thread accepted them yet: all
+ * were busy) to the daemon, after MHD_quiesce_daemon: shutting the socket
+ * down would reset them, with their requests perhaps already sent.
+ * Returns how many were handed over.
+ */
+static int
+adopt_backlog(MHD_socket ls)
+{
+    int n = 0;
+    int fl = fcntl(ls, F_GETFL);
+
+    /* A serving thread woken just before the quiesce may still accept
+     * too; neither may block. */
+    if (fl == -1 || fcntl(ls, F_SETFL, fl | O_NONBLOCK) == -1) {
+        wtt_log(WTT_LOG_WARN, "serve.backlog_failed", "error",
+                strerror(errno), NULL);
+        return 0;
+    }
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t               len = sizeof(ss);
+        int                     fd = accept4(ls, (struct sockaddr *) &ss,
+                                             &len, SOCK_CLOEXEC);
+
+        if (fd == -1) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+            break;          /* EAGAIN: the backlog is empty */
+        }
+        /* MHD owns (and closes) the socket from here, even on failure. */
+        if (MHD_add_connection(daemon_, fd, (struct sockaddr *) &ss, len)
+            == MHD_YES)
+        {
+            n++;
+        } else {
+            wtt_log(WTT_LOG_WARN, "serve.backlog_refused", "error",
+                    strerror(errno), NULL);
+        }
+    }
+    return n;
+}
+
+
 /* Waits up to the shutdown grace for the requests in flight (uploads
  * still arriving included) once accepting has stopped. */
 static void
@@ -686,11 +733,18 @@ wtt_http_run(void)
          * needs): new connections are then accepted until the daemon
          * stops, and answered like any other. */
         wtt_log(WTT_LOG_WARN, "serve.quiesce_failed", NULL);
-    } else if (shutdown(ls, SHUT_RDWR) != 0) {
-        wtt_log(WTT_LOG_WARN, "serve.listen_shutdown_failed", "error",
-                strerror(errno), NULL);
     } else {
-        wtt_log(WTT_LOG_INFO, "serve.not_accepting", NULL);
+        char adopted[16];
+        int  n = adopt_backlog(ls);
+        /* What arrives between the last accept and here is reset: the
+         * drain period is there so that nothing does. */
+        if (shutdown(ls, SHUT_RDWR) != 0) {
+            wtt_log(WTT_LOG_WARN, "serve.listen_shutdown_failed", "error",
+                    strerror(errno), NULL);
+        }
+        snprintf(adopted, sizeof(adopted), "%d", n);
+        wtt_log(WTT_LOG_INFO, "serve.not_accepting", "backlog", adopted,
+                NULL);
     }
     drain(c);
 
