@@ -71,7 +71,8 @@ end
 describe("haproxy.cfg", function()
     it("passes haproxy -c as shipped", function()
         need("haproxy")
-        local env = lb_env({ lb = 18008, stats = 18404, web = { 18001, 18002 } })
+        local env = lb_env({ lb = 18008, stats = 18404,
+                             web = { 18001, 18002 } })
         local vars = {}
         for k, v in pairs(env) do
             vars[#vars + 1] = k .. "=" .. v
@@ -177,8 +178,8 @@ describe("rolling restart behind HAProxy #redis #pg", function()
             return raw:find("\r\n\r\n", 1, true)
         end, 10), "no answer to the event stream: " .. raw)
         assert.equal(200, helpers.status_of(raw), raw)
-        return { conn = conn, raw = raw,
-                 process = process_of(raw:match("\r\n[Xx]%-[Rr]equest%-[Ii]d: (%x+)")) }
+        local rid = raw:match("\r\n[Xx]%-[Rr]equest%-[Ii]d: (%x+)")
+        return { conn = conn, raw = raw, process = process_of(rid) }
     end
 
     setup(function()
@@ -262,10 +263,11 @@ describe("rolling restart behind HAProxy #redis #pg", function()
         -- An upload followed by event streams (one on each replica), as
         -- the web page does; generated only once both replicas restarted,
         -- so the streams stay open until their replica stops.
-        local up = assert(httpc.request({ url = lb_url .. "/transcribe/upload/",
-            method = "POST", timeout = 30,
-            multipart = { { name = "file", file = wav,
-                            filename = "sse.wav", content_type = "audio/wav" } } }))
+        local up = assert(httpc.request({
+            url = lb_url .. "/transcribe/upload/", method = "POST",
+            timeout = 30,
+            multipart = { { name = "file", file = wav, filename = "sse.wav",
+                            content_type = "audio/wav" } } }))
         assert.equal(201, up.status, up.body)
         local sse_id = json.decode(up.body).audio_midi_id
         local want = { [replica_process(1)] = 1, [replica_process(2)] = 2 }
@@ -330,8 +332,9 @@ describe("rolling restart behind HAProxy #redis #pg", function()
             sys.sleep(1)
         end
         sys.sleep(2)
-        local g = assert(httpc.request({ url = lb_url .. "/transcribe/generate/",
-            method = "POST", timeout = 30,
+        local g = assert(httpc.request({
+            url = lb_url .. "/transcribe/generate/", method = "POST",
+            timeout = 30,
             headers = { ["Content-Type"] = "application/json" },
             body = json.encode({ audio_midi_id = sse_id, options = {} }) }))
         assert.equal(202, g.status, g.body)
