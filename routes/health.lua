@@ -21,8 +21,10 @@ local CHECKS = {
         return false, "no routes loaded"
     end },
     { name = "accepting", check = function()
-        if httpd.stats().stopping then
-            return false, "shutting down"
+        -- From SIGTERM on: a load balancer stops sending new requests
+        -- while this process still serves them (docs/operations.md).
+        if httpd.stats().draining then
+            return false, "draining: shutting down"
         end
         return true
     end },

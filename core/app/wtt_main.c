@@ -55,6 +55,7 @@ static const flag_t serve_flags[] = {
     { "--max-body",      "WTT_MAX_BODY",    "raw/JSON body limit, bytes" },
     { "--max-upload",    "WTT_MAX_UPLOAD",  "multipart limit, bytes" },
     { "--conn-timeout",  "WTT_CONN_TIMEOUT", "idle connection timeout, s" },
+    { "--drain",         "WTT_DRAIN_S",     "not-ready seconds after SIGTERM (5)" },
     { "--access-log",    "WTT_ACCESS_LOG",  "on|off" },
     { "--subscriber",    "WTT_SUBSCRIBER",  "on|off: result subscriber thread" },
     { NULL, NULL, NULL },

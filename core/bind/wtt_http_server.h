@@ -29,7 +29,9 @@ struct wtt_http_config {
     size_t   max_upload;          /* multipart total */
     size_t   max_file;            /* multipart, one file */
     double   route_timeout_s;     /* watchdog: Lua time per request */
-    double   shutdown_grace_s;
+    double   drain_s;             /* after SIGTERM: not ready, still
+                                     accepting (load balancers look away) */
+    double   shutdown_grace_s;    /* then: requests in flight may finish */
     int      access_log;
     char     tmp_dir[256];
     char     per_ip_exempt[1024];  /* addresses and CIDR ranges exempt from
@@ -58,8 +60,15 @@ int wtt_http_start(const struct wtt_http_config *cfg);
 
 /*
  * Serves until SIGTERM/SIGINT, after a successful wtt_http_start: notifies
- * systemd READY=1, reloads on SIGHUP, then drains, stops the serving
- * threads and closes their states. Returns the process exit status (0).
+ * systemd READY=1, reloads on SIGHUP. On the signal it drains in two steps
+ * (docs/operations.md, "Rolling restart"): for cfg.drain_s it still
+ * accepts and serves everything, but /readyz answers 503 and every
+ * response carries Connection: close, so a load balancer's health check
+ * takes the process out of rotation; then it stops accepting, ends event
+ * streams, waits up to cfg.shutdown_grace_s for requests in flight
+ * (uploads included), stops the serving threads and closes their states.
+ * A second SIGTERM/SIGINT during the drain period cuts it short. Returns
+ * the process exit status (0).
  */
 int wtt_http_run(void);
 

@@ -161,6 +161,20 @@ describe("docker/compose.yml", function()
         assert.truthy(cfg.services.web.environment.DATABASE_URL:find("@postgres:5432/", 1, true))
     end)
 
+    it("gives web a stop_grace_period longer than its drain", function()
+        -- docker stop sends SIGTERM, then SIGKILL after the grace period:
+        -- web must be through its drain and its requests in flight first,
+        -- with room for the subscriber's last batch.
+        local web = cfg.services.web
+        local grace = web.stop_grace_period
+        local n, unit = tostring(grace):match("^(%d+)(%a*)$")
+        local scale = ({ s = 1, m = 60, [""] = 1 })[unit]
+        assert(n and scale, "stop_grace_period: " .. tostring(grace))
+        local need = dh.web_stop_s(web.environment)
+        assert.is_true(tonumber(n) * scale >= need + 5,
+            ("stop_grace_period %s, drain + grace %g s"):format(grace, need))
+    end)
+
     it("notices a variable wtt does not read", function()
         -- The check above is only worth something if it can fail.
         assert.is_false((dh.env_known("WTT_NO_SUCH_SETTING")))

@@ -88,6 +88,22 @@ describe("the systemd units", function()
         assert.is_nil(mig:find("RemainAfterExit=yes", 1, true))
     end)
 
+    it("give web a TimeoutStopSec longer than its drain", function()
+        -- systemd sends SIGKILL after TimeoutStopSec: web must be through
+        -- its drain (docs/http.md, "Shutdown") first, with room for the
+        -- subscriber's last batch. web.env may change the settings.
+        local timeout = tonumber(read("wtt-web.service")
+                                 :match("\nTimeoutStopSec=(%d+)\n"))
+        assert.is_number(timeout)
+        local env = env_file("wtt.env")
+        for k, v in pairs(env_file("web.env")) do
+            env[k] = v
+        end
+        local need = dh.web_stop_s(env)
+        assert.is_true(timeout >= need + 5,
+            ("TimeoutStopSec=%d, drain + grace %g s"):format(timeout, need))
+    end)
+
     it("make the worker a template, one instance per GPU", function()
         local w = read("wtt-worker@.service")
         assert.truthy(w:find("\nExecStart=/opt/wtt/bin/wtt worker %-%-id %%H%-%%i\n"))

@@ -148,4 +148,24 @@ function _M.env_known(name, reads)
 end
 
 
+--- The default docs/http.md gives a server setting in its table
+-- (`| `NAME` | 5 | ...`), as a number; raises when the row is missing.
+function _M.http_default(name)
+    local text = assert(sys.read_file(_M.ROOT .. "/docs/http.md"))
+    local v = text:match("\n| `" .. name .. "` | ([%d.]+) |")
+    return assert(tonumber(v), name .. ": no numeric default in docs/http.md")
+end
+
+
+--- Seconds `wtt serve` may take to stop after SIGTERM with the environment
+-- `env` (unset values take docs/http.md's defaults): the drain period plus
+-- the wait for requests in flight (docs/http.md, "Shutdown").
+function _M.web_stop_s(env)
+    env = env or {}
+    local drain = tonumber(env.WTT_DRAIN_S) or _M.http_default("WTT_DRAIN_S")
+    local grace = tonumber(env.WTT_SHUTDOWN_GRACE_MS)
+                  or _M.http_default("WTT_SHUTDOWN_GRACE_MS")
+    return drain + grace / 1000
+end
+
 return _M

@@ -35,7 +35,8 @@ _M.copy_dir = copy_dir
 
 --- Starts `wtt serve`.
 -- @param opts { routes = dir (default fixtures/routes + routes/),
---   env = {...}, threads = n, wait = seconds }
+--   env = {...}, threads = n, wait = seconds, port = n (default: a free
+--   one; a restarted replica keeps its address) }
 -- @return server { port, url, pid, dir, routes_dir, log }
 function _M.serve(opts)
     opts = opts or {}
@@ -45,7 +46,7 @@ function _M.serve(opts)
     if not opts.routes then
         copy_dir(runtime.source_dir .. "/routes", routes)
     end
-    local port = assert(sys.free_port())
+    local port = opts.port or assert(sys.free_port())
     local env = {
         WTT_LISTEN = "127.0.0.1:" .. port,
         WTT_ROUTES_DIR = routes,

@@ -439,17 +439,20 @@ l_generation(lua_State *L)
 }
 
 
-/* httpd.stats() -> { inflight, requests, threads, stopping } */
+/* httpd.stats() -> { inflight, requests, threads, draining, stopping }:
+ * draining from SIGTERM on (not ready), stopping once accepting stopped. */
 static int
 l_stats(lua_State *L)
 {
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
     lua_pushinteger(L, atomic_load(&wtt__http_inflight));
     lua_setfield(L, -2, "inflight");
     lua_pushnumber(L, (lua_Number) atomic_load(&wtt__http_total_requests));
     lua_setfield(L, -2, "requests");
     lua_pushinteger(L, wtt__http_cfg.threads);
     lua_setfield(L, -2, "threads");
+    lua_pushboolean(L, atomic_load(&wtt__http_draining));
+    lua_setfield(L, -2, "draining");
     lua_pushboolean(L, atomic_load(&wtt__http_stopping));
     lua_setfield(L, -2, "stopping");
     return 1;

@@ -185,7 +185,11 @@ typedef struct {
  * read by every part. */
 extern struct wtt_http_config wtt__http_cfg;
 extern atomic_int             wtt__http_configured;
-/* Set once SIGTERM/SIGINT arrive: new requests get 503, streams end. */
+/* Set once SIGTERM/SIGINT arrive: /readyz answers 503 and responses
+ * carry Connection: close, while every other request is served. */
+extern atomic_int             wtt__http_draining;
+/* Set once the drain period is over and accepting has stopped: streams
+ * end; requests already on open connections are still served. */
 extern atomic_int             wtt__http_stopping;
 /* Requests begun and not yet released (drain waits for 0), and the total
  * since start (httpd.stats). */

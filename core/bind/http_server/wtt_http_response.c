@@ -61,6 +61,16 @@ queue(req_t *r, int status, struct MHD_Response *resp)
     enum MHD_Result rc;
 
     MHD_add_response_header(resp, "X-Request-Id", r->id);
+    if (atomic_load(&wtt__http_draining)
+        && MHD_get_response_header(resp, "Connection") == NULL)
+    {
+        /* Draining: this connection must not carry another request into
+         * the moment accepting stops and idle connections are closed (a
+         * request sent on a connection being closed cannot be told from
+         * one the server never saw). The client's next request opens a
+         * new connection, which a load balancer sends elsewhere. */
+        MHD_add_response_header(resp, "Connection", "close");
+    }
     r->status = status;
     if (r->defer) {
         r->pending = resp;
@@ -331,9 +341,6 @@ respond_lua(req_t *r, lua_State *L, int idx)
         && MHD_get_response_header(resp, "Content-Type") == NULL)
     {
         MHD_add_response_header(resp, "Content-Type", ctype);
-    }
-    if (atomic_load(&wtt__http_stopping)) {
-        MHD_add_response_header(resp, "Connection", "close");
     }
     return queue(r, status, resp);
 }

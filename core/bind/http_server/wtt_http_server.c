@@ -30,6 +30,7 @@
 #include "wtt_vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <netdb.h>
 #include <signal.h>
@@ -44,6 +45,7 @@
 struct wtt_http_config         wtt__http_cfg;
 atomic_int                     wtt__http_configured;     /* cfg is set */
 static struct MHD_Daemon      *daemon_;
+atomic_int                     wtt__http_draining;
 atomic_int                     wtt__http_stopping;
 atomic_int                     wtt__http_inflight;
 atomic_ullong                  wtt__http_total_requests;
@@ -60,6 +62,29 @@ env_size(const char *name, size_t def)
 {
     long long v = wtt_env_int(name, (long long) def);
     return v > 0 ? (size_t) v : def;
+}
+
+
+/* Seconds from `name` (fractions allowed), or `def` when unset or not a
+ * number >= 0 (logged). */
+static double
+env_seconds(const char *name, double def)
+{
+    const char *v = getenv(name);
+    char       *end;
+    double      d;
+
+    if (v == NULL || *v == '\0') {
+        return def;
+    }
+    errno = 0;
+    d = strtod(v, &end);
+    if (errno != 0 || end == v || *end != '\0' || !(d >= 0) || d > 3600) {
+        wtt_log(WTT_LOG_WARN, "http.bad_config", "name", name, "value", v,
+                "detail", "want seconds from 0 to 3600", NULL);
+        return def;
+    }
+    return d;
 }
 
 
@@ -92,6 +117,9 @@ wtt_http_config_from_env(struct wtt_http_config *c)
                          / 1000.0;
     c->shutdown_grace_s = (double) env_size("WTT_SHUTDOWN_GRACE_MS", 10000)
                           / 1000.0;
+    /* Covers a load balancer's health checks: interval x fall plus one
+     * check's timeout (1 s x 2 + 1 s in docker/haproxy/haproxy.cfg). */
+    c->drain_s = env_seconds("WTT_DRAIN_S", 5.0);
     c->access_log = strcasecmp(wtt_env("WTT_ACCESS_LOG", "on"), "off") != 0
                     && strcmp(wtt_env("WTT_ACCESS_LOG", "on"), "0") != 0;
     snprintf(c->tmp_dir, sizeof(c->tmp_dir), "%s",
@@ -216,10 +244,9 @@ first_call(struct MHD_Connection *conn, const char *url, const char *method,
         snprintf(r->path, sizeof(r->path), "%s", url);
     }
 
-    if (atomic_load(&wtt__http_stopping)) {
-        return wtt__http_respond_error(r, 503, "unavailable",
-                                       "server shutting down");
-    }
+    /* No 503 while draining or stopping: a request that reached this
+     * process (on a connection opened before accepting stopped) is served;
+     * its response closes the connection (wtt_http_response.c). */
     if (tls_bad_url != NULL) {
         /* The flag is for this request's URL, decoded just before this
          * call; cleared either way so it can never outlive one request. */
@@ -396,6 +423,10 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
  * Serving
  * ------------------------------------------------------------------------- */
 
+/* The signals the main loop waits for; blocked in every thread. */
+static sigset_t serve_signals;
+
+
 static int
 resolve_listen(const struct wtt_http_config *c, struct sockaddr_storage *ss,
                socklen_t *sslen)
@@ -422,6 +453,92 @@ resolve_listen(const struct wtt_http_config *c, struct sockaddr_storage *ss,
 }
 
 
+/*
+ * The drain period: everything is still served and new connections are
+ * still accepted, but /readyz answers 503 (routes/health.lua), so a load
+ * balancer's health check takes this process out of rotation before it
+ * stops accepting. Returns early on a second SIGTERM/SIGINT (an operator
+ * in a hurry); SIGHUP is not applied any more (the process is leaving).
+ */
+static void
+drain_period(const struct wtt_http_config *c)
+{
+    uint64_t until = wtt_now_ms() + (uint64_t) (c->drain_s * 1e3);
+    uint64_t now;
+
+    while ((now = wtt_now_ms()) < until) {
+        siginfo_t       info;
+        uint64_t        left = until - now;
+        struct timespec ts;
+        int             sig;
+
+        if (left > 200) {
+            left = 200;
+        }
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long) left * 1000000L;
+        sig = sigtimedwait(&serve_signals, &info, &ts);
+        if (sig == SIGTERM || sig == SIGINT) {
+            wtt_log(WTT_LOG_INFO, "serve.drain_cut", "signal",
+                    strsignal(sig), NULL);
+            return;
+        }
+        if (sig == SIGHUP) {
+            wtt_log(WTT_LOG_INFO, "serve.reload_skipped", "detail",
+                    "draining", NULL);
+        }
+    }
+}
+
+
+/*
+ * Hands the connections still waiting in the listening socket's backlog
+ * (the kernel completed them, no serving thread accepted them yet: all
+ * were busy) to the daemon, after MHD_quiesce_daemon: shutting the socket
+ * down would reset them, with their requests perhaps already sent.
+ * Returns how many were handed over.
+ */
+static int
+adopt_backlog(MHD_socket ls)
+{
+    int n = 0;
+    int fl = fcntl(ls, F_GETFL);
+
+    /* A serving thread woken just before the quiesce may still accept
+     * too; neither may block. */
+    if (fl == -1 || fcntl(ls, F_SETFL, fl | O_NONBLOCK) == -1) {
+        wtt_log(WTT_LOG_WARN, "serve.backlog_failed", "error",
+                strerror(errno), NULL);
+        return 0;
+    }
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t               len = sizeof(ss);
+        int                     fd = accept4(ls, (struct sockaddr *) &ss,
+                                             &len, SOCK_CLOEXEC);
+
+        if (fd == -1) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+            break;          /* EAGAIN: the backlog is empty */
+        }
+        /* MHD owns (and closes) the socket from here, even on failure. */
+        if (MHD_add_connection(daemon_, fd, (struct sockaddr *) &ss, len)
+            == MHD_YES)
+        {
+            n++;
+        } else {
+            wtt_log(WTT_LOG_WARN, "serve.backlog_refused", "error",
+                    strerror(errno), NULL);
+        }
+    }
+    return n;
+}
+
+
+/* Waits up to the shutdown grace for the requests in flight (uploads
+ * still arriving included) once accepting has stopped. */
 static void
 drain(const struct wtt_http_config *c)
 {
@@ -437,10 +554,6 @@ drain(const struct wtt_http_config *c)
     wtt_log(atomic_load(&wtt__http_inflight) > 0 ? WTT_LOG_WARN : WTT_LOG_INFO,
             "http.drained", "unfinished", left, NULL);
 }
-
-
-/* The signals the main loop waits for; blocked in every thread. */
-static sigset_t serve_signals;
 
 
 /* Descriptors the process needs besides its connections: the listening
@@ -581,6 +694,7 @@ wtt_http_run(void)
     const struct wtt_http_config *c = &wtt__http_cfg;
     char                          err[1024];
     int                           sig;
+    MHD_socket                    ls;
 
     sd_notify(0, "READY=1");
 
@@ -596,20 +710,50 @@ wtt_http_run(void)
         }
     }
 
-    wtt_log(WTT_LOG_INFO, "serve.stopping", "signal", strsignal(sig), NULL);
-    sd_notify(0, "STOPPING=1");
-    atomic_store(&wtt__http_stopping, 1);
     {
-        MHD_socket ls = MHD_quiesce_daemon(daemon_);
-        if (ls != MHD_INVALID_SOCKET) {
-            close(ls);
+        char drain_s[24];
+        snprintf(drain_s, sizeof(drain_s), "%g", c->drain_s);
+        wtt_log(WTT_LOG_INFO, "serve.stopping", "signal", strsignal(sig),
+                "drain_s", drain_s, NULL);
+    }
+    sd_notify(0, "STOPPING=1");
+    atomic_store(&wtt__http_draining, 1);
+    drain_period(c);
+
+    /* Stop accepting; connections already accepted keep being served.
+     * libmicrohttpd's threads may still be inside accept() on the
+     * listening socket, so it is closed only after MHD_stop_daemon; shut
+     * down now, it stops listening at once (Linux): a new connection is
+     * refused, which a load balancer retries elsewhere with nothing sent,
+     * instead of waiting in the backlog to be reset with its request. */
+    atomic_store(&wtt__http_stopping, 1);
+    ls = MHD_quiesce_daemon(daemon_);
+    if (ls == MHD_INVALID_SOCKET) {
+        /* Not expected (MHD_ALLOW_SUSPEND_RESUME brings the ITC quiescing
+         * needs): new connections are then accepted until the daemon
+         * stops, and answered like any other. */
+        wtt_log(WTT_LOG_WARN, "serve.quiesce_failed", NULL);
+    } else {
+        char adopted[16];
+        int  n = adopt_backlog(ls);
+        /* What arrives between the last accept and here is reset: the
+         * drain period is there so that nothing does. */
+        if (shutdown(ls, SHUT_RDWR) != 0) {
+            wtt_log(WTT_LOG_WARN, "serve.listen_shutdown_failed", "error",
+                    strerror(errno), NULL);
         }
+        snprintf(adopted, sizeof(adopted), "%d", n);
+        wtt_log(WTT_LOG_INFO, "serve.not_accepting", "backlog", adopted,
+                NULL);
     }
     drain(c);
 
     wtt__http_timer_stop();
     MHD_stop_daemon(daemon_);
     daemon_ = NULL;
+    if (ls != MHD_INVALID_SOCKET) {
+        close(ls);
+    }
 
     /* The serving threads are gone: their states can be closed here. */
     for (tctx_t *t = wtt__http_all_threads, *tn; t != NULL; t = tn) {

@@ -51,6 +51,13 @@ loaders[#loaders + 1] = function(name)
     end
 end
 
+-- The `wtt serve` processes specs start inherit this: no drain period
+-- after SIGTERM (docs/operations.md), which would add seconds to every
+-- stop; the specs of the drain set their own.
+if os.getenv("WTT_DRAIN_S") == nil then
+    require("wtt.sys").setenv("WTT_DRAIN_S", "0")
+end
+
 require "busted.runner" ({ standalone = false })
 
 -- Busted returns here only when nothing failed or errored.

@@ -11,6 +11,7 @@
 -- | WTT_WORKER_TOKEN | unset | bearer token for /media/ and /_result/ (unset: refused) |
 -- | WTT_KEY_PREFIX | "" | queue key prefix ("{wtt}:" on Redis Cluster) |
 -- | WTT_MAX_UPLOAD | 256 MiB | largest upload: the server's multipart cap, read from it (docs/http.md) |
+-- | WTT_DRAIN_S | 5 | after SIGTERM: seconds of /readyz 503 while still serving, before accepting stops; read by the server (docs/http.md, docs/operations.md) |
 -- | WTT_MAX_RESULT | 64 MiB | largest body of POST /transcribe/_result/ |
 -- | WTT_MAX_AUDIO_S | 14400 | longest accepted recording (seconds) |
 -- | WTT_RECONCILE_INTERVAL_S | 30 | reconciler period in the subscriber |
