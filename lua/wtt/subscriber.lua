@@ -337,7 +337,8 @@ end
 
 
 --- Runs forever (or until opts.stop() returns true).
--- @param opts { stop = function, redis_url, q }
+-- @param opts { stop = function, on_ready = function (called once, after
+--   the first subscription and sweep), r, q }
 function _M.run(opts)
     opts = opts or {}
     local cfg = config.get()
@@ -408,12 +409,16 @@ function _M.run(opts)
                 on_ready = function()
                     -- Subscribed: now recover what a killed predecessor held
                     -- and drain the backlog, then reconcile.
-                    if not started then
+                    local first = not started
+                    if first then
                         started = true
                         self.pending_recover = true
                     end
                     log.info("subscriber.ready", {})
                     guarded("ready", sweep)
+                    if first and opts.on_ready then
+                        opts.on_ready()
+                    end
                     return not stop()
                 end,
                 on_reconnect = function()

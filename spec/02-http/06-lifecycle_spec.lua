@@ -1,5 +1,6 @@
 local helpers = require "spec.support.server"
 local sys = require "wtt.sys"
+local notify = require "spec.support.notify"
 
 describe("wtt serve: start and stop #http", function()
     it("finishes a request in flight on SIGTERM and exits 0", function()
@@ -56,40 +57,16 @@ describe("wtt serve: start and stop #http", function()
 end)
 
 describe("wtt serve: systemd notifications #http", function()
-    -- A stand-in for systemd: a datagram socket that records what arrives.
-    local LISTENER = [[
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a") as out:
-    while True:
-        msg = s.recv(4096).decode()
-        out.write(msg.replace("\n", " ") + "\n")
-        out.flush()
-]]
-
     it("sends READY=1, RELOADING=1 and STOPPING=1", function()
-        local dir = assert(sys.mkdtemp("wtt-notify-"))
-        local script, sock = dir .. "/listen.py", dir .. "/notify.sock"
-        local got = dir .. "/got"
-        assert(sys.write_file(script, LISTENER))
-        local lpid = assert(sys.spawn({ "python3", script, sock, got }))
-        assert.truthy(helpers.eventually(function()
-            return sys.exists(sock)
-        end))
-        local srv = helpers.serve({ env = { NOTIFY_SOCKET = sock } })
+        local listener = notify.listen()
+        local srv = helpers.serve({ env = { NOTIFY_SOCKET = listener.socket } })
         assert.equal(200, srv:admin("POST", "/_admin/reload").status)
         local how = srv:signal_and_wait("TERM")
         srv.stopped = true
         sys.rmtree(srv.dir)
         assert.equal("exited", how)
-        local text = helpers.eventually(function()
-            local t = sys.read_file(got)
-            return t and t:find("STOPPING=1", 1, true) and t
-        end)
-        sys.kill(lpid, "KILL")
-        sys.wait(lpid, 5)
-        sys.rmtree(dir)
+        local text = listener:wait_for("STOPPING=1", 1, 5)
+        listener:close()
         assert.truthy(text, "no STOPPING=1 received")
         local ready = text:find("READY=1", 1, true)
         local reloading = text:find("RELOADING=1", 1, true)

@@ -1,5 +1,6 @@
 -- docker/systemd/: `systemd-analyze verify` accepts every unit (no
--- warning either), web is Type=notify with ExecReload, the worker is a
+-- warning either), web, worker and subscriber are Type=notify with
+-- ExecReload, the worker is a
 -- template, migrations run before web, every unit is sandboxed under the
 -- dedicated user, and the example environment files set only variables
 -- wtt reads (the workers' never DATABASE_URL).
@@ -67,18 +68,26 @@ describe("the systemd units", function()
         -- ... and it catches a mistake, in the template too.
         code, out, err = dh.run(verify_argv(UNITS, function(u, text)
             if u == "wtt-worker@.service" then
-                return text:gsub("Type=exec", "Type=exce")
+                return text:gsub("Type=notify", "Type=notfy")
             end
             return text
         end))
         assert.truthy((out .. err):find("wtt-worker@", 1, true), out .. err)
-        assert.truthy((out .. err):find("exce", 1, true), out .. err)
+        assert.truthy((out .. err):find("notfy", 1, true), out .. err)
     end)
 
-    it("make web Type=notify with a hot reload, and migrate first", function()
+    it("make web, the worker and the subscriber Type=notify with a hot "
+       .. "reload, and migrate first", function()
+        -- spec/08-worker/06-notify_spec.lua checks that the worker and the
+        -- subscriber send what these units wait for.
+        for _, u in ipairs({ "wtt-web.service", "wtt-worker@.service",
+                             "wtt-subscriber.service" }) do
+            local text = read(u)
+            assert.truthy(text:find("\nType=notify\n", 1, true), u)
+            assert.truthy(text:find("\nNotifyAccess=main\n", 1, true), u)
+            assert.truthy(text:find("\nExecReload=/bin/kill %-HUP %$MAINPID\n"), u)
+        end
         local web = read("wtt-web.service")
-        assert.truthy(web:find("\nType=notify\n", 1, true))
-        assert.truthy(web:find("\nExecReload=/bin/kill %-HUP %$MAINPID\n"))
         assert.truthy(web:find("\nRequires=wtt%-migrate%.service\n"))
         assert.truthy(web:find("\nAfter=[^\n]*wtt%-migrate%.service"))
         local mig = read("wtt-migrate.service")

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <systemd/sd-daemon.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -633,7 +634,30 @@ l_getpid(lua_State *L)
 }
 
 
+/* sys.notify(state) -> true | false | nil, err
+ * Sends `state` ("READY=1", "STOPPING=1", ...) to the service manager
+ * (sd_notify). false when the process was not started with NOTIFY_SOCKET
+ * (not under systemd's Type=notify, or a plain shell): nothing to tell,
+ * not an error. The variable is kept, so every state of the process's life
+ * reaches the manager. */
+static int
+l_notify(lua_State *L)
+{
+    const char *state = luaL_checkstring(L, 1);
+    int         rc = sd_notify(0, state);
+
+    if (rc < 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "sd_notify: %s", strerror(-rc));
+        return 2;
+    }
+    lua_pushboolean(L, rc > 0);
+    return 1;
+}
+
+
 static const luaL_Reg proc_funcs[] = {
+    { "notify", l_notify },
     { "spawn",  l_spawn },
     { "kill",   l_kill },
     { "wait",   l_wait },

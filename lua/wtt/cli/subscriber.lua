@@ -5,8 +5,7 @@
 -- the process: every failure is logged and retried, and it returns when
 -- serve stops).
 --
--- Exit status: 0 never in practice (it runs until killed), 1 when it cannot
--- start, 2 usage.
+-- Exit status: 0 after SIGTERM or SIGINT, 1 when it cannot start, 2 usage.
 
 local argv = { ... }
 local in_serve = argv[1] == "--in-serve"
@@ -17,7 +16,8 @@ usage: wtt subscriber [options]
 SUBSCRIBEs to task:claimed/progress/completed/failed, drains the durable
 task:results backlog into PostgreSQL (an id leaves the backlog only after
 its row is committed), and re-enqueues tasks PostgreSQL says are pending or
-processing that Redis lost. Runs until killed; killing it at any point
+processing that Redis lost. Runs until SIGTERM or SIGINT (it stops at its
+next message or tick); SIGHUP reloads plugins/. Killing it at any point
 loses nothing.
 
   --database-url URL   DATABASE_URL (required)
@@ -68,7 +68,26 @@ if in_serve then
     return
 end
 
-local ok, err = pcall(subscriber.run)
+-- Standalone (wtt-subscriber.service, Type=notify): READY=1 once subscribed
+-- and the first sweep is done; SIGTERM or SIGINT ends the loop at its next
+-- message or tick (STOPPING=1, exit 0); SIGHUP reloads plugins/ at once.
+local sys = require "wtt.sys"
+local notify = require "wtt.notify"
+sys.trap({ "TERM", "INT" })
+local poll_hup = notify.on_hup("subscriber", require("wtt.policy").reload)
+local stopping = false
+local ok, err = pcall(subscriber.run, {
+    on_ready = function() notify.ready("subscribed") end,
+    stop = function()
+        if not stopping and (sys.signaled("TERM") or sys.signaled("INT")) then
+            stopping = true
+            notify.stopping()
+            log.info("subscriber.stopping", {})
+        end
+        poll_hup()
+        return stopping
+    end,
+})
 if not ok or not err then
     fail(1, "%s", tostring(err))
 end

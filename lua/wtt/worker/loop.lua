@@ -5,6 +5,7 @@
 -- wtt.worker puts on every worker (maybe_reap, drain, run).
 
 local log = require "wtt.log"
+local notify = require "wtt.notify"
 local sys = require "wtt.sys"
 local after_device_fault = require("wtt.worker.device").after_device_fault
 
@@ -66,6 +67,9 @@ function worker.drain(self)
             self.next_tasks = nil
             return false
         end
+        if self.poll_hup then
+            self.poll_hup()
+        end
         self:maybe_reap()
         local tasks, err = claim_next(self)
         if not tasks or #tasks == 0 then
@@ -100,6 +104,10 @@ function worker.run(self)
         return 1
     end
     local cfg = self.cfg
+    -- SIGHUP (systemctl reload) loads plugins/ now instead of at the next
+    -- file check; it is looked at between tasks.
+    self.poll_hup = notify.on_hup("worker", require("wtt.policy").reload)
+    notify.ready("claiming")
     local tick = math.max(0.01, math.min(0.25, cfg.poll))
     local channel = self.q:channel("task:new")
     local function wake()
@@ -123,6 +131,7 @@ function worker.run(self)
                 if self:stopping() then
                     return false
                 end
+                self.poll_hup()
                 if sys.now() - self.last_drain >= cfg.poll then
                     return wake()
                 end
@@ -137,6 +146,7 @@ function worker.run(self)
             if wake() == false then
                 break
             end
+            self.poll_hup()
             self:nap_idle(math.min(cfg.poll, 0.25 * 2 ^ (sub_failures - 1)))
         end
     end

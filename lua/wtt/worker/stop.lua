@@ -5,6 +5,7 @@
 -- past_grace, nap, nap_idle).
 
 local log = require "wtt.log"
+local notify = require "wtt.notify"
 local sys = require "wtt.sys"
 
 local _M = {}
@@ -22,6 +23,7 @@ function worker.stopping(self)
     end
     if sys.signaled("TERM") or sys.signaled("INT") then
         self.stop_at = sys.now()
+        notify.stopping()
         log.info("worker.stopping", { grace_s = self.cfg.grace,
                                       task = self.task and self.task.id })
         return true
