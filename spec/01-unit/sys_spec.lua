@@ -102,7 +102,8 @@ describe("wtt.sys", function()
         table.sort(names)
         assert.same({
             "cpu_count", "exists", "file_size", "free_port", "getenv",
-            "getpid", "kill", "listdir", "mkdtemp", "now", "read_file",
+            "getpid", "kill", "listdir", "mkdirs", "mkdtemp", "notify", "now",
+            "read_file",
             "realpath", "rmtree", "rss_kb", "setenv", "signaled", "sleep",
             "spawn", "symlink", "tcp_connect", "time", "trap", "untrap",
             "wait", "write_file",
@@ -454,4 +455,37 @@ describe("wtt.sys tcp", function()
 
     end)
 
+end)
+
+
+describe("sys.mkdirs", function()
+    local dir
+    before_each(function() dir = assert(sys.mkdtemp("wtt-mkdirs-")) end)
+    after_each(function() sys.rmtree(dir) end)
+
+    it("makes the missing parents and accepts an existing directory",
+       function()
+        assert.is_true(sys.mkdirs(dir .. "/a/b/c"))
+        assert.equal("dir", sys.exists(dir .. "/a/b/c"))
+        assert.is_true(sys.mkdirs(dir .. "/a/b/c/"))
+        assert.is_true(sys.mkdirs(dir .. "/a"))
+    end)
+
+    it("returns nil, err where a file is in the way or the path is empty",
+       function()
+        assert(sys.write_file(dir .. "/f", "x"))
+        local ok, err = sys.mkdirs(dir .. "/f/g")
+        assert.is_nil(ok)
+        assert.truthy(err:find("not a directory", 1, true), err)
+        ok, err = sys.mkdirs(dir .. "/f")
+        assert.is_nil(ok)
+        assert.truthy(err:find("not a directory", 1, true), err)
+        assert.is_nil((sys.mkdirs("")))
+    end)
+
+    it("applies the mode (less the umask)", function()
+        assert.is_true(sys.mkdirs(dir .. "/m/n", tonumber("700", 8)))
+        local st = io.popen("stat -c %a '" .. dir .. "/m/n'"):read("*l")
+        assert.equal("700", st)
+    end)
 end)

@@ -404,7 +404,51 @@ l_file_size(lua_State *L)
 }
 
 
+/* sys.mkdirs(path [, mode]) -> true | nil, err
+ * Creates `path` and its missing parents (mode 0755 by default, less the
+ * umask), like `mkdir -p`; an existing directory is fine. No shell, so a
+ * server never forks for it. */
+static int
+l_mkdirs(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    mode_t      mode = (mode_t) luaL_optinteger(L, 2, 0755);
+    char        buf[PATH_MAX];
+    size_t      len = strlen(path);
+    size_t      i;
+    struct stat st;
+
+    if (len == 0 || len >= sizeof(buf)) {
+        return wtt_lua_push_errno(L, "mkdirs", path,
+                                  len == 0 ? ENOENT : ENAMETOOLONG);
+    }
+    memcpy(buf, path, len + 1);
+    /* Each prefix ending before a '/', then the whole path. */
+    for (i = 1; i <= len; i++) {
+        if (i < len && buf[i] != '/') {
+            continue;
+        }
+        buf[i] = '\0';
+        if (mkdir(buf, mode) != 0 && errno != EEXIST) {
+            return wtt_lua_push_errno(L, "mkdirs", buf, errno);
+        }
+        if (i < len) {
+            buf[i] = '/';
+        }
+    }
+    if (stat(path, &st) != 0) {
+        return wtt_lua_push_errno(L, "mkdirs", path, errno);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        return wtt_lua_push_errno(L, "mkdirs", path, ENOTDIR);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+
 static const luaL_Reg fs_funcs[] = {
+    { "mkdirs",     l_mkdirs },
     { "mkdtemp",    l_mkdtemp },
     { "rmtree",     l_rmtree },
     { "exists",     l_exists },

@@ -20,10 +20,9 @@ local mt = { __index = _M }
 local COPY_CHUNK = 1048576
 
 
+-- A directory that cannot be made shows as the write's own error next.
 local function mkdir_p(dir)
-    if sys.exists(dir) ~= "dir" then
-        os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
-    end
+    sys.mkdirs(dir)
     return dir
 end
 

@@ -344,10 +344,9 @@ end
 
 ---------------------------------------------------------------- cache
 
+-- A directory that cannot be made shows as the write's own error next.
 local function mkdir_p(dir)
-    if sys.exists(dir) ~= "dir" then
-        os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
-    end
+    sys.mkdirs(dir)
     return dir
 end
 
