@@ -121,11 +121,7 @@ describe("Prometheus scrapes web and a worker #redis #pg", function()
 
     teardown(function()
         if prom_pid then
-            sys.kill(prom_pid, "TERM")
-            if not sys.wait(prom_pid, 10) then
-                sys.kill(prom_pid, "KILL")
-                sys.wait(prom_pid, 5)
-            end
+            helpers.terminate(prom_pid)
         end
         if stack then stack:stop() end
     end)

@@ -221,18 +221,10 @@ describe("rolling restart behind HAProxy #redis #pg", function()
 
     teardown(function()
         if worker_pid then
-            sys.kill(worker_pid, "TERM")
-            if not sys.wait(worker_pid, 30) then
-                sys.kill(worker_pid, "KILL")
-                sys.wait(worker_pid, 5)
-            end
+            helpers.terminate(worker_pid, 30)
         end
         if haproxy_pid then
-            sys.kill(haproxy_pid, "TERM")
-            if not sys.wait(haproxy_pid, 10) then
-                sys.kill(haproxy_pid, "KILL")
-                sys.wait(haproxy_pid, 5)
-            end
+            helpers.terminate(haproxy_pid)
         end
         for _, srv in pairs(replicas) do
             srv:stop()

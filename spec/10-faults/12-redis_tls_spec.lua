@@ -14,6 +14,7 @@
 
 local support = require "spec.support.faults"
 local rh = require "spec.support.redis"
+local helpers = require "spec.support.server"
 local httpc = require "wtt.http_client"
 local json = require "wtt.json"
 local runtime = require "wtt.runtime"
@@ -158,11 +159,7 @@ describe("R8: Redis over TLS, service level #redis #pg", function()
                 end, 15), case.name .. ": no redis.misconfigured line:\n"
                           .. (sys.read_file(log) or ""))
             end)
-            sys.kill(pid, "TERM")
-            if not sys.wait(pid, 10) then
-                sys.kill(pid, "KILL")
-                sys.wait(pid, 5)
-            end
+            helpers.terminate(pid)
             assert(ok, err)
         end
         env:check_invariants(5)

@@ -23,6 +23,7 @@
 -- destroy(). Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) and `ip`/`tc`
 -- from iproute2; wire() also python3 and /dev/net/tun.
 
+local helpers = require "spec.support.server"
 local sys = require "wtt.sys"
 
 local _M = {}
@@ -363,11 +364,7 @@ function net_mt.unwire(self, name)
         return ""
     end
     h.wire = nil
-    sys.kill(w.pid, "TERM")
-    if not sys.wait(w.pid, 10) then
-        sys.kill(w.pid, "KILL")
-        sys.wait(w.pid, 5)
-    end
+    helpers.terminate(w.pid)
     if w.swapped then
         ipc(self, "link", "set", h.peer, "up")
         ipc(self, "-n", h.ns, "link", "set", h.veth, "up")

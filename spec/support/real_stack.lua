@@ -148,11 +148,7 @@ end
 -- PostgreSQL, and removes the temporary directory.
 function stack:stop()
     for _, pid in ipairs(self.workers) do
-        sys.kill(pid, "TERM")
-        if not sys.wait(pid, 30) then
-            sys.kill(pid, "KILL")
-            sys.wait(pid, 5)
-        end
+        helpers.terminate(pid, 30)
     end
     self.workers = {}
     for i = #(self.webs or {}), 1, -1 do

@@ -151,6 +151,19 @@ end
 
 
 --- Waits until fn() is truthy or `timeout` seconds pass; returns fn's value.
+--- Stops child `pid`: SIGTERM, up to `timeout` seconds (default 10) for it
+-- to exit, then SIGKILL. Returns how it ended and its code (sys.wait's).
+function _M.terminate(pid, timeout)
+    sys.kill(pid, "TERM")
+    local how, code = sys.wait(pid, timeout or 10)
+    if not how then
+        sys.kill(pid, "KILL")
+        how, code = sys.wait(pid, 5)
+    end
+    return how, code
+end
+
+
 function _M.eventually(fn, timeout)
     local deadline = sys.now() + (timeout or 5)
     repeat
