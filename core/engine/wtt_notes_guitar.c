@@ -5,8 +5,9 @@
  * The official decoding runs first (wtt_notes_extract in official mode,
  * without bends), then each enabled rule is one pass over the note list, in
  * this order: range, retrigger, split, ghost, weak, bend, register (strum
- * is no pass of its own: it makes retrigger, ghost and weak spare the
- * strings of a strum). A pass marks the notes it removes with n_frames = 0
+ * and chord are no passes of their own: they make retrigger, ghost, weak
+ * and bend spare the strings of a strum or a chord). A pass marks the
+ * notes it removes with n_frames = 0
  * and drops them at its end.
  * Last, every note gets its amplitude, onset, times and bends from the
  * posteriorgrams as the official code computes them.
@@ -44,7 +45,7 @@
 
 const char *const wtt_notes_rule_names[] = {
     "ghost", "weak", "retrigger", "split", "bend", "range", "register",
-    "strum", NULL
+    "strum", "chord", NULL
 };
 
 
@@ -71,9 +72,10 @@ wtt_notes_guitar_defaults(int mode)
     t.weak_amp = 0.4;
     t.weak_rise = 0.25;
     t.weak_low_pitch = 42;          /* F#2: drop tunings' low strings */
-    t.weak_low_scale = 0.7;
+    t.weak_low_scale = 0.6;
     t.retrigger_gap = 2;
     t.retrigger_peak = 0.3;
+    t.retrigger_ioi = 9;
     t.split_margin = 8;
     t.bend_max = 2;
     t.bend_level = 0.3;
@@ -90,6 +92,11 @@ wtt_notes_guitar_defaults(int mode)
     t.strum_retrigger_onset = 0.6;
     t.keep_frames = 15;
     t.keep_strum = 2;
+    t.bend_fall = 15;
+    t.chord_frames = 20;
+    t.chord_pitches = 3;
+    t.chord_strum = 6;
+    t.chord_memory = 43;
     if (mode == WTT_NOTES_BASS) {
         /* A bass is not strummed and its low notes are its notes: the
          * settings before the strum rule, the low bar and the onset peak
@@ -108,6 +115,9 @@ wtt_notes_guitar_defaults(int mode)
         t.strum_weak_onset = 0.8;
         t.strum_retrigger_onset = 0.5;
         t.keep_frames = 0;
+        t.chord_frames = 0;
+        t.chord_strum = 0;
+        t.chord_memory = 0;
         t.lowest = 23;              /* B0, a five-string's low B */
         t.highest = 72;             /* C5, a six-string's high C, 24th fret */
     } else {
@@ -192,8 +202,8 @@ wtt_notes_rules_parse(const char *list, unsigned *rules, char *err,
         }
         if (!found) {
             snprintf(err, errlen, "unknown rule '%.*s' (ghost, weak, "
-                     "retrigger, split, bend, range, register, strum, all "
-                     "or none)",
+                     "retrigger, split, bend, range, register, strum, chord, "
+                     "all or none)",
                      len > 40 ? 40 : (int) len, s);
             return -1;
         }
@@ -240,6 +250,7 @@ typedef struct {
                                                    official min/max freq */
     const struct wtt_guitar_tuning *t;
     int                             strum;      /* WTT_RULE_STRUM is on */
+    int                             chord;      /* WTT_RULE_CHORD is on */
 } ctx_t;
 
 
@@ -288,7 +299,9 @@ tune_from_env(struct wtt_guitar_tuning *t)
         TUNE_DOUBLE(strum_ghost_ratio), TUNE_INT(strum_weak),
         TUNE_DOUBLE(strum_weak_onset), TUNE_INT(strum_retrigger),
         TUNE_DOUBLE(strum_retrigger_onset), TUNE_INT(keep_frames),
-        TUNE_INT(keep_strum),
+        TUNE_INT(keep_strum), TUNE_INT(bend_fall), TUNE_INT(chord_frames),
+        TUNE_INT(chord_pitches), TUNE_INT(chord_strum),
+        TUNE_INT(chord_memory), TUNE_INT(retrigger_ioi),
     };
     const char *env = getenv("WTT_GUITAR_TUNE");
     const char *tf = getenv("WTT_GUITAR_TRACE");
@@ -424,6 +437,51 @@ strum_at(const ctx_t *x, int r, int c)
         }
     }
     return count;
+}
+
+
+/* How many pitch columns other than c and its octave below have an onset
+ * of STRUM_ONSET within 3 frames of r and are no overtone of another such
+ * column (12, 19, 24 or 28 semitones above it): the distinct strings of a
+ * chord, where strum_at also counts the overtones of a single note. */
+static int
+chord_at(const ctx_t *x, int r, int c)
+{
+    int set[N_PITCH], n = 0, count = 0;
+
+    for (int q = 0; q < N_PITCH; q++) {
+        for (int i = r - 3; i <= r + 3; i++) {
+            if (onset_v(x, i, q) >= STRUM_ONSET) {
+                set[n++] = q;
+                break;
+            }
+        }
+    }
+    for (int a = 0; a < n; a++) {
+        int over = 0;
+        if (set[a] == c || set[a] == c - 12) {
+            continue;
+        }
+        for (int b = 0; b < n && !over; b++) {
+            int d = set[a] - set[b];
+            over = d == 12 || d == 19 || d == 24 || d == 28;
+        }
+        count += !over;
+    }
+    return count;
+}
+
+
+/* Whether ghost must keep a note: a long one attacked with the strings of
+ * a chord (struct wtt_guitar_tuning, chord_frames). */
+static int
+chord_string(const ctx_t *x, const struct wtt_note *nt)
+{
+    const struct wtt_guitar_tuning *t = x->t;
+
+    return x->chord && t->chord_frames > 0 && nt->n_frames >= t->chord_frames
+           && chord_at(x, nt->start_frame, nt->pitch - MIDI_OFFSET)
+              >= t->chord_pitches;
 }
 
 
@@ -595,8 +653,15 @@ rule_retrigger(const ctx_t *x, list_t *l)
         for (; j < l->n && l->v[j].pitch == a->pitch; j++) {
             struct wtt_note *b = &l->v[j];
             int              c = b->pitch - MIDI_OFFSET;
-            if (b->start_frame - note_end(a) > x->t->retrigger_gap
-                || attacked(x, b->start_frame, c)
+            if (b->start_frame - note_end(a) > x->t->retrigger_gap) {
+                break;
+            }
+            if (b->start_frame - a->start_frame < x->t->retrigger_ioi
+                && onset_near(x, b->start_frame, c)
+                   <= onset_near(x, a->start_frame, c))
+            {
+                /* too soon after a's own pluck */
+            } else if (attacked(x, b->start_frame, c)
                 || onset_prominence(x, b->start_frame, c)
                    >= x->t->retrigger_peak
                 || in_strum(x, b->start_frame, c, x->t->strum_retrigger,
@@ -663,11 +728,49 @@ in_sync(const ctx_t *x, int s, int r)
 }
 
 
+/* Whether a note of the pitch of note i that starts within chord_memory
+ * frames of it was spared as a string (verdict 2); the list is sorted by
+ * pitch, then start. */
+static int
+spared_near(const ctx_t *x, const list_t *l, const unsigned char *verdict,
+            size_t i)
+{
+    const struct wtt_note *a = &l->v[i];
+    int                    m = x->t->chord_memory;
+
+    for (size_t j = i; j-- > 0;) {
+        const struct wtt_note *b = &l->v[j];
+        if (b->pitch != a->pitch || a->start_frame - b->start_frame > m) {
+            break;
+        }
+        if (verdict[j] == 2) {
+            return 1;
+        }
+    }
+    for (size_t j = i + 1; j < l->n; j++) {
+        const struct wtt_note *b = &l->v[j];
+        if (b->pitch != a->pitch || b->start_frame - a->start_frame > m) {
+            break;
+        }
+        if (verdict[j] == 2) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
 static void
 rule_ghost(const ctx_t *x, list_t *l)
 {
     const struct wtt_guitar_tuning *t = x->t;
+    /* 0: no ghost; 1: a ghost; 2: a ghost to the ratios that the strum or
+     * chord rule spares as a string */
+    unsigned char *verdict = wtt_calloc(l->n + 1, 1);
 
+    /* by pitch, then start, so that the notes of a pitch near a note
+     * (chord_memory) are its neighbours in the list */
+    qsort(l->v, l->n, sizeof(*l->v), by_pitch_start);
     for (size_t i = 0; i < l->n; i++) {
         struct wtt_note *nt = &l->v[i];
         int              c = nt->pitch - MIDI_OFFSET;
@@ -683,18 +786,37 @@ rule_ghost(const ctx_t *x, list_t *l)
                 continue;
             }
             root = mean_frames(x, s, e, r);
-            if (root >= t->ghost_root_min && own < t->ghost_ratio[k] * root
-                && in_sync(x, s, r)
-                && !(t->ghost_interval[k] == 12
-                     && own >= t->strum_ghost_ratio * root
-                     && in_strum(x, s, c, t->strum_ghost, 0.0)))
+            if (root < t->ghost_root_min || own >= t->ghost_ratio[k] * root
+                || !in_sync(x, s, r))
             {
-                TRACE("ghost", nt, NULL);
-                nt->n_frames = 0;
-                break;
+                continue;
             }
+            if ((t->ghost_interval[k] == 12
+                 && own >= t->strum_ghost_ratio * root
+                 && in_strum(x, s, c, t->strum_ghost, 0.0))
+                || chord_string(x, nt))
+            {
+                verdict[i] = 2;
+                continue;
+            }
+            verdict[i] = 1;
+            break;
         }
     }
+    for (size_t i = 0; i < l->n; i++) {
+        int keep = 0;
+        if (verdict[i] != 1) {
+            continue;
+        }
+        if (x->chord && t->chord_memory > 0) {
+            keep = spared_near(x, l, verdict, i);
+        }
+        if (!keep) {
+            TRACE("ghost", &l->v[i], NULL);
+            l->v[i].n_frames = 0;
+        }
+    }
+    free(verdict);
     compact(l);
 }
 
@@ -730,8 +852,10 @@ rule_weak(const ctx_t *x, list_t *l)
  * frame to frame to the strongest column within a semitone of the last
  * one and bend_max of the note's own, while it stays at bend_level, shows
  * no new attack (an onset peak of bend_onset) and, off the note's pitch,
- * was silent when the note was plucked (else it is another string). The
- * note's own end when the activation never left its pitch. */
+ * was silent when the note was plucked (else it is another string) and,
+ * with the chord rule, is not struck in a strum of chord_strum other
+ * pitches (a chord change). The note's own end when the activation never
+ * left its pitch. */
 static int
 bend_end(const ctx_t *x, const struct wtt_note *a)
 {
@@ -751,7 +875,10 @@ bend_end(const ctx_t *x, const struct wtt_note *a)
             || (best != c
                 && frame_v(x, a->start_frame + 2, best) >= t->bend_level)
             || (onset_v(x, e, best) >= t->bend_onset
-                && onset_peak(x, e, best)))
+                && onset_peak(x, e, best))
+            || (best != c && x->chord && t->chord_strum > 0
+                && onset_near(x, e, best) >= STRUM_ONSET
+                && strum_at(x, e, best) >= t->chord_strum))
         {
             break;
         }
@@ -762,8 +889,25 @@ bend_end(const ctx_t *x, const struct wtt_note *a)
 }
 
 
+/* Whether the activation of column c falls under `level` in frames
+ * from..to. */
+static int
+falls_under(const ctx_t *x, int from, int to, int c, double level)
+{
+    for (int r = from; r <= to; r++) {
+        if (frame_v(x, r, c) < level) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
 /* Grows each bent note to its end and drops the notes that start inside it
- * within bend_max semitones with no attack of their own (its pieces). */
+ * within bend_max semitones with no attack of their own (its pieces). A
+ * note of another pitch is a piece only where the bent note's pitch falls
+ * silent around its start (bend_fall): beside a string that rings on, it
+ * is another string. */
 static void
 rule_bend(const ctx_t *x, list_t *l)
 {
@@ -783,6 +927,10 @@ rule_bend(const ctx_t *x, list_t *l)
             if (b->n_frames == 0 || abs(b->pitch - a->pitch) > t->bend_max
                 || onset_near(x, b->start_frame, b->pitch - MIDI_OFFSET)
                    >= t->bend_onset
+                || (t->bend_fall > 0 && b->pitch != a->pitch
+                    && !falls_under(x, b->start_frame - 2,
+                                    b->start_frame + t->bend_fall,
+                                    a->pitch - MIDI_OFFSET, t->bend_level))
                 || kept(x, b))
             {
                 continue;
@@ -889,6 +1037,7 @@ wtt_notes_guitar_extract(struct wtt_posteriors *post,
     x.hi = p->max_freq_hz > 0 ? freq_column(p->max_freq_hz) : N_PITCH;
     x.t = &t;
     x.strum = (p->rules & WTT_RULE_STRUM) != 0;
+    x.chord = (p->rules & WTT_RULE_CHORD) != 0;
 
     for (size_t k = 0; k < sizeof(passes) / sizeof(passes[0]); k++) {
         if (p->rules & passes[k].bit) {

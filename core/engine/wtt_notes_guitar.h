@@ -14,14 +14,17 @@
  *              activation reads weaker, with a lower bar);
  *   retrigger  a note that starts where the one before it on its pitch ends,
  *              with no attack of its own (weak onset, no rise, no sharp
- *              onset peak), is that note ringing on: joined to it;
+ *              onset peak), is that note ringing on, and one that starts
+ *              just after that note's pluck with a weaker onset is the
+ *              pluck's second onset peak: joined to it;
  *   split      a note whose own pitch is attacked again inside it is two
  *              plucks: cut there;
  *   bend       a note whose activation moves to a neighbouring pitch (a
  *              semitone a frame, two at most, and back) with no new attack
  *              is bent: it is followed to its end and keeps its pitch, with
  *              pitch bends from the contours, and the pieces at the
- *              neighbouring pitches are dropped;
+ *              neighbouring pitches (where its own pitch fell silent) are
+ *              dropped;
  *   range      notes above the instrument's highest note are dropped;
  *   register   a note needs a stronger onset in the high register, where
  *              overtones live, unless it is part of a strum;
@@ -30,7 +33,11 @@
  *              not a ghost; a weak string with a strong onset is struck; a
  *              ringing string with an onset is struck again, not a retrigger;
  *              a long note among other attacks is neither resonance nor a
- *              bend's piece.
+ *              bend's piece;
+ *   chord      the strings of a chord are spared: a long note attacked with
+ *              several pitches that are no overtones of one another is a
+ *              string, not an overtone; a bend is not followed into a
+ *              pitch struck in a strum.
  *
  * docs/engine.md ("Guitar mode") gives each rule's measured effect on the
  * development set (docs/accuracy.md).
@@ -50,7 +57,8 @@
 #define WTT_RULE_RANGE     (1u << 5)
 #define WTT_RULE_REGISTER  (1u << 6)
 #define WTT_RULE_STRUM     (1u << 7)
-#define WTT_RULES_ALL      ((1u << 8) - 1)
+#define WTT_RULE_CHORD     (1u << 8)
+#define WTT_RULES_ALL      ((1u << 9) - 1)
 
 /* The rules guitar and bass apply when none are named. */
 #define WTT_RULES_DEFAULT  WTT_RULES_ALL
@@ -99,19 +107,27 @@ struct wtt_guitar_tuning {
      * peak that stands less than retrigger_peak above the onsets around it
      * (the higher of the lowest within 6 frames before and after). With the
      * strum rule, a note with an onset of strum_retrigger_onset in a strum
-     * of strum_retrigger other pitches is struck again and stays. */
+     * of strum_retrigger other pitches is struck again and stays. A note
+     * that starts under retrigger_ioi frames after the start of the one
+     * before it, with an onset no stronger than that one's, is joined
+     * whatever its attack: the second onset peak of one pluck (0: off). */
     int    retrigger_gap;
     double retrigger_peak;
+    int    retrigger_ioi;
 
     /* split: an onset peak at least split_margin frames from either end. */
     int    split_margin;
 
     /* bend: the activation followed from frame to frame must stay at
      * bend_level or more, within bend_max semitones; an onset peak of
-     * bend_onset there is a new attack and ends the note. */
+     * bend_onset there is a new attack and ends the note. A note of
+     * another pitch that starts inside the bent note is one of its pieces
+     * only when the bent note's own pitch falls under bend_level within
+     * bend_fall frames of its start (the pitch moved; 0: no such test). */
     int    bend_max;
     double bend_level;
     double bend_onset;
+    int    bend_fall;
 
     /* range: MIDI pitches kept. */
     int    lowest, highest;
@@ -139,6 +155,22 @@ struct wtt_guitar_tuning {
      * not, and a long note is one the official decoding keeps. */
     int    keep_frames;
     int    keep_strum;
+
+    /* chord: ghost never removes a note of chord_frames frames or more (0:
+     * off) that starts with chord_pitches other pitches attacked (an onset
+     * of 0.5 within 3 frames) that are no overtone of another attacked
+     * pitch (12, 19, 24 or 28 semitones above it), not counting the note's
+     * own octave below. bend stops following at a frame where the pitch it
+     * would move to is attacked with chord_strum other pitches (strum_at;
+     * 0: never). And ghost keeps a note when another note of its pitch,
+     * starting within chord_memory frames of it, was a ghost to the ratios
+     * but spared as a string (by this rule or by strum's octave test; 0:
+     * off): a re-strummed chord repeats its voicing, and a string heard in
+     * one strum of it is a string in the next, however weak the strum. */
+    int    chord_frames;
+    int    chord_pitches;
+    int    chord_strum;
+    int    chord_memory;
 };
 
 /* The default settings of WTT_NOTES_GUITAR or WTT_NOTES_BASS (their range

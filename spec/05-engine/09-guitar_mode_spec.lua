@@ -74,7 +74,7 @@ describe("decoding modes", function()
             local o = model.note_options({ mode = "guitar" })
             assert.equal("guitar", o.mode)
             assert.equal("ghost,weak,retrigger,split,bend,range,register,"
-                         .. "strum", o.rules)
+                         .. "strum,chord", o.rules)
             assert.equal(4, o.min_note_frames)
             -- a minimum given in ms wins over the mode's
             assert.equal(11, model.note_options({ mode = "guitar",

@@ -88,6 +88,9 @@
     X(technique_pass)       \
     X(notes_guitar_strum)   \
     X(notes_guitar_keep)    \
+    X(notes_guitar_chord)   \
+    X(notes_guitar_bend_fall) \
+    X(notes_guitar_second_onset) \
     X(headers_compile)
 
 /*

@@ -138,7 +138,7 @@ test_notes_guitar_modes(void)
     ASSERT(rules == (WTT_RULE_STRUM | WTT_RULE_WEAK));
     wtt_notes_rules_format(WTT_RULES_ALL, buf, sizeof(buf));
     ASSERT_STR_EQ(buf, "ghost,weak,retrigger,split,bend,range,register,"
-                  "strum");
+                  "strum,chord");
 
     /* The official parameters are the official mode's. */
     {
@@ -570,6 +570,165 @@ test_notes_guitar_keep(void)
     /* bass keeps nothing this way: it is not strummed */
     n = decode(s, WTT_NOTES_BASS, "weak,strum", &v);
     ASSERT(starts_at(v, n, 53, 10) == 0);
+    wtt_notes_free(v, (size_t) n);
+    free(s);
+    return 0;
+}
+
+
+/* decode() with settings of its own instead of the mode's defaults. */
+static long
+decode_tuned(const synth_t *s, const char *rules,
+             const struct wtt_guitar_tuning *t, struct wtt_note **notes)
+{
+    struct wtt_posteriors   post;
+    struct wtt_notes_params p = wtt_notes_mode_params(WTT_NOTES_GUITAR);
+    size_t                  n = 0;
+    char                    err[256];
+    int                     rc;
+
+    if (wtt_notes_rules_parse(rules, &p.rules, err, sizeof(err)) != 0) {
+        return -1;
+    }
+    p.tuning = t;
+    wtt_frame_store_init(&post.rows, COLS, SIZE_MAX);
+    post.n_frames = FRAMES;
+    post.n_samples = FRAMES * 256;
+    if (wtt_frame_store_append(&post.rows, s->rows, FRAMES, err,
+                               sizeof(err)) != 0)
+    {
+        wtt_posteriors_free(&post);
+        return -1;
+    }
+    rc = wtt_notes_extract(&post, &p, notes, &n, err, sizeof(err));
+    wtt_posteriors_free(&post);
+    return rc == 0 ? (long) n : -1;
+}
+
+
+/* The chord rule: a long octave at half its root's activation, attacked
+ * with three other strings that are no overtones, is a string; so is the
+ * same pitch in the next strum of the chord (its voicing repeats), but not
+ * a second away. A bend is not followed into a pitch struck in a strum. */
+int
+test_notes_guitar_chord(void)
+{
+    static const int chord[] = { 47, 50, 52 };        /* B2 D3 E3 */
+    static const int strum[] = { 60, 64, 67, 69, 72, 76 };
+    synth_t         *s = synth_new();
+    struct wtt_note *v;
+    long             n;
+
+    /* 1. G2 under the chord at 10, with G3 (0.35 beside G2's 0.8) for 30
+     * frames: an octave ghost to the ratios, a string of the chord. At 45
+     * G2 and a short G3 are struck again, the chord ringing on: kept as
+     * the same voicing. At 150, G2 and a short G3 alone: a ghost. */
+    sound(s, 10, 45, 43, 0.8f, 0.9f);
+    strum_chord(s, 10, 70, chord, 3, 0.7f);
+    sound(s, 10, 40, 55, 0.35f, 0.9f);
+    sound(s, 45, 70, 43, 0.8f, 0.9f);
+    sound(s, 45, 60, 55, 0.35f, 0.9f);
+    sound(s, 150, 190, 43, 0.8f, 0.9f);
+    sound(s, 150, 165, 55, 0.35f, 0.9f);
+
+    n = decode(s, WTT_NOTES_GUITAR, "ghost", &v);
+    ASSERT(count_pitch(v, n, 55) == 0);
+    ASSERT(starts_at(v, n, 43, 10) == 1 && starts_at(v, n, 47, 10) == 1);
+    wtt_notes_free(v, (size_t) n);
+    n = decode(s, WTT_NOTES_GUITAR, "ghost,chord", &v);
+    ASSERT(starts_at(v, n, 55, 10) == 1 && starts_at(v, n, 55, 45) == 1);
+    ASSERT(starts_at(v, n, 55, 150) == 0);
+    wtt_notes_free(v, (size_t) n);
+    /* without the memory the short one in the next strum is a ghost */
+    {
+        struct wtt_guitar_tuning t =
+            wtt_notes_guitar_defaults(WTT_NOTES_GUITAR);
+        t.chord_memory = 0;
+        n = decode_tuned(s, "ghost,chord", &t, &v);
+        ASSERT(starts_at(v, n, 55, 10) == 1 && starts_at(v, n, 55, 45) == 0);
+        wtt_notes_free(v, (size_t) n);
+    }
+    free(s);
+
+    /* 2. E3 from 10 to 40, then F3 from 40 (onset 0.6) struck with six
+     * other strings: to bend alone E3 bent up a semitone, to the chord
+     * rule a chord change. */
+    s = synth_new();
+    sound(s, 10, 40, 52, 0.8f, 0.9f);
+    sound(s, 40, 90, 53, 0.8f, 0.6f);
+    for (int i = 0; i < 6; i++) {
+        sound(s, 40, 90, strum[i], 0.7f, 0.9f);
+    }
+    n = decode(s, WTT_NOTES_GUITAR, "bend", &v);
+    ASSERT(starts_at(v, n, 52, 10) == 1 && count_pitch(v, n, 53) == 0);
+    wtt_notes_free(v, (size_t) n);
+    n = decode(s, WTT_NOTES_GUITAR, "bend,chord", &v);
+    ASSERT(starts_at(v, n, 52, 10) == 1 && starts_at(v, n, 53, 40) == 1);
+    ASSERT(find_pitch(v, n, 52)->n_frames == 30);
+    wtt_notes_free(v, (size_t) n);
+    free(s);
+    return 0;
+}
+
+
+/* bend's pieces: a note of a neighbouring pitch inside a note that rings on
+ * at its own pitch is another string, not a piece of a bend. */
+int
+test_notes_guitar_bend_fall(void)
+{
+    synth_t                 *s = synth_new();
+    struct wtt_note         *v;
+    long                     n;
+    struct wtt_guitar_tuning t = wtt_notes_guitar_defaults(WTT_NOTES_GUITAR);
+
+    /* E3 rings from 10 to 100; F#3 is plucked lightly (onset 0.6) at 40. */
+    sound(s, 10, 100, 52, 0.7f, 0.9f);
+    sound(s, 40, 60, 54, 0.6f, 0.6f);
+
+    n = decode(s, WTT_NOTES_GUITAR, "bend", &v);
+    ASSERT(starts_at(v, n, 52, 10) == 1 && starts_at(v, n, 54, 40) == 1);
+    wtt_notes_free(v, (size_t) n);
+    t.bend_fall = 0;
+    n = decode_tuned(s, "bend", &t, &v);
+    ASSERT(starts_at(v, n, 52, 10) == 1 && count_pitch(v, n, 54) == 0);
+    wtt_notes_free(v, (size_t) n);
+    free(s);
+    return 0;
+}
+
+
+/* retrigger's second onset: a weaker onset peak within retrigger_ioi
+ * frames of a note's start is the same pluck; a stronger one, or one
+ * later, is not. */
+int
+test_notes_guitar_second_onset(void)
+{
+    synth_t                 *s = synth_new();
+    struct wtt_note         *v;
+    long                     n;
+    struct wtt_guitar_tuning t = wtt_notes_guitar_defaults(WTT_NOTES_GUITAR);
+
+    /* E3 plucked at 10 (0.9) with a second peak of 0.7 at 16; A3 at 10
+     * (0.6) then 0.95 at 16; C4 at 10 and again (0.7) at 30. */
+    sound(s, 10, 60, 52, 0.7f, 0.9f);
+    s->rows[16 * COLS + WTT_POST_ONSETS + COL(52)] = 0.7f;
+    sound(s, 10, 60, 57, 0.7f, 0.6f);
+    s->rows[16 * COLS + WTT_POST_ONSETS + COL(57)] = 0.95f;
+    sound(s, 10, 60, 60, 0.7f, 0.9f);
+    s->rows[30 * COLS + WTT_POST_ONSETS + COL(60)] = 0.7f;
+
+    n = decode(s, WTT_NOTES_GUITAR, "none", &v);
+    ASSERT(count_pitch(v, n, 52) == 2 && count_pitch(v, n, 57) == 2);
+    ASSERT(count_pitch(v, n, 60) == 2);
+    wtt_notes_free(v, (size_t) n);
+    n = decode(s, WTT_NOTES_GUITAR, "retrigger", &v);
+    ASSERT(count_pitch(v, n, 52) == 1 && starts_at(v, n, 52, 10) == 1);
+    ASSERT(find_pitch(v, n, 52)->n_frames == 50);
+    ASSERT(count_pitch(v, n, 57) == 2 && count_pitch(v, n, 60) == 2);
+    wtt_notes_free(v, (size_t) n);
+    t.retrigger_ioi = 0;
+    n = decode_tuned(s, "retrigger", &t, &v);
+    ASSERT(count_pitch(v, n, 52) == 2);
     wtt_notes_free(v, (size_t) n);
     free(s);
     return 0;

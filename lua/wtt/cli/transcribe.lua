@@ -32,7 +32,7 @@ handled from the posteriorgrams; minimum note 46 ms unless --min-note-ms
 is given). With --tab for a guitar (guitar, guitar7) or a bass (bass,
 bass5) the default is that mode. --rules LIST (guitar and bass only)
 applies only the rules named: ghost, weak, retrigger, split, bend, range,
-register, strum, all or none, comma-separated (default all).
+register, strum, chord, all or none, comma-separated (default all).
 --device (default WTT_DEVICE, else auto) auto takes the first usable GPU
 and logs it, else the CPU and says why; cuda fails clearly without one.
 `wtt version` lists the backends and devices. --batch: windows per engine

@@ -42,8 +42,8 @@ local CHECKS = {
     rules = function(v)
         return type(v) == "string" or (type(v) == "table" and #v > 0),
                "a comma-separated string or a list of rule names (ghost, "
-               .. "weak, retrigger, split, bend, range, register, strum, all, "
-               .. "none)"
+               .. "weak, retrigger, split, bend, range, register, strum, chord, "
+               .. "all, none)"
     end,
 }
 
