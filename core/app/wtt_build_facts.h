@@ -10,7 +10,8 @@
 #include <lua.h>
 #include <stdio.h>
 
-/* Adds `backends` ({ "cpu", ... }) and `cuda` ({ compiled = bool, and,
+/* Adds `backends` ({ "cpu", ... }), `sanitized` (built with ASan) and
+ * `cuda` ({ compiled = bool, and,
  * when compiled, devices = { ... } looked up on first read }) to the
  * wtt.runtime table on top of the stack (wtt_vm_set_runtime_facts). */
 void wtt_runtime_facts(lua_State *L);

@@ -80,6 +80,19 @@ describe("backends", function()
         end
     end)
 
+    it("say in wtt.runtime.sanitized whether the build has ASan", function()
+        -- The build directory's cache is the independent witness.
+        local dir = runtime.exe:match("^(.*)/[^/]+$")
+        local cache = sys.read_file(dir .. "/CMakeCache.txt")
+        if not cache then
+            pending("skipped, because " .. dir .. " has no CMakeCache.txt "
+                    .. "(an installed binary)")
+            return
+        end
+        local on = cache:match("\nWTT_SANITIZE:BOOL=(%u+)")
+        assert.equal(on == "ON", runtime.sanitized)
+    end)
+
     it("list the CPU as one device", function()
         local devs = core.devices("cpu")
         assert.equal(1, #devs)

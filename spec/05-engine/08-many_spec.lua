@@ -48,12 +48,21 @@ describe("transcribe_many", function()
         sys.rmtree(dir)
     end)
 
+    -- The AddressSanitizer build (scripts/test's second pass) runs the
+    -- shape with threads and a batch that spans files; the other two
+    -- repeat the same code with other sizes and run in the plain build.
     for _, shape in ipairs({ { threads = 1, batch = 3 },
-                             { threads = 2, batch = 2 },
+                             { threads = 2, batch = 2, sanitized = true },
                              { threads = 1, batch = 16 } }) do
         it(string.format("gives every file its own notes (%d thread(s), "
                          .. "batch %d)", shape.threads, shape.batch),
            function()
+            if runtime.sanitized and not shape.sanitized then
+                pending("skipped, because the sanitizer build runs one "
+                        .. "batch shape (threads 2, batch 2); the plain "
+                        .. "build runs all three")
+                return
+            end
             local m = assert(model.load(nil, { threads = shape.threads,
                                               batch = shape.batch,
                                               device = "cpu" }))
