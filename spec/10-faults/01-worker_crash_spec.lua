@@ -248,6 +248,62 @@ describe("worker faults #redis #pg", function()
     end)
 
 
+    it("W5: a poison file that crashes its worker every time, beside 20 "
+       .. "healthy tasks: the 20 complete on their first attempt, the "
+       .. "poison is dead-lettered after 3 crashes, no loop", function()
+        -- Two workers kept running as systemd's Restart= would: one that
+        -- dies is replaced. The poison is queued first.
+        local poison_id, poison_tid = env:submit("bass_line")
+        local poison = env:row(poison_id).audio_path
+        local healthy = {}
+        for i = 1, 20 do
+            local _, tid = env:submit(i % 2 == 0 and "guitar_nylon_single"
+                                      or "guitar_steel_single")
+            healthy[#healthy + 1] = tid
+        end
+        local slots, crashes = {}, 0
+        local function start()
+            return env:worker({ WTT_WORKER_TEST_CRASH_ON = poison })
+        end
+        slots[1], slots[2] = start(), start()
+        local function all_done()
+            for _, tid in ipairs(healthy) do
+                if env:task(tid).status ~= "completed" then
+                    return false
+                end
+            end
+            return env:task(poison_tid).status == "failed"
+        end
+        local done = support.eventually(function()
+            for i, w in ipairs(slots) do
+                local how, sig = w:wait(0)
+                if how then
+                    assert.same({ "signaled", 9 }, { how, sig }, w:text())
+                    crashes = crashes + 1
+                    slots[i] = start()
+                end
+            end
+            return all_done()
+        end, 120, 0.1)
+        assert.truthy(done, "not all done after 120 s; crashes " .. crashes
+                      .. "\n" .. env:logs())
+        for _, tid in ipairs(healthy) do
+            assert.equal("1", env:task(tid).attempts, tid)
+        end
+        local h = env:task(poison_tid)
+        assert.equal("3", h.attempts)
+        assert.is_true(in_list("task:failed", poison_tid))
+        env:wait_row(poison_id, "failed")
+        -- No loop: three claims, three crashes, and nothing after the dead
+        -- letter (the workers now idle, alive).
+        assert.equal(3, crashes)
+        sys.sleep(2 * VT)
+        for _, w in ipairs(slots) do
+            assert.is_nil((w:wait(0)), w:text())
+        end
+        check_invariants()
+    end)
+
     it("W5: a task that kills its worker every time is dead-lettered "
        .. "after max attempts (counted at claim), no loop", function()
         local id, tid = env:submit("bass_line")

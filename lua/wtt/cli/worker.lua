@@ -127,6 +127,12 @@ local function parse(argv)
         cfg.test_window_sleep = convert("WTT_WORKER_TEST_WINDOW_SLEEP",
                                         "num", s)
     end
+    -- Tests only: a task whose audio is this media name kills the worker
+    -- (SIGKILL) once downloaded, as a file that crashes the decoder would.
+    s = os.getenv("WTT_WORKER_TEST_CRASH_ON")
+    if s and s ~= "" then
+        cfg.test_crash_on = s
+    end
     -- Tests only: engine runs (batches of windows) after this many (>= 1)
     -- fail as device faults.
     s = os.getenv("WTT_TEST_DEVICE_FAULT_AFTER")
