@@ -1,0 +1,220 @@
+-- H10, a full disk (docs/reliability.md): the media directory, the upload
+-- temp directory and Redis's AOF directory each on a small tmpfs of its
+-- own, filled to the last byte by a filler file, then freed. Real
+-- PostgreSQL, redis-server, `wtt serve` and `wtt worker`; the invariant
+-- checker runs after each scenario, once the space is back.
+--
+-- Needs root (mounting a tmpfs); elsewhere every test reports "skipped,
+-- because ..." with the reason. Every mount is undone in teardown, also
+-- after a failure.
+
+local support = require "spec.support.faults"
+local small_fs = require "spec.support.small_fs"
+local json = require "wtt.json"
+local midi = require "wtt.midi"
+local sys = require "wtt.sys"
+
+local CLIP = "guitar_nylon_single"       -- the shortest clip
+local WHY = small_fs.unavailable()
+
+
+local function skipped(name)
+    it(name, function()
+        pending("skipped, because " .. WHY)
+    end)
+end
+
+
+-- A worker that keeps retrying its result upload for as long as a spec
+-- holds the disk full (bounded: 100 tries, at most 0.3 s apart).
+local PATIENT = { WTT_HTTP_RETRIES = "100", WTT_HTTP_BACKOFF = "0.1",
+                  WTT_HTTP_BACKOFF_MAX = "0.3" }
+
+
+describe("H10: a full disk #disk #redis #pg", function()
+    if WHY then
+        skipped("uploads answer 507 and leave no file (media dir, temp dir)")
+        skipped("/_result answers 507, the worker retries and completes")
+        skipped("Redis refusing writes (AOF on a full disk) gives 503")
+        return
+    end
+
+    local env, media_fs, tmp_fs, aof_fs
+
+    setup(function()
+        media_fs = small_fs.mount("media", "64m")
+        tmp_fs = small_fs.mount("uploadtmp", "64m")
+        aof_fs = small_fs.mount("aof", "64m")
+        env = support.start({
+            media = media_fs.dir, tmp_dir = tmp_fs.dir,
+            redis = { args = { "--maxmemory-policy", "noeviction",
+                               "--dir", aof_fs.dir } },
+        })
+    end)
+
+    teardown(function()
+        local ok, err = true, nil
+        if env then
+            ok, err = pcall(env.stop, env)
+        end
+        local uerr = small_fs.unmount_all()
+        assert(ok, err)
+        assert(not uerr, uerr)
+    end)
+
+    after_each(function()
+        if env then
+            env:kill_workers()
+        end
+        for _, fs in ipairs({ media_fs, tmp_fs, aof_fs }) do
+            if fs then
+                fs:free()
+            end
+        end
+    end)
+
+    local function rows()
+        return tonumber(assert(env.db:query(
+            "SELECT count(*) AS n FROM audio_midi"))[1].n)
+    end
+
+    local function upload_clip()
+        return env:http("POST", "/transcribe/upload/", {
+            multipart = { { name = "file",
+                            file = support.CLIPS .. "/" .. CLIP .. ".wav",
+                            filename = "clip.wav",
+                            content_type = "audio/wav" } },
+        })
+    end
+
+    -- The 507 a full disk answers: a JSON body naming it, Retry-After.
+    local function assert_507(res, err)
+        assert(res, err)
+        assert.equal(507, res.status, res.body)
+        assert.is_table(res.json, res.body)
+        assert.equal("insufficient_storage", res.json.error)
+        assert.truthy(tostring(res.json.detail):lower():find("no space left",
+                                                             1, true),
+                      res.body)
+    end
+
+    for _, where in ipairs({ "media", "uploadtmp" }) do
+        it("uploads answer 507 and leave no file while the " .. where
+           .. " file system is full; the same upload works once space"
+           .. " returns", function()
+            local fs = where == "media" and media_fs or tmp_fs
+            local n0 = rows()
+            local media0, tmp0 = media_fs:names(), tmp_fs:names()
+            assert.truthy(fs:fill() > 0)
+            for _ = 1, 3 do
+                assert_507(upload_clip())
+            end
+            -- The server removes a refused request's temp files when the
+            -- connection ends, which may be just after the answer.
+            assert.truthy(support.eventually(function()
+                return #tmp_fs:names() == #tmp0
+            end, 5, 0.02), "temp files left: "
+                           .. table.concat(tmp_fs:names(), " "))
+            assert.same(media0, media_fs:names())
+            assert.same(tmp0, tmp_fs:names())
+            assert.equal(n0, rows())
+            -- The server goes on: a request that writes nothing is served.
+            local res = assert(env:http("GET", "/healthz"))
+            assert.equal(200, res.status)
+
+            fs:free()
+            local id = env:upload(CLIP)
+            assert.equal(n0 + 1, rows())
+            local row = env:row(id)
+            assert.same({ row.audio_path }, (function()
+                local new = {}
+                for _, name in ipairs(media_fs:names()) do
+                    local seen = false
+                    for _, old in ipairs(media0) do
+                        seen = seen or old == name
+                    end
+                    if not seen then
+                        new[#new + 1] = name
+                    end
+                end
+                return new
+            end)())
+            assert.same(tmp0, tmp_fs:names())
+            env:check_invariants(8)
+        end)
+    end
+
+    for _, where in ipairs({ "media", "uploadtmp" }) do
+        it("/_result answers 507 while the " .. where .. " file system is"
+           .. " full; the worker retries and the task completes once, with"
+           .. " a whole MIDI, when space returns", function()
+            local fs = where == "media" and media_fs or tmp_fs
+            local id, tid = env:submit(CLIP)
+            local media0, tmp0 = media_fs:names(), tmp_fs:names()
+            fs:fill()
+            local w = env:worker(PATIENT)
+            assert(w:await("task.upload_retry", 3, 60) >= 3,
+                   "the worker never retried its upload" .. env:logs())
+            assert.truthy(w:text():find("HTTP 507", 1, true), env:logs())
+            -- Nothing of the refused POSTs stays, and nothing is recorded.
+            assert.same(media0, media_fs:names())
+            assert.same(tmp0, tmp_fs:names())
+            local h = env:task(tid)
+            assert.equal("processing", h.status)
+            assert.is_nil(h.result)
+            assert.not_equal("completed", env:row(id).status)
+
+            fs:free()
+            local row = env:wait_row(id, "completed", 60)
+            assert.equal(tid, row.task_id)
+            local res = assert(env:http("GET", "/transcribe/midi/" .. id
+                                        .. "/"))
+            assert.equal(200, res.status, res.body)
+            assert(midi.validate(res.body))
+            assert.equal(res.body, sys.read_file(media_fs.dir .. "/"
+                                                 .. row.midi_path))
+            assert.equal("1", env:task(tid).attempts)
+            env:check_invariants(8)
+        end)
+    end
+
+    it("Redis refusing writes (its AOF on a full disk: MISCONF) gives 503"
+       .. " and nothing half-done; the task runs once space returns",
+       function()
+        local id = env:upload(CLIP)
+        aof_fs:fill()
+        -- Redis finds the disk full on its next AOF write, then refuses
+        -- every write until one succeeds again.
+        local probe = env:key("disk-probe")
+        local last
+        assert(support.eventually(function()
+            local ok, err = env.r:call("SET", probe, string.rep("x", 65536))
+            last = err
+            return not ok and tostring(err):find("MISCONF", 1, true)
+        end, 10, 0.1), "Redis never refused a write: " .. tostring(last))
+
+        local res = assert(env:http("POST", "/transcribe/generate/", {
+            headers = { ["Content-Type"] = "application/json" },
+            body = json.encode({ audio_midi_id = id, options = {} }),
+        }))
+        assert.equal(503, res.status, res.body)
+        assert.equal("5", res.headers["retry-after"])
+        local tid = assert(res.json.task_id, res.body)
+        -- The row holds the task (the system of record, reconciled later);
+        -- Redis holds nothing of it.
+        local row = env:row(id)
+        assert.equal(tid, row.task_id)
+        assert.equal("pending", row.status)
+        assert.equal(0, env.r:call("EXISTS", env:key("task:" .. tid)))
+
+        aof_fs:free()
+        assert(support.eventually(function()
+            return env.r:call("SET", probe, "x") == "OK"
+        end, 15, 0.1), "Redis still refuses writes after space returned")
+        env.r:call("DEL", probe)
+        env:worker()
+        row = env:wait_row(id, "completed", 60)
+        assert.equal(tid, row.task_id)
+        env:check_invariants(8)
+    end)
+end)
