@@ -218,3 +218,119 @@ describe("H10: a full disk #disk #redis #pg", function()
         env:check_invariants(8)
     end)
 end)
+
+
+-- PostgreSQL's data directory on a small file system, with the media in
+-- PostgreSQL too (WTT_MEDIA_STORE=pg: every upload writes large objects,
+-- so a full disk shows at once). PostgreSQL refuses writes it cannot
+-- extend a file for (53100); when it cannot write WAL it PANICs and the
+-- postmaster may stop. Either way web answers 507 or 503, never 500,
+-- leaves nothing half-stored, and resumes once space returns (after a
+-- restart, when the postmaster went down).
+describe("H10: PostgreSQL's disk full #disk #pg", function()
+    if WHY then
+        skipped("uploads answer 507 or 503 and store nothing; resumes")
+        return
+    end
+
+    local env, pg_fs
+
+    setup(function()
+        pg_fs = small_fs.mount("pgdata", "96m", "postgres:postgres")
+        env = support.start({
+            pg = { data = pg_fs.dir },
+            env = { WTT_MEDIA_STORE = "pg" },
+        })
+        env.media_store = "pg"
+    end)
+
+    teardown(function()
+        local ok, err = true, nil
+        if env then
+            ok, err = pcall(env.stop, env)
+        end
+        local uerr = small_fs.unmount_all()
+        assert(ok, err)
+        assert(not uerr, uerr)
+    end)
+
+    local function upload_clip()
+        return env:http("POST", "/transcribe/upload/", {
+            multipart = { { name = "file",
+                            file = support.CLIPS .. "/" .. CLIP .. ".wav",
+                            filename = "clip.wav",
+                            content_type = "audio/wav" } },
+        })
+    end
+
+    it("uploads answer 507 or 503 (never 500) and store nothing; every"
+       .. " upload answered 201 is whole; all resumes once space returns",
+       function()
+        local before = env:upload(CLIP)
+        local function stored()
+            local r = assert(env.db:query("SELECT (SELECT count(*) FROM "
+                .. "media_objects) AS named, (SELECT count(*) FROM "
+                .. "pg_largeobject_metadata) AS objects"))[1]
+            return tonumber(r.named), tonumber(r.objects)
+        end
+        local named0, objects0 = stored()
+        pg_fs:fill()
+        local statuses, created = {}, {}
+        for _ = 1, 6 do
+            local res, err = upload_clip()
+            local status = res and res.status or tostring(err)
+            statuses[#statuses + 1] = status
+            assert(status == 201 or status == 507 or status == 503,
+                   "upload answered " .. tostring(status) .. ": "
+                   .. tostring(res and res.body) .. env:logs())
+            if status == 201 then
+                created[#created + 1] = res.json.audio_midi_id
+            end
+        end
+        assert.truthy(#created < #statuses, "PostgreSQL never ran out of"
+                      .. " space: " .. table.concat(statuses, " "))
+        print(("H10 pg: answers while full: %s; postmaster %s")
+              :format(table.concat(statuses, " "),
+                      sys.exists(pg_fs.dir .. "/postmaster.pid")
+                      and "up" or "down"))
+
+        pg_fs:free()
+        -- A PANIC may have left the postmaster down: start it again, as a
+        -- supervisor would.
+        if not sys.exists(pg_fs.dir .. "/postmaster.pid") then
+            local res = assert(env:http("GET", "/transcribe/status/"
+                                        .. before .. "/"))
+            assert.equal(503, res.status, res.body)
+            env.pgsrv.running = false
+            env.pgsrv:start()
+        end
+        pcall(env.db.close, env.db)
+        env.db = assert(require("wtt.pg").connect(env.pgsrv.url))
+        -- Nothing half-stored: one named object per upload answered 201,
+        -- and no large object without a name.
+        local named, objects = stored()
+        assert.equal(named0 + #created, named)
+        assert.equal(objects0 + #created, objects)
+        local id
+        assert(support.eventually(function()
+            local res = upload_clip()
+            if res and res.status == 201 then
+                id = res.json.audio_midi_id
+                return true
+            end
+        end, 30, 0.2), "uploads never resumed" .. env:logs())
+        -- Every upload answered 201 is whole, in the row and the store.
+        for _, uid in ipairs(created) do
+            local res = assert(env:http("GET", "/transcribe/audio/" .. uid
+                                        .. "/"))
+            assert.equal(200, res.status, res.body)
+            assert.equal(sys.read_file(support.CLIPS .. "/" .. CLIP
+                                       .. ".wav"), res.body)
+        end
+        local tid = env:generate(id)
+        env:worker()
+        local row = env:wait_row(id, "completed", 60)
+        assert.equal(tid, row.task_id)
+        env:check_invariants(8, { media_store = "pg" })
+    end)
+end)

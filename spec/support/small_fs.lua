@@ -59,6 +59,8 @@ function _M.mount(label, size, owner)
                                          .. "/.filler" }, fs_mt)
     live[#live + 1] = self
     if owner then
+        -- The owner must reach it through the temp dir (mkdtemp's 0700).
+        assert(run({ "chmod", "0755", base }))
         assert(run({ "chown", owner, dir }))
     end
     return self

@@ -33,6 +33,9 @@ function _M.storage_full(err, sqlstate)
     if type(err) ~= "string" then
         return false
     end
+    if err:find("(53100)", 1, true) then  -- the pg media store's errors
+        return true
+    end
     err = err:lower()          -- wtt's own strerror is lower case
     for _, text in ipairs(FULL_TEXTS) do
         if err:find(text, 1, true) then
