@@ -217,3 +217,55 @@ describe("media retention sweep #pg", function()
         end)
     end
 end)
+
+
+-- The sweep as `wtt serve` runs it: its subscriber thread, every
+-- WTT_MEDIA_SWEEP_INTERVAL_S.
+describe("media retention sweep in wtt serve #redis #pg", function()
+    local S = require "spec.support.service"
+    local e
+
+    setup(function()
+        e = S.start({ subscriber = true, serve_env = {
+            WTT_MEDIA_SWEEP_INTERVAL_S = "0.3", WTT_MEDIA_GRACE_S = "600",
+            WTT_RETAIN_UNUSED_S = "600" } })
+    end)
+    teardown(function()
+        if e then e:stop() end
+    end)
+
+    it("removes an old orphan and an expired upload, keeps a fresh upload",
+       function()
+        local orphan = e.media .. "/" .. media.new_name("mid")
+        assert(sys.write_file(orphan, "orphan"))
+        assert(os.execute(("touch -m -d @%d '%s'")
+                          :format(os.time() - DAY, orphan)))
+        local old = e:upload(S.wav(0.5))
+        assert.equal(201, old.status, old.body)
+        local old_path = e:row(old.json.audio_midi_id).audio_path
+        -- Backdate the row past WTT_RETAIN_UNUSED_S (the trigger sets
+        -- updated_at on UPDATE, so a second statement sets it by hand).
+        assert(e.db:exec("ALTER TABLE audio_midi DISABLE TRIGGER "
+                         .. "audio_midi_touch_updated_at"))
+        assert(e.db:exec("UPDATE audio_midi SET updated_at = now() - "
+                         .. "interval '1 day' WHERE id = $1",
+                         old.json.audio_midi_id))
+        assert(e.db:exec("ALTER TABLE audio_midi ENABLE TRIGGER "
+                         .. "audio_midi_touch_updated_at"))
+        local fresh = e:upload(S.wav(0.5))
+        assert.equal(201, fresh.status, fresh.body)
+        local fresh_path = e:row(fresh.json.audio_midi_id).audio_path
+
+        assert(S.eventually(function()
+            return not sys.exists(orphan)
+                   and not sys.exists(e.media .. "/" .. old_path)
+        end, 10, 0.05), "the sweep did not run: orphan "
+                        .. tostring(sys.exists(orphan)) .. ", upload "
+                        .. tostring(sys.exists(e.media .. "/" .. old_path)))
+        assert.equal(0, #assert(e.db:query("SELECT 1 FROM audio_midi WHERE "
+                                           .. "id = $1", old.json.audio_midi_id)))
+        assert.equal("file", sys.exists(e.media .. "/" .. fresh_path))
+        assert.equal(1, #assert(e.db:query("SELECT 1 FROM audio_midi WHERE "
+                                           .. "id = $1", fresh.json.audio_midi_id)))
+    end)
+end)
