@@ -36,6 +36,7 @@ describe("H10: a full disk #disk #redis #pg", function()
         skipped("uploads answer 507 and leave no file (media dir, temp dir)")
         skipped("/_result answers 507, the worker retries and completes")
         skipped("Redis refusing writes (AOF on a full disk) gives 503")
+        skipped("/_result while Redis refuses writes answers 503")
         return
     end
 
@@ -215,6 +216,47 @@ describe("H10: a full disk #disk #redis #pg", function()
         env:worker()
         row = env:wait_row(id, "completed", 60)
         assert.equal(tid, row.task_id)
+        env:check_invariants(8)
+    end)
+
+    it("Redis refusing writes while a worker posts its result: /_result"
+       .. " answers 503 and keeps no file; the task completes once when"
+       .. " space returns", function()
+        local id, tid = env:submit(CLIP)
+        local env_w = { WTT_WORKER_TEST_WINDOW_SLEEP = "0.4" }
+        for k, v in pairs(PATIENT) do
+            env_w[k] = v
+        end
+        local w = env:worker(env_w)
+        env:wait_task(tid, support.running_on(w, 1), 30, "running")
+        local media0 = media_fs:names()
+        aof_fs:fill()
+        local probe = env:key("disk-probe")
+        assert(support.eventually(function()
+            local ok, err = env.r:call("SET", probe, string.rep("x", 65536))
+            return not ok and tostring(err):find("MISCONF", 1, true)
+        end, 10, 0.1), "Redis never refused a write")
+        assert(w:await("HTTP 503", 2, 60) >= 2,
+               "the worker's result was never refused" .. env:logs())
+        -- Refused, and nothing of it kept: no file, no result in the hash.
+        assert.same(media0, media_fs:names())
+        assert.is_nil(env:task(tid).result)
+        assert.not_equal("completed", env:row(id).status)
+
+        aof_fs:free()
+        assert(support.eventually(function()
+            return env.r:call("SET", probe, "x") == "OK"
+        end, 15, 0.1), "Redis still refuses writes after space returned")
+        env.r:call("DEL", probe)
+        local row = env:wait_row(id, "completed", 60)
+        assert.equal(tid, row.task_id)
+        local res = assert(env:http("GET", "/transcribe/midi/" .. id .. "/"))
+        assert.equal(200, res.status, res.body)
+        assert(midi.validate(res.body))
+        print(("H10 redis /_result: %d answers 503, attempts %s, %d lost"
+               .. " claims"):format(w:count("HTTP 503"),
+                                    tostring(env:task(tid).attempts),
+                                    w:count("task.lost")))
         env:check_invariants(8)
     end)
 end)
