@@ -73,6 +73,12 @@ local function upload(req)
     local name = media.new_name(ext)
     local ok, kerr = media.keep_upload(req, file, name)
     if not ok then
+        -- The store removes its partial copy; the temp file goes with
+        -- the request.
+        media.remove(name)
+        if web.storage_full(kerr) then
+            web.insufficient("media store", kerr)
+        end
         error("cannot store the upload: " .. tostring(kerr))
     end
     local duration = info.duration
@@ -383,6 +389,10 @@ local function retune(req)
     end
     if not ok then
         media.remove(mname)
+        media.remove(nname)
+        if web.storage_full(err) then
+            web.insufficient("media store", err)
+        end
         error("cannot write the retuned result: " .. tostring(err))
     end
     local n, uerr, state = db:exec("UPDATE audio_midi SET midi_path = $2, "

@@ -114,8 +114,15 @@ local function write_parts(id, mbytes, nbytes, pbytes)
         if not there then
             local ok, err = media.put(name, bytes)
             if not ok then
+                -- Nothing of this POST stays: the store's write is atomic
+                -- (no partial name), and the names made before it go. A
+                -- full disk is 507, which the worker retries (H10).
+                media.remove(name)
                 for _, c in ipairs(created) do
                     media.remove(c)
+                end
+                if web.storage_full(err) then
+                    web.insufficient("media store", err)
                 end
                 error("cannot store the result: " .. tostring(err))
             end

@@ -328,6 +328,29 @@ function _M.reconcile(self)
 end
 
 
+--- One media retention sweep (wtt.service.media_sweep), logged.
+-- @return its stats | nil, err
+function _M.sweep_media(self)
+    local db, err = self:db()
+    if not db then
+        log.warn("media.sweep_failed", { error = err })
+        return nil, err
+    end
+    local sweep = require "wtt.service.media_sweep"
+    local store = require("wtt.service.media").store()
+    local stats
+    stats, err = sweep.run(db, store, sweep.options(self.cfg))
+    if not stats then
+        log.warn("media.sweep_failed", { error = err })
+        return nil, err
+    end
+    if stats.rows + stats.files + stats.orphans + stats.objects > 0 then
+        log.info("media.swept", stats)
+    end
+    return stats
+end
+
+
 local function guarded(what, fn, ...)
     local ok, err = pcall(fn, ...)
     if not ok then
@@ -362,6 +385,9 @@ function _M.run(opts)
     local self = _M.new({ q = q, cfg = cfg })
     local stop = opts.stop or function() return false end
     local next_reconcile, next_reap = 0, 0
+    -- The first retention sweep waits one interval: a restart loop does
+    -- not turn into a sweep loop.
+    local next_media_sweep = sys.now() + cfg.media_sweep_interval_s
     local warning = require("wtt.queue").eviction_warning(r)
     if warning then
         log.warn("redis.eviction_policy", { warning = warning })
@@ -392,6 +418,11 @@ function _M.run(opts)
             if not res and rerr then
                 log.warn("subscriber.reconcile_failed", { error = rerr })
             end
+        end
+        if cfg.media_sweep_interval_s > 0 and sys.now() >= next_media_sweep
+        then
+            next_media_sweep = sys.now() + cfg.media_sweep_interval_s
+            self:sweep_media()
         end
     end
 

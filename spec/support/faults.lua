@@ -70,15 +70,19 @@ _M.eventually = support_eventually
 --   another address, e.g. in a network namespace), pg = options of
 --   spec.support.pg start (host, password, hba, wrap), web = { host =
 --   the address `wtt serve` listens on (127.0.0.1), wrap = function(argv)
---   returning the command line to run instead } }
+--   returning the command line to run instead }, media = the directory
+--   of WTT_MEDIA_DIR (default: media/ under the env's temp dir), tmp_dir =
+--   that of WTT_TMP_DIR, the server's upload temp files (default: the
+--   env's temp dir) }
 function _M.start(opts)
     opts = opts or {}
     local self = setmetatable({ workers = {}, prefix = _M.PREFIX,
                                 nworkers = 0 }, env_mt)
     local ok, err = pcall(function()
         self.tmp = assert(sys.mkdtemp("wtt-faults-"))
-        self.media = self.tmp .. "/media"
+        self.media = opts.media or (self.tmp .. "/media")
         assert(os.execute("mkdir -p '" .. self.media .. "'"))
+        self.tmp_dir = opts.tmp_dir or self.tmp
         self.pgsrv = pgh.start(opts.pg)
         self.db = assert(pg.connect(self.pgsrv.url))
         assert(migrate.run(self.db, { dir = runtime.source_dir
@@ -119,7 +123,7 @@ function _M.start(opts)
             WTT_THREADS = "2",
             WTT_ADMIN_TOKEN = helpers.ADMIN_TOKEN,
             WTT_LOG_LEVEL = "info",
-            WTT_TMP_DIR = self.tmp,
+            WTT_TMP_DIR = self.tmp_dir,
         })
         for k, v in pairs(self.redis_env) do
             self.serve_env[k] = v

@@ -164,7 +164,9 @@ end
 --   the unix socket stays trust), hba = { extra pg_hba.conf lines, e.g.
 --   "host all all 10.1.2.0/24 scram-sha-256" }, wrap = function(argv)
 --   returning the command line that starts the server instead (e.g.
---   inside that namespace) }
+--   inside that namespace), data = the data directory (default data/
+--   under the server's temp dir; an empty directory the postgres user
+--   owns, e.g. a small file system of the disk-full spec) }
 -- @return server { url, port, dir, data, log, stop, restart, kill, start,
 --   createdb }
 function _M.start(opts)
@@ -172,7 +174,7 @@ function _M.start(opts)
     local dir = assert(sys.mkdtemp("wtt-pg-"))
     local self = setmetatable({
         dir = dir,
-        data = dir .. "/data",
+        data = opts.data or (dir .. "/data"),
         log = dir .. "/ctl.log",
         server_log = dir .. "/server.log",
         port = assert(sys.free_port()),

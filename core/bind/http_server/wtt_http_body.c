@@ -66,7 +66,8 @@ on_part(void *cls, enum MHD_ValueKind kind, const char *key,
             if (f->fd < 0) {
                 f->path[0] = '\0';
                 r->err_status = errno == ENOSPC ? 507 : 500;
-                r->err_code = "storage";
+                r->err_code = errno == ENOSPC ? "insufficient_storage"
+                                              : "storage";
                 snprintf(r->err_detail, sizeof(r->err_detail),
                          "cannot store upload: %s", strerror(errno));
                 return MHD_NO;
@@ -85,10 +86,15 @@ on_part(void *cls, enum MHD_ValueKind kind, const char *key,
                 continue;
             }
             if (n <= 0) {
-                r->err_status = errno == ENOSPC ? 507 : 500;
-                r->err_code = "storage";
+                /* A full disk (507) is worth retrying later; the temp
+                 * file goes with the request. */
+                int e = n < 0 ? errno : ENOSPC;
+
+                r->err_status = e == ENOSPC ? 507 : 500;
+                r->err_code = e == ENOSPC ? "insufficient_storage"
+                                          : "storage";
                 snprintf(r->err_detail, sizeof(r->err_detail),
-                         "cannot store upload: %s", strerror(errno));
+                         "cannot store upload: %s", strerror(e));
                 return MHD_NO;
             }
             done += (size_t) n;

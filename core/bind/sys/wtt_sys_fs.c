@@ -1,6 +1,7 @@
 /*
  * wtt_sys_fs.c: `wtt.sys` files and directories: mkdtemp, rmtree, exists,
- * listdir, realpath, symlink, write_file (atomic), read_file, file_size.
+ * listdir, realpath, symlink, write_file (atomic), read_file, file_size,
+ * file_age.
  */
 #include "wtt_sys_private.h"
 #include "wtt_luax.h"
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 
@@ -404,6 +406,26 @@ l_file_size(lua_State *L)
 }
 
 
+/* sys.file_age(path) -> seconds since the last modification | nil, err
+ * (lstat: a link's own age). The media sweep's grace period: a file that
+ * is being written is young. Negative when the clock went back. */
+static int
+l_file_age(lua_State *L)
+{
+    const char     *path = luaL_checkstring(L, 1);
+    struct stat     st;
+    struct timespec now;
+
+    if (lstat(path, &st) != 0) {
+        return wtt_lua_push_errno(L, "file_age", path, errno);
+    }
+    clock_gettime(CLOCK_REALTIME, &now);
+    lua_pushnumber(L, (lua_Number) (now.tv_sec - st.st_mtim.tv_sec)
+                      + (lua_Number) (now.tv_nsec - st.st_mtim.tv_nsec) / 1e9);
+    return 1;
+}
+
+
 /* sys.mkdirs(path [, mode]) -> true | nil, err
  * Creates `path` and its missing parents (mode 0755 by default, less the
  * umask), like `mkdir -p`; an existing directory is fine. No shell, so a
@@ -458,6 +480,7 @@ static const luaL_Reg fs_funcs[] = {
     { "write_file", l_write_file },
     { "read_file",  l_read_file },
     { "file_size",  l_file_size },
+    { "file_age",   l_file_age },
     { NULL, NULL },
 };
 

@@ -22,6 +22,12 @@
 -- | WTT_RETUNE_CACHE_MB | 128 | posteriorgrams kept in memory for re-tunes, per serving thread (wtt.service.posteriors) |
 -- | WTT_SSE_HEARTBEAT_S | 15 | event streams: seconds between heartbeat comments (docs/web.md) |
 -- | WTT_SSE_BUFFER_KB | 64 | event streams: each client's buffer; a client that falls this far behind is dropped |
+-- | WTT_RETAIN_COMPLETED_S | 2592000 (30 days) | media retention: a completed transcription not updated for this long is deleted, row and files; 0 keeps them forever |
+-- | WTT_RETAIN_FAILED_S | 604800 (7 days) | the same for a failed one |
+-- | WTT_RETAIN_UNUSED_S | 86400 (1 day) | the same for an upload never sent to generate |
+-- | WTT_MEDIA_GRACE_S | 86400 (1 day) | a media file no row names is removed once this old (covers uploads being written and results the subscriber has not recorded yet) |
+-- | WTT_MEDIA_SWEEP_INTERVAL_S | 3600 | how often web's subscriber runs the retention sweep (wtt.service.media_sweep); 0: never |
+-- | WTT_MEDIA_SWEEP_BATCH | 500 | the most files and rows one sweep removes |
 
 local http_server = require "wtt.core.http_server"
 
@@ -38,6 +44,15 @@ end
 
 local function positive(v, default)
     if v ~= v or v <= 0 or v == math.huge then
+        return default
+    end
+    return v
+end
+
+
+-- A duration where 0 means "never" (a negative or NaN one: the default).
+local function nonneg(v, default)
+    if v ~= v or v < 0 or v == math.huge then
         return default
     end
     return v
@@ -86,6 +101,14 @@ function _M.load()
         client_id_header = str("WTT_CLIENT_ID_HEADER"),
         sse_heartbeat_s = positive(num("WTT_SSE_HEARTBEAT_S", 15), 15),
         sse_buffer = positive(num("WTT_SSE_BUFFER_KB", 64), 64) * 1024,
+        retain_completed_s = nonneg(num("WTT_RETAIN_COMPLETED_S", 2592000),
+                                    2592000),
+        retain_failed_s = nonneg(num("WTT_RETAIN_FAILED_S", 604800), 604800),
+        retain_unused_s = nonneg(num("WTT_RETAIN_UNUSED_S", 86400), 86400),
+        media_grace_s = nonneg(num("WTT_MEDIA_GRACE_S", 86400), 86400),
+        media_sweep_interval_s = nonneg(num("WTT_MEDIA_SWEEP_INTERVAL_S",
+                                            3600), 3600),
+        media_sweep_batch = positive(num("WTT_MEDIA_SWEEP_BATCH", 500), 500),
     }
 end
 

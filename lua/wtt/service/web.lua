@@ -1,6 +1,7 @@
 --- Helpers the service routes share (routes/transcribe.lua, worker.lua,
--- metrics.lua): dependency access that answers 503, the worker token
--- check, multipart parts, and JSON error bodies with extra fields.
+-- metrics.lua): dependency access that answers 503, storage that is out of
+-- space answering 507, the worker token check, multipart parts, and JSON
+-- error bodies with extra fields.
 
 local http = require "wtt.http"
 local httpd = require "wtt.core.http_server"
@@ -14,6 +15,43 @@ _M.RETRY_AFTER = "5"
 function _M.unavailable(what, err)
     http.abort(503, "unavailable", what .. " unavailable: " .. tostring(err),
                { ["Retry-After"] = _M.RETRY_AFTER })
+end
+
+
+-- What a file system or PostgreSQL says when it is out of space (ENOSPC,
+-- EDQUOT; PostgreSQL quotes the same strerror text in "could not extend
+-- file ..." and "could not write ...").
+local FULL_TEXTS = { "no space left on device", "disk quota exceeded" }
+
+
+--- True when `err` (an error message or a SQLSTATE) says the storage is
+-- full: a retry can succeed once space returns, unlike a 500.
+function _M.storage_full(err, sqlstate)
+    if sqlstate == "53100" then          -- disk_full
+        return true
+    end
+    if type(err) ~= "string" then
+        return false
+    end
+    if err:find("(53100)", 1, true) then  -- the pg media store's errors
+        return true
+    end
+    err = err:lower()          -- wtt's own strerror is lower case
+    for _, text in ipairs(FULL_TEXTS) do
+        if err:find(text, 1, true) then
+            return true
+        end
+    end
+    return false
+end
+
+
+--- Aborts with 507 Insufficient Storage: `what` could not be written for
+-- lack of space (docs/reliability.md H10). Nothing of the request stays
+-- behind, so the client may retry the same request later.
+function _M.insufficient(what, err)
+    http.abort(507, "insufficient_storage", what .. " is out of space: "
+               .. tostring(err), { ["Retry-After"] = _M.RETRY_AFTER })
 end
 
 
@@ -33,9 +71,13 @@ function _M.db()
 end
 
 
---- Runs a query; a failure is a 503 (outage) or 500 (anything else).
+--- Runs a query; a failure is a 503 (outage), 507 (the database is out
+-- of disk) or 500 (anything else).
 function _M.check(res, err, sqlstate)
     if res == nil then
+        if _M.storage_full(err, sqlstate) then
+            _M.insufficient("database", err)
+        end
         if sqlstate and (sqlstate:sub(1, 2) == "08" or sqlstate == "57P01"
                          or sqlstate == "57P03" or sqlstate == "57014") then
             _M.unavailable("database", err)
