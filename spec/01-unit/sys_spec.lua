@@ -101,7 +101,8 @@ describe("wtt.sys", function()
         end
         table.sort(names)
         assert.same({
-            "cpu_count", "exists", "file_size", "free_port", "getenv",
+            "cpu_count", "exists", "file_age", "file_size", "free_port",
+            "getenv",
             "getpid", "kill", "listdir", "mkdirs", "mkdtemp", "notify", "now",
             "read_file",
             "realpath", "rmtree", "rss_kb", "setenv", "signaled", "sleep",
@@ -487,5 +488,25 @@ describe("sys.mkdirs", function()
         assert.is_true(sys.mkdirs(dir .. "/m/n", tonumber("700", 8)))
         local st = io.popen("stat -c %a '" .. dir .. "/m/n'"):read("*l")
         assert.equal("700", st)
+    end)
+end)
+
+
+describe("sys.file_age", function()
+    it("gives seconds since the last change, and nil, err for no file",
+       function()
+        local dir = assert(sys.mkdtemp("wtt-age-"))
+        local f = dir .. "/f"
+        assert(sys.write_file(f, "x"))
+        local young = assert(sys.file_age(f))
+        assert.is_true(young >= 0 and young < 60, tostring(young))
+        -- An hour back (touch -d), as the media sweep's grace sees it.
+        os.execute("touch -d '1 hour ago' '" .. f .. "'")
+        local old = assert(sys.file_age(f))
+        assert.is_true(old > 3500 and old < 3700, tostring(old))
+        local ok, err = sys.file_age(dir .. "/none")
+        assert.is_nil(ok)
+        assert.truthy(err:find("no such file", 1, true), err)
+        sys.rmtree(dir)
     end)
 end)
