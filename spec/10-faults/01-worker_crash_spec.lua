@@ -172,6 +172,39 @@ describe("worker faults #redis #pg", function()
     end)
 
 
+    it("W2: a SIGSTOPped worker resumed while the second still runs the "
+       .. "task is fenced at once; the second completes it, once", function()
+        local id, tid = env:submit("guitar_steel_single")
+        local a = env:worker({ WTT_WORKER_TEST_WINDOW_SLEEP = "0.6" })
+        local h1 = env:wait_task(tid, support.running_on(a, 1), 20,
+                                 "first progress on worker A")
+        a:signal("STOP")
+        -- B takes the task over after the visibility timeout and is held
+        -- in it (slow windows) while A comes back.
+        local b = env:worker({ WTT_WORKER_TEST_WINDOW_SLEEP = "3" })
+        local h2 = env:wait_task(tid, support.running_on(b, 1), 20,
+                                 "progress on worker B")
+        assert.equal("2", h2.attempts)
+        assert.are_not.equal(h1.claim, h2.claim)
+        a:signal("CONT")
+        assert.truthy(support.eventually(function()
+            return a:count("task.lost") >= 1
+        end, 10), "A did not notice its lost claim:\n" .. a:text())
+        -- A gave up while B still ran the task (B sleeps 3 s a window;
+        -- A hears of it at its next heartbeat): B's claim stands.
+        local mid = env:task(tid)
+        assert.equal("processing", mid.status)
+        assert.equal(h2.claim, mid.claim)
+        local h = env:wait_task(tid, completed, 30, "completion by B")
+        assert.equal(h2.claim, h.claim)
+        assert.equal(1, b:await("task.completed id=" .. tid), b:text())
+        assert.equal(0, a:count("task.completed"))
+        env:wait_row(id, "completed")
+        check_invariants()
+        a:signal("TERM")
+        assert.same({ "exited", 0 }, { a:wait(10) })
+    end)
+
     it("W4: SIGTERM during inference (grace 0) -> the task is released and "
        .. "finished by another worker; the first exits 0", function()
         local id, tid = env:submit("guitar_strum")
