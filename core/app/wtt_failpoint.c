@@ -1,6 +1,6 @@
 /*
  * wtt_failpoint.c: the `wtt.core.failpoint` module of the test-only
- * program `wtt_failpoint` (docs/reliability.md W6, W8; docs/testing.md).
+ * program `wtt_failpoint` (docs/reliability.md W6, W8, "Test bed").
  *
  * A fault spec kills `wtt serve` at an exact point of a request (result
  * files written, the result stored in Redis, the row committed) to show

@@ -76,7 +76,7 @@ describe("broken worker (W9) #redis #pg", function()
     end
 
     local BROKEN = {
-        { what = "its temp dir is gone (local disk)",
+        { what = "temp dir is gone (its local disk)",
           env = function(w_dir) return { TMPDIR = w_dir .. "/gone" } end,
           status = worker.EXIT_LOCAL, event = "worker.local_failure ",
           reason = "reason=\"local failure\"" },
