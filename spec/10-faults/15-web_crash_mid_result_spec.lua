@@ -14,13 +14,16 @@
 -- must converge to exactly one result, byte-identical to what was there
 -- at the kill: the same files with the same bytes, the same stored result
 -- in Redis, the same row. The product `wtt` has no kill points: the first
--- case shows WTT_FAILPOINT does nothing there. Real PostgreSQL,
--- redis-server, `wtt serve` and `wtt worker` on a real clip; the invariant
--- checker runs after every scenario.
+-- case shows WTT_FAILPOINT does nothing there. Each kill point runs with
+-- both media stores: files in WTT_MEDIA_DIR, and WTT_MEDIA_STORE=pg, where
+-- "files written" means PostgreSQL large objects committed and Redis not
+-- told. Real PostgreSQL, redis-server, `wtt serve` and `wtt worker` on a
+-- real clip; the invariant checker runs after every scenario.
 
 local support = require "spec.support.faults"
 local failpoint = require "wtt.failpoint"
 local json = require "wtt.json"
+local pg = require "wtt.pg"
 local runtime = require "wtt.runtime"
 local sys = require "wtt.sys"
 
@@ -50,15 +53,20 @@ local function count(text, event, tid)
     return n
 end
 
-describe("web crash mid-result (W6, W8) #redis #pg", function()
+for _, store in ipairs({ "dir", "pg" }) do
+describe("web crash mid-result (W6, W8), media store " .. store
+         .. " #redis #pg", function()
     local env
     local binary = runtime.exe
 
     setup(function()
-        env = support.start({ web = { wrap = function(argv)
-            argv[1] = binary
-            return argv
-        end } })
+        env = support.start({
+            env = { WTT_MEDIA_STORE = store },
+            web = { wrap = function(argv)
+                argv[1] = binary
+                return argv
+            end },
+        })
     end)
 
     teardown(function()
@@ -84,15 +92,31 @@ describe("web crash mid-result (W6, W8) #redis #pg", function()
         env:serve_start()
     end
 
-    -- Every result file (MIDI, notes) in the media dir: name -> bytes.
+    -- Every result file (MIDI, notes) in the media store: name -> the
+    -- SHA-256 of its bytes.
     local function result_files()
         local out = {}
+        if store == "pg" then
+            for _, r in ipairs(assert(env.db:query(
+                "SELECT name, encode(sha256(lo_get(oid)), 'hex') AS sha "
+                .. "FROM media_objects WHERE name ~ '[.](mid|json|npy)$'")))
+            do
+                out[r.name] = r.sha
+            end
+            return out
+        end
         for _, ext in ipairs({ "mid", "json", "npy" }) do
             for _, name in ipairs(env:media_files(ext)) do
-                out[name] = assert(sys.read_file(env.media .. "/" .. name))
+                out[name] = pg.sha256hex(assert(sys.read_file(
+                    env.media .. "/" .. name)))
             end
         end
         return out
+    end
+
+    local function check_invariants()
+        env:check_invariants(8, store == "pg" and { media_store = "pg" }
+                                or nil)
     end
 
     -- The row without its timestamps (a re-record must not change the
@@ -143,10 +167,11 @@ describe("web crash mid-result (W6, W8) #redis #pg", function()
         assert.same(want, names)
         local res = assert(env:http("GET", "/transcribe/midi/" .. id .. "/"))
         assert.equal(200, res.status, res.body)
-        assert.equal(files[row.midi_path], res.body)
+        assert.equal(files[row.midi_path], pg.sha256hex(res.body))
     end
 
 
+    if store == "dir" then
     it("the product wtt has no kill points: WTT_FAILPOINT set, the result "
        .. "path runs through and the same process keeps serving", function()
         assert.is_false(failpoint.compiled)
@@ -159,8 +184,9 @@ describe("web crash mid-result (W6, W8) #redis #pg", function()
         assert.equal(pid, env.serve_pid)
         assert.equal(0, count(env:serve_text(), "failpoint"))
         assert.is_nil(env:serve_text():find("failpoint", 1, true))
-        env:check_invariants(8)
+        check_invariants()
     end)
+    end
 
 
     for _, point in ipairs({ "result.files_written", "result.stored",
@@ -227,9 +253,10 @@ describe("web crash mid-result (W6, W8) #redis #pg", function()
             end
             local up = json.decode(h.uploads)
             assert.equal(env:row(id).midi_path, up.midi)
-            env:check_invariants(8)
+            check_invariants()
             w:signal("TERM")
             assert.same({ "exited", 0 }, { w:wait(15) })
         end)
     end
 end)
+end
