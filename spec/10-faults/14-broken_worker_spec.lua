@@ -89,9 +89,9 @@ describe("broken worker (W9) #redis #pg", function()
 
     for _, b in ipairs(BROKEN) do
         it("a worker whose " .. b.what .. " stops after 3 failures in a "
-           .. "row, exit " .. b.status .. "; the 5 tasks are back uncharged, "
+           .. "row, exit " .. b.status .. "; the 3 tasks are back uncharged, "
            .. "no dead letter; a healthy worker completes them", function()
-            local jobs = submit(5)
+            local jobs = submit(3)
             local e = b.env(env.tmp)
             e.WTT_DEVICE_FAULT_BACKOFF = "0.1"
             e.WTT_WORKER_MAX_LOCAL_FAILURES = "3"
