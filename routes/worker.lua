@@ -8,6 +8,7 @@
 -- until the worker completes the task and the subscriber
 -- (lua/wtt/subscriber.lua) records it.
 
+local failpoint = require "wtt.failpoint"
 local http = require "wtt.http"
 local json = require "wtt.json"
 local pg = require "wtt.pg"
@@ -160,6 +161,9 @@ local function post_result(req)
     end
     local mbytes, nbytes, pbytes, n_notes = validated_parts(req)
     local names, created = write_parts(id, mbytes, nbytes, pbytes)
+    -- Test program only (lua/wtt/failpoint.lua): a crash with the files
+    -- written and Redis not told (docs/reliability.md W8).
+    failpoint.hit("result.files_written")
     local fp = pg.sha256hex((names.midi or "") .. "|" .. (names.notes or "")
                             .. "|" .. (names.posteriors or ""))
     local how, err, stored = q:store_result(id, claim, fp, {
@@ -167,6 +171,9 @@ local function post_result(req)
         posteriors = names.posteriors, n_notes = n_notes, claim = claim,
     })
     if how then
+        -- Test program only: a crash with the result stored in Redis and
+        -- the worker not answered (docs/reliability.md W6, W8).
+        failpoint.hit("result.stored")
         return 200, { stored = how == "stored", replay = how == "replay",
                       midi = names.midi, notes = names.notes,
                       posteriors = names.posteriors, n_notes = n_notes }

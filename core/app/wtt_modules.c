@@ -25,6 +25,11 @@
 int luaopen_cjson(lua_State *L);
 int luaopen_cjson_safe(lua_State *L);
 
+#ifdef WTT_FAILPOINTS
+/* Only in the test program wtt_failpoint (wtt_failpoint.c). */
+int luaopen_wtt_failpoint(lua_State *L);
+#endif
+
 const luaL_Reg wtt_builtin_modules[] = {
     { "wtt.log",              luaopen_wtt_log },
     { "wtt.json",             luaopen_cjson },
@@ -47,5 +52,8 @@ const luaL_Reg wtt_builtin_modules[] = {
     { "wtt.core.tabout",      luaopen_wtt_tab_out },
     { "wtt.core.grid",        luaopen_wtt_tab_grid },
     { "wtt.core.technique",   luaopen_wtt_tab_technique },
+#ifdef WTT_FAILPOINTS
+    { "wtt.core.failpoint",   luaopen_wtt_failpoint },
+#endif
     { NULL, NULL },
 };

@@ -64,6 +64,9 @@ _M.FAMILIES = {
     wtt_worker_device_faults_total = { "counter",
         "Model calls that failed on the device (docs/worker.md \"Device "
         .. "faults\")." },
+    wtt_worker_local_failures_total = { "counter",
+        "Failures on the worker's own disk, each handing its tasks back "
+        .. "uncharged (docs/worker.md \"Local failures\")." },
     wtt_worker_batch_tasks = { "histogram",
         "Tasks per claimed batch.", nil, { 1, 2, 4, 8, 16, 32, 64 } },
 }

@@ -24,6 +24,7 @@
 -- Every tick (WTT_SUBSCRIBER_TICK_S) drains again (poll fallback), and
 -- every WTT_RECONCILE_INTERVAL_S the reconciler runs (lua/wtt/reconciler.lua).
 
+local failpoint = require "wtt.failpoint"
 local json = require "wtt.json"
 local log = require "wtt.log"
 local metrics = require "wtt.metrics"
@@ -235,6 +236,10 @@ function _M.drain(self)
             self.pending_recover = true
             return nil, rerr
         end
+        -- Test program only (lua/wtt/failpoint.lua): a crash with the row
+        -- committed and the id not yet acknowledged (docs/reliability.md
+        -- W6, S5).
+        failpoint.hit("subscriber.committed")
         q:results_ack(id)   -- after the COMMIT; a failure here only means
         n = n + 1           -- the id is recorded once more later (no-op)
     end

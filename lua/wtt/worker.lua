@@ -63,6 +63,8 @@ _M.DEFAULTS = {
     device_fault_backoff = 5,    -- seconds without claiming after a device
                                  -- fault, doubled each fault in a row
     device_fault_backoff_max = 60,
+    max_local_failures = 3,      -- tasks in a row failing on this machine's
+                                 -- disk before exiting (EXIT_LOCAL)
     test_window_sleep = 0,       -- tests only: sleep per window
     test_device_fault_after = nil,  -- tests only: engine runs after this
                                     -- many fail as device faults
@@ -71,6 +73,10 @@ _M.DEFAULTS = {
 --- Exit status of `run` after `max_device_faults` device faults in a row
 -- (a supervisor restarts the worker; docs/worker.md).
 _M.EXIT_DEVICE = device.EXIT_DEVICE
+
+--- Exit status of `run` after `max_local_failures` local failures in a
+-- row (docs/worker.md "Local failures").
+_M.EXIT_LOCAL = device.EXIT_LOCAL
 
 --- The host's name (lua/wtt/worker/start.lua).
 _M.hostname = start.hostname
@@ -108,6 +114,7 @@ function _M.new(cfg)
     self.key = "wtt.worker." .. cfg.id
     self.done = 0
     self.device_faults = 0       -- in a row; a good model run resets it
+    self.local_failures = 0      -- in a row; a completed task resets it
     self.last_reap = -math.huge
     self.last_drain = sys.now()
     return self

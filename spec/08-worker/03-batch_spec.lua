@@ -225,4 +225,36 @@ describe("wtt worker --batch-tasks #redis", function()
             assert.equal(2, faults)
         end)
     end
+
+
+    for _, batch in ipairs({ "1", "2" }) do
+        it("--batch-tasks " .. batch .. ": a temp dir that cannot be made "
+           .. "(the worker's own disk) releases the tasks uncharged, marks "
+           .. "the worker unhealthy, and exits " .. worker.EXIT_LOCAL
+           .. " after --max-local-failures (W9)", function()
+            local pre = prefix()
+            local ids = { (s:enqueue(pre)), (s:enqueue(pre)) }
+            local w = s:start_worker(pre, {
+                WTT_BATCH_TASKS = batch,
+                TMPDIR = "/nonexistent/wtt-spec-gone",
+                WTT_DEVICE_FAULT_BACKOFF = "0.1",
+            }, { "--max-local-failures", "2" })
+            exited(w, worker.EXIT_LOCAL, 30)
+            for _, id in ipairs(ids) do
+                local h = s:task(pre, id)
+                assert.equal("pending", h.status, w.text())
+                assert.equal("0", h.attempts)
+                assert.is_nil(h.error)
+            end
+            assert.same({}, s.r:call("LRANGE", pre .. "task:failed", 0, -1))
+            assert.same({}, s.r:call("LRANGE", pre .. "task:processing",
+                                     0, -1))
+            local text = w.text()
+            local _, failures = text:gsub("worker%.local_failure ", "")
+            assert.equal(2, failures, text)
+            assert.matches("worker.local_failures_exhausted", text, 1, true)
+            assert.matches("reason=\"local failure\"", text, 1, true)
+            assert.is_nil(text:find("task.failed", 1, true))
+        end)
+    end
 end)

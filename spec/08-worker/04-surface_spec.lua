@@ -13,19 +13,23 @@ describe("wtt.worker public surface", function()
     it("exports the module functions and values, and nothing else",
        function()
         assert.same({
-            "DEFAULTS:table", "EXIT_DEVICE:number", "backoff_delay:function",
+            "DEFAULTS:table", "EXIT_DEVICE:number", "EXIT_LOCAL:number",
+            "backoff_delay:function",
             "deliver:function", "device_fault:function", "device_ok:function",
             "download:function", "drain:function", "fail:function",
             "fetch:function", "handle:function", "handle_batch:function",
-            "hostname:function", "log_completed:function", "lost:function",
+            "hostname:function", "local_failure:function",
+            "local_ok:function", "log_completed:function", "lost:function",
             "maybe_reap:function", "nap:function", "nap_idle:function",
-            "new:function", "not_inferred:function", "on_window:function",
+            "new:function", "not_inferred:function", "not_written:function",
+            "on_window:function",
             "past_grace:function", "process:function",
             "process_batch:function", "release:function", "run:function",
             "stale:function", "start:function", "stop:function",
             "stopping:function", "upload:function",
         }, surface(worker))
         assert.equal(3, worker.EXIT_DEVICE)
+        assert.equal(4, worker.EXIT_LOCAL)
     end)
 
     it("keeps the defaults of every option", function()
@@ -39,7 +43,8 @@ describe("wtt.worker public surface", function()
             http_timeout = 120, connect_timeout = 5,
             noop = false, once = false, batch_tasks = 1,
             max_device_faults = 3, device_fault_backoff = 5,
-            device_fault_backoff_max = 60, test_window_sleep = 0,
+            device_fault_backoff_max = 60, max_local_failures = 3,
+            test_window_sleep = 0,
         }, worker.DEFAULTS)
     end)
 
@@ -49,6 +54,7 @@ describe("wtt.worker public surface", function()
         assert.same({
             "cfg:table", "device_faults:number", "done:number",
             "key:string", "last_drain:number", "last_reap:number",
+            "local_failures:number",
         }, surface(w))
         assert.equal("wtt.worker.w-1", w.key)
         assert.is_nil(worker.new({}))

@@ -45,7 +45,12 @@ cancel it and hand it back to the queue; exit 0.
                          before exiting with status 3 (3)
   --device-fault-backoff S
                          WTT_DEVICE_FAULT_BACKOFF: seconds without
-                         claiming after a device fault, doubling (5)
+                         claiming after a device fault or a local
+                         failure, doubling (5)
+  --max-local-failures M WTT_WORKER_MAX_LOCAL_FAILURES: tasks in a row
+                         that fail on this machine's disk (no temp dir,
+                         result files not written) before exiting with
+                         status 4 (3)
   --metrics-listen ADDR  WTT_METRICS_LISTEN: serve Prometheus metrics on
                          HOST:PORT at /metrics (off; docs/metrics.md)
   --noop                 WTT_WORKER_NOOP=1: no download or inference;
@@ -53,7 +58,8 @@ cancel it and hand it back to the queue; exit 0.
   --once                 process one task (or one batch), then exit (tests)
 
 Exit status: 0 clean stop, 1 cannot start, 2 usage, 3 too many device
-faults in a row (restart the worker).
+faults in a row, 4 too many local failures in a row (restart the worker
+after a backoff; the tasks it held are back in the queue, uncharged).
 ]]
 
 -- flag -> { cfg field, env name, kind }
@@ -79,6 +85,8 @@ local OPTIONS = {
     ["--batch-tasks"] = { "batch_tasks", "WTT_BATCH_TASKS", "int" },
     ["--max-device-faults"] = { "max_device_faults", "WTT_MAX_DEVICE_FAULTS",
                                 "int" },
+    ["--max-local-failures"] = { "max_local_failures",
+                                 "WTT_WORKER_MAX_LOCAL_FAILURES", "int" },
     ["--device-fault-backoff"] = { "device_fault_backoff",
                                    "WTT_DEVICE_FAULT_BACKOFF", "num" },
 }
@@ -171,6 +179,7 @@ if cfg.metrics_listen then
     metrics.declare({ "wtt_worker_tasks_total", "wtt_worker_windows_total",
                       "wtt_worker_task_run_seconds",
                       "wtt_worker_device_faults_total",
+                      "wtt_worker_local_failures_total",
                       "wtt_worker_batch_tasks",
                       "wtt_inference_realtime_factor",
                       "wtt_tasks_retried_total",

@@ -79,8 +79,21 @@ function worker.handle_batch(self, jobs)
         local derr
         j.dir, derr = sys.mkdtemp("wtt-task-")
         if not j.dir then
-            j.outcome = self:fail(j.task, "cannot make a temp dir: "
-                                          .. tostring(derr), true)
+            -- This machine's fault, not the task's (docs/reliability.md
+            -- W9): every task of the batch goes back, this one included.
+            local held = {}
+            for _, k in ipairs(jobs) do
+                if not k.outcome then
+                    held[#held + 1] = k.task
+                end
+            end
+            local outcome = self:local_failure("cannot make a temp dir: "
+                                               .. tostring(derr), held)
+            for _, k in ipairs(jobs) do
+                k.outcome = k.outcome or outcome
+            end
+            hold(self, jobs)
+            return
         elseif self:past_grace() then
             j.outcome = self:release(j.task, "shutdown before download")
         else
@@ -168,6 +181,7 @@ function worker.handle_batch(self, jobs)
             j.outcome = self:lost("complete: " .. tostring(cerr))
         else
             j.outcome = "completed"
+            self:local_ok()
             self:log_completed(j)
         end
     end

@@ -7,6 +7,7 @@ local log = require "wtt.log"
 local metrics = require "wtt.metrics"
 local notes_io = require "wtt.notes_io"
 local options_of = require("wtt.worker.steps").options_of
+local local_error = require("wtt.worker.device").local_error
 
 local _M = {}
 
@@ -29,6 +30,18 @@ local function wants(outputs, name)
         end
     end
     return false
+end
+
+
+--- The outcome of a task whose result file could not be written into its
+-- temp dir: the disk's fault (full, read-only, gone) sends it back
+-- uncharged as a local failure (docs/reliability.md W9); anything else,
+-- such as notes MIDI cannot hold, fails the task.
+function worker.not_written(self, task, err, retryable)
+    if local_error(err) then
+        return self:local_failure(err, { task })
+    end
+    return self:fail(task, err, retryable)
 end
 
 
@@ -60,7 +73,7 @@ function worker.deliver(self, job, notes, post, infer_s)
     })
     if not ok then
         post:close()
-        return nil, self:fail(task, "midi: " .. tostring(werr), false)
+        return nil, self:not_written(task, "midi: " .. tostring(werr), false)
     end
     files[#files + 1] = { name = "midi", path = midi_path,
                           filename = task.id .. ".mid",
@@ -71,7 +84,7 @@ function worker.deliver(self, job, notes, post, infer_s)
     }))
     if not ok then
         post:close()
-        return nil, self:fail(task, werr, true)
+        return nil, self:not_written(task, werr, true)
     end
     files[#files + 1] = { name = "notes", path = notes_path,
                           filename = task.id .. ".notes.json",
@@ -81,8 +94,8 @@ function worker.deliver(self, job, notes, post, infer_s)
         ok, werr = post:save(npy)
         if not ok then
             post:close()
-            return nil, self:fail(task, "posteriors: " .. tostring(werr),
-                                  true)
+            return nil, self:not_written(task, "posteriors: "
+                                         .. tostring(werr), true)
         end
         files[#files + 1] = { name = "posteriors", path = npy,
                               filename = task.id .. ".posteriors.npy",

@@ -74,6 +74,7 @@ function worker.handle(self, task, dir)
     if not cok then
         return self:lost("complete: " .. tostring(cerr))
     end
+    self:local_ok()
     self:log_completed(job)
     return "completed"
 end
@@ -96,8 +97,9 @@ function worker.process(self, task)
     if self.cfg.noop or dir then
         ok, outcome = pcall(self.handle, self, task, dir)
     else
-        ok, outcome = true, self:fail(task, "cannot make a temp dir: "
-                                            .. tostring(derr), true)
+        -- This machine's fault, not the task's (docs/reliability.md W9).
+        ok, outcome = true, self:local_failure("cannot make a temp dir: "
+                                               .. tostring(derr), { task })
     end
     if not ok then
         log.error("task.error", { error = outcome })
