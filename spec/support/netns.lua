@@ -37,32 +37,12 @@ net_mt.__index = net_mt
 local live = {}        -- networks created by this Lua state and not destroyed
 
 
--- Runs argv to completion (20 s at most); returns true, output or nil,
--- output (the command line and what it printed).
-local function run(argv, dir)
-    local log = (dir or "/tmp") .. "/netns-cmd-" .. sys.getpid() .. ".log"
-    local pid, err = sys.spawn(argv, { stdout = log, stderr = log })
-    if not pid then
-        return nil, table.concat(argv, " ") .. ": " .. tostring(err)
-    end
-    local how, code = sys.wait(pid, 20)
-    if not how then
-        sys.kill(pid, "KILL")
-        sys.wait(pid, 5)
-    end
-    local out = sys.read_file(log) or ""
-    os.remove(log)
-    if how == "exited" and code == 0 then
-        return true, out
-    end
-    return nil, table.concat(argv, " ") .. ": " .. tostring(how) .. " "
-        .. tostring(code) .. ": " .. out:gsub("%s+$", "")
-end
+local run = helpers.run
 _M.run = run
 
 
-local function must(argv, dir)
-    local ok, out = run(argv, dir)
+local function must(argv)
+    local ok, out = run(argv)
     if not ok then
         error(out, 2)
     end
@@ -221,7 +201,7 @@ end
 --- Runs `argv` in host `name`'s namespace to completion; true, output or
 -- nil, err.
 function net_mt.exec(self, name, argv)
-    return run(self:argv(name, argv), self.dir)
+    return run(self:argv(name, argv))
 end
 
 
@@ -254,7 +234,7 @@ function net_mt.qdisc(self, name, spec)
             argv[#argv + 1] = a
         end
         for _, a in ipairs(spec) do argv[#argv + 1] = a end
-        return run(argv, self.dir)
+        return run(argv)
     end
     local ok, err = add({ _M.TC }, h.peer)
     if not ok then
@@ -272,7 +252,7 @@ end
 --- Removes what qdisc() added (the default qdisc comes back).
 function net_mt.clear_qdisc(self, name)
     local h = self.hosts[name]
-    run({ _M.TC, "qdisc", "del", "dev", h.peer, "root" }, self.dir)
+    run({ _M.TC, "qdisc", "del", "dev", h.peer, "root" })
     run(self:argv(name, { _M.TC, "qdisc", "del", "dev", h.veth, "root" }),
         self.dir)
 end

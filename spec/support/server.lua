@@ -164,6 +164,30 @@ function _M.terminate(pid, timeout)
 end
 
 
+--- Runs argv to completion (20 s at most): true, output | nil, message
+-- (the command line, how it ended and what it printed).
+function _M.run(argv)
+    local log = os.tmpname()
+    local pid, err = sys.spawn(argv, { stdout = log, stderr = log })
+    if not pid then
+        os.remove(log)
+        return nil, table.concat(argv, " ") .. ": " .. tostring(err)
+    end
+    local how, code = sys.wait(pid, 20)
+    if not how then
+        sys.kill(pid, "KILL")
+        sys.wait(pid, 5)
+    end
+    local out = sys.read_file(log) or ""
+    os.remove(log)
+    if how == "exited" and code == 0 then
+        return true, out
+    end
+    return nil, table.concat(argv, " ") .. ": " .. tostring(how) .. " "
+        .. tostring(code) .. ": " .. out:gsub("%s+$", "")
+end
+
+
 function _M.eventually(fn, timeout)
     local deadline = sys.now() + (timeout or 5)
     repeat

@@ -17,27 +17,7 @@ local fs_mt = {}
 fs_mt.__index = fs_mt
 
 
--- Runs argv to completion (20 s at most): true, output | nil, output.
-local function run(argv)
-    local log = os.tmpname()
-    local pid, err = sys.spawn(argv, { stdout = log, stderr = log })
-    if not pid then
-        os.remove(log)
-        return nil, table.concat(argv, " ") .. ": " .. tostring(err)
-    end
-    local how, code = sys.wait(pid, 20)
-    if not how then
-        sys.kill(pid, "KILL")
-        sys.wait(pid, 5)
-    end
-    local out = sys.read_file(log) or ""
-    os.remove(log)
-    if how == "exited" and code == 0 then
-        return true, out
-    end
-    return nil, table.concat(argv, " ") .. ": " .. tostring(how) .. " "
-        .. tostring(code) .. ": " .. out:gsub("%s+$", "")
-end
+local run = require("spec.support.server").run
 
 
 --- Mounts a tmpfs of `size` (mount's syntax: "32m") on a new directory
