@@ -50,6 +50,8 @@ describe("wtt worker: systemd notifications #redis", function()
         assert.truthy(w.text():find("worker.reloaded", 1, true), w.text())
         sys.kill(w.pid, "TERM")
         assert.same({ "exited", 0 }, { w.wait(30) })
+        -- The listener writes what it received on its own time.
+        assert.truthy(listener:wait_for("STOPPING=1"), listener:text())
         assert.same({ "READY=1", "RELOADING=1", "READY=1", "STOPPING=1" },
                     states(listener:text()))
         assert.truthy(listener:text():find("RELOADING=1 MONOTONIC_USEC=%d+"))
@@ -113,6 +115,7 @@ describe("wtt subscriber: systemd notifications #redis #pg", function()
             sys.wait(pid, 5)
         end
         assert.same({ "exited", 0 }, { how, code }, text())
+        assert.truthy(listener:wait_for("STOPPING=1"), listener:text())
         assert.same({ "READY=1", "RELOADING=1", "READY=1", "STOPPING=1" },
                     states(listener:text()))
         assert.truthy(text():find("subscriber.reloaded", 1, true), text())
