@@ -229,6 +229,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     free(req);
     status = status_of(got, nread);
+    if (getenv("WTT_FUZZ_VERBOSE") != NULL) {
+        fprintf(stderr, "multipart: %d\n", status);   /* for writing seeds */
+    }
     if (!completed || (status != 0 && status != 200
                        && (status < 400 || status >= 500)
                        && status != 507))
