@@ -207,6 +207,7 @@ wtt_shape_transpose(const struct wtt_node *n,
 {
     const struct wtt_tensor *x = n->src[0];
     int64_t                  st[WTT_MAX_RANK];
+    int                      seen[WTT_MAX_RANK] = { 0 };
 
     if (perm->n != x->rank) {
         *err = "Transpose: permutation does not match the rank";
@@ -218,6 +219,13 @@ wtt_shape_transpose(const struct wtt_node *n,
         int64_t d = perm->v[i];
         if (d < 0 || d >= x->rank) {
             *err = "Transpose: permutation out of range";
+            return WTT_EFAIL;
+        }
+        /* An axis taken twice is no permutation: the output would hold
+         * more elements than the input and read past it (found by
+         * spec/fuzz/fuzz_model.c, perm [0, 0]). */
+        if (seen[d]++) {
+            *err = "Transpose: permutation repeats an axis";
             return WTT_EFAIL;
         }
         p->out.ne[i] = x->ne[d];

@@ -41,6 +41,7 @@ typedef struct {
     int              in[WTT_MAX_SRC];
     int              is_const;
     const char      *tf_op;         /* the op's name in model.json */
+    int              min_in, max_in; /* inputs its op takes */
     int64_t          shape[WTT_MAX_RANK];   /* Placeholder: attr shape */
     int              shape_rank;    /* -1: none given */
 } gnode_t;
@@ -80,38 +81,43 @@ struct wtt_model {
     char               hash[65];
 };
 
+/* With the number of inputs each op takes (control inputs, "^name", aside):
+ * the kernels read their sources without counting them, so a node with
+ * fewer is refused here (a graph whose Identity had no input made the
+ * folding read a NULL source: spec/fuzz/regress/model/). */
 static const struct {
     const char *name;
     enum wtt_op op;
+    int         min_in, max_in;
 } op_names[] = {
-    { "Const", WTT_OP_CONST },
-    { "Placeholder", WTT_OP_PLACEHOLDER },
-    { "Identity", WTT_OP_IDENTITY },
-    { "Shape", WTT_OP_SHAPE },
-    { "Reshape", WTT_OP_RESHAPE },
-    { "ExpandDims", WTT_OP_EXPAND_DIMS },
-    { "Squeeze", WTT_OP_SQUEEZE },
-    { "StridedSlice", WTT_OP_STRIDED_SLICE },
-    { "Pack", WTT_OP_PACK },
-    { "ConcatV2", WTT_OP_CONCAT },
-    { "Transpose", WTT_OP_TRANSPOSE },
-    { "Pad", WTT_OP_PAD },
-    { "MirrorPad", WTT_OP_MIRROR_PAD },
-    { "Conv2D", WTT_OP_CONV2D },
-    { "_FusedConv2D", WTT_OP_CONV2D },
-    { "Add", WTT_OP_ADD },
-    { "AddV2", WTT_OP_ADD },
-    { "Sub", WTT_OP_SUB },
-    { "Mul", WTT_OP_MUL },
-    { "DivNoNan", WTT_OP_DIV_NO_NAN },
-    { "Neg", WTT_OP_NEG },
-    { "Square", WTT_OP_SQUARE },
-    { "Sqrt", WTT_OP_SQRT },
-    { "Log", WTT_OP_LOG },
-    { "Sigmoid", WTT_OP_SIGMOID },
-    { "Sum", WTT_OP_SUM },
-    { "Min", WTT_OP_MIN },
-    { "Max", WTT_OP_MAX },
+    { "Const", WTT_OP_CONST, 0, 0 },
+    { "Placeholder", WTT_OP_PLACEHOLDER, 0, 0 },
+    { "Identity", WTT_OP_IDENTITY, 1, 1 },
+    { "Shape", WTT_OP_SHAPE, 1, 1 },
+    { "Reshape", WTT_OP_RESHAPE, 2, 2 },
+    { "ExpandDims", WTT_OP_EXPAND_DIMS, 2, 2 },
+    { "Squeeze", WTT_OP_SQUEEZE, 1, 1 },
+    { "StridedSlice", WTT_OP_STRIDED_SLICE, 4, 4 },
+    { "Pack", WTT_OP_PACK, 1, WTT_MAX_SRC },
+    { "ConcatV2", WTT_OP_CONCAT, 2, WTT_MAX_SRC },
+    { "Transpose", WTT_OP_TRANSPOSE, 2, 2 },
+    { "Pad", WTT_OP_PAD, 2, 2 },
+    { "MirrorPad", WTT_OP_MIRROR_PAD, 2, 2 },
+    { "Conv2D", WTT_OP_CONV2D, 2, 2 },
+    { "_FusedConv2D", WTT_OP_CONV2D, 2, WTT_MAX_SRC },
+    { "Add", WTT_OP_ADD, 2, 2 },
+    { "AddV2", WTT_OP_ADD, 2, 2 },
+    { "Sub", WTT_OP_SUB, 2, 2 },
+    { "Mul", WTT_OP_MUL, 2, 2 },
+    { "DivNoNan", WTT_OP_DIV_NO_NAN, 2, 2 },
+    { "Neg", WTT_OP_NEG, 1, 1 },
+    { "Square", WTT_OP_SQUARE, 1, 1 },
+    { "Sqrt", WTT_OP_SQRT, 1, 1 },
+    { "Log", WTT_OP_LOG, 1, 1 },
+    { "Sigmoid", WTT_OP_SIGMOID, 1, 1 },
+    { "Sum", WTT_OP_SUM, 2, 2 },
+    { "Min", WTT_OP_MIN, 2, 2 },
+    { "Max", WTT_OP_MAX, 2, 2 },
 };
 
 struct wtt_model_params
@@ -287,6 +293,8 @@ parse_node(struct wtt_model *m, int idx, const cJSON *jn, char *err,
         {
             t->op = op_names[i].op;
             g->tf_op = op_names[i].name;
+            g->min_in = op_names[i].min_in;
+            g->max_in = op_names[i].max_in;
             found = 1;
         }
     }
@@ -409,6 +417,11 @@ link_inputs(struct wtt_model *m, int idx, const cJSON *jn, char *err,
             return -1;
         }
         g->in[g->nin++] = j;
+    }
+    if (g->nin < g->min_in || g->nin > g->max_in) {
+        snprintf(err, errlen, "node '%s': %s takes %d to %d inputs, not %d",
+                 g->name, g->tf_op, g->min_in, g->max_in, g->nin);
+        return -1;
     }
     return 0;
 }

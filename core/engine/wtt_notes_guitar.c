@@ -596,6 +596,18 @@ by_start_pitch(const void *pa, const void *pb)
 }
 
 
+/* qsort of the list. An empty list has no array (v is NULL), and qsort's
+ * array must not be NULL even for no elements (found by
+ * spec/fuzz/fuzz_posteriors.c: guitar mode over posteriors with no note). */
+static void
+sort_list(list_t *l, int (*cmp)(const void *, const void *))
+{
+    if (l->n > 1) {
+        qsort(l->v, l->n, sizeof(*l->v), cmp);
+    }
+}
+
+
 /* Drops the notes marked removed (n_frames 0). */
 static void
 compact(list_t *l)
@@ -645,7 +657,7 @@ rule_range(const ctx_t *x, list_t *l)
 static void
 rule_retrigger(const ctx_t *x, list_t *l)
 {
-    qsort(l->v, l->n, sizeof(*l->v), by_pitch_start);
+    sort_list(l, by_pitch_start);
     for (size_t i = 0; i < l->n;) {
         struct wtt_note *a = &l->v[i];
         size_t           j = i + 1;
@@ -770,7 +782,7 @@ rule_ghost(const ctx_t *x, list_t *l)
 
     /* by pitch, then start, so that the notes of a pitch near a note
      * (chord_memory) are its neighbours in the list */
-    qsort(l->v, l->n, sizeof(*l->v), by_pitch_start);
+    sort_list(l, by_pitch_start);
     for (size_t i = 0; i < l->n; i++) {
         struct wtt_note *nt = &l->v[i];
         int              c = nt->pitch - MIDI_OFFSET;
@@ -913,7 +925,7 @@ rule_bend(const ctx_t *x, list_t *l)
 {
     const struct wtt_guitar_tuning *t = x->t;
 
-    qsort(l->v, l->n, sizeof(*l->v), by_start_pitch);
+    sort_list(l, by_start_pitch);
     for (size_t i = 0; i < l->n; i++) {
         struct wtt_note *a = &l->v[i];
         int              e;
@@ -1051,7 +1063,7 @@ wtt_notes_guitar_extract(struct wtt_posteriors *post,
         trace_f = NULL;
     }
 #endif
-    qsort(l.v, l.n, sizeof(*l.v), by_start_pitch);
+    sort_list(&l, by_start_pitch);
 
     for (size_t i = 0; i < l.n; i++) {
         struct wtt_note *nt = &l.v[i];

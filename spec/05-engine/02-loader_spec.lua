@@ -104,6 +104,22 @@ describe("model loader", function()
         assert.matches("unknown input 'nowhere'", err, 1, true)
     end)
 
+    -- Found by spec/fuzz/fuzz_model.c: an Identity without an input made
+    -- the constant folding read a NULL source.
+    it("refuses a node with fewer or more inputs than its op takes", function()
+        local m, err = load(function(doc)
+            node(doc, "Identity").input = {}
+        end)
+        assert.is_nil(m)
+        assert.matches("Identity takes 1 to 1 inputs, not 0", err, 1, true)
+        m, err = load(function(doc)
+            local n = node(doc, "Sigmoid")
+            n.input[2] = n.input[1]
+        end)
+        assert.is_nil(m)
+        assert.matches("Sigmoid takes 1 to 1 inputs, not 2", err, 1, true)
+    end)
+
     it("reports a missing folder", function()
         local m, err = core.load("/nonexistent/model", { threads = 1 })
         assert.is_nil(m)

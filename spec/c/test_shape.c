@@ -169,6 +169,24 @@ test_shape_rules(void)
         ASSERT_STR_EQ(err, "MirrorPad: padding larger than the input");
     }
 
+    /* Transpose of [2, 3] by [1, 0] is [3, 2]; a permutation that takes
+     * an axis twice is refused: its output can hold more elements than
+     * the input (found by spec/fuzz/fuzz_model.c). */
+    {
+        int64_t                    xe[] = { 2, 3 }, sw[] = { 1, 0 };
+        int64_t                    twice[] = { 0, 0 }, oe[] = { 3, 2 };
+        struct wtt_shape_ints      ps = ints(2, sw), pt = ints(2, twice);
+        struct wtt_shape_transpose p;
+        memset(&n, 0, sizeof(n));
+        x = shaped(2, xe);
+        n.op = WTT_OP_TRANSPOSE;
+        n.src[0] = &x;
+        ASSERT(wtt_shape_transpose(&n, &ps, &p, &err) == 0);
+        ASSERT(shape_is(&p.out, 2, oe));
+        ASSERT(wtt_shape_transpose(&n, &pt, &p, &err) == WTT_EFAIL);
+        ASSERT_STR_EQ(err, "Transpose: permutation repeats an axis");
+    }
+
     /* ConcatV2 along axis -1 of [2, 3] and [2, 5]: [2, 8], rows of 3 + 5. */
     {
         int64_t               ae[] = { 2, 3 }, be[] = { 2, 5 };

@@ -224,6 +224,24 @@ wtt__http_take_body(req_t *r, const char *data, size_t *size)
 }
 
 
+int
+wtt__http_end_form(req_t *r)
+{
+    enum MHD_Result ok;
+
+    if (r->pp == NULL) {
+        return 0;
+    }
+    ok = MHD_destroy_post_processor(r->pp);
+    r->pp = NULL;
+    if (r->cur_file != NULL && r->cur_file->fd >= 0) {
+        close(r->cur_file->fd);
+        r->cur_file->fd = -1;
+    }
+    return ok != MHD_YES || (r->closing_len > 0 && !r->closed_seen) ? -1 : 0;
+}
+
+
 /* The whole body is in: close the parser and run the continuation. */
 enum MHD_Result
 wtt__http_finish_body(req_t *r)
@@ -231,17 +249,9 @@ wtt__http_finish_body(req_t *r)
     lua_State *L = r->slot->L;
     int        base, rc;
 
-    if (r->pp != NULL) {
-        enum MHD_Result ok = MHD_destroy_post_processor(r->pp);
-        r->pp = NULL;
-        if (r->cur_file != NULL && r->cur_file->fd >= 0) {
-            close(r->cur_file->fd);
-            r->cur_file->fd = -1;
-        }
-        if (ok != MHD_YES || (r->closing_len > 0 && !r->closed_seen)) {
-            return wtt__http_respond_error(r, 400, "bad_request",
-                "malformed or truncated multipart body");
-        }
+    if (wtt__http_end_form(r) != 0) {
+        return wtt__http_respond_error(r, 400, "bad_request",
+            "malformed or truncated multipart body");
     }
     base = lua_gettop(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, r->cont_ref);

@@ -344,6 +344,13 @@ enum MHD_Result wtt__http_body_start_form(req_t *r,
 enum MHD_Result wtt__http_take_body(req_t *r, const char *data,
                                     size_t *size);
 
+/* Closes the form parser of a multipart or urlencoded body (no-op for a
+ * raw one) and closes the last file part. Returns 0, or -1 when the body
+ * was malformed or never reached its closing delimiter. Separate from
+ * wtt__http_finish_body, which also runs Lua, so that spec/fuzz/
+ * fuzz_multipart.c drives the whole form path without a Lua state. */
+int wtt__http_end_form(req_t *r);
+
 /* The whole body is in: closes the form parser, runs the continuation and
  * queues its response. */
 enum MHD_Result wtt__http_finish_body(req_t *r);
