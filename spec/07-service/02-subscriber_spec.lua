@@ -9,7 +9,6 @@ local json = require "wtt.json"
 local pg = require "wtt.pg"
 local sys = require "wtt.sys"
 
-local AUTH = { Authorization = "Bearer " .. S.TOKEN }
 
 local function hex(n)
     return string.format("%032x", n)
@@ -255,13 +254,8 @@ describe("subscriber and reconciler #redis #pg", function()
         e:claim(task_id, 1)
         local midi = S.midi_bytes(64)
         local notes = '{"notes":[{"pitch_midi":64}]}'
-        local res = e.srv:json("POST", "/transcribe/_result/" .. task_id .. "/", {
-            headers = AUTH, multipart = {
-                { name = "claim", value = "1" },
-                { name = "midi", data = midi, filename = "a.mid" },
-                { name = "notes", data = notes, filename = "a.json" },
-                { name = "posteriors", data = S.npy(), filename = "a.npy" },
-            } })
+        local res = e:post_result(task_id, 1, { midi = midi, notes = notes,
+                                                 posteriors = S.npy() })
         assert.equal(200, res.status, res.body)
         e:complete(task_id, { midi = res.json.midi, notes = res.json.notes, n_notes = 1 })
         assert.truthy(S.eventually(function()

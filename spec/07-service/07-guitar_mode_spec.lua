@@ -8,7 +8,6 @@ local S = require "spec.support.service"
 local helpers = require "spec.support.server"
 local json = require "wtt.json"
 
-local AUTH = { Authorization = "Bearer " .. S.TOKEN }
 
 -- A2 plucked, with an octave ghost (A3 at under half its activation,
 -- attacked with it): the official decoding keeps both, the guitar mode's
@@ -76,13 +75,9 @@ describe("decoding modes in the service #redis #pg", function()
                                                      "posteriors" } })
                          .json.task_id
         e:claim(task_id, 1)
-        local res = e.srv:json("POST", "/transcribe/_result/" .. task_id .. "/", {
-            headers = AUTH, multipart = {
-                { name = "claim", value = "1" },
-                { name = "midi", data = S.midi_bytes(45), filename = "a.mid" },
-                { name = "notes", data = '{"notes":[]}', filename = "a.json" },
-                { name = "posteriors", data = ghost_npy(), filename = "a.npy" },
-            } })
+        local res = e:post_result(task_id, 1, {
+            midi = S.midi_bytes(45), notes = '{"notes":[]}',
+            posteriors = ghost_npy() })
         assert.equal(200, res.status, res.body)
         e:complete(task_id, { midi = res.json.midi, notes = res.json.notes,
                               posteriors = res.json.posteriors, n_notes = 0 })

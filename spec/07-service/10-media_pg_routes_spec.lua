@@ -131,12 +131,8 @@ describe("service routes on the PostgreSQL media store #redis #pg", function()
         local task_id = e:generate(id, {}).json.task_id
         e:claim(task_id, 3)
         local function post(midi_bytes)
-            return e.srv:json("POST", "/transcribe/_result/" .. task_id .. "/", {
-                headers = AUTH, multipart = {
-                    { name = "claim", value = "3" },
-                    { name = "midi", data = midi_bytes, filename = "a.mid" },
-                    { name = "notes", data = NOTES, filename = "a.json" },
-                } })
+            return e:post_result(task_id, 3, { midi = midi_bytes,
+                                               notes = NOTES })
         end
         local before = objects()
         local first = post(S.midi_bytes(60))
@@ -194,14 +190,9 @@ describe("service routes on the PostgreSQL media store #redis #pg", function()
                                                      "posteriors" } })
                          .json.task_id
         e:claim(task_id, 1)
-        local res = e.srv:json("POST", "/transcribe/_result/" .. task_id .. "/", {
-            headers = AUTH, multipart = {
-                { name = "claim", value = "1" },
-                { name = "midi", data = S.midi_bytes(45), filename = "a.mid" },
-                { name = "notes", data = '{"notes":[]}', filename = "a.json" },
-                { name = "posteriors", data = S.npy(200, 20),
-                  filename = "a.npy" },
-            } })
+        local res = e:post_result(task_id, 1, {
+            midi = S.midi_bytes(45), notes = '{"notes":[]}',
+            posteriors = S.npy(200, 20) })
         assert.equal(200, res.status, res.body)
         e:complete(task_id, { midi = res.json.midi, notes = res.json.notes,
                               posteriors = res.json.posteriors, n_notes = 0 })

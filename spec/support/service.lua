@@ -111,6 +111,24 @@ function env_mt.upload(self, data, filename, ctype, field)
 end
 
 
+--- POSTs a worker's result for `task_id` under `claim`, as the worker
+-- does: `files` holds the bytes of midi, notes and (optional) posteriors.
+-- Returns the decoded response.
+function env_mt.post_result(self, task_id, claim, files)
+    local parts = { { name = "claim", value = tostring(claim) } }
+    for _, f in ipairs({ { "midi", "a.mid" }, { "notes", "a.json" },
+                         { "posteriors", "a.npy" } }) do
+        if files[f[1]] then
+            parts[#parts + 1] = { name = f[1], data = files[f[1]],
+                                  filename = f[2] }
+        end
+    end
+    return self.srv:json("POST", "/transcribe/_result/" .. task_id .. "/", {
+        headers = { Authorization = "Bearer " .. _M.TOKEN },
+        multipart = parts })
+end
+
+
 function env_mt.generate(self, id, options)
     return self.srv:json("POST", "/transcribe/generate/", {
         headers = { ["Content-Type"] = "application/json" },
