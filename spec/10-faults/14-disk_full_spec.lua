@@ -31,6 +31,19 @@ local PATIENT = { WTT_HTTP_RETRIES = "100", WTT_HTTP_BACKOFF = "0.1",
                   WTT_HTTP_BACKOFF_MAX = "0.3" }
 
 
+-- Stops the stack (if it started) and unmounts every small file system,
+-- even when stopping failed; then reports either failure.
+local function stop_and_unmount(env)
+    local ok, err = true, nil
+    if env then
+        ok, err = pcall(env.stop, env)
+    end
+    local uerr = small_fs.unmount_all()
+    assert(ok, err)
+    assert(not uerr, uerr)
+end
+
+
 describe("H10: a full disk #disk #redis #pg", function()
     if WHY then
         skipped("uploads answer 507 and leave no file (media dir, temp dir)")
@@ -54,13 +67,7 @@ describe("H10: a full disk #disk #redis #pg", function()
     end)
 
     teardown(function()
-        local ok, err = true, nil
-        if env then
-            ok, err = pcall(env.stop, env)
-        end
-        local uerr = small_fs.unmount_all()
-        assert(ok, err)
-        assert(not uerr, uerr)
+        stop_and_unmount(env)
     end)
 
     after_each(function()
@@ -287,13 +294,7 @@ describe("H10: PostgreSQL's disk full #disk #pg", function()
     end)
 
     teardown(function()
-        local ok, err = true, nil
-        if env then
-            ok, err = pcall(env.stop, env)
-        end
-        local uerr = small_fs.unmount_all()
-        assert(ok, err)
-        assert(not uerr, uerr)
+        stop_and_unmount(env)
     end)
 
     local function upload_clip()
