@@ -159,8 +159,16 @@ describe("broken worker (W9) #redis #pg", function()
         env:wait_row(bad_id, "failed")
         assert.equal(1, llen("task:failed"))
         assert.equal(0, broken:count("task.failed"))
-        assert.same({ "exited", worker.EXIT_LOCAL }, { broken:wait(60) },
-                    broken:text())
+        -- Whether the broken one reaches its limit depends on how many
+        -- tasks it met before the healthy one emptied the queue: at the
+        -- limit it must have stopped by itself, below it it idles.
+        if broken:count("worker.local_failure ") >= 3 then
+            assert.same({ "exited", worker.EXIT_LOCAL },
+                        { broken:wait(60) }, broken:text())
+        else
+            broken:signal("TERM")
+            assert.same({ "exited", 0 }, { broken:wait(15) }, broken:text())
+        end
         env:check_invariants(8)
         healthy:signal("TERM")
         assert.same({ "exited", 0 }, { healthy:wait(15) })
