@@ -10,11 +10,12 @@
  * to 2 MiB, advised as transparent huge pages (the kernel faults it in
  * 2 MiB at a time where THP is "madvise" or "always"), and a freed one is
  * kept for reuse, up to WTT_LALLOC_KEEP bytes per state, so a server that
- * writes such texts again touches no new memory. Small blocks go to
- * LuaJIT's allocator as before.
+ * writes such texts again touches no new memory. Small blocks go to the
+ * C library's malloc, so that lua_close gives back everything the state
+ * held (LuaJIT's own allocator, wrapped, would keep its arena mapped).
  *
- *     lua_State *L = luaL_newstate();
- *     if (wtt_lalloc_install(L) != 0) { ... runs on LuaJIT's own ... }
+ *     lua_State *L = wtt_lalloc_newstate();
+ *     if (L == NULL) { ... out of memory ... }
  *     ...
  *     wtt_lalloc_close(L);         -- instead of lua_close(L)
  *
@@ -32,12 +33,8 @@
 /* Freed mappings kept for reuse, per state. */
 #define WTT_LALLOC_KEEP  ((size_t) 16 << 20)
 
-/*
- * Wraps the allocator of `L`, which must be new (no block allocated through
- * the wrapper is ever handed to LuaJIT's allocator, and the other way
- * round). Returns 0, or -1 (out of memory: `L` keeps its own allocator).
- */
-int wtt_lalloc_install(lua_State *L);
+/* A new state (lua_newstate) on this allocator, or NULL (out of memory). */
+lua_State *wtt_lalloc_newstate(void);
 
 /* Closes `L` (lua_close) and then frees what the wrapper kept: the state
  * owns nothing of it any more. Works on a state without the wrapper too. */

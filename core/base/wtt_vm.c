@@ -179,15 +179,13 @@ os_exit(lua_State *L)
 lua_State *
 wtt_vm_new(void)
 {
-    lua_State *L = luaL_newstate();
+    /* Large blocks in kept huge-page mappings (wtt_lalloc.h says why). */
+    lua_State *L = wtt_lalloc_newstate();
     char       path[3 * PATH_MAX];
 
     if (L == NULL) {
         return NULL;
     }
-    /* Large blocks in kept huge-page mappings (wtt_lalloc.h says why);
-     * without the memory for it, LuaJIT's allocator does all. */
-    (void) wtt_lalloc_install(L);
     luaL_openlibs(L);
     lua_getglobal(L, "os");                              /* os */
     lua_pushcfunction(L, os_exit);                       /* os exit */

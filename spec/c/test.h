@@ -57,6 +57,7 @@
     X(lalloc_reuse)         \
     X(lalloc_keep_limit)    \
     X(lalloc_total)         \
+    X(lalloc_close_gives_back) \
     X(metrics_threads)      \
     X(metrics_escaping)     \
     X(metrics_histogram)    \
