@@ -6,7 +6,7 @@
 -- HAProxy in front of them running docker/haproxy/haproxy.cfg exactly as
 -- shipped (its addresses come from the environment), and a `wtt worker`
 -- that reaches web through HAProxy too. A load process
--- (spec/support/rolling_load.lua) uploads, generates, polls statuses,
+-- (spec/support/load_client.lua) uploads, generates, polls statuses,
 -- downloads MIDI files and checks health through HAProxy while the spec
 -- restarts replica A (SIGTERM, wait for exit 0, start again, wait until
 -- HAProxy has it UP), then replica B. An event stream open on each replica
@@ -32,7 +32,7 @@ local runtime = require "wtt.runtime"
 
 local ROOT = runtime.source_dir
 local CFG = ROOT .. "/docker/haproxy/haproxy.cfg"
-local LOAD = ROOT .. "/spec/support/rolling_load.lua"
+local LOAD = ROOT .. "/spec/support/load_client.lua"
 -- wtt's default, above what the shipped checks need to take a replica out
 -- of rotation (inter 1 s x fall 2 + timeout check 1 s); set here because
 -- `wtt spec` runs servers with no drain unless a spec asks.
