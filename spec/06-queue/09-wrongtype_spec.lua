@@ -150,6 +150,24 @@ local CASES = {
 }
 
 
+-- Task hashes of garbage: every field a script reads holds a value of the
+-- wrong shape, or the fields are missing. Each script must run to its end
+-- on them (a Redis error in the middle would leave the writes made before
+-- it), with a refusal or a whole transition; enqueue must replace a hash
+-- that is not a live task (not pending or processing).
+local GARBAGE = {
+    { status = "bogus", claim = "x1", attempts = "NaN", payload = "{",
+      client = "", deadline = "soon", uploads = "[[", result = "}",
+      lane = "nowhere", worker = "" },
+    { status = "processing", claim = "-7", attempts = "1e400",
+      payload = "null", timeout_ms = "-1", lane = "" },
+    { status = "failed", claim = "", attempts = "", payload = "[]" },
+    { junk = "1" },
+    { status = "pending", claim = "x", attempts = "x", max_attempts = "x",
+      timeout_ms = "x", payload = "{", client = "nobody", waiting = "x",
+      lane = "x" },
+}
+
 describe("queue scripts and wrong-typed keys (Q4) #redis", function()
     local srv, r
     setup(function()
@@ -271,6 +289,60 @@ describe("queue scripts and wrong-typed keys (Q4) #redis", function()
             assert(#problems == 0, file .. ":\n  "
                    .. table.concat(problems, "\n  "))
             assert.is_true(checked > 0)
+        end)
+
+        it(file .. ": a task hash of garbage fails whole or not at all",
+           function()
+            assert(op and CASES[op])
+            local problems = {}
+            for gi, fields in ipairs(GARBAGE) do
+                assert(r:call("FLUSHALL"))
+                local q, rec = recording_queue()
+                local call = CASES[op](q)
+                -- the task's hash as the realistic state left it, garbled
+                local hkey = P .. "task:" .. id(1)
+                r:call("DEL", hkey)
+                local args = { "HSET", hkey }
+                for k, v in pairs(fields) do
+                    args[#args + 1] = k
+                    args[#args + 1] = v
+                end
+                assert(r:call(unpack(args)))
+                local pre = snapshot(r)
+                rec.script = nil
+                local res, rerr = call()
+                local post = snapshot(r)
+                local changed = {}
+                for k in pairs(pre) do
+                    if not post[k] or post[k].dump ~= pre[k].dump then
+                        changed[#changed + 1] = k
+                    end
+                end
+                for k in pairs(post) do
+                    if not pre[k] then
+                        changed[#changed + 1] = k
+                    end
+                end
+                table.sort(changed)
+                local what = ("garbage %d: %s"):format(gi, tostring(res))
+                if res == nil and rerr and tostring(rerr):find("ERR", 1, true)
+                then
+                    problems[#problems + 1] = what .. ": a Redis error: "
+                        .. tostring(rerr) .. (#changed > 0 and (" after "
+                        .. "writing " .. table.concat(changed, ", ")) or "")
+                end
+                if op == "enqueue" and fields.status ~= "processing"
+                   and fields.status ~= "pending" then
+                    -- not a live task: replaced, so the reconciler can
+                    -- rebuild the task it stands for
+                    if not res then
+                        problems[#problems + 1] = what .. ": refused: "
+                                                  .. tostring(rerr)
+                    end
+                end
+            end
+            assert(#problems == 0, file .. ":\n  "
+                   .. table.concat(problems, "\n  "))
         end)
     end
 end)

@@ -2,7 +2,10 @@
   Adds a task: creates its hash, appends its id to its lane (FIFO) and
   publishes `task:new`. Refused while a non-terminal task with that id
   exists, so a repeated submit never queues the same id twice. A terminal
-  task (completed, failed) is replaced; its claim counter carries over so
+  task (completed, failed) is replaced, and so is a hash that is no task
+  (no status or an unknown one: a hand edit, a partial restore), which no
+  script would ever claim or finish, so that the reconciler can rebuild
+  the task it stands for (Q4); its claim counter carries over so
   fencing tokens stay monotonic per id, and a dead letter of that id leaves
   the dead letters. A task rebuilt after Redis lost it (the reconciler)
   passes a claim floor: its fencing tokens then start above every token
@@ -72,7 +75,7 @@ end
 local claim = 0
 if rcall("EXISTS", taskKey) == 1 then
     local f = rcall("HMGET", taskKey, "status", "claim")
-    if f[1] ~= "completed" and f[1] ~= "failed" then
+    if f[1] == "pending" or f[1] == "processing" then
         return { -1, "exists" }
     end
     claim = tonumber(f[2]) or 0

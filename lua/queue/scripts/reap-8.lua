@@ -105,6 +105,19 @@ if orphanScan > 0
     end
 end
 
+-- Moves the task's claim counter past every token handed out, fencing off
+-- the worker that held it. A counter that is no integer (a hand edit, a
+-- partial restore; HINCRBY would fail the script halfway, after the
+-- writes above) restarts at Redis' clock in ms, as the reconciler's claim
+-- floor does, so it is still above the tokens of any run that counted.
+local function fence(taskKey, claim)
+    if claim and #claim <= 18 and claim:match("^%-?%d+$") then
+        rcall("HINCRBY", taskKey, "claim", 1)
+    else
+        rcall("HSET", taskKey, "claim", now)
+    end
+end
+
 local ids = rcall("ZRANGEBYSCORE", timeKey, "-inf", now, "LIMIT", 0, batch)
 local requeued, dead = 0, 0
 for _, id in ipairs(ids) do
@@ -115,9 +128,9 @@ for _, id in ipairs(ids) do
     rcall("LREM", processingKey, -1, id)
     if rcall("TYPE", taskKey).ok == "hash" then
         local f = rcall("HMGET", taskKey, "status", "attempts",
-                        "max_attempts")
+                        "max_attempts", "claim")
         if f[1] == "processing" then
-            rcall("HINCRBY", taskKey, "claim", 1)
+            fence(taskKey, f[4])
             local attempts = tonumber(f[2]) or 0
             local maxAttempts = tonumber(f[3]) or 1
             if attempts >= maxAttempts then
@@ -138,7 +151,7 @@ for _, id in ipairs(ids) do
             end
         elseif f[1] == "pending" then
             -- an orphan whose claim was never recorded: not charged
-            rcall("HINCRBY", taskKey, "claim", 1)
+            fence(taskKey, f[4])
             rcall("HDEL", taskKey, "worker")
             rcall("LPUSH", laneOf(taskKey), id)
             rcall("PUBLISH", newChannel, cjson.encode({
