@@ -73,9 +73,13 @@ describe("media store #pg", function()
 
     local n_store = 0
     local BACKENDS = {
-        dir = function()
+        dir = function(opts)
             n_store = n_store + 1
-            return media.new_store("dir", { dir = tmp .. "/dir" .. n_store })
+            local o = { dir = tmp .. "/dir" .. n_store }
+            for k, v in pairs(opts or {}) do
+                o[k] = v
+            end
+            return media.new_store("dir", o)
         end,
         pg = function(opts)
             n_store = n_store + 1
@@ -94,6 +98,25 @@ describe("media store #pg", function()
 
             before_each(function()
                 store = BACKENDS[kind]()
+            end)
+
+            it("keeps its tab cache within its budget (H10b)", function()
+                local small = BACKENDS[kind]({ cache_bytes = 150000 })
+                local dir = small:cache_dir()
+                local names = {}
+                for i = 1, 4 do
+                    names[i] = "tab-" .. i .. ".json"
+                    assert(sys.write_file(dir .. "/" .. names[i],
+                                          blob(60000, i)))
+                    small:cache_added(names[i])
+                end
+                local total = 0
+                for _, n in ipairs(sys.listdir(dir)) do
+                    total = total + sys.file_size(dir .. "/" .. n)
+                end
+                assert.is_true(total <= 150000, "cache holds " .. total)
+                assert.equal("file", sys.exists(dir .. "/" .. names[4]))
+                assert.is_nil(sys.exists(dir .. "/" .. names[1]))
             end)
 
             it("reads back what was put, NUL bytes included", function()

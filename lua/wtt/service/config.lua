@@ -7,7 +7,7 @@
 -- | REDIS_URL | redis://127.0.0.1:6379 | the queue |
 -- | WTT_MEDIA_STORE | dir | where media live: dir (WTT_MEDIA_DIR, one web host) or pg (PostgreSQL large objects, shared by every web replica; docs/operations.md) |
 -- | WTT_MEDIA_DIR | ./media | dir: uploads and results, flat, generated names; pg: this replica's local cache (cache/) |
--- | WTT_MEDIA_CACHE_MB | 1024 | pg: the most the local cache holds (copies for path readers and large downloads, rendered tabs) |
+-- | WTT_MEDIA_CACHE_MB | 1024 | the most the local cache holds: rendered tabs (dir: WTT_MEDIA_DIR/tab), and with pg copies for path readers and large downloads; least recently used out |
 -- | WTT_WORKER_TOKEN | unset | bearer token for /media/ and /_result/ (unset: refused) |
 -- | WTT_KEY_PREFIX | "" | queue key prefix ("{wtt}:" on Redis Cluster) |
 -- | WTT_MAX_UPLOAD | 256 MiB | largest upload: the server's multipart cap, read from it (docs/http.md) |

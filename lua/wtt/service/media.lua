@@ -94,7 +94,8 @@ function _M.store()
         })
     else
         store = backend.new({ dir = cfg.media_dir, valid = _M.valid_name,
-                              random_hex = _M.random_hex })
+                              random_hex = _M.random_hex,
+                              cache_bytes = cfg.media_cache_bytes })
     end
     return store
 end

@@ -9,6 +9,7 @@
 
 local http = require "wtt.http"
 local sys = require "wtt.sys"
+local cache = require "wtt.service.media.cache"
 
 local io_open = io.open
 local os_remove = os.remove
@@ -29,13 +30,16 @@ end
 
 --- A store in `opts.dir` (created on first write).
 -- @param opts { dir = path, valid = function(name) -> bool,
---   random_hex = function(n) -> 2n hex digits (temp file names) }
+--   random_hex = function(n) -> 2n hex digits (temp file names),
+--   cache_bytes = the most the tab cache (dir/tab) holds }
 function _M.new(opts)
     assert(type(opts.dir) == "string", "media dir expected")
     assert(type(opts.valid) == "function", "name check expected")
     assert(type(opts.random_hex) == "function", "random_hex expected")
     return setmetatable({ root = opts.dir, valid = opts.valid,
-                          random_hex = opts.random_hex }, mt)
+                          random_hex = opts.random_hex,
+                          cache = cache.new(opts.dir .. "/tab",
+                                            opts.cache_bytes) }, mt)
 end
 
 
@@ -213,9 +217,10 @@ function _M.cache_dir(self)
 end
 
 
---- Called after a cache file was added; this store does not bound its
--- cache (rendered tabs are small, and safe to delete by hand).
-function _M.cache_added()
+--- Keeps the tab cache within its budget after `keep` was added
+-- (lua/wtt/service/media/cache.lua).
+function _M.cache_added(self, keep)
+    self.cache:added(keep)
 end
 
 

@@ -22,6 +22,7 @@
 local http = require "wtt.http"
 local pg = require "wtt.pg"
 local sys = require "wtt.sys"
+local cache = require "wtt.service.media.cache"
 
 local io_open = io.open
 local select = select
@@ -63,9 +64,8 @@ function _M.new(opts)
     assert(type(opts.random_hex) == "function", "random_hex expected")
     return setmetatable({
         db = opts.db, root = opts.cache_dir,
-        cache_bytes = opts.cache_bytes or 1024 * 1048576,
+        cache = cache.new(opts.cache_dir, opts.cache_bytes),
         valid = opts.valid, random_hex = opts.random_hex,
-        used = {}, clock = 0,       -- cache entries this state touched
     }, mt)
 end
 
@@ -356,47 +356,10 @@ function _M.cache_dir(self)
 end
 
 
-local function touch(self, name)
-    self.clock = self.clock + 1
-    self.used[name] = self.clock
-end
-
-
---- Keeps the cache within its budget after `keep` was added: entries this
--- state never used go first (another replica thread's or an earlier
--- run's), then the least recently used. Temp files of writes in progress
--- are left alone.
+--- Keeps the cache within its budget after `keep` was added
+-- (lua/wtt/service/media/cache.lua).
 function _M.cache_added(self, keep)
-    touch(self, keep)
-    local names = sys.listdir(self.root)
-    if not names then
-        return
-    end
-    local entries, total = {}, 0
-    for _, n in ipairs(names) do
-        if not n:find(".part", 1, true) then
-            local size = sys.file_size(self.root .. "/" .. n)
-            if size then
-                total = total + size
-                if n ~= keep then
-                    entries[#entries + 1] = { name = n, size = size,
-                                              used = self.used[n] or 0 }
-                end
-            end
-        end
-    end
-    if total <= self.cache_bytes then
-        return
-    end
-    table.sort(entries, function(a, b) return a.used < b.used end)
-    for _, e in ipairs(entries) do
-        if total <= self.cache_bytes then
-            break
-        end
-        os_remove(self.root .. "/" .. e.name)
-        self.used[e.name] = nil
-        total = total - e.size
-    end
+    self.cache:added(keep)
 end
 
 
@@ -407,7 +370,7 @@ function _M.local_path(self, name)
     check_name(self, name)
     local path = self.root .. "/" .. name
     if sys.exists(path) == "file" then
-        touch(self, name)
+        self.cache:touch(name)
         return path
     end
     local row, err = lookup(self, name)
