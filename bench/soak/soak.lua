@@ -59,6 +59,12 @@ local KILL_EVERY = math.min(180, TOTAL_S / 3)
 local CLIENTS = tonumber(os.getenv("SOAK_CLIENTS")) or 4
 local UPLOAD_EVERY_S = tonumber(os.getenv("SOAK_UPLOAD_EVERY_S")) or 8
 local GROWTH_PCT = 5
+-- Completed tasks' hashes live this long in Redis (7 days in production:
+-- the deadletter plugin's final_ttl_s), so that Redis's data, like a
+-- long-running deployment's, stops growing within the run and its RSS
+-- says something about leaks rather than about the data it was told to
+-- keep. The audit runs on the hashes still there and on PostgreSQL.
+local FINAL_TTL_S = math.floor(math.min(300, TOTAL_S / 6))
 local LOAD = runtime.source_dir .. "/spec/support/load_client.lua"
 
 local function say(fmt, ...)
@@ -117,6 +123,11 @@ local function sample(env, real)
         fds = fds + (fd_count(pid) or 0)
     end
     s.pg = { rss, fds }
+    -- web's Lua heaps (all its states), to tell their growth from the
+    -- C side's
+    local res = httpc.request({ url = env.url .. "/metrics", timeout = 10 })
+    s.web[3] = res and tonumber((res.body or ""):match(
+        "\nwtt_lua_memory_bytes (%d+)"))
     return s
 end
 
@@ -237,9 +248,12 @@ end
 
 local plugins = copy_plugins(assert(sys.mkdtemp("wtt-soak-plugins-"))
                              .. "/plugins")
-local env = support.start({ env = { WTT_PLUGINS_DIR = plugins } })
+local env = support.start({ env = {
+    WTT_PLUGINS_DIR = plugins,
+    WTT_DEADLETTER_FINAL_TTL_S = tostring(FINAL_TTL_S) } })
 local ok, err = pcall(function()
-    local wenv = { WTT_PLUGINS_DIR = plugins }
+    local wenv = { WTT_PLUGINS_DIR = plugins,
+                   WTT_DEADLETTER_FINAL_TTL_S = tostring(FINAL_TTL_S) }
     local real = env:worker(wenv)
     local victim = env:worker(wenv)
     for _, w in ipairs({ real, victim }) do
@@ -416,8 +430,10 @@ local ok, err = pcall(function()
     for i, s in ipairs(samples) do
         local parts = {}
         for _, name in ipairs(SERVICES) do
-            parts[#parts + 1] = ("%s %s kB %s fd"):format(name,
-                tostring(s[name][1]), tostring(s[name][2]))
+            parts[#parts + 1] = ("%s %s kB %s fd%s"):format(name,
+                tostring(s[name][1]), tostring(s[name][2]),
+                s[name][3] and (" (Lua %d kB)"):format(s[name][3] / 1024)
+                or "")
         end
         say("sample %3d  %s", i, table.concat(parts, "  "))
     end
