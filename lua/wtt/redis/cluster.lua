@@ -330,6 +330,9 @@ function client._run(self, slot, op)
             if kind ~= "TRYAGAIN" then
                 self.stale = true
             end
+            if kind == "UNSENT" and self.last == addr then
+                self.last = nil     -- keyless commands: another node
+            end
             sleep(backoff_delay(self.cfg, waits))
         else
             if not node:connected() then
@@ -501,6 +504,9 @@ function client.pipeline(self, fn)
                     return nil, err
                 end
                 wait = "UNSENT"
+                if self.last == addr then
+                    self.last = nil
+                end
                 for _, i in ipairs(g) do
                     again[#again + 1] = i
                     ask[i] = nil
