@@ -130,6 +130,21 @@ function _M.command_slot(argv)
         end
         return nil
     end
+    if name == "SCAN" or name == "KEYS" then
+        -- A pattern with a literal hash tag ("{wtt}:task:*") names the one
+        -- slot its keys can be in: scan the node owning it.
+        local pat = name == "KEYS" and argv[2] or nil
+        for i = 3, #argv - 1 do
+            if pat == nil and str_upper(tostring(argv[i])) == "MATCH" then
+                pat = argv[i + 1]
+            end
+        end
+        local tag = pat and str_match(tostring(pat), "^[^{]*{([^}]+)}")
+        if tag and not str_find(tag, "[*?%[\\]") then
+            return keyslot(tag)
+        end
+        return nil
+    end
     if KEY_AT_3[name] then
         return argv[3] ~= nil and keyslot(argv[3]) or nil
     end
