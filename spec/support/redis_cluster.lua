@@ -122,13 +122,14 @@ function _M.start(opts)
 end
 
 
--- Master id -> node, as node `n` sees it, from CLUSTER NODES.
+-- Node `n`'s view of the cluster from CLUSTER NODES: the number of
+-- nodes, of masters, and whether any is failing or still in handshake.
 local function view(n)
     local text = cmd(n, "CLUSTER", "NODES")
     if not text then
         return nil
     end
-    local v = { lines = 0, slots = {}, fail = false }
+    local v = { lines = 0, masters = 0, fail = false }
     for line in text:gmatch("[^\n]+") do
         v.lines = v.lines + 1
         local id, _, flags = line:match("^(%S+) (%S+) (%S+)")
@@ -137,13 +138,16 @@ local function view(n)
             v.fail = true
         end
         v[id] = flags:find("master", 1, true) and "master" or "replica"
+        if v[id] == "master" then
+            v.masters = v.masters + 1
+        end
     end
     return v
 end
 
 
 --- Waits until every running node says cluster_state:ok, knows six nodes
--- with no fail flag, every replica's link to its master is up, and all
+-- with no fail flag, three of them masters, every replica's link to its master is up, and all
 -- nodes agree on who owns each of the three ranges.
 function cluster_mt.wait_stable(self, secs)
     wait_for("a stable cluster", function()
@@ -153,7 +157,9 @@ function cluster_mt.wait_stable(self, secs)
                 return false
             end
             local v = view(n)
-            if not v or v.lines ~= 6 or v.fail then
+            -- Three masters: a demoted master is known as a replica by
+            -- all (else they refuse it their vote in the next failover).
+            if not v or v.lines ~= 6 or v.fail or v.masters ~= 3 then
                 return false
             end
             local o = {}
@@ -255,13 +261,24 @@ end
 --- Manual failover: CLUSTER FAILOVER on `replica` (its master pauses
 -- writes, the replica catches up and takes over: no acknowledged write
 -- is lost), then waits until every node agrees.
+-- A manual failover that does not complete within its own timeout (5 s,
+-- e.g. the replica did not get the votes in time on a loaded machine) is
+-- aborted by Redis; it is asked again, a few times.
 function cluster_mt.failover(self, replica)
-    must(replica, "CLUSTER", "FAILOVER")
-    wait_for("replica :" .. replica.port .. " to become master", function()
-        local role = cmd(replica, "ROLE")
-        return role and role[1] == "master"
-    end)
-    self:wait_stable()
+    for _ = 1, 4 do
+        must(replica, "CLUSTER", "FAILOVER")
+        local deadline = sys.now() + 15
+        while sys.now() < deadline do
+            local role = cmd(replica, "ROLE")
+            if role and role[1] == "master" then
+                self:wait_stable()
+                return
+            end
+            sys.sleep(0.05)
+        end
+    end
+    error("redis cluster: replica :" .. replica.port .. " never became "
+          .. "master:\n" .. (sys.read_file(replica.log) or ""):sub(-3000))
 end
 
 

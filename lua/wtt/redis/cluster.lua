@@ -59,9 +59,9 @@ local _M = {}
 -- clients: a map that keeps moving is a fault, not a state to wait out).
 local MAX_REDIRECTS = 16
 -- TRYAGAIN / CLUSTERDOWN / unreachable node retries for one command, with
--- the client's backoff between them (0.1 s doubling to backoff_max: about
--- 10 s in all with the defaults, longer than a replica takes to win an
--- election with cluster-node-timeout 5 s).
+-- the client's backoff between them (0.1 s doubling to backoff_max, with
+-- jitter: 13 to 26 s in all with the defaults, longer than a replica takes
+-- to win an election with cluster-node-timeout 5 s).
 local MAX_WAITS = 10
 
 local NSLOTS = 16384
