@@ -21,6 +21,20 @@ describe("wtt.redis cluster URLs and slots #redis", function()
         assert.is_nil(redis.parse_url("redis://a:1?cluster=0").cluster)
     end)
 
+    it("fails with the connect error when no node answers", function()
+        local port = assert(sys.free_port())
+        local url = "redis://127.0.0.1:" .. port .. "?cluster=1"
+        local r, err = redis.connect(url)
+        assert.is_nil(r)
+        assert.matches("^cluster map failed: connect failed", err)
+        r = assert(redis.connect(url, { lazy = true }))
+        local v
+        v, err = r:call("GET", "k")
+        assert.is_nil(v)
+        assert.matches("connect failed: 127.0.0.1", err, 1, true)
+        r:close()
+    end)
+
     it("hashes keys to the slots Redis uses (hash tags included)",
        function()
         -- Known values from the Redis Cluster specification.

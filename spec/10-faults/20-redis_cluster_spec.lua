@@ -124,6 +124,10 @@ describe("R7: the service on a Redis Cluster #redis #pg", function()
         assert(done, "rows: " .. json.encode(last) .. env:logs())
         for _, j in ipairs(jobs) do
             assert.equal("completed", env:task(j.tid).status, j.tid)
+            local res = assert(env:http("GET", "/transcribe/midi/" .. j.id
+                                        .. "/"))
+            assert.equal(200, res.status, res.body)
+            assert.equal("MThd", res.body:sub(1, 4))
             local n = 0
             for _, w in ipairs(workers) do
                 n = n + w:count("task.completed id=" .. j.tid)

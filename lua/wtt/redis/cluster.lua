@@ -16,7 +16,8 @@
 --   connect failures  the node is gone: nothing was sent.
 --
 -- The last three retry with the client's backoff, a bounded number of
--- times, and reload the map. A transport failure after the command was
+-- times, and reload the map; when no node at all answers (an outage, not
+-- a failover) the error is returned at once, as by a plain client. A transport failure after the command was
 -- sent is returned as it is (it may have run), as by a plain client, and
 -- the next command reloads the map first. Scripts are loaded per
 -- connection by the node clients, so a redirect to a node that never saw
@@ -341,6 +342,11 @@ function client._run(self, slot, op)
             if waits > MAX_WAITS then
                 return nil, err
             end
+            if kind == "UNSENT" and not self:refresh() then
+                -- No node answers at all: an outage, not a failover in
+                -- progress. Fail fast, as a plain client does.
+                return nil, err
+            end
             ask = nil
             if kind ~= "TRYAGAIN" then
                 self.stale = true
@@ -518,10 +524,13 @@ function client.pipeline(self, fn)
                     end
                     return nil, err
                 end
-                wait = "UNSENT"
                 if self.last == addr then
                     self.last = nil
                 end
+                if not self:refresh() then
+                    return nil, err         -- no node answers: an outage
+                end
+                wait = "UNSENT"
                 for _, i in ipairs(g) do
                     again[#again + 1] = i
                     ask[i] = nil
