@@ -211,6 +211,33 @@ describe("wtt.redis on a 3-master, 3-replica Redis Cluster #redis",
         assert.same({ 3, "3" }, res)
     end)
 
+    it("rides out a killed master: retries until its replica takes over",
+       function()
+        -- Backoff long enough to outlast the election (node timeout 2 s).
+        local r2 = assert(redis.connect(c.url, { backoff_base = 0.2,
+                                                 backoff_max = 2 }))
+        assert.equal("OK", r2:call("SET", "{kill}:k", "kept"))
+        assert.equal(1, r2:call("WAIT", 1, 5000))    -- the replica has it
+        local m = c:master_of(redis.keyslot("{kill}:k"))
+        local rep = c:replica_of(m)
+        m:kill()
+        -- A command sent on the connection the kill closed fails (it may
+        -- have run: never retried). The next one finds nothing to send to
+        -- (connect refused), waits with backoff while the cluster elects
+        -- the replica, and follows the new map.
+        local v, err = r2:call("GET", "{kill}:k")
+        if v == nil then
+            assert.matches("^call failed: ", err)
+            v, err = r2:call("GET", "{kill}:k")
+        end
+        assert.equal("kept", v, err)
+        assert.equal("127.0.0.1:" .. rep.port,
+                     r2.slots[redis.keyslot("{kill}:k")])
+        r2:close()
+        m:restart()            -- back as a replica of its old replica
+        c:wait_stable()
+    end)
+
     it("keeps pub/sub across a failover and the loss of its node",
        function()
         local pubc = assert(redis.connect(c.url))
