@@ -25,6 +25,7 @@ local scripts = require "wtt.redis.scripts"
 local pipeline = require "wtt.redis.pipeline"
 local subscribe = require "wtt.redis.subscribe"
 local startup = require "wtt.redis.startup"
+local cluster = require "wtt.redis.cluster"
 
 local type = type
 local error = error
@@ -59,6 +60,9 @@ _M.parse_url = parse_url
 --- Script values (lua/wtt/redis/scripts.lua).
 _M.script = scripts.script
 _M.is_script = scripts.is_script
+
+--- The cluster slot of a key (lua/wtt/redis/cluster.lua).
+_M.keyslot = cluster.keyslot
 
 --- The start-up check (lua/wtt/redis/startup.lua).
 _M.explain = startup.explain
@@ -114,7 +118,9 @@ end
 
 
 --- Connects to Redis.
--- @param url `redis://`, `rediss://` or `unix://` URL (see parse_url)
+-- @param url `redis://`, `rediss://` or `unix://` URL (see parse_url);
+--   `?cluster=1` gives a Redis Cluster client (lua/wtt/redis/cluster.lua)
+--   with the same methods
 -- @param opts optional table:
 --   `connect_timeout` (s, default 5: connect + TLS + AUTH + SELECT),
 --   `timeout` (s without progress per command, default 10; make it longer
@@ -170,6 +176,34 @@ function _M.connect(url, opts)
         timeout = cfg.timeout,
     }
 
+    if cfg.cluster then
+        return cluster.new(cfg, function(host, port)
+            return _M._node_client(cfg, host, port)
+        end, opts.lazy)
+    end
+    return _M._new_client(cfg, opts.lazy)
+end
+
+
+-- A plain lazy client to one node of a cluster, with the cluster
+-- client's settings (TLS, credentials, timeouts).
+function _M._node_client(cfg, host, port)
+    local c = {}
+    for k, v in pairs(cfg) do
+        c[k] = v
+    end
+    c.cluster, c.seeds = nil, nil
+    c.host, c.port = host, port
+    c.core_opts = {}
+    for k, v in pairs(cfg.core_opts) do
+        c.core_opts[k] = v
+    end
+    return _M._new_client(c, true)
+end
+
+
+-- A plain client for a parsed and completed config.
+function _M._new_client(cfg, lazy)
     local self = setmetatable({
         cfg = cfg,
         conn = nil,
@@ -182,9 +216,8 @@ function _M.connect(url, opts)
         closed = false,
     }, client_mt)
 
-    if not opts.lazy then
-        local conn
-        conn, err = open(cfg)
+    if not lazy then
+        local conn, err = open(cfg)
         if not conn then
             return nil, err
         end

@@ -12,6 +12,7 @@
 local helpers = require "spec.support.server"
 local pgh = require "spec.support.pg"
 local rh = require "spec.support.redis"
+local redis = require "wtt.redis"
 local httpc = require "wtt.http_client"
 local json = require "wtt.json"
 local pg = require "wtt.pg"
@@ -73,7 +74,8 @@ _M.eventually = support_eventually
 --   returning the command line to run instead }, media = the directory
 --   of WTT_MEDIA_DIR (default: media/ under the env's temp dir), tmp_dir =
 --   that of WTT_TMP_DIR, the server's upload temp files (default: the
---   env's temp dir) }
+--   env's temp dir), cluster = true: a 3-master, 3-replica Redis Cluster
+--   (env.cluster, spec/support/redis_cluster.lua) instead of one server }
 function _M.start(opts)
     opts = opts or {}
     local self = setmetatable({ workers = {}, prefix = _M.PREFIX,
@@ -92,7 +94,18 @@ function _M.start(opts)
         for k, v in pairs(opts.redis or {}) do
             ropts[k] = v
         end
-        self.rsrv = rh.start(ropts)
+        if opts.cluster then
+            -- A 3-master, 3-replica Redis Cluster (spec/support/
+            -- redis_cluster.lua) instead; every process gets its URL.
+            local cluster = require("spec.support.redis_cluster").start({
+                args = { "--appendonly", "yes",
+                         "--maxmemory-policy", "noeviction" } })
+            self.cluster = cluster
+            self.rsrv = { url = cluster.url,
+                          stop = function() cluster:stop() end }
+        else
+            self.rsrv = rh.start(ropts)
+        end
         self.redis_env = {}
         if self.rsrv.tls then
             self.redis_env = {
@@ -101,7 +114,8 @@ function _M.start(opts)
                 WTT_REDIS_KEY = self.rsrv.tls.client.key,
             }
         end
-        self.r = assert(self.rsrv:client(self.rsrv.tls and {
+        self.r = opts.cluster and assert(redis.connect(self.rsrv.url))
+                 or assert(self.rsrv:client(self.rsrv.tls and {
             cert = self.rsrv.tls.client.cert,
             key = self.rsrv.tls.client.key } or nil))
         self.web = opts.web or {}

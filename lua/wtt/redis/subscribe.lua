@@ -61,7 +61,8 @@ end
 -- Opens a connection and sends SUBSCRIBE / PSUBSCRIBE (confirmations are
 -- counted by the loop). Returns conn or nil, err.
 local function sub_open(cfg, channels, patterns)
-    local conn, err = open(cfg)
+    -- cfg.open: a cluster client's opener (any node that answers).
+    local conn, err = (cfg.open or open)(cfg)
     if not conn then
         return nil, err
     end
@@ -247,6 +248,15 @@ end
 --   nil, err (first connect failed, an error reply, or reconnects gave up).
 --   An error raised by a callback closes the connection and propagates.
 function client.subscribe(self, channels, patterns, on_message, opts)
+    return client.subscribe_cfg(self, self.cfg, channels, patterns,
+                                on_message, opts)
+end
+
+
+-- subscribe with another config: a cluster client's (lua/wtt/redis/
+-- cluster.lua) opens its connections to any node of the cluster.
+function client.subscribe_cfg(self, cfg, channels, patterns, on_message,
+                              opts)
     channels = as_list(channels, "channels")
     patterns = as_list(patterns, "patterns")
     if #channels + #patterns == 0 then
@@ -266,7 +276,7 @@ function client.subscribe(self, channels, patterns, on_message, opts)
         return nil, "closed"
     end
     local st = { conn = nil }
-    local ok, res, err = pcall(sub_loop, self.cfg, st, channels, patterns,
+    local ok, res, err = pcall(sub_loop, cfg, st, channels, patterns,
                                on_message, opts)
     if st.conn then
         st.conn:close()

@@ -33,6 +33,13 @@ local function parse_query(cfg, q)
             cfg.user = v
         elseif k == "password" then
             cfg.password = v
+        elseif k == "cluster" then
+            -- Cluster mode (lua/wtt/redis/cluster.lua): route by slot.
+            if v == "1" or v == "yes" or v == "true" then
+                cfg.cluster = true
+            elseif v ~= "0" and v ~= "no" and v ~= "false" then
+                return nil, "bad cluster parameter '" .. v .. "'"
+            end
         else
             return nil, "unknown query parameter '" .. k .. "'"
         end
@@ -65,9 +72,12 @@ end
 --- Parses a Redis URL.
 -- Forms: `redis://[[user]:password@]host[:port][/db]`, `rediss://...` (TLS),
 -- `unix://[[user]:password@]/path/to.sock[?db=N]`; a query may also give
--- `db`, `user`, `password`. IPv6 hosts go in brackets.
+-- `db`, `user`, `password` and `cluster=1` (Redis Cluster; then the host
+-- part may list several seed nodes: `redis://h1:7000,h2:7001?cluster=1`).
+-- IPv6 hosts go in brackets.
 -- @param url string
--- @return cfg {scheme, host, port, path, tls, user, password, db} | nil, err
+-- @return cfg {scheme, host, port, path, tls, user, password, db, cluster,
+--   seeds = { {host, port}... }} | nil, err
 function _M.parse_url(url)
     if type(url) ~= "string" then
         return nil, "url must be a string"
@@ -90,18 +100,25 @@ function _M.parse_url(url)
         cfg.tls = scheme == "rediss"
         local authority, path = str_match(rest, "^([^/]*)(.*)$")
         local hostport = take_userinfo(cfg, authority, "^(.*)@([^@]*)$")
-        local host, port = str_match(hostport, "^%[([^%]]+)%]:?(%d*)$")
-        if not host then
-            host, port = str_match(hostport, "^([^:]+):?(%d*)$")
+        -- Several comma-separated hosts are the seed nodes of a cluster;
+        -- the first is the one a plain client would use.
+        cfg.seeds = {}
+        for one in (hostport .. ","):gmatch("([^,]*),") do
+            local host, port = str_match(one, "^%[([^%]]+)%]:?(%d*)$")
+            if not host then
+                host, port = str_match(one, "^([^:]+):?(%d*)$")
+            end
+            if not host then
+                return nil, "bad host in url '" .. url .. "'"
+            end
+            port = port ~= "" and tonumber(port) or 6379
+            if port < 1 or port > 65535 then
+                return nil, "bad port in url '" .. url .. "'"
+            end
+            cfg.seeds[#cfg.seeds + 1] = { host = host, port = port }
         end
-        if not host then
-            return nil, "bad host in url '" .. url .. "'"
-        end
-        cfg.host = host
-        cfg.port = port ~= "" and tonumber(port) or 6379
-        if cfg.port < 1 or cfg.port > 65535 then
-            return nil, "bad port in url '" .. url .. "'"
-        end
+        cfg.host = cfg.seeds[1].host
+        cfg.port = cfg.seeds[1].port
         if path ~= "" and path ~= "/" then
             local db = str_match(path, "^/(%d+)$")
             if not db then
@@ -119,9 +136,16 @@ function _M.parse_url(url)
             return nil, err
         end
     end
+    if cfg.seeds and #cfg.seeds > 1 and not cfg.cluster then
+        return nil, "several hosts need cluster=1 in url '" .. url .. "'"
+    end
     cfg.db = tonumber(cfg.db)
     if not cfg.db or cfg.db < 0 or cfg.db ~= floor(cfg.db) then
         return nil, "bad database in url '" .. url .. "'"
+    end
+    if cfg.cluster and (cfg.db ~= 0 or cfg.path) then
+        return nil, "cluster mode needs redis:// or rediss:// and "
+                    .. "database 0: '" .. url .. "'"
     end
     return cfg
 end
