@@ -169,6 +169,8 @@ describe("Redis failover to a replica (R4) #redis #pg", function()
         local ha = env:wait_task(tid, support.running_on(a, 1), 30,
                                  "A's first progress")
         local stale = ha.claim
+        -- A task the replica never receives: generated after the cut.
+        local id2, tid2 = env:submit("guitar_fast_run")
         a:signal("STOP")                      -- A holds its claim, stalled
 
         failover()
@@ -177,6 +179,7 @@ describe("Redis failover to a replica (R4) #redis #pg", function()
         assert.equal("pending", h.status, json.encode(h))
         assert.is_true((tonumber(h.claim) or 0) < tonumber(stale),
                        "the replica did not lag: " .. json.encode(h))
+        assert.same({}, env:task(tid2))       -- the reconciler's to repair
 
         local b = worker({ WTT_WORKER_TEST_WINDOW_SLEEP = "0.3" })
         local hb = env:wait_task(tid, support.running_on(b, 1), 30,
@@ -220,6 +223,16 @@ describe("Redis failover to a replica (R4) #redis #pg", function()
         assert.equal(1, b:await("task.completed id=" .. tid), b:text())
         assert.equal(0, a:count("task.completed id=" .. tid), a:text())
         assert.equal(hb.claim, env:task(tid).claim)
+        -- The task the switch lost entirely: re-enqueued from PostgreSQL.
+        env:wait_row(id2, "completed", 40)
+        local function done2()
+            return a:count("task.completed id=" .. tid2)
+                   + b:count("task.completed id=" .. tid2)
+        end
+        support.eventually(function() return done2() >= 1 end, 10)
+        assert.equal(1, done2(), a:text() .. b:text())
+        assert.truthy(env:serve_text():find("reconciler.reenqueued", 1,
+                                            true), env:serve_text())
         env:check_invariants(10)
         for _, w in ipairs({ a, b }) do
             assert.is_nil((w:wait(0)), "worker died:\n" .. w:text())
