@@ -240,4 +240,44 @@ describe("Redis failover to a replica (R4) #redis #pg", function()
             assert.same({ "exited", 0 }, { w:wait(15) })
         end
     end)
+
+    it("R4: a completion the old primary acknowledged and the lagging "
+       .. "replica missed: the task runs again, its row stays completed "
+       .. "with the same result", function()
+        local w = worker({ WTT_WORKER_TEST_WINDOW_SLEEP = "0.3" })
+        local id, tid = env:submit("guitar_nylon_single")
+        env:wait_task(tid, support.running_on(w, 1), 30, "the first progress")
+        assert.truthy(support.eventually(function()
+            return env.r:call("WAIT", 1, 200) == 1
+        end, 10))
+        link:cut()                      -- the replica holds the claim only
+        local first = env:wait_row(id, "completed", 30)
+        assert.equal(1, w:await("task.completed id=" .. tid), w:text())
+        failover()
+        local h = env:task(tid)
+        assert.equal("processing", h.status, json.encode(h))
+
+        -- Watch the row while the task runs again.
+        local seen = {}
+        local ok = support.eventually(function()
+            local row = env:row(id)
+            seen[row.status] = (seen[row.status] or 0) + 1
+            return w:count("task.completed id=" .. tid) >= 2
+                   and env:task(tid).status == "completed"
+                   and row.status == "completed"
+        end, 40, 0.02)
+        assert(ok, "no second completion: " .. json.encode(seen)
+               .. env:logs())
+        -- The user never sees the completed task go back.
+        assert.same({ "completed" }, (function()
+            local k = {}
+            for st in pairs(seen) do k[#k + 1] = st end
+            return k
+        end)())
+        local row = env:row(id)
+        assert.equal(first.midi_path, row.midi_path)
+        env:check_invariants(10)
+        w:signal("TERM")
+        assert.same({ "exited", 0 }, { w:wait(15) })
+    end)
 end)
