@@ -71,8 +71,9 @@ describe("partitions between a service and Redis (R6) #redis #pg",
         local stale = ha.claim
         g:cut()
 
-        -- Web's reaper (and B's) take the claim back; B reruns the task.
-        local b = env:worker()
+        -- Web's reaper (and B's) take the claim back; B reruns the task
+        -- (slowed a little, so its run is seen under way).
+        local b = env:worker({ WTT_WORKER_TEST_WINDOW_SLEEP = "0.2" })
         local hb = env:wait_task(tid, support.running_on(b, 1), 30,
                                  "the rerun on B")
         assert.is_true(tonumber(hb.claim) > tonumber(stale))
