@@ -49,6 +49,13 @@ local function newer_run(n)
            .. " AND status IN ('pending', 'processing')))"
 end
 
+-- A completed row stays completed for its task id: only a dead letter is
+-- ever requeued, so a newer run of a completed task exists only when a
+-- Redis failover lost the completion (docs/reliability.md R4). Its
+-- claims, progress and failure leave the row as it is; its completion
+-- (the same result, recorded again) may still replace the row's.
+local NOT_COMPLETED = " AND status <> 'completed'"
+
 
 -- The claim counter as a query parameter (digits only), or NULL.
 local function claim_param(v)
@@ -171,7 +178,7 @@ function _M.record_hash(self, id, t)
         n, err, state = db:exec(
             "UPDATE audio_midi SET status = 'failed', error_message = $2, "
             .. "task_claim = COALESCE($3::bigint, task_claim) "
-            .. "WHERE task_id = $1 AND " .. newer_run(3),
+            .. "WHERE task_id = $1 AND " .. newer_run(3) .. NOT_COMPLETED,
             id, msg:sub(1, 2000), claim_param(t.claim))
     elseif t.status == "pending" or t.status == "processing" then
         -- A requeued dead letter (its id joins task:results): a new run,
@@ -184,7 +191,8 @@ function _M.record_hash(self, id, t)
         n, err, state = db:exec(
             "UPDATE audio_midi SET status = $2, error_message = NULL, "
             .. "progress = NULL, task_claim = $3::bigint "
-            .. "WHERE task_id = $1 AND task_claim < $3::bigint",
+            .. "WHERE task_id = $1 AND task_claim < $3::bigint"
+            .. NOT_COMPLETED,
             id, t.status, c)
     else
         return true
@@ -253,7 +261,8 @@ function _M.on_claimed(self, id, claim)
                 .. "task_claim = COALESCE($2::bigint, task_claim) "
                 .. "WHERE task_id = $1 AND (task_claim < "
                 .. "COALESCE($2::bigint, task_claim) OR (task_claim = "
-                .. "COALESCE($2::bigint, task_claim) AND status = 'pending'))",
+                .. "COALESCE($2::bigint, task_claim) AND status = 'pending'))"
+                .. NOT_COMPLETED,
                 id, claim_param(claim))
     end
 end
@@ -288,7 +297,7 @@ function _M.on_progress(self, id, payload)
     if db then
         db:exec("UPDATE audio_midi SET status = 'processing', progress = $2, "
                 .. "task_claim = COALESCE($3::bigint, task_claim) "
-                .. "WHERE task_id = $1 AND " .. newer_run(3),
+                .. "WHERE task_id = $1 AND " .. newer_run(3) .. NOT_COMPLETED,
                 id, string.format("%d/%d", done, total), claim)
     end
 end

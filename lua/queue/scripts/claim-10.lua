@@ -10,7 +10,9 @@
   count. A task whose key is not a hash, or whose claim counter is not an
   integer, is set aside in the dead letters. Each claimed id moves to the
   processing list with a deadline of now + its timeout_ms; its claim token
-  is the task's incremented `claim` field; attempts are counted here; each
+  is the task's incremented `claim` field, raised to now when below it
+  (so tokens stay ahead of any a lagging replica's counter would repeat
+  after a failover); attempts are counted here; each
   claim publishes its own `task:claimed`. Nothing is claimed while
   claiming is paused. Work per call is bounded by ARGV[6] entries looked
   at per lane and per task asked for.
@@ -115,7 +117,17 @@ local function claimTask(taskKey, id, attempts, f, out)
     local timeoutMs = tonumber(f[10]) or 0
     rcall("LPUSH", processingKey, id)
     rcall("ZADD", timeKey, now + timeoutMs, id)
+    -- The token never goes below the claim's time (ms): a promoted replica
+    -- that missed the last claims of its primary (asynchronous
+    -- replication) holds an older counter, and counting on from it would
+    -- hand out a token a worker already holds. Time moves on across the
+    -- switch, so tokens issued after it are above those issued before
+    -- (docs/queue.md, "Fencing across a failover").
     local claim = rcall("HINCRBY", taskKey, "claim", 1)
+    if claim < now then
+        claim = now
+        rcall("HSET", taskKey, "claim", claim)
+    end
     rcall("HSET", taskKey, "status", "processing", "attempts", attempts,
           "worker", workerId, "claimed_at", now)
     if f[2] then
