@@ -51,6 +51,15 @@ cancel it and hand it back to the queue; exit 0.
                          that fail on this machine's disk (no temp dir,
                          result files not written) before exiting with
                          status 4 (3)
+  --max-audio-s S        WTT_WORKER_MAX_AUDIO_S: audio decoded per task;
+                         longer fails the task (14400; 0: off)
+  --max-task-s S         WTT_WORKER_MAX_TASK_S: wall time of a task's
+                         inference, with a CPU-time RLIMIT behind it
+                         (3600; 0: off)
+  --max-rss-mb M         WTT_WORKER_MAX_RSS_MB: resident memory checked
+                         every window (4096; 0: off)
+  --max-file-mb M        WTT_WORKER_MAX_FILE_MB: RLIMIT_FSIZE, the largest
+                         file the worker writes (3072; 0: off)
   --metrics-listen ADDR  WTT_METRICS_LISTEN: serve Prometheus metrics on
                          HOST:PORT at /metrics (off; docs/metrics.md)
   --noop                 WTT_WORKER_NOOP=1: no download or inference;
@@ -87,6 +96,10 @@ local OPTIONS = {
                                 "int" },
     ["--max-local-failures"] = { "max_local_failures",
                                  "WTT_WORKER_MAX_LOCAL_FAILURES", "int" },
+    ["--max-audio-s"] = { "max_audio_s", "WTT_WORKER_MAX_AUDIO_S", "num" },
+    ["--max-task-s"] = { "max_task_s", "WTT_WORKER_MAX_TASK_S", "num" },
+    ["--max-rss-mb"] = { "max_rss_mb", "WTT_WORKER_MAX_RSS_MB", "num" },
+    ["--max-file-mb"] = { "max_file_mb", "WTT_WORKER_MAX_FILE_MB", "num" },
     ["--device-fault-backoff"] = { "device_fault_backoff",
                                    "WTT_DEVICE_FAULT_BACKOFF", "num" },
 }
