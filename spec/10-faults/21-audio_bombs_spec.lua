@@ -18,6 +18,9 @@ describe("audio bombs (H4) end to end #redis #pg", function()
     local env
 
     setup(function()
+        -- The CPU backstop's SIGXCPU dumps core where RLIMIT_CORE allows:
+        -- none from this spec's children.
+        sys.setrlimit("core", 0)
         env = support.start()
     end)
 
@@ -133,13 +136,18 @@ describe("audio bombs (H4) end to end #redis #pg", function()
                             peak / 1024, #jobs))
         assert.is_true(peak < 4096 * 1024, "peak RSS " .. peak .. " KiB")
         assert.equal(0, w:count("task.failed"))
-        -- Every task dir is gone from the worker's TMPDIR.
-        local left = {}
-        for _, name in ipairs(sys.listdir(w.dir) or {}) do
-            if name:match("^wtt%-task%-") then
-                left[#left + 1] = name
+        -- Every task dir goes from the worker's TMPDIR (just after its
+        -- task completes in Redis).
+        local left
+        support.eventually(function()
+            left = {}
+            for _, name in ipairs(sys.listdir(w.dir) or {}) do
+                if name:match("^wtt%-task%-") then
+                    left[#left + 1] = name
+                end
             end
-        end
+            return #left == 0
+        end, 10)
         assert.same({}, left)
         env:check_invariants(5)
         w:signal("TERM")
@@ -233,6 +241,37 @@ describe("audio bombs (H4) end to end #redis #pg", function()
                                WTT_MAX_DOWNLOAD = "2000000" })
         assert.same({ "exited", 1 }, { w:wait(30) })
         assert.matches("over the file size limit", w:text(), 1, true)
+    end)
+
+    it("the CPU backstop: a task stuck between windows burning CPU is "
+       .. "killed with its worker by the kernel (SIGXCPU, the RLIMIT_CPU "
+       .. "armed for it); charged at each claim, it is dead-lettered at max "
+       .. "attempts, not retried forever; the next task completes",
+       function()
+        local id, tid = env:submit(support.CLIP_NAMES[3])
+        local name = env:row(id).audio_path
+        local spin = { WTT_WORKER_TEST_SPIN_ON = name,
+                       WTT_WORKER_MAX_TASK_S = "1", WTT_SHUTDOWN_GRACE = "0" }
+        -- A supervisor's restarts: a fresh worker after each kill.
+        for attempt = 1, 3 do
+            local w = env:worker(spin)
+            local how, sig = w:wait(90)
+            assert.same({ "signaled", 24 }, { how, sig },
+                        "attempt " .. attempt .. ":\n" .. w:text())
+            assert.equal(tostring(attempt), env:task(tid).attempts)
+        end
+        local id2, tid2 = env:submit(support.CLIP_NAMES[4])
+        local ok = env:worker()
+        local h = dead(tid)
+        assert.equal("3", h.attempts)
+        env:wait_row(id, "failed")
+        env:wait_task(tid2, function(x)
+            return x.status == "completed"
+        end, 60, "completion")
+        env:wait_row(id2, "completed")
+        env:check_invariants(5)
+        ok:signal("TERM")
+        assert.same({ "exited", 0 }, { ok:wait(15) })
     end)
 
     it("the CPU backstop: the kernel kills a process that spins past the "

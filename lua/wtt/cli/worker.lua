@@ -154,6 +154,13 @@ local function parse(argv)
     if s and s ~= "" then
         cfg.test_crash_on = s
     end
+    -- Tests only: a task whose audio is this media name spins the CPU once
+    -- downloaded, as a decoder stuck in a loop would (the RLIMIT_CPU
+    -- backstop of docs/worker.md "Limits").
+    s = os.getenv("WTT_WORKER_TEST_SPIN_ON")
+    if s and s ~= "" then
+        cfg.test_spin_on = s
+    end
     -- Tests only: engine runs (batches of windows) after this many (>= 1)
     -- fail as device faults.
     s = os.getenv("WTT_TEST_DEVICE_FAULT_AFTER")

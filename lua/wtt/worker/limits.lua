@@ -7,11 +7,11 @@
 --   over it is refused before decoding), which bounds the work of a task;
 -- - time: every inference window checks the task's wall time against
 --   `max_task_s`, and the kernel backs it up: the soft RLIMIT_CPU is set at
---   each task's start to the CPU time used so far plus what `max_task_s`
---   of every inference thread can burn, so a task stuck between windows
---   (in a decoder) is killed with SIGXCPU; its claim then expires and the
---   reaper charges it like any crash, so it is dead-lettered at
---   max_attempts rather than retried forever;
+--   each task's start to the CPU time used so far plus what twice
+--   `max_task_s` (and the grace) of every thread can burn, so a task stuck
+--   between windows (in a decoder) is killed with SIGXCPU; its claim then
+--   expires and the reaper charges it like any crash, so it is
+--   dead-lettered at max_attempts rather than retried forever;
 -- - memory: every window checks the resident set against `max_rss_mb`.
 --   The engine bounds a task's memory by design (decoding is streamed in
 --   blocks of at most 4 Mi samples whatever the rate or channel count; the
@@ -75,8 +75,8 @@ function worker.apply_limits(self)
 end
 
 
--- Inference threads of this worker: what its CPU time can grow by per
--- second of wall time (and one for the rest of the process).
+-- What the worker's CPU time can grow by per second of wall time: its
+-- inference threads and one for the rest (decoding, the heartbeat thread).
 local function cpu_width(cfg)
     return (cfg.threads or sys.cpu_count()) + 1
 end
@@ -90,7 +90,9 @@ function worker.arm_task(self)
         return
     end
     local used = sys.cpu_s() or 0
-    local budget = (cfg.max_task_s + cfg.grace) * cpu_width(cfg) + 30
+    -- Twice the wall limit of every thread, plus the grace: the window
+    -- check fires long before unless the task is stuck between windows.
+    local budget = (2 * cfg.max_task_s + cfg.grace) * cpu_width(cfg)
     local ok, err = sys.setrlimit("cpu", math.ceil(used + budget))
     if not ok then
         log.warn("worker.cpu_limit_failed", { error = err })

@@ -207,6 +207,16 @@ function worker.fetch(self, job)
         -- decoder, killing the process with the task in hand.
         sys.kill(sys.getpid(), "KILL")
     end
+    local spin = self.cfg.test_spin_on
+    if spin and job.task.payload.audio_url:sub(-#spin) == spin then
+        -- Tests only (WTT_WORKER_TEST_SPIN_ON): a decoder stuck in a loop,
+        -- burning CPU between windows, until the kernel's RLIMIT_CPU ends
+        -- the process.
+        local n = 0
+        while true do
+            n = n + 1
+        end
+    end
 end
 
 
