@@ -188,17 +188,31 @@ describe("audio bombs (H4) end to end #redis #pg", function()
           reason = "time limit of 1e-06 s (WTT_WORKER_MAX_TASK_S)" },
         { what = "memory", env = { WTT_WORKER_MAX_RSS_MB = "1" },
           reason = "over its limit of 1 MiB (WTT_WORKER_MAX_RSS_MB)" },
+        -- The resident set is the process's: every task of the batch
+        -- running when it trips fails with it.
+        { what = "memory (a batch of 2)", n = 2,
+          env = { WTT_WORKER_MAX_RSS_MB = "1", WTT_BATCH_TASKS = "2" },
+          reason = "over its limit of 1 MiB (WTT_WORKER_MAX_RSS_MB)" },
     }) do
         it("the " .. case.what .. " limit stops a task at its first window: "
            .. "dead-lettered at once with the reason; the worker goes on",
            function()
-            local id, tid = env:submit(support.CLIP_NAMES[1])
+            local jobs = {}
+            for i = 1, case.n or 1 do
+                local id, tid = env:submit(support.CLIP_NAMES[i])
+                jobs[i] = { id = id, tid = tid }
+            end
             local w = env:worker(case.env)
-            local h = dead(tid)
-            assert.equal("1", h.attempts)
-            assert.matches(case.reason, h.error, 1, true)
-            assert.matches(case.reason, env:wait_row(id, "failed")
-                                            .error_message, 1, true)
+            for _, j in ipairs(jobs) do
+                local h = dead(j.tid)
+                assert.equal("1", h.attempts)
+                assert.matches(case.reason, h.error, 1, true)
+                assert.matches(case.reason, env:wait_row(j.id, "failed")
+                                                .error_message, 1, true)
+            end
+            if case.n then
+                assert.matches("batch=" .. case.n, w:text(), 1, true)
+            end
             assert.is_nil((w:wait(0)), "worker died:\n" .. w:text())
             assert.matches("retryable=false", w:text(), 1, true)
             env:check_invariants(5)
