@@ -66,7 +66,8 @@ _M.DEFAULTS = {
     max_local_failures = 3,      -- tasks in a row failing on this machine's
                                  -- disk before exiting (EXIT_LOCAL)
     -- Bounds on one task (lua/wtt/worker/limits.lua; 0: off).
-    max_audio_s = 14400,         -- audio decoded per task (seconds)
+    max_audio_s = 14400,         -- audio decoded per task (seconds; 0:
+                                 -- the engine's own cap, 4 h)
     max_task_s = 3600,           -- wall time of one task's inference
     max_rss_mb = 4096,           -- resident memory, checked every window
     max_file_mb = 3072,          -- RLIMIT_FSIZE: any file the worker writes

@@ -52,7 +52,8 @@ cancel it and hand it back to the queue; exit 0.
                          result files not written) before exiting with
                          status 4 (3)
   --max-audio-s S        WTT_WORKER_MAX_AUDIO_S: audio decoded per task;
-                         longer fails the task (14400; 0: off)
+                         longer fails the task (14400; 0: the engine's
+                         own cap, 4 h)
   --max-task-s S         WTT_WORKER_MAX_TASK_S: wall time of a task's
                          inference, with a CPU-time RLIMIT behind it
                          (3600; 0: off)
