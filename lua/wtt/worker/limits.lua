@@ -66,6 +66,18 @@ function worker.apply_limits(self)
         if not ok then
             return nil, "file size limit: " .. tostring(err)
         end
+        -- The limit holds for every file the process writes, a log file
+        -- its output is appended to included (the journal or a pipe is
+        -- not a file): say so, as lines past it would be lost.
+        local seen = {}
+        for fd = 1, 2 do
+            local path = sys.realpath("/proc/self/fd/" .. fd)
+            if path and path:sub(1, 5) ~= "/dev/" and not seen[path] then
+                seen[path] = true
+                log.warn("worker.log_file_limited", { path = path,
+                    max_file_mb = cfg.max_file_mb })
+            end
+        end
     end
     log.info("worker.limits", {
         max_audio_s = cfg.max_audio_s, max_task_s = cfg.max_task_s,
