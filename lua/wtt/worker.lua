@@ -65,6 +65,12 @@ _M.DEFAULTS = {
     device_fault_backoff_max = 60,
     max_local_failures = 3,      -- tasks in a row failing on this machine's
                                  -- disk before exiting (EXIT_LOCAL)
+    -- Bounds on one task (lua/wtt/worker/limits.lua; 0: off).
+    max_audio_s = 14400,         -- audio decoded per task (seconds; 0:
+                                 -- the engine's own cap, 4 h)
+    max_task_s = 3600,           -- wall time of one task's inference
+    max_rss_mb = 4096,           -- resident memory, checked every window
+    max_file_mb = 3072,          -- RLIMIT_FSIZE: any file the worker writes
     test_window_sleep = 0,       -- tests only: sleep per window
     test_device_fault_after = nil,  -- tests only: engine runs after this
                                     -- many fail as device faults
@@ -87,7 +93,7 @@ for _, part in ipairs {
     require "wtt.worker.stop", require "wtt.worker.transfer",
     require "wtt.worker.steps", require "wtt.worker.deliver",
     require "wtt.worker.single", require "wtt.worker.batch", device,
-    require "wtt.worker.loop", start,
+    require "wtt.worker.loop", require "wtt.worker.limits", start,
 } do
     for name, fn in pairs(part.worker) do
         assert(_M[name] == nil, "two parts of wtt.worker define " .. name)

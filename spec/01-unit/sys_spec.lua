@@ -93,6 +93,23 @@ describe("wtt.sys", function()
 
     -- The module is assembled from one file per subsystem (core/bind/sys/):
     -- its Lua surface is this list, no more and no less.
+    it("reads and sets resource limits, and the CPU time used", function()
+        local soft, hard = assert(sys.getrlimit("cpu"))
+        assert.is_true(soft <= hard)
+        local used = assert(sys.cpu_s())
+        assert.is_true(used > 0)
+        -- Lowering the soft limit and raising it back to the hard one
+        -- are both allowed without privileges.
+        assert.is_true(sys.setrlimit("cpu", math.ceil(used) + 3600))
+        assert.equal(math.ceil(used) + 3600, (sys.getrlimit("cpu")))
+        assert.is_true(sys.setrlimit("cpu", hard))
+        assert.equal(hard, (sys.getrlimit("cpu")))
+        local fs_soft, fs_hard = assert(sys.getrlimit("fsize"))
+        assert.is_true(fs_soft <= fs_hard)
+        assert.has_error(function() sys.getrlimit("bogus") end)
+        assert.has_error(function() sys.setrlimit("cpu", -1) end)
+    end)
+
     it("exports exactly its functions", function()
         local names = {}
         for k, v in pairs(sys) do
@@ -101,11 +118,12 @@ describe("wtt.sys", function()
         end
         table.sort(names)
         assert.same({
-            "cpu_count", "exists", "file_age", "file_size", "free_port",
-            "getenv",
-            "getpid", "kill", "listdir", "mkdirs", "mkdtemp", "notify", "now",
+            "cpu_count", "cpu_s", "exists", "file_age", "file_size",
+            "free_port", "getenv",
+            "getpid", "getrlimit", "kill", "listdir", "mkdirs", "mkdtemp", "notify", "now",
             "read_file",
-            "realpath", "rmtree", "rss_kb", "setenv", "signaled", "sleep",
+            "realpath", "rmtree", "rss_kb", "setenv", "setrlimit",
+            "signaled", "sleep",
             "spawn", "symlink", "tcp_connect", "time", "trap", "untrap",
             "wait", "write_file",
         }, names)

@@ -14,19 +14,20 @@ describe("wtt.worker public surface", function()
        function()
         assert.same({
             "DEFAULTS:table", "EXIT_DEVICE:number", "EXIT_LOCAL:number",
+            "apply_limits:function", "arm_task:function",
             "backoff_delay:function",
             "deliver:function", "device_fault:function", "device_ok:function",
-            "download:function", "drain:function", "fail:function",
+            "disarm_task:function", "download:function", "drain:function", "fail:function",
             "fetch:function", "handle:function", "handle_batch:function",
             "hostname:function", "local_failure:function",
             "local_ok:function", "log_completed:function", "lost:function",
             "maybe_reap:function", "nap:function", "nap_idle:function",
             "new:function", "not_inferred:function", "not_written:function",
-            "on_window:function",
+            "on_window:function", "over_limits:function",
             "past_grace:function", "process:function",
             "process_batch:function", "release:function", "run:function",
             "stale:function", "start:function", "stop:function",
-            "stopping:function", "upload:function",
+            "stopping:function", "task_opts:function", "upload:function",
         }, surface(worker))
         assert.equal(3, worker.EXIT_DEVICE)
         assert.equal(4, worker.EXIT_LOCAL)
@@ -44,7 +45,8 @@ describe("wtt.worker public surface", function()
             noop = false, once = false, batch_tasks = 1,
             max_device_faults = 3, device_fault_backoff = 5,
             device_fault_backoff_max = 60, max_local_failures = 3,
-            test_window_sleep = 0,
+            max_audio_s = 14400, max_task_s = 3600, max_rss_mb = 4096,
+            max_file_mb = 3072, test_window_sleep = 0,
         }, worker.DEFAULTS)
     end)
 

@@ -34,6 +34,8 @@ static const struct {
     { "STOP",  SIGSTOP },
     { "TSTP",  SIGTSTP },
     { "WINCH", SIGWINCH },
+    { "XCPU",  SIGXCPU },
+    { "XFSZ",  SIGXFSZ },
     { NULL, 0 },
 };
 

@@ -51,6 +51,16 @@ cancel it and hand it back to the queue; exit 0.
                          that fail on this machine's disk (no temp dir,
                          result files not written) before exiting with
                          status 4 (3)
+  --max-audio-s S        WTT_WORKER_MAX_AUDIO_S: audio decoded per task;
+                         longer fails the task (14400; 0: the engine's
+                         own cap, 4 h)
+  --max-task-s S         WTT_WORKER_MAX_TASK_S: wall time of a task's
+                         inference, with a CPU-time RLIMIT behind it
+                         (3600; 0: off)
+  --max-rss-mb M         WTT_WORKER_MAX_RSS_MB: resident memory checked
+                         every window (4096; 0: off)
+  --max-file-mb M        WTT_WORKER_MAX_FILE_MB: RLIMIT_FSIZE, the largest
+                         file the worker writes (3072; 0: off)
   --metrics-listen ADDR  WTT_METRICS_LISTEN: serve Prometheus metrics on
                          HOST:PORT at /metrics (off; docs/metrics.md)
   --noop                 WTT_WORKER_NOOP=1: no download or inference;
@@ -87,6 +97,10 @@ local OPTIONS = {
                                 "int" },
     ["--max-local-failures"] = { "max_local_failures",
                                  "WTT_WORKER_MAX_LOCAL_FAILURES", "int" },
+    ["--max-audio-s"] = { "max_audio_s", "WTT_WORKER_MAX_AUDIO_S", "num" },
+    ["--max-task-s"] = { "max_task_s", "WTT_WORKER_MAX_TASK_S", "num" },
+    ["--max-rss-mb"] = { "max_rss_mb", "WTT_WORKER_MAX_RSS_MB", "num" },
+    ["--max-file-mb"] = { "max_file_mb", "WTT_WORKER_MAX_FILE_MB", "num" },
     ["--device-fault-backoff"] = { "device_fault_backoff",
                                    "WTT_DEVICE_FAULT_BACKOFF", "num" },
 }
@@ -140,6 +154,13 @@ local function parse(argv)
     s = os.getenv("WTT_WORKER_TEST_CRASH_ON")
     if s and s ~= "" then
         cfg.test_crash_on = s
+    end
+    -- Tests only: a task whose audio is this media name spins the CPU once
+    -- downloaded, as a decoder stuck in a loop would (the RLIMIT_CPU
+    -- backstop of docs/worker.md "Limits").
+    s = os.getenv("WTT_WORKER_TEST_SPIN_ON")
+    if s and s ~= "" then
+        cfg.test_spin_on = s
     end
     -- Tests only: engine runs (batches of windows) after this many (>= 1)
     -- fail as device faults.

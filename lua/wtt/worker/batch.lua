@@ -11,8 +11,6 @@ local thread = require "wtt.thread"
 local steps = require "wtt.worker.steps"
 
 local held_text = steps.held_text
-local engine_opts = steps.engine_opts
-local options_of = steps.options_of
 
 local _M = {}
 
@@ -111,7 +109,7 @@ function worker.handle_batch(self, jobs)
             if self:past_grace() then
                 j.outcome = self:release(j.task, "shutdown before inference")
             else
-                j.opts = engine_opts(options_of(j.task))
+                j.opts = self:task_opts(j.task)
                 running[#running + 1] = j
                 items[#items + 1] = {
                     audio = j.audio, opts = j.opts,
@@ -196,7 +194,9 @@ function worker.process_batch(self, tasks)
         jobs[i] = { task = task }
     end
     thread.set(self.key .. ".task", held_text(tasks))
+    self:arm_task()
     local ok, err = pcall(self.handle_batch, self, jobs)
+    self:disarm_task()
     if not ok then
         log.set_id(nil)
         log.error("task.error", { error = err })

@@ -8,6 +8,7 @@ local metrics = require "wtt.metrics"
 local notes_io = require "wtt.notes_io"
 local options_of = require("wtt.worker.steps").options_of
 local local_error = require("wtt.worker.device").local_error
+local over_limit = require("wtt.worker.limits").over_limit
 
 local _M = {}
 
@@ -41,7 +42,9 @@ function worker.not_written(self, task, err, retryable)
     if local_error(err) then
         return self:local_failure(err, { task })
     end
-    return self:fail(task, err, retryable)
+    -- A file over the worker's size limit (EFBIG) fails the same way on
+    -- every retry.
+    return self:fail(task, err, retryable and not over_limit(err))
 end
 
 

@@ -51,7 +51,7 @@ function worker.handle(self, task, dir)
     end
 
     -- 2. Inference, progress after every window.
-    job.opts = steps.engine_opts(steps.options_of(task))
+    job.opts = self:task_opts(task)
     local started = sys.now()
     local notes, post, kind = self.model:transcribe(
         job.audio, job.opts, self:on_window(job, { job }, started))
@@ -95,7 +95,13 @@ function worker.process(self, task)
     end
     local ok, outcome
     if self.cfg.noop or dir then
+        if dir then
+            self:arm_task()
+        end
         ok, outcome = pcall(self.handle, self, task, dir)
+        if dir then
+            self:disarm_task()
+        end
     else
         -- This machine's fault, not the task's (docs/reliability.md W9).
         ok, outcome = true, self:local_failure("cannot make a temp dir: "

@@ -33,6 +33,10 @@ local hostname = _M.hostname
 function worker.start(self)
     local cfg = self.cfg
     sys.trap({ "TERM", "INT" })
+    local lok, lerr = self:apply_limits()
+    if not lok then
+        return nil, lerr
+    end
     math.randomseed(sys.getpid() * 1000 + math.floor(sys.time() * 1000)
                     % 1000003)
     -- A URL that cannot match the server (TLS against a plain port, a CA

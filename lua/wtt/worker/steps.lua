@@ -9,6 +9,7 @@ local log = require "wtt.log"
 local metrics = require "wtt.metrics"
 local sys = require "wtt.sys"
 local thread = require "wtt.thread"
+local over_limit = require("wtt.worker.limits").over_limit
 
 local _M = {}
 
@@ -35,6 +36,7 @@ local function bad_audio(err)
            or err:match("^notes failed: unknown mode")
            or err:match("^notes failed: unknown rule")
            or err:match("^notes failed: rules need")
+           or over_limit(err)
 end
 
 
@@ -46,6 +48,16 @@ function _M.held_text(tasks)
         parts[#parts + 1] = t.id .. " " .. tostring(t.claim)
     end
     return table.concat(parts, " ")
+end
+
+
+--- The engine options of `task` under this worker's limits.
+function worker.task_opts(self, task)
+    local opts = _M.engine_opts(_M.options_of(task))
+    if (self.cfg.max_audio_s or 0) > 0 then
+        opts.max_duration = self.cfg.max_audio_s
+    end
+    return opts
 end
 
 
@@ -153,6 +165,11 @@ function worker.on_window(self, job, jobs, started)
             job.cancel = "shutdown"
             return false
         end
+        local over = self:over_limits(started)
+        if over then
+            job.cancel, job.limit = "limit", over
+            return false
+        end
         return true
     end
 end
@@ -164,6 +181,8 @@ function worker.not_inferred(self, job, err)
         return self:lost("claim reaped during inference")
     elseif job.cancel == "shutdown" then
         return self:release(job.task, "shutdown during inference")
+    elseif job.cancel == "limit" then
+        return self:fail(job.task, job.limit, false)
     end
     return self:fail(job.task, err, not bad_audio(err))
 end
@@ -187,6 +206,16 @@ function worker.fetch(self, job)
         -- Tests only (WTT_WORKER_TEST_CRASH_ON): a file that crashes its
         -- decoder, killing the process with the task in hand.
         sys.kill(sys.getpid(), "KILL")
+    end
+    local spin = self.cfg.test_spin_on
+    if spin and job.task.payload.audio_url:sub(-#spin) == spin then
+        -- Tests only (WTT_WORKER_TEST_SPIN_ON): a decoder stuck in a loop,
+        -- burning CPU between windows, until the kernel's RLIMIT_CPU ends
+        -- the process.
+        local n = 0
+        while true do
+            n = n + 1
+        end
     end
 end
 
