@@ -21,7 +21,7 @@
  * answered 500 (a Lua error or a route's bad return values: the server's
  * "internal" answer, never a documented one), or when a request it
  * carried was still in flight 8 s after the connection closed (the
- * exchange hangs up after 1 s without a byte: fuzz_conn.h). Returns the
+ * exchange hangs up after 300 ms without a byte: fuzz_conn.h). Returns the
  * status of the first answer (0: none).
  */
 int fuzz_server_send(const void *req, size_t len, struct fuzz_answer *a);
