@@ -12,7 +12,9 @@
  * What the fuzz run sets, unless the environment already does: one
  * serving thread (inputs are serialised anyway), no access log, log level
  * error, a 5 s route deadline, a 1 MiB upload cap, media in a temporary
- * directory removed at exit, no drain period when it stops at exit, and
+ * directory removed at exit (uploads' temp files in a directory of
+ * their own inside it, which must be empty after every input: a request
+ * that ended leaves no partial file), no drain period when it stops at exit, and
  * Redis and PostgreSQL on loopback port 1 where nothing listens: every route that needs them meets the
  * "unavailable" path it meets in production when they are down (a 503),
  * with nothing mocked. The worker and admin tokens are set
@@ -26,6 +28,7 @@
 #include "wtt_modules.h"
 #include "wtt_vm.h"
 
+#include <dirent.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
@@ -33,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int  started;
@@ -48,6 +52,7 @@ report(void)
     }
 }
 static char media_dir[256];
+static char tmp_dir[300];
 
 static int
 remove_one(const char *path, const struct stat *st, int flag,
@@ -90,7 +95,13 @@ start(void)
         abort();
     }
     atexit(remove_media);
+    snprintf(tmp_dir, sizeof(tmp_dir), "%s/upload-tmp", media_dir);
+    if (mkdir(tmp_dir, 0700) != 0) {
+        perror("fuzz_server: mkdir");
+        abort();
+    }
     setenv("WTT_MEDIA_DIR", media_dir, 0);
+    setenv("WTT_TMP_DIR", tmp_dir, 1);
     setenv("WTT_LISTEN", "127.0.0.1:0", 0);
     setenv("WTT_THREADS", "1", 0);
     setenv("WTT_ACCESS_LOG", "off", 0);
@@ -167,6 +178,28 @@ count_500(void)
     return n;
 }
 
+/* The name of a file left in the upload temp directory, or NULL. */
+static const char *
+temp_left(void)
+{
+    static char    name[256];
+    DIR           *d = opendir(tmp_dir);
+    struct dirent *e;
+    const char    *left = NULL;
+
+    if (d == NULL) {
+        abort();
+    }
+    while (left == NULL && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            snprintf(name, sizeof(name), "%s", e->d_name);
+            left = name;
+        }
+    }
+    closedir(d);
+    return left;
+}
+
 int
 fuzz_server_send(const void *req, size_t len, struct fuzz_answer *a)
 {
@@ -189,6 +222,12 @@ fuzz_server_send(const void *req, size_t len, struct fuzz_answer *a)
     if (atomic_load(&wtt__http_inflight) > 0) {
         fprintf(stderr, "fuzz_server: a request still in flight 8 s after "
                 "its connection closed; answer so far:\n%s\n", a->head);
+        abort();
+    }
+    if (temp_left() != NULL) {
+        fprintf(stderr, "fuzz_server: %s left in the upload temp directory "
+                "after its request ended; answer:\n%s\n", temp_left(),
+                a->head);
         abort();
     }
     if (count_500() != before) {

@@ -19,7 +19,8 @@
  * and waits for the answer and for every request it carried to be
  * released. Aborts, printing the answer's start, when a request was
  * answered 500 (a Lua error or a route's bad return values: the server's
- * "internal" answer, never a documented one), or when a request it
+ * "internal" answer, never a documented one), when a temp file of an
+ * upload is left after its request ended, or when a request it
  * carried was still in flight 8 s after the connection closed (the
  * exchange hangs up after 300 ms without a byte: fuzz_conn.h). Returns the
  * status of the first answer (0: none).
