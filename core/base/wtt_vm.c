@@ -176,44 +176,18 @@ os_exit(lua_State *L)
 }
 
 
-#ifdef WTT_FUZZ_BUILD
-/*
- * The fuzz builds (-DWTT_FUZZ=ON, spec/fuzz/) give their states the C
- * heap: LuaJIT's allocator and wtt_lalloc map their own memory, which
- * LeakSanitizer never scans, so C memory a state holds (a userdata's
- * buffer) would look leaked at every check libFuzzer makes, and ASan
- * could not see C code overrunning a Lua string or userdata.
- */
-static void *
-fuzz_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    if (nsize == 0) {
-        free(ptr);
-        return NULL;
-    }
-    return realloc(ptr, nsize);
-}
-#endif
-
-
 lua_State *
 wtt_vm_new(void)
 {
-#ifdef WTT_FUZZ_BUILD
-    lua_State *L = lua_newstate(fuzz_alloc, NULL);
-#else
     lua_State *L = luaL_newstate();
-#endif
     char       path[3 * PATH_MAX];
 
     if (L == NULL) {
         return NULL;
     }
-#ifndef WTT_FUZZ_BUILD
     /* Large blocks in kept huge-page mappings (wtt_lalloc.h says why);
      * without the memory for it, LuaJIT's allocator does all. */
     (void) wtt_lalloc_install(L);
-#endif
     luaL_openlibs(L);
     lua_getglobal(L, "os");                              /* os */
     lua_pushcfunction(L, os_exit);                       /* os exit */
