@@ -59,6 +59,14 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/spec/lsan.supp:print_suppressions=0}
 
+# Targets whose Lua states hold C memory through references LeakSanitizer
+# cannot follow while the state lives (LuaJIT's tagged values): libFuzzer's
+# check after each input would report it as lost. They run with
+# -detect_leaks=0 and close their states at exit, where LeakSanitizer's
+# final check still reports what was really lost (without naming the
+# input: the run then fails with no artifact, see its log).
+exit_leak_check=" http routes tab "
+
 total_execs=0
 total_crashes=0
 printf '%-8s %12s %9s %6s %6s %8s\n' target execs exec/s new cov crashes
@@ -71,9 +79,13 @@ for t in "${targets[@]}"; do
     if [ -f "spec/fuzz/$t.dict" ]; then
         dict=(-dict="spec/fuzz/$t.dict")
     fi
+    leaks=()
+    if [[ $exit_leak_check == *" $t "* ]]; then
+        leaks=(-detect_leaks=0)
+    fi
     before=$(ls "$artifacts" | wc -l)
     rc=0
-    nice "$build/fuzz_$t" "$work" "spec/fuzz/corpus/$t" "${dict[@]}" \
+    nice "$build/fuzz_$t" "$work" "spec/fuzz/corpus/$t" "${dict[@]}" "${leaks[@]}" \
         -max_total_time="$seconds" -timeout="$per_input" -rss_limit_mb="$rss" \
         -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1 || rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

@@ -6,6 +6,7 @@
 local http = require "wtt.http"
 local admin = require "wtt.admin"
 local conn = require "wtt.service.conn"
+local queue = require "wtt.queue"
 
 local ERR_CONFIRM = 'send {"confirm": "%s"} to do this'
 
@@ -67,6 +68,11 @@ end
 
 local function requeue(req)
     admin.authorize(req)
+    -- An id no task can have is no dead letter (the queue raises on it:
+    -- a 500 found by spec/fuzz/fuzz_routes.c).
+    if not queue.valid_id(req.params.id) then
+        http.abort(404, "not_found", "no such dead letter")
+    end
     local ok, err = queue_or_503():requeue_dead(req.params.id)
     if not ok then
         if err == "not found" then

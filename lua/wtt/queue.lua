@@ -38,6 +38,9 @@ local _M = {}
 
 --- The script values by name (lua/wtt/queue/scripts.lua).
 _M.scripts = require("wtt.queue.scripts").scripts
+-- Whether `id` can name a task (the methods raise on one that cannot):
+-- for callers that take ids from outside, such as the admin routes.
+_M.valid_id = require("wtt.queue.internal").valid_id
 
 --- Bounds of one reap (lua/wtt/queue/reap.lua).
 _M.REAP_BATCH, _M.REAP_SCAN, _M.REAP_CALLS = reap.REAP_BATCH, reap.REAP_SCAN,

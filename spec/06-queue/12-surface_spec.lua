@@ -16,6 +16,7 @@ describe("wtt.queue public surface", function()
             "ORPHAN_SCAN:number", "REAP_BATCH:number", "REAP_CALLS:number",
             "REAP_SCAN:number", "eviction_warning:function",
             "keys:function", "new:function", "scripts:table",
+            "valid_id:function",
         }, surface(queue))
     end)
 

@@ -306,6 +306,31 @@ describe("wtt.tab.notes_in", function()
         assert.matches("o%.notes%.json: note 1: onset", err)
     end)
 
+    it("refuses a note ending after WTT_MAX_AUDIO_S (4 h by default), "
+       .. "MIDI included", function()
+        local ok = assert(read("at.notes.json", '[{"start_s": 0, '
+            .. '"end_s": 14400, "pitch_midi": 50, "velocity": 90}]'))
+        assert.equal(14400, ok[1].end_s)
+        local n, err = read("past.notes.json", '[{"start_s": 0, '
+            .. '"end_s": 14400.5, "pitch_midi": 50, "velocity": 90}]')
+        assert.is_nil(n)
+        assert.matches("past%.notes%.json: note 1: end must be at most "
+                       .. "14400 s", err)
+        n, err = read("past.notes.csv", "start_time_s,end_time_s,"
+                      .. "pitch_midi,velocity,pitch_bend\n0,1e6,60,64,\n")
+        assert.is_nil(n)
+        assert.matches("end must be at most", err)
+        -- 298 bytes of MIDI whose notes end after 77 hours (fuzz_tab's
+        -- regression input: the MIDI file follows its first line)
+        local f = assert(io.open("spec/fuzz/regress/tab/"
+            .. "timeout-0889b4424383388586ef4bac5a99ceb2a4ad4ff2", "rb"))
+        local input = f:read("*a")
+        f:close()
+        n, err = read("long.mid", input:sub(input:find("\n", 1, true) + 1))
+        assert.is_nil(n)
+        assert.matches("end must be at most", err)
+    end)
+
     it("reads MIDI notes with their bends (ranges other than 2 too), the "
        .. "bends of back-to-back notes apart", function()
         local src = {

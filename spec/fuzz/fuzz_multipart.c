@@ -8,11 +8,12 @@
  * Input: the Content-Type value, a newline, then the body. The target
  * sends "POST /upload" with that Content-Type and a Content-Length to a
  * daemon without a listening socket through a socketpair
- * (MHD_add_connection), reads the answer, and checks it is 200 (the form
+ * (MHD_add_connection, spec/fuzz/fuzz_conn.c), reads the answer, and checks it is 200 (the form
  * was whole) or 4xx. Lua is not involved: the access handler stands in
  * for wtt_http_server.c's, calling the same body functions, with the same
  * limits shrunk (1 MB body, 64 KB a file) to keep inputs fast.
  */
+#include "fuzz_conn.h"
 #include "wtt_http_private.h"
 #include "wtt_log.h"
 
@@ -29,7 +30,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct MHD_Daemon *daemon_;
-static int                completed;
+static volatile int       completed;
 
 static void
 release(req_t *r)
@@ -140,25 +141,15 @@ setup(void)
     }
 }
 
-/* The status of an "HTTP/1.x NNN" answer in `buf`, or 0. */
-static int
-status_of(const char *buf, size_t n)
-{
-    if (n < 12 || memcmp(buf, "HTTP/1.", 7) != 0) {
-        return 0;
-    }
-    return atoi(buf + 9);
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint8_t     *nl = memchr(data, '\n', size);
-    char               head[512], got[1024];
-    size_t             clen, hlen, sent = 0, nread = 0, total;
-    int                sv[2], status, eof = 0;
+    char               head[512];
+    size_t             clen, hlen, total;
+    int                status;
     char              *req;
-    struct sockaddr_in addr = { .sin_family = AF_INET };
+    struct fuzz_answer got;
 
     if (daemon_ == NULL) {
         setup();
@@ -181,54 +172,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(req, head, hlen);
     memcpy(req + hlen, nl + 1, clen);
 
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
-                   sv) != 0)
-    {
-        abort();
-    }
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     completed = 0;
-    if (MHD_add_connection(daemon_, sv[1], (struct sockaddr *) &addr,
-                           sizeof(addr)) != MHD_YES)
-    {
-        abort();
-    }
-    /* Bounded: each round either moves bytes or lets the daemon work. */
-    for (int round = 0; round < 100000 && !(eof && completed); round++) {
-        ssize_t n;
-        if (sent < total) {
-            n = send(sv[0], req + sent, total - sent, MSG_NOSIGNAL);
-            if (n > 0) {
-                sent += (size_t) n;
-            } else if (n < 0 && errno != EAGAIN) {
-                sent = total;         /* the server closed early */
-            }
-        }
-        MHD_run(daemon_);
-        while (!eof) {
-            char sink[4096];
-            n = recv(sv[0], sink, sizeof(sink), 0);
-            if (n > 0) {
-                size_t keep = sizeof(got) - 1 - nread;
-                if ((size_t) n < keep) {
-                    keep = (size_t) n;
-                }
-                memcpy(got + nread, sink, keep);
-                nread += keep;
-            } else if (n == 0 || errno != EAGAIN) {
-                eof = 1;
-            } else {
-                break;
-            }
-        }
-    }
-    got[nread] = '\0';
-    close(sv[0]);
-    for (int round = 0; round < 100 && !completed; round++) {
-        MHD_run(daemon_);
-    }
+    fuzz_conn_exchange(daemon_, 1, &completed, 0, req, total, &got);
     free(req);
-    status = status_of(got, nread);
+    status = fuzz_conn_status(&got);
     if (getenv("WTT_FUZZ_VERBOSE") != NULL) {
         fprintf(stderr, "multipart: %d\n", status);   /* for writing seeds */
     }

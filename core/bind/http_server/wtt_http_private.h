@@ -210,6 +210,13 @@ extern __thread tctx_t       *wtt__http_tls_t;
 extern __thread req_t        *wtt__http_tls_req;
 
 
+/* The daemon wtt_http_start made (NULL before), so that spec/fuzz/
+ * fuzz_server.c can hand it connections over socketpairs
+ * (MHD_add_connection) as adopt_backlog does, and fuzz the server as
+ * configured without a port per input. */
+struct MHD_Daemon *wtt__http_daemon(void);
+
+
 /* ---------------------------------------------------------------------------
  * wtt_http_state.c
  * ------------------------------------------------------------------------- */

@@ -688,6 +688,13 @@ wtt_http_start(const struct wtt_http_config *c)
 }
 
 
+struct MHD_Daemon *
+wtt__http_daemon(void)
+{
+    return daemon_;
+}
+
+
 int
 wtt_http_run(void)
 {

@@ -68,8 +68,16 @@ end
 -- Ids become key names and are written into the scripts' JSON events
 -- without escaping, so they are plain tokens. `level` as error()'s, for
 -- the public function's caller (3 when called from that function).
+-- valid_id is the same test without raising (for ids from outside).
+function _M.valid_id(id)
+    return type(id) == "string" and #id <= 128
+           and id:match("^[%w_.:-]+$") ~= nil
+end
+local valid_id = _M.valid_id
+
+
 function _M.check_id(id, fn, level)
-    if type(id) ~= "string" or #id > 128 or not id:match("^[%w_.:-]+$") then
+    if not valid_id(id) then
         error("bad argument #1 to '" .. fn .. "' (task id expected: 1-128 "
               .. "letters, digits, _ . : -)", level or 3)
     end

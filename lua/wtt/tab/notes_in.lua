@@ -29,6 +29,19 @@ local BINS_PER_SEMITONE = 3
 local PERCUSSION_CHANNEL = 9
 
 
+-- The latest a note may end: the longest recording wtt transcribes
+-- (WTT_MAX_AUDIO_S, docs/api.md; 4 h by default), so the notes of any
+-- transcription fit. Without a bound a few hundred bytes of MIDI (long
+-- deltas at a slow tempo) asked the tab renderer for hundreds of
+-- thousands of measures and hundreds of megabytes of text (found by
+-- spec/fuzz/fuzz_tab.c).
+local MAX_END_S = tonumber(os.getenv("WTT_MAX_AUDIO_S") or "")
+if MAX_END_S == nil or MAX_END_S ~= MAX_END_S or MAX_END_S <= 0
+   or MAX_END_S == math.huge then
+    MAX_END_S = 14400
+end
+
+
 local function finite(x)
     return type(x) == "number" and x == x and x ~= math.huge
         and x ~= -math.huge
@@ -42,6 +55,10 @@ local function check_note(n)
     end
     if not finite(n.end_s) or n.end_s < n.start_s then
         return "end must be a finite number >= start"
+    end
+    if n.end_s > MAX_END_S then
+        return format("end must be at most %g s (WTT_MAX_AUDIO_S, the "
+                      .. "longest recording wtt takes)", MAX_END_S)
     end
     if type(n.pitch) ~= "number" or n.pitch % 1 ~= 0 or n.pitch < 0
        or n.pitch > 127 then
