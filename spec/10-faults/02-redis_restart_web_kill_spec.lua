@@ -69,20 +69,7 @@ describe("infrastructure faults #redis #pg", function()
         env.rsrv:restart()                   -- same port, replays the AOF
 
         -- Every row completes (reconciler, reaper, retries as needed).
-        local last
-        local done = support.eventually(function()
-            last = {}
-            for _, j in ipairs(jobs) do
-                local row = env:row(j.id)
-                last[#last + 1] = row.status
-                if row.status ~= "completed" then
-                    return false
-                end
-            end
-            return true
-        end, 60, 0.1)
-        assert(done, "rows after the restart: " .. json.encode(last)
-               .. env:logs())
+        env:wait_rows(jobs, nil, 60, "rows after the restart")
         for _, j in ipairs(jobs) do
             local h = env:task(j.tid)
             assert.equal("completed", h.status, json.encode(h))

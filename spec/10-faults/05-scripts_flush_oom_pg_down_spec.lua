@@ -38,21 +38,7 @@ describe("more infrastructure faults #redis #pg", function()
 
     -- Waits (bounded) until every row of `jobs` is completed.
     local function wait_all_completed(jobs, timeout, what)
-        local last
-        local done = support.eventually(function()
-            last = {}
-            local ok = true
-            for _, j in ipairs(jobs) do
-                local row = env:row(j.id)
-                last[#last + 1] = row.status
-                if row.status ~= "completed" then
-                    ok = false
-                end
-            end
-            return ok
-        end, timeout or 60, 0.1)
-        assert(done, (what or "rows") .. ": " .. json.encode(last)
-               .. env:logs())
+        env:wait_rows(jobs, nil, timeout or 60, what)
         for _, j in ipairs(jobs) do
             local row = env:row(j.id)
             assert.equal(j.tid, row.task_id)

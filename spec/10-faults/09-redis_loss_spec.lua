@@ -64,20 +64,8 @@ describe("Redis data loss and a dropped subscriber #redis #pg", function()
     end
 
     local function wait_rows(jobs, status, timeout, what)
-        local last
-        local done = support.eventually(function()
-            last = {}
-            for _, j in ipairs(jobs) do
-                local row = env:row(j.id)
-                last[#last + 1] = row.status
-                if row.status ~= status then
-                    return false
-                end
-            end
-            return true
-        end, timeout or 60, 0.1)
-        assert(done, (what or "rows") .. ": " .. json.encode(last)
-               .. env:logs() .. "\n--- subscriber ---\n" .. sub.text())
+        env:wait_rows(jobs, status, timeout or 60, what,
+                      "\n--- subscriber ---\n" .. sub.text())
     end
 
     local function llen(name)

@@ -93,19 +93,7 @@ describe("Redis failover to a replica (R4) #redis #pg", function()
     end
 
     local function wait_rows(jobs, timeout)
-        local last
-        local done = support.eventually(function()
-            last = {}
-            for _, j in ipairs(jobs) do
-                local row = env:row(j.id)
-                last[#last + 1] = row.status
-                if row.status ~= "completed" then
-                    return false
-                end
-            end
-            return true
-        end, timeout or 60, 0.1)
-        assert(done, "rows: " .. json.encode(last) .. env:logs())
+        env:wait_rows(jobs, nil, timeout or 60, "rows")
     end
 
 
@@ -161,9 +149,10 @@ describe("Redis failover to a replica (R4) #redis #pg", function()
        .. "once", function()
         local id, tid = env:submit("guitar_nylon_single")
         -- The replica has the pending task, then stops hearing the primary.
-        assert.truthy(support.eventually(function()
-            return env.r:call("WAIT", 1, 200) == 1
-        end, 10))
+        -- (Not WAIT from env.r: it waits only for that connection's own
+        -- writes, and web wrote the task.)
+        assert.truthy(support.eventually(caught_up, 10),
+                      "the replica did not catch up")
         link:cut()
         local a = worker({ WTT_WORKER_TEST_WINDOW_SLEEP = "1" })
         local ha = env:wait_task(tid, support.running_on(a, 1), 30,
@@ -247,9 +236,8 @@ describe("Redis failover to a replica (R4) #redis #pg", function()
         local w = worker({ WTT_WORKER_TEST_WINDOW_SLEEP = "0.3" })
         local id, tid = env:submit("guitar_nylon_single")
         env:wait_task(tid, support.running_on(w, 1), 30, "the first progress")
-        assert.truthy(support.eventually(function()
-            return env.r:call("WAIT", 1, 200) == 1
-        end, 10))
+        assert.truthy(support.eventually(caught_up, 10),
+                      "the replica did not catch up")
         link:cut()                      -- the replica holds the claim only
         local first = env:wait_row(id, "completed", 30)
         assert.equal(1, w:await("task.completed id=" .. tid), w:text())

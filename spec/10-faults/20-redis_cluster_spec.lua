@@ -11,7 +11,6 @@
 
 local support = require "spec.support.faults"
 local rc = require "spec.support.redis_cluster"
-local json = require "wtt.json"
 
 describe("R7: the service on a Redis Cluster #redis #pg", function()
     local env
@@ -109,19 +108,7 @@ describe("R7: the service on a Redis Cluster #redis #pg", function()
         more_completed_than(before, "after the migration")
 
         -- Every task completed once, in Redis and in PostgreSQL.
-        local last
-        local done = support.eventually(function()
-            last = {}
-            for _, j in ipairs(jobs) do
-                local row = env:row(j.id)
-                last[#last + 1] = row.status
-                if row.status ~= "completed" then
-                    return false
-                end
-            end
-            return true
-        end, 120, 0.1)
-        assert(done, "rows: " .. json.encode(last) .. env:logs())
+        env:wait_rows(jobs, nil, 120, "rows")
         for _, j in ipairs(jobs) do
             assert.equal("completed", env:task(j.tid).status, j.tid)
             local res = assert(env:http("GET", "/transcribe/midi/" .. j.id

@@ -488,6 +488,29 @@ function env_mt.wait_task(self, task_id, pred, timeout, what)
 end
 
 
+--- Waits until every job's row ({ id = audio_midi id, ... }) has
+-- `status` (default completed); raises with their statuses, `what` first,
+-- and `extra` (more logs) after the env's logs.
+function env_mt.wait_rows(self, jobs, status, timeout, what, extra)
+    status = status or "completed"
+    local last
+    local done = support_eventually(function()
+        last = {}
+        local ok = true
+        for _, j in ipairs(jobs) do
+            local row = self:row(j.id)
+            last[#last + 1] = row.status
+            if row.status ~= status then
+                ok = false
+            end
+        end
+        return ok
+    end, timeout or 60, 0.1)
+    assert(done, (what or "rows") .. ": " .. json.encode(last)
+           .. self:logs() .. (extra or ""))
+end
+
+
 --- Waits until the row's status is `status`; returns the row or raises.
 function env_mt.wait_row(self, id, status, timeout)
     local last
