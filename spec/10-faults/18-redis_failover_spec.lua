@@ -11,8 +11,6 @@
 local support = require "spec.support.faults"
 local rh = require "spec.support.redis"
 local gate = require "spec.support.tcpgate"
-local queue = require "wtt.queue"
-local midi = require "wtt.midi"
 local json = require "wtt.json"
 local sys = require "wtt.sys"
 
@@ -176,32 +174,9 @@ describe("Redis failover to a replica (R4) #redis #pg", function()
         assert.is_true(tonumber(hb.claim) > tonumber(stale),
             ("B's token %s is not above A's %s"):format(hb.claim, stale))
 
-        -- A's pre-failover token: web's result route refuses it ...
-        local late = assert(midi.encode({ { start_s = 0, end_s = 0.5,
-                                            pitch = 61, velocity = 90 } }))
-        local res = assert(env:http("POST", "/transcribe/_result/" .. tid
-                                    .. "/", {
-            headers = { Authorization = "Bearer " .. support.TOKEN },
-            multipart = {
-                { name = "claim", value = stale },
-                { name = "midi", data = late, filename = "late.mid",
-                  content_type = "audio/midi" },
-                { name = "notes", data = json.encode({ notes = {} }),
-                  filename = "late.json", content_type = "application/json" },
-            },
-        }))
-        assert.equal(409, res.status, res.body)
-        assert.equal("stale_claim", res.json and res.json.error)
-        -- ... and so does the queue (heartbeat, complete)
-        local q = queue.new(env.r, { prefix = env.prefix })
-        for _, call in ipairs({
-            function() return q:heartbeat(tid, stale) end,
-            function() return q:complete(tid, stale, { midi = "late.mid" }) end,
-        }) do
-            local ok, err = call()
-            assert.is_nil(ok)
-            assert.equal("stale", err)
-        end
+        -- A's pre-failover token: web's result route and the queue
+        -- (heartbeat, complete) refuse it
+        env:assert_fenced(tid, stale)
         assert.equal("processing", env:task(tid).status)
         assert.equal(b.id, env:task(tid).worker)
 

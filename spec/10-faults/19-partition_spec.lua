@@ -9,8 +9,6 @@
 local support = require "spec.support.faults"
 local gate = require "spec.support.tcpgate"
 local service = require "spec.support.service"
-local queue = require "wtt.queue"
-local midi = require "wtt.midi"
 local json = require "wtt.json"
 local sys = require "wtt.sys"
 
@@ -40,22 +38,6 @@ describe("partitions between a service and Redis (R6) #redis #pg",
         f:close()
         return path
     end
-
-    local function stale_result(tid, claim)
-        local late = assert(midi.encode({ { start_s = 0, end_s = 0.5,
-                                            pitch = 61, velocity = 90 } }))
-        return assert(env:http("POST", "/transcribe/_result/" .. tid .. "/", {
-            headers = { Authorization = "Bearer " .. support.TOKEN },
-            multipart = {
-                { name = "claim", value = claim },
-                { name = "midi", data = late, filename = "late.mid",
-                  content_type = "audio/midi" },
-                { name = "notes", data = json.encode({ notes = {} }),
-                  filename = "late.json", content_type = "application/json" },
-            },
-        }))
-    end
-
 
     it("R6a: ONE worker cut from Redis while it holds a claim (web still "
        .. "reachable): the task is reaped and rerun by another worker; "
@@ -88,18 +70,7 @@ describe("partitions between a service and Redis (R6) #redis #pg",
         assert.truthy(a:await("task.lost", 1, 30) >= 1,
                       "A did not drop the stale run:\n" .. a:text())
         -- A's token is refused by every write path.
-        local res = stale_result(tid, stale)
-        assert.equal(409, res.status, res.body)
-        assert.equal("stale_claim", res.json and res.json.error)
-        local q = queue.new(env.r, { prefix = env.prefix })
-        for _, call in ipairs({
-            function() return q:heartbeat(tid, stale) end,
-            function() return q:complete(tid, stale, { midi = "late.mid" }) end,
-        }) do
-            local ok, err = call()
-            assert.is_nil(ok)
-            assert.equal("stale", err)
-        end
+        env:assert_fenced(tid, stale)
         assert.equal(0, a:count("task.completed id=" .. tid), a:text())
         local h = env:task(tid)
         assert.equal("completed", h.status)

@@ -488,6 +488,38 @@ function env_mt.wait_task(self, task_id, pred, timeout, what)
 end
 
 
+--- Checks that claim token `claim` of task `tid` is fenced on every write
+-- path: web's result route answers 409 stale_claim, and the queue's
+-- heartbeat and complete answer "stale". Raises otherwise.
+function env_mt.assert_fenced(self, tid, claim)
+    local midi = require "wtt.midi"
+    local queue = require "wtt.queue"
+    local late = assert(midi.encode({ { start_s = 0, end_s = 0.5,
+                                        pitch = 61, velocity = 90 } }))
+    local res = assert(self:http("POST", "/transcribe/_result/" .. tid .. "/", {
+        headers = { Authorization = "Bearer " .. _M.TOKEN },
+        multipart = {
+            { name = "claim", value = claim },
+            { name = "midi", data = late, filename = "late.mid",
+              content_type = "audio/midi" },
+            { name = "notes", data = json.encode({ notes = {} }),
+              filename = "late.json", content_type = "application/json" },
+        },
+    }))
+    assert(res.status == 409, "late result: " .. res.status .. " " .. res.body)
+    assert(res.json and res.json.error == "stale_claim", res.body)
+    local q = queue.new(self.r, { prefix = self.prefix })
+    for _, call in ipairs({
+        function() return q:heartbeat(tid, claim) end,
+        function() return q:complete(tid, claim, { midi = "late.mid" }) end,
+    }) do
+        local ok, err = call()
+        assert(ok == nil and err == "stale",
+               "a stale token passed: " .. tostring(ok) .. " " .. tostring(err))
+    end
+end
+
+
 --- Waits until every job's row ({ id = audio_midi id, ... }) has
 -- `status` (default completed); raises with their statuses, `what` first,
 -- and `extra` (more logs) after the env's logs.
