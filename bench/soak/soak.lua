@@ -49,6 +49,7 @@
 -- Exit 0 when ok=yes.
 
 local support = require "spec.support.faults"
+local load_results = require "spec.support.load_results"
 local json = require "wtt.json"
 local httpc = require "wtt.http_client"
 local runtime = require "wtt.runtime"
@@ -206,29 +207,6 @@ local function clip_paths()
 end
 
 
-local function read_outs(outs)
-    local counts, failures, tasks = {}, {}, {}
-    for _, path in ipairs(outs) do
-        local text = sys.read_file(path)
-        if not text then
-            failures[#failures + 1] = "no output from a load thread: " .. path
-        else
-            local doc = json.decode(text)
-            for k, n in pairs(doc.counts) do
-                counts[k] = (counts[k] or 0) + n
-            end
-            for _, f in ipairs(doc.failures) do
-                failures[#failures + 1] = f
-            end
-            for _, t in ipairs(doc.tasks) do
-                tasks[#tasks + 1] = t
-            end
-        end
-    end
-    return counts, failures, tasks
-end
-
-
 -- Every row's audio file exists, and every media file is named by a row.
 local function audit_files(env, problems)
     local named = {}
@@ -350,7 +328,7 @@ local ok, err = pcall(function()
     end
 
     -- The audit.
-    local counts, failures, tasks = read_outs(outs)
+    local counts, failures, tasks = load_results.collect(outs)
     if how ~= "exited" or code ~= 0 then
         failures[#failures + 1] = ("the load process ended %s %s:\n%s")
             :format(tostring(how), tostring(code), sys.read_file(llog) or "")

@@ -26,6 +26,7 @@ local service = require "spec.support.service"
 local inv = require "spec.support.invariants"
 local httpc = require "wtt.http_client"
 local json = require "wtt.json"
+local load_results = require "spec.support.load_results"
 local pg = require "wtt.pg"
 local sys = require "wtt.sys"
 local runtime = require "wtt.runtime"
@@ -340,20 +341,7 @@ describe("rolling restart behind HAProxy #redis #pg", function()
                .. (sys.read_file(llog) or "") .. logs())
 
         -- Zero failed requests.
-        local counts, failures, tasks = {}, {}, {}
-        for _, out in ipairs(outs) do
-            local text = assert(sys.read_file(out))
-            local doc = json.decode(text)
-            for k, n in pairs(doc.counts) do
-                counts[k] = (counts[k] or 0) + n
-            end
-            for _, f in ipairs(doc.failures) do
-                failures[#failures + 1] = f
-            end
-            for _, t in ipairs(doc.tasks) do
-                tasks[#tasks + 1] = t
-            end
-        end
+        local counts, failures, tasks = load_results.collect(outs)
         local total, keys = 0, {}
         for k, n in pairs(counts) do
             total = total + n
