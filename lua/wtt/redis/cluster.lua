@@ -4,7 +4,8 @@
 -- talked to and a slot map (CLUSTER SLOTS). Every command, script run and
 -- pipeline goes to the master owning its first key's slot; keyless
 -- commands (PING, INFO, TIME...) go to the node used last, so they
--- describe the node that holds the queue. Replies that say the command did
+-- describe the node that holds the queue, or to a master not known to be
+-- down when that node cannot be reached. Replies that say the command did
 -- not run are handled here:
 --
 --   MOVED slot addr   the slot has a new owner: note it, reload the whole
@@ -183,6 +184,16 @@ end
 _M.redirect = redirect
 
 
+local function sorted_keys(set)
+    local list = {}
+    for k in pairs(set) do
+        list[#list + 1] = k
+    end
+    table.sort(list)
+    return list
+end
+
+
 -- "host:port" -> host, port.
 local function split_addr(addr)
     local host, port = str_match(addr, "^%[?(.-)%]?:(%d+)$")
@@ -205,6 +216,8 @@ function _M.new(cfg, make_node, lazy)
         make_node = make_node,
         nodes = {},           -- "host:port" -> plain client
         slots = {},           -- slot -> "host:port" of its master
+        known = {},           -- every node of the map, sorted
+        down = {},            -- "host:port" -> true: last connect failed
         seeds = {},
         last = nil,           -- node of the last routed command
         stale = true,         -- reload the map before the next command
@@ -259,6 +272,11 @@ function client.refresh(self, first)
     for a in pairs(self.nodes) do
         add(a)
     end
+    -- Every node of the last map, replicas too: when the nodes this client
+    -- has talked to (and the seeds) are all gone, the others still answer.
+    for _, a in ipairs(self.known) do
+        add(a)
+    end
     for _, a in ipairs(self.seeds) do
         add(a)
     end
@@ -268,9 +286,7 @@ function client.refresh(self, first)
         local res, err = n:call("CLUSTER", "SLOTS")
         if type(res) == "table" and #res > 0 then
             local host = split_addr(addr)
-            local slots = {}
-            for _, e in ipairs(res) do
-                local m = e[3]
+            local function node_addr(m)
                 local ip = m[1]
                 if ip == "" or ip == "?" then
                     ip = host           -- the node that answered
@@ -278,12 +294,20 @@ function client.refresh(self, first)
                 if str_find(ip, ":", 1, true) then
                     ip = "[" .. ip .. "]"
                 end
-                local a = ip .. ":" .. tostring(m[2])
+                return ip .. ":" .. tostring(m[2])
+            end
+            local slots, known = {}, {}
+            for _, e in ipairs(res) do
+                local a = node_addr(e[3])
                 for s = e[1], e[2] do
                     slots[s] = a
                 end
+                for i = 3, #e do
+                    known[node_addr(e[i])] = true
+                end
             end
             self.slots = slots
+            self.known = sorted_keys(known)
             self.stale = false
             self.refreshes = self.refreshes + 1
             return true
@@ -299,10 +323,21 @@ function client._default(self)
     if self.last then
         return self.last
     end
+    -- A master not known to be down; a node's death is seen before the
+    -- map (its replica takes over a few seconds later).
+    local any
     for _, a in pairs(self.slots) do
-        return a
+        if not self.down[a] then
+            return a
+        end
+        any = any or a
     end
-    return self.seeds[1]
+    for _, a in ipairs(self.known) do
+        if not self.down[a] then
+            return a
+        end
+    end
+    return any or self.seeds[1]
 end
 
 
@@ -325,6 +360,7 @@ function client._run(self, slot, op)
             if not ask then
                 self.last = addr
             end
+            self.down[addr] = nil
             return res
         end
         local kind, rslot, raddr = redirect(err)
@@ -342,17 +378,20 @@ function client._run(self, slot, op)
             if waits > MAX_WAITS then
                 return nil, err
             end
-            if kind == "UNSENT" and not self:refresh() then
-                -- No node answers at all: an outage, not a failover in
-                -- progress. Fail fast, as a plain client does.
-                return nil, err
+            if kind == "UNSENT" then
+                self.down[addr] = true
+                if self.last == addr then
+                    self.last = nil     -- keyless commands: another node
+                end
+                if not self:refresh() then
+                    -- No node answers at all: an outage, not a failover
+                    -- in progress. Fail fast, as a plain client does.
+                    return nil, err
+                end
             end
             ask = nil
             if kind ~= "TRYAGAIN" then
                 self.stale = true
-            end
-            if kind == "UNSENT" and self.last == addr then
-                self.last = nil     -- keyless commands: another node
             end
             sleep(backoff_delay(self.cfg, waits))
         else
@@ -604,6 +643,9 @@ local function open_any(self)
             add(a)
         end
         for a in pairs(self.nodes) do
+            add(a)
+        end
+        for _, a in ipairs(self.known) do
             add(a)
         end
         for _, a in ipairs(self.seeds) do
