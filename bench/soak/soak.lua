@@ -134,11 +134,13 @@ local function sample(env, real)
         fds = fds + (fd_count(pid) or 0)
     end
     s.pg = { rss, fds }
-    -- web's Lua heaps (all its states), to tell their growth from the
-    -- C side's
+    -- web's Lua heaps (all its states) and malloc's live and free bytes,
+    -- to tell a leak (live bytes) from the allocator keeping freed memory
     local res = httpc.request({ url = env.url .. "/metrics", timeout = 10 })
-    s.web[3] = res and tonumber((res.body or ""):match(
-        "\nwtt_lua_memory_bytes (%d+)"))
+    local body = res and res.body or ""
+    s.web[3] = tonumber(body:match("\nwtt_lua_memory_bytes (%d+)"))
+    s.web[4] = tonumber(body:match("\nwtt_malloc_in_use_bytes (%d+)"))
+    s.web[5] = tonumber(body:match("\nwtt_malloc_free_bytes (%d+)"))
     return s
 end
 
@@ -418,10 +420,12 @@ local ok, err = pcall(function()
     for i, s in ipairs(samples) do
         local parts = {}
         for _, name in ipairs(SERVICES) do
-            parts[#parts + 1] = ("%s %s kB %s fd%s"):format(name,
-                tostring(s[name][1]), tostring(s[name][2]),
-                s[name][3] and (" (Lua %d kB)"):format(s[name][3] / 1024)
-                or "")
+            local v = s[name]
+            parts[#parts + 1] = ("%s %s kB %s fd%s%s"):format(name,
+                tostring(v[1]), tostring(v[2]),
+                v[3] and (" (Lua %d kB)"):format(v[3] / 1024) or "",
+                v[4] and (" (malloc %d kB live, %d kB free)"):format(
+                    v[4] / 1024, (v[5] or 0) / 1024) or "")
         end
         say("sample %3d  %s", i, table.concat(parts, "  "))
     end

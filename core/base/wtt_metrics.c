@@ -11,6 +11,7 @@
 #include "wtt_reload.h"
 
 #include <dirent.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <pthread.h>
@@ -616,6 +617,29 @@ render_gauge(buf_t *b, const char *name, const char *help, const char *type,
 }
 
 
+/* glibc's own view of its heap: a leak grows the bytes in use; blocks
+ * freed but not given back (fragmentation, arenas' high-water marks) grow
+ * the free bytes. RSS alone cannot tell the two apart. Absent under ASan,
+ * whose allocator replaces malloc (glibc's counters would read ~0). */
+static void
+render_malloc(buf_t *b)
+{
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) \
+    && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 mi = mallinfo2();
+
+    render_gauge(b, "wtt_malloc_in_use_bytes",
+                 "Bytes in live malloc blocks, mmapped ones included.",
+                 "gauge", (double) (mi.uordblks + mi.hblkhd));
+    render_gauge(b, "wtt_malloc_free_bytes",
+                 "Free bytes malloc's arenas hold and have not given back.",
+                 "gauge", (double) mi.fordblks);
+#else
+    (void) b;
+#endif
+}
+
+
 char *
 wtt_metrics_render(size_t *len)
 {
@@ -636,6 +660,7 @@ wtt_metrics_render(size_t *len)
     render_gauge(&b, "wtt_lua_memory_bytes",
                  "Memory held by the process's Lua states, summed.", "gauge",
                  (double) wtt_lalloc_total_bytes());
+    render_malloc(&b);
     render_gauge(&b, "wtt_metrics_dropped_series_total",
                  "Updates dropped because a family had too many series.",
                  "counter", (double) atomic_load(&dropped_series));

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define THREADS     4
 #define PER_THREAD  20000
@@ -234,6 +235,18 @@ test_metrics_counter_gauge(void)
     /* The process collectors follow the store. */
     ASSERT(rendered("wtt_process_open_fds ") >= 3);
     ASSERT(rendered("wtt_process_resident_memory_bytes ") > 0);
+#if !defined(__SANITIZE_ADDRESS__)
+    {
+        /* A live block of 8 MiB (mmapped by malloc) shows in use. */
+        double before = rendered("wtt_malloc_in_use_bytes ");
+        char  *big = malloc((size_t) 8 << 20);
+        ASSERT(big != NULL);
+        memset(big, 1, (size_t) 8 << 20);
+        ASSERT(rendered("wtt_malloc_in_use_bytes ") >= before + (8 << 20));
+        ASSERT(rendered("wtt_malloc_free_bytes ") >= 0);
+        free(big);
+    }
+#endif
     return 0;
 }
 
