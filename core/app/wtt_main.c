@@ -7,6 +7,7 @@
  */
 #include "wtt_build_facts.h"
 #include "wtt_fanout.h"
+#include "wtt_heap.h"
 #include "wtt_http_server.h"
 #include "wtt_log.h"
 #include "wtt_modules.h"
@@ -37,6 +38,7 @@ typedef struct {
     const char   *usage;
     const char   *summary;
     const flag_t *flags;
+    int           service;   /* runs for days: trims its heap (wtt_heap.h) */
 } command_t;
 
 static const flag_t path_flags[] = {
@@ -67,33 +69,33 @@ static int cmd_version(int argc, char **argv);
 
 static const command_t commands[] = {
     { "serve", cmd_serve, NULL, "wtt serve [flags]",
-      "serve the HTTP API with the routes in routes/", serve_flags },
+      "serve the HTTP API with the routes in routes/", serve_flags, 1 },
     { "run", cmd_run, NULL, "wtt run FILE.lua [args...]",
-      "run a Lua script with every wtt module available", NULL },
+      "run a Lua script with every wtt module available", NULL, 0 },
     { "spec", NULL, "spec", "wtt spec [busted args...]",
-      "run busted specs inside the embedded runtime", NULL },
+      "run busted specs inside the embedded runtime", NULL, 0 },
     { "transcribe", NULL, "transcribe", "wtt transcribe IN... [options]",
       "transcribe audio files to MIDI and notes (no services needed)",
-      NULL },
+      NULL, 0 },
     { "tab", NULL, "tab", "wtt tab NOTES... -o OUT [options]",
       "tablature from notes files (.notes.csv, .notes.json, .mid)",
-      NULL },
+      NULL, 0 },
     { "worker", NULL, "worker", "wtt worker [options]",
       "claim tasks from Redis and transcribe them (see docs/worker.md)",
-      NULL },
+      NULL, 1 },
     { "subscriber", NULL, "subscriber", "wtt subscriber",
       "record task results from Redis in PostgreSQL (also runs in serve)",
-      NULL },
+      NULL, 1 },
     { "queue", NULL, "queue", "wtt queue COMMAND",
       "inspect and manage the queue: stats, dead letters, pause/resume",
-      NULL },
+      NULL, 0 },
     { "migrate", NULL, "migrate",
       "wtt migrate [--status] [--database-url URL]",
       "apply lua/migrations/*.sql to DATABASE_URL (idempotent, locked)",
-      NULL },
+      NULL, 0 },
     { "version", cmd_version, NULL, "wtt version",
-      "print the version and build options", NULL },
-    { NULL, NULL, NULL, NULL, NULL, NULL },
+      "print the version and build options", NULL, 0 },
+    { NULL, NULL, NULL, NULL, NULL, NULL, 0 },
 };
 
 
@@ -298,6 +300,31 @@ cmd_serve(int argc, char **argv)
 }
 
 
+/* A service gives its allocator's free pages back every
+ * WTT_HEAP_TRIM_INTERVAL_S (60; 0: never): docs/operations.md, "Memory". */
+static int
+start_heap_trim(void)
+{
+    const char *v = getenv("WTT_HEAP_TRIM_INTERVAL_S");
+    double      s = 60;
+    char        err[128], *end;
+
+    if (v != NULL && *v != '\0') {
+        s = strtod(v, &end);
+        if (end == v || *end != '\0') {
+            fprintf(stderr, "wtt: WTT_HEAP_TRIM_INTERVAL_S: not a number: "
+                    "'%s'\n", v);
+            return -1;
+        }
+    }
+    if (wtt_heap_trim_every(s, err, sizeof(err)) != 0) {
+        fprintf(stderr, "wtt: WTT_HEAP_TRIM_INTERVAL_S: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+
 /* Path of lua/wtt/cli/<name>.lua into `buf`. After setup_paths. */
 static void
 cli_script(char *buf, size_t len, const char *name)
@@ -385,6 +412,11 @@ main(int argc, char **argv)
     }
     for (const command_t *c = commands; c->name != NULL; c++) {
         if (strcmp(argv[0], c->name) == 0) {
+            if (c->service && !wants_help(argc - 1, argv + 1)
+                && start_heap_trim() != 0)
+            {
+                return 2;
+            }
             /* A Lua-backed command prints its own help (`wtt spec --help`
              * is busted's). */
             if (c->script != NULL) {

@@ -3,8 +3,8 @@
  * wtt_lalloc.h).
  */
 #include "wtt_lalloc.h"
+#include "wtt_heap.h"
 
-#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -281,13 +281,9 @@ wtt_lalloc_close(lua_State *L)
      * arena stays resident: a server that replaces its states on every
      * reload grew by their high-water marks (the soak, docs/reliability.md
      * section 10). States close rarely (a reload, a thread's end), so the
-     * walk over the arenas is cheap where it happens. Not under ASan,
-     * whose allocator replaces malloc's: glibc's malloc_trim would set up
-     * arenas of its own that a thread's exit then finds inconsistent (an
-     * abort, "malloc assertion failure in __malloc_arena_thread_freeres"). */
-#if !defined(__SANITIZE_ADDRESS__)
-    (void) malloc_trim(0);
-#endif
+     * walk over the arenas is cheap where it happens. wtt_heap_trim does
+     * nothing under ASan, whose allocator replaces malloc's. */
+    (void) wtt_heap_trim();
 }
 
 

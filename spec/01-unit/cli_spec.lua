@@ -2,13 +2,14 @@
 local sys = require "wtt.sys"
 local runtime = require "wtt.runtime"
 
-local function wtt(args, dir)
+local function wtt(args, dir, env)
     local argv = { runtime.exe }
     for _, a in ipairs(args) do
         argv[#argv + 1] = a
     end
     local out = dir .. "/out"
-    local pid = assert(sys.spawn(argv, { stdout = out, stderr = out }))
+    local pid = assert(sys.spawn(argv, { stdout = out, stderr = out,
+                                         env = env }))
     local how, code = sys.wait(pid, 30)
     local text = sys.read_file(out) or ""
     os.remove(out)
@@ -97,5 +98,22 @@ describe("the wtt command line", function()
         assert.equal(2, code)
         _, code = wtt({ "run" }, dir)
         assert.equal(2, code)
+    end)
+
+    it("refuses a bad WTT_HEAP_TRIM_INTERVAL_S in every service, before "
+       .. "anything starts", function()
+        for _, cmd in ipairs({ "serve", "worker", "subscriber" }) do
+            for _, bad in ipairs({ "soon", "-1", "1e9" }) do
+                local _, code, text = wtt({ cmd }, dir,
+                    { WTT_HEAP_TRIM_INTERVAL_S = bad,
+                      WTT_LISTEN = "127.0.0.1:1" })
+                assert.equal(2, code, cmd .. " " .. bad)
+                assert.matches("WTT_HEAP_TRIM_INTERVAL_S", text)
+            end
+        end
+        -- Commands that end soon never trim and ignore it.
+        local _, code = wtt({ "version" }, dir,
+                            { WTT_HEAP_TRIM_INTERVAL_S = "soon" })
+        assert.equal(0, code)
     end)
 end)

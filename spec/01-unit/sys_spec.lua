@@ -120,13 +120,30 @@ describe("wtt.sys", function()
         assert.same({
             "cpu_count", "cpu_s", "exists", "file_age", "file_size",
             "free_port", "getenv",
-            "getpid", "getrlimit", "kill", "listdir", "mkdirs", "mkdtemp", "notify", "now",
+            "getpid", "getrlimit", "heap_trim", "heap_trim_every", "kill", "listdir", "mkdirs", "mkdtemp", "notify", "now",
             "read_file",
             "realpath", "rmtree", "rss_kb", "setenv", "setrlimit",
             "signaled", "sleep",
             "spawn", "symlink", "tcp_connect", "time", "trap", "untrap",
             "wait", "write_file",
         }, names)
+    end)
+
+    it("gives malloc's free pages back, now or on a period", function()
+        local released, err = sys.heap_trim()
+        if require("wtt.runtime").sanitized then
+            -- The sanitizer's allocator replaces malloc's: nothing to trim.
+            assert.is_nil(released)
+            assert.matches("not available", err)
+        else
+            assert.is_boolean(released)
+        end
+        assert.is_true(sys.heap_trim_every(0))
+        local ok
+        ok, err = sys.heap_trim_every(-5)
+        assert.is_nil(ok)
+        assert.matches("0 to 86400", err)
+        assert.has_error(function() sys.heap_trim_every("often") end)
     end)
 
     it("reports an OS failure as nil, '<op> failed: <path>: <reason>'",

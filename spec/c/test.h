@@ -58,6 +58,8 @@
     X(lalloc_keep_limit)    \
     X(lalloc_total)         \
     X(lalloc_close_gives_back) \
+    X(heap_trim_gives_back) \
+    X(heap_trim_every_checks) \
     X(metrics_threads)      \
     X(metrics_escaping)     \
     X(metrics_histogram)    \

@@ -10,6 +10,7 @@
 #include "wtt_sys_private.h"
 #include "wtt_luax.h"
 #include "wtt_util.h"
+#include "wtt_heap.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -178,7 +179,44 @@ l_setrlimit(lua_State *L)
 }
 
 
+/* sys.heap_trim() -> released (boolean) | nil, err: malloc's free pages
+ * back to the kernel now. */
+static int
+l_heap_trim(lua_State *L)
+{
+    int r = wtt_heap_trim();
+
+    if (r < 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "heap trim: not available in this build");
+        return 2;
+    }
+    lua_pushboolean(L, r);
+    return 1;
+}
+
+
+/* sys.heap_trim_every(seconds) -> true | nil, err: trims on a thread of
+ * its own every `seconds` (0 pauses). A build that cannot trim accepts
+ * the call and does nothing, as heap_trim says. */
+static int
+l_heap_trim_every(lua_State *L)
+{
+    char err[128];
+
+    if (wtt_heap_trim_every(luaL_checknumber(L, 1), err, sizeof(err)) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+
 static const luaL_Reg machine_funcs[] = {
+    { "heap_trim",       l_heap_trim },
+    { "heap_trim_every", l_heap_trim_every },
     { "cpu_s",     l_cpu_s },
     { "getrlimit", l_getrlimit },
     { "setrlimit", l_setrlimit },
