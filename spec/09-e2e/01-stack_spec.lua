@@ -63,7 +63,8 @@ for _, store in ipairs({ "dir", "pg" }) do
             local r = assert(rsrv:client())
             local task_id, status, events, seen_done = nil, nil, {}, nil
             local deadline = sys.now() + 120
-            local ok, err = r:subscribe(nil, { "task:progress:*" },
+            local ok, err = r:subscribe(nil,
+                { stack.prefix .. "task:progress:*" },
                 function(_, channel, payload)
                     events[#events + 1] = { channel = channel,
                                             msg = json.decode(payload) }
@@ -110,7 +111,8 @@ for _, store in ipairs({ "dir", "pg" }) do
             local total = events[#events].msg.progress.total
             local last = 0
             for _, ev in ipairs(events) do
-                assert.equal("task:progress:" .. task_id, ev.channel)
+                assert.equal(stack.prefix .. "task:progress:" .. task_id,
+                             ev.channel)
                 assert.equal(task_id, ev.msg.id)
                 local p = ev.msg.progress
                 assert.is_table(p, json.encode(ev.msg))

@@ -164,8 +164,8 @@ describe("two web replicas, one shared media store #redis #pg", function()
         -- media_objects: two uploads and the results the rows name, each
         -- one large object; nothing orphaned, no duplicate result.
         local r = assert(stack.redis:client())
-        inv.check({ r = r, db = db, media_store = "pg", url = a.url,
-                    timeout = 10 })
+        inv.check({ r = r, prefix = stack.prefix, db = db, media_store = "pg",
+                    url = a.url, timeout = 10 })
         r:close()
         local n = assert(db:query("SELECT count(*)::int AS n "
                                   .. "FROM media_objects"))[1].n

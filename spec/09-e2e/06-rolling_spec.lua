@@ -20,7 +20,7 @@
 
 local helpers = require "spec.support.server"
 local pgh = require "spec.support.pg"
-local rh = require "spec.support.redis"
+local spec_redis = require "spec.support.spec_redis"
 local real_stack = require "spec.support.real_stack"
 local service = require "spec.support.service"
 local inv = require "spec.support.invariants"
@@ -38,6 +38,10 @@ local LOAD = ROOT .. "/spec/support/load_client.lua"
 -- of rotation (inter 1 s x fall 2 + timeout check 1 s); set here because
 -- `wtt spec` runs servers with no drain unless a spec asks.
 local DRAIN_S = "5"
+-- One redis-server, or a cluster under WTT_SPEC_REDIS=cluster (then the
+-- queue's keys carry a hash tag: spec/support/spec_redis.lua).
+local PREFIX = real_stack.PREFIX
+local KEY_PREFIX = PREFIX ~= "" and PREFIX or false
 local MEDIA_STORE = os.getenv("WTT_MEDIA_STORE") or "pg"
 local CLIENTS = 3
 
@@ -189,7 +193,8 @@ describe("rolling restart behind HAProxy #redis #pg", function()
         media = tmp .. "/media"
         assert(os.execute("mkdir -p '" .. media .. "'"))
         pgs = pgh.start()
-        redis = rh.start({ args = { "--maxmemory-policy", "noeviction" } })
+        redis = spec_redis.start({ args = { "--maxmemory-policy",
+                                            "noeviction" } })
         local code, out = real_stack.wtt({ "migrate" },
             { DATABASE_URL = pgs.url }, tmp .. "/migrate.log")
         assert(code == 0, "wtt migrate failed:\n" .. out)
@@ -200,7 +205,7 @@ describe("rolling restart behind HAProxy #redis #pg", function()
         serve_env = {
             DATABASE_URL = pgs.url, REDIS_URL = redis.url,
             WTT_MEDIA_DIR = media, WTT_WORKER_TOKEN = real_stack.TOKEN,
-            WTT_SUBSCRIBER_TICK_S = "0.2", WTT_KEY_PREFIX = false,
+            WTT_SUBSCRIBER_TICK_S = "0.2", WTT_KEY_PREFIX = KEY_PREFIX,
             WTT_DRAIN_S = DRAIN_S,
             WTT_MEDIA_STORE = MEDIA_STORE ~= "dir" and MEDIA_STORE or false,
         }
@@ -216,7 +221,7 @@ describe("rolling restart behind HAProxy #redis #pg", function()
             env = { REDIS_URL = redis.url, WTT_WEB_URL = lb_url,
                     WTT_WORKER_TOKEN = real_stack.TOKEN, WTT_DEVICE = "cpu",
                     WTT_POLL_INTERVAL = "0.5", DATABASE_URL = false,
-                    WTT_KEY_PREFIX = false },
+                    WTT_KEY_PREFIX = KEY_PREFIX },
             stdout = wlog, stderr = wlog }))
     end)
 
@@ -367,7 +372,8 @@ describe("rolling restart behind HAProxy #redis #pg", function()
         local db = assert(pg.connect(pgs.url))
         for _, t in ipairs(tasks) do
             assert.equal("completed", t.status, json.encode(t) .. logs())
-            local h = assert(r:call("HGET", "task:" .. t.task_id, "attempts"))
+            local h = assert(r:call("HGET", PREFIX .. "task:" .. t.task_id,
+                                    "attempts"))
             assert.equal("1", h, "task " .. t.task_id .. " was claimed "
                          .. tostring(h) .. " times" .. logs())
         end
@@ -381,7 +387,8 @@ describe("rolling restart behind HAProxy #redis #pg", function()
         local rows = assert(db:read(
             "SELECT count(*) AS n FROM audio_midi WHERE status = 'completed'"))
         assert.equal(#tasks + 1, tonumber(rows[1].n))
-        inv.check({ r = r, db = db, url = lb_url, timeout = 20,
+        inv.check({ r = r, prefix = PREFIX, db = db, url = lb_url,
+                    timeout = 20,
                     media = MEDIA_STORE == "dir" and media or nil,
                     media_store = MEDIA_STORE })
         r:close()

@@ -39,6 +39,10 @@ describe("infrastructure faults #redis #pg", function()
 
     it("R1: redis-server killed (AOF everysec) and restarted mid-run -> "
        .. "web and workers reconnect, no task lost, all complete", function()
+        if support.needs_single_redis("it kills the one redis-server and "
+                                      .. "restarts it on its AOF") then
+            return
+        end
         local slow = { WTT_WORKER_TEST_WINDOW_SLEEP = "0.3",
                        WTT_HTTP_RETRIES = "8", WTT_HTTP_BACKOFF = "0.2",
                        WTT_HTTP_BACKOFF_MAX = "1" }

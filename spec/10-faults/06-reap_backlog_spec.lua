@@ -5,7 +5,7 @@
 -- that the batch shrinks as the processing list grows), not by time: the
 -- slowest call is printed for the record only.
 
-local rh = require "spec.support.redis"
+local spec_redis = require "spec.support.spec_redis"
 local inv = require "spec.support.invariants"
 local support = require "spec.support.faults"
 local queue = require "wtt.queue"
@@ -18,7 +18,9 @@ describe("Q2: reaper backlog #redis", function()
     local srv, r
 
     setup(function()
-        srv = rh.start({ args = { "--maxmemory-policy", "noeviction" } })
+        -- One redis-server, or a cluster under WTT_SPEC_REDIS=cluster.
+        srv = spec_redis.start({ args = { "--maxmemory-policy",
+                                          "noeviction" } })
         r = assert(srv:client())
     end)
 

@@ -76,6 +76,10 @@ describe("Redis data loss and a dropped subscriber #redis #pg", function()
     it("R2: Redis restarted EMPTY mid-run -> the reconciler rebuilds the "
        .. "queue from PostgreSQL, fencing tokens never repeat, every task "
        .. "completes once", function()
+        if support.needs_single_redis("it kills the one redis-server and "
+                                      .. "restarts it empty") then
+            return
+        end
         local slow = { WTT_WORKER_TEST_WINDOW_SLEEP = "0.3",
                        WTT_HTTP_RETRIES = "8", WTT_HTTP_BACKOFF = "0.2",
                        WTT_HTTP_BACKOFF_MAX = "1" }
@@ -152,6 +156,12 @@ describe("Redis data loss and a dropped subscriber #redis #pg", function()
     it("S3: a stalled subscriber dropped by Redis (pubsub output buffer "
        .. "limit) reconnects, re-subscribes and drains the backlog",
        function()
+        if support.needs_single_redis("it sets the pubsub buffer limit and "
+                                      .. "finds the subscriber on the one "
+                                      .. "redis-server (CONFIG and CLIENT "
+                                      .. "LIST are per node)") then
+            return
+        end
         -- A tiny limit: hard 64 KB, soft 32 KB for 1 s.
         local old = env.r:call("CONFIG", "GET", "client-output-buffer-limit")[2]
         assert.equal("OK", env.r:call("CONFIG", "SET",

@@ -21,6 +21,12 @@ local runtime = require "wtt.runtime"
 local sys = require "wtt.sys"
 
 describe("R8: Redis over TLS, service level #redis #pg", function()
+    if support.needs_single_redis("TLS and requirepass are set up on one "
+                                  .. "redis-server (the cluster specs run "
+                                  .. "plain TCP)") then
+        return
+    end
+
     local env, plain, locked, other_dir, other_ca
 
     setup(function()

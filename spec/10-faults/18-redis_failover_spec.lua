@@ -15,6 +15,13 @@ local json = require "wtt.json"
 local sys = require "wtt.sys"
 
 describe("Redis failover to a replica (R4) #redis #pg", function()
+    if support.needs_single_redis("it fails one redis-server over to its "
+                                  .. "replica behind a TCP gate (a "
+                                  .. "cluster's failover is "
+                                  .. "20-redis_cluster_spec.lua)") then
+        return
+    end
+
     local env, replica, link, front
 
     before_each(function()

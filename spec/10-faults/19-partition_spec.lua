@@ -14,6 +14,11 @@ local sys = require "wtt.sys"
 
 describe("partitions between a service and Redis (R6) #redis #pg",
          function()
+    if support.needs_single_redis("it cuts services from one redis-server's "
+                                  .. "port with a TCP gate") then
+        return
+    end
+
     local env, g
 
     before_each(function()

@@ -11,7 +11,7 @@
 
 local helpers = require "spec.support.server"
 local pgh = require "spec.support.pg"
-local rh = require "spec.support.redis"
+local spec_redis = require "spec.support.spec_redis"
 local redis = require "wtt.redis"
 local httpc = require "wtt.http_client"
 local json = require "wtt.json"
@@ -29,6 +29,12 @@ _M.CLIPS = helpers.FIXTURES .. "/clips"
 _M.CLIP_NAMES = { "guitar_nylon_single", "guitar_steel_single",
                   "guitar_strum", "guitar_fast_run", "piano_chords",
                   "bass_line", "guitar_bend" }
+
+-- WTT_SPEC_REDIS=cluster (spec/support/spec_redis.lua): start() runs on a
+-- real Redis Cluster; a case that needs the one redis-server begins with
+-- `if support.needs_single_redis("why") then return end`.
+_M.needs_single_redis = spec_redis.needs_single_redis
+_M.redis_cluster = spec_redis.cluster
 
 local env_mt = {}
 env_mt.__index = env_mt
@@ -75,7 +81,10 @@ _M.eventually = support_eventually
 --   of WTT_MEDIA_DIR (default: media/ under the env's temp dir), tmp_dir =
 --   that of WTT_TMP_DIR, the server's upload temp files (default: the
 --   env's temp dir), cluster = true: a 3-master, 3-replica Redis Cluster
---   (env.cluster, spec/support/redis_cluster.lua) instead of one server }
+--   (env.cluster, spec/support/redis_cluster.lua) instead of one server,
+--   as every start gets under WTT_SPEC_REDIS=cluster (there env.rsrv is
+--   the cluster too: url, client(), stop(), and `redis` may only hold
+--   options every node can take) }
 function _M.start(opts)
     opts = opts or {}
     local self = setmetatable({ workers = {}, prefix = _M.PREFIX,
@@ -104,7 +113,12 @@ function _M.start(opts)
             self.rsrv = { url = cluster.url,
                           stop = function() cluster:stop() end }
         else
-            self.rsrv = rh.start(ropts)
+            -- One redis-server, or under WTT_SPEC_REDIS=cluster a cluster
+            -- with these options on every node.
+            self.rsrv = spec_redis.start(ropts)
+            if spec_redis.cluster then
+                self.cluster = self.rsrv
+            end
         end
         self.redis_env = {}
         if self.rsrv.tls then

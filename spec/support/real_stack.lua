@@ -7,16 +7,28 @@
 --   local pid = stack:start_worker({ WTT_POLL_INTERVAL = "0.2" })
 --   ... stack.srv:json("POST", "/transcribe/upload/", ...) ...
 --   stack:stop()
+--
+-- Under WTT_SPEC_REDIS=cluster (spec/support/spec_redis.lua) the Redis is
+-- a real 3-master, 3-replica cluster (stack.redis: url, client(), stop())
+-- and every process gets its ?cluster=1 URL and the hash-tagged prefix
+-- stack.prefix ("{wtt}:"; "" on one server), so that the queue's keys
+-- share one slot.
 
 local helpers = require "spec.support.server"
 local pgh = require "spec.support.pg"
-local rh = require "spec.support.redis"
+local spec_redis = require "spec.support.spec_redis"
 local sys = require "wtt.sys"
 local runtime = require "wtt.runtime"
 
 local _M = {}
 
 _M.TOKEN = "spec-real-stack-worker-token-0123"
+
+--- The key prefix of every stack ("" on one server, "{wtt}:" on a
+-- cluster) and the guard of cases that need one redis-server.
+_M.PREFIX = spec_redis.PREFIX
+_M.needs_single_redis = spec_redis.needs_single_redis
+_M.redis_cluster = spec_redis.cluster
 
 
 --- Runs `wtt ARGS...` to completion (120 s at most) with `env`, its output
@@ -46,7 +58,7 @@ stack.__index = stack
 -- and waits until it is ready. Raises with the logs when a part fails.
 function _M.start(opts)
     opts = opts or {}
-    local self = setmetatable({ workers = {} }, stack)
+    local self = setmetatable({ workers = {}, prefix = _M.PREFIX }, stack)
     self.tmp = assert(sys.mkdtemp("wtt-" .. (opts.name or "stack") .. "-"))
     self.media = self.tmp .. "/media"
     assert(os.execute("mkdir -p '" .. self.media .. "'"))
@@ -55,14 +67,15 @@ function _M.start(opts)
     for k, v in pairs(opts.redis or {}) do
         ropts[k] = v
     end
-    self.redis = rh.start(ropts)
+    self.redis = spec_redis.start(ropts)
     local code, out = _M.wtt({ "migrate" }, { DATABASE_URL = self.pg.url },
                              self.tmp .. "/migrate.log")
     assert(code == 0, "wtt migrate failed:\n" .. out)
     local env = {
         DATABASE_URL = self.pg.url, REDIS_URL = self.redis.url,
         WTT_MEDIA_DIR = self.media, WTT_WORKER_TOKEN = _M.TOKEN,
-        WTT_SUBSCRIBER_TICK_S = "0.2", WTT_KEY_PREFIX = false,
+        WTT_SUBSCRIBER_TICK_S = "0.2",
+        WTT_KEY_PREFIX = _M.PREFIX ~= "" and _M.PREFIX or false,
     }
     for k, v in pairs(opts.serve_env or {}) do
         env[k] = v
@@ -109,7 +122,8 @@ function stack:start_worker(env)
     local wenv = {
         REDIS_URL = self.redis.url, WTT_WEB_URL = self.srv.url,
         WTT_WORKER_TOKEN = _M.TOKEN, WTT_DEVICE = "cpu",
-        WTT_POLL_INTERVAL = "0.5", DATABASE_URL = false, WTT_KEY_PREFIX = false,
+        WTT_POLL_INTERVAL = "0.5", DATABASE_URL = false,
+        WTT_KEY_PREFIX = _M.PREFIX ~= "" and _M.PREFIX or false,
     }
     for k, v in pairs(env or {}) do
         wenv[k] = v

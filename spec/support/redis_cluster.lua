@@ -8,6 +8,7 @@
 --     c:migrate_begin(slot, src, dst)          -- IMPORTING / MIGRATING
 --     c:migrate_keys(slot, src, dst)           -- MIGRATE ... KEYS, in batches
 --     c:migrate_end(slot, src, dst)            -- SETSLOT NODE everywhere
+--     local r = assert(c:client())             -- a wtt.redis cluster client
 --     c:stop()
 --
 -- Each node is a server from spec/support/redis.lua (own random port, own
@@ -18,6 +19,7 @@
 -- hold a slot half-migrated (clients then really meet ASK).
 
 local rh = require "spec.support.redis"
+local redis = require "wtt.redis"
 local core = require "wtt.core.redis"
 local sys = require "wtt.sys"
 
@@ -196,6 +198,12 @@ function cluster_mt.owner_seen_by(self, n, slot)
         end
     end
     return nil
+end
+
+
+--- A wtt.redis cluster client on c.url (`opts`: redis.connect options).
+function cluster_mt.client(self, opts)
+    return redis.connect(self.url, opts)
 end
 
 
