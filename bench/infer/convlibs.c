@@ -19,10 +19,11 @@
  *           XNNPACK's pthreadpool), one window at a time;
  *   lib     xN windows: as the engine, N threads, one library instance
  *           with one thread each.
- * The weights and the inputs are reordered into the library's chosen
- * formats once, before timing, as a backend would at model load; the
- * reorder of activations between layers (oneDNN blocked formats) is not
- * timed, so oneDNN's figures are an upper bound for a real backend.
+ * The weights (and the inputs, should oneDNN want another layout) are
+ * reordered into the library's chosen formats once, before timing, as a
+ * backend would at model load. A reorder of activations between layers
+ * would not be timed: convlibs.sh prints the formats oneDNN chose
+ * (ONEDNN_VERBOSE) so that a reader can tell whether there is one.
  *
  * Output: one "layer" line per layer and mode (median of --reps runs), one
  * "total" line per mode (median of whole-stack runs), "diff" lines (max
@@ -658,6 +659,11 @@ worker_main(void *arg)
     if (r->failed) {
         return NULL;
     }
+    /* XNNPACK's ISA: sample only the timed runs, not the setup. */
+    if (wk->id == 0 && in->impl == XNNPACK) {
+        npc = 0;
+        sampler(1);
+    }
     /* Whole stacks, the windows in parallel; then layer by layer with a
      * barrier between layers, for the per-layer figures. */
     for (int k = 0; k < r->reps; k++) {
@@ -686,6 +692,9 @@ worker_main(void *arg)
             }
         }
     }
+    if (wk->id == 0 && in->impl == XNNPACK) {
+        sampler(0);
+    }
     return NULL;
 }
 
@@ -705,10 +714,6 @@ measure(const struct mode *m, int reps, int check)
     r.total = calloc((size_t) reps, sizeof(double));
     r.layer = calloc((size_t) (reps * nl), sizeof(double));
     pthread_barrier_init(&r.bar, NULL, (unsigned) m->windows);
-    if (m->impl == XNNPACK) {
-        npc = 0;
-        sampler(1);
-    }
     for (int t = 0; t < m->windows; t++) {
         wk[t].r = &r;
         wk[t].id = t;
@@ -716,9 +721,6 @@ measure(const struct mode *m, int reps, int check)
     }
     for (int t = 0; t < m->windows; t++) {
         pthread_join(th[t], NULL);
-    }
-    if (m->impl == XNNPACK) {
-        sampler(0);
     }
     if (r.failed) {
         printf("total impl=%s mode=%s status=failed\n", impl_name[m->impl],
