@@ -28,6 +28,10 @@ trap 'rm -rf "$tmp"' EXIT
 echo "date     $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "cpu      $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores online)"
 echo "load     $(uptime | sed 's/.*load average/load average/') (before)"
+# What else is using the cores (top's second sample: current, not lifetime).
+top -b -n 2 -d 1 -w 200 2>/dev/null | awk '/^top -/ {n++} n == 2 && $1 ~ /^[0-9]+$/ && $9 + 0 >= 5 {
+    printf "busy     %5s%% %s (pid %s)\n", $9, $12, $1; b++ }
+    END { if (!b) print "busy     no other process above 5% CPU" }' | head -5 || true
 
 # OpenBLAS's sgemm peak, with the machine's OPENBLAS_CORETYPE and without it
 # (for that command only). OPENBLAS_VERBOSE=2 makes OpenBLAS name the kernel
@@ -111,7 +115,8 @@ BEGIN {
     }
     ncol = split("engine/1t xnnpack/1t onednn/1t engine/2win xnnpack/2t-intra xnnpack/2win onednn/2t-intra onednn/2win", cols, " ")
 }
-/^shape / { kv($0); order[++nl] = f["name"]; gflop[f["name"]] = f["gflop"]; total_gf += f["gflop"] }
+/^shape / { kv($0); order[++nl] = f["name"]; gflop[f["name"]] = f["gflop"] }
+/^stack / { kv($0); total_gf = f["gflop_per_window"] }
 /^layer / { kv($0); g[f["impl"] "/" f["mode"], f["name"]] = f["gflops"]; ms[f["impl"] "/" f["mode"], f["name"]] = f["ms"] }
 /^total / { kv($0); tot[f["impl"] "/" f["mode"]] = f["gflops"]; thr[f["impl"] "/" f["mode"]] = f["threads"]; st[f["impl"] "/" f["mode"]] = f["status"] }
 /^diff_stack / { kv($0); dmax[f["impl"] "/" f["mode"]] = f["max_abs"] }
