@@ -123,16 +123,17 @@ BEGIN {
 /^diff / { kv($0); d[f["impl"], f["name"]] = f["max_abs"] }
 END {
     printf "\nper layer, GFLOP/s (median of runs; 2win: two windows in parallel, one thread each; 2t-intra: two threads inside each conv)\n"
-    printf "%-14s %6s", "layer", "GFLOP"
-    for (c = 1; c <= ncol; c++) printf " %9s", substr(cols[c], 1, 9)
-    printf " %9s %9s\n", "xnn diff", "dnnl diff"
-    printf "%-14s %6s", "", ""
-    for (c = 1; c <= ncol; c++) { split(cols[c], cc, "/"); printf " %9s", cc[2] }
+    short["engine"] = "eng"; short["xnnpack"] = "xnn"; short["onednn"] = "dnn"
+    printf "%-14s %6s %7s", "layer", "GFLOP", "eng 1t"
+    for (c = 1; c <= ncol; c++) { split(cols[c], cc, "/"); printf " %8s", short[cc[1]] }
+    printf " %9s %9s\n", "xnn diff", "dnn diff"
+    printf "%-14s %6s %7s", "", "", "ms"
+    for (c = 1; c <= ncol; c++) { split(cols[c], cc, "/"); printf " %8s", cc[2] }
     printf "\n"
     for (i = 1; i <= nl; i++) {
         l = order[i]
-        printf "%-14s %6.4f", l, gflop[l]
-        for (c = 1; c <= ncol; c++) printf " %9s", g[cols[c], l]
+        printf "%-14s %6.4f %7.3f", l, gflop[l], ms["engine/1t", l]
+        for (c = 1; c <= ncol; c++) printf " %8s", g[cols[c], l]
         printf " %9s %9s\n", d["xnnpack", l], d["onednn", l]
         # the fastest one-thread implementation of this layer
         best = ""; bt = 0
