@@ -786,10 +786,13 @@ main(int argc, char **argv)
     for (int a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--reps") == 0 && a + 1 < argc) {
             reps = atoi(argv[++a]);
+        } else if (strcmp(argv[a], "--seed") == 0 && a + 1 < argc) {
+            rng = strtoull(argv[++a], NULL, 0) | 1;     /* xorshift: not 0 */
         } else if (strcmp(argv[a], "--only") == 0 && a + 1 < argc) {
             only = argv[++a];
         } else {
-            fprintf(stderr, "usage: wtt_convlibs [--reps N] [--only IMPL]\n");
+            fprintf(stderr, "usage: wtt_convlibs [--reps N] [--seed N] "
+                            "[--only engine|onednn|xnnpack]\n");
             return 2;
         }
     }
