@@ -134,4 +134,27 @@
         }                                                                 \
     } while (0)
 
+/* A field of /proc/self/status in KiB ("VmRSS", "RssAnon"), or -1. */
+static inline long
+test_status_kib(const char *field)
+{
+    FILE  *f = fopen("/proc/self/status", "r");
+    char   line[256];
+    size_t n = strlen(field);
+    long   kib = -1;
+
+    if (f == NULL) {
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, field, n) == 0 && line[n] == ':'
+            && sscanf(line + n + 1, " %ld kB", &kib) == 1)
+        {
+            break;
+        }
+    }
+    fclose(f);
+    return kib;
+}
+
 #endif

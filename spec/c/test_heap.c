@@ -12,26 +12,6 @@
 #define BLOCK   4000          /* below malloc's mmap threshold: in an arena */
 
 
-static long
-rss_anon_kib(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char  line[256];
-    long  kib = -1;
-
-    if (f == NULL) {
-        return -1;
-    }
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (sscanf(line, "RssAnon: %ld kB", &kib) == 1) {
-            break;
-        }
-    }
-    fclose(f);
-    return kib;
-}
-
-
 int
 test_heap_trim_gives_back(void)
 {
@@ -55,10 +35,10 @@ test_heap_trim_gives_back(void)
     for (int i = 0; i < BLOCKS - 1; i++) {
         free(blocks[i]);
     }
-    held = rss_anon_kib();
+    held = test_status_kib("RssAnon");
     ASSERT(held > 0);
     r = wtt_heap_trim();
-    trimmed = rss_anon_kib();
+    trimmed = test_status_kib("RssAnon");
     free(blocks[BLOCKS - 1]);
     ASSERT(r == 1);
     ASSERT(held - trimmed > 32 * 1024);

@@ -154,27 +154,6 @@ test_lalloc_total(void)
 }
 
 
-/* The process's resident set in KiB (VmRSS), or -1. */
-static long
-rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char  line[256];
-    long  kib = -1;
-
-    if (f == NULL) {
-        return -1;
-    }
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) {
-            break;
-        }
-    }
-    fclose(f);
-    return kib;
-}
-
-
 /* One state's life: 20,000 small tables (the small blocks' allocator),
  * then closed. */
 static int
@@ -212,12 +191,12 @@ test_lalloc_close_gives_back(void)
      * more memory than one. With LuaJIT's allocator behind the wrapper,
      * each left its arena mapped (about 2.5 MB here, 100 MB in all). */
     ASSERT(state_life() == 0);
-    before = rss_kib();
+    before = test_status_kib("VmRSS");
     ASSERT(before > 0);
     for (int i = 0; i < 40; i++) {
         ASSERT(state_life() == 0);
     }
-    after = rss_kib();
+    after = test_status_kib("VmRSS");
     ASSERT(after - before < 16 * 1024);
     return 0;
 }
