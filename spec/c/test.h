@@ -30,6 +30,7 @@
     X(cuda_status)          \
     X(cuda_device)          \
     X(shape_rules)          \
+    X(conv_rule)            \
     X(fingering_candidates) \
     X(fingering_rules)      \
     X(fingering_forbidden)  \
