@@ -51,6 +51,17 @@
 #endif
 
 
+static int
+cpu_avx512(void)
+{
+#ifdef HAVE_X86_TILES
+    return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
+
+
 /* Kernel-private state kept on the node between runs. */
 typedef struct {
     float  *planes;         /* positions path: rearranged input */
@@ -171,49 +182,67 @@ DEFINE_TILE(tile_single, 1, 128)
 DEFINE_TILE(tile_single96, 1, 96)
 
 #ifdef HAVE_X86_TILES
-/* 8 x 32 needs 16 vector accumulators: AVX-512 has the registers for it
- * (32 zmm), AVX2 would spill, so it is only compiled for AVX-512. */
-__attribute__((target("arch=x86-64-v4")))
-static void
-tile_eight(const float *restrict planes, const float *restrict wpack,
-           int64_t Opad, int64_t C, int64_t H, int64_t kh0, int64_t kh1,
-           int64_t KW, int sw, int dw, int64_t ih0, int dh, int64_t jn,
-           int64_t t0, int64_t o0, float *restrict acc)
-{
-    float a[8][32];
-
-    for (int j = 0; j < 8; j++) {
-        for (int t = 0; t < 32; t++) {
-            a[j][t] = 0.0f;
-        }
-    }
-    for (int64_t kh = kh0; kh < kh1; kh++) {
-        int64_t ih = ih0 + kh * dh;
-        int64_t phase = 0, off = 0;
-        for (int64_t kw = 0; kw < KW; kw++) {
-            const float *wk = wpack + ((kh * KW + kw) * C) * Opad + o0;
-            if (kw > 0) {
-                phase += dw;
-                while (phase >= sw) {
-                    phase -= sw;
-                    off++;
-                }
-            }
-            for (int64_t c = 0; c < C; c++) {
-                const float *xs = planes + ((ih * C + c) * sw + phase) * jn
-                                  + off + t0;
-                const float *w = wk + c * Opad;
-                for (int j = 0; j < 8; j++) {
-                    float wj = w[j];
-                    for (int t = 0; t < 32; t++) {
-                        a[j][t] = __builtin_fmaf(xs[t], wj, a[j][t]);
-                    }
-                }
-            }
-        }
-    }
-    memcpy(acc, a, sizeof(a));
+/*
+ * The same tiles written for AVX-512 with the accumulators named as
+ * registers (the generic tiles leave the compiler free to keep them on the
+ * stack, and GCC does): OB filters by PV vectors of 16 outputs. Per tap,
+ * PV input vectors are loaded and each filter's weight broadcast.
+ */
+#define DEFINE_PTILE(NAME, OB, PV)                                            \
+__attribute__((target("avx512f")))                                            \
+static void                                                                   \
+NAME(const float *restrict planes, const float *restrict wpack, int64_t Opad,  \
+     int64_t C, int64_t H, int64_t kh0, int64_t kh1, int64_t KW, int sw,      \
+     int dw, int64_t ih0, int dh, int64_t jn, int64_t t0, int64_t o0,         \
+     float *restrict acc)                                                     \
+{                                                                             \
+    __m512  a[OB][PV];                                                        \
+    int64_t cstep = sw * jn;        /* floats between channels' planes */    \
+                                                                              \
+    (void) H;                                                                 \
+    for (int j = 0; j < OB; j++) {                                            \
+        for (int v = 0; v < PV; v++) {                                        \
+            a[j][v] = _mm512_setzero_ps();                                    \
+        }                                                                     \
+    }                                                                         \
+    for (int64_t kh = kh0; kh < kh1; kh++) {                                  \
+        const float *xrow = planes + (ih0 + kh * dh) * C * cstep + t0;        \
+        int64_t      phase = 0, off = 0;                                      \
+        for (int64_t kw = 0; kw < KW; kw++) {                                 \
+            const float *xk, *wk;                                             \
+            if (kw > 0) {                                                     \
+                phase += dw;                                                  \
+                while (phase >= sw) {                                         \
+                    phase -= sw;                                              \
+                    off++;                                                    \
+                }                                                             \
+            }                                                                 \
+            xk = xrow + phase * jn + off;                                     \
+            wk = wpack + ((kh * KW + kw) * C) * Opad + o0;                    \
+            for (int64_t c = 0; c < C; c++) {                                 \
+                __m512 xv[PV];                                                \
+                for (int v = 0; v < PV; v++) {                                \
+                    xv[v] = _mm512_loadu_ps(xk + c * cstep + 16 * v);         \
+                }                                                             \
+                for (int j = 0; j < OB; j++) {                                \
+                    __m512 wj = _mm512_set1_ps(wk[c * Opad + j]);             \
+                    for (int v = 0; v < PV; v++) {                            \
+                        a[j][v] = _mm512_fmadd_ps(xv[v], wj, a[j][v]);        \
+                    }                                                         \
+                }                                                             \
+            }                                                                 \
+        }                                                                     \
+    }                                                                         \
+    for (int j = 0; j < OB; j++) {                                            \
+        for (int v = 0; v < PV; v++) {                                        \
+            _mm512_storeu_ps(acc + j * 16 * PV + 16 * v, a[j][v]);            \
+        }                                                                     \
+    }                                                                         \
 }
+
+DEFINE_PTILE(ptile_8x32, 8, 2)
+DEFINE_PTILE(ptile_1x128, 1, 8)
+DEFINE_PTILE(ptile_1x96, 1, 6)
 #endif
 
 /*
@@ -298,6 +327,7 @@ conv_positions(struct wtt_node *n, const struct wtt_shape_conv *g,
     int64_t      OH = g->OH, OW = g->OW, O = g->O;
     int64_t      wp, jn;
     size_t       need;
+    int          avx512 = cpu_avx512();
 
     /* Every position the tiles read, the last tile's tail included. */
     wp = (OW + tb - 1) / tb * tb * g->sw + (g->KW - 1) * g->dw + 1;
@@ -320,14 +350,19 @@ conv_positions(struct wtt_node *n, const struct wtt_shape_conv *g,
                     int64_t on = O - o0 < ob ? O - o0 : ob;
 #define TILE_ARGS s->planes, s->wpack, Opad, g->C, g->H, kh0, kh1, g->KW,     \
                   g->sw, g->dw, ih0, g->dh, jn, t0, o0, acc
-                    if (ob == 1 && tb == 96) {
+                    if (0) {
+#ifdef HAVE_X86_TILES
+                    } else if (avx512 && ob == 8) {
+                        ptile_8x32(TILE_ARGS);
+                    } else if (avx512 && tb == 96) {
+                        ptile_1x96(TILE_ARGS);
+                    } else if (avx512 && ob == 1) {
+                        ptile_1x128(TILE_ARGS);
+#endif
+                    } else if (tb == 96) {
                         tile_single96(TILE_ARGS);
                     } else if (ob == 1) {
                         tile_single(TILE_ARGS);
-#ifdef HAVE_X86_TILES
-                    } else if (ob == 8) {
-                        tile_eight(TILE_ARGS);
-#endif
                     } else {
                         tile_wide(TILE_ARGS);
                     }
@@ -457,8 +492,7 @@ ftile_nv(int64_t O)
 static int
 filters_usable(const struct wtt_shape_conv *g)
 {
-    return g->O >= 16 && g->OW >= ftiles[ftile_nv(g->O)].P
-           && __builtin_cpu_supports("avx512f");
+    return g->O >= 16 && g->OW >= ftiles[ftile_nv(g->O)].P && cpu_avx512();
 }
 
 
@@ -657,11 +691,7 @@ wtt_cpu_op_conv2d(struct wtt_node *n, const char **err)
         tb = (g.OW + 95) / 96 * 96 - g.OW < (g.OW + 127) / 128 * 128 - g.OW
              ? 96 : 128;
     } else {
-#ifdef HAVE_X86_TILES
-        ob = g.O >= 8 && __builtin_cpu_supports("avx512f") ? 8 : 4;
-#else
-        ob = 4;
-#endif
+        ob = g.O >= 8 && cpu_avx512() ? 8 : 4;
         tb = 32;
     }
     Opad = (g.O + ob - 1) / ob * ob;

@@ -9,6 +9,8 @@
 
 #define WTT_TESTS(X)        \
     X(ct_equal)             \
+    X(cpu_quota)            \
+    X(cpu_count)            \
     X(sha256)               \
     X(read_file)            \
     X(iso_time)             \
