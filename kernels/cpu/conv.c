@@ -243,6 +243,69 @@ NAME(const float *restrict planes, const float *restrict wpack, int64_t Opad,  \
 DEFINE_PTILE(ptile_8x32, 8, 2)
 DEFINE_PTILE(ptile_1x128, 1, 8)
 DEFINE_PTILE(ptile_1x96, 1, 6)
+
+/*
+ * Single-filter layers with unit row stride and dilation, RT_ROWS output
+ * rows at once: input row r is tap kh = r - ih0 - i of output row i, for
+ * every i it reaches, so each input vector loaded serves up to RT_ROWS
+ * rows (a single-filter tile otherwise loads one vector per FMA). Each
+ * output still sees its taps in (kh, kw, c) order, since r ascends; rows
+ * outside the input are never visited, as tfjs skips them.
+ */
+#define RT_ROWS 4
+
+__attribute__((target("avx512f")))
+static void
+rtile_4x96(const float *restrict planes, const float *restrict wk,
+           int64_t C, int64_t H, int64_t KH, int64_t KW, int sw, int dw,
+           int64_t ih0, int64_t jn, int64_t t0, float *restrict acc)
+{
+    __m512  a[RT_ROWS][6];
+    int64_t cstep = sw * jn;
+    int64_t r0 = ih0 > 0 ? ih0 : 0;
+    int64_t r1 = ih0 + RT_ROWS - 1 + KH < H ? ih0 + RT_ROWS - 1 + KH : H;
+
+    for (int i = 0; i < RT_ROWS; i++) {
+        for (int v = 0; v < 6; v++) {
+            a[i][v] = _mm512_setzero_ps();
+        }
+    }
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xrow = planes + r * C * cstep + t0;
+        int64_t      d = r - ih0, phase = 0, off = 0;
+        for (int64_t kw = 0; kw < KW; kw++) {
+            const float *xk;
+            if (kw > 0) {
+                phase += dw;
+                while (phase >= sw) {
+                    phase -= sw;
+                    off++;
+                }
+            }
+            xk = xrow + phase * jn + off;
+            for (int64_t c = 0; c < C; c++) {
+                __m512 xv[6];
+                for (int v = 0; v < 6; v++) {
+                    xv[v] = _mm512_loadu_ps(xk + c * cstep + 16 * v);
+                }
+                for (int i = 0; i < RT_ROWS; i++) {
+                    int64_t kh = d - i;
+                    if (kh >= 0 && kh < KH) {
+                        __m512 w = _mm512_set1_ps(wk[(kh * KW + kw) * C + c]);
+                        for (int v = 0; v < 6; v++) {
+                            a[i][v] = _mm512_fmadd_ps(xv[v], w, a[i][v]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (int i = 0; i < RT_ROWS; i++) {
+        for (int v = 0; v < 6; v++) {
+            _mm512_storeu_ps(acc + i * 96 + 16 * v, a[i][v]);
+        }
+    }
+}
 #endif
 
 /*
@@ -316,6 +379,44 @@ planes_fill(float *restrict planes, const float *restrict img,
 }
 
 
+#ifdef HAVE_X86_TILES
+static int
+rows_usable(const struct wtt_shape_conv *g, int tb, int avx512)
+{
+    return avx512 && g->O == 1 && tb == 96 && g->sh == 1 && g->dh == 1
+           && g->OH >= RT_ROWS;
+}
+
+
+/* Image b of a single-filter layer, RT_ROWS output rows at a time (the
+ * last group ends at the last row, recomputing a few rows alike). */
+static void
+rows_run(struct wtt_node *n, const struct wtt_shape_conv *g,
+         const float *planes, const float *wpack, int64_t jn, int64_t b)
+{
+    const float *bias = n->fused_bias ? n->src[2]->data : NULL;
+    float       *out = n->out.data;
+    int64_t      OH = g->OH, OW = g->OW;
+
+    for (int64_t oh0 = 0; oh0 < OH; oh0 += RT_ROWS) {
+        int64_t oh = oh0 + RT_ROWS <= OH ? oh0 : OH - RT_ROWS;
+        for (int64_t t0 = 0; t0 < OW; t0 += 96) {
+            float   acc[RT_ROWS * 96];
+            int64_t tn = OW - t0 < 96 ? OW - t0 : 96;
+            rtile_4x96(planes, wpack, g->C, g->H, g->KH, g->KW, g->sw, g->dw,
+                       oh - g->pt, jn, t0, acc);
+            for (int i = 0; i < RT_ROWS; i++) {
+                float *dst = out + (b * OH + oh + i) * OW + t0;
+                for (int64_t t = 0; t < tn; t++) {
+                    dst[t] = finish(acc[i * 96 + t], bias, 0, n->fused_relu);
+                }
+            }
+        }
+    }
+}
+#endif
+
+
 static int
 conv_positions(struct wtt_node *n, const struct wtt_shape_conv *g,
                conv_scratch *s, int ob, int tb, int64_t Opad,
@@ -340,6 +441,12 @@ conv_positions(struct wtt_node *n, const struct wtt_shape_conv *g,
 
     for (int64_t b = 0; b < g->N; b++) {
         planes_fill(s->planes, x + b * g->H * g->W * g->C, g, jn);
+#ifdef HAVE_X86_TILES
+        if (rows_usable(g, tb, avx512)) {
+            rows_run(n, g, s->planes, s->wpack, jn, b);
+            continue;
+        }
+#endif
         for (int64_t oh = 0; oh < OH; oh++) {
             int64_t kh0, kh1, ih0 = oh * g->sh - g->pt;
             valid_rows(g, oh, &kh0, &kh1);
