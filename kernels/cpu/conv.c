@@ -308,6 +308,28 @@ rtile_4x96(const float *restrict planes, const float *restrict wk,
 }
 #endif
 
+/* dst[c * ld + iw] = src[iw * C + c]: one row from position-major to
+ * channel-major. */
+__attribute__((noinline))    /* inlined, GCC spills its stride */
+static void
+row_transpose_plain(const float *restrict src, int64_t W, int64_t C,
+                    float *restrict dst, int64_t ld, int64_t iw)
+{
+    for (int64_t c = 0; c < C; c++) {
+        for (int64_t i = iw; i < W; i++) {
+            dst[c * ld + i] = src[i * C + c];
+        }
+    }
+}
+
+static void
+row_transpose(const float *restrict src, int64_t W, int64_t C,
+              float *restrict dst, int64_t ld)
+{
+    row_transpose_plain(src, W, C, dst, ld, 0);
+}
+
+
 /*
  * Planes for image `img`: per row and channel, the zero-padded row split
  * by stride phase (padded position e = j*sw + p at [p][j]), with room for
@@ -335,13 +357,7 @@ planes_fill(float *restrict planes, const float *restrict img,
                 memcpy(row + pl, src, (size_t) W * sizeof(float));
                 continue;
             }
-            for (int64_t iw = 0; iw < W; iw++) {
-                const float *s = src + iw * C;
-                float       *d = row + pl + iw;
-                for (int64_t c = 0; c < C; c++) {
-                    d[c * jn] = s[c];
-                }
-            }
+            row_transpose(src, W, C, row + pl, jn);
         }
         return;
     }
