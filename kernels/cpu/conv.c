@@ -322,10 +322,64 @@ row_transpose_plain(const float *restrict src, int64_t W, int64_t C,
     }
 }
 
+#ifdef HAVE_X86_TILES
+/*
+ * Blocks of 8 positions by 8 channels transposed in registers (unpack,
+ * shuffle, swap halves); leftover channels and positions one by one.
+ */
+__attribute__((target("avx2")))
+static void
+row_transpose_avx2(const float *restrict src, int64_t W, int64_t C,
+                   float *restrict dst, int64_t ld)
+{
+    int64_t iw = 0, c8 = C / 8 * 8;
+
+    for (; iw + 8 <= W; iw += 8) {
+        for (int64_t c0 = 0; c0 < c8; c0 += 8) {
+            const float *s = src + iw * C + c0;
+            __m256 r[8], t[8], u[8];
+
+            for (int i = 0; i < 8; i++) {
+                r[i] = _mm256_loadu_ps(s + i * C);
+            }
+            for (int i = 0; i < 8; i += 2) {
+                t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+                t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+            }
+            for (int i = 0; i < 8; i += 4) {
+                u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+                u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+                u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+                u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+            }
+            for (int j = 0; j < 4; j++) {
+                _mm256_storeu_ps(dst + (c0 + j) * ld + iw,
+                                 _mm256_permute2f128_ps(u[j], u[j + 4], 0x20));
+                _mm256_storeu_ps(dst + (c0 + j + 4) * ld + iw,
+                                 _mm256_permute2f128_ps(u[j], u[j + 4], 0x31));
+            }
+        }
+        for (int64_t c = c8; c < C; c++) {
+            for (int64_t i = iw; i < iw + 8; i++) {
+                dst[c * ld + i] = src[i * C + c];
+            }
+        }
+    }
+    row_transpose_plain(src, W, C, dst, ld, iw);
+}
+#endif
+
+
 static void
 row_transpose(const float *restrict src, int64_t W, int64_t C,
               float *restrict dst, int64_t ld)
 {
+#ifdef HAVE_X86_TILES
+    if (__builtin_cpu_supports("avx2")) {
+        row_transpose_avx2(src, W, C, dst, ld);
+        return;
+    }
+#endif
     row_transpose_plain(src, W, C, dst, ld, 0);
 }
 
