@@ -26,13 +26,15 @@
  *   and the output is stored as whole filter vectors, bias and Relu on the
  *   way out;
  * - positions across lanes (fewer filters, or no AVX-512): the input is
- *   rearranged once per call into zero-padded planes per channel and row,
- *   split by stride phase, so that for a fixed tap the inputs of
- *   consecutive outputs are contiguous; a tile of TB outputs by OB filters
- *   is accumulated in registers across all taps. The tile loops have
- *   constant bounds, which the compiler turns into vector FMAs (AVX-512 or
- *   AVX2 clones, chosen at run time; a plain build computes the same
- *   values, more slowly).
+ *   rearranged once per call into zero-padded planes per row and channel
+ *   (a register transpose of each row), split by stride phase, so that for
+ *   a fixed tap the inputs of consecutive outputs are contiguous; a tile of
+ *   TB outputs by OB filters is accumulated in registers across all taps.
+ *   Single-filter layers take four output rows at once, so that each input
+ *   vector loaded serves every row it is a tap of. On AVX-512 the tiles
+ *   are written with intrinsics; elsewhere their loops have constant
+ *   bounds, which the compiler turns into vector FMAs (AVX2 clones, chosen
+ *   at run time; a plain build computes the same values, more slowly).
  *
  * Filters are packed once per weight tensor (zero-padded to whole tiles)
  * and kept on the node with the scratch buffers, which are reused by every
@@ -51,11 +53,21 @@
 #endif
 
 
+/* Cleared by tests to run the tiles an AVX2 machine gets (ops.h). */
+static int avx512_allowed = 1;
+
+void
+wtt_cpu_conv_allow_avx512(int on)
+{
+    avx512_allowed = on;
+}
+
+
 static int
 cpu_avx512(void)
 {
 #ifdef HAVE_X86_TILES
-    return __builtin_cpu_supports("avx512f");
+    return avx512_allowed && __builtin_cpu_supports("avx512f");
 #else
     return 0;
 #endif

@@ -13,7 +13,7 @@
 #include "test.h"
 #include "wtt_backend_cpu.h"
 #include "wtt_shape.h"
-#include "cpu/ops.h"          /* wtt_tensor_free */
+#include "cpu/ops.h"   /* wtt_tensor_free, wtt_cpu_conv_allow_avx512 */
 
 #include <math.h>
 #include <stdint.h>
@@ -172,13 +172,23 @@ one_shape(const int *s, uint32_t *seed)
 }
 
 
+/* Every shape with the best tiles, then with those a CPU without
+ * AVX-512 gets. */
 int
 test_conv_rule(void)
 {
-    uint32_t seed = 12345;
-
-    for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
-        ASSERT(one_shape(shapes[k], &seed) == 0);
+    for (int allow = 1; allow >= 0; allow--) {
+        uint32_t seed = 12345;
+        wtt_cpu_conv_allow_avx512(allow);
+        for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
+            if (one_shape(shapes[k], &seed) != 0) {
+                wtt_cpu_conv_allow_avx512(1);
+                fprintf(stderr, "conv_rule: shape %zu, AVX-512 tiles %s\n",
+                        k, allow ? "allowed" : "not allowed");
+                return 1;
+            }
+        }
     }
+    wtt_cpu_conv_allow_avx512(1);
     return 0;
 }
