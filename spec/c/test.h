@@ -33,6 +33,10 @@
     X(cuda_device)          \
     X(shape_rules)          \
     X(conv_rule)            \
+    X(layout_transpose)     \
+    X(layout_strided_slice) \
+    X(layout_pad)           \
+    X(layout_join)          \
     X(fingering_candidates) \
     X(fingering_rules)      \
     X(fingering_forbidden)  \
