@@ -30,6 +30,12 @@
     X(cuda_status)          \
     X(cuda_device)          \
     X(shape_rules)          \
+    X(eltwise_binary)       \
+    X(eltwise_binary_shapes) \
+    X(eltwise_unary)        \
+    X(reduce_axes)          \
+    X(reduce_sum)           \
+    X(reduce_minmax_zeros)  \
     X(fingering_candidates) \
     X(fingering_rules)      \
     X(fingering_forbidden)  \
