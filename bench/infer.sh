@@ -335,6 +335,8 @@ echo "arithmetic (model: $GFLOP_PER_AUDIO_S GFLOP per audio second):"
 echo "  OpenBLAS sgemm peak:      1 thread $peak1 GFLOP/s, 2 threads $peak2 GFLOP/s"
 echo "  wtt engine end to end:    1 thread $eng1 GFLOP/s, 2 threads $eng2 GFLOP/s"
 echo "  wtt conv stack (1 thread): $conv GFLOP/s = $(awk -v a="$conv" -v b="$peak1" 'BEGIN { printf "%.0f", 100 * a / b }')% of sgemm peak"
+echo "  where 1 thread's time goes (WTT_NN_PROFILE; stages overlap, shares of their sum):"
+grep -E '^nn-profile (family|stage)=' <<<"$prof" | sed 's/^nn-profile /    /'
 echo
 printf '%-12s %10s %12s\n' "file" "realtime" "peak RSS MB"
 for secs in 10 300 600 "$LONG"; do
