@@ -250,6 +250,11 @@ wtt_shape_pad(const struct wtt_node *n, const struct wtt_shape_ints *paddings,
     p->mirror = n->op == WTT_OP_MIRROR_PAD;
     p->reflect = n->reflect;
     for (int i = 0; i < x->rank; i++) {
+        /* TensorFlow refuses them; a kernel would write before its row. */
+        if (v[2 * i] < 0 || v[2 * i + 1] < 0) {
+            *err = "Pad: negative padding";
+            return WTT_EFAIL;
+        }
         p->xne[i] = x->ne[i];
         p->before[i] = v[2 * i];
         p->out.ne[i] = x->ne[i] + v[2 * i] + v[2 * i + 1];

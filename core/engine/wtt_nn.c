@@ -16,6 +16,7 @@
 #include "wtt_log.h"
 #include "wtt_tensor.h"
 #include "wtt_util.h"
+#include "wtt_cpus.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -1251,7 +1252,7 @@ plan_execs(struct wtt_model *m, const struct wtt_model_params *p, char *err,
      * and launches overlap the other's kernels. */
     m->nthreads = p->threads > 0 ? p->threads
                                  : (m->be == m->host
-                                    ? (int) sysconf(_SC_NPROCESSORS_ONLN)
+                                    ? wtt_cpu_count()
                                     : DEVICE_WORKERS);
     if (m->nthreads < 1) {
         m->nthreads = 1;

@@ -4,6 +4,7 @@
  */
 #include "wtt_pipeline.h"
 #include "wtt_util.h"
+#include "wtt_cpus.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -421,9 +422,8 @@ read_streams(stream_t **list, size_t n)
 {
     pthread_t tids[READ_THREADS_MAX];
     read_job  r;
-    long      cores = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t    nt = n < (size_t) (cores > 0 ? cores : 1)
-                   ? n : (size_t) (cores > 0 ? cores : 1);
+    size_t    cores = (size_t) wtt_cpu_count();
+    size_t    nt = n < cores ? n : cores;
 
     if (nt > READ_THREADS_MAX) {
         nt = READ_THREADS_MAX;

@@ -11,14 +11,34 @@
  * tfjs' double-precision product and float32 store amount to). Near silence
  * the constant-Q front end cancels large terms, so any other order (an
  * sgemm, or exact sums) lands measurably further from the reference.
+ * Horizontal padding taps are computed as products with zero, which leave
+ * a sum unchanged (a sum that starts at +0 never becomes -0), so they
+ * agree with skipping them.
  *
- * Speed comes from doing many outputs at once: the input is rearranged once
- * per call into zero-padded planes per channel and row, split by stride
- * phase, so that for a fixed tap the inputs of consecutive outputs are
- * contiguous; a tile of TB outputs by OB filters is accumulated in
- * registers across all taps. The tile loops have constant bounds, which
- * the compiler turns into vector FMAs (AVX-512 or AVX2 clones, chosen at
- * run time; a plain build computes the same values, more slowly).
+ * Speed comes from doing many outputs at once, each with its own chain of
+ * FMAs, and two ways to lay them across vector lanes:
+ *
+ * - filters across lanes (layers with 16 filters or more, on AVX-512): a
+ *   tile of P output positions by 16*NV filters lives in P*NV registers;
+ *   per tap, NV filter vectors are loaded and each position's input value
+ *   is broadcast from the NHWC input as it is, so the input needs no
+ *   rearrangement (only a zero-padded copy when the layer pads columns)
+ *   and the output is stored as whole filter vectors, bias and Relu on the
+ *   way out;
+ * - positions across lanes (fewer filters, or no AVX-512): the input is
+ *   rearranged once per call into zero-padded planes per row and channel
+ *   (a register transpose of each row), split by stride phase, so that for
+ *   a fixed tap the inputs of consecutive outputs are contiguous; a tile of
+ *   TB outputs by OB filters is accumulated in registers across all taps.
+ *   Single-filter layers take four output rows at once, so that each input
+ *   vector loaded serves every row it is a tap of. On AVX-512 the tiles
+ *   are written with intrinsics; elsewhere their loops have constant
+ *   bounds, which the compiler turns into vector FMAs (AVX2 clones, chosen
+ *   at run time; a plain build computes the same values, more slowly).
+ *
+ * Filters are packed once per weight tensor (zero-padded to whole tiles)
+ * and kept on the node with the scratch buffers, which are reused by every
+ * later run.
  */
 #include "ops.h"
 #include "wtt_shape.h"
@@ -27,28 +47,108 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_X86_TILES 1
+#endif
+
+
+/* Cleared by tests to run the tiles an AVX2 machine gets (ops.h). */
+static int avx512_allowed = 1;
+
+void
+wtt_cpu_conv_allow_avx512(int on)
+{
+    avx512_allowed = on;
+}
+
+
+static int
+cpu_avx512(void)
+{
+#ifdef HAVE_X86_TILES
+    return avx512_allowed && __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
+
 
 /* Kernel-private state kept on the node between runs. */
 typedef struct {
-    float  *planes;
+    float  *planes;         /* positions path: rearranged input */
     size_t  planes_cap;
+    float  *xpad;           /* filters path: input with padded columns */
+    size_t  xpad_cap;
     float  *wpack;          /* [KH*KW*C][Opad] */
     size_t  wpack_n;
     const void *wsrc;
 } conv_scratch;
 
 
+/* Grows a scratch buffer to `need` bytes (contents not kept). */
+static int
+reserve(float **buf, size_t *cap, size_t need)
+{
+    if (*cap >= need) {
+        return 0;
+    }
+    free(*buf);
+    *buf = malloc(need);
+    *cap = *buf != NULL ? need : 0;
+    return *buf != NULL ? 0 : -1;
+}
+
+
+/* The filter rows (kh, kw) whose input row exists for output row `oh`:
+ * tfjs skips the others, and so do both paths. */
+static void
+valid_rows(const struct wtt_shape_conv *g, int64_t oh, int64_t *kh0,
+           int64_t *kh1)
+{
+    int64_t ih0 = oh * g->sh - g->pt;
+
+    *kh0 = 0;
+    while (*kh0 < g->KH && ih0 + *kh0 * g->dh < 0) {
+        (*kh0)++;
+    }
+    *kh1 = g->KH;
+    while (*kh1 > *kh0 && ih0 + (*kh1 - 1) * g->dh >= g->H) {
+        (*kh1)--;
+    }
+}
+
+
+/* Bias, then Relu, on one accumulated value (the graph's order). */
+static inline float
+finish(float v, const float *bias, int64_t o, int relu)
+{
+    if (bias != NULL) {
+        v = v + bias[o];
+    }
+    if (relu && v < 0.0f) {
+        v = 0.0f;
+    }
+    return v;
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Positions across lanes
+ * ------------------------------------------------------------------------- */
+
 /*
  * One output row `oh` for filters [o0, o0+ob) and outputs [t0, t0+tb):
  * acc[j][t] over every tap in (kh, kw, c) order. Two shapes: 4 filters x 32
- * outputs for layers with many filters, 1 x 128 for single-filter heads.
+ * outputs for layers with several filters, 1 x 128 for single-filter heads
+ * (eight independent vectors: enough chains to hide the FMA latency).
  */
 #define DEFINE_TILE(NAME, ob, tb)                                             \
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) \
 static void                                                                   \
 NAME(const float *restrict planes, const float *restrict wpack, int64_t Opad,  \
-     int64_t C, int64_t H, int64_t KH, int64_t KW, int sh, int sw, int dh,    \
-     int dw, int64_t pt, int64_t jn, int64_t oh, int64_t t0, int64_t o0,      \
+     int64_t C, int64_t H, int64_t kh0, int64_t kh1, int64_t KW, int sw,      \
+     int dw, int64_t ih0, int dh, int64_t jn, int64_t t0, int64_t o0,         \
      float *restrict acc)                                                     \
 {                                                                             \
     /* A local tile the compiler can keep in vector registers. */            \
@@ -59,14 +159,11 @@ NAME(const float *restrict planes, const float *restrict wpack, int64_t Opad,  \
             a[j][t] = 0.0f;                                                   \
         }                                                                     \
     }                                                                         \
-    for (int64_t kh = 0; kh < KH; kh++) {                                     \
-        int64_t ih = oh * sh + kh * dh - pt;                                  \
+    for (int64_t kh = kh0; kh < kh1; kh++) {                                  \
+        int64_t ih = ih0 + kh * dh;                                           \
         /* (kw * dw) split into stride phase and offset, stepped without a   \
          * division per tap. */                                               \
         int64_t phase = 0, off = 0;                                           \
-        if (ih < 0 || ih >= H) {                                              \
-            continue;       /* tfjs skips taps in the vertical padding */     \
-        }                                                                     \
         for (int64_t kw = 0; kw < KW; kw++) {                                 \
             const float *wk = wpack + ((kh * KW + kw) * C) * Opad + o0;       \
             if (kw > 0) {                                                     \
@@ -77,7 +174,7 @@ NAME(const float *restrict planes, const float *restrict wpack, int64_t Opad,  \
                 }                                                             \
             }                                                                 \
             for (int64_t c = 0; c < C; c++) {                                 \
-                const float *xs = planes + ((c * H + ih) * sw + phase) * jn   \
+                const float *xs = planes + ((ih * C + c) * sw + phase) * jn   \
                                   + off + t0;                                 \
                 const float *w = wk + c * Opad;                               \
                 for (int j = 0; j < ob; j++) {                                \
@@ -94,31 +191,102 @@ NAME(const float *restrict planes, const float *restrict wpack, int64_t Opad,  \
 
 DEFINE_TILE(tile_wide, 4, 32)
 DEFINE_TILE(tile_single, 1, 128)
+DEFINE_TILE(tile_single96, 1, 96)
 
-/* 8 x 32 needs 16 vector accumulators: AVX-512 has the registers for it
- * (32 zmm), AVX2 would spill, so it is only compiled for AVX-512. */
-__attribute__((target("arch=x86-64-v4")))
+#ifdef HAVE_X86_TILES
+/*
+ * The same tiles written for AVX-512 with the accumulators named as
+ * registers (the generic tiles leave the compiler free to keep them on the
+ * stack, and GCC does): OB filters by PV vectors of 16 outputs. Per tap,
+ * PV input vectors are loaded and each filter's weight broadcast.
+ */
+#define DEFINE_PTILE(NAME, OB, PV)                                            \
+__attribute__((target("avx512f")))                                            \
+static void                                                                   \
+NAME(const float *restrict planes, const float *restrict wpack, int64_t Opad,  \
+     int64_t C, int64_t H, int64_t kh0, int64_t kh1, int64_t KW, int sw,      \
+     int dw, int64_t ih0, int dh, int64_t jn, int64_t t0, int64_t o0,         \
+     float *restrict acc)                                                     \
+{                                                                             \
+    __m512  a[OB][PV];                                                        \
+    int64_t cstep = sw * jn;        /* floats between channels' planes */    \
+                                                                              \
+    (void) H;                                                                 \
+    for (int j = 0; j < OB; j++) {                                            \
+        for (int v = 0; v < PV; v++) {                                        \
+            a[j][v] = _mm512_setzero_ps();                                    \
+        }                                                                     \
+    }                                                                         \
+    for (int64_t kh = kh0; kh < kh1; kh++) {                                  \
+        const float *xrow = planes + (ih0 + kh * dh) * C * cstep + t0;        \
+        int64_t      phase = 0, off = 0;                                      \
+        for (int64_t kw = 0; kw < KW; kw++) {                                 \
+            const float *xk, *wk;                                             \
+            if (kw > 0) {                                                     \
+                phase += dw;                                                  \
+                while (phase >= sw) {                                         \
+                    phase -= sw;                                              \
+                    off++;                                                    \
+                }                                                             \
+            }                                                                 \
+            xk = xrow + phase * jn + off;                                     \
+            wk = wpack + ((kh * KW + kw) * C) * Opad + o0;                    \
+            for (int64_t c = 0; c < C; c++) {                                 \
+                __m512 xv[PV];                                                \
+                for (int v = 0; v < PV; v++) {                                \
+                    xv[v] = _mm512_loadu_ps(xk + c * cstep + 16 * v);         \
+                }                                                             \
+                for (int j = 0; j < OB; j++) {                                \
+                    __m512 wj = _mm512_set1_ps(wk[c * Opad + j]);             \
+                    for (int v = 0; v < PV; v++) {                            \
+                        a[j][v] = _mm512_fmadd_ps(xv[v], wj, a[j][v]);        \
+                    }                                                         \
+                }                                                             \
+            }                                                                 \
+        }                                                                     \
+    }                                                                         \
+    for (int j = 0; j < OB; j++) {                                            \
+        for (int v = 0; v < PV; v++) {                                        \
+            _mm512_storeu_ps(acc + j * 16 * PV + 16 * v, a[j][v]);            \
+        }                                                                     \
+    }                                                                         \
+}
+
+DEFINE_PTILE(ptile_8x32, 8, 2)
+DEFINE_PTILE(ptile_1x128, 1, 8)
+DEFINE_PTILE(ptile_1x96, 1, 6)
+
+/*
+ * Single-filter layers with unit row stride and dilation, RT_ROWS output
+ * rows at once: input row r is tap kh = r - ih0 - i of output row i, for
+ * every i it reaches, so each input vector loaded serves up to RT_ROWS
+ * rows (a single-filter tile otherwise loads one vector per FMA). Each
+ * output still sees its taps in (kh, kw, c) order, since r ascends; rows
+ * outside the input are never visited, as tfjs skips them.
+ */
+#define RT_ROWS 4
+
+__attribute__((target("avx512f")))
 static void
-tile_eight(const float *restrict planes, const float *restrict wpack,
-           int64_t Opad, int64_t C, int64_t H, int64_t KH, int64_t KW, int sh,
-           int sw, int dh, int dw, int64_t pt, int64_t jn, int64_t oh,
-           int64_t t0, int64_t o0, float *restrict acc)
+rtile_4x96(const float *restrict planes, const float *restrict wk,
+           int64_t C, int64_t H, int64_t KH, int64_t KW, int sw, int dw,
+           int64_t ih0, int64_t jn, int64_t t0, float *restrict acc)
 {
-    float a[8][32];
+    __m512  a[RT_ROWS][6];
+    int64_t cstep = sw * jn;
+    int64_t r0 = ih0 > 0 ? ih0 : 0;
+    int64_t r1 = ih0 + RT_ROWS - 1 + KH < H ? ih0 + RT_ROWS - 1 + KH : H;
 
-    for (int j = 0; j < 8; j++) {
-        for (int t = 0; t < 32; t++) {
-            a[j][t] = 0.0f;
+    for (int i = 0; i < RT_ROWS; i++) {
+        for (int v = 0; v < 6; v++) {
+            a[i][v] = _mm512_setzero_ps();
         }
     }
-    for (int64_t kh = 0; kh < KH; kh++) {
-        int64_t ih = oh * sh + kh * dh - pt;
-        int64_t phase = 0, off = 0;
-        if (ih < 0 || ih >= H) {
-            continue;
-        }
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xrow = planes + r * C * cstep + t0;
+        int64_t      d = r - ih0, phase = 0, off = 0;
         for (int64_t kw = 0; kw < KW; kw++) {
-            const float *wk = wpack + ((kh * KW + kw) * C) * Opad + o0;
+            const float *xk;
             if (kw > 0) {
                 phase += dw;
                 while (phase >= sw) {
@@ -126,24 +294,502 @@ tile_eight(const float *restrict planes, const float *restrict wpack,
                     off++;
                 }
             }
+            xk = xrow + phase * jn + off;
             for (int64_t c = 0; c < C; c++) {
-                const float *xs = planes + ((c * H + ih) * sw + phase) * jn
-                                  + off + t0;
-                const float *w = wk + c * Opad;
-                for (int j = 0; j < 8; j++) {
-                    float wj = w[j];
-                    for (int t = 0; t < 32; t++) {
-                        a[j][t] = __builtin_fmaf(xs[t], wj, a[j][t]);
+                __m512 xv[6];
+                for (int v = 0; v < 6; v++) {
+                    xv[v] = _mm512_loadu_ps(xk + c * cstep + 16 * v);
+                }
+                for (int i = 0; i < RT_ROWS; i++) {
+                    int64_t kh = d - i;
+                    if (kh >= 0 && kh < KH) {
+                        __m512 w = _mm512_set1_ps(wk[(kh * KW + kw) * C + c]);
+                        for (int v = 0; v < 6; v++) {
+                            a[i][v] = _mm512_fmadd_ps(xv[v], w, a[i][v]);
+                        }
                     }
                 }
             }
         }
     }
-    memcpy(acc, a, sizeof(a));
+    for (int i = 0; i < RT_ROWS; i++) {
+        for (int v = 0; v < 6; v++) {
+            _mm512_storeu_ps(acc + i * 96 + 16 * v, a[i][v]);
+        }
+    }
+}
+#endif
+
+/* dst[c * ld + iw] = src[iw * C + c]: one row from position-major to
+ * channel-major. */
+__attribute__((noinline))    /* inlined, GCC spills its stride */
+static void
+row_transpose_plain(const float *restrict src, int64_t W, int64_t C,
+                    float *restrict dst, int64_t ld, int64_t iw)
+{
+    for (int64_t c = 0; c < C; c++) {
+        for (int64_t i = iw; i < W; i++) {
+            dst[c * ld + i] = src[i * C + c];
+        }
+    }
 }
 
-#define TB_MAX 128
+#ifdef HAVE_X86_TILES
+/*
+ * Blocks of 8 positions by 8 channels transposed in registers (unpack,
+ * shuffle, swap halves); leftover channels and positions one by one.
+ */
+__attribute__((target("avx2")))
+static void
+row_transpose_avx2(const float *restrict src, int64_t W, int64_t C,
+                   float *restrict dst, int64_t ld)
+{
+    int64_t iw = 0, c8 = C / 8 * 8;
 
+    for (; iw + 8 <= W; iw += 8) {
+        for (int64_t c0 = 0; c0 < c8; c0 += 8) {
+            const float *s = src + iw * C + c0;
+            __m256 r[8], t[8], u[8];
+
+            for (int i = 0; i < 8; i++) {
+                r[i] = _mm256_loadu_ps(s + i * C);
+            }
+            for (int i = 0; i < 8; i += 2) {
+                t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+                t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+            }
+            for (int i = 0; i < 8; i += 4) {
+                u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+                u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+                u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+                u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+            }
+            for (int j = 0; j < 4; j++) {
+                _mm256_storeu_ps(dst + (c0 + j) * ld + iw,
+                                 _mm256_permute2f128_ps(u[j], u[j + 4], 0x20));
+                _mm256_storeu_ps(dst + (c0 + j + 4) * ld + iw,
+                                 _mm256_permute2f128_ps(u[j], u[j + 4], 0x31));
+            }
+        }
+        for (int64_t c = c8; c < C; c++) {
+            for (int64_t i = iw; i < iw + 8; i++) {
+                dst[c * ld + i] = src[i * C + c];
+            }
+        }
+    }
+    row_transpose_plain(src, W, C, dst, ld, iw);
+}
+#endif
+
+
+static void
+row_transpose(const float *restrict src, int64_t W, int64_t C,
+              float *restrict dst, int64_t ld)
+{
+#ifdef HAVE_X86_TILES
+    if (__builtin_cpu_supports("avx2")) {
+        row_transpose_avx2(src, W, C, dst, ld);
+        return;
+    }
+#endif
+    row_transpose_plain(src, W, C, dst, ld, 0);
+}
+
+
+/*
+ * Planes for image `img`: per row and channel, the zero-padded row split
+ * by stride phase (padded position e = j*sw + p at [p][j]), with room for
+ * a whole last tile. Each element is written once, with no division per
+ * element; the source row is read while it sits in cache.
+ */
+static void
+planes_fill(float *restrict planes, const float *restrict img,
+            const struct wtt_shape_conv *g, int64_t jn)
+{
+    int64_t H = g->H, W = g->W, C = g->C, pl = g->pl;
+    int     sw = g->sw;
+
+    if (sw == 1 && pl <= jn - W) {
+        /* One phase: a transpose of each row, read in order. */
+        for (int64_t ih = 0; ih < H; ih++) {
+            const float *src = img + ih * W * C;
+            float       *row = planes + ih * C * jn;
+            for (int64_t c = 0; c < C; c++) {
+                float *dst = row + c * jn;
+                memset(dst, 0, (size_t) pl * sizeof(float));
+                memset(dst + pl + W, 0, (size_t) (jn - pl - W) * sizeof(float));
+            }
+            if (C == 1) {
+                memcpy(row + pl, src, (size_t) W * sizeof(float));
+                continue;
+            }
+            row_transpose(src, W, C, row + pl, jn);
+        }
+        return;
+    }
+    for (int64_t ih = 0; ih < H; ih++) {
+        const float *src = img + ih * W * C;
+        for (int64_t c = 0; c < C; c++) {
+            float *row = planes + (ih * C + c) * sw * jn;
+            for (int p = 0; p < sw; p++) {
+                float  *dst = row + p * jn;
+                /* j*sw + p - pl in [0, W) */
+                int64_t lo = pl > p ? (pl - p + sw - 1) / sw : 0;
+                int64_t hi = (W + pl - p + sw - 1) / sw;
+                int64_t j;
+                if (lo > jn) {
+                    lo = jn;
+                }
+                if (hi > jn) {
+                    hi = jn;
+                }
+                if (hi < lo) {
+                    hi = lo;
+                }
+                for (j = 0; j < lo; j++) {
+                    dst[j] = 0.0f;
+                }
+                for (; j < hi; j++) {
+                    dst[j] = src[(j * sw + p - pl) * C + c];
+                }
+                for (; j < jn; j++) {
+                    dst[j] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+
+#ifdef HAVE_X86_TILES
+static int
+rows_usable(const struct wtt_shape_conv *g, int tb, int avx512)
+{
+    return avx512 && g->O == 1 && tb == 96 && g->sh == 1 && g->dh == 1
+           && g->OH >= RT_ROWS;
+}
+
+
+/* Image b of a single-filter layer, RT_ROWS output rows at a time (the
+ * last group ends at the last row, recomputing a few rows alike). */
+static void
+rows_run(struct wtt_node *n, const struct wtt_shape_conv *g,
+         const float *planes, const float *wpack, int64_t jn, int64_t b)
+{
+    const float *bias = n->fused_bias ? n->src[2]->data : NULL;
+    float       *out = n->out.data;
+    int64_t      OH = g->OH, OW = g->OW;
+
+    for (int64_t oh0 = 0; oh0 < OH; oh0 += RT_ROWS) {
+        int64_t oh = oh0 + RT_ROWS <= OH ? oh0 : OH - RT_ROWS;
+        for (int64_t t0 = 0; t0 < OW; t0 += 96) {
+            float   acc[RT_ROWS * 96];
+            int64_t tn = OW - t0 < 96 ? OW - t0 : 96;
+            rtile_4x96(planes, wpack, g->C, g->H, g->KH, g->KW, g->sw, g->dw,
+                       oh - g->pt, jn, t0, acc);
+            for (int i = 0; i < RT_ROWS; i++) {
+                float *dst = out + (b * OH + oh + i) * OW + t0;
+                for (int64_t t = 0; t < tn; t++) {
+                    dst[t] = finish(acc[i * 96 + t], bias, 0, n->fused_relu);
+                }
+            }
+        }
+    }
+}
+#endif
+
+
+static int
+conv_positions(struct wtt_node *n, const struct wtt_shape_conv *g,
+               conv_scratch *s, int ob, int tb, int64_t Opad,
+               const char **err)
+{
+    const float *bias = n->fused_bias ? n->src[2]->data : NULL;
+    const float *x = n->src[0]->data;
+    float       *out = n->out.data;
+    int64_t      OH = g->OH, OW = g->OW, O = g->O;
+    int64_t      wp, jn;
+    size_t       need;
+    int          avx512 = cpu_avx512();
+
+    /* Every position the tiles read, the last tile's tail included. */
+    wp = (OW + tb - 1) / tb * tb * g->sw + (g->KW - 1) * g->dw + 1;
+    jn = (wp + g->sw - 1) / g->sw;
+    need = (size_t) (g->C * g->H * g->sw * jn) * sizeof(float);
+    if (reserve(&s->planes, &s->planes_cap, need) != 0) {
+        *err = "out of memory";
+        return WTT_ENOMEM;
+    }
+
+    for (int64_t b = 0; b < g->N; b++) {
+        planes_fill(s->planes, x + b * g->H * g->W * g->C, g, jn);
+#ifdef HAVE_X86_TILES
+        if (rows_usable(g, tb, avx512)) {
+            rows_run(n, g, s->planes, s->wpack, jn, b);
+            continue;
+        }
+#endif
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t kh0, kh1, ih0 = oh * g->sh - g->pt;
+            valid_rows(g, oh, &kh0, &kh1);
+            for (int64_t o0 = 0; o0 < Opad; o0 += ob) {
+                for (int64_t t0 = 0; t0 < OW; t0 += tb) {
+                    float   acc[8 * 32];   /* ob x tb of any tile */
+                    int64_t tn = OW - t0 < tb ? OW - t0 : tb;
+                    int64_t on = O - o0 < ob ? O - o0 : ob;
+#define TILE_ARGS s->planes, s->wpack, Opad, g->C, g->H, kh0, kh1, g->KW,     \
+                  g->sw, g->dw, ih0, g->dh, jn, t0, o0, acc
+                    if (0) {
+#ifdef HAVE_X86_TILES
+                    } else if (avx512 && ob == 8) {
+                        ptile_8x32(TILE_ARGS);
+                    } else if (avx512 && tb == 96) {
+                        ptile_1x96(TILE_ARGS);
+                    } else if (avx512 && ob == 1) {
+                        ptile_1x128(TILE_ARGS);
+#endif
+                    } else if (tb == 96) {
+                        tile_single96(TILE_ARGS);
+                    } else if (ob == 1) {
+                        tile_single(TILE_ARGS);
+                    } else {
+                        tile_wide(TILE_ARGS);
+                    }
+#undef TILE_ARGS
+                    for (int64_t t = 0; t < tn; t++) {
+                        float *dst = out + ((b * OH + oh) * OW + t0 + t) * O
+                                     + o0;
+                        for (int64_t j = 0; j < on; j++) {
+                            dst[j] = finish(acc[j * tb + t], bias, o0 + j,
+                                            n->fused_relu);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Filters across lanes (AVX-512)
+ * ------------------------------------------------------------------------- */
+
+#ifdef HAVE_X86_TILES
+
+/* What one tile call needs; the same for every tile of a row. */
+struct ftile {
+    const float *x;         /* input row of padded column 0, filter row kh0 */
+    int64_t      xrow;      /* floats between input rows */
+    int64_t      nkh;       /* valid filter rows */
+    int64_t      dh;        /* input rows between filter rows */
+    const float *w;         /* packed filters of row kh0, block o0 */
+    int64_t      wrow;      /* floats between filter rows in wpack */
+    int64_t      KW, C, Opad;
+    int64_t      xstep;     /* floats between neighbouring positions */
+    int64_t      xkw;       /* floats between filter columns */
+    const float *bias;      /* NULL, or the block's bias (Opad-padded) */
+    int          relu;
+    int64_t      ostep;     /* floats between output positions (O) */
+    int64_t      on;        /* filters of this block to store */
+};
+
+/*
+ * P positions by NV*16 filters. a[p][v] accumulates position p's filters
+ * [16v, 16v+16) of the block over every tap in (kh, kw, c) order; per tap
+ * NV filter vectors are loaded and each position's input broadcast once.
+ * The last vector is stored masked when the block ends mid-vector.
+ */
+#define DEFINE_FTILE(NAME, P, NV)                                             \
+__attribute__((target("avx512f")))                                            \
+static void                                                                   \
+NAME(const struct ftile *restrict f, const float *restrict x,                 \
+     float *restrict dst)                                                     \
+{                                                                             \
+    __m512 a[P][NV];                                                          \
+                                                                              \
+    for (int p = 0; p < P; p++) {                                             \
+        for (int v = 0; v < NV; v++) {                                        \
+            a[p][v] = _mm512_setzero_ps();                                    \
+        }                                                                     \
+    }                                                                         \
+    for (int64_t kh = 0; kh < f->nkh; kh++) {                                 \
+        const float *xr = x + kh * f->dh * f->xrow;                           \
+        const float *wr = f->w + kh * f->wrow;                                \
+        for (int64_t kw = 0; kw < f->KW; kw++) {                              \
+            const float *xk = xr + kw * f->xkw;                               \
+            const float *wk = wr + kw * f->C * f->Opad;                       \
+            for (int64_t c = 0; c < f->C; c++) {                              \
+                __m512 wv[NV];                                                \
+                for (int v = 0; v < NV; v++) {                                \
+                    wv[v] = _mm512_loadu_ps(wk + c * f->Opad + 16 * v);       \
+                }                                                             \
+                for (int p = 0; p < P; p++) {                                 \
+                    __m512 xv = _mm512_set1_ps(xk[p * f->xstep + c]);         \
+                    for (int v = 0; v < NV; v++) {                            \
+                        a[p][v] = _mm512_fmadd_ps(xv, wv[v], a[p][v]);        \
+                    }                                                         \
+                }                                                             \
+            }                                                                 \
+        }                                                                     \
+    }                                                                         \
+    for (int p = 0; p < P; p++) {                                             \
+        for (int v = 0; v < NV; v++) {                                        \
+            int64_t   left = f->on - 16 * v;                                  \
+            __mmask16 m = left >= 16 ? 0xffff                                 \
+                          : (__mmask16) ((1u << (left > 0 ? left : 0)) - 1);  \
+            __m512    r = a[p][v];                                            \
+            if (f->bias != NULL) {                                            \
+                r = _mm512_add_ps(r, _mm512_loadu_ps(f->bias + 16 * v));      \
+            }                                                                 \
+            if (f->relu) {                                                    \
+                /* max(0, r): r when r is NaN, as `r < 0 ? 0 : r` */          \
+                r = _mm512_max_ps(_mm512_setzero_ps(), r);                    \
+            }                                                                 \
+            _mm512_mask_storeu_ps(dst + p * f->ostep + 16 * v, m, r);         \
+        }                                                                     \
+    }                                                                         \
+}
+
+/* P*NV = 24 accumulators, leaving registers for the filter vectors. */
+DEFINE_FTILE(ftile_16, 16, 1)
+DEFINE_FTILE(ftile_32, 12, 2)
+DEFINE_FTILE(ftile_48, 8, 3)
+DEFINE_FTILE(ftile_64, 6, 4)
+
+typedef void (*ftile_fn)(const struct ftile *, const float *, float *);
+
+static const struct {
+    ftile_fn fn;
+    int      P;
+} ftiles[5] = {
+    [1] = { ftile_16, 16 },
+    [2] = { ftile_32, 12 },
+    [3] = { ftile_48, 8 },
+    [4] = { ftile_64, 6 },
+};
+
+/* Filters per block: 16*NV lanes, the last block as narrow as it can be. */
+static int
+ftile_nv(int64_t O)
+{
+    return O >= 64 ? 4 : (int) ((O + 15) / 16);
+}
+
+
+static int
+filters_usable(const struct wtt_shape_conv *g)
+{
+    return g->O >= 16 && g->OW >= ftiles[ftile_nv(g->O)].P && cpu_avx512();
+}
+
+
+/*
+ * The input with its column padding made real (zeros), so that every tap
+ * of every position reads memory; rows are not padded (their taps are
+ * skipped). Returns the image to read and its padded width, or NULL when
+ * memory runs out.
+ */
+static const float *
+columns_padded(const struct wtt_shape_conv *g, conv_scratch *s,
+               const float *img, int64_t *wpad)
+{
+    int64_t W = g->W, C = g->C, pl = g->pl;
+    int64_t need_w = (g->OW - 1) * g->sw + (g->KW - 1) * g->dw + 1;
+    size_t  need;
+
+    if (pl == 0 && need_w <= W) {
+        *wpad = W;
+        return img;
+    }
+    if (need_w < pl + W) {
+        need_w = pl + W;
+    }
+    need = (size_t) (g->H * need_w * C) * sizeof(float);
+    if (reserve(&s->xpad, &s->xpad_cap, need) != 0) {
+        return NULL;
+    }
+    for (int64_t ih = 0; ih < g->H; ih++) {
+        float *row = s->xpad + ih * need_w * C;
+        memset(row, 0, (size_t) (pl * C) * sizeof(float));
+        memcpy(row + pl * C, img + ih * W * C,
+               (size_t) (W * C) * sizeof(float));
+        memset(row + (pl + W) * C, 0,
+               (size_t) ((need_w - pl - W) * C) * sizeof(float));
+    }
+    *wpad = need_w;
+    return s->xpad;
+}
+
+
+static int
+conv_filters(struct wtt_node *n, const struct wtt_shape_conv *g,
+             conv_scratch *s, int64_t Opad, const char **err)
+{
+    const float *bias = n->fused_bias ? n->src[2]->data : NULL;
+    const float *x = n->src[0]->data;
+    float       *out = n->out.data;
+    int64_t      OH = g->OH, OW = g->OW, O = g->O, C = g->C;
+    int          nv = ftile_nv(O), P = ftiles[nv].P;
+    ftile_fn     fn = ftiles[nv].fn;
+    float        bpad[64];
+
+    for (int64_t b = 0; b < g->N; b++) {
+        int64_t      wpad;
+        const float *img = columns_padded(g, s, x + b * g->H * g->W * C,
+                                          &wpad);
+        if (img == NULL) {
+            *err = "out of memory";
+            return WTT_ENOMEM;
+        }
+        for (int64_t o0 = 0; o0 < O; o0 += 16 * nv) {
+            struct ftile f;
+            int64_t      kh0, kh1;
+
+            f.on = O - o0 < 16 * nv ? O - o0 : 16 * nv;
+            f.bias = NULL;
+            if (bias != NULL) {
+                /* the block's bias, zero-padded to whole vectors */
+                memset(bpad, 0, sizeof(bpad));
+                memcpy(bpad, bias + o0, (size_t) f.on * sizeof(float));
+                f.bias = bpad;
+            }
+            f.xrow = wpad * C;
+            f.dh = g->dh;
+            f.wrow = g->KW * C * Opad;
+            f.KW = g->KW;
+            f.C = C;
+            f.Opad = Opad;
+            f.xstep = g->sw * C;
+            f.xkw = g->dw * C;
+            f.relu = n->fused_relu;
+            f.ostep = O;
+            for (int64_t oh = 0; oh < OH; oh++) {
+                int64_t ih0 = oh * g->sh - g->pt;
+                valid_rows(g, oh, &kh0, &kh1);
+                f.nkh = kh1 - kh0;
+                f.x = img + (ih0 + kh0 * g->dh) * f.xrow;
+                f.w = s->wpack + kh0 * f.wrow + o0;
+                for (int64_t t0 = 0; t0 < OW; t0 += P) {
+                    /* The last tile ends at the row's end, recomputing a
+                     * few outputs with the same values. */
+                    int64_t t = t0 + P <= OW ? t0 : OW - P;
+                    fn(&f, f.x + t * f.xstep,
+                       out + ((b * OH + oh) * OW + t) * O + o0);
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+#endif
+
+
+/* ---------------------------------------------------------------------------
+ * The op
+ * ------------------------------------------------------------------------- */
 
 static void
 scratch_free(void *p)
@@ -152,54 +798,59 @@ scratch_free(void *p)
 
     if (s != NULL) {
         free(s->planes);
+        free(s->xpad);
         free(s->wpack);
         free(s);
     }
 }
 
 
+/* Filters packed once per weight tensor, padded to whole tiles with
+ * zeros (whose products never reach a stored output). */
+static int
+pack_filters(conv_scratch *s, const struct wtt_tensor *w, int64_t K,
+             int64_t O, int64_t Opad)
+{
+    if (s->wsrc == w->data && s->wpack_n == (size_t) (K * Opad)) {
+        return 0;
+    }
+    free(s->wpack);
+    s->wpack = calloc((size_t) (K * Opad), sizeof(float));
+    s->wpack_n = 0;
+    s->wsrc = NULL;
+    if (s->wpack == NULL) {
+        return -1;
+    }
+    for (int64_t k = 0; k < K; k++) {
+        memcpy(s->wpack + k * Opad, (const float *) w->data + k * O,
+               (size_t) O * sizeof(float));
+    }
+    s->wpack_n = (size_t) (K * Opad);
+    s->wsrc = w->data;
+    return 0;
+}
+
+
 int
 wtt_cpu_op_conv2d(struct wtt_node *n, const char **err)
 {
-    const struct wtt_tensor *x = n->src[0], *w = n->src[1];
-    const float             *bias = n->fused_bias ? n->src[2]->data : NULL;
-    struct wtt_shape_conv    g;
-    int64_t                  N, H, W, C, KH, KW, O, OH, OW, pt, pl, K;
-    int64_t                  ne[4], Opad, jn, wp;
-    int                      sh, sw, dh, dw, rc;
-    conv_scratch            *s;
-    float                   *out;
-    size_t                   need;
-    int                      ob, tb;
+    struct wtt_shape_conv g;
+    int64_t               ne[4], Opad;
+    int                   rc, ob = 0, tb = 0;
+    conv_scratch         *s;
 
     if ((rc = wtt_shape_conv2d(n, &g, err)) != 0) {
         return rc;
     }
-    N = g.N;
-    H = g.H;
-    W = g.W;
-    C = g.C;
-    KH = g.KH;
-    KW = g.KW;
-    O = g.O;
-    OH = g.OH;
-    OW = g.OW;
-    pt = g.pt;
-    pl = g.pl;
-    sh = g.sh;
-    sw = g.sw;
-    dh = g.dh;
-    dw = g.dw;
-    ne[0] = N;
-    ne[1] = OH;
-    ne[2] = OW;
-    ne[3] = O;
+    ne[0] = g.N;
+    ne[1] = g.OH;
+    ne[2] = g.OW;
+    ne[3] = g.O;
     if (wtt_tensor_alloc(&n->out, WTT_F32, 4, ne) != 0) {
         *err = "out of memory";
         return WTT_ENOMEM;
     }
-    out = n->out.data;
-    if (N * OH * OW * O == 0) {
+    if (g.N * g.OH * g.OW * g.O == 0) {
         return 0;
     }
 
@@ -212,98 +863,30 @@ wtt_cpu_op_conv2d(struct wtt_node *n, const char **err)
         }
     }
     s = n->scratch;
-    K = KH * KW * C;
-    if (O == 1) {
+
+#ifdef HAVE_X86_TILES
+    if (filters_usable(&g)) {
+        Opad = (g.O + 15) / 16 * 16;
+        if (pack_filters(s, n->src[1], g.KH * g.KW * g.C, g.O, Opad) != 0) {
+            *err = "out of memory";
+            return WTT_ENOMEM;
+        }
+        return conv_filters(n, &g, s, Opad, err);
+    }
+#endif
+    if (g.O == 1) {
+        /* The width that leaves less of the last tile unused. */
         ob = 1;
-        tb = 128;
+        tb = (g.OW + 95) / 96 * 96 - g.OW < (g.OW + 127) / 128 * 128 - g.OW
+             ? 96 : 128;
     } else {
-        ob = O >= 8 && __builtin_cpu_supports("avx512f") ? 8 : 4;
+        ob = g.O >= 8 && cpu_avx512() ? 8 : 4;
         tb = 32;
     }
-    Opad = (O + ob - 1) / ob * ob;
-
-    /* Filters packed once, padded to whole tiles with zeros. */
-    if (s->wsrc != w->data || s->wpack_n != (size_t) (K * Opad)) {
-        free(s->wpack);
-        s->wpack = calloc((size_t) (K * Opad), sizeof(float));
-        if (s->wpack == NULL) {
-            *err = "out of memory";
-            return WTT_ENOMEM;
-        }
-        for (int64_t k = 0; k < K; k++) {
-            memcpy(s->wpack + k * Opad, (const float *) w->data + k * O,
-                   (size_t) O * sizeof(float));
-        }
-        s->wpack_n = (size_t) (K * Opad);
-        s->wsrc = w->data;
+    Opad = (g.O + ob - 1) / ob * ob;
+    if (pack_filters(s, n->src[1], g.KH * g.KW * g.C, g.O, Opad) != 0) {
+        *err = "out of memory";
+        return WTT_ENOMEM;
     }
-
-    /* Planes: per channel and row, the zero-padded row split by stride
-     * phase, with room for a whole last tile. */
-    wp = (OW + TB_MAX) * sw + (KW - 1) * dw + 1;
-    jn = (wp + sw - 1) / sw;
-    need = (size_t) (C * H * sw * jn) * sizeof(float);
-    if (s->planes_cap < need) {
-        free(s->planes);
-        s->planes = malloc(need);
-        if (s->planes == NULL) {
-            s->planes_cap = 0;
-            *err = "out of memory";
-            return WTT_ENOMEM;
-        }
-        s->planes_cap = need;
-    }
-
-    for (int64_t b = 0; b < N; b++) {
-        const float *img = (const float *) x->data + b * H * W * C;
-        float       *planes = s->planes;
-
-        memset(planes, 0, need);
-        for (int64_t c = 0; c < C; c++) {
-            for (int64_t ih = 0; ih < H; ih++) {
-                float *pl0 = planes + (c * H + ih) * sw * jn;
-                for (int64_t iw = 0; iw < W; iw++) {
-                    int64_t e = iw + pl;      /* padded position */
-                    if (e < 0 || e >= jn * sw) {
-                        continue;
-                    }
-                    pl0[(e % sw) * jn + e / sw] = img[(ih * W + iw) * C + c];
-                }
-            }
-        }
-        for (int64_t oh = 0; oh < OH; oh++) {
-            for (int64_t o0 = 0; o0 < Opad; o0 += ob) {
-                for (int64_t t0 = 0; t0 < OW; t0 += tb) {
-                    float   acc[8 * 32];
-                    int64_t tn = OW - t0 < tb ? OW - t0 : tb;
-                    int64_t on = O - o0 < ob ? O - o0 : ob;
-                    if (ob == 1) {
-                        tile_single(planes, s->wpack, Opad, C, H, KH, KW, sh,
-                                    sw, dh, dw, pt, jn, oh, t0, o0, acc);
-                    } else if (ob == 8) {
-                        tile_eight(planes, s->wpack, Opad, C, H, KH, KW, sh,
-                                   sw, dh, dw, pt, jn, oh, t0, o0, acc);
-                    } else {
-                        tile_wide(planes, s->wpack, Opad, C, H, KH, KW, sh,
-                                  sw, dh, dw, pt, jn, oh, t0, o0, acc);
-                    }
-                    for (int64_t t = 0; t < tn; t++) {
-                        float *dst = out + ((b * OH + oh) * OW + t0 + t) * O
-                                     + o0;
-                        for (int64_t j = 0; j < on; j++) {
-                            float v = acc[j * tb + t];
-                            if (bias != NULL) {
-                                v = v + bias[o0 + j];
-                            }
-                            if (n->fused_relu && v < 0.0f) {
-                                v = 0.0f;
-                            }
-                            dst[j] = v;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    return 0;
+    return conv_positions(n, &g, s, ob, tb, Opad, err);
 }

@@ -33,6 +33,11 @@ void wtt_tensor_free(struct wtt_tensor *t);
 /* Conv2D, _FusedConv2D (conv.c). */
 int wtt_cpu_op_conv2d(struct wtt_node *n, const char **err);
 
+/* 0: the convolution uses only the tiles a CPU without AVX-512 runs (the
+ * generic ones, in their AVX2 or plain clone), so that a test on an
+ * AVX-512 machine checks those too; 1 (the default): the best tiles. */
+void wtt_cpu_conv_allow_avx512(int on);
+
 /* Add, Sub, Mul, DivNoNan, Neg, Square, Sqrt, Log, Sigmoid (eltwise.c). */
 int wtt_cpu_op_eltwise(struct wtt_node *n, const char **err);
 

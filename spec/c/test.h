@@ -9,6 +9,8 @@
 
 #define WTT_TESTS(X)        \
     X(ct_equal)             \
+    X(cpu_quota)            \
+    X(cpu_count)            \
     X(sha256)               \
     X(read_file)            \
     X(iso_time)             \
@@ -36,6 +38,11 @@
     X(reduce_axes)          \
     X(reduce_sum)           \
     X(reduce_minmax_zeros)  \
+    X(conv_rule)            \
+    X(layout_transpose)     \
+    X(layout_strided_slice) \
+    X(layout_pad)           \
+    X(layout_join)          \
     X(fingering_candidates) \
     X(fingering_rules)      \
     X(fingering_forbidden)  \

@@ -10,6 +10,7 @@
 #include "wtt_sys_private.h"
 #include "wtt_luax.h"
 #include "wtt_util.h"
+#include "wtt_cpus.h"
 #include "wtt_heap.h"
 
 #include <lauxlib.h>
@@ -25,20 +26,12 @@
 #include <unistd.h>
 
 
-/* sys.cpu_count() -> CPUs this process may run on (affinity), at least 1 */
+/* sys.cpu_count() -> CPUs this process may use (affinity, cgroup quota;
+ * wtt_cpus.h), at least 1 */
 static int
 l_cpu_count(lua_State *L)
 {
-    cpu_set_t set;
-    long      n = 0;
-
-    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-        n = CPU_COUNT(&set);
-    }
-    if (n < 1) {
-        n = sysconf(_SC_NPROCESSORS_ONLN);
-    }
-    lua_pushinteger(L, n < 1 ? 1 : (lua_Integer) n);
+    lua_pushinteger(L, (lua_Integer) wtt_cpu_count());
     return 1;
 }
 
