@@ -20,6 +20,7 @@
     X(rows_spill)           \
     X(rows_cache)           \
     X(rows_view)            \
+    X(rows_mapped)          \
     X(backend_registry)     \
     X(backend_cpu_ops)      \
     X(backend_planner)      \
