@@ -20,6 +20,7 @@
  */
 #include "wtt_audio.h"
 #include "wtt_luax.h"
+#include "wtt_nn.h"
 #include "wtt_util.h"
 
 #include <lauxlib.h>
@@ -725,7 +726,7 @@ source_ended(struct wtt_audio_reader *r)
 
 /* Decodes the next source block into mono (or ends the source). */
 static int
-decode_block(struct wtt_audio_reader *r)
+decode_block_run(struct wtt_audio_reader *r)
 {
     sf_count_t  n;
     size_t      i, k, ch = (size_t) r->info.channels;
@@ -770,6 +771,36 @@ decode_block(struct wtt_audio_reader *r)
 }
 
 
+/* decode_block_run, timed for the development profile (wtt_nn.h). */
+static int
+decode_block(struct wtt_audio_reader *r)
+{
+    uint64_t t0 = wtt_prof_on() ? wtt_now_ns() : 0;
+    int      rc = decode_block_run(r);
+
+    if (t0 != 0) {
+        wtt_prof_stage_add(WTT_STAGE_DECODE, wtt_now_ns() - t0);
+    }
+    return rc;
+}
+
+
+/* soxr_process, timed for the development profile. */
+static soxr_error_t
+resample(struct wtt_audio_reader *r, const float *in, size_t ilen,
+         size_t *idone, size_t *odone)
+{
+    uint64_t     t0 = wtt_prof_on() ? wtt_now_ns() : 0;
+    soxr_error_t serr = soxr_process(r->soxr, in, ilen, idone, r->out,
+                                     r->out_cap, odone);
+
+    if (t0 != 0) {
+        wtt_prof_stage_add(WTT_STAGE_RESAMPLE, wtt_now_ns() - t0);
+    }
+    return serr;
+}
+
+
 /* Offers `n` samples at `p` as the next output, trimmed to `expected`. */
 static void
 make_avail(struct wtt_audio_reader *r, const float *p, size_t n)
@@ -809,9 +840,8 @@ refill(struct wtt_audio_reader *r)
                 continue;
             }
             idone = odone = 0;
-            serr = soxr_process(r->soxr, r->mono + r->mono_pos,
-                                r->mono_len - r->mono_pos, &idone,
-                                r->out, r->out_cap, &odone);
+            serr = resample(r, r->mono + r->mono_pos,
+                            r->mono_len - r->mono_pos, &idone, &odone);
             if (serr != NULL) {
                 return reader_fail(r, "resampler: %s", serr);
             }
@@ -832,8 +862,7 @@ refill(struct wtt_audio_reader *r)
 
         if (r->soxr != NULL && !r->flushed) {
             odone = 0;
-            serr = soxr_process(r->soxr, NULL, 0, NULL, r->out, r->out_cap,
-                                &odone);
+            serr = resample(r, NULL, 0, NULL, &odone);
             if (serr != NULL) {
                 return reader_fail(r, "resampler: %s", serr);
             }

@@ -871,6 +871,7 @@ l_post_notes(lua_State *L)
     struct wtt_notes_params np = wtt_notes_default_params();
     struct wtt_note        *notes;
     size_t                  n;
+    uint64_t                t0;
     char                    err[256];
 
     if (lua_istable(L, 2)) {
@@ -894,10 +895,14 @@ l_post_notes(lua_State *L)
                                           np.pitch_bends);
         np.numpy_ties = wtt_lua_opt_bool(L, 2, "numpy_ties", np.numpy_ties);
     }
+    t0 = wtt_prof_on() ? wtt_now_ns() : 0;
     if (wtt_notes_extract(&p->p, &np, &notes, &n, err, sizeof(err)) != 0) {
         lua_pushnil(L);
         lua_pushfstring(L, "notes failed: %s", err);
         return 2;
+    }
+    if (t0 != 0) {
+        wtt_prof_stage_add(WTT_STAGE_NOTES, wtt_now_ns() - t0);
     }
     lua_createtable(L, (int) n, 0);                    /* list */
     for (size_t i = 0; i < n; i++) {

@@ -12,13 +12,81 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
+
+/*
+ * Rows of at least this many bytes live in a mapping of their own, marked
+ * for transparent huge pages: a minute of audio is 9.7 MB of rows, written
+ * once, and faulting it in 4 KiB at a time took 25 ms of a 0.4 s run on a
+ * virtual machine (about 11 us a fault), against 8 ms in 2 MiB pages. A
+ * mapping of its own, not malloc's memory, so that the hint never reaches
+ * memory malloc hands out again, and so that freeing it returns it all.
+ */
+#define MAP_MIN_BYTES ((size_t) 4 << 20)
 
 
 static size_t
 row_bytes(const struct wtt_frame_store *m)
 {
     return m->width * sizeof(float);
+}
+
+
+static size_t
+map_len(size_t bytes)
+{
+    size_t page = (size_t) sysconf(_SC_PAGESIZE);
+
+    return (bytes + page - 1) / page * page;
+}
+
+
+/* Releases the rows' memory. */
+static void
+mem_release(struct wtt_frame_store *m)
+{
+    if (m->mapped) {
+        munmap(m->mem, map_len(m->cap * row_bytes(m)));
+    } else {
+        free(m->mem);
+    }
+    m->mem = NULL;
+    m->mapped = 0;
+}
+
+
+/* The rows' memory resized to `bytes`, keeping the rows held (m->cap is
+ * still the old size); NULL with the old memory intact on failure. */
+static float *
+mem_resize(struct wtt_frame_store *m, size_t bytes)
+{
+    void *p;
+
+    if (!m->mapped && bytes < MAP_MIN_BYTES) {
+        return realloc(m->mem, bytes);
+    }
+    if (m->mapped) {
+        p = mremap(m->mem, map_len(m->cap * row_bytes(m)), map_len(bytes),
+                   MREMAP_MAYMOVE);
+    } else {
+        p = mmap(NULL, map_len(bytes), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p != MAP_FAILED && m->n > 0) {
+            memcpy(p, m->mem, m->n * row_bytes(m));
+        }
+    }
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+    if (!m->mapped) {
+        free(m->mem);
+    }
+#ifdef MADV_HUGEPAGE
+    (void) madvise(p, map_len(bytes), MADV_HUGEPAGE);   /* a hint only */
+#endif
+    m->mapped = 1;
+    return p;
 }
 
 
@@ -49,7 +117,7 @@ wtt_frame_store_open(struct wtt_frame_store *m, int fd, off_t base, size_t n,
 void
 wtt_frame_store_free(struct wtt_frame_store *m)
 {
-    free(m->mem);
+    mem_release(m);
     free(m->slots);
     if (m->fd >= 0) {
         close(m->fd);
@@ -125,8 +193,7 @@ spill(struct wtt_frame_store *m, char *err, size_t errlen)
         close(fd);
         return -1;
     }
-    free(m->mem);
-    m->mem = NULL;
+    mem_release(m);
     m->cap = 0;
     m->fd = fd;
     m->base = 0;
@@ -251,7 +318,7 @@ wtt_frame_store_reserve(struct wtt_frame_store *m, size_t rows, char *err, size_
     if (rows > m->budget / row_bytes(m)) {
         return spill(m, err, errlen);
     }
-    a = realloc(m->mem, rows * row_bytes(m));
+    a = mem_resize(m, rows * row_bytes(m));
     if (a == NULL) {
         snprintf(err, errlen, "out of memory for %zu rows", rows);
         return -1;

@@ -37,6 +37,7 @@ struct wtt_frame_store {
     size_t         width;       /* floats a row */
     float         *mem;         /* every row, while in memory */
     size_t         cap;         /* rows allocated in mem */
+    int            mapped;      /* mem is a mapping of its own (large) */
     size_t         budget;      /* bytes allowed in memory */
     int            fd;          /* backing file, -1 while in memory */
     off_t          base;        /* byte offset of row 0 in the file */

@@ -817,19 +817,105 @@ exec_free(struct wtt_model *m, exec_t *x)
 }
 
 
-/* Per-op time, printed at exit when WTT_NN_PROFILE is set (development). */
+/* Per-op and per-stage time, printed at exit when WTT_NN_PROFILE is set
+ * (development; see wtt_nn.h). */
 static _Atomic uint64_t prof_ns[WTT_OP_COUNT];
-static int              prof_on = -1;
+static _Atomic uint64_t prof_stage_ns[WTT_STAGE_COUNT];
+static atomic_int       prof_state;        /* 0 unknown, 1 off, 2 on */
+
+static const char *const stage_names[WTT_STAGE_COUNT] = {
+    [WTT_STAGE_DECODE] = "decode",
+    [WTT_STAGE_RESAMPLE] = "resample",
+    [WTT_STAGE_WINDOW] = "window",
+    [WTT_STAGE_MODEL] = "model",
+    [WTT_STAGE_POST] = "post",
+    [WTT_STAGE_NOTES] = "notes",
+};
+
+/* The op families: which kind of kernel the time went to. */
+enum { FAM_VIEW, FAM_LAYOUT, FAM_CONV, FAM_ELTWISE, FAM_REDUCE, FAM_COUNT };
+
+static const char *const family_names[FAM_COUNT] = {
+    "view", "layout", "conv", "eltwise", "reduce",
+};
+
+
+static int
+op_family(int op)
+{
+    switch (op) {
+    case WTT_OP_STRIDED_SLICE:
+    case WTT_OP_PACK:
+    case WTT_OP_CONCAT:
+    case WTT_OP_TRANSPOSE:
+    case WTT_OP_PAD:
+    case WTT_OP_MIRROR_PAD:
+        return FAM_LAYOUT;
+    case WTT_OP_CONV2D:
+        return FAM_CONV;
+    case WTT_OP_SUM:
+    case WTT_OP_MIN:
+    case WTT_OP_MAX:
+        return FAM_REDUCE;
+    default:
+        return op >= WTT_OP_ADD && op <= WTT_OP_SIGMOID ? FAM_ELTWISE
+                                                          : FAM_VIEW;
+    }
+}
 
 
 static void
 prof_dump(void)
 {
+    uint64_t fam[FAM_COUNT] = { 0 }, ops = 0, stages = 0;
+
     for (int i = 0; i < WTT_OP_COUNT; i++) {
         if (prof_ns[i] != 0) {
             fprintf(stderr, "nn-profile op=%d ms=%.1f\n", i,
                     (double) prof_ns[i] / 1e6);
         }
+        fam[op_family(i)] += prof_ns[i];
+        ops += prof_ns[i];
+    }
+    for (int f = 0; f < FAM_COUNT && ops > 0; f++) {
+        fprintf(stderr, "nn-profile family=%s ms=%.1f share=%.1f%%\n",
+                family_names[f], (double) fam[f] / 1e6,
+                100.0 * (double) fam[f] / (double) ops);
+    }
+    for (int k = 0; k < WTT_STAGE_COUNT; k++) {
+        stages += prof_stage_ns[k];
+    }
+    for (int k = 0; k < WTT_STAGE_COUNT && stages > 0; k++) {
+        fprintf(stderr, "nn-profile stage=%s ms=%.1f share=%.1f%%\n",
+                stage_names[k], (double) prof_stage_ns[k] / 1e6,
+                100.0 * (double) prof_stage_ns[k] / (double) stages);
+    }
+}
+
+
+int
+wtt_prof_on(void)
+{
+    int st = atomic_load_explicit(&prof_state, memory_order_relaxed);
+
+    if (st == 0) {
+        int expect = 0;
+        st = getenv("WTT_NN_PROFILE") != NULL ? 2 : 1;
+        if (atomic_compare_exchange_strong(&prof_state, &expect, st)
+            && st == 2)
+        {
+            atexit(prof_dump);
+        }
+    }
+    return st == 2;
+}
+
+
+void
+wtt_prof_stage_add(enum wtt_prof_stage stage, uint64_t ns)
+{
+    if ((int) stage >= 0 && stage < WTT_STAGE_COUNT) {
+        prof_stage_ns[stage] += ns;
     }
 }
 
@@ -868,14 +954,8 @@ exec_run(struct wtt_model *m, exec_t *x, const float *items, size_t nb,
          float *const *outputs, char *err, size_t errlen)
 {
     const char *why = NULL;
-    int         rc, replay = 0;
+    int         rc, replay = 0, prof_on = wtt_prof_on();
 
-    if (prof_on < 0) {
-        prof_on = getenv("WTT_NN_PROFILE") != NULL;
-        if (prof_on) {
-            atexit(prof_dump);
-        }
-    }
     /* The input node sees nb items of the buffer made for x->batch. */
     x->nodes[m->input_node].out = x->input;
     x->nodes[m->input_node].out.cap = 0;

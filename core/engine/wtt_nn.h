@@ -128,4 +128,28 @@ size_t wtt_model_output_size(const struct wtt_model *m, int k);
 int wtt_model_run(struct wtt_model *m, const float *inputs, size_t n,
                   float *const *outputs, char *err, size_t errlen);
 
+
+/*
+ * Development profile, on when WTT_NN_PROFILE is set: the time of each op
+ * (and op family) of the graph and of each stage of a transcription,
+ * printed to stderr at exit. Stages are timed where they run, on whatever
+ * thread: decode and resample overlap the model's runs, so the stages add
+ * up to more than the wall time of a run with threads. When the variable
+ * is not set, wtt_prof_on is a load and a branch, and nothing is timed.
+ */
+enum wtt_prof_stage {
+    WTT_STAGE_DECODE,       /* the audio file to mono samples */
+    WTT_STAGE_RESAMPLE,     /* libsoxr, to the model's rate */
+    WTT_STAGE_WINDOW,       /* samples into the batch's windows */
+    WTT_STAGE_MODEL,        /* wtt_model_run: the graph, inputs, outputs */
+    WTT_STAGE_POST,         /* outputs into the posteriorgram */
+    WTT_STAGE_NOTES,        /* note extraction */
+    WTT_STAGE_COUNT
+};
+
+int wtt_prof_on(void);
+
+/* Adds `ns` to stage `stage` (a no-op when the profile is off). */
+void wtt_prof_stage_add(enum wtt_prof_stage stage, uint64_t ns);
+
 #endif

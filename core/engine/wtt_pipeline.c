@@ -480,11 +480,16 @@ plan_batch(stream_t *st, size_t n, size_t cap, stream_t **reading,
     for (size_t j = 0; j < k; j++) {
         stream_t *s = reading[j];
         size_t    nw;
+        uint64_t  t0;
         int       in_flight = 0;
         if (s->state != S_RUNNING) {
             continue;                       /* its reader failed */
         }
+        t0 = wtt_prof_on() ? wtt_now_ns() : 0;
         nw = stream_windows(s, b->win + b->nw * WTT_WINDOW_SAMPLES);
+        if (t0 != 0) {
+            wtt_prof_stage_add(WTT_STAGE_WINDOW, wtt_now_ns() - t0);
+        }
         if (nw > 0) {
             b->parts[b->nparts].s = s;
             b->parts[b->nparts].at = b->nw;
@@ -534,9 +539,13 @@ static void *
 batch_run(void *p)
 {
     batch_t *b = p;
+    uint64_t t0 = wtt_prof_on() ? wtt_now_ns() : 0;
 
     b->rc = wtt_model_run(b->m, b->win, b->nw, b->outs, b->err,
                           sizeof(b->err));
+    if (t0 != 0) {
+        wtt_prof_stage_add(WTT_STAGE_MODEL, wtt_now_ns() - t0);
+    }
     return NULL;
 }
 
@@ -546,12 +555,17 @@ batch_run(void *p)
 static void
 take_batch(batch_t *b, float *stage)
 {
+    uint64_t t0 = wtt_prof_on() ? wtt_now_ns() : 0;
+
     for (size_t q = 0; q < b->nparts; q++) {
         stream_t *s = b->parts[q].s;
         if (s->state == S_FAILED || s->state == S_DONE) {
             continue;                       /* cancelled meanwhile */
         }
         stream_take(s, b->outs, b->parts[q].at, b->parts[q].nw, stage);
+    }
+    if (t0 != 0) {
+        wtt_prof_stage_add(WTT_STAGE_POST, wtt_now_ns() - t0);
     }
     for (size_t q = 0; q < b->nparts; q++) {
         stream_t *s = b->parts[q].s;

@@ -20,6 +20,7 @@
     X(rows_spill)           \
     X(rows_cache)           \
     X(rows_view)            \
+    X(rows_mapped)          \
     X(backend_registry)     \
     X(backend_cpu_ops)      \
     X(backend_planner)      \
@@ -32,6 +33,12 @@
     X(cuda_status)          \
     X(cuda_device)          \
     X(shape_rules)          \
+    X(eltwise_binary)       \
+    X(eltwise_binary_shapes) \
+    X(eltwise_unary)        \
+    X(reduce_axes)          \
+    X(reduce_sum)           \
+    X(reduce_minmax_zeros)  \
     X(conv_rule)            \
     X(layout_transpose)     \
     X(layout_strided_slice) \

@@ -137,3 +137,40 @@ test_rows_view(void)
     wtt_frame_store_free(&m);
     return 0;
 }
+
+
+/* Rows of 4 MiB and more live in a mapping of their own: reserved at
+ * once, grown past it (the mapping moves), moved to the file when the
+ * budget is passed, freed; small ones move into a mapping as they grow. */
+int
+test_rows_mapped(void)
+{
+    size_t          big = ((size_t) 5 << 20) / (W * sizeof(float));
+    struct wtt_frame_store m;
+    char            err[256];
+
+    wtt_frame_store_init(&m, W, SIZE_MAX);
+    ASSERT(wtt_frame_store_reserve(&m, big, err, sizeof(err)) == 0);
+    ASSERT(m.mapped && m.cap == big);
+    ASSERT(fill(&m, big + 1000, 64) == 0);
+    ASSERT(m.mapped && m.n == big + 1000 && m.cap >= m.n);
+    for (size_t r = 0; r < m.n; r += 997) {
+        ASSERT(wtt_frame_store_get(&m, r, 2) == cell(r, 2));
+    }
+    ASSERT(wtt_frame_store_get(&m, m.n - 1, 0) == cell(m.n - 1, 0));
+    wtt_frame_store_free(&m);
+    ASSERT(m.mem == NULL && !m.mapped);
+
+    /* Grown from small, in memory until the budget, then to the file. */
+    wtt_frame_store_init(&m, W, 3 * big * W * sizeof(float));
+    ASSERT(fill(&m, 2 * big, 64) == 0);
+    ASSERT(wtt_frame_store_in_memory(&m) && m.mapped);
+    ASSERT(wtt_frame_store_get(&m, big + 7, 1) == cell(big + 7, 1));
+    ASSERT(fill(&m, 2 * big, 64) == 0);
+    ASSERT(!wtt_frame_store_in_memory(&m) && !m.mapped);
+    ASSERT(m.n == 4 * big);
+    ASSERT(wtt_frame_store_get(&m, 2 * big - 1, 2) == cell(2 * big - 1, 2));
+    ASSERT(wtt_frame_store_check(&m, err, sizeof(err)) == 0);
+    wtt_frame_store_free(&m);
+    return 0;
+}
