@@ -31,6 +31,9 @@ struct wtt_tensor {
     int64_t  ne[WTT_MAX_RANK];   /* sizes, outermost first (TF order) */
     void    *data;
     size_t   cap;                /* bytes owned at data; 0 for views */
+    int      lent;               /* data is a slot of an arena the engine
+                                  * lent this tensor (cap bytes): used, never
+                                  * freed through it */
 };
 
 enum wtt_op {

@@ -53,6 +53,7 @@ typedef struct {
     struct wtt_tensor input;        /* `batch` items of the placeholder */
     void            *ctx;           /* the backend's context (stream...) */
     int              batch;         /* items one run takes (halved on OOM) */
+    void            *arena;         /* the nodes' outputs, lent (or NULL) */
 } exec_t;
 
 struct wtt_model {
@@ -77,10 +78,14 @@ struct wtt_model {
     long               runs;        /* wtt_model_run calls (test hook) */
     long               fault_after; /* test hook: fail runs past this */
     exec_t            *execs;
+    struct pool       *pool;        /* the run threads, once started */
+    int                pool_failed; /* they could not start: make them */
     const struct wtt_backend *be;   /* runs the execs */
     const struct wtt_backend *host; /* holds the weights, folds constants */
     char               hash[65];
 };
+
+static void pool_stop(struct wtt_model *m);
 
 /* With the number of inputs each op takes (control inputs, "^name", aside):
  * the kernels read their sources without counting them, so a node with
@@ -163,11 +168,12 @@ tensor_new(const struct wtt_backend *b, void *ctx, struct wtt_tensor *t,
 static void
 tensor_release(const struct wtt_backend *b, void *ctx, struct wtt_tensor *t)
 {
-    if (t->cap != 0) {
+    if (t->cap != 0 && !t->lent) {
         b->buffer_free(ctx, t->data);
     }
     t->data = NULL;
     t->cap = 0;
+    t->lent = 0;
 }
 
 
@@ -804,6 +810,174 @@ exec_release_nodes(struct wtt_model *m, exec_t *x)
             node_release(m->be, x->ctx, &x->nodes[i]);
         }
     }
+    if (x->arena != NULL) {
+        m->be->buffer_free(x->ctx, x->arena);
+        x->arena = NULL;
+    }
+}
+
+
+/* ---------------------------------------------------------------------------
+ * The arena: a host exec's activations in one buffer, by lifetime
+ *
+ * Every node owning its output buffer for good makes a window stream
+ * through some 36 MB of activations, most of it dead long before the
+ * window ends, so each op reads and writes memory no cache holds, and two
+ * threads contend for it. Once a warm-up run has sized every output, each
+ * is given a slot of one buffer that no output alive at the same time
+ * shares (greedy by size, lowest offset that fits), and the tensor keeps
+ * it as lent memory: kernels write into it as into their own buffer, and
+ * an output that outgrows its slot (another batch size) simply gets a
+ * buffer of its own. Only for the host backend at one item per run (its
+ * default), where every run has the shapes of the warm-up, and so the
+ * same views.
+ * ------------------------------------------------------------------------- */
+
+#define SLOT_ALIGN 64
+
+typedef struct {
+    int    node;
+    int    first, last;     /* positions in m->order: written, last read */
+    size_t size, off;
+} slot_t;
+
+
+static int
+slot_by_size(const void *a, const void *b)
+{
+    const slot_t *x = a, *y = b;
+
+    if (x->size != y->size) {
+        return x->size < y->size ? 1 : -1;
+    }
+    return x->first - y->first;
+}
+
+
+/* The node owning the buffer that node j's output lies in, or -1 (a
+ * constant, the input, or nothing the exec owns). */
+static int
+owner_of(struct wtt_model *m, exec_t *x, int j)
+{
+    const char *p = x->nodes[j].out.data;
+
+    if (m->g[j].is_const || j == m->input_node || p == NULL) {
+        return -1;
+    }
+    if (x->nodes[j].out.cap > 0) {
+        return j;
+    }
+    for (int i = 0; i < m->nodes_n; i++) {          /* a view */
+        const struct wtt_tensor *t = &x->nodes[i].out;
+        if (!m->g[i].is_const && i != m->input_node && t->cap > 0
+            && p >= (const char *) t->data
+            && p < (const char *) t->data + t->cap)
+        {
+            return i;
+        }
+    }
+    return -1;
+}
+
+
+/* Places each slot at the lowest offset clear of the slots already placed
+ * that are alive at the same time. Returns the arena's size. */
+static size_t
+place_slots(slot_t *s, int n)
+{
+    size_t total = 0;
+
+    qsort(s, (size_t) n, sizeof(*s), slot_by_size);
+    for (int a = 0; a < n; a++) {
+        size_t off = 0;
+        int    moved = 1;
+        while (moved) {
+            moved = 0;
+            for (int b = 0; b < a; b++) {
+                if (s[b].last < s[a].first || s[a].last < s[b].first) {
+                    continue;                   /* never alive together */
+                }
+                if (off < s[b].off + s[b].size && s[b].off < off + s[a].size) {
+                    off = (s[b].off + s[b].size + SLOT_ALIGN - 1)
+                          / SLOT_ALIGN * SLOT_ALIGN;
+                    moved = 1;
+                }
+            }
+        }
+        s[a].off = off;
+        if (off + s[a].size > total) {
+            total = off + s[a].size;
+        }
+    }
+    return total;
+}
+
+
+/* After a warm-up run: the outputs moved into one arena. On failure
+ * (memory) the exec keeps its own buffers, which work as before. */
+static void
+exec_arena(struct wtt_model *m, exec_t *x)
+{
+    int    *slot_of = wtt_calloc((size_t) m->nodes_n, sizeof(int));
+    slot_t *s = wtt_calloc((size_t) m->nodes_n, sizeof(slot_t));
+    int     n = 0;
+    size_t  total;
+    char   *arena;
+
+    if (m->be != m->host || x->batch != 1 || x->arena != NULL) {
+        goto out;
+    }
+    for (int i = 0; i < m->nodes_n; i++) {
+        slot_of[i] = -1;
+    }
+    for (int k = 0; k < m->order_n; k++) {
+        int i = m->order[k];
+        if (!m->g[i].is_const && i != m->input_node
+            && x->nodes[i].out.cap > 0 && !x->nodes[i].out.lent)
+        {
+            slot_of[i] = n;
+            s[n].node = i;
+            s[n].first = s[n].last = k;
+            s[n].size = x->nodes[i].out.cap;
+            n++;
+        }
+    }
+    /* A slot lives until the last read of its node or of any view of it;
+     * the outputs, until the run has copied them out. */
+    for (int k = 0; k < m->order_n; k++) {
+        int i = m->order[k];
+        if (m->g[i].is_const) {
+            continue;
+        }
+        for (int q = 0; q < m->g[i].nin; q++) {
+            int o = owner_of(m, x, m->g[i].in[q]);
+            if (o >= 0 && slot_of[o] >= 0 && s[slot_of[o]].last < k) {
+                s[slot_of[o]].last = k;
+            }
+        }
+    }
+    for (int k = 0; k < m->n_outputs; k++) {
+        int o = owner_of(m, x, m->out_node[k]);
+        if (o >= 0 && slot_of[o] >= 0) {
+            s[slot_of[o]].last = m->order_n;
+        }
+    }
+    total = place_slots(s, n);
+    arena = total > 0 ? m->be->buffer_alloc(x->ctx, total) : NULL;
+    if (arena == NULL) {
+        goto out;
+    }
+    for (int a = 0; a < n; a++) {
+        struct wtt_tensor *t = &x->nodes[s[a].node].out;
+        tensor_release(m->be, x->ctx, t);
+        t->data = arena + s[a].off;
+        t->cap = s[a].size;
+        t->lent = 1;
+    }
+    x->arena = arena;
+out:
+    free(slot_of);
+    free(s);
 }
 
 
@@ -1025,6 +1199,7 @@ wtt_model_free(struct wtt_model *m)
         }
         free(m->g[i].name);
     }
+    pool_stop(m);
     for (int t = 0; m->execs != NULL && t < m->nthreads; t++) {
         exec_free(m, &m->execs[t]);
         if (m->execs[t].ctx != NULL) {
@@ -1286,6 +1461,9 @@ plan_execs(struct wtt_model *m, const struct wtt_model_params *p, char *err,
             rc = exec_input(m, x, batch);
             if (rc == 0) {
                 rc = warm_up(m, x, err, errlen);
+            }
+            if (rc == 0) {
+                exec_arena(m, x);
             }
             if (rc != WTT_ENOMEM || batch == 1) {
                 break;
@@ -1587,13 +1765,178 @@ run_worker(void *p)
 }
 
 
+/*
+ * The run threads: started at the first run that uses more than one and
+ * kept until the model is freed. Threads made afresh for every run (each
+ * batch of windows) start on the core of the thread that made them, and
+ * the scheduler moves one away only after a while: two windows then share
+ * one core for part of every run (measured: two threads gave 1.2 times
+ * one, while two processes of one thread each gave 2 times). Kept threads
+ * stay spread. Worker t runs on exec t; the caller waits.
+ */
+struct pool {
+    pthread_mutex_t lock;
+    pthread_cond_t  go, done;
+    pthread_t       tids[MAX_THREADS];
+    int             n;          /* threads running */
+    unsigned long   gen;        /* bumped by every run */
+    int             left;       /* threads still on the current run */
+    int             stop;
+    run_job        *job;
+    int             nt;         /* threads the current run uses */
+    pid_t           pid;        /* the process that started them */
+};
+
+typedef struct {
+    struct pool *p;
+    int          t;
+} pool_arg;
+
+
+static void *
+pool_thread(void *arg)
+{
+    pool_arg      *a = arg;
+    struct pool   *p = a->p;
+    int            t = a->t;
+    unsigned long  seen = 0;
+
+    free(a);
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->stop && p->gen == seen) {
+            pthread_cond_wait(&p->go, &p->lock);
+        }
+        if (p->stop) {
+            break;
+        }
+        seen = p->gen;
+        if (t < p->nt) {
+            run_arg r = { p->job, t };
+            pthread_mutex_unlock(&p->lock);
+            run_worker(&r);
+            pthread_mutex_lock(&p->lock);
+        }
+        if (--p->left == 0) {
+            pthread_cond_signal(&p->done);
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+
+/* Starts the model's run threads; NULL when they cannot all start (the
+ * runs then make their own, as a forked child must too). */
+static struct pool *
+pool_start(struct wtt_model *m)
+{
+    struct pool *p = calloc(1, sizeof(*p));
+
+    if (p == NULL) {
+        return NULL;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->go, NULL);
+    pthread_cond_init(&p->done, NULL);
+    p->pid = getpid();
+    for (int t = 0; t < m->nthreads; t++) {
+        pool_arg *a = malloc(sizeof(*a));
+        if (a == NULL) {
+            break;
+        }
+        a->p = p;
+        a->t = t;
+        if (pthread_create(&p->tids[t], NULL, pool_thread, a) != 0) {
+            free(a);
+            break;
+        }
+        p->n++;
+    }
+    if (p->n < m->nthreads) {
+        m->pool = p;
+        pool_stop(m);
+        return NULL;
+    }
+    return p;
+}
+
+
+static void
+pool_stop(struct wtt_model *m)
+{
+    struct pool *p = m->pool;
+
+    if (p == NULL) {
+        return;
+    }
+    m->pool = NULL;
+    if (p->pid == getpid()) {
+        pthread_mutex_lock(&p->lock);
+        p->stop = 1;
+        pthread_cond_broadcast(&p->go);
+        pthread_mutex_unlock(&p->lock);
+        for (int t = 0; t < p->n; t++) {
+            pthread_join(p->tids[t], NULL);
+        }
+        pthread_cond_destroy(&p->go);
+        pthread_cond_destroy(&p->done);
+        pthread_mutex_destroy(&p->lock);
+    }
+    free(p);        /* a fork's copy: its threads exist only in the parent */
+}
+
+
+/* Runs `job` on `nt` threads: the kept ones, else threads made for it. */
+static void
+run_threads(struct wtt_model *m, run_job *job, int nt)
+{
+    run_arg   args[MAX_THREADS];
+    pthread_t tids[MAX_THREADS];
+
+    if (m->pool != NULL && m->pool->pid != getpid()) {
+        pool_stop(m);
+    } else if (m->pool == NULL && nt > 1 && !m->pool_failed) {
+        m->pool = pool_start(m);
+        m->pool_failed = m->pool == NULL;
+    }
+    if (m->pool != NULL && nt > 1) {
+        struct pool *p = m->pool;
+        pthread_mutex_lock(&p->lock);
+        p->job = job;
+        p->nt = nt;
+        p->left = p->n;
+        p->gen++;
+        pthread_cond_broadcast(&p->go);
+        while (p->left > 0) {
+            pthread_cond_wait(&p->done, &p->lock);
+        }
+        pthread_mutex_unlock(&p->lock);
+        return;
+    }
+    for (int t = 0; t < nt; t++) {
+        args[t].job = job;
+        args[t].t = t;
+    }
+    /* The calling thread is worker 0. */
+    for (int t = 1; t < nt; t++) {
+        if (pthread_create(&tids[t], NULL, run_worker, &args[t]) != 0) {
+            nt = t;
+            break;
+        }
+    }
+    run_worker(&args[0]);
+    for (int t = 1; t < nt; t++) {
+        pthread_join(tids[t], NULL);
+    }
+}
+
+
 int
 wtt_model_run(struct wtt_model *m, const float *inputs, size_t n,
               float *const *outputs, char *err, size_t errlen)
 {
     run_job   job;
-    run_arg   args[MAX_THREADS];
-    pthread_t tids[MAX_THREADS];
     size_t    chunk = (size_t) m->batch;
     int       nt;
 
@@ -1622,21 +1965,7 @@ wtt_model_run(struct wtt_model *m, const float *inputs, size_t n,
     job.err = err;
     job.errlen = errlen;
     pthread_mutex_init(&job.err_lock, NULL);
-    for (int t = 0; t < nt; t++) {
-        args[t].job = &job;
-        args[t].t = t;
-    }
-    /* The calling thread is worker 0. */
-    for (int t = 1; t < nt; t++) {
-        if (pthread_create(&tids[t], NULL, run_worker, &args[t]) != 0) {
-            nt = t;
-            break;
-        }
-    }
-    run_worker(&args[0]);
-    for (int t = 1; t < nt; t++) {
-        pthread_join(tids[t], NULL);
-    }
+    run_threads(m, &job, nt);
     pthread_mutex_destroy(&job.err_lock);
     return atomic_load(&job.failed);
 }

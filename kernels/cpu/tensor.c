@@ -42,8 +42,8 @@ wtt_tensor_alloc(struct wtt_tensor *t, int dtype, int rank, const int64_t *ne)
     bytes = (size_t) n * 4;
     if (t->cap < bytes || (t->cap == 0 && bytes == 0)) {
         void *p;
-        if (t->cap == 0) {
-            t->data = NULL;     /* was a view: never free someone's data */
+        if (t->cap == 0 || t->lent) {
+            t->data = NULL;     /* a view or a lent slot: not ours to free */
         }
         p = wtt_cpu_buffer_alloc(bytes);
         if (p == NULL) {
@@ -52,6 +52,7 @@ wtt_tensor_alloc(struct wtt_tensor *t, int dtype, int rank, const int64_t *ne)
         wtt_cpu_buffer_free(t->cap ? t->data : NULL);
         t->data = p;
         t->cap = bytes ? bytes : 64;
+        t->lent = 0;
     }
     t->dtype = dtype;
     t->rank = rank;
@@ -64,10 +65,11 @@ void
 wtt_tensor_view(struct wtt_tensor *t, const struct wtt_tensor *src, int rank,
                 const int64_t *ne)
 {
-    if (t->cap != 0) {
+    if (t->cap != 0 && !t->lent) {
         wtt_cpu_buffer_free(t->data);
     }
     t->cap = 0;
+    t->lent = 0;
     t->data = src->data;
     t->dtype = src->dtype;
     t->rank = rank;
@@ -78,9 +80,10 @@ wtt_tensor_view(struct wtt_tensor *t, const struct wtt_tensor *src, int rank,
 void
 wtt_tensor_free(struct wtt_tensor *t)
 {
-    if (t->cap != 0) {
+    if (t->cap != 0 && !t->lent) {
         wtt_cpu_buffer_free(t->data);
     }
     t->data = NULL;
     t->cap = 0;
+    t->lent = 0;
 }
