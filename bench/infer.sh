@@ -56,6 +56,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HERE=$ROOT/bench/infer
 LONG=${BENCH_LONG:-3600}          # seconds of the longest file (1 h)
 GFLOP_PER_AUDIO_S=0.642           # 1.048 GFLOP per window x 0.610 windows/s
+GFLOP_PER_WINDOW=1.048            # the conv stack (bench/infer/flops.lua)
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
@@ -327,10 +328,11 @@ read -r tpeakN _ < <(peak "$NCPU" -u OPENBLAS_CORETYPE)
 
 # One thread, with the engine's per-op and per-stage timers.
 prof=$(WTT_NN_PROFILE=1 "$WTT" run "$HERE/wtt_run.lua" "$TMP/c60.wav" 1 2>&1)
+# The conv time covers every window run, the load's warm-up included.
 conv_ms=$(sed -n 's/^nn-profile op=13 ms=\([0-9.]*\).*/\1/p' <<<"$prof")
-one=$(grep '^wtt ' <<<"$prof")
-conv=$(awk -v ms="$conv_ms" -v a="$(field audio_s "$one")" -v g=$GFLOP_PER_AUDIO_S \
-    'BEGIN { if (ms > 0) printf "%.1f", g * a / (ms / 1000); else print 0 }')
+items=$(sed -n 's/^nn-profile items=\([0-9]*\).*/\1/p' <<<"$prof")
+conv=$(awk -v ms="$conv_ms" -v n="$items" -v g=$GFLOP_PER_WINDOW \
+    'BEGIN { if (ms > 0) printf "%.1f", g * n / (ms / 1000); else print 0 }')
 
 # End to end on 1 and on every thread, best of 3 each, for the scaling.
 best_rtf() {    # THREADS

@@ -995,6 +995,7 @@ exec_free(struct wtt_model *m, exec_t *x)
  * (development; see wtt_nn.h). */
 static _Atomic uint64_t prof_ns[WTT_OP_COUNT];
 static _Atomic uint64_t prof_stage_ns[WTT_STAGE_COUNT];
+static _Atomic uint64_t prof_items;    /* items run, warm-ups included */
 static atomic_int       prof_state;        /* 0 unknown, 1 off, 2 on */
 
 static const char *const stage_names[WTT_STAGE_COUNT] = {
@@ -1043,6 +1044,8 @@ prof_dump(void)
 {
     uint64_t fam[FAM_COUNT] = { 0 }, ops = 0, stages = 0;
 
+    fprintf(stderr, "nn-profile items=%llu\n",
+            (unsigned long long) prof_items);
     for (int i = 0; i < WTT_OP_COUNT; i++) {
         if (prof_ns[i] != 0) {
             fprintf(stderr, "nn-profile op=%d ms=%.1f\n", i,
@@ -1146,6 +1149,9 @@ exec_run(struct wtt_model *m, exec_t *x, const float *items, size_t nb,
             snprintf(err, errlen, "%s backend: %s", m->be->name, why);
             return rc;
         }
+    }
+    if (prof_on) {
+        prof_items += nb;
     }
     for (int k = 0; !replay && k < m->order_n; k++) {
         int      i = m->order[k];
