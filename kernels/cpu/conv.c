@@ -138,10 +138,26 @@ finish(float v, const float *bias, int64_t o, int relu)
  * ------------------------------------------------------------------------- */
 
 /*
+ * The next filter column's input, (kw * dw) split into stride phase and
+ * offset: stepped without a division per tap.
+ */
+static inline void
+next_column(int64_t *phase, int64_t *off, int dw, int sw)
+{
+    *phase += dw;
+    while (*phase >= sw) {
+        *phase -= sw;
+        (*off)++;
+    }
+}
+
+
+/*
  * One output row `oh` for filters [o0, o0+ob) and outputs [t0, t0+tb):
- * acc[j][t] over every tap in (kh, kw, c) order. Two shapes: 4 filters x 32
- * outputs for layers with several filters, 1 x 128 for single-filter heads
- * (eight independent vectors: enough chains to hide the FMA latency).
+ * acc[j][t] over every tap in (kh, kw, c) order. Three shapes: 4 filters x
+ * 32 outputs for layers with several filters, 1 x 128 or 1 x 96 for
+ * single-filter heads (six or eight independent vectors: enough chains to
+ * hide the FMA latency).
  */
 #define DEFINE_TILE(NAME, ob, tb)                                             \
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) \
@@ -161,17 +177,11 @@ NAME(const float *restrict planes, const float *restrict wpack, int64_t Opad,  \
     }                                                                         \
     for (int64_t kh = kh0; kh < kh1; kh++) {                                  \
         int64_t ih = ih0 + kh * dh;                                           \
-        /* (kw * dw) split into stride phase and offset, stepped without a   \
-         * division per tap. */                                               \
         int64_t phase = 0, off = 0;                                           \
         for (int64_t kw = 0; kw < KW; kw++) {                                 \
             const float *wk = wpack + ((kh * KW + kw) * C) * Opad + o0;       \
             if (kw > 0) {                                                     \
-                phase += dw;                                                  \
-                while (phase >= sw) {                                         \
-                    phase -= sw;                                              \
-                    off++;                                                    \
-                }                                                             \
+                next_column(&phase, &off, dw, sw);                            \
             }                                                                 \
             for (int64_t c = 0; c < C; c++) {                                 \
                 const float *xs = planes + ((ih * C + c) * sw + phase) * jn   \
@@ -223,11 +233,7 @@ NAME(const float *restrict planes, const float *restrict wpack, int64_t Opad,  \
         for (int64_t kw = 0; kw < KW; kw++) {                                 \
             const float *xk, *wk;                                             \
             if (kw > 0) {                                                     \
-                phase += dw;                                                  \
-                while (phase >= sw) {                                         \
-                    phase -= sw;                                              \
-                    off++;                                                    \
-                }                                                             \
+                next_column(&phase, &off, dw, sw);                            \
             }                                                                 \
             xk = xrow + phase * jn + off;                                     \
             wk = wpack + ((kh * KW + kw) * C) * Opad + o0;                    \
@@ -288,11 +294,7 @@ rtile_4x96(const float *restrict planes, const float *restrict wk,
         for (int64_t kw = 0; kw < KW; kw++) {
             const float *xk;
             if (kw > 0) {
-                phase += dw;
-                while (phase >= sw) {
-                    phase -= sw;
-                    off++;
-                }
+                next_column(&phase, &off, dw, sw);
             }
             xk = xrow + phase * jn + off;
             for (int64_t c = 0; c < C; c++) {
@@ -670,18 +672,23 @@ static const struct {
     [4] = { ftile_64, 6 },
 };
 
-/* Filters per block: 16*NV lanes, the last block as narrow as it can be. */
+/* Vectors of the block of filters from o0: four, the last block as few
+ * as its filters need (so that no block reads past the packed filters,
+ * which are padded to whole vectors only). */
 static int
-ftile_nv(int64_t O)
+ftile_nv(int64_t O, int64_t o0)
 {
-    return O >= 64 ? 4 : (int) ((O + 15) / 16);
+    return O - o0 >= 64 ? 4 : (int) ((O - o0 + 15) / 16);
 }
 
 
+/* Every block's tile fits in a row of outputs. */
 static int
 filters_usable(const struct wtt_shape_conv *g)
 {
-    return g->O >= 16 && g->OW >= ftiles[ftile_nv(g->O)].P && cpu_avx512();
+    return g->O >= 16 && g->OW >= ftiles[ftile_nv(g->O, 0)].P
+           && g->OW >= ftiles[ftile_nv(g->O, g->O / 64 * 64)].P
+           && cpu_avx512();
 }
 
 
@@ -731,8 +738,6 @@ conv_filters(struct wtt_node *n, const struct wtt_shape_conv *g,
     const float *x = n->src[0]->data;
     float       *out = n->out.data;
     int64_t      OH = g->OH, OW = g->OW, O = g->O, C = g->C;
-    int          nv = ftile_nv(O), P = ftiles[nv].P;
-    ftile_fn     fn = ftiles[nv].fn;
     float        bpad[64];
 
     for (int64_t b = 0; b < g->N; b++) {
@@ -743,7 +748,9 @@ conv_filters(struct wtt_node *n, const struct wtt_shape_conv *g,
             *err = "out of memory";
             return WTT_ENOMEM;
         }
-        for (int64_t o0 = 0; o0 < O; o0 += 16 * nv) {
+        for (int64_t o0 = 0; o0 < O; o0 += 64) {
+            int          nv = ftile_nv(O, o0), P = ftiles[nv].P;
+            ftile_fn     fn = ftiles[nv].fn;
             struct ftile f;
             int64_t      kh0, kh1;
 
