@@ -821,14 +821,14 @@ exec_release_nodes(struct wtt_model *m, exec_t *x)
  * The arena: a host exec's activations in one buffer, by lifetime
  *
  * Every node owning its output buffer for good makes a window stream
- * through some 36 MB of activations, most of it dead long before the
- * window ends, so each op reads and writes memory no cache holds, and two
- * threads contend for it. Once a warm-up run has sized every output, each
- * is given a slot of one buffer that no output alive at the same time
- * shares (greedy by size, lowest offset that fits), and the tensor keeps
- * it as lent memory: kernels write into it as into their own buffer, and
- * an output that outgrows its slot (another batch size) simply gets a
- * buffer of its own. Only for the host backend at one item per run (its
+ * through 26 MB of activations (Basic Pitch, one window), most of it dead
+ * long before the window ends, so each op reads and writes memory no
+ * cache holds. Once a warm-up run has sized every output, each is given a
+ * slot of one buffer that no output alive at the same time shares (greedy
+ * by size, lowest offset that fits: 5.6 MB here), and the tensor keeps it
+ * as lent memory: kernels write into it as into their own buffer, and an
+ * output that outgrew its slot would get a buffer of its own rather than
+ * free the slot. Only for the host backend at one item per run (its
  * default), where every run has the shapes of the warm-up, and so the
  * same views.
  * ------------------------------------------------------------------------- */
