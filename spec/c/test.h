@@ -4,6 +4,7 @@
 #ifndef WTT_TEST_H
 #define WTT_TEST_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -147,6 +148,15 @@
             return 1;                                                     \
         }                                                                 \
     } while (0)
+
+/* The next value in [-0.5, 0.5) of a fixed sequence (an LCG on *s): the
+ * same random data on every machine and run. */
+static inline float
+test_rnd(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return (float) (*s >> 8) / (float) (1u << 24) - 0.5f;
+}
 
 /* A field of /proc/self/status in KiB ("VmRSS", "RssAnon"), or -1. */
 static inline long

@@ -42,14 +42,6 @@ static const int shapes[][14] = {
 };
 
 
-static float
-rnd(uint32_t *s)
-{
-    *s = *s * 1664525u + 1013904223u;
-    return (float) (*s >> 8) / (float) (1u << 24) - 0.5f;
-}
-
-
 static void
 reference(const struct wtt_shape_conv *g, const float *x, const float *w,
           const float *bias, int relu, float *out)
@@ -115,13 +107,13 @@ one_shape(const int *s, uint32_t *seed)
     bias.data = malloc((size_t) s[6] * sizeof(float));
     ASSERT(x.data != NULL && w.data != NULL && bias.data != NULL);
     for (size_t i = 0; i < nx; i++) {
-        ((float *) x.data)[i] = rnd(seed);
+        ((float *) x.data)[i] = test_rnd(seed);
     }
     for (size_t i = 0; i < nw; i++) {
-        ((float *) w.data)[i] = rnd(seed);
+        ((float *) w.data)[i] = test_rnd(seed);
     }
     for (int i = 0; i < s[6]; i++) {
-        ((float *) bias.data)[i] = rnd(seed);
+        ((float *) bias.data)[i] = test_rnd(seed);
     }
     n.op = WTT_OP_CONV2D;
     n.name = "test_conv";

@@ -30,14 +30,6 @@ static const int shapes[][14] = {
 };
 
 
-static float
-rnd(uint32_t *s)
-{
-    *s = *s * 1664525u + 1013904223u;
-    return (float) (*s >> 8) / (float) (1u << 24) - 0.5f;
-}
-
-
 static int
 one_shape(const int *sp, uint32_t seed)
 {
@@ -62,13 +54,13 @@ one_shape(const int *sp, uint32_t seed)
     w.data = malloc(sizeof(float) * (size_t) wtt_tensor_nelem(&w));
     b.data = malloc(sizeof(float) * (size_t) wtt_tensor_nelem(&b));
     for (int64_t i = 0; i < wtt_tensor_nelem(&x); i++) {
-        ((float *) x.data)[i] = rnd(&seed);
+        ((float *) x.data)[i] = test_rnd(&seed);
     }
     for (int64_t i = 0; i < wtt_tensor_nelem(&w); i++) {
-        ((float *) w.data)[i] = rnd(&seed);
+        ((float *) w.data)[i] = test_rnd(&seed);
     }
     for (int64_t i = 0; i < wtt_tensor_nelem(&b); i++) {
-        ((float *) b.data)[i] = rnd(&seed);
+        ((float *) b.data)[i] = test_rnd(&seed);
     }
     cpu.op = WTT_OP_CONV2D;
     cpu.name = "conv";
