@@ -17,9 +17,6 @@ local _M = {}
 _M.ROOT = runtime.source_dir
 _M.COMPOSE = _M.ROOT .. "/docker/compose.yml"
 
-local tmp
-
-
 --- Is `name` a command on PATH?
 function _M.have(name)
     return os.execute("command -v '" .. name .. "' >/dev/null 2>&1") == 0
@@ -28,24 +25,29 @@ end
 
 --- Runs argv to completion (at most `opts.timeout` s, default 120).
 -- opts: env (merged over this environment, false removes), stdin (a
--- path), cwd. @return exit code, stdout, stderr
+-- string, fed through a file), cwd. Its output goes through a directory
+-- of its own, removed before it returns. @return exit code, stdout, stderr
 function _M.run(argv, opts)
     opts = opts or {}
-    tmp = tmp or assert(sys.mkdtemp("wtt-deploy"))
-    local out, err = tmp .. "/stdout", tmp .. "/stderr"
-    os.remove(out)
-    os.remove(err)
-    local pid = assert(sys.spawn(argv, { env = opts.env, stdin = opts.stdin,
+    local tmp = assert(sys.mkdtemp("wtt-deploy"))
+    local out, err, inp = tmp .. "/stdout", tmp .. "/stderr", nil
+    if opts.stdin then
+        inp = tmp .. "/stdin"
+        assert(sys.write_file(inp, opts.stdin))
+    end
+    local pid = assert(sys.spawn(argv, { env = opts.env, stdin = inp,
                                          stdout = out, stderr = err,
                                          cwd = opts.cwd }))
     local how, code = sys.wait(pid, opts.timeout or 120)
     if not how then
         sys.kill(pid, "KILL")
         sys.wait(pid, 5)
+        sys.rmtree(tmp)
         error(table.concat(argv, " ") .. " did not finish")
     end
-    return how == "exited" and code or -1, sys.read_file(out) or "",
-           sys.read_file(err) or ""
+    local o, e = sys.read_file(out) or "", sys.read_file(err) or ""
+    sys.rmtree(tmp)
+    return how == "exited" and code or -1, o, e
 end
 
 
@@ -63,11 +65,9 @@ function _M.compose_config(env, profiles)
     if code ~= 0 then
         return nil, err
     end
-    local yaml = tmp .. "/config.yml"
-    assert(sys.write_file(yaml, out))
     local c, js, jerr = _M.run({ "python3", "-c",
         "import sys, json, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)" },
-        { stdin = yaml })
+        { stdin = out })
     assert(c == 0, jerr)
     return json.decode(js)
 end
