@@ -11,6 +11,7 @@
  * clips (spec/05-engine) reach only Basic Pitch's own shapes.
  */
 #include "test.h"
+#include "test_conv_case.h"
 #include "wtt_backend_cpu.h"
 #include "wtt_shape.h"
 #include "cpu/ops.h"   /* wtt_tensor_free, wtt_cpu_conv_allow_avx512 */
@@ -82,66 +83,27 @@ reference(const struct wtt_shape_conv *g, const float *x, const float *w,
 static int
 one_shape(const int *s, uint32_t *seed)
 {
-    struct wtt_tensor     x, w, bias;
-    struct wtt_node       n;
+    struct test_conv_case t;
+    struct wtt_node      *n = &t.n;
     struct wtt_shape_conv g;
     const char           *err = NULL;
     float                *want;
-    size_t                nx, nw, nout;
+    size_t                nout;
     int                   bad = 0;
 
-    memset(&x, 0, sizeof(x));
-    memset(&w, 0, sizeof(w));
-    memset(&bias, 0, sizeof(bias));
-    memset(&n, 0, sizeof(n));
-    x.dtype = w.dtype = bias.dtype = WTT_F32;
-    x.rank = w.rank = 4;
-    bias.rank = 1;
-    x.ne[0] = s[0]; x.ne[1] = s[1]; x.ne[2] = s[2]; x.ne[3] = s[3];
-    w.ne[0] = s[4]; w.ne[1] = s[5]; w.ne[2] = s[3]; w.ne[3] = s[6];
-    bias.ne[0] = s[6];
-    nx = (size_t) s[0] * s[1] * s[2] * s[3];
-    nw = (size_t) s[4] * s[5] * s[3] * s[6];
-    x.data = malloc(nx * sizeof(float));
-    w.data = malloc(nw * sizeof(float));
-    bias.data = malloc((size_t) s[6] * sizeof(float));
-    ASSERT(x.data != NULL && w.data != NULL && bias.data != NULL);
-    for (size_t i = 0; i < nx; i++) {
-        ((float *) x.data)[i] = test_rnd(seed);
-    }
-    for (size_t i = 0; i < nw; i++) {
-        ((float *) w.data)[i] = test_rnd(seed);
-    }
-    for (int i = 0; i < s[6]; i++) {
-        ((float *) bias.data)[i] = test_rnd(seed);
-    }
-    n.op = WTT_OP_CONV2D;
-    n.name = "test_conv";
-    n.nsrc = s[12] ? 3 : 2;
-    n.src[0] = &x;
-    n.src[1] = &w;
-    n.src[2] = &bias;
-    n.strides[0] = n.strides[3] = 1;
-    n.strides[1] = s[7];
-    n.strides[2] = s[8];
-    n.dilations[0] = n.dilations[3] = 1;
-    n.dilations[1] = s[9];
-    n.dilations[2] = s[10];
-    n.padding = s[11] ? WTT_PAD_SAME : WTT_PAD_VALID;
-    n.fused_bias = s[12];
-    n.fused_relu = s[13];
-    ASSERT(wtt_shape_conv2d(&n, &g, &err) == 0);
+    ASSERT(test_conv_case_init(&t, s, seed) == 0);
+    ASSERT(wtt_shape_conv2d(n, &g, &err) == 0);
     nout = (size_t) (g.N * g.OH * g.OW * g.O);
     want = malloc(nout * sizeof(float));
     ASSERT(want != NULL);
-    reference(&g, x.data, w.data, s[12] ? bias.data : NULL, s[13], want);
+    reference(&g, t.x.data, t.w.data, s[12] ? t.b.data : NULL, s[13], want);
 
     /* Twice: the second run reuses the packed filters and buffers. */
     for (int run = 0; run < 2 && bad == 0; run++) {
-        ASSERT(wtt_backend_cpu.compute(&n, &err) == 0);
-        ASSERT(wtt_tensor_nelem(&n.out) == (int64_t) nout);
+        ASSERT(wtt_backend_cpu.compute(n, &err) == 0);
+        ASSERT(wtt_tensor_nelem(&n->out) == (int64_t) nout);
         for (size_t i = 0; i < nout; i++) {
-            float got = ((float *) n.out.data)[i];
+            float got = ((float *) n->out.data)[i];
             if (memcmp(&got, &want[i], sizeof(float)) != 0) {
                 fprintf(stderr, "conv shape %d %d %d %d k %dx%d o %d: "
                         "output %zu is %.9g, the rule gives %.9g\n",
@@ -152,14 +114,12 @@ one_shape(const int *s, uint32_t *seed)
             }
         }
     }
-    if (n.scratch_free != NULL) {
-        n.scratch_free(n.scratch);
+    if (n->scratch_free != NULL) {
+        n->scratch_free(n->scratch);
     }
-    wtt_tensor_free(&n.out);
+    wtt_tensor_free(&n->out);
     free(want);
-    free(x.data);
-    free(w.data);
-    free(bias.data);
+    test_conv_case_free(&t);
     return bad;
 }
 

@@ -8,6 +8,7 @@
  * padding; these shapes do.
  */
 #include "test.h"
+#include "test_conv_case.h"
 #include "wtt_backend_cpu.h"
 
 /* The emulation's private entry points, under its own names. */
@@ -33,50 +34,20 @@ static const int shapes[][14] = {
 static int
 one_shape(const int *sp, uint32_t seed)
 {
-    struct wtt_tensor   x, w, b;
-    struct wtt_node     cpu, emu;
-    struct wtt_cuda_ctx c;
-    const char         *err = NULL;
-    int                 rc = 1;
+    struct test_conv_case t;
+    struct wtt_node       cpu, emu;
+    struct wtt_cuda_ctx   c;
+    const char           *err = NULL;
+    int                   rc = 1;
 
-    memset(&x, 0, sizeof(x));
-    memset(&w, 0, sizeof(w));
-    memset(&b, 0, sizeof(b));
-    memset(&cpu, 0, sizeof(cpu));
     memset(&c, 0, sizeof(c));
-    x.dtype = w.dtype = b.dtype = WTT_F32;
-    x.rank = w.rank = 4;
-    b.rank = 1;
-    x.ne[0] = sp[0]; x.ne[1] = sp[1]; x.ne[2] = sp[2]; x.ne[3] = sp[3];
-    w.ne[0] = sp[4]; w.ne[1] = sp[5]; w.ne[2] = sp[3]; w.ne[3] = sp[6];
-    b.ne[0] = sp[6];
-    x.data = malloc(sizeof(float) * (size_t) wtt_tensor_nelem(&x));
-    w.data = malloc(sizeof(float) * (size_t) wtt_tensor_nelem(&w));
-    b.data = malloc(sizeof(float) * (size_t) wtt_tensor_nelem(&b));
-    for (int64_t i = 0; i < wtt_tensor_nelem(&x); i++) {
-        ((float *) x.data)[i] = test_rnd(&seed);
+    memset(&cpu, 0, sizeof(cpu));
+    memset(&emu, 0, sizeof(emu));
+    if (test_conv_case_init(&t, sp, &seed) != 0) {
+        fprintf(stderr, "out of memory\n");
+        goto done;
     }
-    for (int64_t i = 0; i < wtt_tensor_nelem(&w); i++) {
-        ((float *) w.data)[i] = test_rnd(&seed);
-    }
-    for (int64_t i = 0; i < wtt_tensor_nelem(&b); i++) {
-        ((float *) b.data)[i] = test_rnd(&seed);
-    }
-    cpu.op = WTT_OP_CONV2D;
-    cpu.name = "conv";
-    cpu.nsrc = 3;
-    cpu.src[0] = &x;
-    cpu.src[1] = &w;
-    cpu.src[2] = &b;
-    cpu.strides[0] = cpu.strides[3] = 1;
-    cpu.strides[1] = sp[7];
-    cpu.strides[2] = sp[8];
-    cpu.dilations[0] = cpu.dilations[3] = 1;
-    cpu.dilations[1] = sp[9];
-    cpu.dilations[2] = sp[10];
-    cpu.padding = sp[11] ? WTT_PAD_SAME : WTT_PAD_VALID;
-    cpu.fused_bias = sp[12];
-    cpu.fused_relu = sp[13];
+    cpu = t.n;
     emu = cpu;
     emu.ctx = &c;
 
@@ -114,9 +85,7 @@ done:
     if (cpu.out.cap != 0) {
         wtt_backend_cpu.buffer_free(NULL, cpu.out.data);
     }
-    free(x.data);
-    free(w.data);
-    free(b.data);
+    test_conv_case_free(&t);
     return rc;
 }
 
