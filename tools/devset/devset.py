@@ -601,7 +601,7 @@ def make_guitarset(seg, program):
 # The plan
 
 # kind -> (number of clips in the test half, programs cycled through, tempo range, generator); the
-# tuning half has three times as many (split_of)
+# tuning half has four times as many (split_of)
 KINDS = [
     ('riff', 10, ['clean', 'overdriven', 'steel', 'distortion', 'nylon'], (100, 160), make_riff),
     ('power', 6, ['overdriven', 'distortion', 'clean'], (90, 150), make_power),
@@ -620,13 +620,13 @@ NOISES = ['none', 'none', 'none', 'white30', 'white20', 'pink25', 'pink15']
 
 
 def split_of(i, count):
-    """Tuning or test for the i-th of the 4 * count clips of a kind. Clips count..2*count-1 are the
-    test half, generated for the set's third version and used only to report. The others tune:
-    the first `count` are version 2's (which alternated them between the halves; its test half was
-    looked at while the guitar mode was tuned), and 2*count..4*count-1 were added in version 4, so
-    that the settings are chosen on more strums than a test half holds (docs/accuracy.md,
-    "Split")."""
-    return 'test' if count <= i < 2 * count else 'tuning'
+    """Tuning or test for the i-th of the 5 * count clips of a kind. Clips 4*count..5*count-1 are
+    the test half, generated for the set's fifth version and used only to report. The others tune:
+    the first `count` are version 2's, count..2*count-1 were version 3's and 4's test half (its
+    worst clips were then looked at rule by rule, so it tunes now), and 2*count..4*count-1 were
+    added in version 4, so that the settings are chosen on more strums than a test half holds
+    (docs/accuracy.md, "Split")."""
+    return 'test' if 4 * count <= i < 5 * count else 'tuning'
 
 
 def plan(out, gs_dir=None):
@@ -652,7 +652,7 @@ def plan(out, gs_dir=None):
                          bent=str(sum(1 for n in truth if 'bends' in n)), desc=desc))
 
     for kind, count, progs, (tlo, thi), gen in KINDS:
-        for i in range(4 * count):
+        for i in range(5 * count):
             name = f'{kind}_{i:02d}'
             rng = random.Random(name)
             prog_name = progs[i % len(progs)]
