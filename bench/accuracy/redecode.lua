@@ -13,9 +13,8 @@
 -- kinds and the bend accuracy (tools/score_notes.lua). --clips adds a line
 -- per clip; --ablation instead prints the mean with all the mode's rules,
 -- with each one switched off in turn, and with none.
-local json = require "wtt.json"
 local model = require "wtt.model"
-local score = assert(loadfile("tools/score_notes.lua"))("--as-module")
+local saved = assert(loadfile("bench/accuracy/saved.lua"))()
 
 local USAGE = "usage: wtt run bench/accuracy/redecode.lua DEVSET POST [--split S] "
     .. "[--mode M] [--rules LIST] [--kind KIND] [--clips] [--ablation]\n"
@@ -51,42 +50,17 @@ if not defaults then
     os.exit(2)
 end
 
-local function read(path)
-    local f = assert(io.open(path, "rb"))
-    local s = f:read("*a")
-    f:close()
-    return s
-end
-
 -- The clips of the split (and kind), each with its truth and posteriorgram.
-local clips = {}
-for _, r in ipairs(score.read_manifest(devset .. "/manifest.tsv")) do
-    if (o.split == "all" or r.split == o.split) and (not o.kind or r.kind == o.kind) then
-        clips[#clips + 1] = {
-            row = r,
-            truth = json.decode(read(devset .. "/clips/" .. r.clip .. ".truth.json")),
-            post = assert(model.load_posteriors(postdir .. "/" .. r.clip .. ".posteriors.npy")),
-        }
-    end
-end
+local clips = saved.load(devset, postdir, function(r)
+    return (o.split == "all" or r.split == o.split) and (not o.kind or r.kind == o.kind)
+end)
 if #clips == 0 then
     io.stderr:write("redecode: no clips in split ", o.split, "\n")
     os.exit(1)
 end
 
--- Scores every clip decoded with `opts`: list of score_notes results.
 local function run(opts)
-    local out = {}
-    for i, c in ipairs(clips) do
-        local notes = assert(c.post:notes(model.note_options(opts)))
-        local est = {}
-        for k, n in ipairs(notes) do
-            est[k] = { start_s = n.start_s, end_s = n.end_s, pitch_midi = n.pitch,
-                       pitch_bends = n.bends }
-        end
-        out[i] = score.score(c.truth, est)
-    end
-    return out
+    return saved.score(clips, opts)
 end
 
 local function mean(res)

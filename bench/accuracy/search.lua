@@ -10,9 +10,7 @@
 -- the summed shortfall beyond 0.01 and 100 times that beyond 0.015, each divided by the clip
 -- count, so that one clip far below official costs about as much as the mean gains from a
 -- setting. Prints every improvement and the final settings.
-local json = require "wtt.json"
-local model = require "wtt.model"
-local score = assert(loadfile("tools/score_notes.lua"))("--as-module")
+local saved = assert(loadfile("bench/accuracy/saved.lua"))()
 
 local tune_file = (os.getenv("WTT_GUITAR_TUNE") or ""):match("^@(.+)$")
 if not tune_file then
@@ -72,34 +70,11 @@ local SPACE = {
     { "chord_memory", { 30, 43, 60 } },
 }
 
-local function read(path)
-    local f = assert(io.open(path, "rb"))
-    local s = f:read("*a")
-    f:close()
-    return s
-end
-
-local clips = {}
-for _, r in ipairs(score.read_manifest(devset .. "/manifest.tsv")) do
-    if r.split == o.split then
-        clips[#clips + 1] = {
-            name = r.clip,
-            truth = json.decode(read(devset .. "/clips/" .. r.clip .. ".truth.json")),
-            post = assert(model.load_posteriors(postdir .. "/" .. r.clip .. ".posteriors.npy")),
-        }
-    end
-end
+local clips = saved.load(devset, postdir, function(r) return r.split == o.split end)
 
 local function f1s(opts)
     local out = {}
-    for i, c in ipairs(clips) do
-        local notes = assert(c.post:notes(model.note_options(opts)))
-        local est = {}
-        for k, n in ipairs(notes) do
-            est[k] = { start_s = n.start_s, end_s = n.end_s, pitch_midi = n.pitch }
-        end
-        out[i] = score.score(c.truth, est).onset.f1
-    end
+    for i, r in ipairs(saved.score(clips, opts)) do out[i] = r.onset.f1 end
     return out
 end
 
@@ -118,7 +93,7 @@ local function evaluate(settings)
         local d = g[i] - official[i]
         sum = sum + g[i]
         pen = pen + 20 * math.max(0, -0.01 - d) + 100 * math.max(0, -0.015 - d)
-        if d < worst then worst, at = d, clips[i].name end
+        if d < worst then worst, at = d, clips[i].row.clip end
     end
     local n = #clips
     return sum / n - pen / n, sum / n, worst, at
