@@ -26,10 +26,13 @@
  *   and the output is stored as whole filter vectors, bias and Relu on the
  *   way out;
  * - positions across lanes (fewer filters, or no AVX-512): the input is
- *   rearranged once per call into zero-padded planes per row and channel
- *   (a register transpose of each row), split by stride phase, so that for
- *   a fixed tap the inputs of consecutive outputs are contiguous; a tile of
- *   TB outputs by OB filters is accumulated in registers across all taps.
+ *   rearranged into zero-padded planes per row and channel (a register
+ *   transpose of each row), split by stride phase, so that for a fixed tap
+ *   the inputs of consecutive outputs are contiguous; a tile of TB outputs
+ *   by OB filters is accumulated in registers across all taps. Each input
+ *   row is rearranged just before the first output row that reads it, and
+ *   when several blocks of filters read planes larger than the L2 cache
+ *   (its size read at run time), rows are cut into column blocks that fit.
  *   Single-filter layers take four output rows at once, so that each input
  *   vector loaded serves every row it is a tap of. On AVX-512 the tiles
  *   are written with intrinsics; elsewhere their loops have constant
@@ -44,8 +47,10 @@
 #include "wtt_shape.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -71,6 +76,49 @@ cpu_avx512(void)
 #else
     return 0;
 #endif
+}
+
+
+/* The L2 size the column blocks are sized from: detected once (0 until
+ * then), or set by a test (ops.h). */
+static size_t l2_bytes;
+
+void
+wtt_cpu_conv_set_l2(size_t bytes)
+{
+    __atomic_store_n(&l2_bytes, bytes, __ATOMIC_RELAXED);
+}
+
+
+/* The size of this CPU's level-2 data cache (per core on the CPUs this
+ * runs on), from the C library or sysfs; 256 KiB, the smallest of recent
+ * x86 and Arm server cores, when neither knows. */
+static size_t
+l2_size(void)
+{
+    size_t v = __atomic_load_n(&l2_bytes, __ATOMIC_RELAXED);
+
+    if (v == 0) {
+        long  sc = sysconf(_SC_LEVEL2_CACHE_SIZE);
+        FILE *f;
+
+        v = sc > 0 ? (size_t) sc : 0;
+        if (v == 0 && (f = fopen("/sys/devices/system/cpu/cpu0/cache/"
+                                 "index2/size", "r")) != NULL)
+        {
+            unsigned long kb = 0;
+            char          unit = 'K';
+            if (fscanf(f, "%lu%c", &kb, &unit) >= 1) {
+                v = (size_t) kb * (unit == 'M' ? 1024 * 1024 : 1024);
+            }
+            fclose(f);
+        }
+        if (v == 0) {
+            v = 256 * 1024;
+        }
+        __atomic_store_n(&l2_bytes, v, __ATOMIC_RELAXED);
+    }
+    return v;
 }
 
 
@@ -399,21 +447,23 @@ row_transpose(const float *restrict src, int64_t W, int64_t C,
 
 
 /*
- * Planes for image `img`: per row and channel, the zero-padded row split
- * by stride phase (padded position e = j*sw + p at [p][j]), with room for
- * a whole last tile. Each element is written once, with no division per
- * element; the source row is read while it sits in cache.
+ * Planes for input rows [ih_from, ih_to) of image `img`: per row and
+ * channel, the zero-padded row split by stride phase (padded position
+ * e = j*sw + p at [p][j]), with room for a whole last tile. Each element is
+ * written once, with no division per element; the source row is read
+ * while it sits in cache.
  */
 static void
 planes_fill(float *restrict planes, const float *restrict img,
-            const struct wtt_shape_conv *g, int64_t jn)
+            const struct wtt_shape_conv *g, int64_t jn, int64_t ih_from,
+            int64_t ih_to)
 {
-    int64_t H = g->H, W = g->W, C = g->C, pl = g->pl;
+    int64_t W = g->W, C = g->C, pl = g->pl;
     int     sw = g->sw;
 
     if (sw == 1 && pl <= jn - W) {
         /* One phase: a transpose of each row, read in order. */
-        for (int64_t ih = 0; ih < H; ih++) {
+        for (int64_t ih = ih_from; ih < ih_to; ih++) {
             const float *src = img + ih * W * C;
             float       *row = planes + ih * C * jn;
             for (int64_t c = 0; c < C; c++) {
@@ -429,7 +479,7 @@ planes_fill(float *restrict planes, const float *restrict img,
         }
         return;
     }
-    for (int64_t ih = 0; ih < H; ih++) {
+    for (int64_t ih = ih_from; ih < ih_to; ih++) {
         const float *src = img + ih * W * C;
         for (int64_t c = 0; c < C; c++) {
             float *row = planes + (ih * C + c) * sw * jn;
@@ -463,6 +513,33 @@ planes_fill(float *restrict planes, const float *restrict img,
 }
 
 
+/* Input rows are rearranged just before the first output row that reads
+ * them, not all at once: a row's planes are then still in cache for every
+ * output row they serve, however tall the image. */
+struct fill {
+    float       *planes;
+    const float *img;
+    int64_t      jn;
+    int64_t      done;      /* rows [0, done) are filled */
+};
+
+
+/* Fills the input rows output rows up to `oh_last` read. */
+static void
+fill_through(struct fill *f, const struct wtt_shape_conv *g, int64_t oh_last)
+{
+    int64_t need = oh_last * g->sh - g->pt + (g->KH - 1) * g->dh + 1;
+
+    if (need > g->H) {
+        need = g->H;
+    }
+    if (need > f->done) {
+        planes_fill(f->planes, f->img, g, f->jn, f->done, need);
+        f->done = need;
+    }
+}
+
+
 #ifdef HAVE_X86_TILES
 static int
 rows_usable(const struct wtt_shape_conv *g, int tb, int avx512)
@@ -476,14 +553,17 @@ rows_usable(const struct wtt_shape_conv *g, int tb, int avx512)
  * last group ends at the last row, recomputing a few rows alike). */
 static void
 rows_run(struct wtt_node *n, const struct wtt_shape_conv *g,
-         const float *planes, const float *wpack, int64_t jn, int64_t b)
+         struct fill *fl, const float *wpack, int64_t b)
 {
+    const float *planes = fl->planes;
+    int64_t      jn = fl->jn;
     const float *bias = n->fused_bias ? n->src[2]->data : NULL;
     float       *out = n->out.data;
     int64_t      OH = g->OH, OW = g->OW;
 
     for (int64_t oh0 = 0; oh0 < OH; oh0 += RT_ROWS) {
         int64_t oh = oh0 + RT_ROWS <= OH ? oh0 : OH - RT_ROWS;
+        fill_through(fl, g, oh + RT_ROWS - 1);
         for (int64_t t0 = 0; t0 < OW; t0 += 96) {
             float   acc[RT_ROWS * 96];
             int64_t tn = OW - t0 < 96 ? OW - t0 : 96;
@@ -501,6 +581,31 @@ rows_run(struct wtt_node *n, const struct wtt_shape_conv *g,
 #endif
 
 
+/*
+ * How many output columns (a multiple of tb) one pass over the filter
+ * blocks covers. Each of the `nblocks` blocks of filters reads the same
+ * planes of an output row; when those planes (KH rows of C channels) are
+ * larger than half the L2 cache, the row is cut into column blocks whose
+ * planes fit, so that the later filter blocks find them in cache. One
+ * block of filters, or planes that fit, keep whole rows.
+ */
+static int64_t
+column_block(const struct wtt_shape_conv *g, int tb, int64_t nblocks)
+{
+    size_t  budget = l2_size() / 2;
+    /* bytes of planes per output column, and the halo every block adds */
+    size_t  col = (size_t) (g->KH * g->C * g->sw) * sizeof(float);
+    size_t  halo = (size_t) ((g->KW - 1) * g->dw) * col;
+    int64_t cb;
+
+    if (nblocks <= 1 || col * (size_t) g->OW + halo <= budget) {
+        return g->OW;
+    }
+    cb = budget > halo ? (int64_t) ((budget - halo) / col) / tb * tb : 0;
+    return cb < tb ? tb : cb;
+}
+
+
 static int
 conv_positions(struct wtt_node *n, const struct wtt_shape_conv *g,
                conv_scratch *s, int ob, int tb, int64_t Opad,
@@ -510,7 +615,7 @@ conv_positions(struct wtt_node *n, const struct wtt_shape_conv *g,
     const float *x = n->src[0]->data;
     float       *out = n->out.data;
     int64_t      OH = g->OH, OW = g->OW, O = g->O;
-    int64_t      wp, jn;
+    int64_t      wp, jn, cb;
     size_t       need;
     int          avx512 = cpu_avx512();
 
@@ -523,19 +628,23 @@ conv_positions(struct wtt_node *n, const struct wtt_shape_conv *g,
         return WTT_ENOMEM;
     }
 
+    cb = column_block(g, tb, Opad / ob);
     for (int64_t b = 0; b < g->N; b++) {
-        planes_fill(s->planes, x + b * g->H * g->W * g->C, g, jn);
+        struct fill fl = { s->planes, x + b * g->H * g->W * g->C, jn, 0 };
 #ifdef HAVE_X86_TILES
         if (rows_usable(g, tb, avx512)) {
-            rows_run(n, g, s->planes, s->wpack, jn, b);
+            rows_run(n, g, &fl, s->wpack, b);
             continue;
         }
 #endif
         for (int64_t oh = 0; oh < OH; oh++) {
             int64_t kh0, kh1, ih0 = oh * g->sh - g->pt;
             valid_rows(g, oh, &kh0, &kh1);
+            fill_through(&fl, g, oh);
+            for (int64_t c0 = 0; c0 < OW; c0 += cb)
             for (int64_t o0 = 0; o0 < Opad; o0 += ob) {
-                for (int64_t t0 = 0; t0 < OW; t0 += tb) {
+                int64_t c1 = c0 + cb < OW ? c0 + cb : OW;
+                for (int64_t t0 = c0; t0 < c1; t0 += tb) {
                     float   acc[8 * 32];   /* ob x tb of any tile */
                     int64_t tn = OW - t0 < tb ? OW - t0 : tb;
                     int64_t on = O - o0 < ob ? O - o0 : ob;

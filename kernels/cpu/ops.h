@@ -38,6 +38,11 @@ int wtt_cpu_op_conv2d(struct wtt_node *n, const char **err);
  * AVX-512 machine checks those too; 1 (the default): the best tiles. */
 void wtt_cpu_conv_allow_avx512(int on);
 
+/* The level-2 cache size, in bytes, that the convolution's column blocks
+ * are sized from; 0 (the default): this CPU's, detected at the first
+ * call. Tests set a small one to run the blocked loops. */
+void wtt_cpu_conv_set_l2(size_t bytes);
+
 /* Add, Sub, Mul, DivNoNan, Neg, Square, Sqrt, Log, Sigmoid (eltwise.c). */
 int wtt_cpu_op_eltwise(struct wtt_node *n, const char **err);
 

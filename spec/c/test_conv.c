@@ -14,7 +14,7 @@
 #include "test_conv_case.h"
 #include "wtt_backend_cpu.h"
 #include "wtt_shape.h"
-#include "cpu/ops.h"   /* wtt_tensor_free, wtt_cpu_conv_allow_avx512 */
+#include "cpu/ops.h"   /* wtt_tensor_free, wtt_cpu_conv_allow_avx512, _set_l2 */
 
 #include <math.h>
 #include <stdint.h>
@@ -40,6 +40,7 @@ static const int shapes[][14] = {
     { 1, 6, 29, 11,   3, 3, 1,   1, 1,  1, 1,  1, 1, 0 },     /* 8 + 3 ch */
     { 2, 6, 37, 3,    3, 4, 3,   2, 3,  1, 2,  1, 1, 1 },
     { 1, 5, 29, 2,    4, 4, 5,   1, 2,  2, 1,  1, 0, 0 },
+    { 1, 4, 150, 6,   3, 5, 12,  1, 1,  1, 1,  1, 1, 1 },     /* blocks */
 };
 
 
@@ -125,22 +126,31 @@ one_shape(const int *s, uint32_t *seed)
 
 
 /* Every shape with the best tiles, then with those a CPU without
- * AVX-512 gets. */
+ * AVX-512 gets; each with this CPU's L2 size and with a 4 KiB one, which
+ * cuts the rows of layers with several filter blocks into column blocks. */
 int
 test_conv_rule(void)
 {
-    for (int allow = 1; allow >= 0; allow--) {
-        uint32_t seed = 12345;
-        wtt_cpu_conv_allow_avx512(allow);
-        for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
-            if (one_shape(shapes[k], &seed) != 0) {
-                wtt_cpu_conv_allow_avx512(1);
-                fprintf(stderr, "conv_rule: shape %zu, AVX-512 tiles %s\n",
-                        k, allow ? "allowed" : "not allowed");
-                return 1;
+    static const size_t l2[] = { 0, 4096 };
+
+    for (size_t c = 0; c < sizeof(l2) / sizeof(l2[0]); c++) {
+        wtt_cpu_conv_set_l2(l2[c]);
+        for (int allow = 1; allow >= 0; allow--) {
+            uint32_t seed = 12345;
+            wtt_cpu_conv_allow_avx512(allow);
+            for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
+                if (one_shape(shapes[k], &seed) != 0) {
+                    wtt_cpu_conv_allow_avx512(1);
+                    wtt_cpu_conv_set_l2(0);
+                    fprintf(stderr, "conv_rule: shape %zu, AVX-512 tiles %s, "
+                            "L2 %zu\n", k, allow ? "allowed" : "not allowed",
+                            l2[c]);
+                    return 1;
+                }
             }
         }
     }
     wtt_cpu_conv_allow_avx512(1);
+    wtt_cpu_conv_set_l2(0);
     return 0;
 }
