@@ -126,6 +126,7 @@ l2_size(void)
 typedef struct {
     float  *planes;         /* positions path: rearranged input */
     size_t  planes_cap;
+    int64_t planes_key[6];  /* the layout whose padding planes holds */
     float  *xpad;           /* filters path: input with padded columns */
     size_t  xpad_cap;
     float  *wpack;          /* [KH*KW*C][Opad] */
@@ -449,9 +450,10 @@ row_transpose(const float *restrict src, int64_t W, int64_t C,
 /*
  * Planes for input rows [ih_from, ih_to) of image `img`: per row and
  * channel, the zero-padded row split by stride phase (padded position
- * e = j*sw + p at [p][j]), with room for a whole last tile. Each element is
- * written once, with no division per element; the source row is read
- * while it sits in cache.
+ * e = j*sw + p at [p][j]), with room for a whole last tile. Only the
+ * positions that hold input are written, with no division per element,
+ * the source row read while it sits in cache; the padding is zeroed once
+ * per layout (planes_reserve).
  */
 static void
 planes_fill(float *restrict planes, const float *restrict img,
@@ -466,11 +468,6 @@ planes_fill(float *restrict planes, const float *restrict img,
         for (int64_t ih = ih_from; ih < ih_to; ih++) {
             const float *src = img + ih * W * C;
             float       *row = planes + ih * C * jn;
-            for (int64_t c = 0; c < C; c++) {
-                float *dst = row + c * jn;
-                memset(dst, 0, (size_t) pl * sizeof(float));
-                memset(dst + pl + W, 0, (size_t) (jn - pl - W) * sizeof(float));
-            }
             if (C == 1) {
                 memcpy(row + pl, src, (size_t) W * sizeof(float));
                 continue;
@@ -495,17 +492,8 @@ planes_fill(float *restrict planes, const float *restrict img,
                 if (hi > jn) {
                     hi = jn;
                 }
-                if (hi < lo) {
-                    hi = lo;
-                }
-                for (j = 0; j < lo; j++) {
-                    dst[j] = 0.0f;
-                }
-                for (; j < hi; j++) {
+                for (j = lo; j < hi; j++) {
                     dst[j] = src[(j * sw + p - pl) * C + c];
-                }
-                for (; j < jn; j++) {
-                    dst[j] = 0.0f;
                 }
             }
         }
@@ -581,6 +569,29 @@ rows_run(struct wtt_node *n, const struct wtt_shape_conv *g,
 #endif
 
 
+/* The planes buffer for `need` bytes of layout (g, jn). Their padding is
+ * never written by planes_fill, so it is zeroed here, once for as long as
+ * the layout stays (the same node runs the same shapes window after
+ * window). */
+static int
+planes_reserve(conv_scratch *s, const struct wtt_shape_conv *g, int64_t jn,
+               size_t need)
+{
+    int64_t key[6] = { (int64_t) need, jn, g->pl, g->W, g->C, g->sw };
+    size_t  cap = s->planes_cap;
+
+    if (reserve(&s->planes, &s->planes_cap, need) != 0) {
+        return -1;
+    }
+    /* a grown buffer is a new one (reserve does not keep contents) */
+    if (s->planes_cap != cap || memcmp(key, s->planes_key, sizeof(key)) != 0) {
+        memset(s->planes, 0, need);
+        memcpy(s->planes_key, key, sizeof(key));
+    }
+    return 0;
+}
+
+
 /*
  * How many output columns (a multiple of tb) one pass over the filter
  * blocks covers. Each of the `nblocks` blocks of filters reads the same
@@ -623,7 +634,7 @@ conv_positions(struct wtt_node *n, const struct wtt_shape_conv *g,
     wp = (OW + tb - 1) / tb * tb * g->sw + (g->KW - 1) * g->dw + 1;
     jn = (wp + g->sw - 1) / g->sw;
     need = (size_t) (g->C * g->H * g->sw * jn) * sizeof(float);
-    if (reserve(&s->planes, &s->planes_cap, need) != 0) {
+    if (planes_reserve(s, g, jn, need) != 0) {
         *err = "out of memory";
         return WTT_ENOMEM;
     }

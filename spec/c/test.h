@@ -41,6 +41,7 @@
     X(reduce_sum)           \
     X(reduce_minmax_zeros)  \
     X(conv_rule)            \
+    X(conv_layout_change)   \
     X(layout_transpose)     \
     X(layout_strided_slice) \
     X(layout_pad)           \

@@ -154,3 +154,43 @@ test_conv_rule(void)
     wtt_cpu_conv_set_l2(0);
     return 0;
 }
+
+
+/* One node whose input narrows between runs, into the planes buffer it
+ * already has: the new layout's padding must read as zeros, not as the
+ * old layout's data. */
+int
+test_conv_layout_change(void)
+{
+    static const int     wide[14] = { 1, 6, 40, 3, 3, 3, 4, 1, 1, 1, 1,
+                                      1, 1, 0 };
+    struct test_conv_case t;
+    struct wtt_node      *n = &t.n;
+    struct wtt_shape_conv g;
+    const char           *err = NULL;
+    uint32_t              seed = 777;
+    float                *want;
+    size_t                nout;
+    int                   bad = 0;
+
+    ASSERT(test_conv_case_init(&t, wide, &seed) == 0);
+    ASSERT(wtt_backend_cpu.compute(n, &err) == 0);
+    t.x.ne[2] = 29;         /* the first 6 x 29 x 3 values of the input */
+    ASSERT(wtt_shape_conv2d(n, &g, &err) == 0);
+    nout = (size_t) (g.N * g.OH * g.OW * g.O);
+    want = malloc(nout * sizeof(float));
+    ASSERT(want != NULL);
+    reference(&g, t.x.data, t.w.data, t.b.data, 0, want);
+    ASSERT(wtt_backend_cpu.compute(n, &err) == 0);
+    for (size_t i = 0; i < nout && !bad; i++) {
+        bad = memcmp(&((float *) n->out.data)[i], &want[i], sizeof(float));
+        if (bad) {
+            fprintf(stderr, "conv_layout_change: output %zu\n", i);
+        }
+    }
+    n->scratch_free(n->scratch);
+    wtt_tensor_free(&n->out);
+    free(want);
+    test_conv_case_free(&t);
+    return bad != 0;
+}
