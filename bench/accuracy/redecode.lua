@@ -20,30 +20,8 @@ local USAGE = "usage: wtt run bench/accuracy/redecode.lua DEVSET POST [--split S
     .. "[--mode M] [--rules LIST] [--kind KIND] [--clips] [--ablation]\n"
 
 local o = { split = "tuning", mode = "guitar" }
-local pos = {}
-do
-    local i = 1
-    while i <= #arg do
-        local a = arg[i]
-        if a == "--split" or a == "--mode" or a == "--rules" or a == "--kind" then
-            o[a:sub(3)] = arg[i + 1]
-            i = i + 1
-        elseif a == "--clips" or a == "--ablation" then
-            o[a:sub(3)] = true
-        elseif a:sub(1, 1) == "-" then
-            io.stderr:write(USAGE)
-            os.exit(2)
-        else
-            pos[#pos + 1] = a
-        end
-        i = i + 1
-    end
-end
-local devset, postdir = pos[1], pos[2]
-if not devset or not postdir or not o.split or not o.mode then
-    io.stderr:write(USAGE)
-    os.exit(2)
-end
+local devset, postdir = saved.args(arg, o, { split = true, mode = true, rules = true, kind = true },
+                                   { clips = true, ablation = true }, USAGE)
 local defaults, derr = model.check_mode(o.mode, o.rules)
 if not defaults then
     io.stderr:write("redecode: ", derr, "\n")

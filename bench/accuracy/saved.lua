@@ -32,6 +32,34 @@ function M.load(devset, postdir, keep)
     return clips
 end
 
+-- Parses `argv` into `o`: "--NAME VALUE" for each NAME in `valued`, "--NAME" (true) for each in
+-- `flags`, and the words DEVSET and POST. Anything else, or a missing word, prints `usage` and
+-- exits 2. Returns DEVSET, POST.
+function M.args(argv, o, valued, flags, usage)
+    local pos, i = {}, 1
+    local function fail()
+        io.stderr:write(usage)
+        os.exit(2)
+    end
+    while i <= #argv do
+        local a = argv[i]
+        local name = a:match("^%-%-(.+)$")
+        if name and valued[name] and argv[i + 1] then
+            o[name] = argv[i + 1]
+            i = i + 1
+        elseif name and flags[name] then
+            o[name] = true
+        elseif a:sub(1, 1) == "-" then
+            fail()
+        else
+            pos[#pos + 1] = a
+        end
+        i = i + 1
+    end
+    if #pos ~= 2 then fail() end
+    return pos[1], pos[2]
+end
+
 -- Each clip decoded with note options `opts` and scored against its truth.
 function M.score(clips, opts)
     local out = {}

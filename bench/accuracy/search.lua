@@ -18,21 +18,8 @@ if not tune_file then
     os.exit(2)
 end
 local o = { passes = 2, split = "tuning", start = "" }
-local pos = {}
-do
-    local i = 1
-    while i <= #arg do
-        local a = arg[i]
-        if a == "--passes" or a == "--start" or a == "--split" then
-            o[a:sub(3)] = arg[i + 1]
-            i = i + 1
-        else
-            pos[#pos + 1] = a
-        end
-        i = i + 1
-    end
-end
-local devset, postdir = pos[1], pos[2]
+local devset, postdir = saved.args(arg, o, { passes = true, start = true, split = true }, {},
+    "usage: wtt run bench/accuracy/search.lua DEVSET POST [--passes N] [--start LIST] [--split S]\n")
 
 -- name -> candidate values, searched in this order
 local SPACE = {
